@@ -1,0 +1,75 @@
+// Plain value types shared by every part of the core: addresses, keys, protocols.
+// No Node headers here: the core is linkable from C/C++ on its own.
+#pragma once
+#include <cstdint>
+#include <cstring>
+
+namespace svcplane {
+
+enum class Protocol : uint8_t { TCP = 6, UDP = 17, SCTP = 132, ICMP = 1, ICMPv6 = 58 };
+
+// Internal traffic comes from this node or its pods; external from anywhere else.
+enum class Scope : uint8_t { Internal = 0, External = 1 };
+
+// An IPv4 or IPv6 address in 16 bytes; IPv4 is stored v4-mapped (::ffff:a.b.c.d) so one key
+// layout serves both families.
+struct IpAddr {
+  uint8_t b[16];
+
+  static IpAddr v4(uint32_t hostOrder) {
+    IpAddr a{};
+    a.b[10] = 0xff;
+    a.b[11] = 0xff;
+    a.b[12] = uint8_t(hostOrder >> 24);
+    a.b[13] = uint8_t(hostOrder >> 16);
+    a.b[14] = uint8_t(hostOrder >> 8);
+    a.b[15] = uint8_t(hostOrder);
+    return a;
+  }
+  bool isV4() const {
+    static const uint8_t prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    return std::memcmp(b, prefix, 12) == 0;
+  }
+  bool operator==(const IpAddr& o) const { return std::memcmp(b, o.b, 16) == 0; }
+  bool operator!=(const IpAddr& o) const { return !(*this == o); }
+};
+
+// A connection as seen in one direction. Fixed 40-byte layout, no padding holes, so it can be
+// hashed and compared as raw words.
+struct FlowKey {
+  IpAddr src;
+  IpAddr dst;
+  uint16_t sport;
+  uint16_t dport;
+  uint8_t proto;
+  uint8_t pad[3];
+
+  bool operator==(const FlowKey& o) const { return std::memcmp(this, &o, sizeof *this) == 0; }
+  FlowKey reversed() const {
+    FlowKey r{};
+    r.src = dst;
+    r.dst = src;
+    r.sport = dport;
+    r.dport = sport;
+    r.proto = proto;
+    return r;
+  }
+};
+static_assert(sizeof(FlowKey) == 40, "FlowKey must stay packed");
+
+// A service frontend: what a packet's destination is matched against.
+struct FrontendKey {
+  IpAddr addr;
+  uint16_t port;
+  uint8_t proto;
+  uint8_t scope;
+
+  bool operator==(const FrontendKey& o) const { return std::memcmp(this, &o, sizeof *this) == 0; }
+};
+static_assert(sizeof(FrontendKey) == 20, "FrontendKey must stay packed");
+
+inline bool isKnownProtocol(uint8_t p) {
+  return p == uint8_t(Protocol::TCP) || p == uint8_t(Protocol::UDP) || p == uint8_t(Protocol::SCTP);
+}
+
+}  // namespace svcplane
