@@ -1,0 +1,432 @@
+// The Dataplane: a typed, validating wrapper over the native core. Everything is checked here
+// before the core sees it, and the core applies an update entirely or not at all.
+import { canonicalAddress, formatAddress, parseAddressInto, parseCidr } from './address.js'
+import { BACKEND_STATES, NativeStatus, PROTOCOL_NUMBER, REASONS, SCHEDULERS, TIMEOUT_ORDER, VERDICTS } from './codes.js'
+import { native, type NativeError, type NativeHandle } from './native.js'
+import type {
+  BackendSpec,
+  ConntrackTimeouts,
+  DataplaneOptions,
+  Decision,
+  Flow,
+  MapInfo,
+  Reason,
+  ServiceSpec,
+  Verdict,
+} from './types.js'
+import { checkPort, DECISION_STRIDE, DecisionBatch, encodeFlow, FLOW_STRIDE, FlowBatch } from './wire.js'
+
+export const DEFAULT_TIMEOUTS: Readonly<ConntrackTimeouts> = Object.freeze({
+  tcpSynSent: 120,
+  tcpSynRecv: 60,
+  tcpEstablished: 86400,
+  tcpFinWait: 120,
+  tcpCloseWait: 60,
+  tcpLastAck: 30,
+  tcpTimeWait: 120,
+  tcpClose: 10,
+  udp: 30,
+  udpStream: 120,
+  sctp: 210,
+})
+
+export const DEFAULT_CAPACITY = Object.freeze({
+  services: 1024,
+  frontends: 4096,
+  backends: 16384,
+  conntrack: 65536,
+  affinity: 65536,
+})
+
+const MAX_CAPACITY = 1 << 25
+const MAX_ID = 0xffffffff
+
+export interface FlowEntry {
+  src: string
+  sport: number
+  dst: string
+  dport: number
+  protocol: string
+  backendAddress: string
+  backendPort: number
+  serviceId: number
+  backendId: number
+  revNatId: number
+  state: string
+  created: number
+  lastSeen: number
+  expires: number
+  packets: number
+  bytes: number
+  replyPackets: number
+  replyBytes: number
+  direction?: 'original' | 'reply'
+}
+
+export interface DataplaneCounters {
+  packets: number
+  verdicts: Record<Verdict, number>
+  reasons: Record<Reason, number>
+  replyClashes: number
+}
+
+function checkId(id: unknown, field: string): asserts id is number {
+  if (typeof id !== 'number' || !Number.isInteger(id) || id < 1 || id > MAX_ID)
+    throw new RangeError(`${field} must be an integer 1..4294967295, got ${String(id)}`)
+}
+
+function checkNow(now: unknown): asserts now is number {
+  if (typeof now !== 'number' || !Number.isFinite(now) || now < 0)
+    throw new RangeError(`now must be a finite number of seconds >= 0, got ${String(now)}`)
+}
+
+function checkSeed(v: unknown, field: string): bigint | undefined {
+  if (v === undefined) return undefined
+  if (typeof v === 'bigint' && v >= 0n && v < 1n << 64n) return v
+  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return BigInt(v)
+  throw new RangeError(`${field} must be a non-negative integer below 2^64, got ${String(v)}`)
+}
+
+function randomSeed(): bigint {
+  const b = new BigUint64Array(1)
+  require('node:crypto').getRandomValues(b)
+  return b[0] === 0n ? 1n : b[0]
+}
+
+function isPrime(n: number): boolean {
+  if (n < 2) return false
+  for (let d = 2; d * d <= n; d++) if (n % d === 0) return false
+  return true
+}
+
+function raise(err: NativeError, context: string): never {
+  const [status, message] = err
+  const text = `${context}: ${message}`
+  if (status === NativeStatus.Invalid || status === NativeStatus.Full || status === NativeStatus.NotFound)
+    throw new RangeError(text)
+  throw new Error(text)
+}
+
+export class Dataplane {
+  readonly capacity: Readonly<Required<NonNullable<DataplaneOptions['capacity']>>>
+  private readonly h: NativeHandle
+  private readonly scratchIn = new Uint8Array(FLOW_STRIDE)
+  private readonly scratchInView = new DataView(this.scratchIn.buffer)
+  private readonly scratchOut = new Uint8Array(DECISION_STRIDE)
+  private readonly scratchOutView = new DataView(this.scratchOut.buffer)
+  /** Backend id -> "address" text, so decisions need not format bytes. */
+  private readonly backendAddress = new Map<number, string>()
+  private readonly zones = new Map<string, number>()
+  private readonly zoneNames: string[] = ['']
+  private timeouts: ConntrackTimeouts
+
+  constructor(options: DataplaneOptions = {}) {
+    if (options === null || typeof options !== 'object') throw new TypeError('options must be an object')
+    const cap = { ...DEFAULT_CAPACITY, ...(options.capacity ?? {}) }
+    for (const [k, v] of Object.entries(cap)) {
+      if (!(k in DEFAULT_CAPACITY)) throw new TypeError(`capacity.${k} is not a map (use ${Object.keys(DEFAULT_CAPACITY).join(', ')})`)
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > MAX_CAPACITY)
+        throw new RangeError(`capacity.${k} must be an integer 1..${MAX_CAPACITY}, got ${String(v)}`)
+    }
+    this.capacity = Object.freeze(cap)
+    const policy = (v: unknown, field: string): number => {
+      if (v === undefined || v === 'evict-oldest') return 0
+      if (v === 'refuse') return 1
+      throw new TypeError(`${field} must be 'evict-oldest' or 'refuse', got ${JSON.stringify(v)}`)
+    }
+    this.timeouts = this.mergeTimeouts(options.timeouts ?? {})
+    const maglevTableSize = options.maglevTableSize ?? 16381
+    if (!Number.isInteger(maglevTableSize) || maglevTableSize < 7 || maglevTableSize > 1_000_003 || !isPrime(maglevTableSize))
+      throw new RangeError(`maglevTableSize must be a prime 7..1000003, got ${String(maglevTableSize)}`)
+    const seed = checkSeed(options.seed, 'seed') ?? randomSeed()
+    const config: Record<string, unknown> = {
+      ...cap,
+      conntrackPolicy: policy(options.conntrackFullPolicy, 'conntrackFullPolicy'),
+      affinityPolicy: policy(options.affinityFullPolicy, 'affinityFullPolicy'),
+      seed,
+      rngSeed: checkSeed(options.rngSeed, 'rngSeed') ?? 0n,
+      maglevTableSize,
+      timeouts: this.timeoutArray(this.timeouts),
+    }
+    const maglevSeed = checkSeed(options.maglevSeed, 'maglevSeed')
+    if (maglevSeed !== undefined) config.maglevSeed = maglevSeed
+    this.h = native.create(config)
+    this.h.setScratch(this.scratchIn, this.scratchOut)
+  }
+
+  private mergeTimeouts(t: Partial<ConntrackTimeouts>): ConntrackTimeouts {
+    if (t === null || typeof t !== 'object') throw new TypeError('timeouts must be an object')
+    const out = { ...(this.timeouts ?? DEFAULT_TIMEOUTS) }
+    for (const [k, v] of Object.entries(t)) {
+      if (!(k in DEFAULT_TIMEOUTS)) throw new TypeError(`timeouts.${k} is not a timeout (use ${TIMEOUT_ORDER.join(', ')})`)
+      if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || v > 1e9)
+        throw new RangeError(`timeouts.${k} must be seconds in (0, 1e9], got ${String(v)}`)
+      out[k as keyof ConntrackTimeouts] = v
+    }
+    return out
+  }
+
+  private timeoutArray(t: ConntrackTimeouts): Float64Array {
+    const a = new Float64Array(TIMEOUT_ORDER.length + 1)
+    TIMEOUT_ORDER.forEach((k, i) => (a[i + 1] = t[k]))
+    return a
+  }
+
+  /** Current conntrack timeouts (seconds). */
+  getTimeouts(): ConntrackTimeouts {
+    return { ...this.timeouts }
+  }
+
+  /** Changes conntrack timeouts; flows pick the new value on their next packet. */
+  setTimeouts(t: Partial<ConntrackTimeouts>): void {
+    const merged = this.mergeTimeouts(t)
+    this.h.setTimeouts(this.timeoutArray(merged))
+    this.timeouts = merged
+  }
+
+  // ---------------------------------------------------------------- control path
+
+  upsertBackend(spec: BackendSpec): void {
+    if (spec === null || typeof spec !== 'object') throw new TypeError('backend must be an object')
+    checkId(spec.id, 'backend.id')
+    const ctx = `backend ${spec.id}`
+    const addr = new Uint8Array(16)
+    if (!parseAddressInto(spec.address, addr)) throw new TypeError(`${ctx}: address is not an IP address: ${JSON.stringify(spec.address)}`)
+    checkPort(spec.port, `${ctx}: port`)
+    const state = BACKEND_STATES.indexOf(spec.state ?? 'active')
+    if (state < 0) throw new TypeError(`${ctx}: state must be one of ${BACKEND_STATES.join(', ')}, got ${JSON.stringify(spec.state)}`)
+    const weight = spec.weight ?? 1
+    if (!Number.isInteger(weight) || weight < 1 || weight > 65535) throw new RangeError(`${ctx}: weight must be 1..65535, got ${weight}`)
+    if (spec.nodeLocal !== undefined && typeof spec.nodeLocal !== 'boolean') throw new TypeError(`${ctx}: nodeLocal must be a boolean`)
+    if (spec.zone !== undefined && typeof spec.zone !== 'string') throw new TypeError(`${ctx}: zone must be a string`)
+    let zone = 0
+    if (spec.zone) {
+      zone = this.zones.get(spec.zone) ?? 0
+      if (!zone) {
+        if (this.zoneNames.length > 65535) throw new RangeError(`${ctx}: too many distinct zones`)
+        zone = this.zoneNames.push(spec.zone) - 1
+        this.zones.set(spec.zone, zone)
+      }
+    }
+    const err = this.h.upsertBackend(spec.id, addr, spec.port, state, weight, spec.nodeLocal ?? false, zone)
+    if (err) raise(err, ctx)
+    this.backendAddress.set(spec.id, formatAddress(addr))
+  }
+
+  deleteBackend(id: number): void {
+    checkId(id, 'backend id')
+    const err = this.h.deleteBackend(id)
+    if (err) raise(err, `backend ${id}`)
+    this.backendAddress.delete(id)
+  }
+
+  upsertService(spec: ServiceSpec): void {
+    if (spec === null || typeof spec !== 'object') throw new TypeError('service must be an object')
+    checkId(spec.id, 'service.id')
+    const ctx = `service ${spec.id}`
+    if (!Array.isArray(spec.frontends)) throw new TypeError(`${ctx}: frontends must be an array`)
+    if (!Array.isArray(spec.backends)) throw new TypeError(`${ctx}: backends must be an array of backend ids`)
+    const scheduler = SCHEDULERS.indexOf(spec.scheduler ?? 'random')
+    if (scheduler < 0) throw new TypeError(`${ctx}: scheduler must be one of ${SCHEDULERS.join(', ')}, got ${JSON.stringify(spec.scheduler)}`)
+    const affinity = spec.affinityTimeout ?? 0
+    if (typeof affinity !== 'number' || !Number.isFinite(affinity) || affinity < 0 || affinity > 86400 * 365)
+      throw new RangeError(`${ctx}: affinityTimeout must be seconds 0..31536000, got ${String(affinity)}`)
+    const empty = spec.emptyVerdict ?? 'reject'
+    if (empty !== 'reject' && empty !== 'drop') throw new TypeError(`${ctx}: emptyVerdict must be 'reject' or 'drop', got ${JSON.stringify(empty)}`)
+
+    const fe = new Uint8Array(spec.frontends.length * native.frontendStride)
+    const feView = new DataView(fe.buffer)
+    spec.frontends.forEach((f, i) => {
+      const field = `${ctx}: frontends[${i}]`
+      if (f === null || typeof f !== 'object') throw new TypeError(`${field} must be an object`)
+      const off = i * native.frontendStride
+      if (!parseAddressInto(f.address, fe, off)) throw new TypeError(`${field}.address is not an IP address: ${JSON.stringify(f.address)}`)
+      checkPort(f.port, `${field}.port`)
+      const proto = PROTOCOL_NUMBER[f.protocol]
+      if (proto === undefined) throw new TypeError(`${field}.protocol must be TCP, UDP or SCTP, got ${JSON.stringify(f.protocol)}`)
+      if (f.scope !== 'internal' && f.scope !== 'external')
+        throw new TypeError(`${field}.scope must be 'internal' or 'external', got ${JSON.stringify(f.scope)}`)
+      feView.setUint16(off + 16, f.port, true)
+      fe[off + 18] = proto
+      fe[off + 19] = f.scope === 'external' ? 1 : 0
+      fe[off + 20] = f.checkSourceRanges ? 1 : 0
+    })
+    const ids = new Uint32Array(spec.backends.length)
+    spec.backends.forEach((id, i) => {
+      checkId(id, `${ctx}: backends[${i}]`)
+      ids[i] = id
+    })
+    const ranges = spec.sourceRanges ?? []
+    if (!Array.isArray(ranges)) throw new TypeError(`${ctx}: sourceRanges must be an array of CIDRs`)
+    const rb = new Uint8Array(ranges.length * native.cidrStride)
+    ranges.forEach((r, i) => {
+      const c = parseCidr(typeof r === 'string' ? r.trim() : r)
+      if (!c) throw new TypeError(`${ctx}: sourceRanges[${i}] is not a CIDR: ${JSON.stringify(r)}`)
+      rb.set(c.bytes, i * native.cidrStride)
+      rb[i * native.cidrStride + 16] = c.bits
+    })
+    const err = this.h.upsertService(spec.id, scheduler, affinity, empty === 'drop' ? 4 : 3, fe, ids, rb)
+    if (err) raise(err, ctx)
+  }
+
+  deleteService(id: number): void {
+    checkId(id, 'service id')
+    const err = this.h.deleteService(id)
+    if (err) raise(err, `service ${id}`)
+  }
+
+  // ---------------------------------------------------------------- packet path
+
+  /** Decides one flow (one packet of it). `now` is the caller's monotonic clock in seconds. */
+  decide(flow: Flow, now: number): Decision {
+    checkNow(now)
+    encodeFlow(flow, this.scratchIn, this.scratchInView, 0)
+    this.h.decideScratch(now)
+    const o = this.scratchOut
+    const verdict = VERDICTS[o[0]]
+    const backendId = this.scratchOutView.getUint32(12, true)
+    return {
+      verdict,
+      reason: REASONS[o[1]],
+      serviceId: this.scratchOutView.getUint32(8, true),
+      backendId,
+      address:
+        verdict === 'forward'
+          ? (this.backendAddress.get(backendId) ?? formatAddress(o, 16))
+          : verdict === 'reply'
+            ? formatAddress(o, 16)
+            : '',
+      port: this.scratchOutView.getUint16(4, true),
+      established: (o[2] & 1) !== 0,
+      affinityHit: (o[2] & 2) !== 0,
+    }
+  }
+
+  /** Decides flows[0 .. flows.length) into out; returns the count. No object per flow. */
+  decideBatch(flows: FlowBatch, now: number, out: DecisionBatch): number {
+    if (!(flows instanceof FlowBatch)) throw new TypeError('flows must be a FlowBatch')
+    if (!(out instanceof DecisionBatch)) throw new TypeError('out must be a DecisionBatch')
+    checkNow(now)
+    if (out.capacity < flows.length) throw new RangeError(`out holds ${out.capacity} decisions, flows has ${flows.length}`)
+    return this.h.decideBatch(flows.buffer, flows.length, now, out.buffer)
+  }
+
+  // ---------------------------------------------------------------- conntrack
+
+  /** The flow a tuple belongs to (either direction), without touching it. */
+  lookupFlow(flow: Flow): FlowEntry | null {
+    encodeFlow(flow, this.scratchIn, this.scratchInView, 0)
+    return this.h.peekFlowScratch() as FlowEntry | null
+  }
+
+  /** Iterates the conntrack table (like `conntrack -L`), in pages so huge tables stay cheap. */
+  *flows(pageSize = 4096): IterableIterator<FlowEntry> {
+    let next = 0
+    while (next >= 0) {
+      const page = this.h.dumpConntrack(next, pageSize)
+      yield* page.entries as unknown as FlowEntry[]
+      next = page.next
+    }
+  }
+
+  deleteFlowsByBackend(id: number): number {
+    checkId(id, 'backend id')
+    return this.h.deleteFlowsByBackend(id)
+  }
+
+  deleteFlowsByService(id: number): number {
+    checkId(id, 'service id')
+    return this.h.deleteFlowsByService(id)
+  }
+
+  flushConntrack(): number {
+    return this.h.flushConntrack()
+  }
+
+  /** Incremental garbage collection: examines up to `budget` slots of conntrack and of affinity. */
+  gc(now: number, budget = 4096): { flows: number; affinity: number } {
+    checkNow(now)
+    if (!Number.isInteger(budget) || budget < 1 || budget > MAX_CAPACITY) throw new RangeError(`budget must be 1..${MAX_CAPACITY}, got ${budget}`)
+    return this.h.gc(now, budget)
+  }
+
+  // ---------------------------------------------------------------- inspection
+
+  maps(): MapInfo[] {
+    return this.h.mapInfos() as unknown as MapInfo[]
+  }
+
+  map(name: string): MapInfo {
+    const m = this.maps().find((x) => x.name === name)
+    if (!m) throw new TypeError(`no map named ${JSON.stringify(name)} (maps: ${this.maps().map((x) => x.name).join(', ')})`)
+    return m
+  }
+
+  services(): Array<{
+    id: number
+    scheduler: string
+    affinityTimeout: number
+    emptyVerdict: 'reject' | 'drop'
+    backends: number[]
+    activeBackends: number[]
+    frontends: Array<{ address: string; port: number; protocol: string; scope: string }>
+    sourceRanges: string[]
+  }> {
+    return this.h.dumpServices().map((s) => ({ ...s, scheduler: SCHEDULERS[s.scheduler as number] })) as never
+  }
+
+  backends(): Array<{
+    id: number
+    address: string
+    port: number
+    state: string
+    weight: number
+    nodeLocal: boolean
+    zone: string
+    activeConnections: number
+    services: number[]
+  }> {
+    return this.h.dumpBackends().map((b) => ({ ...b, zone: this.zoneNames[b.zone as number] ?? '' })) as never
+  }
+
+  frontends(): Array<{
+    address: string
+    port: number
+    protocol: string
+    scope: string
+    serviceId: number
+    revNatId: number
+    checkSourceRanges: boolean
+  }> {
+    return this.h.dumpFrontends() as never
+  }
+
+  revnat(): Array<{ id: number; address: string; port: number }> {
+    return this.h.dumpRevnat() as never
+  }
+
+  affinity(): Array<{ client: string; serviceId: number; backendId: number; lastUsed: number }> {
+    return this.h.dumpAffinity() as never
+  }
+
+  /** The service's Maglev lookup table as backend ids (null for other schedulers' services). */
+  maglevTable(serviceId: number): Uint32Array | null {
+    checkId(serviceId, 'service id')
+    const t = this.h.maglevTable(serviceId)
+    return t && t.length ? t : null
+  }
+
+  counters(): DataplaneCounters {
+    const c = this.h.counters()
+    const verdicts = Object.fromEntries(VERDICTS.map((v, i) => [v, c.verdicts[i]])) as Record<Verdict, number>
+    const reasons = Object.fromEntries(REASONS.map((r, i) => [r, c.reasons[i]])) as Record<Reason, number>
+    return { packets: c.packets, verdicts, reasons, replyClashes: c.replyClashes }
+  }
+
+  /** Frees the native maps now rather than at garbage collection. Later calls throw. */
+  destroy(): void {
+    this.h.destroy()
+  }
+}
+
+export { canonicalAddress }

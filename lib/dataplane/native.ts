@@ -1,0 +1,50 @@
+// Loads the compiled addon (build/Release, or a prebuild) from the package root, which is two
+// levels up from both lib/dataplane (sources run by the tests) and dist/dataplane.
+import * as path from 'node:path'
+
+export interface NativeHandle {
+  setScratch(input: Uint8Array, output: Uint8Array): void
+  decideScratch(now: number): void
+  decideBatch(input: Uint8Array, count: number, now: number, output: Uint8Array): number
+  upsertBackend(
+    id: number, address: Uint8Array, port: number, state: number, weight: number, nodeLocal: boolean, zone: number,
+  ): NativeError | undefined
+  deleteBackend(id: number): NativeError | undefined
+  upsertService(
+    id: number, scheduler: number, affinityTimeout: number, emptyVerdict: number,
+    frontends: Uint8Array, backends: Uint32Array, sourceRanges: Uint8Array,
+  ): NativeError | undefined
+  deleteService(id: number): NativeError | undefined
+  deleteFlowsByBackend(id: number): number
+  deleteFlowsByService(id: number): number
+  flushConntrack(): number
+  gc(now: number, budget: number): { flows: number; affinity: number }
+  peekFlowScratch(): Record<string, unknown> | null
+  dumpConntrack(start: number, max: number): { entries: Record<string, unknown>[]; next: number }
+  dumpServices(): Record<string, unknown>[]
+  dumpBackends(): Record<string, unknown>[]
+  dumpFrontends(): Record<string, unknown>[]
+  dumpRevnat(): Record<string, unknown>[]
+  dumpAffinity(): Record<string, unknown>[]
+  maglevTable(serviceId: number): Uint32Array | null
+  mapInfos(): Record<string, unknown>[]
+  counters(): { packets: number; verdicts: number[]; reasons: number[]; replyClashes: number }
+  setTimeouts(seconds: Float64Array): void
+  destroy(): void
+}
+
+/** [status, message] from a refused control-path call. */
+export type NativeError = [number, string]
+
+export interface NativeModule {
+  create(config: Record<string, unknown>): NativeHandle
+  flowStride: number
+  decisionStride: number
+  frontendStride: number
+  cidrStride: number
+}
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const load = require('node-gyp-build') as (dir: string) => unknown
+
+export const native = load(path.join(__dirname, '..', '..')) as NativeModule

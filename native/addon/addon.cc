@@ -1,0 +1,627 @@
+// The Node-API binding: the only file that includes napi.h. It converts between the wire
+// layouts of wire.h and the core's structs and turns control-path Results into plain values
+// that lib/dataplane turns into typed errors. No validation of meaning happens here beyond
+// what keeps memory safe: lib/dataplane validates, the core re-checks what it must.
+#include <arpa/inet.h>
+#include <napi.h>
+
+#include <cmath>
+#include <cstring>
+#include <memory>
+
+#include "core/dataplane.h"
+#include "wire.h"
+
+using namespace svcplane;
+
+namespace {
+
+struct Holder {
+  std::unique_ptr<Dataplane> dp;
+  Napi::ObjectReference scratchIn, scratchOut;
+  uint8_t* in = nullptr;
+  uint8_t* out = nullptr;
+};
+
+uint64_t toNs(double seconds) {
+  if (!(seconds > 0)) return 0;
+  if (seconds > 1.8e10) return UINT64_MAX / 2;
+  return uint64_t(std::llround(seconds * 1e9));
+}
+
+std::string formatAddr(const IpAddr& a) {
+  char buf[INET6_ADDRSTRLEN];
+  if (a.isV4()) inet_ntop(AF_INET, a.b + 12, buf, sizeof buf);
+  else inet_ntop(AF_INET6, a.b, buf, sizeof buf);
+  return buf;
+}
+
+template <class T>
+T rd(const uint8_t* p) {
+  T v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+template <class T>
+void wr(uint8_t* p, T v) {
+  std::memcpy(p, &v, sizeof v);
+}
+
+void readFlow(const uint8_t* p, FlowInput& in) {
+  in = FlowInput{};
+  std::memcpy(in.key.src.b, p, 16);
+  std::memcpy(in.key.dst.b, p + 16, 16);
+  in.key.sport = rd<uint16_t>(p + 32);
+  in.key.dport = rd<uint16_t>(p + 34);
+  in.key.proto = p[36];
+  in.scope = p[37] ? Scope::External : Scope::Internal;
+  in.tcpFlags = p[38];
+  in.bytes = rd<uint32_t>(p + 40);
+}
+
+void writeDecision(uint8_t* p, const Decision& d) {
+  std::memset(p, 0, wire::kDecisionStride);
+  p[0] = uint8_t(d.verdict);
+  p[1] = uint8_t(d.reason);
+  p[2] = uint8_t((d.established ? 1 : 0) | (d.affinityHit ? 2 : 0));
+  wr<uint16_t>(p + 4, d.port);
+  wr<uint32_t>(p + 8, d.serviceId);
+  wr<uint32_t>(p + 12, d.backendId);
+  std::memcpy(p + 16, d.addr.b, 16);
+}
+
+Holder* holderOf(const Napi::CallbackInfo& info) {
+  Holder* h = static_cast<Holder*>(info.Data());
+  if (!h->dp) {
+    Napi::Error::New(info.Env(), "Dataplane has been destroyed").ThrowAsJavaScriptException();
+    return nullptr;
+  }
+  return h;
+}
+
+// Borrowed bytes of a Uint8Array / Uint32Array argument, with its length in bytes.
+template <class T>
+bool typed(const Napi::CallbackInfo& info, size_t i, T*& data, size_t& bytes) {
+  if (!info[i].IsTypedArray()) {
+    Napi::TypeError::New(info.Env(), "argument " + std::to_string(i) + " must be a typed array").ThrowAsJavaScriptException();
+    return false;
+  }
+  Napi::TypedArray ta = info[i].As<Napi::TypedArray>();
+  data = reinterpret_cast<T*>(static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset());
+  bytes = ta.ByteLength();
+  return true;
+}
+
+Napi::Value result(Napi::Env env, const Result& r) {
+  if (r.ok()) return env.Undefined();
+  Napi::Array a = Napi::Array::New(env, 2);
+  a.Set(uint32_t(0), Napi::Number::New(env, double(r.status)));
+  a.Set(uint32_t(1), Napi::String::New(env, r.message));
+  return a;
+}
+
+Napi::Object statsObject(Napi::Env env, const MapStats& s) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("hits", double(s.hits));
+  o.Set("misses", double(s.misses));
+  o.Set("inserts", double(s.inserts));
+  o.Set("updates", double(s.updates));
+  o.Set("deletes", double(s.deletes));
+  o.Set("evictions", double(s.evictions));
+  o.Set("refusals", double(s.refusals));
+  o.Set("expirations", double(s.expirations));
+  return o;
+}
+
+template <class M>
+Napi::Object mapInfo(Napi::Env env, const char* name, M& m) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("name", name);
+  o.Set("size", double(m.size()));
+  o.Set("capacity", double(m.capacity()));
+  o.Set("bytes", double(m.bytes()));
+  o.Set("stats", statsObject(env, m.stats()));
+  return o;
+}
+
+const char* kStateNames[] = {"none",     "syn-sent", "syn-recv", "established", "fin-wait", "close-wait", "last-ack",
+                             "time-wait", "close",    "udp",      "udp-stream",  "sctp"};
+
+const char* protoName(uint8_t p) {
+  switch (p) {
+    case 6: return "TCP";
+    case 17: return "UDP";
+    case 132: return "SCTP";
+    default: return "OTHER";
+  }
+}
+
+Napi::Object flowObject(Napi::Env env, const Flow& f) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("src", formatAddr(f.orig.src));
+  o.Set("sport", f.orig.sport);
+  o.Set("dst", formatAddr(f.orig.dst));
+  o.Set("dport", f.orig.dport);
+  o.Set("protocol", protoName(f.orig.proto));
+  o.Set("backendAddress", formatAddr(f.reply.src));
+  o.Set("backendPort", f.reply.sport);
+  o.Set("serviceId", double(f.serviceId));
+  o.Set("backendId", double(f.backendId));
+  o.Set("revNatId", double(f.revNatId));
+  o.Set("state", kStateNames[size_t(f.state)]);
+  o.Set("created", double(f.created) / 1e9);
+  o.Set("lastSeen", double(f.lastSeen) / 1e9);
+  o.Set("expires", double(f.expires) / 1e9);
+  o.Set("packets", double(f.packets[0]));
+  o.Set("bytes", double(f.bytes[0]));
+  o.Set("replyPackets", double(f.packets[1]));
+  o.Set("replyBytes", double(f.bytes[1]));
+  return o;
+}
+
+// ---------------------------------------------------------------------------------------
+
+Napi::Value SetScratch(const Napi::CallbackInfo& info) {
+  Holder* h = holderOf(info);
+  if (!h) return info.Env().Undefined();
+  size_t inBytes, outBytes;
+  uint8_t *in, *out;
+  if (!typed(info, 0, in, inBytes) || !typed(info, 1, out, outBytes)) return info.Env().Undefined();
+  if (inBytes < wire::kFlowStride || outBytes < wire::kDecisionStride) {
+    Napi::RangeError::New(info.Env(), "scratch buffers too small").ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  h->scratchIn = Napi::Persistent(info[0].As<Napi::Object>());
+  h->scratchOut = Napi::Persistent(info[1].As<Napi::Object>());
+  h->in = in;
+  h->out = out;
+  return info.Env().Undefined();
+}
+
+// The single-flow call: its tuple is already in the scratch buffer registered once, so the
+// call carries one number and costs little more than a bare function call.
+Napi::Value DecideScratch(const Napi::CallbackInfo& info) {
+  Holder* h = holderOf(info);
+  if (!h || !h->in) return info.Env().Undefined();
+  FlowInput in;
+  readFlow(h->in, in);
+  Decision d;
+  h->dp->decide(in, toNs(info[0].As<Napi::Number>().DoubleValue()), d);
+  writeDecision(h->out, d);
+  return info.Env().Undefined();
+}
+
+Napi::Value DecideBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Holder* h = holderOf(info);
+  if (!h) return env.Undefined();
+  uint8_t *in, *out;
+  size_t inBytes, outBytes;
+  if (!typed(info, 0, in, inBytes) || !typed(info, 3, out, outBytes)) return env.Undefined();
+  uint32_t n = info[1].As<Napi::Number>().Uint32Value();
+  uint64_t now = toNs(info[2].As<Napi::Number>().DoubleValue());
+  if (uint64_t(n) * wire::kFlowStride > inBytes || uint64_t(n) * wire::kDecisionStride > outBytes) {
+    Napi::RangeError::New(env, "batch count exceeds the buffers").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  constexpr uint32_t kChunk = 64;
+  FlowInput flows[kChunk];
+  Decision ds[kChunk];
+  for (uint32_t base = 0; base < n; base += kChunk) {
+    uint32_t m = n - base < kChunk ? n - base : kChunk;
+    for (uint32_t i = 0; i < m; ++i) readFlow(in + size_t(base + i) * wire::kFlowStride, flows[i]);
+    h->dp->decideBatch(flows, m, now, ds);
+    for (uint32_t i = 0; i < m; ++i) writeDecision(out + size_t(base + i) * wire::kDecisionStride, ds[i]);
+  }
+  return Napi::Number::New(env, n);
+}
+
+Napi::Value UpsertBackend(const Napi::CallbackInfo& info) {
+  Holder* h = holderOf(info);
+  if (!h) return info.Env().Undefined();
+  uint8_t* addr;
+  size_t len;
+  if (!typed(info, 1, addr, len) || len < 16) return info.Env().Undefined();
+  BackendSpec s{};
+  s.id = info[0].As<Napi::Number>().Uint32Value();
+  std::memcpy(s.addr.b, addr, 16);
+  s.port = uint16_t(info[2].As<Napi::Number>().Uint32Value());
+  s.state = BackendState(info[3].As<Napi::Number>().Uint32Value() % 3);
+  s.weight = info[4].As<Napi::Number>().Uint32Value();
+  s.nodeLocal = info[5].ToBoolean();
+  s.zone = uint16_t(info[6].As<Napi::Number>().Uint32Value());
+  return result(info.Env(), h->dp->upsertBackend(s));
+}
+
+Napi::Value DeleteBackend(const Napi::CallbackInfo& info) {
+  Holder* h = holderOf(info);
+  if (!h) return info.Env().Undefined();
+  return result(info.Env(), h->dp->deleteBackend(info[0].As<Napi::Number>().Uint32Value()));
+}
+
+Napi::Value UpsertService(const Napi::CallbackInfo& info) {
+  Holder* h = holderOf(info);
+  if (!h) return info.Env().Undefined();
+  ServiceSpec s{};
+  s.id = info[0].As<Napi::Number>().Uint32Value();
+  s.kind = SchedulerKind(info[1].As<Napi::Number>().Uint32Value());
+  s.affinityTimeoutNs = toNs(info[2].As<Napi::Number>().DoubleValue());
+  s.emptyVerdict = Verdict(info[3].As<Napi::Number>().Uint32Value());
+  uint8_t *fe, *ranges;
+  uint32_t* ids;
+  size_t feBytes, idBytes, rangeBytes;
+  if (!typed(info, 4, fe, feBytes) || !typed(info, 5, ids, idBytes) || !typed(info, 6, ranges, rangeBytes))
+    return info.Env().Undefined();
+  for (size_t off = 0; off + wire::kFrontendStride <= feBytes; off += wire::kFrontendStride) {
+    FrontendSpec f{};
+    std::memcpy(f.key.addr.b, fe + off, 16);
+    f.key.port = rd<uint16_t>(fe + off + 16);
+    f.key.proto = fe[off + 18];
+    f.key.scope = fe[off + 19] ? 1 : 0;
+    f.checkSourceRanges = fe[off + 20] != 0;
+    s.frontends.push_back(f);
+  }
+  s.backendIds.assign(ids, ids + idBytes / 4);
+  for (size_t off = 0; off + wire::kCidrStride <= rangeBytes; off += wire::kCidrStride) {
+    Cidr c{};
+    std::memcpy(c.net.b, ranges + off, 16);
+    c.bits = ranges[off + 16] > 128 ? 128 : ranges[off + 16];
+    s.sourceRanges.push_back(c);
+  }
+  return result(info.Env(), h->dp->upsertService(s));
+}
+
+Napi::Value DeleteService(const Napi::CallbackInfo& info) {
+  Holder* h = holderOf(info);
+  if (!h) return info.Env().Undefined();
+  return result(info.Env(), h->dp->deleteService(info[0].As<Napi::Number>().Uint32Value()));
+}
+
+Napi::Value DeleteFlowsByBackend(const Napi::CallbackInfo& info) {
+  Holder* h = holderOf(info);
+  if (!h) return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), h->dp->deleteFlowsByBackend(info[0].As<Napi::Number>().Uint32Value()));
+}
+
+Napi::Value DeleteFlowsByService(const Napi::CallbackInfo& info) {
+  Holder* h = holderOf(info);
+  if (!h) return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), h->dp->deleteFlowsByService(info[0].As<Napi::Number>().Uint32Value()));
+}
+
+Napi::Value FlushConntrack(const Napi::CallbackInfo& info) {
+  Holder* h = holderOf(info);
+  if (!h) return info.Env().Undefined();
+  uint32_t before = h->dp->conntrack().size();
+  h->dp->flushConntrack();
+  return Napi::Number::New(info.Env(), before);
+}
+
+Napi::Value Gc(const Napi::CallbackInfo& info) {
+  Holder* h = holderOf(info);
+  if (!h) return info.Env().Undefined();
+  uint64_t now = toNs(info[0].As<Napi::Number>().DoubleValue());
+  uint32_t budget = info[1].As<Napi::Number>().Uint32Value();
+  uint32_t flows = h->dp->gc(now, budget);
+  uint32_t aff = h->dp->gcAffinity(now, budget);
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("flows", flows);
+  o.Set("affinity", aff);
+  return o;
+}
+
+Napi::Value PeekFlowScratch(const Napi::CallbackInfo& info) {
+  Holder* h = holderOf(info);
+  if (!h || !h->in) return info.Env().Undefined();
+  FlowInput in;
+  readFlow(h->in, in);
+  CtHit hit = h->dp->conntrack().peek(in.key);
+  if (hit.flow == Conntrack::kNone) return info.Env().Null();
+  Napi::Object o = flowObject(info.Env(), h->dp->conntrack().at(hit.flow));
+  o.Set("direction", hit.dir == Dir::Original ? "original" : "reply");
+  return o;
+}
+
+Napi::Value DumpConntrack(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Holder* h = holderOf(info);
+  if (!h) return env.Undefined();
+  uint32_t start = info[0].As<Napi::Number>().Uint32Value();
+  uint32_t max = info[1].As<Napi::Number>().Uint32Value();
+  Conntrack& ct = h->dp->conntrack();
+  Napi::Array entries = Napi::Array::New(env);
+  uint32_t i = start, n = 0;
+  for (; i < ct.capacity() && n < max; ++i)
+    if (ct.at(i).used) entries.Set(n++, flowObject(env, ct.at(i)));
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("entries", entries);
+  o.Set("next", i < ct.capacity() ? double(i) : -1.0);
+  return o;
+}
+
+Napi::Value DumpServices(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Holder* h = holderOf(info);
+  if (!h) return env.Undefined();
+  auto& m = h->dp->services();
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < m.capacity(); ++i) {
+    auto& e = m.at(i);
+    if (!e.used) continue;
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("id", double(e.key));
+    o.Set("scheduler", double(uint32_t(e.value.kind)));
+    o.Set("affinityTimeout", double(e.value.affinityTimeoutNs) / 1e9);
+    o.Set("emptyVerdict", e.value.emptyVerdict == Verdict::Drop ? "drop" : "reject");
+    Napi::Array all = Napi::Array::New(env), active = Napi::Array::New(env);
+    if (e.value.set) {
+      for (size_t k = 0; k < e.value.set->allIds.size(); ++k) all.Set(uint32_t(k), double(e.value.set->allIds[k]));
+      for (size_t k = 0; k < e.value.set->active.size(); ++k)
+        active.Set(uint32_t(k), double(e.value.set->active[k].backendId));
+    }
+    o.Set("backends", all);
+    o.Set("activeBackends", active);
+    Napi::Array fes = Napi::Array::New(env);
+    for (size_t k = 0; k < e.value.frontends.size(); ++k) {
+      const FrontendKey& fk = e.value.frontends[k];
+      Napi::Object f = Napi::Object::New(env);
+      f.Set("address", formatAddr(fk.addr));
+      f.Set("port", fk.port);
+      f.Set("protocol", protoName(fk.proto));
+      f.Set("scope", fk.scope ? "external" : "internal");
+      fes.Set(uint32_t(k), f);
+    }
+    o.Set("frontends", fes);
+    Napi::Array ranges = Napi::Array::New(env);
+    for (size_t k = 0; k < e.value.sourceRanges.size(); ++k) {
+      const Cidr& c = e.value.sourceRanges[k];
+      bool v4 = c.net.isV4() && c.bits >= 96;
+      ranges.Set(uint32_t(k), formatAddr(c.net) + "/" + std::to_string(v4 ? c.bits - 96 : c.bits));
+    }
+    o.Set("sourceRanges", ranges);
+    out.Set(n++, o);
+  }
+  return out;
+}
+
+Napi::Value DumpBackends(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Holder* h = holderOf(info);
+  if (!h) return env.Undefined();
+  auto& m = h->dp->backends();
+  static const char* states[] = {"active", "terminating", "quarantined"};
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < m.capacity(); ++i) {
+    auto& e = m.at(i);
+    if (!e.used) continue;
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("id", double(e.key));
+    o.Set("address", formatAddr(e.value.addr));
+    o.Set("port", e.value.port);
+    o.Set("state", states[size_t(e.value.state)]);
+    o.Set("weight", double(e.value.weight));
+    o.Set("nodeLocal", e.value.nodeLocal);
+    o.Set("zone", double(e.value.zone));
+    o.Set("activeConnections", double(e.value.activeConns));
+    Napi::Array svcs = Napi::Array::New(env);
+    for (size_t k = 0; k < e.value.services.size(); ++k) svcs.Set(uint32_t(k), double(e.value.services[k]));
+    o.Set("services", svcs);
+    out.Set(n++, o);
+  }
+  return out;
+}
+
+Napi::Value DumpFrontends(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Holder* h = holderOf(info);
+  if (!h) return env.Undefined();
+  auto& m = h->dp->frontends();
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < m.capacity(); ++i) {
+    auto& e = m.at(i);
+    if (!e.used) continue;
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("address", formatAddr(e.key.addr));
+    o.Set("port", e.key.port);
+    o.Set("protocol", protoName(e.key.proto));
+    o.Set("scope", e.key.scope ? "external" : "internal");
+    o.Set("serviceId", double(e.value.serviceId));
+    o.Set("revNatId", double(e.value.revNatId));
+    o.Set("checkSourceRanges", e.value.checkSourceRanges);
+    out.Set(n++, o);
+  }
+  return out;
+}
+
+Napi::Value DumpRevnat(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Holder* h = holderOf(info);
+  if (!h) return env.Undefined();
+  auto& m = h->dp->revnat();
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < m.capacity(); ++i) {
+    auto& e = m.at(i);
+    if (!e.used) continue;
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("id", double(e.key));
+    o.Set("address", formatAddr(e.value.addr));
+    o.Set("port", e.value.port);
+    out.Set(n++, o);
+  }
+  return out;
+}
+
+Napi::Value DumpAffinity(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Holder* h = holderOf(info);
+  if (!h) return env.Undefined();
+  auto& m = h->dp->affinity();
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < m.capacity(); ++i) {
+    auto& e = m.at(i);
+    if (!e.used) continue;
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("client", formatAddr(e.key.client));
+    o.Set("serviceId", double(e.key.serviceId));
+    o.Set("backendId", double(e.value.backendId));
+    o.Set("lastUsed", double(e.value.lastUsed) / 1e9);
+    out.Set(n++, o);
+  }
+  return out;
+}
+
+Napi::Value MaglevTable(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Holder* h = holderOf(info);
+  if (!h) return env.Undefined();
+  ServiceRec* s = h->dp->services().peek(info[0].As<Napi::Number>().Uint32Value());
+  if (!s || !s->set) return env.Null();
+  auto table = s->set->scheduler->table();
+  Napi::Uint32Array out = Napi::Uint32Array::New(env, table.size());
+  for (size_t i = 0; i < table.size(); ++i)
+    out[i] = table[i] < s->set->active.size() ? s->set->active[table[i]].backendId : 0;
+  return out;
+}
+
+Napi::Value MapInfos(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Holder* h = holderOf(info);
+  if (!h) return env.Undefined();
+  Dataplane& dp = *h->dp;
+  Napi::Array out = Napi::Array::New(env, 6);
+  out.Set(uint32_t(0), mapInfo(env, "services", dp.services()));
+  out.Set(uint32_t(1), mapInfo(env, "frontends", dp.frontends()));
+  out.Set(uint32_t(2), mapInfo(env, "backends", dp.backends()));
+  out.Set(uint32_t(3), mapInfo(env, "revnat", dp.revnat()));
+  out.Set(uint32_t(4), mapInfo(env, "affinity", dp.affinity()));
+  out.Set(uint32_t(5), mapInfo(env, "conntrack", dp.conntrack()));
+  return out;
+}
+
+Napi::Value Counters(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Holder* h = holderOf(info);
+  if (!h) return env.Undefined();
+  const DataplaneCounters& c = h->dp->counters();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("packets", double(c.packets));
+  Napi::Array v = Napi::Array::New(env, kVerdicts), r = Napi::Array::New(env, kReasons);
+  for (int i = 0; i < kVerdicts; ++i) v.Set(uint32_t(i), double(c.verdicts[i]));
+  for (int i = 0; i < kReasons; ++i) r.Set(uint32_t(i), double(c.reasons[i]));
+  o.Set("verdicts", v);
+  o.Set("reasons", r);
+  o.Set("replyClashes", double(h->dp->conntrack().replyClashes()));
+  return o;
+}
+
+Napi::Value SetTimeouts(const Napi::CallbackInfo& info) {
+  Holder* h = holderOf(info);
+  if (!h) return info.Env().Undefined();
+  double* secs;
+  size_t bytes;
+  if (!typed(info, 0, secs, bytes)) return info.Env().Undefined();
+  CtTimeouts& t = h->dp->conntrack().timeouts();
+  for (size_t i = 0; i < bytes / 8 && i < size_t(CtState::Count); ++i) t.ns[i] = toNs(secs[i]);
+  return info.Env().Undefined();
+}
+
+Napi::Value Destroy(const Napi::CallbackInfo& info) {
+  Holder* h = static_cast<Holder*>(info.Data());
+  h->dp.reset();
+  h->in = h->out = nullptr;
+  h->scratchIn.Reset();
+  h->scratchOut.Reset();
+  return info.Env().Undefined();
+}
+
+uint64_t bigintOr(const Napi::Object& o, const char* key, uint64_t fallback) {
+  Napi::Value v = o.Get(key);
+  if (v.IsBigInt()) {
+    bool lossless;
+    return v.As<Napi::BigInt>().Uint64Value(&lossless);
+  }
+  if (v.IsNumber()) return uint64_t(v.As<Napi::Number>().DoubleValue());
+  return fallback;
+}
+
+uint32_t u32Or(const Napi::Object& o, const char* key, uint32_t fallback) {
+  Napi::Value v = o.Get(key);
+  return v.IsNumber() ? v.As<Napi::Number>().Uint32Value() : fallback;
+}
+
+Napi::Value Create(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) {
+    Napi::TypeError::New(env, "config must be an object").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Object c = info[0].As<Napi::Object>();
+  DataplaneConfig cfg;
+  cfg.maxServices = u32Or(c, "services", cfg.maxServices);
+  cfg.maxFrontends = u32Or(c, "frontends", cfg.maxFrontends);
+  cfg.maxBackends = u32Or(c, "backends", cfg.maxBackends);
+  cfg.maxFlows = u32Or(c, "conntrack", cfg.maxFlows);
+  cfg.maxAffinity = u32Or(c, "affinity", cfg.maxAffinity);
+  cfg.conntrackPolicy = FullPolicy(u32Or(c, "conntrackPolicy", 0) ? 1 : 0);
+  cfg.affinityPolicy = FullPolicy(u32Or(c, "affinityPolicy", 0) ? 1 : 0);
+  cfg.seed = bigintOr(c, "seed", 0);
+  cfg.rngSeed = bigintOr(c, "rngSeed", 0);
+  cfg.sched.maglevTableSize = u32Or(c, "maglevTableSize", cfg.sched.maglevTableSize);
+  cfg.sched.maglevSeed = bigintOr(c, "maglevSeed", cfg.sched.maglevSeed);
+  Napi::Value t = c.Get("timeouts");
+  if (t.IsTypedArray()) {
+    Napi::Float64Array ta = t.As<Napi::Float64Array>();
+    for (size_t i = 0; i < ta.ElementLength() && i < size_t(CtState::Count); ++i) cfg.timeouts.ns[i] = toNs(ta[i]);
+  }
+
+  auto* h = new Holder();
+  h->dp = std::make_unique<Dataplane>(cfg);
+  Napi::Object o = Napi::Object::New(env);
+  auto fn = [&](const char* name, Napi::Value (*cb)(const Napi::CallbackInfo&)) {
+    o.Set(name, Napi::Function::New(env, cb, name, h));
+  };
+  fn("setScratch", SetScratch);
+  fn("decideScratch", DecideScratch);
+  fn("decideBatch", DecideBatch);
+  fn("upsertBackend", UpsertBackend);
+  fn("deleteBackend", DeleteBackend);
+  fn("upsertService", UpsertService);
+  fn("deleteService", DeleteService);
+  fn("deleteFlowsByBackend", DeleteFlowsByBackend);
+  fn("deleteFlowsByService", DeleteFlowsByService);
+  fn("flushConntrack", FlushConntrack);
+  fn("gc", Gc);
+  fn("peekFlowScratch", PeekFlowScratch);
+  fn("dumpConntrack", DumpConntrack);
+  fn("dumpServices", DumpServices);
+  fn("dumpBackends", DumpBackends);
+  fn("dumpFrontends", DumpFrontends);
+  fn("dumpRevnat", DumpRevnat);
+  fn("dumpAffinity", DumpAffinity);
+  fn("maglevTable", MaglevTable);
+  fn("mapInfos", MapInfos);
+  fn("counters", Counters);
+  fn("setTimeouts", SetTimeouts);
+  fn("destroy", Destroy);
+  // The handle object owns the dataplane: when it is collected, the maps are freed.
+  o.AddFinalizer([](Napi::Env, Holder* p) { delete p; }, h);
+  return o;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("create", Napi::Function::New(env, Create, "create"));
+  exports.Set("flowStride", double(wire::kFlowStride));
+  exports.Set("decisionStride", double(wire::kDecisionStride));
+  exports.Set("frontendStride", double(wire::kFrontendStride));
+  exports.Set("cidrStride", double(wire::kCidrStride));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(svcplane, Init)

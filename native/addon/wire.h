@@ -1,0 +1,23 @@
+// Byte layouts shared with lib/dataplane/wire.ts. Batches cross the JS boundary as flat,
+// caller-owned buffers in these layouts (little-endian), never as one object per element.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace svcplane::wire {
+
+// One flow tuple in (48 bytes):
+//   0 src[16]  16 dst[16]  32 sport u16  34 dport u16  36 proto u8  37 scope u8
+//   38 tcpFlags u8  39 -  40 bytes u32  44 -
+constexpr size_t kFlowStride = 48;
+// One decision out (32 bytes):
+//   0 verdict u8  1 reason u8  2 flags u8 (1 established, 2 affinity hit)  3 -
+//   4 port u16  6 -  8 serviceId u32  12 backendId u32  16 addr[16]
+constexpr size_t kDecisionStride = 32;
+// One frontend in a service update (24 bytes):
+//   0 addr[16]  16 port u16  18 proto u8  19 scope u8  20 checkSourceRanges u8  21 -
+constexpr size_t kFrontendStride = 24;
+// One source range (20 bytes): 0 addr[16]  16 bits u8 (over the 16-byte form)  17 -
+constexpr size_t kCidrStride = 20;
+
+}  // namespace svcplane::wire

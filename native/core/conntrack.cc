@@ -1,0 +1,88 @@
+#include "conntrack.h"
+
+namespace svcplane {
+
+Conntrack::Conntrack(uint32_t capacity, uint64_t seed, FullPolicy policy, const CtTimeouts& timeouts)
+    : capacity_(capacity),
+      seed_(seed),
+      policy_(policy),
+      timeouts_(timeouts),
+      index_(capacity * 2 > capacity ? capacity * 2 : capacity),
+      flows_(new Flow[capacity ? capacity : 1]) {
+  for (uint32_t i = 0; i < capacity_; ++i) {
+    flows_[i] = Flow{};
+    flows_[i].older = i + 1 < capacity_ ? i + 1 : kNone;
+  }
+  free_ = capacity_ ? 0 : kNone;
+}
+
+CtHit Conntrack::peek(const FlowKey& k) const {
+  uint32_t h = hashOf(k);
+  uint32_t ref = index_.find(h, [&](uint32_t r) {
+    const Flow& f = flows_[r >> 1];
+    return (r & 1) ? f.reply == k : f.orig == k;
+  });
+  if (ref == HashIndex::kEmpty) return {kNone, Dir::Original, false};
+  return {ref >> 1, (ref & 1) ? Dir::Reply : Dir::Original, false};
+}
+
+CtHit Conntrack::lookup(const FlowKey& k, uint32_t h, uint64_t now) {
+  uint32_t ref = index_.find(h, [&](uint32_t r) {
+    const Flow& f = flows_[r >> 1];
+    return (r & 1) ? f.reply == k : f.orig == k;
+  });
+  if (ref == HashIndex::kEmpty) {
+    ++stats_.misses;
+    return {kNone, Dir::Original, false};
+  }
+  uint32_t i = ref >> 1;
+  if (flows_[i].expires <= now) {
+    ++stats_.misses;
+    return {i, Dir::Original, true};
+  }
+  ++stats_.hits;
+  return {i, (ref & 1) ? Dir::Reply : Dir::Original, false};
+}
+
+void Conntrack::update(uint32_t i, Dir d, uint8_t tcpFlags, uint32_t bytes, uint64_t now) {
+  Flow& f = flows_[i];
+  f.state = nextState(f.state, d, tcpFlags, f.finDir);
+  f.lastSeen = now;
+  f.expires = now + timeouts_.ns[size_t(f.state)];
+  ++f.packets[size_t(d)];
+  f.bytes[size_t(d)] += bytes;
+  if (tail_ != i) {
+    unlink(i);
+    linkNewest(i);
+  }
+}
+
+// Under a flood most flows are half-open: among the oldest few, sacrifice one that never
+// completed its handshake (or is closing) before an established one.
+uint32_t Conntrack::pickVictim() const {
+  uint32_t i = head_;
+  for (int n = 0; n < 8 && i != kNone; ++n, i = flows_[i].newer) {
+    CtState s = flows_[i].state;
+    if (s != CtState::TcpEstablished && s != CtState::UdpStream && s != CtState::Sctp) return i;
+  }
+  return head_;
+}
+
+void Conntrack::linkNewest(uint32_t i) {
+  Flow& f = flows_[i];
+  f.older = tail_;
+  f.newer = kNone;
+  if (tail_ != kNone) flows_[tail_].newer = i;
+  tail_ = i;
+  if (head_ == kNone) head_ = i;
+}
+
+void Conntrack::unlink(uint32_t i) {
+  Flow& f = flows_[i];
+  if (f.older != kNone) flows_[f.older].newer = f.newer;
+  else head_ = f.newer;
+  if (f.newer != kNone) flows_[f.newer].older = f.older;
+  else tail_ = f.older;
+}
+
+}  // namespace svcplane

@@ -1,0 +1,368 @@
+#include "dataplane.h"
+
+#include <algorithm>
+
+namespace svcplane {
+
+namespace {
+
+uint64_t derive(uint64_t seed, uint64_t salt) {
+  uint64_t s = seed ^ (salt * 0x9e3779b97f4a7c15ull);
+  return splitmix64(s);
+}
+
+std::string num(uint64_t v) { return std::to_string(v); }
+
+}  // namespace
+
+bool BackendSet::isActive(uint32_t id) const { return std::binary_search(activeSorted.begin(), activeSorted.end(), id); }
+
+Dataplane::Dataplane(const DataplaneConfig& cfg)
+    : cfg_(cfg),
+      rngState_(cfg.rngSeed ? cfg.rngSeed : derive(cfg.seed, 7)),
+      services_(cfg.maxServices, derive(cfg.seed, 1), FullPolicy::Refuse),
+      frontends_(cfg.maxFrontends, derive(cfg.seed, 2), FullPolicy::Refuse),
+      backends_(cfg.maxBackends, derive(cfg.seed, 3), FullPolicy::Refuse),
+      revnat_(cfg.maxFrontends, derive(cfg.seed, 4), FullPolicy::Refuse),
+      affinity_(cfg.maxAffinity, derive(cfg.seed, 5), cfg.affinityPolicy),
+      ct_(cfg.maxFlows, derive(cfg.seed, 6), cfg.conntrackPolicy, cfg.timeouts) {}
+
+uint64_t Dataplane::nextRandom() { return splitmix64(rngState_); }
+
+void Dataplane::onFlowRemoved(const Flow& f) {
+  if (BackendRec* b = backends_.peek(f.backendId); b && b->activeConns) --b->activeConns;
+}
+
+// ---------------------------------------------------------------------------------------
+// Packet path
+
+void Dataplane::decide(const FlowInput& in, uint64_t now, Decision& out) {
+  decideHashed(in, ct_.hashOf(in.key), now, out);
+}
+
+void Dataplane::decideBatch(const FlowInput* in, uint32_t n, uint64_t now, Decision* out) {
+  // Hash a group first and prefetch each probe slot, so the group's cache misses overlap
+  // instead of being paid one after the other.
+  constexpr uint32_t kGroup = 16;
+  uint32_t hashes[kGroup];
+  for (uint32_t base = 0; base < n; base += kGroup) {
+    uint32_t m = std::min(kGroup, n - base);
+    for (uint32_t i = 0; i < m; ++i) {
+      hashes[i] = ct_.hashOf(in[base + i].key);
+      ct_.prefetch(hashes[i]);
+    }
+    for (uint32_t i = 0; i < m; ++i) decideHashed(in[base + i], hashes[i], now, out[base + i]);
+  }
+}
+
+void Dataplane::decideHashed(const FlowInput& in, uint32_t ctHash, uint64_t now, Decision& out) {
+  out = Decision{};
+  ++counters_.packets;
+  const FlowKey& key = in.key;
+  auto removed = [this](const Flow& f) { onFlowRemoved(f); };
+
+  CtHit hit = ct_.lookup(key, ctHash, now);
+  if (hit.expired) {
+    ct_.remove(hit.flow, removed, true);
+  } else if (hit.flow != Conntrack::kNone) {
+    Flow& f = ct_.at(hit.flow);
+    ct_.update(hit.flow, hit.dir, in.tcpFlags, in.bytes, now);
+    out.established = true;
+    out.serviceId = f.serviceId;
+    out.backendId = f.backendId;
+    if (hit.dir == Dir::Original) {
+      out.verdict = Verdict::Forward;
+      out.addr = f.reply.src;
+      out.port = f.reply.sport;
+    } else {
+      out.verdict = Verdict::Reply;
+      if (const RevNatRec* r = revnat_.lookup(f.revNatId)) {
+        out.addr = r->addr;
+        out.port = r->port;
+      } else {
+        out.addr = f.orig.dst;
+        out.port = f.orig.dport;
+      }
+    }
+    ++counters_.verdicts[size_t(out.verdict)];
+    return;
+  }
+
+  FrontendKey fk{key.dst, key.dport, key.proto, uint8_t(in.scope)};
+  const FrontendRec* fe = frontends_.lookup(fk);
+  if (!fe) {
+    fk.scope = uint8_t(in.scope == Scope::Internal ? Scope::External : Scope::Internal);
+    fe = frontends_.lookup(fk);
+  }
+  if (!fe) {
+    out.verdict = Verdict::Pass;
+    out.reason = Reason::NoFrontend;
+    ++counters_.verdicts[size_t(out.verdict)];
+    ++counters_.reasons[size_t(out.reason)];
+    return;
+  }
+  out.serviceId = fe->serviceId;
+  const ServiceRec* svc = services_.peek(fe->serviceId);
+  auto finish = [&](Verdict v, Reason r) {
+    out.verdict = v;
+    out.reason = r;
+    ++counters_.verdicts[size_t(v)];
+    ++counters_.reasons[size_t(r)];
+  };
+  if (!svc || !svc->set) return finish(Verdict::Reject, Reason::NoBackends);
+
+  if (fe->checkSourceRanges && !svc->sourceRanges.empty()) {
+    bool allowed = false;
+    for (const Cidr& c : svc->sourceRanges)
+      if (c.contains(key.src)) {
+        allowed = true;
+        break;
+      }
+    if (!allowed) return finish(Verdict::Drop, Reason::SourceRange);
+  }
+  if (svc->set->active.empty()) return finish(svc->emptyVerdict, Reason::NoBackends);
+
+  int32_t idx = choose(*svc, key, fe->serviceId, now, out);
+  if (idx < 0) return finish(svc->emptyVerdict, Reason::NoBackends);
+  const SchedBackend& b = svc->set->active[size_t(idx)];
+
+  FlowKey reply{};
+  reply.src = b.addr;
+  reply.sport = b.port;
+  reply.dst = key.src;
+  reply.dport = key.sport;
+  reply.proto = key.proto;
+  uint32_t flow = ct_.create(key, ctHash, reply, fe->serviceId, b.backendId, fe->revNatId, in.tcpFlags, in.bytes, now,
+                             removed);
+  if (flow == Conntrack::kNone) return finish(Verdict::Drop, Reason::ConntrackFull);
+  if (BackendRec* br = backends_.peek(b.backendId)) ++br->activeConns;
+  out.backendId = b.backendId;
+  out.addr = b.addr;
+  out.port = b.port;
+  finish(Verdict::Forward, Reason::None);
+}
+
+int32_t Dataplane::choose(const ServiceRec& svc, const FlowKey& key, uint32_t serviceId, uint64_t now, Decision& out) {
+  const BackendSet& set = *svc.set;
+  if (svc.affinityTimeoutNs) {
+    AffinityKey ak{key.src, serviceId};
+    uint32_t i = affinity_.findIndex(ak);
+    if (i != FixedMap<AffinityKey, AffinityRec>::kNone) {
+      AffinityRec& rec = affinity_.at(i).value;
+      if (rec.lastUsed + svc.affinityTimeoutNs > now && set.isActive(rec.backendId)) {
+        ++affinity_.stats().hits;
+        rec.lastUsed = now;
+        out.affinityHit = true;
+        for (size_t k = 0; k < set.active.size(); ++k)
+          if (set.active[k].backendId == rec.backendId) return int32_t(k);
+      }
+      if (rec.lastUsed + svc.affinityTimeoutNs <= now) {
+        affinity_.expireAt(i);
+      }
+    }
+    ++affinity_.stats().misses;
+  }
+
+  // Shared-seed hashes, so every instance maps a flow to the same Maglev slot; with affinity
+  // the source port is left out, as Cilium does.
+  const uint64_t shared = cfg_.sched.maglevSeed;
+  FlowKey hk = key;
+  if (svc.affinityTimeoutNs) hk.sport = 0;
+  PickInput pin{keyedHash(&hk, sizeof hk, shared), keyedHash(&key.src, sizeof key.src, shared),
+                keyedHash(&key.dst, sizeof key.dst, shared), nextRandom()};
+  int32_t idx = set.scheduler->pick(pin);
+  if (idx < 0 || size_t(idx) >= set.active.size()) return -1;
+
+  if (svc.affinityTimeoutNs) {
+    auto r = affinity_.insert(AffinityKey{key.src, serviceId});
+    if (r.index != FixedMap<AffinityKey, AffinityRec>::kNone) {
+      affinity_.at(r.index).value = AffinityRec{set.active[size_t(idx)].backendId, now};
+    } else {
+      ++counters_.reasons[size_t(Reason::AffinityFull)];  // forwarded, but not remembered
+    }
+  }
+  return idx;
+}
+
+// ---------------------------------------------------------------------------------------
+// Control path
+
+Result Dataplane::upsertBackend(const BackendSpec& spec) {
+  if (spec.id == 0) return {Status::Invalid, "backend id must be >= 1"};
+  if (spec.weight == 0 || spec.weight > 65535) return {Status::Invalid, "backend " + num(spec.id) + " weight must be 1..65535"};
+  BackendRec* existing = backends_.peek(spec.id);
+  if (!existing && backends_.size() == backends_.capacity())
+    return {Status::Full, "backends map is full (capacity " + num(backends_.capacity()) + ")"};
+  bool moved = existing && (existing->addr != spec.addr || existing->port != spec.port);
+  if (!existing) existing = &backends_.at(backends_.insert(spec.id).index).value;
+  else ++backends_.stats().updates;
+  BackendRec& b = *existing;
+  if (moved) deleteFlowsByBackend(spec.id);  // flows hold the old address in their reply tuple
+  bool changed = moved || b.state != spec.state || b.weight != spec.weight;
+  b.addr = spec.addr;
+  b.port = spec.port;
+  b.state = spec.state;
+  b.weight = spec.weight;
+  b.nodeLocal = spec.nodeLocal;
+  b.zone = spec.zone;
+  if (changed && !b.services.empty()) rebuildServicesOf(b);
+  return {};
+}
+
+void Dataplane::rebuildServicesOf(const BackendRec& b) {
+  for (uint32_t sid : b.services) {
+    ServiceRec* s = services_.peek(sid);
+    if (!s || !s->set) continue;
+    std::unique_ptr<BackendSet> set;
+    if (buildSet(s->set->allIds, s->kind, set).ok()) s->set = std::move(set);
+  }
+}
+
+Result Dataplane::deleteBackend(uint32_t id) {
+  BackendRec* b = backends_.peek(id);
+  if (!b) return {Status::NotFound, "backend " + num(id) + " does not exist"};
+  if (!b->services.empty())
+    return {Status::InUse, "backend " + num(id) + " is still listed by service " + num(b->services.front())};
+  deleteFlowsByBackend(id);
+  for (uint32_t i = 0; i < affinity_.capacity(); ++i)
+    if (affinity_.at(i).used && affinity_.at(i).value.backendId == id) affinity_.eraseAt(i);
+  backends_.erase(id);
+  return {};
+}
+
+Result Dataplane::buildSet(const std::vector<uint32_t>& ids, SchedulerKind kind, std::unique_ptr<BackendSet>& out) {
+  auto set = std::make_unique<BackendSet>();
+  set->allIds = ids;
+  std::sort(set->allIds.begin(), set->allIds.end());
+  set->allIds.erase(std::unique(set->allIds.begin(), set->allIds.end()), set->allIds.end());
+  for (uint32_t id : set->allIds) {
+    BackendRec* b = backends_.peek(id);
+    if (!b) return {Status::NotFound, "backend " + num(id) + " does not exist"};
+    if (b->state == BackendState::Active) {
+      set->active.push_back(SchedBackend{id, b->weight, b->addr, b->port, &b->activeConns});
+      set->activeSorted.push_back(id);
+    }
+  }
+  set->scheduler = makeScheduler(kind, cfg_.sched);
+  if (!set->scheduler) return {Status::Invalid, "unknown scheduler " + num(uint32_t(kind))};
+  set->scheduler->rebuild(set->active);
+  out = std::move(set);
+  return {};
+}
+
+Result Dataplane::upsertService(const ServiceSpec& spec) {
+  // 1. Validate everything; change nothing.
+  if (spec.id == 0) return {Status::Invalid, "service id must be >= 1"};
+  if (uint32_t(spec.kind) >= uint32_t(kSchedulerKinds)) return {Status::Invalid, "unknown scheduler"};
+  if (spec.emptyVerdict != Verdict::Reject && spec.emptyVerdict != Verdict::Drop)
+    return {Status::Invalid, "emptyVerdict must be reject or drop"};
+  ServiceRec* existing = services_.peek(spec.id);
+  if (!existing && services_.size() == services_.capacity())
+    return {Status::Full, "services map is full (capacity " + num(services_.capacity()) + ")"};
+  for (size_t i = 0; i < spec.frontends.size(); ++i) {
+    const FrontendKey& k = spec.frontends[i].key;
+    if (!isKnownProtocol(k.proto)) return {Status::Invalid, "frontends[" + num(i) + "].protocol is not TCP, UDP or SCTP"};
+    for (size_t j = 0; j < i; ++j)
+      if (spec.frontends[j].key == k) return {Status::Invalid, "frontends[" + num(i) + "] repeats frontends[" + num(j) + "]"};
+    if (const FrontendRec* fe = frontends_.peek(k); fe && fe->serviceId != spec.id)
+      return {Status::Conflict, "frontends[" + num(i) + "] is already a frontend of service " + num(fe->serviceId)};
+  }
+  size_t added = 0, dropped = 0;
+  for (const FrontendSpec& f : spec.frontends)
+    if (!frontends_.peek(f.key)) ++added;
+  if (existing)
+    for (const FrontendKey& old : existing->frontends) {
+      bool kept = std::any_of(spec.frontends.begin(), spec.frontends.end(), [&](const FrontendSpec& f) { return f.key == old; });
+      if (!kept) ++dropped;
+    }
+  if (frontends_.size() - dropped + added > frontends_.capacity())
+    return {Status::Full, "frontends map is full (capacity " + num(frontends_.capacity()) + ")"};
+  std::unique_ptr<BackendSet> set;
+  if (Result r = buildSet(spec.backendIds, spec.kind, set); !r.ok()) return r;
+
+  // 2. Apply. Nothing below can fail.
+  if (!existing) existing = &services_.at(services_.insert(spec.id).index).value;
+  else ++services_.stats().updates;
+  ServiceRec& svc = *existing;
+  for (const FrontendKey& old : svc.frontends) {
+    bool kept = std::any_of(spec.frontends.begin(), spec.frontends.end(), [&](const FrontendSpec& f) { return f.key == old; });
+    if (kept) continue;
+    if (const FrontendRec* fe = frontends_.peek(old)) revnat_.erase(fe->revNatId);
+    frontends_.erase(old);
+  }
+  svc.frontends.clear();
+  for (const FrontendSpec& f : spec.frontends) {
+    auto r = frontends_.insert(f.key);
+    FrontendRec& fe = frontends_.at(r.index).value;
+    if (r.inserted) {
+      fe.serviceId = spec.id;
+      fe.revNatId = r.index + 1;  // stable while the frontend exists
+      RevNatRec& rn = revnat_.at(revnat_.insert(fe.revNatId).index).value;
+      rn.addr = f.key.addr;
+      rn.port = f.key.port;
+    }
+    fe.checkSourceRanges = f.checkSourceRanges;
+    svc.frontends.push_back(f.key);
+  }
+  if (svc.set)
+    for (uint32_t id : svc.set->allIds)
+      if (BackendRec* b = backends_.peek(id)) std::erase(b->services, spec.id);
+  for (uint32_t id : set->allIds) backends_.peek(id)->services.push_back(spec.id);
+  svc.kind = spec.kind;
+  svc.affinityTimeoutNs = spec.affinityTimeoutNs;
+  svc.emptyVerdict = spec.emptyVerdict;
+  svc.sourceRanges = spec.sourceRanges;
+  svc.set = std::move(set);
+  return {};
+}
+
+Result Dataplane::deleteService(uint32_t id) {
+  ServiceRec* svc = services_.peek(id);
+  if (!svc) return {Status::NotFound, "service " + num(id) + " does not exist"};
+  for (const FrontendKey& k : svc->frontends) {
+    if (const FrontendRec* fe = frontends_.peek(k)) revnat_.erase(fe->revNatId);
+    frontends_.erase(k);
+  }
+  if (svc->set)
+    for (uint32_t bid : svc->set->allIds)
+      if (BackendRec* b = backends_.peek(bid)) std::erase(b->services, id);
+  deleteFlowsByService(id);
+  for (uint32_t i = 0; i < affinity_.capacity(); ++i)
+    if (affinity_.at(i).used && affinity_.at(i).key.serviceId == id) affinity_.eraseAt(i);
+  services_.erase(id);
+  return {};
+}
+
+uint32_t Dataplane::deleteFlowsByBackend(uint32_t backendId) {
+  return ct_.removeIf([&](const Flow& f) { return f.backendId == backendId; }, [this](const Flow& f) { onFlowRemoved(f); });
+}
+
+uint32_t Dataplane::deleteFlowsByService(uint32_t serviceId) {
+  return ct_.removeIf([&](const Flow& f) { return f.serviceId == serviceId; }, [this](const Flow& f) { onFlowRemoved(f); });
+}
+
+void Dataplane::flushConntrack() {
+  ct_.removeIf([](const Flow&) { return true; }, [this](const Flow& f) { onFlowRemoved(f); });
+}
+
+uint32_t Dataplane::gc(uint64_t now, uint32_t budget) {
+  return ct_.gc(now, budget, [this](const Flow& f) { onFlowRemoved(f); });
+}
+
+uint32_t Dataplane::gcAffinity(uint64_t now, uint32_t budget) {
+  uint32_t removed = 0, cap = affinity_.capacity();
+  for (uint32_t n = 0; n < budget && n < cap; ++n) {
+    uint32_t i = affinityGcCursor_;
+    affinityGcCursor_ = i + 1 == cap ? 0 : i + 1;
+    auto& e = affinity_.at(i);
+    if (!e.used) continue;
+    const ServiceRec* svc = services_.peek(e.key.serviceId);
+    if (!svc || e.value.lastUsed + svc->affinityTimeoutNs <= now) {
+      affinity_.expireAt(i);
+      ++removed;
+    }
+  }
+  return removed;
+}
+
+}  // namespace svcplane

@@ -1,0 +1,150 @@
+// The dataplane: one config struct in, fixed-capacity maps inside, decisions out.
+//
+// Packet path (decide / decideBatch): conntrack lookup; on a miss, frontend lookup (the
+// preferred scope first, then the other), source-range check, session affinity, backend
+// selection, conntrack insert. Never allocates, never throws, never reads a clock.
+// Control path (upsert*/delete*): validates everything before it changes anything, so a
+// refused update leaves every map as it was.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "conntrack.h"
+#include "fixed_map.h"
+#include "scheduler.h"
+#include "service_table.h"
+#include "types.h"
+
+namespace svcplane {
+
+struct DataplaneConfig {
+  uint32_t maxServices = 1024;
+  uint32_t maxFrontends = 4096;
+  uint32_t maxBackends = 16384;
+  uint32_t maxFlows = 65536;
+  uint32_t maxAffinity = 65536;
+  FullPolicy conntrackPolicy = FullPolicy::EvictOldest;
+  FullPolicy affinityPolicy = FullPolicy::EvictOldest;
+  CtTimeouts timeouts = CtTimeouts::defaults();
+  uint64_t seed = 0;     // hash-table secret
+  uint64_t rngSeed = 0;  // random scheduler
+  SchedulerConfig sched;
+};
+
+struct FlowInput {
+  FlowKey key;
+  Scope scope;  // which frontend scope to try first
+  uint8_t tcpFlags;
+  uint32_t bytes;
+};
+
+struct Decision {
+  Verdict verdict;
+  Reason reason;
+  bool established;
+  bool affinityHit;
+  uint32_t serviceId;
+  uint32_t backendId;
+  IpAddr addr;  // backend (forward) or service frontend (reply)
+  uint16_t port;
+};
+
+enum class Status : uint8_t {
+  Ok = 0,
+  NotFound,
+  InUse,           // backend still listed by a service
+  Conflict,        // frontend owned by another service
+  Full,            // a fixed-capacity map has no room
+  Invalid,         // a value out of range (the message names it)
+};
+
+struct Result {
+  Status status = Status::Ok;
+  std::string message;
+  bool ok() const { return status == Status::Ok; }
+};
+
+struct BackendSpec {
+  uint32_t id;
+  IpAddr addr;
+  uint16_t port;
+  BackendState state;
+  uint32_t weight;
+  bool nodeLocal;
+  uint16_t zone;
+};
+
+struct FrontendSpec {
+  FrontendKey key;
+  bool checkSourceRanges;
+};
+
+struct ServiceSpec {
+  uint32_t id;
+  SchedulerKind kind;
+  uint64_t affinityTimeoutNs;
+  Verdict emptyVerdict;
+  std::vector<FrontendSpec> frontends;
+  std::vector<uint32_t> backendIds;
+  std::vector<Cidr> sourceRanges;
+};
+
+struct DataplaneCounters {
+  uint64_t verdicts[kVerdicts] = {};
+  uint64_t reasons[kReasons] = {};
+  uint64_t packets = 0;
+};
+
+class Dataplane {
+ public:
+  explicit Dataplane(const DataplaneConfig& cfg);
+
+  // Packet path.
+  void decide(const FlowInput& in, uint64_t now, Decision& out);
+  void decideBatch(const FlowInput* in, uint32_t n, uint64_t now, Decision* out);
+
+  // Control path.
+  Result upsertBackend(const BackendSpec& spec);
+  Result deleteBackend(uint32_t id);
+  Result upsertService(const ServiceSpec& spec);
+  Result deleteService(uint32_t id);
+
+  uint32_t deleteFlowsByBackend(uint32_t backendId);
+  uint32_t deleteFlowsByService(uint32_t serviceId);
+  void flushConntrack();
+  uint32_t gc(uint64_t now, uint32_t budget);
+  uint32_t gcAffinity(uint64_t now, uint32_t budget);
+
+  // Inspection.
+  FixedMap<FrontendKey, FrontendRec>& frontends() { return frontends_; }
+  FixedMap<uint32_t, ServiceRec>& services() { return services_; }
+  FixedMap<uint32_t, BackendRec>& backends() { return backends_; }
+  FixedMap<uint32_t, RevNatRec>& revnat() { return revnat_; }
+  FixedMap<AffinityKey, AffinityRec>& affinity() { return affinity_; }
+  Conntrack& conntrack() { return ct_; }
+  const DataplaneCounters& counters() const { return counters_; }
+  const DataplaneConfig& config() const { return cfg_; }
+
+ private:
+  void decideHashed(const FlowInput& in, uint32_t ctHash, uint64_t now, Decision& out);
+  int32_t choose(const ServiceRec& svc, const FlowKey& key, uint32_t serviceId, uint64_t now, Decision& out);
+  Result buildSet(const std::vector<uint32_t>& ids, SchedulerKind kind, std::unique_ptr<BackendSet>& out);
+  void rebuildServicesOf(const BackendRec& b);
+  void onFlowRemoved(const Flow& f);
+  uint64_t nextRandom();
+
+  DataplaneConfig cfg_;
+  uint64_t rngState_;
+  FixedMap<uint32_t, ServiceRec> services_;
+  FixedMap<FrontendKey, FrontendRec> frontends_;
+  FixedMap<uint32_t, BackendRec> backends_;
+  FixedMap<uint32_t, RevNatRec> revnat_;
+  FixedMap<AffinityKey, AffinityRec> affinity_;
+  Conntrack ct_;
+  uint32_t affinityGcCursor_ = 0;
+  DataplaneCounters counters_;
+};
+
+}  // namespace svcplane
