@@ -67,7 +67,6 @@ export interface DataplaneCounters {
   packets: number
   verdicts: Record<Verdict, number>
   reasons: Record<Reason, number>
-  replyClashes: number
 }
 
 function checkId(id: unknown, field: string): asserts id is number {
@@ -321,6 +320,7 @@ export class Dataplane {
 
   /** Iterates the conntrack table (like `conntrack -L`), in pages so huge tables stay cheap. */
   *flows(pageSize = 4096): IterableIterator<FlowEntry> {
+    if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_CAPACITY) throw new RangeError(`pageSize must be an integer 1..${MAX_CAPACITY}, got ${pageSize}`)
     let next = 0
     while (next >= 0) {
       const page = this.h.dumpConntrack(next, pageSize)
@@ -420,7 +420,7 @@ export class Dataplane {
     const c = this.h.counters()
     const verdicts = Object.fromEntries(VERDICTS.map((v, i) => [v, c.verdicts[i]])) as Record<Verdict, number>
     const reasons = Object.fromEntries(REASONS.map((r, i) => [r, c.reasons[i]])) as Record<Reason, number>
-    return { packets: c.packets, verdicts, reasons, replyClashes: c.replyClashes }
+    return { packets: c.packets, verdicts, reasons }
   }
 
   /** Frees the native maps now rather than at garbage collection. Later calls throw. */

@@ -1,5 +1,6 @@
-// Loads the compiled addon (build/Release, or a prebuild) from the package root, which is two
-// levels up from both lib/dataplane (sources run by the tests) and dist/dataplane.
+// Loads the compiled addon (build/Release, or a prebuild) from the package root: the nearest
+// directory above this file holding binding.gyp (this file runs from lib/, dist/ or dist-bench/).
+import * as fs from 'node:fs'
 import * as path from 'node:path'
 
 export interface NativeHandle {
@@ -28,7 +29,7 @@ export interface NativeHandle {
   dumpAffinity(): Record<string, unknown>[]
   maglevTable(serviceId: number): Uint32Array | null
   mapInfos(): Record<string, unknown>[]
-  counters(): { packets: number; verdicts: number[]; reasons: number[]; replyClashes: number }
+  counters(): { packets: number; verdicts: number[]; reasons: number[] }
   setTimeouts(seconds: Float64Array): void
   destroy(): void
 }
@@ -47,4 +48,11 @@ export interface NativeModule {
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const load = require('node-gyp-build') as (dir: string) => unknown
 
-export const native = load(path.join(__dirname, '..', '..')) as NativeModule
+function packageRoot(): string {
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'binding.gyp'))) return dir
+    if (path.dirname(dir) === dir) return path.join(__dirname, '..', '..')
+  }
+}
+
+export const native = load(packageRoot()) as NativeModule

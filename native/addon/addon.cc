@@ -515,7 +515,6 @@ Napi::Value Counters(const Napi::CallbackInfo& info) {
   for (int i = 0; i < kReasons; ++i) r.Set(uint32_t(i), double(c.reasons[i]));
   o.Set("verdicts", v);
   o.Set("reasons", r);
-  o.Set("replyClashes", double(h->dp->conntrack().replyClashes()));
   return o;
 }
 

@@ -51,10 +51,8 @@ void Conntrack::update(uint32_t i, Dir d, uint8_t tcpFlags, uint32_t bytes, uint
   f.expires = now + timeouts_.ns[size_t(f.state)];
   ++f.packets[size_t(d)];
   f.bytes[size_t(d)] += bytes;
-  if (tail_ != i) {
-    unlink(i);
-    linkNewest(i);
-  }
+  // No LRU move here: relinking touches two other random flows per packet, which costs more
+  // than the lookup itself on large tables. Age order is creation order.
 }
 
 // Under a flood most flows are half-open: among the oldest few, sacrifice one that never

@@ -1,7 +1,8 @@
 // Connection tracking: one entry per flow, found from either direction. Each flow is indexed
 // twice, by its original tuple (client -> service) and by its reply tuple (backend -> client),
 // like the kernel's tuplehash[2], so replies find the flow they belong to and can be
-// reverse-NATed. Fixed capacity; a full table evicts (half-open flows first) or refuses.
+// reverse-NATed. Fixed capacity; a full table evicts (the oldest, half-open flows first) or
+// refuses.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -22,7 +23,7 @@ struct Flow {
   uint32_t revNatId;
   CtState state;
   uint8_t finDir;
-  bool replyIndexed;  // false when another flow already owned the reply tuple
+  bool replyIndexed;
   bool used;
   uint64_t created;
   uint64_t lastSeen;
@@ -30,7 +31,7 @@ struct Flow {
   uint64_t packets[2];
   uint64_t bytes[2];
   uint32_t origHash, replyHash;
-  uint32_t older, newer;  // LRU order (or free-list link)
+  uint32_t older, newer;  // creation order, for eviction (or the free-list link)
 };
 
 struct CtHit {
@@ -52,7 +53,6 @@ class Conntrack {
   const MapStats& stats() const { return stats_; }
   CtTimeouts& timeouts() { return timeouts_; }
   FullPolicy policy() const { return policy_; }
-  uint64_t replyClashes() const { return replyClashes_; }
 
   uint32_t hashOf(const FlowKey& k) const { return uint32_t(keyedHash(&k, sizeof k, seed_)); }
   void prefetch(uint32_t hash) const { index_.prefetch(hash); }
@@ -62,7 +62,7 @@ class Conntrack {
   // Looks without counting or expiring (inspection).
   CtHit peek(const FlowKey& k) const;
 
-  // Accounts one packet on a flow: state machine, timeout, counters, LRU position.
+  // Accounts one packet on a flow: state machine, timeout, counters.
   void update(uint32_t flow, Dir d, uint8_t tcpFlags, uint32_t bytes, uint64_t now);
 
   // Creates a flow. Returns kNone when the table is full and its policy refuses; the evicted
@@ -105,7 +105,6 @@ class Conntrack {
   HashIndex index_;  // refs are flow << 1 | dir
   std::unique_ptr<Flow[]> flows_;
   uint32_t free_ = kNone, head_ = kNone, tail_ = kNone, size_ = 0, gcCursor_ = 0;
-  uint64_t replyClashes_ = 0;
   MapStats stats_;
 };
 
@@ -142,13 +141,11 @@ uint32_t Conntrack::create(const FlowKey& orig, uint32_t origHash, const FlowKey
   f.replyHash = hashOf(reply);
   index_.insert(origHash, i << 1);
   // Two clients may map to one reply tuple (the same client port towards two frontends that
-  // share a backend). The kernel would SNAT one of them; here the first flow keeps the reply.
-  if (peek(reply).flow == kNone) {
-    index_.insert(f.replyHash, (i << 1) | 1);
-    f.replyIndexed = true;
-  } else {
-    ++replyClashes_;
-  }
+  // share a backend; the kernel would SNAT one of them). Both stay indexed: lookups find the
+  // older flow first, and the newer one takes over when the older goes. Not checking for the
+  // clash here saves a dependent cache miss per new flow.
+  index_.insert(f.replyHash, (i << 1) | 1);
+  f.replyIndexed = true;
   linkNewest(i);
   ++size_;
   ++stats_.inserts;

@@ -36,26 +36,32 @@ void Dataplane::onFlowRemoved(const Flow& f) {
 // ---------------------------------------------------------------------------------------
 // Packet path
 
+FrontendKey Dataplane::frontendKeyOf(const FlowInput& in) {
+  return FrontendKey{in.key.dst, in.key.dport, in.key.proto, uint8_t(in.scope)};
+}
+
 void Dataplane::decide(const FlowInput& in, uint64_t now, Decision& out) {
-  decideHashed(in, ct_.hashOf(in.key), now, out);
+  decideHashed(in, ct_.hashOf(in.key), frontends_.hashOf(frontendKeyOf(in)), now, out);
 }
 
 void Dataplane::decideBatch(const FlowInput* in, uint32_t n, uint64_t now, Decision* out) {
-  // Hash a group first and prefetch each probe slot, so the group's cache misses overlap
-  // instead of being paid one after the other.
+  // Hash a group first and prefetch each probe slot (conntrack, and the frontend a miss will
+  // need), so the group's cache misses overlap instead of being paid one after the other.
   constexpr uint32_t kGroup = 16;
-  uint32_t hashes[kGroup];
+  uint32_t ctHash[kGroup], feHash[kGroup];
   for (uint32_t base = 0; base < n; base += kGroup) {
     uint32_t m = std::min(kGroup, n - base);
     for (uint32_t i = 0; i < m; ++i) {
-      hashes[i] = ct_.hashOf(in[base + i].key);
-      ct_.prefetch(hashes[i]);
+      ctHash[i] = ct_.hashOf(in[base + i].key);
+      ct_.prefetch(ctHash[i]);
+      feHash[i] = frontends_.hashOf(frontendKeyOf(in[base + i]));
+      frontends_.prefetch(feHash[i]);
     }
-    for (uint32_t i = 0; i < m; ++i) decideHashed(in[base + i], hashes[i], now, out[base + i]);
+    for (uint32_t i = 0; i < m; ++i) decideHashed(in[base + i], ctHash[i], feHash[i], now, out[base + i]);
   }
 }
 
-void Dataplane::decideHashed(const FlowInput& in, uint32_t ctHash, uint64_t now, Decision& out) {
+void Dataplane::decideHashed(const FlowInput& in, uint32_t ctHash, uint32_t feHash, uint64_t now, Decision& out) {
   out = Decision{};
   ++counters_.packets;
   const FlowKey& key = in.key;
@@ -88,8 +94,8 @@ void Dataplane::decideHashed(const FlowInput& in, uint32_t ctHash, uint64_t now,
     return;
   }
 
-  FrontendKey fk{key.dst, key.dport, key.proto, uint8_t(in.scope)};
-  const FrontendRec* fe = frontends_.lookup(fk);
+  FrontendKey fk = frontendKeyOf(in);
+  const FrontendRec* fe = frontends_.lookup(fk, feHash);
   if (!fe) {
     fk.scope = uint8_t(in.scope == Scope::Internal ? Scope::External : Scope::Internal);
     fe = frontends_.lookup(fk);

@@ -128,7 +128,8 @@ class Dataplane {
   const DataplaneConfig& config() const { return cfg_; }
 
  private:
-  void decideHashed(const FlowInput& in, uint32_t ctHash, uint64_t now, Decision& out);
+  void decideHashed(const FlowInput& in, uint32_t ctHash, uint32_t feHash, uint64_t now, Decision& out);
+  static FrontendKey frontendKeyOf(const FlowInput& in);
   int32_t choose(const ServiceRec& svc, const FlowKey& key, uint32_t serviceId, uint64_t now, Decision& out);
   Result buildSet(const std::vector<uint32_t>& ids, SchedulerKind kind, std::unique_ptr<BackendSet>& out);
   void rebuildServicesOf(const BackendRec& b);

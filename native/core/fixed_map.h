@@ -49,8 +49,9 @@ class FixedMap {
   }
 
   // Counted lookup (hits/misses), for the packet path.
-  Value* lookup(const Key& k) {
-    uint32_t i = findIndex(k);
+  Value* lookup(const Key& k) { return lookup(k, hashOf(k)); }
+  Value* lookup(const Key& k, uint32_t h) {
+    uint32_t i = findIndex(k, h);
     if (i == kNone) {
       ++stats_.misses;
       return nullptr;
@@ -125,6 +126,8 @@ class FixedMap {
     ++stats_.expirations;
     unlinkAndFree(i);
   }
+
+  void prefetch(uint32_t h) const { index_.prefetch(h); }
 
   // Moves an entry to the young end (LRU use).
   void touch(uint32_t i) {
