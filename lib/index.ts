@@ -4,3 +4,65 @@ export type { DataplaneCounters, FlowEntry } from './dataplane/dataplane.js'
 export { FlowBatch, DecisionBatch, TCP_FLAGS } from './dataplane/wire.js'
 export { parseCidr, canonicalAddress, formatAddress, addressFamily } from './dataplane/address.js'
 export type * from './dataplane/types.js'
+
+// The kube-proxy model: Services and EndpointSlices in, kube-proxy's decisions out.
+export {
+  Proxier,
+  registerProxyMode,
+  traceKubeProxy,
+  classifySource,
+  desiredDataplaneServices,
+  buildServicePorts,
+  categorizeEndpoints,
+  canUseTopology,
+  planTraffic,
+  frontendsOf,
+  EndpointSliceCache,
+  LocalTrafficDetector,
+  joinHostPort,
+  externallyAccessible,
+  usesClusterEndpoints,
+  usesLocalEndpoints,
+} from './proxy/index.js'
+export type {
+  ProxierOptions,
+  ProxyMode,
+  Packet,
+  Hook,
+  RouteResult,
+  RouteReason,
+  Explanation,
+  HealthCheck,
+  SyncSummary,
+  ChangeCounts,
+  ApplyListResult,
+  ProxyModelView,
+  ServicePortState,
+  ServicePortInfo,
+  EndpointInfo,
+  CategorizedEndpoints,
+  TrafficPlan,
+  Frontend,
+  FrontendKind,
+  KubeProxyTrace,
+  Step,
+  SourceClass,
+  ProxyModeImpl,
+  ProxyModeFactory,
+  ModeDecision,
+  NodeInfo,
+  ResolvedOptions,
+  ModelOptions,
+  ServiceDiff,
+  EndpointSetName,
+} from './proxy/index.js'
+export {
+  parseService,
+  parseEndpointSlice,
+  parseObjects,
+  splitObjects,
+  objectKey,
+  SERVICE_NAME_LABEL,
+  DEFAULT_AFFINITY_TIMEOUT_SECONDS,
+} from './k8s/index.js'
+export type { Service, EndpointSlice, List, ValidService, ValidEndpointSlice } from './k8s/index.js'

@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "core/dataplane.h"
+#include "core/sched_impl.h"
 #include "wire.h"
 
 using namespace svcplane;
@@ -481,10 +482,12 @@ Napi::Value MaglevTable(const Napi::CallbackInfo& info) {
   if (!h) return env.Undefined();
   ServiceRec* s = h->dp->services().peek(info[0].As<Napi::Number>().Uint32Value());
   if (!s || !s->set) return env.Null();
+  // The table holds positions in the canonical (address, port) order, not in `active`.
   auto table = s->set->scheduler->table();
+  auto order = sched::canonicalOrder(s->set->active);
   Napi::Uint32Array out = Napi::Uint32Array::New(env, table.size());
   for (size_t i = 0; i < table.size(); ++i)
-    out[i] = table[i] < s->set->active.size() ? s->set->active[table[i]].backendId : 0;
+    out[i] = table[i] < order.size() ? s->set->active[order[table[i]]].backendId : 0;
   return out;
 }
 

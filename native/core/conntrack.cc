@@ -8,7 +8,7 @@ Conntrack::Conntrack(uint32_t capacity, uint64_t seed, FullPolicy policy, const 
       policy_(policy),
       timeouts_(timeouts),
       index_(capacity * 2 > capacity ? capacity * 2 : capacity),
-      flows_(new Flow[capacity ? capacity : 1]) {
+      flows_(capacity ? capacity : 1) {
   for (uint32_t i = 0; i < capacity_; ++i) {
     flows_[i] = Flow{};
     flows_[i].older = i + 1 < capacity_ ? i + 1 : kNone;
@@ -16,8 +16,7 @@ Conntrack::Conntrack(uint32_t capacity, uint64_t seed, FullPolicy policy, const 
   free_ = capacity_ ? 0 : kNone;
 }
 
-CtHit Conntrack::peek(const FlowKey& k) const {
-  uint32_t h = hashOf(k);
+CtHit Conntrack::peek(const FlowKey& k, uint32_t h) const {
   uint32_t ref = index_.find(h, [&](uint32_t r) {
     const Flow& f = flows_[r >> 1];
     return (r & 1) ? f.reply == k : f.orig == k;

@@ -10,6 +10,7 @@
 #include "hash.h"
 #include "hash_index.h"
 #include "map_stats.h"
+#include "table_memory.h"
 #include "tcp_state.h"
 #include "types.h"
 
@@ -60,7 +61,8 @@ class Conntrack {
   // Finds the flow for a packet tuple (counted as a hit or a miss; an expired one is a miss).
   CtHit lookup(const FlowKey& k, uint32_t hash, uint64_t now);
   // Looks without counting or expiring (inspection).
-  CtHit peek(const FlowKey& k) const;
+  CtHit peek(const FlowKey& k) const { return peek(k, hashOf(k)); }
+  CtHit peek(const FlowKey& k, uint32_t hash) const;
 
   // Accounts one packet on a flow: state machine, timeout, counters.
   void update(uint32_t flow, Dir d, uint8_t tcpFlags, uint32_t bytes, uint64_t now);
@@ -68,8 +70,9 @@ class Conntrack {
   // Creates a flow. Returns kNone when the table is full and its policy refuses; the evicted
   // flow's backend is reported through onRemove, like any removal.
   template <class OnRemove>
-  uint32_t create(const FlowKey& orig, uint32_t origHash, const FlowKey& reply, uint32_t serviceId, uint32_t backendId,
-                  uint32_t revNatId, uint8_t tcpFlags, uint32_t bytes, uint64_t now, OnRemove&& onRemove);
+  uint32_t create(const FlowKey& orig, uint32_t origHash, const FlowKey& reply, uint32_t replyHash, uint32_t serviceId,
+                  uint32_t backendId, uint32_t revNatId, uint8_t tcpFlags, uint32_t bytes, uint64_t now,
+                  OnRemove&& onRemove);
 
   // Removal; onRemove(flow) runs first so owners can drop per-backend counts.
   template <class OnRemove>
@@ -103,15 +106,15 @@ class Conntrack {
   FullPolicy policy_;
   CtTimeouts timeouts_;
   HashIndex index_;  // refs are flow << 1 | dir
-  std::unique_ptr<Flow[]> flows_;
+  TableArray<Flow> flows_;
   uint32_t free_ = kNone, head_ = kNone, tail_ = kNone, size_ = 0, gcCursor_ = 0;
   MapStats stats_;
 };
 
 template <class OnRemove>
-uint32_t Conntrack::create(const FlowKey& orig, uint32_t origHash, const FlowKey& reply, uint32_t serviceId,
-                           uint32_t backendId, uint32_t revNatId, uint8_t tcpFlags, uint32_t bytes, uint64_t now,
-                           OnRemove&& onRemove) {
+uint32_t Conntrack::create(const FlowKey& orig, uint32_t origHash, const FlowKey& reply, uint32_t replyHash,
+                           uint32_t serviceId, uint32_t backendId, uint32_t revNatId, uint8_t tcpFlags, uint32_t bytes,
+                           uint64_t now, OnRemove&& onRemove) {
   if (size_ == capacity_) {
     uint32_t victim = policy_ == FullPolicy::EvictOldest ? pickVictim() : kNone;
     if (victim == kNone) {
@@ -138,7 +141,7 @@ uint32_t Conntrack::create(const FlowKey& orig, uint32_t origHash, const FlowKey
   f.packets[0] = 1;
   f.bytes[0] = bytes;
   f.origHash = origHash;
-  f.replyHash = hashOf(reply);
+  f.replyHash = replyHash;
   index_.insert(origHash, i << 1);
   // Two clients may map to one reply tuple (the same client port towards two frontends that
   // share a backend; the kernel would SNAT one of them). Both stay indexed: lookups find the

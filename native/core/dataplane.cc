@@ -41,14 +41,21 @@ FrontendKey Dataplane::frontendKeyOf(const FlowInput& in) {
 }
 
 void Dataplane::decide(const FlowInput& in, uint64_t now, Decision& out) {
-  decideHashed(in, ct_.hashOf(in.key), frontends_.hashOf(frontendKeyOf(in)), now, out);
+  NewFlow nf;
+  if (!decideLookup(in, ct_.hashOf(in.key), frontends_.hashOf(frontendKeyOf(in)), now, out, nf))
+    commitNewFlow(in, ct_.hashOf(in.key), nf, now, out);
 }
 
+// Three passes over each group of packets, so that their cache misses overlap instead of
+// being paid one after another: (1) hash and prefetch the conntrack and frontend slots;
+// (2) look up, and for new flows choose a backend and prefetch the reply tuple's slot;
+// (3) insert the new flows. A flow that appears twice in one group is created once: pass 3
+// finds the first packet's flow and the second packet follows it.
 void Dataplane::decideBatch(const FlowInput* in, uint32_t n, uint64_t now, Decision* out) {
-  // Hash a group first and prefetch each probe slot (conntrack, and the frontend a miss will
-  // need), so the group's cache misses overlap instead of being paid one after the other.
   constexpr uint32_t kGroup = 16;
   uint32_t ctHash[kGroup], feHash[kGroup];
+  NewFlow pending[kGroup];
+  bool isNew[kGroup];
   for (uint32_t base = 0; base < n; base += kGroup) {
     uint32_t m = std::min(kGroup, n - base);
     for (uint32_t i = 0; i < m; ++i) {
@@ -57,64 +64,68 @@ void Dataplane::decideBatch(const FlowInput* in, uint32_t n, uint64_t now, Decis
       feHash[i] = frontends_.hashOf(frontendKeyOf(in[base + i]));
       frontends_.prefetch(feHash[i]);
     }
-    for (uint32_t i = 0; i < m; ++i) decideHashed(in[base + i], ctHash[i], feHash[i], now, out[base + i]);
+    for (uint32_t i = 0; i < m; ++i) {
+      isNew[i] = !decideLookup(in[base + i], ctHash[i], feHash[i], now, out[base + i], pending[i]);
+      if (isNew[i]) ct_.prefetch(pending[i].replyHash);
+    }
+    for (uint32_t i = 0; i < m; ++i)
+      if (isNew[i]) commitNewFlow(in[base + i], ctHash[i], pending[i], now, out[base + i]);
   }
 }
 
-void Dataplane::decideHashed(const FlowInput& in, uint32_t ctHash, uint32_t feHash, uint64_t now, Decision& out) {
+void Dataplane::fillFromFlow(uint32_t flow, Dir dir, Decision& out) {
+  const Flow& f = ct_.at(flow);
+  out.established = true;
+  out.serviceId = f.serviceId;
+  out.backendId = f.backendId;
+  if (dir == Dir::Original) {
+    out.verdict = Verdict::Forward;
+    out.addr = f.reply.src;
+    out.port = f.reply.sport;
+  } else {
+    out.verdict = Verdict::Reply;
+    if (const RevNatRec* r = revnat_.lookup(f.revNatId)) {
+      out.addr = r->addr;
+      out.port = r->port;
+    } else {
+      out.addr = f.orig.dst;
+      out.port = f.orig.dport;
+    }
+  }
+  ++counters_.verdicts[size_t(out.verdict)];
+}
+
+bool Dataplane::decideLookup(const FlowInput& in, uint32_t ctHash, uint32_t feHash, uint64_t now, Decision& out,
+                             NewFlow& nf) {
   out = Decision{};
   ++counters_.packets;
   const FlowKey& key = in.key;
-  auto removed = [this](const Flow& f) { onFlowRemoved(f); };
 
   CtHit hit = ct_.lookup(key, ctHash, now);
   if (hit.expired) {
-    ct_.remove(hit.flow, removed, true);
+    ct_.remove(hit.flow, [this](const Flow& f) { onFlowRemoved(f); }, true);
   } else if (hit.flow != Conntrack::kNone) {
-    Flow& f = ct_.at(hit.flow);
     ct_.update(hit.flow, hit.dir, in.tcpFlags, in.bytes, now);
-    out.established = true;
-    out.serviceId = f.serviceId;
-    out.backendId = f.backendId;
-    if (hit.dir == Dir::Original) {
-      out.verdict = Verdict::Forward;
-      out.addr = f.reply.src;
-      out.port = f.reply.sport;
-    } else {
-      out.verdict = Verdict::Reply;
-      if (const RevNatRec* r = revnat_.lookup(f.revNatId)) {
-        out.addr = r->addr;
-        out.port = r->port;
-      } else {
-        out.addr = f.orig.dst;
-        out.port = f.orig.dport;
-      }
-    }
-    ++counters_.verdicts[size_t(out.verdict)];
-    return;
+    fillFromFlow(hit.flow, hit.dir, out);
+    return true;
   }
 
+  auto finish = [&](Verdict v, Reason r) {
+    out.verdict = v;
+    out.reason = r;
+    ++counters_.verdicts[size_t(v)];
+    ++counters_.reasons[size_t(r)];
+    return true;
+  };
   FrontendKey fk = frontendKeyOf(in);
   const FrontendRec* fe = frontends_.lookup(fk, feHash);
   if (!fe) {
     fk.scope = uint8_t(in.scope == Scope::Internal ? Scope::External : Scope::Internal);
     fe = frontends_.lookup(fk);
   }
-  if (!fe) {
-    out.verdict = Verdict::Pass;
-    out.reason = Reason::NoFrontend;
-    ++counters_.verdicts[size_t(out.verdict)];
-    ++counters_.reasons[size_t(out.reason)];
-    return;
-  }
+  if (!fe) return finish(Verdict::Pass, Reason::NoFrontend);
   out.serviceId = fe->serviceId;
   const ServiceRec* svc = services_.peek(fe->serviceId);
-  auto finish = [&](Verdict v, Reason r) {
-    out.verdict = v;
-    out.reason = r;
-    ++counters_.verdicts[size_t(v)];
-    ++counters_.reasons[size_t(r)];
-  };
   if (!svc || !svc->set) return finish(Verdict::Reject, Reason::NoBackends);
 
   if (fe->checkSourceRanges && !svc->sourceRanges.empty()) {
@@ -131,21 +142,49 @@ void Dataplane::decideHashed(const FlowInput& in, uint32_t ctHash, uint32_t feHa
   int32_t idx = choose(*svc, key, fe->serviceId, now, out);
   if (idx < 0) return finish(svc->emptyVerdict, Reason::NoBackends);
   const SchedBackend& b = svc->set->active[size_t(idx)];
+  nf.reply = FlowKey{};
+  nf.reply.src = b.addr;
+  nf.reply.sport = b.port;
+  nf.reply.dst = key.src;
+  nf.reply.dport = key.sport;
+  nf.reply.proto = key.proto;
+  nf.replyHash = ct_.hashOf(nf.reply);
+  nf.serviceId = fe->serviceId;
+  nf.backendId = b.backendId;
+  nf.revNatId = fe->revNatId;
+  nf.activeConns = const_cast<uint32_t*>(b.activeConns);
+  nf.addr = b.addr;
+  nf.port = b.port;
+  nf.emptyVerdict = svc->emptyVerdict;
+  return false;
+}
 
-  FlowKey reply{};
-  reply.src = b.addr;
-  reply.sport = b.port;
-  reply.dst = key.src;
-  reply.dport = key.sport;
-  reply.proto = key.proto;
-  uint32_t flow = ct_.create(key, ctHash, reply, fe->serviceId, b.backendId, fe->revNatId, in.tcpFlags, in.bytes, now,
-                             removed);
-  if (flow == Conntrack::kNone) return finish(Verdict::Drop, Reason::ConntrackFull);
-  if (BackendRec* br = backends_.peek(b.backendId)) ++br->activeConns;
-  out.backendId = b.backendId;
-  out.addr = b.addr;
-  out.port = b.port;
-  finish(Verdict::Forward, Reason::None);
+void Dataplane::commitNewFlow(const FlowInput& in, uint32_t ctHash, const NewFlow& nf, uint64_t now, Decision& out) {
+  // An earlier packet of the same batch group may have created this flow already.
+  if (CtHit again = ct_.peek(in.key, ctHash); again.flow != Conntrack::kNone) {
+    ct_.update(again.flow, again.dir, in.tcpFlags, in.bytes, now);
+    bool affinityHit = out.affinityHit;
+    fillFromFlow(again.flow, again.dir, out);
+    out.affinityHit = affinityHit;
+    return;
+  }
+  uint32_t flow = ct_.create(in.key, ctHash, nf.reply, nf.replyHash, nf.serviceId, nf.backendId, nf.revNatId,
+                             in.tcpFlags, in.bytes, now, [this](const Flow& f) { onFlowRemoved(f); });
+  Verdict v = Verdict::Forward;
+  Reason r = Reason::None;
+  if (flow == Conntrack::kNone) {
+    v = Verdict::Drop;
+    r = Reason::ConntrackFull;
+  } else {
+    ++*nf.activeConns;
+    out.backendId = nf.backendId;
+    out.addr = nf.addr;
+    out.port = nf.port;
+  }
+  out.verdict = v;
+  out.reason = r;
+  ++counters_.verdicts[size_t(v)];
+  ++counters_.reasons[size_t(r)];
 }
 
 int32_t Dataplane::choose(const ServiceRec& svc, const FlowKey& key, uint32_t serviceId, uint64_t now, Decision& out) {
@@ -250,7 +289,9 @@ Result Dataplane::buildSet(const std::vector<uint32_t>& ids, SchedulerKind kind,
     }
   }
   set->scheduler = makeScheduler(kind, cfg_.sched);
-  if (!set->scheduler) return {Status::Invalid, "unknown scheduler " + num(uint32_t(kind))};
+  if (!set->scheduler)
+    return {Status::Invalid, kind == SchedulerKind::Maglev ? "maglev table size " + num(cfg_.sched.maglevTableSize) + " is not a prime"
+                                                            : "unknown scheduler " + num(uint32_t(kind))};
   set->scheduler->rebuild(set->active);
   out = std::move(set);
   return {};

@@ -128,7 +128,20 @@ class Dataplane {
   const DataplaneConfig& config() const { return cfg_; }
 
  private:
-  void decideHashed(const FlowInput& in, uint32_t ctHash, uint32_t feHash, uint64_t now, Decision& out);
+  // What pass 2 of a batch decided for a new flow, for pass 3 to insert.
+  struct NewFlow {
+    FlowKey reply;
+    uint32_t replyHash;
+    uint32_t serviceId, backendId, revNatId;
+    uint32_t* activeConns;
+    IpAddr addr;
+    uint16_t port;
+    Verdict emptyVerdict;
+  };
+  // Returns true when the decision is complete; false for a new flow to commit.
+  bool decideLookup(const FlowInput& in, uint32_t ctHash, uint32_t feHash, uint64_t now, Decision& out, NewFlow& nf);
+  void commitNewFlow(const FlowInput& in, uint32_t ctHash, const NewFlow& nf, uint64_t now, Decision& out);
+  void fillFromFlow(uint32_t flow, Dir dir, Decision& out);
   static FrontendKey frontendKeyOf(const FlowInput& in);
   int32_t choose(const ServiceRec& svc, const FlowKey& key, uint32_t serviceId, uint64_t now, Decision& out);
   Result buildSet(const std::vector<uint32_t>& ids, SchedulerKind kind, std::unique_ptr<BackendSet>& out);

@@ -11,6 +11,7 @@
 #include "hash.h"
 #include "hash_index.h"
 #include "map_stats.h"
+#include "table_memory.h"
 
 namespace svcplane {
 
@@ -29,7 +30,7 @@ class FixedMap {
   };
 
   FixedMap(uint32_t capacity, uint64_t seed, FullPolicy policy)
-      : capacity_(capacity), seed_(seed), policy_(policy), index_(capacity), entries_(new Entry[capacity ? capacity : 1]) {
+      : capacity_(capacity), seed_(seed), policy_(policy), index_(capacity), entries_(capacity ? capacity : 1) {
     clear();
   }
 
@@ -186,7 +187,7 @@ class FixedMap {
   uint64_t seed_;
   FullPolicy policy_;
   HashIndex index_;
-  std::unique_ptr<Entry[]> entries_;
+  TableArray<Entry> entries_;
   uint32_t free_ = kNone, head_ = kNone, tail_ = kNone, size_ = 0;
   MapStats stats_;
 };

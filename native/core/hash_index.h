@@ -5,7 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <cstdlib>
-#include <memory>
+#include "table_memory.h"
 
 namespace svcplane {
 
@@ -23,7 +23,7 @@ class HashIndex {
     uint64_t n = 16;
     while (n < want) n <<= 1;
     mask_ = uint32_t(n - 1);
-    slots_.reset(new Slot[n]);
+    slots_ = TableArray<Slot>(n);
     clear();
   }
 
@@ -79,7 +79,7 @@ class HashIndex {
 
  private:
   uint32_t mask_ = 0;
-  std::unique_ptr<Slot[]> slots_;
+  TableArray<Slot> slots_;
 };
 
 }  // namespace svcplane

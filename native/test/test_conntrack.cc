@@ -21,7 +21,7 @@ TEST_CASE("conntrack: both directions find the flow") {
   Conntrack ct(16, 9, FullPolicy::Refuse, CtTimeouts::defaults());
   FlowKey orig = tuple(0x0a000002, 40000, 0xac1e0029, 80);
   FlowKey reply = tuple(0x0ab40001, 8080, 0x0a000002, 40000);
-  uint32_t f = ct.create(orig, ct.hashOf(orig), reply, 1, 7, 1, kSyn, 60, 1 * S, noop);
+  uint32_t f = ct.create(orig, ct.hashOf(orig), reply, ct.hashOf(reply), 1, 7, 1, kSyn, 60, 1 * S, noop);
   CHECK(f != Conntrack::kNone);
   CtHit a = ct.lookup(orig, ct.hashOf(orig), 2 * S);
   CHECK_EQ(a.flow, f);
@@ -35,7 +35,7 @@ TEST_CASE("conntrack: both directions find the flow") {
 TEST_CASE("conntrack: TCP handshake, close and timeouts") {
   Conntrack ct(16, 9, FullPolicy::Refuse, CtTimeouts::defaults());
   FlowKey orig = tuple(1, 1000, 2, 80), reply = tuple(3, 8080, 1, 1000);
-  uint32_t f = ct.create(orig, ct.hashOf(orig), reply, 1, 7, 1, kSyn, 0, 0, noop);
+  uint32_t f = ct.create(orig, ct.hashOf(orig), reply, ct.hashOf(reply), 1, 7, 1, kSyn, 0, 0, noop);
   CHECK(ct.at(f).state == CtState::TcpSynSent);
   CHECK_EQ(ct.at(f).expires, 120 * S);
   ct.update(f, Dir::Reply, kSyn | kAck, 0, 1 * S);
@@ -59,12 +59,12 @@ TEST_CASE("conntrack: TCP handshake, close and timeouts") {
 TEST_CASE("conntrack: RST closes; UDP becomes a stream after a reply") {
   Conntrack ct(16, 9, FullPolicy::Refuse, CtTimeouts::defaults());
   FlowKey t = tuple(1, 1000, 2, 80), r = tuple(3, 8080, 1, 1000);
-  uint32_t f = ct.create(t, ct.hashOf(t), r, 1, 7, 1, kAck, 0, 0, noop);
+  uint32_t f = ct.create(t, ct.hashOf(t), r, ct.hashOf(r), 1, 7, 1, kAck, 0, 0, noop);
   CHECK(ct.at(f).state == CtState::TcpEstablished);  // picked up mid-stream
   ct.update(f, Dir::Reply, kRst, 0, 1 * S);
   CHECK(ct.at(f).state == CtState::TcpClose);
   FlowKey u = tuple(1, 53000, 2, 53, 17), ur = tuple(3, 53, 1, 53000, 17);
-  uint32_t g = ct.create(u, ct.hashOf(u), ur, 1, 7, 1, 0, 0, 0, noop);
+  uint32_t g = ct.create(u, ct.hashOf(u), ur, ct.hashOf(ur), 1, 7, 1, 0, 0, 0, noop);
   CHECK(ct.at(g).state == CtState::Udp);
   CHECK_EQ(ct.at(g).expires, 30 * S);
   ct.update(g, Dir::Reply, 0, 0, 1 * S);
@@ -77,9 +77,9 @@ TEST_CASE("conntrack: full table evicts half-open before established, or refuses
   FlowKey a = tuple(1, 1, 9, 80), b = tuple(2, 2, 9, 80), c = tuple(3, 3, 9, 80);
   uint32_t removedBackend = 0;
   auto onRemove = [&](const Flow& f) { removedBackend = f.backendId; };
-  ct.create(a, ct.hashOf(a), tuple(5, 80, 1, 1), 1, 100, 1, kAck, 0, 0, onRemove);  // established
-  ct.create(b, ct.hashOf(b), tuple(5, 80, 2, 2), 1, 200, 1, kSyn, 0, 1, onRemove);  // half-open
-  uint32_t f = ct.create(c, ct.hashOf(c), tuple(5, 80, 3, 3), 1, 300, 1, kSyn, 0, 2, onRemove);
+  ct.create(a, ct.hashOf(a), tuple(5, 80, 1, 1), ct.hashOf(tuple(5, 80, 1, 1)), 1, 100, 1, kAck, 0, 0, onRemove);  // established
+  ct.create(b, ct.hashOf(b), tuple(5, 80, 2, 2), ct.hashOf(tuple(5, 80, 2, 2)), 1, 200, 1, kSyn, 0, 1, onRemove);  // half-open
+  uint32_t f = ct.create(c, ct.hashOf(c), tuple(5, 80, 3, 3), ct.hashOf(tuple(5, 80, 3, 3)), 1, 300, 1, kSyn, 0, 2, onRemove);
   CHECK(f != Conntrack::kNone);
   CHECK_EQ(removedBackend, 200u);
   CHECK_EQ(ct.stats().evictions, 1u);
@@ -87,8 +87,8 @@ TEST_CASE("conntrack: full table evicts half-open before established, or refuses
   CHECK(ct.peek(b).flow == Conntrack::kNone);
 
   Conntrack full(1, 9, FullPolicy::Refuse, CtTimeouts::defaults());
-  full.create(a, full.hashOf(a), tuple(5, 80, 1, 1), 1, 1, 1, kSyn, 0, 0, noop);
-  CHECK(full.create(b, full.hashOf(b), tuple(5, 80, 2, 2), 1, 1, 1, kSyn, 0, 0, noop) == Conntrack::kNone);
+  full.create(a, full.hashOf(a), tuple(5, 80, 1, 1), full.hashOf(tuple(5, 80, 1, 1)), 1, 1, 1, kSyn, 0, 0, noop);
+  CHECK(full.create(b, full.hashOf(b), tuple(5, 80, 2, 2), full.hashOf(tuple(5, 80, 2, 2)), 1, 1, 1, kSyn, 0, 0, noop) == Conntrack::kNone);
   CHECK_EQ(full.stats().refusals, 1u);
 }
 
@@ -96,7 +96,7 @@ TEST_CASE("conntrack: incremental gc removes only expired flows") {
   Conntrack ct(64, 9, FullPolicy::Refuse, CtTimeouts::defaults());
   for (uint16_t i = 0; i < 40; ++i) {
     FlowKey k = tuple(1, i, 2, 53, 17);
-    ct.create(k, ct.hashOf(k), tuple(3, 53, 1, i, 17), 1, 1, 1, 0, 0, i < 20 ? 0 : 100 * S, noop);
+    ct.create(k, ct.hashOf(k), tuple(3, 53, 1, i, 17), ct.hashOf(tuple(3, 53, 1, i, 17)), 1, 1, 1, 0, 0, i < 20 ? 0 : 100 * S, noop);
   }
   uint32_t removed = 0;
   for (int round = 0; round < 4; ++round) removed += ct.gc(50 * S, 16, noop);

@@ -1,0 +1,5 @@
+export * from './types.js'
+export { parseService, DEFAULT_AFFINITY_TIMEOUT_SECONDS, type ValidService, type ValidServicePort, type ServiceType, type TrafficPolicy } from './service.js'
+export { parseEndpointSlice, type ValidEndpointSlice, type ValidEndpoint, type ValidEndpointPort, type AddressType } from './endpointslice.js'
+export { objectKey, type ObjectKey } from './object-key.js'
+export { splitObjects, parseObjects, type SplitObjects, type ParsedObjects } from './load.js'

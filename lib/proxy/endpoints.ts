@@ -1,0 +1,97 @@
+// The endpoint cache: EndpointSlices grouped by Service, turned into kube-proxy's endpoint list
+// per ServicePort (matched by port name and protocol; first address only; deduplicated and
+// sorted by "IP:port").
+import type { IPFamily, K8sProtocol } from '../k8s/types.js'
+import type { ValidEndpointSlice } from '../k8s/endpointslice.js'
+
+export interface EndpointInfo {
+  ip: string
+  port: number
+  /** "IP:port", "[IPv6]:port" — kube-proxy's endpoint string, also its sort key. */
+  endpoint: string
+  isLocal: boolean
+  ready: boolean
+  serving: boolean
+  terminating: boolean
+  nodeName: string | null
+  zone: string | null
+  zoneHints: string[]
+}
+
+export function joinHostPort(ip: string, port: number): string {
+  return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`
+}
+
+export class EndpointSliceCache {
+  /** service key -> slice name -> slice */
+  private readonly byService = new Map<string, Map<string, ValidEndpointSlice>>()
+  /** slice key -> service key, so a delete needs only the slice's name. */
+  private readonly serviceOfSlice = new Map<string, string>()
+
+  constructor(private readonly nodeName: string) {}
+
+  /** Stores or replaces a slice; returns the service keys whose endpoints may have changed. */
+  set(slice: ValidEndpointSlice): string[] {
+    const touched = this.remove(slice.key)
+    let slices = this.byService.get(slice.serviceKey)
+    if (slices === undefined) this.byService.set(slice.serviceKey, (slices = new Map()))
+    slices.set(slice.name, slice)
+    this.serviceOfSlice.set(slice.key, slice.serviceKey)
+    if (!touched.includes(slice.serviceKey)) touched.push(slice.serviceKey)
+    return touched
+  }
+
+  /** Removes a slice by "ns/sliceName"; returns the service key it belonged to, if any. */
+  remove(sliceKey: string): string[] {
+    const serviceKey = this.serviceOfSlice.get(sliceKey)
+    if (serviceKey === undefined) return []
+    this.serviceOfSlice.delete(sliceKey)
+    const slices = this.byService.get(serviceKey)!
+    slices.delete(sliceKey.slice(sliceKey.indexOf('/') + 1))
+    if (slices.size === 0) this.byService.delete(serviceKey)
+    return [serviceKey]
+  }
+
+  has(sliceKey: string): boolean {
+    return this.serviceOfSlice.has(sliceKey)
+  }
+
+  slicesOf(serviceKey: string): ValidEndpointSlice[] {
+    return [...(this.byService.get(serviceKey)?.values() ?? [])]
+  }
+
+  /** kube-proxy's endpoints for one ServicePort: slices of `family` only, ports matched by name and protocol. */
+  endpointsFor(serviceKey: string, portName: string, protocol: K8sProtocol, family: IPFamily): EndpointInfo[] {
+    const byEndpoint = new Map<string, EndpointInfo>()
+    for (const slice of this.byService.get(serviceKey)?.values() ?? []) {
+      if (slice.addressType !== family) continue
+      for (const port of slice.ports) {
+        // Unset names and ports are ignored, as kube-proxy does.
+        if (port.name === null || port.port === null) continue
+        if (port.name !== portName || port.protocol !== protocol) continue
+        for (const ep of slice.endpoints) {
+          const isLocal = ep.nodeName !== null && ep.nodeName === this.nodeName
+          const info: EndpointInfo = {
+            ip: ep.address,
+            port: port.port,
+            endpoint: joinHostPort(ep.address, port.port),
+            isLocal,
+            ready: ep.ready,
+            serving: ep.serving,
+            terminating: ep.terminating,
+            nodeName: ep.nodeName,
+            zone: ep.zone,
+            zoneHints: ep.zoneHints,
+          }
+          // A duplicate keeps the first, unless the later one is local.
+          if (!byEndpoint.has(info.endpoint) || isLocal) byEndpoint.set(info.endpoint, info)
+        }
+      }
+    }
+    return [...byEndpoint.values()].sort((a, b) => (a.endpoint < b.endpoint ? -1 : a.endpoint > b.endpoint ? 1 : 0))
+  }
+}
+
+export function sameEndpoint(a: EndpointInfo, b: EndpointInfo): boolean {
+  return JSON.stringify(a) === JSON.stringify(b)
+}

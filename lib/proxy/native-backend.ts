@@ -1,0 +1,246 @@
+// Native mode: renders the model into the Dataplane the way Cilium does. Each ServicePort gets
+// up to two dataplane services, one per endpoint set: "cluster" and "local". Frontends are
+// scoped: `internal` lookups (pod or node sources) try internal frontends first, so the
+// short-circuit of externalTrafficPolicy Local is an internal-scope copy of the external
+// frontends on the cluster set. Every listed endpoint is a backend (active when in the set,
+// terminating otherwise) so established flows keep it while the slices still list it.
+import type { Dataplane } from '../dataplane/dataplane.js'
+import type { BackendSpec, FrontendSpec, ServiceSpec, SchedulerName } from '../dataplane/types.js'
+import type { EndpointInfo } from './endpoints.js'
+import type { ServiceDiff, ServicePortState } from './model.js'
+import type { EndpointSetName } from './traffic-plan.js'
+
+export interface DesiredDataplaneService {
+  role: EndpointSetName
+  frontends: FrontendSpec[]
+  /** Endpoints taking new flows. */
+  active: EndpointInfo[]
+  emptyVerdict: 'reject' | 'drop'
+  sourceRanges: string[]
+}
+
+/** The dataplane services a ServicePort needs (pure; exported for tests and dumps). */
+export function desiredDataplaneServices(s: ServicePortState): DesiredDataplaneService[] {
+  const { info, plan, categorized } = s
+  const clusterIP = s.frontends.filter((f) => f.kind === 'clusterIP')
+  const external = s.frontends.filter((f) => f.kind !== 'clusterIP')
+  const spec = (f: (typeof s.frontends)[number], scope: 'internal' | 'external'): FrontendSpec => ({
+    address: f.address,
+    port: f.port,
+    protocol: f.protocol,
+    scope,
+    checkSourceRanges: f.kind === 'loadBalancer' && plan.usesFirewall,
+  })
+  if (!plan.hasEndpoints) {
+    return [{
+      role: 'cluster',
+      frontends: [...clusterIP.map((f) => spec(f, 'internal')), ...external.map((f) => spec(f, 'external'))],
+      active: [],
+      emptyVerdict: 'reject',
+      sourceRanges: [],
+    }]
+  }
+  const cluster: FrontendSpec[] = []
+  const local: FrontendSpec[] = []
+  for (const f of clusterIP) (info.internalPolicyLocal ? local : cluster).push(spec(f, 'internal'))
+  for (const f of external) {
+    if (info.externalPolicyLocal) {
+      local.push(spec(f, 'external'))
+      cluster.push(spec(f, 'internal'))
+    } else {
+      cluster.push(spec(f, 'external'))
+    }
+  }
+  const out: DesiredDataplaneService[] = []
+  if (cluster.length > 0) out.push({ role: 'cluster', frontends: cluster, active: categorized.cluster, emptyVerdict: 'reject', sourceRanges: plan.firewallAllows })
+  if (local.length > 0) out.push({ role: 'local', frontends: local, active: categorized.local, emptyVerdict: 'drop', sourceRanges: plan.firewallAllows })
+  return out
+}
+
+/** Ids from 1 up, reusing freed ones. */
+class IdPool {
+  private next = 1
+  private readonly free: number[] = []
+  take(): number {
+    return this.free.pop() ?? this.next++
+  }
+  give(id: number): void {
+    this.free.push(id)
+  }
+}
+
+export interface DataplaneServiceRef {
+  servicePort: string
+  role: EndpointSetName
+}
+
+export class NativeBackend {
+  private readonly serviceIds = new IdPool()
+  private readonly backendIds = new IdPool()
+  /** "spKey|role" -> dataplane service id */
+  private readonly serviceIdOf = new Map<string, number>()
+  private readonly refOf = new Map<number, DataplaneServiceRef>()
+  /** dataplane service id -> endpoint string -> backend id */
+  private readonly backendsOf = new Map<number, Map<string, number>>()
+  private readonly specOf = new Map<number, ServiceSpec>()
+  private readonly backendSpecOf = new Map<number, BackendSpec>()
+
+  constructor(
+    readonly dataplane: Dataplane,
+    private readonly scheduler: SchedulerName,
+  ) {}
+
+  /** Which ServicePort and endpoint set a dataplane service id renders. */
+  ref(serviceId: number): DataplaneServiceRef | undefined {
+    return this.refOf.get(serviceId)
+  }
+
+  /** Programs one Service's changes; on failure the previous programming is restored and the error rethrown. */
+  apply(diff: ServiceDiff): { flowsRemoved: number } {
+    const undo: (() => void)[] = []
+    const cleanup: (() => number)[] = []
+    try {
+      for (const { before, after } of diff.changed) this.program(before, after, undo, cleanup)
+      for (const after of diff.added) this.program(undefined, after, undo, cleanup)
+      for (const before of diff.removed) this.program(before, undefined, undo, cleanup)
+    } catch (err) {
+      for (const u of undo.reverse()) {
+        try {
+          u()
+        } catch {
+          // Best effort: the original error is what the caller needs.
+        }
+      }
+      throw err
+    }
+    let flowsRemoved = 0
+    for (const c of cleanup) flowsRemoved += c()
+    return { flowsRemoved }
+  }
+
+  private program(before: ServicePortState | undefined, after: ServicePortState | undefined, undo: (() => void)[], cleanup: (() => number)[]): void {
+    const dp = this.dataplane
+    const key = (before ?? after)!.info.key
+    const desired = after === undefined ? [] : desiredDataplaneServices(after)
+    const roles = new Set(desired.map((d) => d.role))
+    for (const d of desired) {
+      const k = `${key}|${d.role}`
+      let id = this.serviceIdOf.get(k)
+      const created = id === undefined
+      if (id === undefined) {
+        id = this.serviceIds.take()
+        this.serviceIdOf.set(k, id)
+        this.refOf.set(id, { servicePort: after!.info.name, role: d.role })
+        this.backendsOf.set(id, new Map())
+        const newId = id
+        undo.push(() => {
+          this.serviceIdOf.delete(k)
+          this.refOf.delete(newId)
+          this.backendsOf.delete(newId)
+          this.serviceIds.give(newId)
+        })
+      }
+      const svcId = id
+      this.refOf.set(svcId, { servicePort: after!.info.name, role: d.role })
+      const backends = this.backendsOf.get(svcId)!
+      const active = new Set(d.active.map((e) => e.endpoint))
+      const ids: number[] = []
+      for (const ep of after!.endpoints) {
+        let bid = backends.get(ep.endpoint)
+        const spec: BackendSpec = {
+          id: bid ?? 0,
+          address: ep.ip,
+          port: ep.port,
+          state: active.has(ep.endpoint) ? 'active' : 'terminating',
+          nodeLocal: ep.isLocal,
+          zone: ep.zone ?? undefined,
+        }
+        if (bid === undefined) {
+          bid = this.backendIds.take()
+          spec.id = bid
+          backends.set(ep.endpoint, bid)
+          const newBid = bid
+          undo.push(() => {
+            backends.delete(ep.endpoint)
+            this.backendSpecOf.delete(newBid)
+            try {
+              dp.deleteBackend(newBid)
+            } finally {
+              this.backendIds.give(newBid)
+            }
+          })
+        } else {
+          const old = this.backendSpecOf.get(bid)!
+          undo.push(() => {
+            dp.upsertBackend(old)
+            this.backendSpecOf.set(old.id, old)
+          })
+        }
+        dp.upsertBackend(spec)
+        this.backendSpecOf.set(bid, spec)
+        ids.push(bid)
+      }
+      const svcSpec: ServiceSpec = {
+        id: svcId,
+        frontends: d.frontends,
+        backends: ids,
+        scheduler: this.scheduler,
+        affinityTimeout: after!.info.affinityTimeoutSeconds,
+        sourceRanges: d.sourceRanges,
+        emptyVerdict: d.emptyVerdict,
+      }
+      const oldSpec = this.specOf.get(svcId)
+      dp.upsertService(svcSpec)
+      this.specOf.set(svcId, svcSpec)
+      undo.push(() => {
+        if (oldSpec === undefined || created) {
+          dp.deleteService(svcId)
+          this.specOf.delete(svcId)
+        } else {
+          dp.upsertService(oldSpec)
+          this.specOf.set(svcId, oldSpec)
+        }
+      })
+    }
+
+    // kube-proxy's conntrack reconciler: UDP flows whose endpoint stopped serving go now.
+    if (after !== undefined && after.info.protocol === 'UDP') {
+      const now = new Map(after.endpoints.map((e) => [e.endpoint, e]))
+      for (const ep of before?.endpoints ?? []) {
+        const next = now.get(ep.endpoint)
+        if (next === undefined || next.serving) continue
+        for (const role of roles) {
+          const bid = this.backendsOf.get(this.serviceIdOf.get(`${key}|${role}`)!)!.get(ep.endpoint)
+          if (bid !== undefined) cleanup.push(() => dp.deleteFlowsByBackend(bid))
+        }
+      }
+    }
+
+    // Removals cannot fail once nothing references them; they run after every upsert succeeded.
+    for (const role of ['cluster', 'local'] as const) {
+      const k = `${key}|${role}`
+      const id = this.serviceIdOf.get(k)
+      if (id === undefined) continue
+      const backends = this.backendsOf.get(id)!
+      const listed = new Set(roles.has(role) ? after!.endpoints.map((e) => e.endpoint) : [])
+      cleanup.push(() => {
+        if (!roles.has(role)) {
+          dp.deleteService(id)
+          this.specOf.delete(id)
+          this.serviceIdOf.delete(k)
+          this.refOf.delete(id)
+          this.backendsOf.delete(id)
+          this.serviceIds.give(id)
+        }
+        for (const [endpoint, bid] of backends) {
+          if (listed.has(endpoint)) continue
+          dp.deleteBackend(bid)
+          backends.delete(endpoint)
+          this.backendSpecOf.delete(bid)
+          this.backendIds.give(bid)
+        }
+        return 0
+      })
+    }
+  }
+}

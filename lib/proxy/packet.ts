@@ -1,0 +1,63 @@
+// The packets route() and explain() take, and what they answer.
+import { canonicalAddress } from '../dataplane/address.js'
+import type { K8sProtocol } from '../k8s/types.js'
+
+/** `output`: sent by a process on this node; `prerouting`: arriving (from a pod or the network). */
+export type Hook = 'output' | 'prerouting'
+
+export interface Packet {
+  src: string
+  sport: number
+  dst: string
+  dport: number
+  protocol: K8sProtocol
+  /** Default `prerouting`. */
+  hook?: Hook
+  /** Seconds of the caller's (virtual) clock; default the Proxier's clock. */
+  now?: number
+  /** TCP flags byte (FIN 0x01, SYN 0x02, RST 0x04, ACK 0x10), for the conntrack state machine. */
+  tcpFlags?: number
+}
+
+export type RouteReason = 'no-endpoints' | 'no-local-endpoints' | 'source-range' | 'conntrack-full' | 'affinity-full'
+
+export type RouteResult =
+  | { action: 'dnat'; servicePort: string; endpoint: string; masquerade: boolean }
+  | { action: 'reject' | 'drop'; servicePort: string; reason: RouteReason }
+  | { action: 'accept' }
+
+export interface CheckedPacket extends Required<Omit<Packet, 'now' | 'tcpFlags'>> {
+  now: number | undefined
+  tcpFlags: number | undefined
+}
+
+function port(field: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isInteger(v)) throw new TypeError(`packet: ${field} must be an integer 0..65535, got ${JSON.stringify(v)}`)
+  if (v < 0 || v > 65535) throw new RangeError(`packet: ${field} must be an integer 0..65535, got ${v}`)
+  return v
+}
+
+function address(field: string, v: unknown): string {
+  const c = typeof v === 'string' ? canonicalAddress(v) : undefined
+  if (c === undefined) throw new TypeError(`packet: ${field} must be an IP address, got ${JSON.stringify(v)}`)
+  return c
+}
+
+export function checkPacket(p: Packet): CheckedPacket {
+  if (typeof p !== 'object' || p === null) throw new TypeError('packet must be an object')
+  const src = address('src', p.src)
+  const dst = address('dst', p.dst)
+  if (src.includes(':') !== dst.includes(':')) throw new TypeError(`packet: src ${src} and dst ${dst} must be of the same IP family`)
+  if (p.protocol !== 'TCP' && p.protocol !== 'UDP' && p.protocol !== 'SCTP') {
+    throw new TypeError(`packet: protocol must be one of TCP, UDP, SCTP, got ${JSON.stringify(p.protocol)}`)
+  }
+  const hook = p.hook ?? 'prerouting'
+  if (hook !== 'output' && hook !== 'prerouting') throw new TypeError(`packet: hook must be "output" or "prerouting", got ${JSON.stringify(p.hook)}`)
+  if (p.now !== undefined && (typeof p.now !== 'number' || !Number.isFinite(p.now) || p.now < 0)) {
+    throw new RangeError(`packet: now must be a finite number of seconds >= 0, got ${JSON.stringify(p.now)}`)
+  }
+  if (p.tcpFlags !== undefined && (!Number.isInteger(p.tcpFlags) || p.tcpFlags < 0 || p.tcpFlags > 255)) {
+    throw new RangeError(`packet: tcpFlags must be an integer 0..255, got ${JSON.stringify(p.tcpFlags)}`)
+  }
+  return { src, sport: port('sport', p.sport), dst, dport: port('dport', p.dport), protocol: p.protocol, hook, now: p.now, tcpFlags: p.tcpFlags }
+}

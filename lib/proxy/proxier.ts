@@ -1,0 +1,182 @@
+// The Proxier: kube-proxy for one node. Services and EndpointSlices go in (validated on the
+// way), sync() applies what changed since the last sync, route() and explain() decide packets
+// through the chosen proxy mode.
+import { performance } from 'node:perf_hooks'
+import { parseEndpointSlice, type ValidEndpointSlice } from '../k8s/endpointslice.js'
+import { parseObjects } from '../k8s/load.js'
+import { objectKey } from '../k8s/object-key.js'
+import { parseService, type ValidService } from '../k8s/service.js'
+import { ChangeTracker } from './change-tracker.js'
+import { explanation, type Explanation } from './explain.js'
+import { healthChecks, type HealthCheck } from './health.js'
+import { isEmptyDiff, ProxyModel, type ProxyModelView } from './model.js'
+import { NativeMode } from './native-mode.js'
+import { resolveOptions, type ProxierOptions, type ResolvedOptions } from './options.js'
+import { checkPacket, type Packet, type RouteResult } from './packet.js'
+import { proxyModeFactory, type ProxyModeImpl } from './proxy-mode.js'
+import { classifySource, traceKubeProxy, type Step } from './trace.js'
+
+export interface ChangeCounts {
+  added: number
+  changed: number
+  removed: number
+}
+
+export interface SyncSummary {
+  servicePorts: ChangeCounts
+  endpoints: ChangeCounts
+  durationMs: number
+  /** Conntrack flows removed by the UDP reconciler. */
+  flowsRemoved: number
+  /** Services whose programming failed; their previous state stays and they are retried next sync. */
+  errors: { service: string; error: Error }[]
+}
+
+export interface ApplyListResult {
+  services: number
+  endpointSlices: number
+  /** Items of other kinds. */
+  skipped: number
+}
+
+export class Proxier {
+  readonly options: ResolvedOptions
+  private readonly model: ProxyModel
+  private readonly tracker = new ChangeTracker()
+  private readonly mode: ProxyModeImpl
+  /** Services to recompute at the next sync even without a new change (their last programming failed). */
+  private readonly retry = new Set<string>()
+
+  constructor(options: ProxierOptions) {
+    this.options = resolveOptions(options)
+    this.model = new ProxyModel(this.options)
+    const factory = proxyModeFactory(this.options.mode)
+    if (factory === undefined) {
+      throw new Error(`Proxier: proxy mode "${this.options.mode}" is not available (load its implementation first)`)
+    }
+    this.mode = factory(this.model, this.options)
+  }
+
+  /** The model every proxy mode renders (read-only). */
+  get state(): ProxyModelView {
+    return this.model
+  }
+
+  /** The native Dataplane, in mode 'native'. */
+  get dataplane() {
+    return this.mode instanceof NativeMode ? this.mode.dataplane : undefined
+  }
+
+  /** Records a Service (added or updated) for the next sync; throws if it is malformed, recording nothing. */
+  applyService(service: unknown): void {
+    const svc = parseService(service)
+    this.tracker.serviceChanged(svc.key, svc)
+  }
+
+  deleteService(service: unknown): void {
+    this.tracker.serviceChanged(objectKey('Service', service).key, null)
+  }
+
+  applyEndpointSlice(slice: unknown): void {
+    const s = parseEndpointSlice(slice)
+    this.tracker.sliceChanged(s.key, s)
+  }
+
+  deleteEndpointSlice(slice: unknown): void {
+    this.tracker.sliceChanged(objectKey('EndpointSlice', slice).key, null)
+  }
+
+  /**
+   * Records every Service and EndpointSlice of a List (kubectl `-o json`, an array, a single
+   * object or JSON text). All or nothing: one malformed object refuses the whole input.
+   */
+  applyList(input: unknown): ApplyListResult {
+    const parsed = parseObjects(input)
+    for (const svc of parsed.services) this.tracker.serviceChanged(svc.key, svc)
+    for (const slice of parsed.endpointSlices) this.tracker.sliceChanged(slice.key, slice)
+    return { services: parsed.services.length, endpointSlices: parsed.endpointSlices.length, skipped: parsed.skipped }
+  }
+
+  /** Changes recorded and not yet synced. */
+  get pendingChanges(): number {
+    return this.tracker.pending
+  }
+
+  /** Applies what changed since the last sync; the cost grows with the changed Services only. */
+  sync(): SyncSummary {
+    const started = performance.now()
+    const summary: SyncSummary = {
+      servicePorts: { added: 0, changed: 0, removed: 0 },
+      endpoints: { added: 0, changed: 0, removed: 0 },
+      durationMs: 0,
+      flowsRemoved: 0,
+      errors: [],
+    }
+    const { services, slices } = this.tracker.drain()
+    const dirty = new Set(this.retry)
+    this.retry.clear()
+    for (const [key, slice] of slices) {
+      const touched = slice === null ? this.model.slices.remove(key) : this.model.slices.set(slice as ValidEndpointSlice)
+      for (const s of touched) dirty.add(s)
+    }
+    for (const [key, svc] of services) {
+      if (svc === null) this.model.services.delete(key)
+      else this.model.services.set(key, svc as ValidService)
+      dirty.add(key)
+    }
+    for (const service of dirty) {
+      const diff = this.model.diffService(service)
+      if (isEmptyDiff(diff)) continue
+      try {
+        summary.flowsRemoved += this.mode.apply(diff).flowsRemoved
+      } catch (error) {
+        summary.errors.push({ service, error: error as Error })
+        this.retry.add(service)
+        continue
+      }
+      this.model.commit(diff)
+      summary.servicePorts.added += diff.added.length
+      summary.servicePorts.changed += diff.changed.length
+      summary.servicePorts.removed += diff.removed.length
+      summary.endpoints.added += diff.endpoints.added
+      summary.endpoints.changed += diff.endpoints.changed
+      summary.endpoints.removed += diff.endpoints.removed
+    }
+    summary.durationMs = performance.now() - started
+    return summary
+  }
+
+  private decide(packet: Packet, withSteps: boolean): { result: RouteResult; steps: Step[] } {
+    const p = checkPacket(packet)
+    const source = classifySource(this.model, p)
+    const trace = traceKubeProxy(this.model, p, source)
+    const d = this.mode.route(p, source, trace, p.now ?? this.options.clock())
+    return { result: d.result, steps: withSteps ? [...trace.steps, ...d.steps] : [] }
+  }
+
+  /** What happens to a packet: DNAT to an endpoint, REJECT/DROP with a reason, or ACCEPT (not service traffic). */
+  route(packet: Packet): RouteResult {
+    return this.decide(packet, false).result
+  }
+
+  /**
+   * route() with the steps that led to the decision. It is a real decision: a new flow is
+   * tracked (and affinity recorded) exactly as route() would.
+   */
+  explain(packet: Packet): Explanation {
+    const d = this.decide(packet, true)
+    return explanation(d.result, d.steps)
+  }
+
+  /** kube-proxy's health check node ports with their local ready endpoint counts. */
+  healthChecks(): HealthCheck[] {
+    return healthChecks(this.model)
+  }
+
+  /** kube-proxy's full-sync iptables-restore input; needs the iptables renderer (lib/iptables). */
+  iptablesRestore(): string {
+    const render = (this.mode as { iptablesRestore?: () => string }).iptablesRestore
+    if (typeof render !== 'function') throw new Error('Proxier: iptablesRestore() needs the iptables renderer (mode "iptables")')
+    return render.call(this.mode)
+  }
+}
