@@ -4,6 +4,7 @@ import * as fs from 'node:fs'
 import * as os from 'node:os'
 import { execSync } from 'node:child_process'
 import { measureEstablished, measureNewFlows, type DataplaneResult } from './dataplane.js'
+import { measureSync, type SyncResult } from './sync.js'
 
 interface Args {
   full: boolean
@@ -52,8 +53,16 @@ function progress(done: number, total: number, label: string) {
   if (done === total) process.stderr.write('\n')
 }
 
-function table(results: DataplaneResult[]) {
-  const rows = results.map((r) => [r.workload, r.impl, String(r.services), String(r.flows), r.nsPerOp.toFixed(1)])
+type Result = DataplaneResult | SyncResult
+
+function table(results: Result[]) {
+  const rows = results.map((r) => [
+    r.workload,
+    r.impl,
+    String(r.services),
+    'flows' in r ? String(r.flows) : '',
+    r.nsPerOp >= 1e6 ? `${(r.nsPerOp / 1e6).toFixed(2)} ms` : r.nsPerOp.toFixed(1),
+  ])
   const head = ['workload', 'impl', 'services', 'flows', 'ns/op']
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)))
   const line = (cells: string[]) => cells.map((c, i) => (i >= 2 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ')
@@ -66,13 +75,14 @@ function main() {
   const args = parseArgs(process.argv.slice(2))
   const serviceCounts = args.full ? [10, 1000, 100_000] : [10, 1000, 100_000]
   const flowCounts = [1000, 1_000_000]
-  const total = serviceCounts.length + flowCounts.length
+  const total = serviceCounts.length * 2 + flowCounts.length
   let done = 0
   const step = (label: string) => () => progress(++done, total, label)
   progress(0, total, 'starting')
   const results = [
     ...measureNewFlows(serviceCounts, 500_000, step('new flows')),
     ...measureEstablished(flowCounts, step('established flows')),
+    ...measureSync(serviceCounts, 'plain', step('proxier sync')),
   ]
   const m = machine()
   console.log(`\nsvcplane dataplane, ${m.cpu} (${m.cores} cores), Node ${m.node}, ${m.date.slice(0, 10)}\n`)
