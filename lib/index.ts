@@ -66,3 +66,36 @@ export {
   DEFAULT_AFFINITY_TIMEOUT_SECONDS,
 } from './k8s/index.js'
 export type { Service, EndpointSlice, List, ValidService, ValidEndpointSlice } from './k8s/index.js'
+
+// iptables: kube-proxy's rules as text, a parser for iptables-save, and a linear evaluator.
+export { parseIptablesSave, type ParseOptions } from './iptables/parser.js'
+export { serializeIptables, serializeRule, serializeRuleArgs } from './iptables/serialize.js'
+export { IptablesParseError } from './iptables/errors.js'
+export type * from './iptables/types.js'
+export {
+  IptablesEvaluator,
+  type EvalPacket,
+  type EvalResult,
+  type EvaluatorOptions,
+  type RuleRef,
+  type RuleVisit,
+  type RuleCounter,
+  type ChainCounter,
+} from './iptables/evaluator.js'
+export { seededRandom, type RandomSource } from './iptables/random.js'
+export {
+  renderIptablesRestore,
+  renderJumpRules,
+  renderNodeRuleset,
+  computeProbability,
+  formatMasqueradeMark,
+} from './iptables/render.js'
+export type { RenderServicePort, RenderEndpoint, RenderOptions } from './iptables/render-types.js'
+export {
+  serviceClusterChainName,
+  serviceLocalChainName,
+  serviceExternalChainName,
+  serviceFirewallChainName,
+  endpointChainName,
+  portProtoHash,
+} from './iptables/chain-names.js'
