@@ -1,15 +1,11 @@
 // ns per decision of the native dataplane: the batch path and the single call from JS, at a
 // range of service counts (conntrack misses: new flows) and tracked-flow counts (hits).
 import { Dataplane, DecisionBatch, FlowBatch, type Flow } from '../lib/index.js'
+import { generateCluster, type Cluster, type Mix } from './cluster.js'
+import { lastServiceTarget, loadProxier } from './iptables.js'
+import type { BenchResult } from './results.js'
 import { clientIP, plainServices, rng } from './workload.js'
 
-export interface DataplaneResult {
-  workload: 'new-flow' | 'established'
-  impl: 'native-batch' | 'native-call'
-  services: number
-  flows: number
-  nsPerOp: number
-}
 
 const BATCH = 256
 
@@ -67,18 +63,51 @@ function timeCalls(dp: Dataplane, flows: Flow[], now: number): number {
   return Number(process.hrtime.bigint() - t0) / flows.length
 }
 
-/** New flows (conntrack misses) at each service count; the table has room for all of them. */
-export function measureNewFlows(serviceCounts: number[], flowsPerRun: number, onStep?: () => void): DataplaneResult[] {
-  const results: DataplaneResult[] = []
-  for (const services of serviceCounts) {
-    const flows = flowsFor(services, flowsPerRun, services)
-    const calls = flows.slice(0, Math.min(flows.length, 100_000))
-    const dp = build(services, flowsPerRun * 2 + calls.length * 2)
+/**
+ * New flows (conntrack misses) through the native dataplane that a Proxier programmed from the
+ * cluster: spread over all services, and all to the service iptables would match last.
+ */
+export function measureNewFlows(
+  counts: number[],
+  mix: Mix,
+  flowsPerRun: number,
+  onStep?: () => void,
+  cluster?: Cluster,
+): BenchResult[] {
+  const results: BenchResult[] = []
+  for (const n of counts) {
+    const c = cluster ?? generateCluster(n, mix)
+    const p = loadProxier('native', c, n, 2 * flowsPerRun + 2 * Math.min(flowsPerRun, 100_000) + 8192)
+    p.sync()
+    const dp = p.dataplane!
+    results.push({ workload: 'memory', impl: 'native', services: n, bytes: dp.maps().reduce((sum, m) => sum + m.bytes, 0) })
+    const targets = c.services.map((s) => ({ ip: s.spec!.clusterIP!, port: s.spec!.ports![0].port, protocol: (s.spec!.ports![0].protocol ?? 'TCP') as 'TCP' }))
+    const last = lastServiceTarget(p.iptablesRestore())
+    const r = rng(n)
+    const flowTo = (k: number, base: number, t: { ip: string; port: number; protocol: 'TCP' | 'UDP' | 'SCTP' }): Flow => ({
+      src: clientIP(base + (k >>> 14)),
+      sport: 1024 + (k & 0x3fff),
+      dst: t.ip,
+      dport: t.port,
+      protocol: t.protocol,
+      scope: 'internal',
+      tcpFlags: 0x02,
+    })
+    const spread: Flow[] = []
+    const worst: Flow[] = []
+    for (let k = 0; k < flowsPerRun; k++) {
+      spread.push(flowTo(k, 0, targets[Math.floor(r() * targets.length)]))
+      worst.push(flowTo(k, 1000, last))
+    }
     const out = new DecisionBatch(BATCH)
-    timeBatches(dp, toBatches(flowsFor(services, 4096, 99)), out, 1) // warm-up
-    results.push({ workload: 'new-flow', impl: 'native-batch', services, flows: flowsPerRun, nsPerOp: timeBatches(dp, toBatches(flows), out, 2) })
-    const fresh = calls.map((f) => ({ ...f, sport: f.sport, src: f.src.replace(/^10\./, '11.') }))
-    results.push({ workload: 'new-flow', impl: 'native-call', services, flows: fresh.length, nsPerOp: timeCalls(dp, fresh, 3) })
+    timeBatches(dp, toBatches(spread.slice(0, 4096).map((f) => ({ ...f, src: '10.99.0.1' }))), out, 1) // warm-up
+    results.push({ workload: 'new-flow', impl: 'native-batch', services: n, flows: flowsPerRun, nsPerOp: timeBatches(dp, toBatches(spread), out, 2) })
+    results.push({ workload: 'new-flow-last', impl: 'native-batch', services: n, flows: flowsPerRun, nsPerOp: timeBatches(dp, toBatches(worst), out, 2) })
+    const calls = Math.min(flowsPerRun, 100_000)
+    const spreadCalls = spread.slice(0, calls).map((f) => ({ ...f, src: f.src.replace(/^10\./, '11.') }))
+    const worstCalls = worst.slice(0, calls).map((f) => ({ ...f, src: f.src.replace(/^10\./, '11.') }))
+    results.push({ workload: 'new-flow', impl: 'native-call', services: n, flows: calls, nsPerOp: timeCalls(dp, spreadCalls, 3) })
+    results.push({ workload: 'new-flow-last', impl: 'native-call', services: n, flows: calls, nsPerOp: timeCalls(dp, worstCalls, 3) })
     dp.destroy()
     onStep?.()
   }
@@ -86,8 +115,8 @@ export function measureNewFlows(serviceCounts: number[], flowsPerRun: number, on
 }
 
 /** Established flows (conntrack hits) at each table size, 1,000 services. */
-export function measureEstablished(flowCounts: number[], onStep?: () => void): DataplaneResult[] {
-  const results: DataplaneResult[] = []
+export function measureEstablished(flowCounts: number[], onStep?: () => void): BenchResult[] {
+  const results: BenchResult[] = []
   const services = 1000
   for (const count of flowCounts) {
     const flows = flowsFor(services, count, 7)

@@ -1,38 +1,73 @@
-// `npm run bench`: the project's main job. Measures the native dataplane on deterministic
-// workloads and prints a table; --json FILE writes machine-readable results.
+// `npm run bench`: the project's main job. On deterministic workloads (or the user's own
+// cluster dump) it measures the hash-based native dataplane against kube-proxy's iptables
+// rules walked linearly, prints a table, and writes a Markdown report with SVG charts.
+import { execSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
-import { execSync } from 'node:child_process'
-import { measureEstablished, measureNewFlows, type DataplaneResult } from './dataplane.js'
-import { measureSync, type SyncResult } from './sync.js'
+import * as path from 'node:path'
+import { parseObjects, splitObjects } from '../lib/k8s/load.js'
+import type { EndpointSlice, Service } from '../lib/k8s/types.js'
+import type { Cluster, Mix } from './cluster.js'
+import { measureEstablished, measureNewFlows } from './dataplane.js'
+import { measureIptables } from './iptables.js'
+import { textTable, writeReport, type Machine } from './report.js'
+import type { BenchResult } from './results.js'
+import { measureSync } from './sync.js'
+
+const USAGE = `usage: npm run bench -- [options]
+
+  --full            also 100,000 services and larger runs (takes longer)
+  --mix MIX         plain (ClusterIP, 2 endpoints; default) or realistic
+                    (NodePort, LoadBalancer, affinity, several ports, 1-10 endpoints)
+  --cluster FILE    measure your own cluster: a \`kubectl get services,endpointslices -A -o json\` dump
+  --json FILE       write the results as JSON
+  --out DIR         write report.md and SVG charts to DIR (default bench/out)
+  -h, --help        this text`
 
 interface Args {
   full: boolean
+  mix: Mix
+  cluster?: string
   json?: string
+  out: string
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { full: false }
+  const a: Args = { full: false, mix: 'plain', out: 'bench/out' }
+  const value = (i: number, flag: string) => {
+    const v = argv[i + 1]
+    if (v === undefined || v.startsWith('--')) usage(`${flag} needs a value`)
+    return v
+  }
   for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--full') a.full = true
-    else if (argv[i] === '--json') a.json = argv[++i]
-    else if (argv[i] === '--help' || argv[i] === '-h') {
-      console.log('usage: npm run bench -- [--full] [--json FILE]')
+    const arg = argv[i]
+    if (arg === '--full') a.full = true
+    else if (arg === '--mix') {
+      const m = value(i++, arg)
+      if (m !== 'plain' && m !== 'realistic') usage(`--mix must be plain or realistic, got ${m}`)
+      a.mix = m
+    } else if (arg === '--cluster') a.cluster = value(i++, arg)
+    else if (arg === '--json') a.json = value(i++, arg)
+    else if (arg === '--out') a.out = value(i++, arg)
+    else if (arg === '--help' || arg === '-h') {
+      console.log(USAGE)
       process.exit(0)
-    } else {
-      console.error(`unknown argument ${argv[i]}`)
-      process.exit(2)
-    }
+    } else usage(`unknown argument ${arg}`)
   }
   return a
 }
 
-function machine() {
-  let compiler = ''
+function usage(message: string): never {
+  console.error(`bench: ${message}\n\n${USAGE}`)
+  process.exit(2)
+}
+
+function machine(): Machine {
+  let compiler = 'unknown'
   try {
-    compiler = execSync('c++ --version', { encoding: 'utf8' }).split('\n')[0]
+    compiler = execSync('c++ --version', { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n')[0]
   } catch {
-    compiler = 'unknown'
+    // no compiler on PATH: the addon came prebuilt
   }
   return {
     cpu: os.cpus()[0]?.model ?? 'unknown',
@@ -45,51 +80,66 @@ function machine() {
   }
 }
 
-function progress(done: number, total: number, label: string) {
-  if (!process.stderr.isTTY) return
-  const width = 30
-  const filled = Math.round((done / total) * width)
-  process.stderr.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} ${label}   `)
-  if (done === total) process.stderr.write('\n')
+function loadCluster(file: string): Cluster {
+  const input: unknown = JSON.parse(fs.readFileSync(file, 'utf8'))
+  parseObjects(input) // validates every object, naming the first bad one
+  const split = splitObjects(input)
+  const services = split.services as Service[]
+  const slices = split.endpointSlices as EndpointSlice[]
+  if (services.length === 0) throw new Error(`${file}: no Service objects`)
+  return { services, slices }
 }
 
-type Result = DataplaneResult | SyncResult
-
-function table(results: Result[]) {
-  const rows = results.map((r) => [
-    r.workload,
-    r.impl,
-    String(r.services),
-    'flows' in r ? String(r.flows) : '',
-    r.nsPerOp >= 1e6 ? `${(r.nsPerOp / 1e6).toFixed(2)} ms` : r.nsPerOp.toFixed(1),
-  ])
-  const head = ['workload', 'impl', 'services', 'flows', 'ns/op']
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)))
-  const line = (cells: string[]) => cells.map((c, i) => (i >= 2 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ')
-  console.log(line(head))
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '))
-  for (const r of rows) console.log(line(r))
+class Progress {
+  private done = 0
+  constructor(private readonly total: number) {}
+  step(label: string) {
+    this.done++
+    const width = 30
+    const filled = Math.round((this.done / this.total) * width)
+    const text = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${this.done}/${this.total} ${label}`
+    if (process.stderr.isTTY) process.stderr.write(`\r${text.padEnd(70)}${this.done === this.total ? '\n' : ''}`)
+    else process.stderr.write(`${text}\n`)
+  }
 }
 
 function main() {
   const args = parseArgs(process.argv.slice(2))
-  const serviceCounts = args.full ? [10, 1000, 100_000] : [10, 1000, 100_000]
-  const flowCounts = [1000, 1_000_000]
-  const total = serviceCounts.length * 2 + flowCounts.length
-  let done = 0
-  const step = (label: string) => () => progress(++done, total, label)
-  progress(0, total, 'starting')
-  const results = [
-    ...measureNewFlows(serviceCounts, 500_000, step('new flows')),
-    ...measureEstablished(flowCounts, step('established flows')),
-    ...measureSync(serviceCounts, 'plain', step('proxier sync')),
+  let cluster: Cluster | undefined
+  if (args.cluster) {
+    try {
+      cluster = loadCluster(args.cluster)
+    } catch (e) {
+      console.error(`bench: cannot load --cluster ${args.cluster}: ${(e as Error).message}`)
+      process.exit(1)
+    }
+  }
+  const counts = cluster ? [cluster.services.length] : args.full ? [10, 100, 1000, 10_000, 100_000] : [10, 100, 1000, 10_000]
+  const flowCounts = args.full ? [1000, 100_000, 1_000_000] : [1000, 1_000_000]
+  const newFlows = args.full ? 500_000 : 200_000
+  const iptBudget = { packets: args.full ? 20_000 : 5_000, budgetMs: args.full ? 4000 : 1500 }
+  const progress = new Progress(counts.length * 3 + flowCounts.length)
+  const results: BenchResult[] = [
+    ...measureNewFlows(counts, args.mix, newFlows, () => progress.step('native new flows'), cluster),
+    ...measureIptables(counts, args.mix, iptBudget, () => progress.step('iptables (TypeScript evaluator)'), cluster),
+    ...measureSync(counts, args.mix, () => progress.step('native sync'), cluster),
+    ...measureEstablished(flowCounts, () => progress.step('established flows')),
   ]
   const m = machine()
-  console.log(`\nsvcplane dataplane, ${m.cpu} (${m.cores} cores), Node ${m.node}, ${m.date.slice(0, 10)}\n`)
-  table(results)
+  const notes = [
+    `workload: ${cluster ? `${args.cluster} (${cluster.services.length} services)` : `${args.mix}, generated from seed 1`}`,
+    'new-flow: conntrack misses; native-batch decides 256 flows per call, native-call one flow per call from JS; ts-iptables walks kube-proxy\'s rules in the TypeScript netfilter evaluator.',
+    'new-flow-last: every packet to the service that KUBE-SERVICES matches last, the worst case for a linear walk.',
+    'sync-one: one endpoint of one service replaced, then sync(); sync-full: the first sync of every object.',
+    'memory: native is the dataplane maps as allocated for this capacity; ts-iptables is the size of the iptables-restore text.',
+  ]
+  console.log(`\nsvcplane benchmark · ${m.cpu} (${m.cores} cores) · Node ${m.node} · ${m.date.slice(0, 10)}\n`)
+  console.log(textTable(results))
+  const files = writeReport(args.out, m, results, notes)
+  console.log(`\nreport: ${path.join(args.out, 'report.md')} (${files.length - 1} charts)`)
   if (args.json) {
     fs.writeFileSync(args.json, JSON.stringify({ machine: m, results }, null, 2) + '\n')
-    console.log(`\nwrote ${args.json}`)
+    console.log(`json: ${args.json}`)
   }
 }
 

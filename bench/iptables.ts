@@ -1,0 +1,72 @@
+// The O(n) side: kube-proxy's iptables rules for the same cluster, walked by the TypeScript
+// netfilter evaluator (`ts-iptables`), through the Proxier in mode 'iptables'. Packets are
+// new connections (conntrack misses), the case where iptables walks KUBE-SERVICES.
+import { Proxier } from '../lib/index.js'
+import { BENCH_NODE, generateCluster, type Cluster, type Mix } from './cluster.js'
+import { timeBudgeted, type BenchResult } from './results.js'
+import { clientIP, endpointIP, rng } from './workload.js'
+
+/** The cluster IP:port that KUBE-SERVICES matches last (the worst case for a linear walk). */
+export function lastServiceTarget(rules: string): { ip: string; port: number; protocol: 'TCP' | 'UDP' | 'SCTP' } {
+  const lines = rules.split('\n').filter((l) => l.startsWith('-A KUBE-SERVICES ') && / -d \S+/.test(l) && / --dport \d+/.test(l))
+  const last = lines[lines.length - 1]
+  if (!last) throw new Error('no service rule in KUBE-SERVICES')
+  const ip = / -d ([^/\s]+)/.exec(last)![1]
+  const port = Number(/ --dport (\d+)/.exec(last)![1])
+  const proto = (/ -p (\w+)/.exec(last)?.[1] ?? 'tcp').toUpperCase() as 'TCP' | 'UDP' | 'SCTP'
+  return { ip, port, protocol: proto }
+}
+
+export function loadProxier(mode: 'native' | 'iptables', cluster: Cluster, n: number, conntrack = 1 << 16): Proxier {
+  const p = new Proxier({
+    mode,
+    ...BENCH_NODE,
+    capacity: { services: 6 * n + 16, frontends: 8 * n + 16, backends: 12 * n + 64, conntrack, affinity: 1 << 16 },
+  })
+  for (const s of cluster.services) p.applyService(s)
+  for (const s of cluster.slices) p.applyEndpointSlice(s)
+  return p
+}
+
+export interface IptablesBudget {
+  packets: number
+  budgetMs: number
+}
+
+export function measureIptables(counts: number[], mix: Mix, budget: IptablesBudget, onStep?: () => void, cluster?: Cluster): BenchResult[] {
+  const results: BenchResult[] = []
+  for (const n of counts) {
+    const c = cluster ?? generateCluster(n, mix)
+    const p = loadProxier('iptables', c, n)
+    let t = process.hrtime.bigint()
+    p.sync()
+    results.push({ workload: 'sync-full', impl: 'ts-iptables', services: n, nsPerOp: Number(process.hrtime.bigint() - t) })
+    const rules = p.iptablesRestore()
+    results.push({ workload: 'memory', impl: 'ts-iptables', services: n, bytes: Buffer.byteLength(rules) })
+
+    const last = lastServiceTarget(rules)
+    const r = rng(n)
+    const targets = c.services.map((s) => ({ ip: s.spec!.clusterIP!, port: s.spec!.ports![0].port, protocol: (s.spec!.ports![0].protocol ?? 'TCP') as 'TCP' }))
+    let now = 1
+    const spread = timeBudgeted(budget.packets, budget.budgetMs, (k) => {
+      const t = targets[Math.floor(r() * targets.length)]
+      p.route({ src: clientIP(k >>> 10), sport: 1024 + (k & 1023), dst: t.ip, dport: t.port, protocol: t.protocol, hook: 'prerouting', now })
+    })
+    results.push({ workload: 'new-flow', impl: 'ts-iptables', services: n, flows: spread.ops, nsPerOp: spread.nsPerOp })
+    now = 2
+    const worst = timeBudgeted(budget.packets, budget.budgetMs, (k) => {
+      p.route({ src: clientIP(100_000 + (k >>> 10)), sport: 1024 + (k & 1023), dst: last.ip, dport: last.port, protocol: last.protocol, hook: 'prerouting', now })
+    })
+    results.push({ workload: 'new-flow-last', impl: 'ts-iptables', services: n, flows: worst.ops, nsPerOp: worst.nsPerOp })
+
+    // One service's endpoints change; kube-proxy (since KEP-3453) re-renders only that service's chains.
+    const slice = structuredClone(c.slices[Math.floor(c.slices.length / 2)])
+    slice.endpoints![0].addresses = [endpointIP(20_000_000)]
+    p.applyEndpointSlice(slice)
+    t = process.hrtime.bigint()
+    p.sync()
+    results.push({ workload: 'sync-one', impl: 'ts-iptables', services: n, nsPerOp: Number(process.hrtime.bigint() - t) })
+    onStep?.()
+  }
+  return results
+}
