@@ -1,6 +1,5 @@
 // Loading Kubernetes objects: kubectl -o json Lists, typed lists, arrays, single objects, JSON
 // text and @kubernetes/client-node shaped objects (Date timestamps, no kind on list items).
-import '../fixtures/resolve-ts'
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'

@@ -1,5 +1,4 @@
 // categorizeEndpoints and the endpoint cache, table-driven.
-import '../fixtures/resolve-ts'
 import t from 'tap'
 import { categorizeEndpoints } from '../../lib/proxy/categorize.js'
 import { EndpointSliceCache, type EndpointInfo } from '../../lib/proxy/endpoints.js'

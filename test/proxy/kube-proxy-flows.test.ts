@@ -4,7 +4,6 @@
 // TestTerminatingEndpointsTrafficPolicyLocal/Cluster, TestInternalExternalMasquerade), encoded as
 // data. `output` is kube-proxy's tracer output: the endpoints a new connection can reach, or
 // REJECT / DROP, or "" when the packet is not service traffic.
-import '../fixtures/resolve-ts'
 import t from 'tap'
 import { Proxier } from '../../lib/proxy/proxier.js'
 import { checkPacket } from '../../lib/proxy/packet.js'

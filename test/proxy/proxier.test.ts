@@ -1,6 +1,5 @@
 // The Proxier through its public API: sync summaries, session affinity in virtual time,
 // conntrack behaviour, health checks, dual-stack, explain, and refusal of bad input.
-import '../fixtures/resolve-ts'
 import t from 'tap'
 import { Proxier } from '../../lib/proxy/proxier.js'
 import type { ProxierOptions } from '../../lib/proxy/options.js'
