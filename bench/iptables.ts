@@ -3,6 +3,7 @@
 // new connections (conntrack misses), the case where iptables walks KUBE-SERVICES.
 import { Proxier } from '../lib/index.js'
 import { BENCH_NODE, generateCluster, type Cluster, type Mix } from './cluster.js'
+import { compileLinear, createLinear, encodeLinearPacket } from './cpp-linear.js'
 import { timeBudgeted, type BenchResult } from './results.js'
 import { clientIP, endpointIP, rng } from './workload.js'
 
@@ -58,6 +59,7 @@ export function measureIptables(counts: number[], mix: Mix, budget: IptablesBudg
       p.route({ src: clientIP(100_000 + (k >>> 10)), sport: 1024 + (k & 1023), dst: last.ip, dport: last.port, protocol: last.protocol, hook: 'prerouting', now })
     })
     results.push({ workload: 'new-flow-last', impl: 'ts-iptables', services: n, flows: worst.ops, nsPerOp: worst.nsPerOp })
+    results.push(...measureCppLinear(rules, n, targets, last, budget))
 
     // One service's endpoints change; kube-proxy (since KEP-3453) re-renders only that service's chains.
     const slice = structuredClone(c.slices[Math.floor(c.slices.length / 2)])
@@ -69,4 +71,42 @@ export function measureIptables(counts: number[], mix: Mix, budget: IptablesBudg
     onStep?.()
   }
   return results
+}
+
+type Target = { ip: string; port: number; protocol: 'TCP' | 'UDP' | 'SCTP' }
+const PROTO = { TCP: 6, UDP: 17, SCTP: 132 }
+
+/** The same rules walked first-match in C++, in batches of 256 packets. */
+function measureCppLinear(rules: string, n: number, targets: Target[], last: Target, budget: IptablesBudget): BenchResult[] {
+  const program = compileLinear(rules)
+  const walker = createLinear(program, BENCH_NODE.nodeIPs, n)
+  const BATCH = 256
+  const packets = new Uint32Array(BATCH * 10)
+  const out = new Uint32Array(BATCH * 8)
+  const r = rng(n + 1)
+  const run = (pick: () => Target): { nsPerOp: number; ops: number } => {
+    const batches = Math.max(1, Math.ceil(budget.packets * 4 / BATCH))
+    const bufs: Uint32Array[] = []
+    for (let b = 0; b < Math.min(batches, 64); b++) {
+      const buf = new Uint32Array(BATCH * 10)
+      for (let i = 0; i < BATCH; i++) {
+        const t = pick()
+        encodeLinearPacket(buf, i, clientIP(b * BATCH + i), t.ip, PROTO[t.protocol], t.port)
+      }
+      bufs.push(buf)
+    }
+    const res = timeBudgeted(batches, budget.budgetMs, (k) => walker.evaluateBatch(bufs[k % bufs.length], BATCH, out))
+    return { nsPerOp: res.nsPerOp / BATCH, ops: res.ops * BATCH }
+  }
+  // Every packet must be DNATed (each generated service has endpoints): a check that the
+  // compiled program is the real ruleset, not a walk that falls through.
+  encodeLinearPacket(packets, 0, '10.0.0.1', last.ip, PROTO[last.protocol], last.port)
+  walker.evaluateBatch(packets, 1, out)
+  if (out[0] !== 6) throw new Error(`cpp-linear: a packet to ${last.ip}:${last.port} was not DNATed (action ${out[0]})`)
+  const spread = run(() => targets[Math.floor(r() * targets.length)])
+  const worst = run(() => last)
+  return [
+    { workload: 'new-flow', impl: 'cpp-linear', services: n, flows: spread.ops, nsPerOp: spread.nsPerOp },
+    { workload: 'new-flow-last', impl: 'cpp-linear', services: n, flows: worst.ops, nsPerOp: worst.nsPerOp },
+  ]
 }
