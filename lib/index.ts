@@ -99,3 +99,27 @@ export {
   endpointChainName,
   portProtoHash,
 } from './iptables/chain-names.js'
+
+// The packet path: raw IPv4/IPv6 frames parsed and rewritten in batches; pcap in and out.
+export {
+  PacketReplies,
+  PACKET_VERDICT,
+  PACKET_VERDICTS,
+  PACKET_REASONS,
+  MASQUERADE_POLICIES,
+  PACKET_COUNT_NAMES,
+} from './dataplane/packets.js'
+export type {
+  PacketDirection,
+  LinkType,
+  MasqueradePolicy,
+  RejectWith,
+  PacketReason,
+  ProcessOptions,
+  PacketConfig,
+  ResolvedPacketConfig,
+  PacketCounters,
+  PacketCountName,
+} from './dataplane/packets.js'
+export { runPcap, readCapture, PcapWriter, CaptureError, LINKTYPE_ETHERNET, LINKTYPE_RAW } from './pcap/index.js'
+export type { RunPcapOptions, PcapSummary, PcapProxier, Capture, CaptureLink } from './pcap/index.js'

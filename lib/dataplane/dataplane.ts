@@ -15,6 +15,19 @@ import type {
   Verdict,
 } from './types.js'
 import { checkPort, DECISION_STRIDE, DecisionBatch, encodeFlow, FLOW_STRIDE, FlowBatch } from './wire.js'
+import {
+  checkProcessOptions,
+  encodePacketConfig,
+  MASQUERADE_POLICIES,
+  PACKET_COUNT_NAMES,
+  PACKET_REASONS,
+  type PacketConfig,
+  type PacketCountName,
+  type PacketCounters,
+  type PacketReason,
+  type ProcessOptions,
+  type ResolvedPacketConfig,
+} from './packets.js'
 
 export const DEFAULT_TIMEOUTS: Readonly<ConntrackTimeouts> = Object.freeze({
   tcpSynSent: 120,
@@ -36,6 +49,8 @@ export const DEFAULT_CAPACITY = Object.freeze({
   backends: 16384,
   conntrack: 65536,
   affinity: 65536,
+  natPorts: 65536,
+  fragments: 1024,
 })
 
 const MAX_CAPACITY = 1 << 25
@@ -118,6 +133,14 @@ export class Dataplane {
   private readonly zones = new Map<string, number>()
   private readonly zoneNames: string[] = ['']
   private timeouts: ConntrackTimeouts
+  private packetConf: ResolvedPacketConfig = {
+    nodeAddresses: [],
+    podCIDRs: [],
+    masqueradeAddresses: [],
+    masqueradeAll: false,
+    natPortRange: [1024, 65535],
+    fragmentTimeout: 30,
+  }
 
   constructor(options: DataplaneOptions = {}) {
     if (options === null || typeof options !== 'object') throw new TypeError('options must be an object')
@@ -249,6 +272,9 @@ export class Dataplane {
       fe[off + 18] = proto
       fe[off + 19] = f.scope === 'external' ? 1 : 0
       fe[off + 20] = f.checkSourceRanges ? 1 : 0
+      const masq = MASQUERADE_POLICIES.indexOf(f.masquerade ?? 'never')
+      if (masq < 0) throw new TypeError(`${field}.masquerade must be one of ${MASQUERADE_POLICIES.join(', ')}, got ${JSON.stringify(f.masquerade)}`)
+      fe[off + 21] = masq
     })
     const ids = new Uint32Array(spec.backends.length)
     spec.backends.forEach((id, i) => {
@@ -308,6 +334,79 @@ export class Dataplane {
     checkNow(now)
     if (out.capacity < flows.length) throw new RangeError(`out holds ${out.capacity} decisions, flows has ${flows.length}`)
     return this.h.decideBatch(flows.buffer, flows.length, now, out.buffer)
+  }
+
+  // ---------------------------------------------------------------- packets
+
+  /**
+   * Node-level facts the packet path needs (what is a pod, what is this node, what masquerade
+   * rewrites sources to). Replaces the previous configuration as a whole.
+   */
+  configurePackets(config: PacketConfig): void {
+    const c = encodePacketConfig(config, native.cidrStride)
+    const [lo, hi] = c.resolved.natPortRange
+    const err = this.h.setPacketConfig(c.nodes, c.cidrs, c.masq4, c.masq6, c.resolved.masqueradeAll, lo, hi, c.resolved.fragmentTimeout)
+    if (err) raise(err, 'packet config')
+    this.packetConf = c.resolved
+  }
+
+  /** The packet configuration in force (canonical addresses). */
+  packetConfig(): ResolvedPacketConfig {
+    return structuredClone(this.packetConf)
+  }
+
+  /**
+   * Parses, decides and rewrites `count` packets of `buffer` in place: packet i is
+   * buffer[offsets[i] .. offsets[i] + lengths[i]). verdicts[i] gets a PACKET_VERDICT code and
+   * reasons[i] a PACKET_REASONS index. No object is created per packet. Returns `count`.
+   */
+  processPackets(
+    buffer: Uint8Array,
+    offsets: Uint32Array,
+    lengths: Uint32Array,
+    count: number,
+    options: ProcessOptions,
+    verdicts: Uint8Array,
+    reasons: Uint8Array,
+  ): number {
+    if (!(buffer instanceof Uint8Array)) throw new TypeError('buffer must be a Uint8Array (or Buffer)')
+    if (!(offsets instanceof Uint32Array)) throw new TypeError('offsets must be a Uint32Array')
+    if (!(lengths instanceof Uint32Array)) throw new TypeError('lengths must be a Uint32Array')
+    if (!(verdicts instanceof Uint8Array)) throw new TypeError('verdicts must be a Uint8Array')
+    if (!(reasons instanceof Uint8Array)) throw new TypeError('reasons must be a Uint8Array')
+    if (!Number.isInteger(count) || count < 0) throw new RangeError(`count must be an integer >= 0, got ${String(count)}`)
+    for (const [name, a] of [['offsets', offsets], ['lengths', lengths], ['verdicts', verdicts], ['reasons', reasons]] as const)
+      if (a.length < count) throw new RangeError(`${name} holds ${a.length} entries, count is ${count}`)
+    const o = checkProcessOptions(options)
+    const r = o.replies
+    if (r !== undefined && r.offsets.length < count) throw new RangeError(`options.replies holds ${r.offsets.length} packets, count is ${count}`)
+    const used = this.h.processPackets(
+      buffer, offsets, lengths, count, o.direction, o.now, o.link, o.fromNode, o.reject, verdicts, reasons,
+      r ? r.buffer : null, r ? r.offsets : null, r ? r.lengths : null,
+    )
+    if (r) r.used = used
+    return count
+  }
+
+  /** Counters of the packet path: verdicts, reasons (all packet reasons) and per-kind counts. */
+  packetCounters(): PacketCounters {
+    const c = this.h.packetCounters()
+    return {
+      packets: c.packets,
+      verdicts: Object.fromEntries(VERDICTS.map((v, i) => [v, c.verdicts[i]])) as Record<Verdict, number>,
+      reasons: Object.fromEntries(PACKET_REASONS.map((r, i) => [r, c.reasons[i]])) as Record<PacketReason, number>,
+      counts: Object.fromEntries(PACKET_COUNT_NAMES.map((n, i) => [n, c.counts[i]])) as Record<PacketCountName, number>,
+    }
+  }
+
+  /** The packet path's maps: `nat` (masquerade ports) and `fragments`. */
+  packetMaps(): MapInfo[] {
+    return this.h.packetMapInfos() as unknown as MapInfo[]
+  }
+
+  /** The NAT port map: which node address and port each masqueraded flow took towards which backend. */
+  natPorts(): Array<{ address: string; port: number; peerAddress: string; peerPort: number; protocol: string; client?: string; clientPort?: number }> {
+    return this.h.dumpNatPorts() as never
   }
 
   // ---------------------------------------------------------------- conntrack

@@ -32,6 +32,18 @@ export interface NativeHandle {
   counters(): { packets: number; verdicts: number[]; reasons: number[] }
   setTimeouts(seconds: Float64Array): void
   destroy(): void
+  processPackets(
+    buffer: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, direction: number, now: number,
+    link: number, fromNode: boolean, reject: number, verdicts: Uint8Array, reasons: Uint8Array,
+    replies: Uint8Array | null, replyOffsets: Uint32Array | null, replyLengths: Uint32Array | null,
+  ): number
+  setPacketConfig(
+    nodes: Uint8Array, podCidrs: Uint8Array, masq4: Uint8Array | null, masq6: Uint8Array | null, masqueradeAll: boolean,
+    natPortLow: number, natPortHigh: number, fragmentTimeout: number,
+  ): NativeError | undefined
+  packetCounters(): { packets: number; verdicts: number[]; reasons: number[]; counts: number[] }
+  packetMapInfos(): Record<string, unknown>[]
+  dumpNatPorts(): Record<string, unknown>[]
 }
 
 /** [status, message] from a refused control-path call. */

@@ -30,6 +30,10 @@ export interface DataplaneCapacity {
   backends?: number
   conntrack?: number
   affinity?: number
+  /** Masqueraded flows (NAT port map of the packet path). */
+  natPorts?: number
+  /** Fragmented datagrams awaiting their later fragments (packet path). */
+  fragments?: number
 }
 
 export interface DataplaneOptions {
@@ -68,6 +72,13 @@ export interface FrontendSpec {
   scope: Scope
   /** Whether the service's sourceRanges apply to this frontend (load-balancer IPs). */
   checkSourceRanges?: boolean
+  /**
+   * Packet path: when new flows are masqueraded (source rewritten to the node address).
+   * `outside-pod-cidrs`: sources outside the configured pod CIDRs (none when there are none;
+   * all with masqueradeAll); `from-node`: sources that are a node address and not a pod.
+   * Hairpin flows (client = backend) are always masqueraded. Default `never`.
+   */
+  masquerade?: 'never' | 'always' | 'outside-pod-cidrs' | 'from-node'
 }
 
 export interface ServiceSpec {

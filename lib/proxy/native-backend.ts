@@ -24,12 +24,16 @@ export function desiredDataplaneServices(s: ServicePortState): DesiredDataplaneS
   const { info, plan, categorized } = s
   const clusterIP = s.frontends.filter((f) => f.kind === 'clusterIP')
   const external = s.frontends.filter((f) => f.kind !== 'clusterIP')
-  const spec = (f: (typeof s.frontends)[number], scope: 'internal' | 'external'): FrontendSpec => ({
+  // Masquerade for the packet path, decided in the dataplane per packet as kube-proxy's rules
+  // would: cluster IPs from outside the pod CIDRs (all with masqueradeAll), external traffic
+  // under Cluster policy, node traffic short-circuited under Local policy; hairpin always.
+  const spec = (f: (typeof s.frontends)[number], scope: 'internal' | 'external', masquerade: FrontendSpec['masquerade'] = 'never'): FrontendSpec => ({
     address: f.address,
     port: f.port,
     protocol: f.protocol,
     scope,
     checkSourceRanges: f.kind === 'loadBalancer' && plan.usesFirewall,
+    masquerade,
   })
   if (!plan.hasEndpoints) {
     return [{
@@ -42,13 +46,13 @@ export function desiredDataplaneServices(s: ServicePortState): DesiredDataplaneS
   }
   const cluster: FrontendSpec[] = []
   const local: FrontendSpec[] = []
-  for (const f of clusterIP) (info.internalPolicyLocal ? local : cluster).push(spec(f, 'internal'))
+  for (const f of clusterIP) (info.internalPolicyLocal ? local : cluster).push(spec(f, 'internal', 'outside-pod-cidrs'))
   for (const f of external) {
     if (info.externalPolicyLocal) {
       local.push(spec(f, 'external'))
-      cluster.push(spec(f, 'internal'))
+      cluster.push(spec(f, 'internal', 'from-node'))
     } else {
-      cluster.push(spec(f, 'external'))
+      cluster.push(spec(f, 'external', 'always'))
     }
   }
   const out: DesiredDataplaneService[] = []

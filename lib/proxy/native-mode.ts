@@ -19,6 +19,12 @@ export class NativeMode implements ProxyModeImpl {
     dataplane?: Dataplane,
   ) {
     this.dataplane = dataplane ?? new Dataplane({ capacity: options.capacity, timeouts: options.timeouts, seed: options.seed })
+    // The packet path decides masquerade in C++: it needs the node's addresses and pod CIDRs.
+    this.dataplane.configurePackets({
+      nodeAddresses: options.node.ips,
+      podCIDRs: options.podCIDRs,
+      masqueradeAll: options.masqueradeAll,
+    })
     this.backend = new NativeBackend(this.dataplane, options.scheduler)
   }
 

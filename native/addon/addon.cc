@@ -15,6 +15,11 @@
 
 using namespace svcplane;
 
+namespace svcplane {
+// The benchmark's C++ linear rule walker (linear_binding.cc).
+void RegisterLinear(Napi::Env env, Napi::Object exports);
+}  // namespace svcplane
+
 namespace {
 
 struct Holder {
@@ -260,6 +265,7 @@ Napi::Value UpsertService(const Napi::CallbackInfo& info) {
     f.key.proto = fe[off + 18];
     f.key.scope = fe[off + 19] ? 1 : 0;
     f.checkSourceRanges = fe[off + 20] != 0;
+    f.masquerade = MasqPolicy(fe[off + 21]);
     s.frontends.push_back(f);
   }
   s.backendIds.assign(ids, ids + idBytes / 4);
@@ -532,6 +538,164 @@ Napi::Value SetTimeouts(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// ---------------------------------------------------------------------------------------
+// Packet path
+
+// processPackets(buffer, offsets, lengths, count, direction, now, linkType, fromNode, reject,
+//                verdicts, reasons, replies | null, replyOffsets | null, replyLengths | null)
+// -> bytes of replies used. Every offset/length is checked against the buffer before any
+// packet is touched, so a bad batch changes nothing.
+Napi::Value ProcessPackets(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Holder* h = holderOf(info);
+  if (!h) return env.Undefined();
+  uint8_t *buf, *verdicts, *reasons;
+  uint32_t *offsets, *lengths;
+  size_t bufBytes, offBytes, lenBytes, vBytes, rBytes;
+  if (!typed(info, 0, buf, bufBytes) || !typed(info, 1, offsets, offBytes) || !typed(info, 2, lengths, lenBytes) ||
+      !typed(info, 9, verdicts, vBytes) || !typed(info, 10, reasons, rBytes))
+    return env.Undefined();
+  uint32_t n = info[3].As<Napi::Number>().Uint32Value();
+  if (uint64_t(n) * 4 > offBytes || uint64_t(n) * 4 > lenBytes || n > vBytes || n > rBytes) {
+    Napi::RangeError::New(env, "count exceeds offsets, lengths, verdicts or reasons").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  for (uint32_t i = 0; i < n; ++i)
+    if (uint64_t(offsets[i]) + lengths[i] > bufBytes) {
+      Napi::RangeError::New(env, "packet " + std::to_string(i) + " (offset " + std::to_string(offsets[i]) + ", length " +
+                                     std::to_string(lengths[i]) + ") lies outside the buffer of " +
+                                     std::to_string(bufBytes) + " bytes")
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+  PacketOptions opt;
+  opt.dir = info[4].As<Napi::Number>().Uint32Value() ? PacketDirection::FromBackend : PacketDirection::ToService;
+  uint64_t now = toNs(info[5].As<Napi::Number>().DoubleValue());
+  opt.link = info[6].As<Napi::Number>().Uint32Value() ? LinkType::Raw : LinkType::Ethernet;
+  opt.fromNode = info[7].ToBoolean();
+  opt.reject = RejectMode(info[8].As<Napi::Number>().Uint32Value() % 3);
+  ReplySink sink;
+  if (info[11].IsTypedArray()) {
+    size_t rb, ob, lb;
+    if (!typed(info, 11, sink.data, rb) || !typed(info, 12, sink.offsets, ob) || !typed(info, 13, sink.lengths, lb))
+      return env.Undefined();
+    if (uint64_t(n) * 4 > ob || uint64_t(n) * 4 > lb) {
+      Napi::RangeError::New(env, "count exceeds the reply offsets or lengths").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    sink.capacity = uint32_t(rb > UINT32_MAX ? UINT32_MAX : rb);
+  }
+  const bool hasReplies = sink.data != nullptr;
+  constexpr uint32_t kChunk = 256;
+  PacketRef refs[kChunk];
+  for (uint32_t base = 0; base < n; base += kChunk) {
+    uint32_t m = n - base < kChunk ? n - base : kChunk;
+    for (uint32_t i = 0; i < m; ++i) refs[i] = PacketRef{buf + offsets[base + i], lengths[base + i]};
+    // The core indexes replies by position in its batch: give each chunk its slice.
+    ReplySink chunkSink = sink;
+    if (hasReplies) {
+      chunkSink.offsets = sink.offsets + base;
+      chunkSink.lengths = sink.lengths + base;
+      opt.replies = &chunkSink;
+    }
+    h->dp->processPackets(refs, m, opt, now, verdicts + base, reasons + base);
+    if (hasReplies) sink.used = chunkSink.used;
+  }
+  return Napi::Number::New(env, sink.used);
+}
+
+// setPacketConfig(nodeAddrs (n x 16 bytes), podCidrs (n x 20 bytes), masq4 | null, masq6 | null,
+//                 masqueradeAll, natPortLow, natPortHigh, fragmentTimeoutSeconds)
+Napi::Value SetPacketConfig(const Napi::CallbackInfo& info) {
+  Holder* h = holderOf(info);
+  if (!h) return info.Env().Undefined();
+  uint8_t *nodes, *cidrs;
+  size_t nb, cb;
+  if (!typed(info, 0, nodes, nb) || !typed(info, 1, cidrs, cb)) return info.Env().Undefined();
+  PacketConfig c;
+  for (size_t off = 0; off + 16 <= nb; off += 16) {
+    IpAddr a;
+    std::memcpy(a.b, nodes + off, 16);
+    c.nodeAddrs.push_back(a);
+  }
+  for (size_t off = 0; off + wire::kCidrStride <= cb; off += wire::kCidrStride) {
+    Cidr x{};
+    std::memcpy(x.net.b, cidrs + off, 16);
+    x.bits = cidrs[off + 16] > 128 ? 128 : cidrs[off + 16];
+    c.podCidrs.push_back(x);
+  }
+  uint8_t* a;
+  size_t ab;
+  if (info[2].IsTypedArray() && typed(info, 2, a, ab) && ab >= 16) {
+    c.hasMasq4 = true;
+    std::memcpy(c.masq4.b, a, 16);
+  }
+  if (info[3].IsTypedArray() && typed(info, 3, a, ab) && ab >= 16) {
+    c.hasMasq6 = true;
+    std::memcpy(c.masq6.b, a, 16);
+  }
+  c.masqueradeAll = info[4].ToBoolean();
+  c.natPortLow = uint16_t(info[5].As<Napi::Number>().Uint32Value());
+  c.natPortHigh = uint16_t(info[6].As<Napi::Number>().Uint32Value());
+  Result r = h->dp->setPacketConfig(c);
+  if (r.ok()) h->dp->setFragmentTimeout(toNs(info[7].As<Napi::Number>().DoubleValue()));
+  return result(info.Env(), r);
+}
+
+Napi::Value PacketCountersOf(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Holder* h = holderOf(info);
+  if (!h) return env.Undefined();
+  const PacketCounters& c = h->dp->packetCounters();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("packets", double(c.packets));
+  Napi::Array v = Napi::Array::New(env, kVerdicts), r = Napi::Array::New(env, kPacketReasons),
+              k = Napi::Array::New(env, kPktCounters);
+  for (int i = 0; i < kVerdicts; ++i) v.Set(uint32_t(i), double(c.verdicts[i]));
+  for (int i = 0; i < kPacketReasons; ++i) r.Set(uint32_t(i), double(c.reasons[i]));
+  for (int i = 0; i < kPktCounters; ++i) k.Set(uint32_t(i), double(c.counts[i]));
+  o.Set("verdicts", v);
+  o.Set("reasons", r);
+  o.Set("counts", k);
+  return o;
+}
+
+Napi::Value PacketMapInfos(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Holder* h = holderOf(info);
+  if (!h) return env.Undefined();
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(uint32_t(0), mapInfo(env, "nat", h->dp->natPorts().map()));
+  out.Set(uint32_t(1), mapInfo(env, "fragments", h->dp->fragments().map()));
+  return out;
+}
+
+Napi::Value DumpNatPorts(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Holder* h = holderOf(info);
+  if (!h) return env.Undefined();
+  auto& m = h->dp->natPorts().map();
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < m.capacity(); ++i) {
+    auto& e = m.at(i);
+    if (!e.used) continue;
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("address", formatAddr(e.key.nat));
+    o.Set("port", e.key.natPort);
+    o.Set("peerAddress", formatAddr(e.key.peer));
+    o.Set("peerPort", e.key.peerPort);
+    o.Set("protocol", protoName(e.key.proto));
+    const Flow& f = h->dp->conntrack().at(e.value.flow);
+    if (f.used && f.snat) {
+      o.Set("client", formatAddr(f.orig.src));
+      o.Set("clientPort", f.orig.sport);
+    }
+    out.Set(n++, o);
+  }
+  return out;
+}
+
 Napi::Value Destroy(const Napi::CallbackInfo& info) {
   Holder* h = static_cast<Holder*>(info.Data());
   h->dp.reset();
@@ -569,6 +733,8 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
   cfg.maxBackends = u32Or(c, "backends", cfg.maxBackends);
   cfg.maxFlows = u32Or(c, "conntrack", cfg.maxFlows);
   cfg.maxAffinity = u32Or(c, "affinity", cfg.maxAffinity);
+  cfg.maxNatPorts = u32Or(c, "natPorts", cfg.maxNatPorts);
+  cfg.maxFragments = u32Or(c, "fragments", cfg.maxFragments);
   cfg.conntrackPolicy = FullPolicy(u32Or(c, "conntrackPolicy", 0) ? 1 : 0);
   cfg.affinityPolicy = FullPolicy(u32Or(c, "affinityPolicy", 0) ? 1 : 0);
   cfg.seed = bigintOr(c, "seed", 0);
@@ -610,6 +776,11 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
   fn("counters", Counters);
   fn("setTimeouts", SetTimeouts);
   fn("destroy", Destroy);
+  fn("processPackets", ProcessPackets);
+  fn("setPacketConfig", SetPacketConfig);
+  fn("packetCounters", PacketCountersOf);
+  fn("packetMapInfos", PacketMapInfos);
+  fn("dumpNatPorts", DumpNatPorts);
   // The handle object owns the dataplane: when it is collected, the maps are freed.
   o.AddFinalizer([](Napi::Env, Holder* p) { delete p; }, h);
   return o;
@@ -617,6 +788,7 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("create", Napi::Function::New(env, Create, "create"));
+  RegisterLinear(env, exports);
   exports.Set("flowStride", double(wire::kFlowStride));
   exports.Set("decisionStride", double(wire::kDecisionStride));
   exports.Set("frontendStride", double(wire::kFrontendStride));

@@ -15,7 +15,8 @@ constexpr size_t kFlowStride = 48;
 //   4 port u16  6 -  8 serviceId u32  12 backendId u32  16 addr[16]
 constexpr size_t kDecisionStride = 32;
 // One frontend in a service update (24 bytes):
-//   0 addr[16]  16 port u16  18 proto u8  19 scope u8  20 checkSourceRanges u8  21 -
+//   0 addr[16]  16 port u16  18 proto u8  19 scope u8  20 checkSourceRanges u8
+//   21 masquerade u8 (MasqPolicy)  22 -
 constexpr size_t kFrontendStride = 24;
 // One source range (20 bytes): 0 addr[16]  16 bits u8 (over the 16-byte form)  17 -
 constexpr size_t kCidrStride = 20;

@@ -26,6 +26,7 @@ struct Flow {
   uint8_t finDir;
   bool replyIndexed;
   bool used;
+  bool snat;  // its source was masqueraded: reply.dst/dport hold a port of the NAT port map
   uint64_t created;
   uint64_t lastSeen;
   uint64_t expires;

@@ -1,6 +1,7 @@
 #include "dataplane.h"
 
 #include <algorithm>
+#include <cstring>
 
 namespace svcplane {
 
@@ -25,12 +26,23 @@ Dataplane::Dataplane(const DataplaneConfig& cfg)
       backends_(cfg.maxBackends, derive(cfg.seed, 3), FullPolicy::Refuse),
       revnat_(cfg.maxFrontends, derive(cfg.seed, 4), FullPolicy::Refuse),
       affinity_(cfg.maxAffinity, derive(cfg.seed, 5), cfg.affinityPolicy),
-      ct_(cfg.maxFlows, derive(cfg.seed, 6), cfg.conntrackPolicy, cfg.timeouts) {}
+      ct_(cfg.maxFlows, derive(cfg.seed, 6), cfg.conntrackPolicy, cfg.timeouts),
+      nat_(cfg.maxNatPorts, derive(cfg.seed, 8)),
+      frags_(cfg.maxFragments, derive(cfg.seed, 9)) {}
 
 uint64_t Dataplane::nextRandom() { return splitmix64(rngState_); }
 
 void Dataplane::onFlowRemoved(const Flow& f) {
   if (BackendRec* b = backends_.peek(f.backendId); b && b->activeConns) --b->activeConns;
+  if (f.snat) {
+    NatKey k{};
+    k.nat = f.reply.dst;
+    k.natPort = f.reply.dport;
+    k.peer = f.reply.src;
+    k.peerPort = f.reply.sport;
+    k.proto = f.reply.proto;
+    nat_.release(k);
+  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -76,6 +88,8 @@ void Dataplane::decideBatch(const FlowInput* in, uint32_t n, uint64_t now, Decis
 void Dataplane::fillFromFlow(uint32_t flow, Dir dir, Decision& out) {
   const Flow& f = ct_.at(flow);
   out.established = true;
+  out.flow = flow;
+  out.dir = dir;
   out.serviceId = f.serviceId;
   out.backendId = f.backendId;
   if (dir == Dir::Original) {
@@ -118,7 +132,8 @@ bool Dataplane::decideLookup(const FlowInput& in, uint32_t ctHash, uint32_t feHa
     return true;
   };
   FrontendKey fk = frontendKeyOf(in);
-  const FrontendRec* fe = frontends_.lookup(fk, feHash);
+  // The packet path hashes the frontend only on a conntrack miss (0: not hashed yet).
+  const FrontendRec* fe = frontends_.lookup(fk, feHash ? feHash : frontends_.hashOf(fk));
   if (!fe) {
     fk.scope = uint8_t(in.scope == Scope::Internal ? Scope::External : Scope::Internal);
     fe = frontends_.lookup(fk);
@@ -156,10 +171,11 @@ bool Dataplane::decideLookup(const FlowInput& in, uint32_t ctHash, uint32_t feHa
   nf.addr = b.addr;
   nf.port = b.port;
   nf.emptyVerdict = svc->emptyVerdict;
+  nf.masquerade = (in.packet & kInPacket) && wantsMasquerade(in, *fe, b.addr);
   return false;
 }
 
-void Dataplane::commitNewFlow(const FlowInput& in, uint32_t ctHash, const NewFlow& nf, uint64_t now, Decision& out) {
+void Dataplane::commitNewFlow(const FlowInput& in, uint32_t ctHash, NewFlow& nf, uint64_t now, Decision& out) {
   // An earlier packet of the same batch group may have created this flow already.
   if (CtHit again = ct_.peek(in.key, ctHash); again.flow != Conntrack::kNone) {
     ct_.update(again.flow, again.dir, in.tcpFlags, in.bytes, now);
@@ -168,6 +184,16 @@ void Dataplane::commitNewFlow(const FlowInput& in, uint32_t ctHash, const NewFlo
     out.affinityHit = affinityHit;
     return;
   }
+  bool snat = false;
+  if (nf.masquerade) {
+    if (!masquerade(in, nf, out)) {
+      out.verdict = Verdict::Drop;
+      out.reason = Reason::NatPortsExhausted;
+      ++counters_.verdicts[size_t(Verdict::Drop)];
+      return;
+    }
+    snat = out.packetReason == Reason::None;
+  }
   uint32_t flow = ct_.create(in.key, ctHash, nf.reply, nf.replyHash, nf.serviceId, nf.backendId, nf.revNatId,
                              in.tcpFlags, in.bytes, now, [this](const Flow& f) { onFlowRemoved(f); });
   Verdict v = Verdict::Forward;
@@ -175,16 +201,92 @@ void Dataplane::commitNewFlow(const FlowInput& in, uint32_t ctHash, const NewFlo
   if (flow == Conntrack::kNone) {
     v = Verdict::Drop;
     r = Reason::ConntrackFull;
+    if (snat) nat_.release(NatKey{nf.reply.dst, nf.reply.src, nf.reply.dport, nf.reply.sport, nf.reply.proto, {}});
   } else {
     ++*nf.activeConns;
     out.backendId = nf.backendId;
     out.addr = nf.addr;
     out.port = nf.port;
+    out.flow = flow;
+    out.dir = Dir::Original;
+    if (snat) {
+      ct_.at(flow).snat = true;
+      nat_.bind(NatKey{nf.reply.dst, nf.reply.src, nf.reply.dport, nf.reply.sport, nf.reply.proto, {}}, flow);
+      ++pktCounters_.counts[kPktMasqueraded];
+    }
   }
   out.verdict = v;
   out.reason = r;
   ++counters_.verdicts[size_t(v)];
   ++counters_.reasons[size_t(r)];
+}
+
+bool Dataplane::wantsMasquerade(const FlowInput& in, const FrontendRec& fe, const IpAddr& backend) const {
+  if (in.key.src == backend) return true;  // hairpin: the backend would answer itself directly
+  bool fromPod = in.packet & kInFromPod, fromNode = in.packet & kInFromNode;
+  switch (fe.masq) {
+    case MasqPolicy::Always: return true;
+    case MasqPolicy::OutsidePodCidrs: return pktCfg_.masqueradeAll || (!pktCfg_.podCidrs.empty() && !fromPod);
+    case MasqPolicy::FromNode: return fromNode && !fromPod;
+    default: return false;
+  }
+}
+
+// Rewrites the new flow's reply tuple so that the backend answers the node address on a port
+// of the NAT port map. False: no port was free (the packet is dropped). Without a masquerade
+// address of the family, the flow goes unmasqueraded and out.packetReason says so.
+bool Dataplane::masquerade(const FlowInput& in, NewFlow& nf, Decision& out) {
+  bool v4 = in.key.src.isV4();
+  if (v4 ? !pktCfg_.hasMasq4 : !pktCfg_.hasMasq6) {
+    out.packetReason = Reason::NoMasqueradeAddress;
+    return true;
+  }
+  NatKey k{};
+  k.nat = v4 ? pktCfg_.masq4 : pktCfg_.masq6;
+  k.peer = nf.reply.src;
+  k.peerPort = nf.reply.sport;
+  k.proto = in.key.proto;
+  FlowKey probe = nf.reply;
+  probe.dst = k.nat;
+  // Ports in use by unmasqueraded flows from the node address itself are taken, too.
+  uint16_t port = nat_.claim(k, in.key.sport, uint32_t(ct_.hashOf(in.key) >> 7), [&](uint16_t p) {
+    probe.dport = p;
+    return ct_.peek(probe).flow != Conntrack::kNone;
+  });
+  if (!port) return false;
+  nf.reply.dst = k.nat;
+  nf.reply.dport = port;
+  nf.replyHash = ct_.hashOf(nf.reply);
+  return true;
+}
+
+uint8_t Dataplane::classify(const IpAddr& src, bool fromNode) const {
+  uint8_t c = kInPacket;
+  for (const Cidr& cidr : pktCfg_.podCidrs)
+    if (cidr.contains(src)) {
+      c |= kInFromPod;
+      break;
+    }
+  static const uint8_t loop6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  if (fromNode || (src.isV4() && src.b[12] == 127) || std::memcmp(src.b, loop6, 16) == 0) {
+    c |= kInFromNode;
+  } else {
+    for (const IpAddr& a : pktCfg_.nodeAddrs)
+      if (a == src) {
+        c |= kInFromNode;
+        break;
+      }
+  }
+  return c;
+}
+
+Result Dataplane::setPacketConfig(const PacketConfig& c) {
+  if (c.natPortLow == 0 || c.natPortLow > c.natPortHigh) return {Status::Invalid, "natPortRange must be 1 <= low <= high <= 65535"};
+  if (c.hasMasq4 && !c.masq4.isV4()) return {Status::Invalid, "the IPv4 masquerade address is not IPv4"};
+  if (c.hasMasq6 && c.masq6.isV4()) return {Status::Invalid, "the IPv6 masquerade address is not IPv6"};
+  pktCfg_ = c;
+  nat_.setRange(c.natPortLow, c.natPortHigh);
+  return {};
 }
 
 int32_t Dataplane::choose(const ServiceRec& svc, const FlowKey& key, uint32_t serviceId, uint64_t now, Decision& out) {
@@ -309,6 +411,8 @@ Result Dataplane::upsertService(const ServiceSpec& spec) {
   for (size_t i = 0; i < spec.frontends.size(); ++i) {
     const FrontendKey& k = spec.frontends[i].key;
     if (!isKnownProtocol(k.proto)) return {Status::Invalid, "frontends[" + num(i) + "].protocol is not TCP, UDP or SCTP"};
+    if (uint8_t(spec.frontends[i].masquerade) >= kMasqPolicies)
+      return {Status::Invalid, "frontends[" + num(i) + "].masquerade is not a masquerade policy"};
     for (size_t j = 0; j < i; ++j)
       if (spec.frontends[j].key == k) return {Status::Invalid, "frontends[" + num(i) + "] repeats frontends[" + num(j) + "]"};
     if (const FrontendRec* fe = frontends_.peek(k); fe && fe->serviceId != spec.id)
@@ -349,6 +453,7 @@ Result Dataplane::upsertService(const ServiceSpec& spec) {
       rn.port = f.key.port;
     }
     fe.checkSourceRanges = f.checkSourceRanges;
+    fe.masq = f.masquerade;
     svc.frontends.push_back(f.key);
   }
   if (svc.set)

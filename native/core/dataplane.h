@@ -13,6 +13,9 @@
 
 #include "conntrack.h"
 #include "fixed_map.h"
+#include "frag_map.h"
+#include "nat_ports.h"
+#include "packet_path.h"
 #include "scheduler.h"
 #include "service_table.h"
 #include "types.h"
@@ -25,6 +28,8 @@ struct DataplaneConfig {
   uint32_t maxBackends = 16384;
   uint32_t maxFlows = 65536;
   uint32_t maxAffinity = 65536;
+  uint32_t maxNatPorts = 65536;   // masqueraded flows (packet path)
+  uint32_t maxFragments = 1024;   // datagrams whose later fragments are awaited (packet path)
   FullPolicy conntrackPolicy = FullPolicy::EvictOldest;
   FullPolicy affinityPolicy = FullPolicy::EvictOldest;
   CtTimeouts timeouts = CtTimeouts::defaults();
@@ -33,11 +38,16 @@ struct DataplaneConfig {
   SchedulerConfig sched;
 };
 
+// FlowInput::packet bits, set by the packet path only: a tuple-API flow has 0 and is never
+// masqueraded.
+enum : uint8_t { kInPacket = 1, kInFromPod = 2, kInFromNode = 4 };
+
 struct FlowInput {
   FlowKey key;
   Scope scope;  // which frontend scope to try first
   uint8_t tcpFlags;
   uint32_t bytes;
+  uint8_t packet = 0;
 };
 
 struct Decision {
@@ -49,6 +59,9 @@ struct Decision {
   uint32_t backendId;
   IpAddr addr;  // backend (forward) or service frontend (reply)
   uint16_t port;
+  uint32_t flow;  // conntrack index when the flow is tracked (forward / reply)
+  Dir dir;
+  Reason packetReason;  // packet path: a reason that does not stop the packet (e.g. no masquerade address)
 };
 
 enum class Status : uint8_t {
@@ -79,6 +92,7 @@ struct BackendSpec {
 struct FrontendSpec {
   FrontendKey key;
   bool checkSourceRanges;
+  MasqPolicy masquerade = MasqPolicy::Never;
 };
 
 struct ServiceSpec {
@@ -104,6 +118,10 @@ class Dataplane {
   // Packet path.
   void decide(const FlowInput& in, uint64_t now, Decision& out);
   void decideBatch(const FlowInput* in, uint32_t n, uint64_t now, Decision* out);
+  // The batch packet path (packet_path.cc): parses, decides and rewrites n packets in place;
+  // verdicts[i] / reasons[i] get each packet's Verdict and Reason.
+  void processPackets(const PacketRef* pkts, uint32_t n, const PacketOptions& opt, uint64_t now, uint8_t* verdicts,
+                      uint8_t* reasons);
 
   // Control path.
   Result upsertBackend(const BackendSpec& spec);
@@ -117,6 +135,10 @@ class Dataplane {
   uint32_t gc(uint64_t now, uint32_t budget);
   uint32_t gcAffinity(uint64_t now, uint32_t budget);
 
+  Result setPacketConfig(const PacketConfig& c);
+  const PacketConfig& packetConfig() const { return pktCfg_; }
+  void setFragmentTimeout(uint64_t ns) { frags_.setTimeout(ns); }
+
   // Inspection.
   FixedMap<FrontendKey, FrontendRec>& frontends() { return frontends_; }
   FixedMap<uint32_t, ServiceRec>& services() { return services_; }
@@ -125,6 +147,9 @@ class Dataplane {
   FixedMap<AffinityKey, AffinityRec>& affinity() { return affinity_; }
   Conntrack& conntrack() { return ct_; }
   const DataplaneCounters& counters() const { return counters_; }
+  const PacketCounters& packetCounters() const { return pktCounters_; }
+  NatPorts& natPorts() { return nat_; }
+  FragMap& fragments() { return frags_; }
   const DataplaneConfig& config() const { return cfg_; }
 
  private:
@@ -137,10 +162,19 @@ class Dataplane {
     IpAddr addr;
     uint16_t port;
     Verdict emptyVerdict;
+    bool masquerade;
   };
   // Returns true when the decision is complete; false for a new flow to commit.
   bool decideLookup(const FlowInput& in, uint32_t ctHash, uint32_t feHash, uint64_t now, Decision& out, NewFlow& nf);
-  void commitNewFlow(const FlowInput& in, uint32_t ctHash, const NewFlow& nf, uint64_t now, Decision& out);
+  void commitNewFlow(const FlowInput& in, uint32_t ctHash, NewFlow& nf, uint64_t now, Decision& out);
+  // Finds a tracked flow without creating one (replies from backends, ICMP errors, later
+  // fragments). With `account`, the packet counts on the flow and drives its state.
+  bool lookupTracked(const FlowInput& in, uint32_t ctHash, uint64_t now, bool account, Decision& out);
+  bool wantsMasquerade(const FlowInput& in, const FrontendRec& fe, const IpAddr& backend) const;
+  bool masquerade(const FlowInput& in, NewFlow& nf, Decision& out);
+  uint8_t classify(const IpAddr& src, bool fromNode) const;
+  void finishPacket(const PacketRef& pkt, const ParsedPacket& pp, const PacketOptions& opt, const FlowInput& in,
+                    Decision& d, uint64_t now, uint32_t index, uint8_t& verdict, uint8_t& reason);
   void fillFromFlow(uint32_t flow, Dir dir, Decision& out);
   static FrontendKey frontendKeyOf(const FlowInput& in);
   int32_t choose(const ServiceRec& svc, const FlowKey& key, uint32_t serviceId, uint64_t now, Decision& out);
@@ -159,6 +193,10 @@ class Dataplane {
   Conntrack ct_;
   uint32_t affinityGcCursor_ = 0;
   DataplaneCounters counters_;
+  PacketConfig pktCfg_;
+  PacketCounters pktCounters_;
+  NatPorts nat_;
+  FragMap frags_;
 };
 
 }  // namespace svcplane

@@ -33,8 +33,24 @@ enum class Reason : uint8_t {
   SourceRange = 3,
   ConntrackFull = 4,
   AffinityFull = 5,
+  // Packet path only (processPackets); the tuple API never gives these.
+  NotTracked = 6,           // from a backend, but no tracked flow: passed untouched
+  Truncated = 7,            // shorter than its headers say: dropped
+  Malformed = 8,            // impossible header values: dropped
+  NotIp = 9,                // not IPv4/IPv6 (ARP, LLDP, ...): passed
+  UnsupportedProtocol = 10, // not TCP/UDP/SCTP/ICMP (or an ESP/unknown extension header): passed
+  FragmentUnknown = 11,     // a later fragment whose first fragment was not seen: passed
+  IcmpUntracked = 12,       // an ICMP error about no tracked flow: passed
+  IcmpEcho = 13,            // ICMP echo: not service traffic, passed
+  NatPortsExhausted = 14,   // masquerade found no free port: dropped
+  NoMasqueradeAddress = 15, // masquerade wanted but no address of the family: forwarded unmasqueraded
+  BadChecksum = 16,         // an ICMP error whose checksum is wrong: dropped
+  ReplyBufferFull = 17,     // a reject whose reply did not fit the caller's buffer
 };
+// The tuple API's counters (and the C ABI's) cover the first kReasons; the packet path counts
+// all kPacketReasons in its own counters.
 constexpr int kReasons = 6;
+constexpr int kPacketReasons = 18;
 
 // What new flows of a service may choose from, with its scheduler. Replaced as a whole on
 // every change (built aside, then swapped in), so a packet never sees half of an update.
@@ -56,10 +72,23 @@ struct ServiceRec {
   std::unique_ptr<BackendSet> set;
 };
 
+// When a frontend's new flows are masqueraded (SNAT to the node address). Hairpin traffic
+// (the client is the chosen backend) is masqueraded under every policy, as kube-proxy does.
+enum class MasqPolicy : uint8_t {
+  Never = 0,
+  Always = 1,
+  OutsidePodCidrs = 2,  // sources outside the pod CIDRs; none when no pod CIDR is configured;
+                        // all with masqueradeAll (kube-proxy's cluster-IP rule)
+  FromNode = 3,         // sources that are a node address and not a pod (kube-proxy's rule for
+                        // node traffic short-circuited under externalTrafficPolicy Local)
+};
+constexpr int kMasqPolicies = 4;
+
 struct FrontendRec {
   uint32_t serviceId = 0;
   uint32_t revNatId = 0;
   bool checkSourceRanges = false;
+  MasqPolicy masq = MasqPolicy::Never;  // read by the packet path only
 };
 
 struct RevNatRec {

@@ -1,0 +1,162 @@
+// Packets per second per core of Dataplane.processPackets on 64-byte IPv4/TCP Ethernet frames:
+// conntrack hits (established flows) and new flows, in batches of 64 and 256, with 1,000 and
+// 1,000,000 flows in conntrack. Measurements only: nothing here asserts a speed.
+//
+// Packets are rewritten in place, so each batch is first restored from a pristine copy; the
+// restore is timed on its own and reported apart (`copyNsPerPacket`), and `mpps` excludes it.
+//
+//   npx tsc -p tsconfig.bench.json && node dist-bench/bench/packets.js [--quick] [--json FILE]
+import * as fs from 'node:fs'
+import { Dataplane } from '../lib/dataplane/dataplane.js'
+
+export interface PacketBenchResult {
+  workload: 'conntrack-hit' | 'new-flow'
+  flows: number
+  batch: number
+  packets: number
+  mpps: number
+  nsPerPacket: number
+  copyNsPerPacket: number
+}
+
+const FRAME = 64
+const SERVICES = 100
+
+function ipChecksum(p: Uint8Array, o: number): void {
+  let s = 0
+  for (let i = 0; i < 20; i += 2) if (i !== 10) s += (p[o + i] << 8) | p[o + i + 1]
+  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16)
+  const c = ~s & 0xffff
+  p[o + 10] = c >> 8
+  p[o + 11] = c & 0xff
+}
+
+/** Frame k: client 10.(k>>16).(k>>8).k-ish, port from k, to service k % SERVICES. */
+function writeFrame(p: Uint8Array, o: number, k: number): void {
+  p.fill(0, o, o + FRAME)
+  p.set([2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00], o)
+  const ip = o + 14
+  p[ip] = 0x45
+  p[ip + 3] = FRAME - 14
+  p[ip + 8] = 64
+  p[ip + 9] = 6
+  const client = 0x0b000000 + Math.floor(k / 50000)
+  p[ip + 12] = client >>> 24
+  p[ip + 13] = (client >>> 16) & 0xff
+  p[ip + 14] = (client >>> 8) & 0xff
+  p[ip + 15] = client & 0xff
+  const svc = k % SERVICES
+  p.set([172, 30, svc >> 8, svc & 0xff], ip + 16)
+  ipChecksum(p, ip)
+  const tcp = ip + 20
+  const sport = 10000 + (k % 50000)
+  p[tcp] = sport >> 8
+  p[tcp + 1] = sport & 0xff
+  p[tcp + 3] = 80
+  p[tcp + 12] = 0x50
+  p[tcp + 13] = 0x10 // ACK: picked up mid-stream as established
+}
+
+function makeDataplane(conntrack: number): Dataplane {
+  const dp = new Dataplane({
+    seed: 1n,
+    capacity: { services: SERVICES, frontends: SERVICES, backends: SERVICES * 2, conntrack, affinity: 16, natPorts: 16, fragments: 16 },
+  })
+  for (let s = 0; s < SERVICES; s++) {
+    dp.upsertBackend({ id: 2 * s + 1, address: `10.180.${s >> 8}.${(2 * s) & 255}`, port: 8080 })
+    dp.upsertBackend({ id: 2 * s + 2, address: `10.180.${s >> 8}.${(2 * s + 1) & 255}`, port: 8080 })
+    dp.upsertService({ id: s + 1, frontends: [{ address: `172.30.${s >> 8}.${s & 255}`, port: 80, protocol: 'TCP', scope: 'external' }], backends: [2 * s + 1, 2 * s + 2] })
+  }
+  return dp
+}
+
+function frames(count: number, first: number): Uint8Array {
+  const buf = new Uint8Array(count * FRAME)
+  for (let k = 0; k < count; k++) writeFrame(buf, k * FRAME, first + k)
+  return buf
+}
+
+interface Timing {
+  ns: number
+  copyNs: number
+  packets: number
+}
+
+function measure(dp: Dataplane, pristine: Uint8Array, count: number, batch: number, minPackets: number, now: () => number): Timing {
+  const work = new Uint8Array(batch * FRAME)
+  const offsets = new Uint32Array(batch)
+  const lengths = new Uint32Array(batch).fill(FRAME)
+  for (let i = 0; i < batch; i++) offsets[i] = i * FRAME
+  const verdicts = new Uint8Array(batch)
+  const reasons = new Uint8Array(batch)
+  const batches = Math.max(1, Math.ceil(minPackets / batch))
+  const perPass = Math.floor(count / batch)
+  let ns = 0
+  let copyNs = 0
+  for (let b = 0; b < batches; b++) {
+    const src = (b % perPass) * batch * FRAME
+    const c0 = process.hrtime.bigint()
+    work.set(pristine.subarray(src, src + batch * FRAME))
+    const t0 = process.hrtime.bigint()
+    dp.processPackets(work, offsets, lengths, batch, { direction: 'to-service', now: now() }, verdicts, reasons)
+    const t1 = process.hrtime.bigint()
+    copyNs += Number(t0 - c0)
+    ns += Number(t1 - t0)
+  }
+  return { ns, copyNs, packets: batches * batch }
+}
+
+export function benchPackets(quick = false): PacketBenchResult[] {
+  const out: PacketBenchResult[] = []
+  for (const flows of [1000, 1_000_000]) {
+    // Established: every flow created once, then batches cycle over all of them.
+    const dp = makeDataplane(flows)
+    const pristine = frames(flows, 0)
+    let clock = 1
+    const setup = new Uint8Array(pristine)
+    const offs = new Uint32Array(flows).map((_, i) => i * FRAME)
+    const lens = new Uint32Array(flows).fill(FRAME)
+    dp.processPackets(setup, offs, lens, flows, { direction: 'to-service', now: clock }, new Uint8Array(flows), new Uint8Array(flows))
+    for (const batch of [64, 256]) {
+      const m = measure(dp, pristine, flows, batch, quick ? 200_000 : 2_000_000, () => (clock += 1e-6))
+      out.push(result('conntrack-hit', flows, batch, m))
+    }
+    dp.destroy()
+    // New flows: conntrack full at `flows` entries, each new flow evicts the oldest.
+    for (const batch of [64, 256]) {
+      const dpNew = makeDataplane(flows)
+      const fill = frames(flows, 0)
+      dpNew.processPackets(fill, offs, lens, flows, { direction: 'to-service', now: 1 }, new Uint8Array(flows), new Uint8Array(flows))
+      const fresh = quick ? 200_000 : 1_000_000
+      const newFrames = frames(fresh, 5_000_000)
+      let t = 2
+      const m = measure(dpNew, newFrames, fresh, batch, fresh, () => (t += 1e-6))
+      out.push(result('new-flow', flows, batch, m))
+      dpNew.destroy()
+    }
+  }
+  return out
+}
+
+function result(workload: PacketBenchResult['workload'], flows: number, batch: number, m: Timing): PacketBenchResult {
+  return {
+    workload,
+    flows,
+    batch,
+    packets: m.packets,
+    mpps: Math.round((m.packets / m.ns) * 1e3 * 100) / 100,
+    nsPerPacket: Math.round((m.ns / m.packets) * 10) / 10,
+    copyNsPerPacket: Math.round((m.copyNs / m.packets) * 10) / 10,
+  }
+}
+
+if (require.main === module) {
+  const args = process.argv.slice(2)
+  const quick = args.includes('--quick')
+  const json = args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined
+  const results = benchPackets(quick)
+  console.log('workload        flows      batch  Mpps/core  ns/packet  (restore ns/packet)')
+  for (const r of results)
+    console.log(`${r.workload.padEnd(15)} ${String(r.flows).padStart(9)}  ${String(r.batch).padStart(5)}  ${r.mpps.toFixed(2).padStart(9)}  ${r.nsPerPacket.toFixed(1).padStart(9)}  (${r.copyNsPerPacket})`)
+  if (json) fs.writeFileSync(json, JSON.stringify(results, null, 2))
+}
