@@ -1,0 +1,333 @@
+/*
+ * svcplane.h — the C ABI of the svcplane dataplane core.
+ *
+ * A fixed-capacity, eBPF-style service dataplane: services (frontends -> a backend set with a
+ * scheduler), backends, connection tracking, ClientIP session affinity. Programme services and
+ * backends, then ask it what to do with a 5-tuple (or a batch of them): forward to a backend,
+ * reverse-NAT a reply, pass (not service traffic), reject or drop.
+ *
+ * Conventions
+ *  - Opaque handle (svcplane_t), plain C structs, integer status codes. No C++ types cross
+ *    this boundary; the library is C++ inside and needs the C++ runtime at link time
+ *    (link the static library with a C++ linker, or -lstdc++ -lm; the shared one carries it).
+ *  - Every call that can fail returns an int status (SVCPLANE_OK = 0, else SVCPLANE_ERR_*).
+ *    A call that fails has changed nothing. svcplane_last_error() gives the message of the
+ *    last failed call on a handle (it names the field and the value).
+ *  - Addresses are 16 bytes; IPv4 is stored v4-mapped (::ffff:a.b.c.d), so one layout serves
+ *    both families. Ports are in host byte order.
+ *  - Time is passed in by the caller, as nanoseconds of a monotonic clock
+ *    (clock_gettime(CLOCK_MONOTONIC)); the library never reads a clock.
+ *  - All memory is allocated by svcplane_create(); deciding never allocates.
+ *
+ * Threads
+ *  - No call may run concurrently with another call on the SAME handle — not even two
+ *    deciding calls (deciding updates conntrack, affinity and counters). Serialise per handle
+ *    (one handle per worker thread, or a lock around each call).
+ *  - Different handles share nothing and may be used from different threads at once.
+ *  - svcplane_version, svcplane_config_init, svcplane_addr_*, svcplane_*_name are
+ *    thread-safe (pure functions).
+ *
+ * Not in this version: processing raw packet buffers (parse + rewrite). Decide on 5-tuples
+ * and rewrite packets yourself with the returned address and port.
+ */
+#ifndef SVCPLANE_H
+#define SVCPLANE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define SVCPLANE_API __declspec(dllexport)
+#else
+#define SVCPLANE_API __attribute__((visibility("default")))
+#endif
+
+/* Incremented on any incompatible change of this header's structs or functions. */
+#define SVCPLANE_ABI_VERSION 1
+
+/* ---- status codes ------------------------------------------------------------------------ */
+#define SVCPLANE_OK 0
+#define SVCPLANE_ERR_NOT_FOUND 1 /* no such service / backend id */
+#define SVCPLANE_ERR_IN_USE 2    /* backend still listed by a service */
+#define SVCPLANE_ERR_CONFLICT 3  /* frontend owned by another service */
+#define SVCPLANE_ERR_FULL 4      /* a fixed-capacity map has no room */
+#define SVCPLANE_ERR_INVALID 5   /* an argument out of range, or a NULL pointer */
+#define SVCPLANE_ERR_NO_MEMORY 6 /* svcplane_create could not allocate its maps */
+
+/* ---- enumerations (stored in uint8_t fields) -------------------------------------------- */
+#define SVCPLANE_PROTO_TCP 6
+#define SVCPLANE_PROTO_UDP 17
+#define SVCPLANE_PROTO_SCTP 132
+
+/* Which frontends a flow is matched against first: traffic from this node or its pods is
+ * internal, anything else external (see docs/api.md, "scope"). */
+#define SVCPLANE_SCOPE_INTERNAL 0
+#define SVCPLANE_SCOPE_EXTERNAL 1
+
+#define SVCPLANE_BACKEND_ACTIVE 0      /* takes new flows */
+#define SVCPLANE_BACKEND_TERMINATING 1 /* keeps its established flows, takes no new ones */
+#define SVCPLANE_BACKEND_QUARANTINED 2 /* same, for a backend that failed health checks */
+
+#define SVCPLANE_SCHED_RANDOM 0 /* what iptables does */
+#define SVCPLANE_SCHED_MAGLEV 1 /* consistent hashing */
+#define SVCPLANE_SCHED_RR 2     /* the IPVS schedulers */
+#define SVCPLANE_SCHED_WRR 3
+#define SVCPLANE_SCHED_LC 4
+#define SVCPLANE_SCHED_WLC 5
+#define SVCPLANE_SCHED_SH 6
+#define SVCPLANE_SCHED_DH 7
+
+#define SVCPLANE_VERDICT_PASS 0    /* not service traffic */
+#define SVCPLANE_VERDICT_FORWARD 1 /* send to decision.addr:port (a backend) */
+#define SVCPLANE_VERDICT_REPLY 2   /* a backend's reply: rewrite its source to addr:port (the service) */
+#define SVCPLANE_VERDICT_REJECT 3  /* refuse (TCP RST / ICMP unreachable) */
+#define SVCPLANE_VERDICT_DROP 4    /* drop silently */
+#define SVCPLANE_VERDICTS 5
+
+#define SVCPLANE_REASON_NONE 0
+#define SVCPLANE_REASON_NO_FRONTEND 1
+#define SVCPLANE_REASON_NO_BACKENDS 2
+#define SVCPLANE_REASON_SOURCE_RANGE 3
+#define SVCPLANE_REASON_CONNTRACK_FULL 4
+#define SVCPLANE_REASON_AFFINITY_FULL 5
+#define SVCPLANE_REASONS 6
+
+#define SVCPLANE_FULL_EVICT_OLDEST 0 /* a full table evicts its oldest entry */
+#define SVCPLANE_FULL_REFUSE 1       /* a full table refuses the new entry (and counts it) */
+
+#define SVCPLANE_TCP_FIN 0x01
+#define SVCPLANE_TCP_SYN 0x02
+#define SVCPLANE_TCP_RST 0x04
+#define SVCPLANE_TCP_ACK 0x10
+
+/* Maps, for svcplane_map_info(). */
+#define SVCPLANE_MAP_SERVICES 0
+#define SVCPLANE_MAP_FRONTENDS 1
+#define SVCPLANE_MAP_BACKENDS 2
+#define SVCPLANE_MAP_REVNAT 3
+#define SVCPLANE_MAP_AFFINITY 4
+#define SVCPLANE_MAP_CONNTRACK 5
+#define SVCPLANE_MAPS 6
+
+/* ---- plain structs ----------------------------------------------------------------------- */
+
+/* An IPv4 (v4-mapped) or IPv6 address, network byte order. */
+typedef struct svcplane_addr {
+  uint8_t bytes[16];
+} svcplane_addr;
+
+/* Conntrack timeouts in seconds; 0 keeps the default shown. */
+typedef struct svcplane_timeouts {
+  uint32_t tcp_syn_sent;    /* 120 */
+  uint32_t tcp_syn_recv;    /* 60 */
+  uint32_t tcp_established; /* 86400 */
+  uint32_t tcp_fin_wait;    /* 120 */
+  uint32_t tcp_close_wait;  /* 60 */
+  uint32_t tcp_last_ack;    /* 30 */
+  uint32_t tcp_time_wait;   /* 120 */
+  uint32_t tcp_close;       /* 10 */
+  uint32_t udp;             /* 30 */
+  uint32_t udp_stream;      /* 120, after a reply */
+  uint32_t sctp;            /* 210 */
+} svcplane_timeouts;
+
+/* Fill with svcplane_config_init(), then change what you need. 0 means "default" for every
+ * capacity. Capacities are 1..2^25. */
+typedef struct svcplane_config {
+  uint32_t max_services;  /* 1024 */
+  uint32_t max_frontends; /* 4096; also the revnat map's size */
+  uint32_t max_backends;  /* 16384 */
+  uint32_t max_flows;     /* 65536: conntrack entries */
+  uint32_t max_affinity;  /* 65536: (client, service) affinity entries */
+  uint8_t conntrack_full_policy; /* SVCPLANE_FULL_* */
+  uint8_t affinity_full_policy;  /* SVCPLANE_FULL_*: REFUSE forwards the flow but does not remember it */
+  uint8_t seed_is_set;           /* 0: random hash secret (recommended); 1: use `seed` (tests) */
+  uint8_t reserved0;
+  uint64_t seed;              /* secret of every hash table (attackers choose 5-tuples) */
+  uint64_t rng_seed;          /* random scheduler's seed; 0: derived from seed */
+  uint32_t maglev_table_size; /* 16381; a prime 7..1000003, keep > 100 x backends per service */
+  uint32_t reserved1;
+  uint64_t maglev_seed;       /* 0: the fixed default shared by all nodes (same tables everywhere) */
+  svcplane_timeouts timeouts;
+} svcplane_config;
+
+typedef struct svcplane_backend {
+  uint32_t id;        /* >= 1, chosen by the caller */
+  svcplane_addr addr;
+  uint16_t port;
+  uint8_t state;      /* SVCPLANE_BACKEND_* */
+  uint8_t node_local; /* 1: on this node (informational) */
+  uint32_t weight;    /* 1..65535 (wrr, wlc, maglev); 0 is taken as 1 */
+  uint16_t zone;      /* caller's zone number; 0 = none */
+  uint16_t reserved;
+} svcplane_backend;
+
+typedef struct svcplane_frontend {
+  svcplane_addr addr;
+  uint16_t port;
+  uint8_t protocol;            /* SVCPLANE_PROTO_* */
+  uint8_t scope;               /* SVCPLANE_SCOPE_* */
+  uint8_t check_source_ranges; /* 1: only sources inside the service's source_ranges */
+  uint8_t reserved[3];
+} svcplane_frontend;
+
+typedef struct svcplane_cidr {
+  svcplane_addr addr;
+  uint8_t prefix_len; /* 0..32 for an IPv4 (v4-mapped) address, 0..128 for IPv6 */
+  uint8_t reserved[3];
+} svcplane_cidr;
+
+/* A service: its frontends, the backends it may choose from, how it chooses. Arrays are
+ * borrowed for the duration of the call only. */
+typedef struct svcplane_service {
+  uint32_t id;                  /* >= 1, chosen by the caller */
+  uint8_t scheduler;            /* SVCPLANE_SCHED_* */
+  uint8_t empty_verdict;        /* SVCPLANE_VERDICT_REJECT or _DROP when no backend is active */
+  uint8_t reserved[2];
+  uint64_t affinity_timeout_ns; /* ClientIP session affinity; 0 = off */
+  const svcplane_frontend* frontends;
+  uint32_t n_frontends;
+  uint32_t n_backends;
+  const uint32_t* backend_ids;  /* ids given to svcplane_upsert_backend */
+  const svcplane_cidr* source_ranges;
+  uint32_t n_source_ranges;
+  uint32_t reserved2;
+} svcplane_service;
+
+/* One packet's 5-tuple, as the packet arrives (client -> frontend, or backend -> client). */
+typedef struct svcplane_flow {
+  svcplane_addr src;
+  svcplane_addr dst;
+  uint16_t sport;
+  uint16_t dport;
+  uint8_t protocol;  /* SVCPLANE_PROTO_* */
+  uint8_t scope;     /* SVCPLANE_SCOPE_*: which frontends to try first */
+  uint8_t tcp_flags; /* SVCPLANE_TCP_*, drives the conntrack state machine; 0 = refresh only */
+  uint8_t reserved;
+  uint32_t bytes;    /* packet length, for the flow's byte counters */
+} svcplane_flow;
+
+typedef struct svcplane_decision {
+  uint8_t verdict;      /* SVCPLANE_VERDICT_* */
+  uint8_t reason;       /* SVCPLANE_REASON_* */
+  uint8_t established;  /* 1: the flow was already tracked */
+  uint8_t affinity_hit; /* 1: chosen by session affinity */
+  uint16_t port;        /* FORWARD: backend port; REPLY: service port */
+  uint16_t reserved;
+  uint32_t service_id;  /* 0 when no service matched */
+  uint32_t backend_id;  /* 0 when none */
+  svcplane_addr addr;   /* FORWARD: backend address; REPLY: service address */
+} svcplane_decision;
+
+typedef struct svcplane_counters {
+  uint64_t packets;                    /* tuples decided */
+  uint64_t verdicts[SVCPLANE_VERDICTS]; /* indexed by SVCPLANE_VERDICT_* */
+  uint64_t reasons[SVCPLANE_REASONS];   /* indexed by SVCPLANE_REASON_* */
+} svcplane_counters;
+
+typedef struct svcplane_map_info {
+  char name[16]; /* "services", "frontends", "backends", "revnat", "affinity", "conntrack" */
+  uint32_t size;
+  uint32_t capacity;
+  uint64_t bytes; /* memory reserved for the map */
+  uint64_t hits, misses, inserts, updates, deletes, evictions, refusals, expirations;
+} svcplane_map_info;
+
+/* A tracked flow, as svcplane_lookup_flow() finds it. */
+typedef struct svcplane_flow_info {
+  svcplane_flow orig;  /* client -> frontend (bytes field unused) */
+  svcplane_flow reply; /* backend -> client (bytes field unused) */
+  uint32_t service_id;
+  uint32_t backend_id;
+  uint8_t direction;   /* 0: the tuple asked for is the original direction, 1: the reply */
+  uint8_t state;       /* internal conntrack state number (for display) */
+  uint8_t reserved[6];
+  uint64_t created_ns, last_seen_ns, expires_ns;
+  uint64_t packets[2]; /* [0] original direction, [1] reply */
+  uint64_t bytes[2];
+} svcplane_flow_info;
+
+typedef struct svcplane_handle svcplane_t; /* opaque */
+
+/* ---- library ----------------------------------------------------------------------------- */
+
+/* SVCPLANE_ABI_VERSION of the library actually linked. Thread-safe. */
+SVCPLANE_API uint32_t svcplane_abi_version(void);
+/* Fills cfg with the defaults. Thread-safe. */
+SVCPLANE_API void svcplane_config_init(svcplane_config* cfg);
+
+/* Creates a dataplane; all its memory is allocated here. cfg may be NULL (defaults).
+ * On failure *out is NULL; SVCPLANE_ERR_INVALID (bad config) or SVCPLANE_ERR_NO_MEMORY.
+ * `error`, when not NULL, receives a message (at most error_len bytes, NUL-terminated). */
+SVCPLANE_API int svcplane_create(const svcplane_config* cfg, svcplane_t** out, char* error, size_t error_len);
+/* Frees everything. NULL is allowed. */
+SVCPLANE_API void svcplane_destroy(svcplane_t* dp);
+
+/* Message of the last failed call on this handle ("" if none); valid until the next call. */
+SVCPLANE_API const char* svcplane_last_error(const svcplane_t* dp);
+
+/* ---- programming (control path) ---------------------------------------------------------- */
+
+/* Adds or replaces a backend. Changing state or weight rebuilds the sets of the services that
+ * list it; established flows keep it whatever its state. */
+SVCPLANE_API int svcplane_upsert_backend(svcplane_t* dp, const svcplane_backend* b);
+/* Removes a backend with its flows and affinity entries; SVCPLANE_ERR_IN_USE while a service
+ * lists it. */
+SVCPLANE_API int svcplane_delete_backend(svcplane_t* dp, uint32_t id);
+/* Adds or replaces a service as a whole (frontends, backend set, scheduler, options), or
+ * fails and changes nothing. The next decision sees either the old or the new service. */
+SVCPLANE_API int svcplane_upsert_service(svcplane_t* dp, const svcplane_service* s);
+/* Removes a service, its frontends, reverse-NAT entries, flows and affinity entries. */
+SVCPLANE_API int svcplane_delete_service(svcplane_t* dp, uint32_t id);
+
+/* ---- deciding (packet path: never allocates) --------------------------------------------- */
+
+/* Pipeline: conntrack (both directions) -> frontend -> source ranges -> no active backend ->
+ * session affinity -> scheduler -> conntrack insert. */
+SVCPLANE_API int svcplane_decide(svcplane_t* dp, const svcplane_flow* flow, uint64_t now_ns, svcplane_decision* out);
+/* Decides n flows (caller-owned arrays, out has room for n). Same results as n calls to
+ * svcplane_decide, faster: cache misses of neighbouring flows overlap. */
+SVCPLANE_API int svcplane_decide_batch(svcplane_t* dp, const svcplane_flow* flows, uint32_t n, uint64_t now_ns,
+                                       svcplane_decision* out);
+
+/* ---- conntrack --------------------------------------------------------------------------- */
+
+/* The flow a tuple belongs to (either direction): SVCPLANE_OK, or SVCPLANE_ERR_NOT_FOUND. */
+SVCPLANE_API int svcplane_lookup_flow(svcplane_t* dp, const svcplane_flow* flow, svcplane_flow_info* out);
+/* Incremental garbage collection: examines at most `budget` slots of conntrack and of the
+ * affinity map; the counts removed go to *flows / *affinity (either may be NULL). */
+SVCPLANE_API int svcplane_gc(svcplane_t* dp, uint64_t now_ns, uint32_t budget, uint32_t* flows, uint32_t* affinity);
+/* Number of flows removed goes to *removed (may be NULL). */
+SVCPLANE_API int svcplane_delete_flows_by_backend(svcplane_t* dp, uint32_t backend_id, uint32_t* removed);
+SVCPLANE_API int svcplane_delete_flows_by_service(svcplane_t* dp, uint32_t service_id, uint32_t* removed);
+SVCPLANE_API int svcplane_flush_conntrack(svcplane_t* dp, uint32_t* removed);
+
+/* ---- inspection -------------------------------------------------------------------------- */
+
+SVCPLANE_API int svcplane_get_counters(const svcplane_t* dp, svcplane_counters* out);
+/* map: SVCPLANE_MAP_*. */
+SVCPLANE_API int svcplane_map_info_get(const svcplane_t* dp, uint32_t map, svcplane_map_info* out);
+
+/* ---- helpers (thread-safe) --------------------------------------------------------------- */
+
+/* IPv4 address given in host byte order (0x7f000001 = 127.0.0.1), stored v4-mapped. */
+SVCPLANE_API svcplane_addr svcplane_addr_v4(uint32_t host_order);
+/* Parses "10.0.0.1" or "2001:db8::1": SVCPLANE_OK or SVCPLANE_ERR_INVALID. */
+SVCPLANE_API int svcplane_addr_parse(const char* text, svcplane_addr* out);
+/* Writes the text form (IPv4 for v4-mapped addresses); needs len >= 46. */
+SVCPLANE_API int svcplane_addr_format(const svcplane_addr* a, char* buf, size_t len);
+
+/* Names for display: "forward", "no-backends", "invalid", ... ("unknown" out of range). */
+SVCPLANE_API const char* svcplane_verdict_name(uint8_t verdict);
+SVCPLANE_API const char* svcplane_reason_name(uint8_t reason);
+SVCPLANE_API const char* svcplane_status_name(int status);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SVCPLANE_H */

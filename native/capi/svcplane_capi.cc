@@ -1,0 +1,478 @@
+// The C ABI (include/svcplane.h) over the C++ core: converts the plain C structs to the
+// core's, checks what the core does not (NULL pointers, enum ranges, array lengths), and keeps
+// the last error message per handle. Nothing here is on the core's side of the boundary: the
+// core stays free of C ABI concerns.
+#include "svcplane.h"
+
+#include <arpa/inet.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <string>
+
+#include "core/dataplane.h"
+
+using namespace svcplane;
+
+struct svcplane_handle {
+  std::unique_ptr<Dataplane> dp;
+  std::string error;
+};
+
+namespace {
+
+constexpr uint32_t kMaxCapacity = 1u << 25;
+constexpr uint64_t kSec = 1000000000ull;
+
+int fail(svcplane_t* h, int status, std::string message) {
+  if (h) h->error = std::move(message);
+  return status;
+}
+
+int statusOf(Status s) {
+  switch (s) {
+    case Status::Ok: return SVCPLANE_OK;
+    case Status::NotFound: return SVCPLANE_ERR_NOT_FOUND;
+    case Status::InUse: return SVCPLANE_ERR_IN_USE;
+    case Status::Conflict: return SVCPLANE_ERR_CONFLICT;
+    case Status::Full: return SVCPLANE_ERR_FULL;
+    case Status::Invalid: return SVCPLANE_ERR_INVALID;
+  }
+  return SVCPLANE_ERR_INVALID;
+}
+
+int fromResult(svcplane_t* h, const Result& r) {
+  if (r.ok()) {
+    h->error.clear();
+    return SVCPLANE_OK;
+  }
+  return fail(h, statusOf(r.status), r.message);
+}
+
+void copyError(char* buf, size_t len, const std::string& msg) {
+  if (!buf || len == 0) return;
+  std::snprintf(buf, len, "%s", msg.c_str());
+}
+
+IpAddr toAddr(const svcplane_addr& a) {
+  IpAddr r;
+  std::memcpy(r.b, a.bytes, 16);
+  return r;
+}
+
+svcplane_addr fromAddr(const IpAddr& a) {
+  svcplane_addr r;
+  std::memcpy(r.bytes, a.b, 16);
+  return r;
+}
+
+bool validProto(uint8_t p) { return p == SVCPLANE_PROTO_TCP || p == SVCPLANE_PROTO_UDP || p == SVCPLANE_PROTO_SCTP; }
+
+void toFlowInput(const svcplane_flow& f, FlowInput& in) {
+  in = FlowInput{};
+  in.key.src = toAddr(f.src);
+  in.key.dst = toAddr(f.dst);
+  in.key.sport = f.sport;
+  in.key.dport = f.dport;
+  in.key.proto = f.protocol;
+  in.scope = f.scope == SVCPLANE_SCOPE_INTERNAL ? Scope::Internal : Scope::External;
+  in.tcpFlags = f.tcp_flags;
+  in.bytes = f.bytes;
+}
+
+void fromDecision(const Decision& d, svcplane_decision& out) {
+  std::memset(&out, 0, sizeof out);
+  out.verdict = uint8_t(d.verdict);
+  out.reason = uint8_t(d.reason);
+  out.established = d.established ? 1 : 0;
+  out.affinity_hit = d.affinityHit ? 1 : 0;
+  out.port = d.port;
+  out.service_id = d.serviceId;
+  out.backend_id = d.backendId;
+  out.addr = fromAddr(d.addr);
+}
+
+svcplane_flow fromKey(const FlowKey& k) {
+  svcplane_flow f;
+  std::memset(&f, 0, sizeof f);
+  f.src = fromAddr(k.src);
+  f.dst = fromAddr(k.dst);
+  f.sport = k.sport;
+  f.dport = k.dport;
+  f.protocol = k.proto;
+  return f;
+}
+
+template <class M>
+void mapInfo(const char* name, const M& m, svcplane_map_info& out) {
+  std::memset(&out, 0, sizeof out);
+  std::snprintf(out.name, sizeof out.name, "%s", name);
+  out.size = m.size();
+  out.capacity = m.capacity();
+  out.bytes = m.bytes();
+  const MapStats& s = m.stats();
+  out.hits = s.hits;
+  out.misses = s.misses;
+  out.inserts = s.inserts;
+  out.updates = s.updates;
+  out.deletes = s.deletes;
+  out.evictions = s.evictions;
+  out.refusals = s.refusals;
+  out.expirations = s.expirations;
+}
+
+uint64_t randomSeed() {
+  uint64_t v = 0;
+  if (getrandom(&v, sizeof v, 0) != ssize_t(sizeof v)) {
+    // No entropy source: still distinct per process and per call.
+    static uint64_t counter = 0;
+    v = uint64_t(reinterpret_cast<uintptr_t>(&v)) ^ (uint64_t(getpid()) << 32) ^ ++counter;
+  }
+  return v;
+}
+
+// The default timeouts of the core, in seconds, in svcplane_timeouts field order.
+void timeoutsInit(svcplane_timeouts& t) {
+  CtTimeouts d = CtTimeouts::defaults();
+  auto s = [&](CtState st) { return uint32_t(d.ns[size_t(st)] / kSec); };
+  t.tcp_syn_sent = s(CtState::TcpSynSent);
+  t.tcp_syn_recv = s(CtState::TcpSynRecv);
+  t.tcp_established = s(CtState::TcpEstablished);
+  t.tcp_fin_wait = s(CtState::TcpFinWait);
+  t.tcp_close_wait = s(CtState::TcpCloseWait);
+  t.tcp_last_ack = s(CtState::TcpLastAck);
+  t.tcp_time_wait = s(CtState::TcpTimeWait);
+  t.tcp_close = s(CtState::TcpClose);
+  t.udp = s(CtState::Udp);
+  t.udp_stream = s(CtState::UdpStream);
+  t.sctp = s(CtState::Sctp);
+}
+
+void applyTimeouts(const svcplane_timeouts& t, CtTimeouts& out) {
+  auto set = [&](CtState st, uint32_t seconds) {
+    if (seconds) out.ns[size_t(st)] = uint64_t(seconds) * kSec;
+  };
+  set(CtState::TcpSynSent, t.tcp_syn_sent);
+  set(CtState::TcpSynRecv, t.tcp_syn_recv);
+  set(CtState::TcpEstablished, t.tcp_established);
+  set(CtState::TcpFinWait, t.tcp_fin_wait);
+  set(CtState::TcpCloseWait, t.tcp_close_wait);
+  set(CtState::TcpLastAck, t.tcp_last_ack);
+  set(CtState::TcpTimeWait, t.tcp_time_wait);
+  set(CtState::TcpClose, t.tcp_close);
+  set(CtState::Udp, t.udp);
+  set(CtState::UdpStream, t.udp_stream);
+  set(CtState::Sctp, t.sctp);
+}
+
+}  // namespace
+
+extern "C" {
+
+uint32_t svcplane_abi_version(void) { return SVCPLANE_ABI_VERSION; }
+
+void svcplane_config_init(svcplane_config* cfg) {
+  if (!cfg) return;
+  std::memset(cfg, 0, sizeof *cfg);
+  DataplaneConfig d;
+  cfg->max_services = d.maxServices;
+  cfg->max_frontends = d.maxFrontends;
+  cfg->max_backends = d.maxBackends;
+  cfg->max_flows = d.maxFlows;
+  cfg->max_affinity = d.maxAffinity;
+  cfg->conntrack_full_policy = SVCPLANE_FULL_EVICT_OLDEST;
+  cfg->affinity_full_policy = SVCPLANE_FULL_EVICT_OLDEST;
+  cfg->maglev_table_size = d.sched.maglevTableSize;
+  timeoutsInit(cfg->timeouts);
+}
+
+int svcplane_create(const svcplane_config* cfg, svcplane_t** out, char* error, size_t error_len) {
+  if (!out) {
+    copyError(error, error_len, "out must not be NULL");
+    return SVCPLANE_ERR_INVALID;
+  }
+  *out = nullptr;
+  svcplane_config c;
+  if (cfg) c = *cfg;
+  else svcplane_config_init(&c);
+
+  DataplaneConfig d;
+  struct Cap {
+    const char* name;
+    uint32_t value;
+    uint32_t* into;
+  } caps[] = {{"max_services", c.max_services, &d.maxServices},
+              {"max_frontends", c.max_frontends, &d.maxFrontends},
+              {"max_backends", c.max_backends, &d.maxBackends},
+              {"max_flows", c.max_flows, &d.maxFlows},
+              {"max_affinity", c.max_affinity, &d.maxAffinity}};
+  for (const Cap& cap : caps) {
+    if (cap.value == 0) continue;
+    if (cap.value > kMaxCapacity) {
+      copyError(error, error_len, std::string(cap.name) + " must be 1.." + std::to_string(kMaxCapacity) + ", got " + std::to_string(cap.value));
+      return SVCPLANE_ERR_INVALID;
+    }
+    *cap.into = cap.value;
+  }
+  if (c.conntrack_full_policy > 1 || c.affinity_full_policy > 1) {
+    copyError(error, error_len, "conntrack_full_policy and affinity_full_policy must be SVCPLANE_FULL_EVICT_OLDEST or SVCPLANE_FULL_REFUSE");
+    return SVCPLANE_ERR_INVALID;
+  }
+  d.conntrackPolicy = FullPolicy(c.conntrack_full_policy);
+  d.affinityPolicy = FullPolicy(c.affinity_full_policy);
+  if (c.maglev_table_size != 0) {
+    if (c.maglev_table_size < 7 || c.maglev_table_size > 1000003 || !isPrime(c.maglev_table_size)) {
+      copyError(error, error_len, "maglev_table_size must be a prime 7..1000003, got " + std::to_string(c.maglev_table_size));
+      return SVCPLANE_ERR_INVALID;
+    }
+    d.sched.maglevTableSize = c.maglev_table_size;
+  }
+  if (c.maglev_seed != 0) d.sched.maglevSeed = c.maglev_seed;
+  d.seed = c.seed_is_set ? c.seed : randomSeed();
+  d.rngSeed = c.rng_seed;
+  applyTimeouts(c.timeouts, d.timeouts);
+
+  auto* h = new (std::nothrow) svcplane_handle();
+  if (!h) {
+    copyError(error, error_len, "out of memory");
+    return SVCPLANE_ERR_NO_MEMORY;
+  }
+  try {
+    h->dp = std::make_unique<Dataplane>(d);
+  } catch (const std::bad_alloc&) {
+    delete h;
+    copyError(error, error_len, "out of memory allocating the maps");
+    return SVCPLANE_ERR_NO_MEMORY;
+  }
+  *out = h;
+  copyError(error, error_len, "");
+  return SVCPLANE_OK;
+}
+
+void svcplane_destroy(svcplane_t* dp) { delete dp; }
+
+const char* svcplane_last_error(const svcplane_t* dp) { return dp ? dp->error.c_str() : "handle is NULL"; }
+
+int svcplane_upsert_backend(svcplane_t* h, const svcplane_backend* b) {
+  if (!h) return SVCPLANE_ERR_INVALID;
+  if (!b) return fail(h, SVCPLANE_ERR_INVALID, "backend must not be NULL");
+  if (b->state > SVCPLANE_BACKEND_QUARANTINED)
+    return fail(h, SVCPLANE_ERR_INVALID, "backend " + std::to_string(b->id) + " state must be 0..2, got " + std::to_string(b->state));
+  BackendSpec s{};
+  s.id = b->id;
+  s.addr = toAddr(b->addr);
+  s.port = b->port;
+  s.state = BackendState(b->state);
+  s.weight = b->weight == 0 ? 1 : b->weight;
+  s.nodeLocal = b->node_local != 0;
+  s.zone = b->zone;
+  return fromResult(h, h->dp->upsertBackend(s));
+}
+
+int svcplane_delete_backend(svcplane_t* h, uint32_t id) {
+  if (!h) return SVCPLANE_ERR_INVALID;
+  return fromResult(h, h->dp->deleteBackend(id));
+}
+
+int svcplane_upsert_service(svcplane_t* h, const svcplane_service* s) {
+  if (!h) return SVCPLANE_ERR_INVALID;
+  if (!s) return fail(h, SVCPLANE_ERR_INVALID, "service must not be NULL");
+  const std::string who = "service " + std::to_string(s->id);
+  if ((s->n_frontends && !s->frontends) || (s->n_backends && !s->backend_ids) || (s->n_source_ranges && !s->source_ranges))
+    return fail(h, SVCPLANE_ERR_INVALID, who + ": an array with a non-zero count is NULL");
+  if (s->scheduler > SVCPLANE_SCHED_DH) return fail(h, SVCPLANE_ERR_INVALID, who + " scheduler must be 0..7, got " + std::to_string(s->scheduler));
+  if (s->empty_verdict != SVCPLANE_VERDICT_REJECT && s->empty_verdict != SVCPLANE_VERDICT_DROP)
+    return fail(h, SVCPLANE_ERR_INVALID, who + " empty_verdict must be SVCPLANE_VERDICT_REJECT or _DROP, got " + std::to_string(s->empty_verdict));
+  ServiceSpec spec;
+  spec.id = s->id;
+  spec.kind = SchedulerKind(s->scheduler);
+  spec.affinityTimeoutNs = s->affinity_timeout_ns;
+  spec.emptyVerdict = Verdict(s->empty_verdict);
+  try {
+    spec.frontends.reserve(s->n_frontends);
+    for (uint32_t i = 0; i < s->n_frontends; ++i) {
+      const svcplane_frontend& f = s->frontends[i];
+      if (!validProto(f.protocol))
+        return fail(h, SVCPLANE_ERR_INVALID, who + " frontends[" + std::to_string(i) + "].protocol must be TCP, UDP or SCTP, got " + std::to_string(f.protocol));
+      if (f.scope > SVCPLANE_SCOPE_EXTERNAL)
+        return fail(h, SVCPLANE_ERR_INVALID, who + " frontends[" + std::to_string(i) + "].scope must be 0 or 1, got " + std::to_string(f.scope));
+      FrontendSpec fs{};
+      fs.key.addr = toAddr(f.addr);
+      fs.key.port = f.port;
+      fs.key.proto = f.protocol;
+      fs.key.scope = f.scope;
+      fs.checkSourceRanges = f.check_source_ranges != 0;
+      spec.frontends.push_back(fs);
+    }
+    spec.backendIds.assign(s->backend_ids, s->backend_ids + s->n_backends);
+    for (uint32_t i = 0; i < s->n_source_ranges; ++i) {
+      const svcplane_cidr& c = s->source_ranges[i];
+      Cidr r{};
+      r.net = toAddr(c.addr);
+      uint8_t max = r.net.isV4() ? 32 : 128;
+      if (c.prefix_len > max)
+        return fail(h, SVCPLANE_ERR_INVALID, who + " source_ranges[" + std::to_string(i) + "].prefix_len must be 0.." + std::to_string(max) + ", got " + std::to_string(c.prefix_len));
+      r.bits = uint8_t(r.net.isV4() ? c.prefix_len + 96 : c.prefix_len);
+      spec.sourceRanges.push_back(r);
+    }
+    return fromResult(h, h->dp->upsertService(spec));
+  } catch (const std::bad_alloc&) {
+    return fail(h, SVCPLANE_ERR_NO_MEMORY, who + ": out of memory");
+  }
+}
+
+int svcplane_delete_service(svcplane_t* h, uint32_t id) {
+  if (!h) return SVCPLANE_ERR_INVALID;
+  return fromResult(h, h->dp->deleteService(id));
+}
+
+int svcplane_decide(svcplane_t* h, const svcplane_flow* flow, uint64_t now_ns, svcplane_decision* out) {
+  if (!h) return SVCPLANE_ERR_INVALID;
+  if (!flow || !out) return fail(h, SVCPLANE_ERR_INVALID, "flow and out must not be NULL");
+  FlowInput in;
+  toFlowInput(*flow, in);
+  Decision d;
+  h->dp->decide(in, now_ns, d);
+  fromDecision(d, *out);
+  return SVCPLANE_OK;
+}
+
+int svcplane_decide_batch(svcplane_t* h, const svcplane_flow* flows, uint32_t n, uint64_t now_ns, svcplane_decision* out) {
+  if (!h) return SVCPLANE_ERR_INVALID;
+  if (n == 0) return SVCPLANE_OK;
+  if (!flows || !out) return fail(h, SVCPLANE_ERR_INVALID, "flows and out must not be NULL");
+  constexpr uint32_t kChunk = 64;
+  FlowInput in[kChunk];
+  Decision ds[kChunk];
+  for (uint32_t base = 0; base < n; base += kChunk) {
+    uint32_t m = n - base < kChunk ? n - base : kChunk;
+    for (uint32_t i = 0; i < m; ++i) toFlowInput(flows[base + i], in[i]);
+    h->dp->decideBatch(in, m, now_ns, ds);
+    for (uint32_t i = 0; i < m; ++i) fromDecision(ds[i], out[base + i]);
+  }
+  return SVCPLANE_OK;
+}
+
+int svcplane_lookup_flow(svcplane_t* h, const svcplane_flow* flow, svcplane_flow_info* out) {
+  if (!h) return SVCPLANE_ERR_INVALID;
+  if (!flow || !out) return fail(h, SVCPLANE_ERR_INVALID, "flow and out must not be NULL");
+  FlowInput in;
+  toFlowInput(*flow, in);
+  CtHit hit = h->dp->conntrack().peek(in.key);
+  if (hit.flow == Conntrack::kNone) return fail(h, SVCPLANE_ERR_NOT_FOUND, "no tracked flow for this tuple");
+  const Flow& f = h->dp->conntrack().at(hit.flow);
+  std::memset(out, 0, sizeof *out);
+  out->orig = fromKey(f.orig);
+  out->reply = fromKey(f.reply);
+  out->service_id = f.serviceId;
+  out->backend_id = f.backendId;
+  out->direction = hit.dir == Dir::Original ? 0 : 1;
+  out->state = uint8_t(f.state);
+  out->created_ns = f.created;
+  out->last_seen_ns = f.lastSeen;
+  out->expires_ns = f.expires;
+  for (int i = 0; i < 2; ++i) {
+    out->packets[i] = f.packets[i];
+    out->bytes[i] = f.bytes[i];
+  }
+  h->error.clear();
+  return SVCPLANE_OK;
+}
+
+int svcplane_gc(svcplane_t* h, uint64_t now_ns, uint32_t budget, uint32_t* flows, uint32_t* affinity) {
+  if (!h) return SVCPLANE_ERR_INVALID;
+  uint32_t f = h->dp->gc(now_ns, budget);
+  uint32_t a = h->dp->gcAffinity(now_ns, budget);
+  if (flows) *flows = f;
+  if (affinity) *affinity = a;
+  return SVCPLANE_OK;
+}
+
+int svcplane_delete_flows_by_backend(svcplane_t* h, uint32_t backend_id, uint32_t* removed) {
+  if (!h) return SVCPLANE_ERR_INVALID;
+  uint32_t n = h->dp->deleteFlowsByBackend(backend_id);
+  if (removed) *removed = n;
+  return SVCPLANE_OK;
+}
+
+int svcplane_delete_flows_by_service(svcplane_t* h, uint32_t service_id, uint32_t* removed) {
+  if (!h) return SVCPLANE_ERR_INVALID;
+  uint32_t n = h->dp->deleteFlowsByService(service_id);
+  if (removed) *removed = n;
+  return SVCPLANE_OK;
+}
+
+int svcplane_flush_conntrack(svcplane_t* h, uint32_t* removed) {
+  if (!h) return SVCPLANE_ERR_INVALID;
+  uint32_t before = h->dp->conntrack().size();
+  h->dp->flushConntrack();
+  if (removed) *removed = before;
+  return SVCPLANE_OK;
+}
+
+int svcplane_get_counters(const svcplane_t* h, svcplane_counters* out) {
+  if (!h || !out) return SVCPLANE_ERR_INVALID;
+  const DataplaneCounters& c = h->dp->counters();
+  static_assert(kVerdicts == SVCPLANE_VERDICTS && kReasons == SVCPLANE_REASONS, "C ABI counters out of step with the core");
+  std::memset(out, 0, sizeof *out);
+  out->packets = c.packets;
+  for (int i = 0; i < kVerdicts; ++i) out->verdicts[i] = c.verdicts[i];
+  for (int i = 0; i < kReasons; ++i) out->reasons[i] = c.reasons[i];
+  return SVCPLANE_OK;
+}
+
+int svcplane_map_info_get(const svcplane_t* h, uint32_t map, svcplane_map_info* out) {
+  if (!h || !out) return SVCPLANE_ERR_INVALID;
+  Dataplane& dp = *h->dp;
+  switch (map) {
+    case SVCPLANE_MAP_SERVICES: mapInfo("services", dp.services(), *out); break;
+    case SVCPLANE_MAP_FRONTENDS: mapInfo("frontends", dp.frontends(), *out); break;
+    case SVCPLANE_MAP_BACKENDS: mapInfo("backends", dp.backends(), *out); break;
+    case SVCPLANE_MAP_REVNAT: mapInfo("revnat", dp.revnat(), *out); break;
+    case SVCPLANE_MAP_AFFINITY: mapInfo("affinity", dp.affinity(), *out); break;
+    case SVCPLANE_MAP_CONNTRACK: mapInfo("conntrack", dp.conntrack(), *out); break;
+    default: return SVCPLANE_ERR_INVALID;
+  }
+  return SVCPLANE_OK;
+}
+
+svcplane_addr svcplane_addr_v4(uint32_t host_order) { return fromAddr(IpAddr::v4(host_order)); }
+
+int svcplane_addr_parse(const char* text, svcplane_addr* out) {
+  if (!text || !out) return SVCPLANE_ERR_INVALID;
+  uint8_t v4[4];
+  if (inet_pton(AF_INET, text, v4) == 1) {
+    *out = fromAddr(IpAddr::v4(uint32_t(v4[0]) << 24 | uint32_t(v4[1]) << 16 | uint32_t(v4[2]) << 8 | v4[3]));
+    return SVCPLANE_OK;
+  }
+  if (inet_pton(AF_INET6, text, out->bytes) == 1) return SVCPLANE_OK;
+  return SVCPLANE_ERR_INVALID;
+}
+
+int svcplane_addr_format(const svcplane_addr* a, char* buf, size_t len) {
+  if (!a || !buf || len < INET6_ADDRSTRLEN) return SVCPLANE_ERR_INVALID;
+  IpAddr ip = toAddr(*a);
+  const char* ok = ip.isV4() ? inet_ntop(AF_INET, ip.b + 12, buf, socklen_t(len)) : inet_ntop(AF_INET6, ip.b, buf, socklen_t(len));
+  return ok ? SVCPLANE_OK : SVCPLANE_ERR_INVALID;
+}
+
+const char* svcplane_verdict_name(uint8_t v) {
+  static const char* names[] = {"pass", "forward", "reply", "reject", "drop"};
+  return v < SVCPLANE_VERDICTS ? names[v] : "unknown";
+}
+
+const char* svcplane_reason_name(uint8_t r) {
+  static const char* names[] = {"none", "no-frontend", "no-backends", "source-range", "conntrack-full", "affinity-full"};
+  return r < SVCPLANE_REASONS ? names[r] : "unknown";
+}
+
+const char* svcplane_status_name(int s) {
+  static const char* names[] = {"ok", "not-found", "in-use", "conflict", "full", "invalid", "no-memory"};
+  return s >= 0 && s <= SVCPLANE_ERR_NO_MEMORY ? names[s] : "unknown";
+}
+
+}  // extern "C"

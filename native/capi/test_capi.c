@@ -1,0 +1,255 @@
+/*
+ * Tests of the C ABI's contract: status codes and messages, "a failed call changes nothing",
+ * NULL handling, config validation, source ranges, expiry on the caller's clock, helpers.
+ * Compiled as C (so the header is proven to be plain C) and run by ctest.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "svcplane.h"
+
+static int passed = 0, failed = 0;
+
+#define CHECK(cond, what)                                                \
+  do {                                                                   \
+    if (cond) passed++;                                                  \
+    else {                                                               \
+      failed++;                                                          \
+      fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, what);     \
+    }                                                                    \
+  } while (0)
+
+#define SEC 1000000000ull
+
+static svcplane_addr ip(const char* t) {
+  svcplane_addr a;
+  memset(&a, 0, sizeof a);
+  svcplane_addr_parse(t, &a);
+  return a;
+}
+
+static svcplane_t* make(uint32_t max_backends, uint32_t max_flows) {
+  svcplane_config cfg;
+  svcplane_config_init(&cfg);
+  cfg.max_backends = max_backends;
+  cfg.max_flows = max_flows;
+  cfg.seed_is_set = 1;
+  cfg.seed = 7;
+  cfg.conntrack_full_policy = SVCPLANE_FULL_REFUSE;
+  svcplane_t* dp = NULL;
+  char err[128];
+  if (svcplane_create(&cfg, &dp, err, sizeof err) != SVCPLANE_OK) fprintf(stderr, "create: %s\n", err);
+  return dp;
+}
+
+static svcplane_backend backend(uint32_t id, const char* addr, uint16_t port) {
+  svcplane_backend b;
+  memset(&b, 0, sizeof b);
+  b.id = id;
+  b.addr = ip(addr);
+  b.port = port;
+  b.weight = 1;
+  return b;
+}
+
+static svcplane_flow flow(const char* src, uint16_t sport, const char* dst, uint16_t dport, uint8_t proto) {
+  svcplane_flow f;
+  memset(&f, 0, sizeof f);
+  f.src = ip(src);
+  f.dst = ip(dst);
+  f.sport = sport;
+  f.dport = dport;
+  f.protocol = proto;
+  f.scope = SVCPLANE_SCOPE_EXTERNAL;
+  f.tcp_flags = proto == SVCPLANE_PROTO_TCP ? SVCPLANE_TCP_SYN : 0;
+  return f;
+}
+
+static void test_create(void) {
+  svcplane_config cfg;
+  svcplane_config_init(&cfg);
+  CHECK(cfg.max_flows == 65536 && cfg.timeouts.tcp_established == 86400 && cfg.timeouts.udp == 30, "config_init gives the defaults");
+  svcplane_t* dp = (svcplane_t*)1;
+  char err[128];
+  cfg.maglev_table_size = 100;
+  CHECK(svcplane_create(&cfg, &dp, err, sizeof err) == SVCPLANE_ERR_INVALID && dp == NULL, "non-prime maglev table refused");
+  CHECK(strstr(err, "maglev_table_size") && strstr(err, "100"), "message names the field and the value");
+  svcplane_config_init(&cfg);
+  cfg.max_flows = (1u << 25) + 1;
+  CHECK(svcplane_create(&cfg, &dp, err, sizeof err) == SVCPLANE_ERR_INVALID && strstr(err, "max_flows"), "oversized capacity refused");
+  CHECK(svcplane_create(&cfg, NULL, err, sizeof err) == SVCPLANE_ERR_INVALID, "NULL out refused");
+  CHECK(svcplane_create(NULL, &dp, NULL, 0) == SVCPLANE_OK && dp != NULL, "NULL config: defaults");
+  svcplane_destroy(dp);
+  svcplane_destroy(NULL);
+  CHECK(svcplane_abi_version() == SVCPLANE_ABI_VERSION, "ABI version matches the header");
+}
+
+static void test_errors(void) {
+  svcplane_t* dp = make(4, 64);
+  svcplane_backend b1 = backend(1, "10.1.0.1", 80), b2 = backend(2, "10.1.0.2", 80);
+  CHECK(svcplane_upsert_backend(dp, &b1) == SVCPLANE_OK && svcplane_upsert_backend(dp, &b2) == SVCPLANE_OK, "backends added");
+  svcplane_backend zero = backend(0, "10.1.0.9", 80);
+  CHECK(svcplane_upsert_backend(dp, &zero) == SVCPLANE_ERR_INVALID && strstr(svcplane_last_error(dp), "id"), "backend id 0 refused");
+  svcplane_backend badstate = backend(3, "10.1.0.3", 80);
+  badstate.state = 9;
+  CHECK(svcplane_upsert_backend(dp, &badstate) == SVCPLANE_ERR_INVALID, "unknown backend state refused");
+  CHECK(svcplane_upsert_backend(dp, NULL) == SVCPLANE_ERR_INVALID, "NULL backend refused");
+  for (uint32_t i = 3; i <= 4; i++) {
+    svcplane_backend b = backend(i, "10.1.0.5", (uint16_t)(80 + i));
+    svcplane_upsert_backend(dp, &b);
+  }
+  svcplane_backend fifth = backend(5, "10.1.0.5", 99);
+  CHECK(svcplane_upsert_backend(dp, &fifth) == SVCPLANE_ERR_FULL, "a full backends map refuses");
+
+  svcplane_frontend fe;
+  memset(&fe, 0, sizeof fe);
+  fe.addr = ip("172.30.0.1");
+  fe.port = 80;
+  fe.protocol = SVCPLANE_PROTO_TCP;
+  fe.scope = SVCPLANE_SCOPE_EXTERNAL;
+  uint32_t ids[] = {1, 2};
+  svcplane_service s;
+  memset(&s, 0, sizeof s);
+  s.id = 1;
+  s.scheduler = SVCPLANE_SCHED_RR;
+  s.empty_verdict = SVCPLANE_VERDICT_REJECT;
+  s.frontends = &fe;
+  s.n_frontends = 1;
+  s.backend_ids = ids;
+  s.n_backends = 2;
+  CHECK(svcplane_upsert_service(dp, &s) == SVCPLANE_OK, "service added");
+
+  svcplane_service other = s;
+  other.id = 2;
+  CHECK(svcplane_upsert_service(dp, &other) == SVCPLANE_ERR_CONFLICT, "a frontend owned by another service conflicts");
+  uint32_t unknown[] = {1, 77};
+  other.backend_ids = unknown;
+  other.frontends = NULL;
+  other.n_frontends = 0;
+  CHECK(svcplane_upsert_service(dp, &other) == SVCPLANE_ERR_NOT_FOUND && strstr(svcplane_last_error(dp), "77"), "unknown backend id named");
+  other.backend_ids = NULL;
+  CHECK(svcplane_upsert_service(dp, &other) == SVCPLANE_ERR_INVALID, "NULL array with a count refused");
+  svcplane_service bad = s;
+  bad.scheduler = 42;
+  CHECK(svcplane_upsert_service(dp, &bad) == SVCPLANE_ERR_INVALID && strstr(svcplane_last_error(dp), "42"), "unknown scheduler refused");
+  bad = s;
+  bad.empty_verdict = SVCPLANE_VERDICT_FORWARD;
+  CHECK(svcplane_upsert_service(dp, &bad) == SVCPLANE_ERR_INVALID, "empty_verdict must be reject or drop");
+  svcplane_frontend badfe = fe;
+  badfe.protocol = 1;
+  bad = s;
+  bad.frontends = &badfe;
+  CHECK(svcplane_upsert_service(dp, &bad) == SVCPLANE_ERR_INVALID && strstr(svcplane_last_error(dp), "protocol"), "ICMP frontend refused");
+
+  /* The failed updates changed nothing: the service still forwards to its two backends. */
+  svcplane_decision d;
+  svcplane_flow f = flow("203.0.113.1", 1000, "172.30.0.1", 80, SVCPLANE_PROTO_TCP);
+  CHECK(svcplane_decide(dp, &f, SEC, &d) == SVCPLANE_OK && d.verdict == SVCPLANE_VERDICT_FORWARD && d.service_id == 1, "still forwards");
+  CHECK(d.backend_id == 1 || d.backend_id == 2, "to one of its backends");
+
+  CHECK(svcplane_delete_backend(dp, 1) == SVCPLANE_ERR_IN_USE && strstr(svcplane_last_error(dp), "service 1"), "listed backend cannot go");
+  CHECK(svcplane_delete_backend(dp, 99) == SVCPLANE_ERR_NOT_FOUND, "unknown backend");
+  CHECK(svcplane_delete_service(dp, 99) == SVCPLANE_ERR_NOT_FOUND, "unknown service");
+  CHECK(svcplane_delete_service(dp, 1) == SVCPLANE_OK && svcplane_delete_backend(dp, 1) == SVCPLANE_OK, "service, then backend deleted");
+  CHECK(svcplane_decide(dp, &f, SEC, &d) == SVCPLANE_OK && d.verdict == SVCPLANE_VERDICT_PASS, "deleted service: pass");
+  CHECK(svcplane_decide(dp, NULL, SEC, &d) == SVCPLANE_ERR_INVALID, "NULL flow refused");
+  CHECK(svcplane_decide(NULL, &f, SEC, &d) == SVCPLANE_ERR_INVALID, "NULL handle refused");
+  svcplane_map_info mi;
+  CHECK(svcplane_map_info_get(dp, SVCPLANE_MAPS, &mi) == SVCPLANE_ERR_INVALID, "unknown map refused");
+  svcplane_destroy(dp);
+}
+
+static void test_source_ranges_and_expiry(void) {
+  svcplane_t* dp = make(16, 2);
+  svcplane_backend b = backend(1, "10.1.0.1", 53);
+  svcplane_upsert_backend(dp, &b);
+  svcplane_frontend fe;
+  memset(&fe, 0, sizeof fe);
+  fe.addr = ip("198.51.100.1");
+  fe.port = 53;
+  fe.protocol = SVCPLANE_PROTO_UDP;
+  fe.scope = SVCPLANE_SCOPE_EXTERNAL;
+  fe.check_source_ranges = 1;
+  svcplane_cidr range;
+  memset(&range, 0, sizeof range);
+  range.addr = ip("203.0.113.0");
+  range.prefix_len = 25;
+  uint32_t ids[] = {1};
+  svcplane_service s;
+  memset(&s, 0, sizeof s);
+  s.id = 1;
+  s.empty_verdict = SVCPLANE_VERDICT_DROP;
+  s.frontends = &fe;
+  s.n_frontends = 1;
+  s.backend_ids = ids;
+  s.n_backends = 1;
+  s.source_ranges = &range;
+  s.n_source_ranges = 1;
+  range.prefix_len = 33;
+  CHECK(svcplane_upsert_service(dp, &s) == SVCPLANE_ERR_INVALID && strstr(svcplane_last_error(dp), "prefix_len"), "IPv4 prefix over 32 refused");
+  range.prefix_len = 25;
+  CHECK(svcplane_upsert_service(dp, &s) == SVCPLANE_OK, "service with a source range");
+
+  svcplane_decision d;
+  svcplane_flow in = flow("203.0.113.2", 5000, "198.51.100.1", 53, SVCPLANE_PROTO_UDP);
+  svcplane_flow out = flow("203.0.113.130", 5000, "198.51.100.1", 53, SVCPLANE_PROTO_UDP);
+  svcplane_decide(dp, &in, 10 * SEC, &d);
+  CHECK(d.verdict == SVCPLANE_VERDICT_FORWARD, "source inside the range forwarded");
+  svcplane_decide(dp, &out, 10 * SEC, &d);
+  CHECK(d.verdict == SVCPLANE_VERDICT_DROP && d.reason == SVCPLANE_REASON_SOURCE_RANGE, "source outside the range dropped");
+
+  svcplane_flow_info fi;
+  CHECK(svcplane_lookup_flow(dp, &in, &fi) == SVCPLANE_OK && fi.backend_id == 1 && fi.expires_ns == 40 * SEC, "UDP flow expires after 30 s");
+  uint32_t flows = 9, aff = 9;
+  svcplane_gc(dp, 39 * SEC, 1024, &flows, &aff);
+  CHECK(flows == 0, "not expired at 39 s");
+  svcplane_gc(dp, 41 * SEC, 1024, &flows, &aff);
+  CHECK(flows == 1 && svcplane_lookup_flow(dp, &in, &fi) == SVCPLANE_ERR_NOT_FOUND, "expired at 41 s and collected");
+
+  /* Conntrack capacity 2, policy refuse: the third flow is dropped and counted. */
+  svcplane_flow f1 = flow("203.0.113.3", 1, "198.51.100.1", 53, SVCPLANE_PROTO_UDP);
+  svcplane_flow f2 = flow("203.0.113.4", 1, "198.51.100.1", 53, SVCPLANE_PROTO_UDP);
+  svcplane_flow f3 = flow("203.0.113.5", 1, "198.51.100.1", 53, SVCPLANE_PROTO_UDP);
+  svcplane_flow batch[3] = {f1, f2, f3};
+  svcplane_decision ds[3];
+  CHECK(svcplane_decide_batch(dp, batch, 3, 50 * SEC, ds) == SVCPLANE_OK, "batch decided");
+  CHECK(ds[0].verdict == SVCPLANE_VERDICT_FORWARD && ds[1].verdict == SVCPLANE_VERDICT_FORWARD, "two flows fit");
+  CHECK(ds[2].verdict == SVCPLANE_VERDICT_DROP && ds[2].reason == SVCPLANE_REASON_CONNTRACK_FULL, "the third is refused");
+  svcplane_map_info ct;
+  svcplane_map_info_get(dp, SVCPLANE_MAP_CONNTRACK, &ct);
+  CHECK(ct.size == 2 && ct.capacity == 2 && ct.refusals == 1 && strcmp(ct.name, "conntrack") == 0, "conntrack map info");
+  svcplane_counters c;
+  svcplane_get_counters(dp, &c);
+  CHECK(c.packets == 5 && c.reasons[SVCPLANE_REASON_CONNTRACK_FULL] == 1 && c.reasons[SVCPLANE_REASON_SOURCE_RANGE] == 1, "counters");
+  uint32_t removed = 0;
+  svcplane_flush_conntrack(dp, &removed);
+  CHECK(removed == 2, "flush removes both flows");
+  CHECK(svcplane_decide_batch(dp, NULL, 0, 0, NULL) == SVCPLANE_OK, "empty batch is fine");
+  svcplane_destroy(dp);
+}
+
+static void test_helpers(void) {
+  svcplane_addr a;
+  char buf[64];
+  CHECK(svcplane_addr_parse("10.1.2.3", &a) == SVCPLANE_OK && a.bytes[10] == 0xff && a.bytes[15] == 3, "IPv4 is stored v4-mapped");
+  svcplane_addr v = svcplane_addr_v4(0x0a010203);
+  CHECK(memcmp(&a, &v, sizeof a) == 0, "addr_v4 agrees with addr_parse");
+  CHECK(svcplane_addr_format(&a, buf, sizeof buf) == SVCPLANE_OK && strcmp(buf, "10.1.2.3") == 0, "IPv4 formats as IPv4");
+  CHECK(svcplane_addr_parse("2001:db8::1", &a) == SVCPLANE_OK && svcplane_addr_format(&a, buf, sizeof buf) == SVCPLANE_OK &&
+            strcmp(buf, "2001:db8::1") == 0,
+        "IPv6 round trip");
+  CHECK(svcplane_addr_parse("10.1.2", &a) == SVCPLANE_ERR_INVALID, "bad address refused");
+  CHECK(svcplane_addr_format(&a, buf, 8) == SVCPLANE_ERR_INVALID, "short buffer refused");
+  CHECK(strcmp(svcplane_verdict_name(SVCPLANE_VERDICT_REPLY), "reply") == 0 && strcmp(svcplane_verdict_name(200), "unknown") == 0, "verdict names");
+  CHECK(strcmp(svcplane_reason_name(SVCPLANE_REASON_NO_BACKENDS), "no-backends") == 0, "reason names");
+  CHECK(strcmp(svcplane_status_name(SVCPLANE_ERR_IN_USE), "in-use") == 0, "status names");
+}
+
+int main(void) {
+  test_create();
+  test_errors();
+  test_source_ranges_and_expiry();
+  test_helpers();
+  printf("%d passed, %d failed\n", passed, failed);
+  return failed ? 1 : 0;
+}
