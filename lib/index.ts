@@ -1,4 +1,7 @@
 // Public entry point of svcplane.
+
+// Registers the Proxier's 'iptables' mode (the native mode registers itself).
+import './iptables/iptables-mode.js'
 export { Dataplane, DEFAULT_CAPACITY, DEFAULT_TIMEOUTS } from './dataplane/dataplane.js'
 export type { DataplaneCounters, FlowEntry } from './dataplane/dataplane.js'
 export { FlowBatch, DecisionBatch, TCP_FLAGS } from './dataplane/wire.js'
@@ -123,3 +126,8 @@ export type {
 } from './dataplane/packets.js'
 export { runPcap, readCapture, PcapWriter, CaptureError, LINKTYPE_ETHERNET, LINKTYPE_RAW } from './pcap/index.js'
 export type { RunPcapOptions, PcapSummary, PcapProxier, Capture, CaptureLink } from './pcap/index.js'
+export { IptablesMode, iptablesExtraOptions } from './iptables/iptables-mode.js'
+export { ModelRestoreWriter, type IptablesRestoreRequest } from './iptables/restore-writer.js'
+export { Conntrack as IptablesConntrack, type CtFlow } from './iptables/conntrack.js'
+export { renderRestore } from './iptables/render.js'
+export { renderServicePort, renderServicePorts, renderOptionsFor, type IptablesExtraOptions } from './iptables/from-model.js'

@@ -114,6 +114,11 @@ export interface EvaluatorOptions {
   ipsets?: Record<string, string[]>
   /** entries per -m recent list (kernel default ip_list_tot = 200) */
   recentCapacity?: number
+  /**
+   * -m recent lists to use (shared with an earlier evaluator: the kernel keeps a list while
+   * some rule names it, also across iptables-restore)
+   */
+  recent?: RecentLists
   /** what an uninterpretable match does: never match (default) or always match */
   unsupportedMatch?: 'nomatch' | 'match'
   /** 'matched' (default) records matched rules; 'all' every rule tested; 'none' nothing */
@@ -237,7 +242,7 @@ export class IptablesEvaluator {
         return c
       }))
     }
-    this.recent = new RecentLists(options.recentCapacity ?? 200)
+    this.recent = options.recent ?? new RecentLists(options.recentCapacity ?? 200)
     const random = options.random ?? seededRandom(options.seed ?? 1)
     if (typeof random !== 'function') throw new TypeError('options.random must be a function returning numbers in [0, 1)')
     this.env = { isLocal: (a, iface) => this.isLocal(a, iface), random, recent: this.recent, ipsets }
@@ -263,6 +268,10 @@ export class IptablesEvaluator {
     if (a.family === 4 ? this.local4.has(a.w[0]!) : this.local6.has(addrKey(a))) return true
     for (const c of this.localCidrs) if (cidrContains(c, a)) return true
     return false
+  }
+
+  private isLocalDestination(p: PacketState): boolean {
+    return this.isLocal(p.dst) || (p.family === 4 ? p.dst.w[0]! >>> 24 === 127 : p.dst.w.every((x, i) => x === (i === 3 ? 1 : 0)))
   }
 
   private compileTable(table: Table, unsupportedMatch: 'nomatch' | 'match'): void {
@@ -356,9 +365,12 @@ export class IptablesEvaluator {
       verdict = natActive ? this.walk('nat', 'OUTPUT', p, w) : Action.Accept
       if (verdict === Action.Accept) verdict = this.walk('filter', 'OUTPUT', p, w)
       if (verdict === Action.Accept && natActive) verdict = this.walk('nat', 'POSTROUTING', p, w)
+      // A locally delivered packet comes back in through lo: filter INPUT sees it (still NEW);
+      // the nat table does not, its bindings were made on the way out.
+      if (verdict === Action.Accept && this.isLocalDestination(p)) verdict = this.walk('filter', 'INPUT', p, w)
     } else if (packet.hook === 'prerouting') {
       verdict = natActive ? this.walk('nat', 'PREROUTING', p, w) : Action.Accept
-      const local = this.isLocal(p.dst) || (p.family === 4 ? p.dst.w[0]! >>> 24 === 127 : p.dst.w.every((x, i) => x === (i === 3 ? 1 : 0)))
+      const local = this.isLocalDestination(p)
       path = local ? 'input' : 'forward'
       if (verdict === Action.Accept) verdict = this.walk('filter', local ? 'INPUT' : 'FORWARD', p, w)
       if (verdict === Action.Accept && natActive) verdict = this.walk('nat', local ? 'INPUT' : 'POSTROUTING', p, w)
@@ -565,6 +577,27 @@ export class IptablesEvaluator {
       : `Chain ${chain}`
     const lines = c.rules.map((r) => `${String(this.packetCounts[r.id]).padStart(8)} ${String(this.byteCounts[r.id]).padStart(10)}  ${serializeRule(r.ref.rule)}`)
     return [head, '    pkts      bytes  rule', ...lines].join('\n')
+  }
+
+  /**
+   * Carries the counters of `from` over for the chains `keep` names whose rule count is
+   * unchanged (what a kernel keeps for the chains an iptables-restore does not rewrite).
+   */
+  importCounters(from: IptablesEvaluator, keep: (table: string, chain: string) => boolean): void {
+    for (const c of this.chainList) {
+      if (!keep(c.table, c.name)) continue
+      const old = from.chains.get(`${c.table}/${c.name}`)
+      if (!old || old.rules.length !== c.rules.length) continue
+      c.rules.forEach((r, i) => {
+        const o = old.rules[i]!
+        this.packetCounts[r.id] = from.packetCounts[o.id]!
+        this.byteCounts[r.id] = from.byteCounts[o.id]!
+      })
+      if (c.builtin) {
+        this.policyPackets[c.id] = from.policyPackets[old.id]!
+        this.policyBytes[c.id] = from.policyBytes[old.id]!
+      }
+    }
   }
 
   resetCounters(): void {

@@ -89,6 +89,19 @@ function validatePort(sp: RenderServicePort): void {
  * iptables-restore input for the given service ports.
  */
 export function renderIptablesRestore(servicePorts: RenderServicePort[], options: RenderOptions = {}): string {
+  return renderRestore(servicePorts, options).text
+}
+
+export interface RenderedRestore {
+  text: string
+  /** every per-service nat chain of the full state (also those a partial sync leaves out) */
+  activeNatChains: Set<string>
+  /** the large-cluster mode was on (comments dropped from SVC/SVL and SEP rules) */
+  largeCluster: boolean
+}
+
+/** renderIptablesRestore, also returning the chains the state needs (for the next partial sync). */
+export function renderRestore(servicePorts: RenderServicePort[], options: RenderOptions = {}): RenderedRestore {
   const family = options.ipFamily ?? 4
   const isIPv6 = family === 6
   const masqMark = options.masqueradeMark ?? formatMasqueradeMark(options.masqueradeBit ?? 14)
@@ -146,7 +159,9 @@ export function renderIptablesRestore(servicePorts: RenderServicePort[], options
     // as kube-proxy's ServicePort: the external policy only counts when there is external access
     const externalPolicyLocal = externallyAccessible && (sp.externalPolicyLocal ?? false)
     const internalPolicyLocal = sp.internalPolicyLocal ?? false
-    const usesClusterEndpoints = !internalPolicyLocal || (externallyAccessible && !externalPolicyLocal)
+    // kube-proxy's UsesClusterEndpoints: external access needs the cluster chain even under a
+    // Local policy, for the short-circuit of pod- and node-originated traffic.
+    const usesClusterEndpoints = !internalPolicyLocal || externallyAccessible
     const usesLocalEndpoints = internalPolicyLocal || externalPolicyLocal
 
     const cluster = sp.clusterEndpoints
@@ -308,10 +323,11 @@ export function renderIptablesRestore(servicePorts: RenderServicePort[], options
   filterRules.write('-A', KUBE_FORWARD, '-m', 'comment', '--comment', q('kubernetes forwarding rules'), '-m', 'mark', '--mark', `${masqMark}/${masqMark}`, '-j', 'ACCEPT')
   filterRules.write('-A', KUBE_FORWARD, '-m', 'comment', '--comment', q('kubernetes forwarding conntrack rule'), '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'ACCEPT')
 
-  return [
+  const text = [
     '*filter', ...filterChains.lines, ...filterRules.lines, 'COMMIT',
     '*nat', ...natChains.lines, ...natRules.lines, 'COMMIT', '',
   ].join('\n')
+  return { text, activeNatChains, largeCluster }
 }
 
 function reachable(sp: RenderServicePort): RenderEndpoint[] {

@@ -11,5 +11,13 @@ export { planTraffic, type TrafficPlan, type EndpointSetName } from './traffic-p
 export { frontendsOf, type Frontend, type FrontendKind } from './frontends.js'
 export { LocalTrafficDetector } from './local-detector.js'
 export { traceKubeProxy, classifySource, type KubeProxyTrace, type Step, type SourceClass } from './trace.js'
-export { registerProxyMode, type ProxyModeImpl, type ProxyModeFactory, type ModeDecision } from './proxy-mode.js'
+export {
+  registerProxyMode,
+  registerIptablesRestoreWriter,
+  type ProxyModeImpl,
+  type ProxyModeFactory,
+  type ModeDecision,
+  type IptablesRestoreWriter,
+  type IptablesRestoreWriterFactory,
+} from './proxy-mode.js'
 export { desiredDataplaneServices } from './native-backend.js'

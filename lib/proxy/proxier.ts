@@ -13,7 +13,9 @@ import { isEmptyDiff, ProxyModel, type ProxyModelView } from './model.js'
 import { NativeMode } from './native-mode.js'
 import { resolveOptions, type ProxierOptions, type ResolvedOptions } from './options.js'
 import { checkPacket, type Packet, type RouteResult } from './packet.js'
-import { proxyModeFactory, type ProxyModeImpl } from './proxy-mode.js'
+import { iptablesRestoreWriterFactory, proxyModeFactory, type IptablesRestoreWriter, type ProxyModeImpl } from './proxy-mode.js'
+import type { IptablesMode } from '../iptables/iptables-mode.js'
+import type { IptablesRestoreRequest } from '../iptables/restore-writer.js'
 import { classifySource, traceKubeProxy, type Step } from './trace.js'
 
 export interface ChangeCounts {
@@ -46,6 +48,8 @@ export class Proxier {
   private readonly mode: ProxyModeImpl
   /** Services to recompute at the next sync even without a new change (their last programming failed). */
   private readonly retry = new Set<string>()
+  private readonly input: ProxierOptions
+  private restoreWriter: IptablesRestoreWriter | undefined
 
   constructor(options: ProxierOptions) {
     this.options = resolveOptions(options)
@@ -54,7 +58,9 @@ export class Proxier {
     if (factory === undefined) {
       throw new Error(`Proxier: proxy mode "${this.options.mode}" is not available (load its implementation first)`)
     }
-    this.mode = factory(this.model, this.options)
+    this.input = options
+    this.mode = factory(this.model, this.options, options)
+    this.restoreWriter = iptablesRestoreWriterFactory()?.(this.model, this.options, options)
   }
 
   /** The model every proxy mode renders (read-only). */
@@ -65,6 +71,11 @@ export class Proxier {
   /** The native Dataplane, in mode 'native'. */
   get dataplane() {
     return this.mode instanceof NativeMode ? this.mode.dataplane : undefined
+  }
+
+  /** The iptables mode (rulesets, evaluator, per-rule counters, conntrack), in mode 'iptables'. */
+  get iptables(): IptablesMode | undefined {
+    return this.options.mode === 'iptables' ? (this.mode as unknown as IptablesMode) : undefined
   }
 
   /** Records a Service (added or updated) for the next sync; throws if it is malformed, recording nothing. */
@@ -135,6 +146,7 @@ export class Proxier {
         continue
       }
       this.model.commit(diff)
+      this.restoreWriter?.applied(diff)
       summary.servicePorts.added += diff.added.length
       summary.servicePorts.changed += diff.changed.length
       summary.servicePorts.removed += diff.removed.length
@@ -142,6 +154,8 @@ export class Proxier {
       summary.endpoints.changed += diff.endpoints.changed
       summary.endpoints.removed += diff.endpoints.removed
     }
+    this.mode.synced?.()
+    this.restoreWriter?.synced()
     summary.durationMs = performance.now() - started
     return summary
   }
@@ -173,10 +187,18 @@ export class Proxier {
     return healthChecks(this.model)
   }
 
-  /** kube-proxy's full-sync iptables-restore input; needs the iptables renderer (lib/iptables). */
-  iptablesRestore(): string {
-    const render = (this.mode as { iptablesRestore?: () => string }).iptablesRestore
-    if (typeof render !== 'function') throw new Error('Proxier: iptablesRestore() needs the iptables renderer (mode "iptables")')
-    return render.call(this.mode)
+  /**
+   * kube-proxy's iptables-restore input for the current state, in any proxy mode (needs
+   * lib/iptables loaded): what the last sync() writes. Full sync by default; `{ partial: true }`
+   * gives kube-proxy's partial-sync text (KEP-3453): the chains of the Services that sync
+   * changed, the top-level chains, and `-X` for the chains it made unused. No side effects.
+   */
+  iptablesRestore(request: IptablesRestoreRequest = {}): string {
+    if (this.restoreWriter === undefined) {
+      const factory = iptablesRestoreWriterFactory()
+      if (factory === undefined) throw new Error('Proxier: iptablesRestore() needs the iptables renderer (import lib/iptables/iptables-mode)')
+      this.restoreWriter = factory(this.model, this.options, this.input)
+    }
+    return this.restoreWriter.render(request as Record<string, unknown>)
   }
 }
