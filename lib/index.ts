@@ -131,3 +131,39 @@ export { ModelRestoreWriter, type IptablesRestoreRequest } from './iptables/rest
 export { Conntrack as IptablesConntrack, type CtFlow } from './iptables/conntrack.js'
 export { renderRestore } from './iptables/render.js'
 export { renderServicePort, renderServicePorts, renderOptionsFor, type IptablesExtraOptions } from './iptables/from-model.js'
+
+// Watching a live cluster, and kube-proxy's metrics and health endpoints.
+export {
+  ClusterWatcher,
+  ProxierSyncLoop,
+  SyncRunner,
+  Backoff,
+  loadKubeConfig,
+  KubeConfigError,
+  describeApiError,
+  KUBE_PROXY_LABEL_SELECTOR,
+  TRIGGER_TIME_ANNOTATION,
+} from './watch/index.js'
+export type {
+  WatchHandlers,
+  WatcherOptions,
+  ResourceStats,
+  ObjectEvent,
+  SyncHooks,
+  SyncInfo,
+  SyncLoopOptions,
+  SyncRunnerOptions,
+  SyncTrigger,
+  LoadedKubeConfig,
+} from './watch/index.js'
+export {
+  ProxyMetrics,
+  ProxierHealth,
+  ServiceHealthServers,
+  serviceHealthBody,
+  startMetricsServer,
+  startHealthzServer,
+  parseBindAddress,
+  NETWORK_PROGRAMMING_BUCKETS,
+} from './metrics/index.js'
+export type { ProxyMetricsOptions, RunningServer, ServiceHealthOptions, BindAddress } from './metrics/index.js'

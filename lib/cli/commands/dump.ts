@@ -1,0 +1,110 @@
+// svcplane dump: the programmed state as iptables-save text, an ipvsadm -Ln listing, a
+// conntrack -L listing or JSON; offline from --cluster, or from a running `svcplane run`
+// through its metrics address (--server).
+import type { Proxier } from '../../proxy/proxier.js'
+import { CliError, UsageError } from '../errors.js'
+import { dumpJson, formatConntrack, formatIpvsadm, virtualServers } from '../format/dump.js'
+import { isModeAvailable } from '../modes.js'
+import { CLUSTER_OPTION, JSON_OPTION, modeOption, NODE_OPTIONS, proxierFromCluster, selectedMode } from '../node-options.js'
+import type { Command } from '../registry.js'
+
+export const DUMP_FORMATS = ['iptables-save', 'ipvsadm', 'conntrack', 'json'] as const
+export type DumpFormat = (typeof DUMP_FORMATS)[number]
+export const DUMP_PATH = '/debug/svcplane/dump'
+
+export interface RenderedDump {
+  contentType: string
+  body: string
+  /** For conntrack: the flow count (conntrack prints it on stderr). */
+  count?: number
+}
+
+/** One dump of a Proxier (shared by this command and the running proxy's debug endpoint). */
+export function renderDump(proxier: Proxier, format: DumpFormat, json: boolean): RenderedDump {
+  const asJson = (data: unknown): RenderedDump => ({ contentType: 'application/json', body: JSON.stringify(data, null, 2) + '\n' })
+  switch (format) {
+    case 'iptables-save': {
+      isModeAvailable('iptables')
+      let text: string
+      try {
+        text = proxier.iptablesRestore()
+      } catch (err) {
+        throw new CliError('--format iptables-save needs the iptables renderer of lib/iptables, which is not available in this build', { cause: err })
+      }
+      return json ? asJson({ format, text }) : { contentType: 'text/plain; charset=utf-8', body: text.endsWith('\n') ? text : text + '\n' }
+    }
+    case 'ipvsadm':
+      return json ? asJson(virtualServers(proxier)) : { contentType: 'text/plain; charset=utf-8', body: formatIpvsadm(proxier) }
+    case 'conntrack': {
+      if (json) return asJson((dumpJson(proxier).conntrack as unknown[]) ?? [])
+      const c = formatConntrack(proxier)
+      return { contentType: 'text/plain; charset=utf-8', body: c.text, count: c.count }
+    }
+    case 'json':
+      return asJson(dumpJson(proxier))
+  }
+}
+
+async function fetchDump(server: string, format: DumpFormat, json: boolean): Promise<RenderedDump> {
+  let base: URL
+  try {
+    base = new URL(/^https?:\/\//.test(server) ? server : `http://${server}`)
+  } catch {
+    throw new UsageError(`--server: invalid address ${JSON.stringify(server)}`, 'dump')
+  }
+  const url = new URL(DUMP_PATH, base)
+  url.searchParams.set('format', format)
+  if (json) url.searchParams.set('json', '1')
+  let res: Response
+  try {
+    res = await fetch(url, { signal: AbortSignal.timeout(10_000) })
+  } catch (err) {
+    throw new CliError(`cannot reach svcplane at ${base.origin}`, { cause: (err as { cause?: unknown }).cause ?? err })
+  }
+  const body = await res.text()
+  if (!res.ok) throw new CliError(`svcplane at ${base.origin} answered ${res.status}: ${body.trim()}`)
+  const count = res.headers.get('x-flow-count')
+  return { contentType: res.headers.get('content-type') ?? '', body, count: count === null ? undefined : Number(count) }
+}
+
+export const dumpCommand: Command = {
+  name: 'dump',
+  summary: 'print the programmed state: iptables-save, ipvsadm -Ln or conntrack -L style, or JSON',
+  description:
+    'iptables-save: the iptables-restore input kube-proxy (iptables mode) would write. ipvsadm: virtual servers with scheduler and persistence, ' +
+    'real servers with weight and active/inactive connections. conntrack: the tracked flows. json: the ServicePorts and every dataplane map. ' +
+    'Offline with --cluster FILE, or from a running `svcplane run` with --server (its --metrics-bind-address).',
+  options: [
+    { name: 'format', short: 'f', type: 'string', valueName: 'FORMAT', choices: DUMP_FORMATS, default: 'ipvsadm', description: 'what to print' },
+    { name: 'server', type: 'string', valueName: 'HOST:PORT', description: 'ask a running `svcplane run` (its metrics address) instead of loading --cluster' },
+    CLUSTER_OPTION,
+    modeOption(),
+    ...NODE_OPTIONS,
+    { ...JSON_OPTION, description: 'print the chosen dump as JSON data' },
+  ],
+  examples: [
+    'svcplane dump --cluster cluster.json --node-ip 192.168.0.2 --format ipvsadm',
+    'svcplane dump --cluster cluster.json --node-ip 192.168.0.2 --format iptables-save',
+    'svcplane dump --server 127.0.0.1:10249 --format conntrack',
+  ],
+  async run({ options: v, io, command }) {
+    const format = v.format as DumpFormat
+    const json = v.json === true
+    let out: RenderedDump
+    if (v.server !== undefined) {
+      if (v.cluster !== undefined) throw new UsageError('--server and --cluster are exclusive', command)
+      out = await fetchDump(v.server as string, format, json)
+    } else {
+      const mode = selectedMode(v) as 'native' | 'iptables'
+      if ((format === 'ipvsadm' || format === 'conntrack') && mode !== 'native') {
+        throw new UsageError(`--format ${format} shows the native dataplane: use --mode native`, command)
+      }
+      const { proxier } = await proxierFromCluster(v, io, command, mode)
+      out = renderDump(proxier, format, json)
+    }
+    io.stdout.write(out.body)
+    if (format === 'conntrack' && !json && out.count !== undefined) {
+      io.stderr.write(`svcplane (conntrack -L style): ${out.count} flow entries have been shown.\n`)
+    }
+  },
+}

@@ -1,0 +1,71 @@
+// svcplane explain: what kube-proxy does with one packet, and why, in both proxy modes.
+import type { Explanation } from '../../proxy/explain.js'
+import type { ProxyMode } from '../../proxy/options.js'
+import { CliError } from '../errors.js'
+import { describePacket, sameDecision, sideBySide } from '../format/explain.js'
+import { IPTABLES_UNAVAILABLE, isModeAvailable } from '../modes.js'
+import { CLUSTER_OPTION, JSON_OPTION, loadInto, modeOption, newProxier, NODE_OPTIONS, proxierOptionsFrom, requireCluster, selectedMode } from '../node-options.js'
+import { packetFrom } from '../packet-args.js'
+import type { Command } from '../registry.js'
+
+export const explainCommand: Command = {
+  name: 'explain',
+  summary: 'show the decision for one packet and the steps behind it, native and iptables modes side by side',
+  description:
+    'Loads the cluster dump, programs it like kube-proxy on the given node, and sends one packet. ' +
+    'With --mode both (the default) the native dataplane and the iptables rules are shown side by side when the iptables mode is available; ' +
+    'otherwise the native mode alone, saying so. A different decision in the two modes makes the exit status 1.',
+  options: [
+    { name: 'src', type: 'string', valueName: 'IP[:PORT]', description: 'source address and port (port default 40000)' },
+    { name: 'dst', type: 'string', valueName: 'IP:PORT', description: 'destination address and port' },
+    { name: 'proto', type: 'string', valueName: 'PROTO', choices: ['tcp', 'udp', 'sctp'], default: 'tcp', description: 'protocol' },
+    { name: 'hook', type: 'string', valueName: 'HOOK', choices: ['prerouting', 'output'], default: 'prerouting', description: 'output: sent by a process on this node; prerouting: arriving from a pod or the network' },
+    { name: 'now', type: 'number', valueName: 'SECONDS', description: 'virtual time of the packet' },
+    CLUSTER_OPTION,
+    modeOption(['both'], 'both'),
+    ...NODE_OPTIONS,
+    JSON_OPTION,
+  ],
+  examples: [
+    'svcplane explain --cluster cluster.json --node-name node-a --node-ip 192.168.0.2 --pod-cidr 10.244.0.0/16 --src 10.244.0.9 --dst 172.30.10.5:80',
+    'svcplane explain --cluster cluster.json --node-ip 192.168.0.2 --src 203.0.113.7:5555 --dst 192.168.0.2:30080 --json',
+  ],
+  async run({ options: v, io, command }) {
+    const packet = packetFrom(v, command)
+    const asked = selectedMode(v)
+    const modes: ProxyMode[] = asked === 'both' ? ['native', ...(isModeAvailable('iptables') ? (['iptables'] as const) : [])] : [asked as ProxyMode]
+    const note = asked === 'both' && modes.length === 1 ? `native mode only: ${IPTABLES_UNAVAILABLE}` : undefined
+    if (asked === 'iptables' && !isModeAvailable('iptables')) throw new CliError(IPTABLES_UNAVAILABLE)
+    const dump = await requireCluster(v, io, command)
+    const results: { mode: ProxyMode; explanation: Explanation }[] = []
+    for (const mode of modes) {
+      const proxier = newProxier(proxierOptionsFrom(v, mode))
+      loadInto(proxier, dump, io)
+      let explanation: Explanation
+      try {
+        explanation = proxier.explain(packet)
+      } catch (err) {
+        throw new CliError(`cannot explain ${describePacket(packet)}`, { cause: err })
+      }
+      results.push({ mode, explanation })
+    }
+    const agree = results.length < 2 || sameDecision(results[0].explanation, results[1].explanation)
+    if (v.json) {
+      const out: Record<string, unknown> = { packet: { ...packet, hook: packet.hook ?? 'prerouting' } }
+      for (const r of results) out[r.mode] = { result: r.explanation.result, steps: r.explanation.steps }
+      if (results.length === 2) out.agree = agree
+      if (note) out.note = note
+      io.stdout.write(JSON.stringify(out, null, 2) + '\n')
+    } else {
+      io.stdout.write(`${describePacket(packet)}\n\n`)
+      if (results.length === 2) {
+        io.stdout.write(sideBySide({ title: 'native', text: results[0].explanation.text }, { title: 'iptables', text: results[1].explanation.text }))
+        io.stdout.write(agree ? '\nBoth modes agree.\n' : '\nThe modes DISAGREE.\n')
+      } else {
+        io.stdout.write(`${results[0].mode}:\n${results[0].explanation.text}\n`)
+      }
+      if (note) io.stderr.write(`note: ${note}\n`)
+    }
+    return agree ? 0 : 1
+  },
+}

@@ -1,0 +1,57 @@
+// svcplane proxy: a userspace service proxy (lib/service-proxy) that really forwards TCP and
+// UDP for the Services of a dump file, re-read when the file changes.
+import * as path from 'node:path'
+import { runProxyFromFile } from '../../service-proxy/run-from-file.js'
+import { CliError, describeError } from '../errors.js'
+import { logger } from '../log.js'
+import { CLUSTER_OPTION, JSON_OPTION, modeOption, NODE_OPTIONS, proxierOptionsFrom, requireCluster, requireMode, selectedMode } from '../node-options.js'
+import type { Command } from '../registry.js'
+
+export const proxyCommand: Command = {
+  name: 'proxy',
+  summary: 'forward TCP and UDP to the endpoints of the Services in a dump file (a userspace kube-proxy), reloading it on change',
+  description:
+    'Listens on cluster IPs and NodePorts (and external / load-balancer IPs local to this host) and forwards each new connection or UDP flow where the Proxier decides. ' +
+    'The --cluster file (JSON) is re-read when it changes; a file that does not parse changes nothing. Stops on SIGINT / SIGTERM, letting open connections drain.',
+  options: [
+    CLUSTER_OPTION,
+    modeOption(),
+    ...NODE_OPTIONS,
+    { name: 'watch', type: 'boolean', default: true, description: 're-read the file when it changes (--no-watch: read it once)' },
+    { name: 'connect-timeout', type: 'duration', valueName: 'DURATION', default: 5, description: 'connect timeout towards an endpoint' },
+    { name: 'udp-idle-timeout', type: 'duration', valueName: 'DURATION', default: 30, description: 'a UDP flow idle this long is closed' },
+    { name: 'drain', type: 'duration', valueName: 'DURATION', default: 5, description: 'on stop, how long open TCP connections may finish' },
+    { ...JSON_OPTION, description: 'log lines as JSON' },
+  ],
+  examples: ['svcplane proxy --cluster cluster.json --node-ip 192.168.0.2 --pod-cidr 10.244.0.0/16'],
+  async run({ options: v, io, command }) {
+    const log = logger(io, v.json === true)
+    await requireCluster(v, io, command) // a clear error for a missing or invalid file first
+    const mode = selectedMode(v) as 'native' | 'iptables'
+    requireMode(mode)
+    const file = path.resolve(io.cwd, v.cluster as string)
+    const { mode: _m, ...node } = proxierOptionsFrom(v, mode)
+    let running
+    try {
+      running = await runProxyFromFile(file, {
+        ...node,
+        mode,
+        watch: v.watch as boolean,
+        connectTimeoutMs: (v['connect-timeout'] as number) * 1000,
+        udpIdleTimeoutMs: (v['udp-idle-timeout'] as number) * 1000,
+        onError: (err, context) => log.warn(`${context}: ${err.message}`),
+        onReload: (r) => {
+          if (r.ok) log.info(`loaded ${v.cluster as string}: ${r.services} Services, ${r.endpointSlices} EndpointSlices${r.deleted ? `, ${r.deleted} deleted` : ''}${r.sync ? `; listeners +${r.sync.listenersOpened} -${r.sync.listenersClosed}${r.sync.listenersFailed ? `, ${r.sync.listenersFailed} failed` : ''}` : ''}`)
+          else log.error(`reloading ${v.cluster as string} failed, keeping the previous state: ${describeError(r.error)}`)
+        },
+      })
+    } catch (err) {
+      throw new CliError(`cannot start the proxy from ${v.cluster as string}`, { cause: err })
+    }
+    for (const l of running.proxy.listeners()) if (l.state === 'failed') log.warn(`cannot listen on ${l.protocol} ${l.address}:${l.port} (${l.servicePort})${'error' in l && l.error ? `: ${String(l.error)}` : ''}`)
+    log.info(`proxying ${running.proxy.listeners().filter((l) => l.state === 'listening').length} frontends`)
+    await new Promise<void>((resolve) => (io.signal.aborted ? resolve() : io.signal.addEventListener('abort', () => resolve(), { once: true })))
+    log.info('stopping')
+    await running.close({ drainMs: (v.drain as number) * 1000 })
+  },
+}

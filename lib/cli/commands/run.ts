@@ -1,0 +1,224 @@
+// svcplane run: kube-proxy for this node. Watches the cluster's Services and EndpointSlices
+// (or loads a dump with --cluster), programs the Proxier with kube-proxy's sync timing, and
+// serves kube-proxy's metrics, /healthz, /livez and the health check node ports.
+import type { SyncSummary } from '../../proxy/proxier.js'
+import { ProxierHealth } from '../../metrics/health.js'
+import { formatAddress, parseBindAddress } from '../../metrics/http.js'
+import { ProxyMetrics } from '../../metrics/registry.js'
+import { startHealthzServer, startMetricsServer, type RunningServer } from '../../metrics/servers.js'
+import { ServiceHealthServers } from '../../metrics/service-health.js'
+import { ClusterWatcher } from '../../watch/informers.js'
+import { loadKubeConfig } from '../../watch/kubeconfig.js'
+import { ProxierSyncLoop, type SyncHooks, type SyncInfo } from '../../watch/sync-loop.js'
+import { loadClusterFile } from '../cluster-file.js'
+import { CliError, describeError, UsageError } from '../errors.js'
+import { logger } from '../log.js'
+import { CLUSTER_OPTION, JSON_OPTION, modeOption, newProxier, NODE_OPTIONS, proxierOptionsFrom, selectedMode } from '../node-options.js'
+import type { Command } from '../registry.js'
+import { DUMP_FORMATS, DUMP_PATH, renderDump, type DumpFormat } from './dump.js'
+
+function changes(s: SyncSummary): string {
+  const c = (x: { added: number; changed: number; removed: number }) => `+${x.added} ~${x.changed} -${x.removed}`
+  return `service ports ${c(s.servicePorts)}, endpoints ${c(s.endpoints)}`
+}
+
+function combine(...hooks: SyncHooks[]): SyncHooks {
+  const out: SyncHooks = {}
+  for (const key of ['onQueued', 'onServiceChange', 'onEndpointSliceChange', 'onSynced', 'onInvalid', 'onSyncError'] as const) {
+    const fns = hooks.map((h) => h[key]).filter((f) => f !== undefined) as ((...a: unknown[]) => void)[]
+    if (fns.length) (out as Record<string, unknown>)[key] = (...a: unknown[]) => fns.forEach((f) => f(...a))
+  }
+  return out
+}
+
+function untilAborted(signal: AbortSignal): Promise<void> {
+  return signal.aborted ? Promise.resolve() : new Promise((r) => signal.addEventListener('abort', () => r(), { once: true }))
+}
+
+export const runCommand: Command = {
+  name: 'run',
+  summary: 'run as kube-proxy for this node: watch the cluster, sync with kube-proxy\'s timing, serve metrics and health checks',
+  description:
+    'The cluster is --kubeconfig PATH, else the in-cluster service account when running in a pod, else $KUBECONFIG or ~/.kube/config; ' +
+    '--cluster FILE runs offline from a dump instead. Services and EndpointSlices are listed and watched (bookmarks, reconnects with backoff, relist on 410 Gone); ' +
+    'changes are batched by --min-sync-period and a full sync runs every --sync-period. ' +
+    'A bind address of "" or "0" disables that server; port 0 picks a free port. Stops on SIGINT / SIGTERM.',
+  options: [
+    { name: 'kubeconfig', type: 'string', valueName: 'PATH', description: 'kubeconfig file of the cluster to watch' },
+    { name: 'context', type: 'string', valueName: 'NAME', description: 'kubeconfig context to use instead of the current one' },
+    CLUSTER_OPTION,
+    modeOption(),
+    ...NODE_OPTIONS,
+    { name: 'min-sync-period', type: 'duration', valueName: 'DURATION', default: 1, description: 'minimum time between syncs; changes within it are batched' },
+    { name: 'sync-period', type: 'duration', valueName: 'DURATION', default: 30, description: 'maximum time between syncs (a full resync)' },
+    { name: 'metrics-bind-address', type: 'string', valueName: 'IP:PORT', default: '127.0.0.1:10249', description: 'serve /metrics (and /healthz, /proxyMode, /configz, dumps) here' },
+    { name: 'healthz-bind-address', type: 'string', valueName: 'IP:PORT', default: '127.0.0.1:10256', description: 'serve kube-proxy\'s /healthz and /livez here' },
+    { name: 'health-check-bind-address', type: 'list', valueName: 'IP', default: ['0.0.0.0'], description: 'addresses of the health check node port servers' },
+    { name: 'label-selector', type: 'string', hidden: true, description: 'override the label selector of the watches' },
+    { name: 'once', type: 'boolean', description: 'list, sync once, print the summary and exit' },
+    { ...JSON_OPTION, description: 'with --once, print the summary as JSON; otherwise log lines as JSON' },
+  ],
+  examples: [
+    'svcplane run --kubeconfig ~/.kube/config --node-name node-a --node-ip 192.168.0.2 --pod-cidr 10.244.0.0/16',
+    'svcplane run --cluster cluster.json --node-ip 192.168.0.2 --metrics-bind-address 127.0.0.1:0',
+    'svcplane run --kubeconfig kc.yaml --node-ip 192.168.0.2 --once --json',
+  ],
+  async run({ options: v, io, command }) {
+    const json = v.json === true
+    const once = v.once === true
+    const log = logger(io, json && !once)
+    if (v.cluster !== undefined && (v.kubeconfig !== undefined || v.context !== undefined)) throw new UsageError('--cluster and --kubeconfig/--context are exclusive', command)
+    const minSyncPeriod = v['min-sync-period'] as number
+    const syncPeriod = v['sync-period'] as number
+    if (syncPeriod <= 0) throw new UsageError('--sync-period must be greater than 0', command)
+    if (minSyncPeriod > syncPeriod) throw new UsageError('--min-sync-period must not exceed --sync-period', command)
+    let metricsAddr, healthzAddr
+    try {
+      metricsAddr = parseBindAddress(v['metrics-bind-address'] as string, 10249, '--metrics-bind-address')
+      healthzAddr = parseBindAddress(v['healthz-bind-address'] as string, 10256, '--healthz-bind-address')
+    } catch (err) {
+      throw new UsageError((err as Error).message, command)
+    }
+
+    const mode = selectedMode(v) as 'native' | 'iptables'
+    const proxierOptions = proxierOptionsFrom(v, mode)
+    const proxier = newProxier(proxierOptions)
+    const signal = io.signal
+
+    // Where objects come from.
+    let watcher: ClusterWatcher | undefined
+    let source: string
+    let firstError: Error | undefined
+    const cleanup: (() => Promise<void> | void)[] = []
+    let metrics: ProxyMetrics | undefined = undefined
+    const health = new ProxierHealth(2 * syncPeriod * 1000)
+    const hcServers = new ServiceHealthServers({
+      addresses: v['health-check-bind-address'] as string[],
+      proxyHealthy: () => health.healthy,
+      onError: (service, err) => log.error(`health check server of ${service}: ${err.message}`),
+    })
+    cleanup.push(() => hcServers.close())
+
+    const ownHooks: SyncHooks = {
+      onQueued: () => health.queuedUpdate(),
+      onSynced: (summary: SyncSummary, info: SyncInfo) => {
+        if (summary.errors.length === 0) health.updated()
+        for (const e of summary.errors) log.error(`programming ${e.service} failed (retried at the next sync): ${describeError(e.error)}`)
+        const changed = summary.servicePorts.added + summary.servicePorts.changed + summary.servicePorts.removed + summary.endpoints.added + summary.endpoints.changed + summary.endpoints.removed
+        if (changed > 0 || info.trigger === 'initial') log.info(`sync (${info.trigger}): ${changes(summary)} in ${summary.durationMs.toFixed(1)} ms`)
+        void hcServers.sync(proxier.healthChecks())
+      },
+      onInvalid: (kind, key, err) => log.warn(`ignoring invalid ${kind} ${key}: ${err.message}`),
+      onSyncError: (err) => log.error(`sync failed: ${describeError(err)}`),
+    }
+    const loopHooks: SyncHooks[] = [ownHooks]
+    const loop = new ProxierSyncLoop(proxier, { minSyncPeriod, syncPeriod, hooks: combine(...loopHooks, { onQueued: (t) => metrics?.queued(t), onServiceChange: () => metrics?.serviceChanged(), onEndpointSliceChange: () => metrics?.endpointSliceChanged(), onSynced: (s, i) => metrics?.synced(s, i) }) })
+    cleanup.push(() => loop.stop())
+
+    metrics = new ProxyMetrics(proxier, {
+      watchStats: v.cluster === undefined ? () => watcher?.stats() ?? ({} as ReturnType<ClusterWatcher['stats']>) : undefined,
+      defaultMetrics: !once,
+    })
+    metrics.setPendingSource(() => loop.pending)
+
+    try {
+      if (v.cluster !== undefined) {
+        const dump = await loadClusterFile(v.cluster as string, io.cwd)
+        source = `cluster file ${dump.file}`
+        for (const s of dump.services) loop.serviceEvent('add', s)
+        for (const s of dump.endpointSlices) loop.endpointSliceEvent('add', s)
+      } else {
+        const kc = await loadKubeConfig({ kubeconfig: v.kubeconfig as string | undefined, context: v.context as string | undefined, env: io.env }).catch((err: Error) => {
+          throw new CliError(err.message)
+        })
+        source = `${kc.server} (${kc.source})`
+        watcher = new ClusterWatcher(kc.kc, {
+          onService: (e, o) => loop.serviceEvent(e, o),
+          onEndpointSlice: (e, o) => loop.endpointSliceEvent(e, o),
+          onError: (resource, err, retryInMs) => {
+            firstError ??= err
+            if (!once) log.warn(`${resource}: ${err.message}; retrying in ${(retryInMs / 1000).toFixed(1)} s`)
+          },
+        }, { labelSelector: v['label-selector'] as string | undefined })
+        const w = watcher
+        cleanup.push(() => w.stop())
+      }
+
+      const m = metrics
+
+      if (watcher !== undefined) {
+        await watcher.start()
+        if (once) {
+          // Fail fast: the first list error ends --once.
+          const synced = await Promise.race([
+            watcher.waitForSync(signal),
+            new Promise<false>((resolve) => {
+              const t = setInterval(() => firstError && (clearInterval(t), resolve(false)), 20)
+              signal.addEventListener('abort', () => (clearInterval(t), resolve(false)), { once: true })
+              void watcher!.waitForSync().then(() => clearInterval(t))
+            }),
+          ])
+          if (!synced) throw new CliError(`cannot list Services and EndpointSlices from ${source}`, { cause: firstError })
+        } else {
+          log.info(`watching Services and EndpointSlices of ${source}`)
+          if (!(await watcher.waitForSync(signal))) return 0
+        }
+      }
+      const initial = loop.sync('initial')
+      if (once) {
+        const result = { source, mode, node: proxier.options.node, servicePorts: proxier.state.servicePorts().length, sync: initial, healthChecks: proxier.healthChecks() }
+        if (json) io.stdout.write(JSON.stringify(result, (k, x) => (x instanceof Error ? x.message : x), 2) + '\n')
+        else io.stdout.write(`${source}: ${result.servicePorts} service ports programmed in mode ${mode} on node ${proxier.options.node.name} (${initial ? changes(initial) : 'sync failed'})\n`)
+        return initial && initial.errors.length === 0 ? 0 : 1
+      }
+
+      // Serve.
+      const servers: RunningServer[] = []
+      cleanup.push(() => Promise.all(servers.map((s) => s.close())).then(() => undefined))
+      const config = { mode, nodeName: proxierOptions.nodeName, nodeIPs: proxierOptions.nodeIPs, podCIDRs: proxierOptions.podCIDRs, zone: proxierOptions.zone, scheduler: proxierOptions.scheduler, minSyncPeriod, syncPeriod, source }
+      if (metricsAddr) {
+        const s = await startMetricsServer(metricsAddr, {
+          metrics: m,
+          mode,
+          config,
+          routes: {
+            [DUMP_PATH]: (_req, res, url) => {
+              const format = (url.searchParams.get('format') ?? 'json') as DumpFormat
+              if (!DUMP_FORMATS.includes(format)) {
+                res.writeHead(400, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`format must be one of ${DUMP_FORMATS.join(', ')}\n`)
+                return
+              }
+              try {
+                const d = renderDump(proxier, format, url.searchParams.has('json'))
+                res.writeHead(200, { 'Content-Type': d.contentType, ...(d.count !== undefined ? { 'X-Flow-Count': String(d.count) } : {}) }).end(d.body)
+              } catch (err) {
+                res.writeHead(501, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`${describeError(err)}\n`)
+              }
+            },
+          },
+        })
+        servers.push(s)
+        log.info(`serving metrics on ${s.url}/metrics (${formatAddress(s.address)})`)
+      }
+      if (healthzAddr) {
+        const s = await startHealthzServer(healthzAddr, health, m)
+        servers.push(s)
+        log.info(`serving healthz on ${s.url}/healthz (${formatAddress(s.address)})`)
+      }
+      loop.start()
+      log.info(`running in ${mode} mode as node ${proxier.options.node.name} (${proxier.options.node.ips.join(', ')}), min-sync-period ${minSyncPeriod}s, sync-period ${syncPeriod}s`)
+      await untilAborted(signal)
+      log.info('stopping')
+      return 0
+    } finally {
+      for (const c of cleanup.reverse()) {
+        try {
+          await c()
+        } catch {
+          // Shutting down: nothing more useful to do with it.
+        }
+      }
+      proxier.dataplane?.destroy()
+    }
+  },
+}

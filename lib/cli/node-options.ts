@@ -1,0 +1,136 @@
+// The options every command that builds a Proxier shares (kube-proxy's node flags), and the
+// construction of that Proxier from them, offline from a --cluster dump.
+import * as os from 'node:os'
+import { canonicalAddress, parseCidr } from '../dataplane/address.js'
+import type { SchedulerName } from '../dataplane/types.js'
+import type { ProxierOptions, ProxyMode } from '../proxy/options.js'
+import { Proxier, type SyncSummary } from '../proxy/proxier.js'
+import type { OptionSpec, ParsedValues } from './args.js'
+import { loadClusterFile, type ClusterDump } from './cluster-file.js'
+import { CliError, UsageError } from './errors.js'
+import type { CliIO } from './io.js'
+import { IPTABLES_UNAVAILABLE, isModeAvailable } from './modes.js'
+import { progressBar } from './progress.js'
+
+export const SCHEDULERS: readonly SchedulerName[] = ['random', 'maglev', 'rr', 'wrr', 'lc', 'wlc', 'sh', 'dh']
+
+export const CLUSTER_OPTION: OptionSpec = {
+  name: 'cluster',
+  type: 'string',
+  valueName: 'FILE',
+  description: 'work offline from a `kubectl get services,endpointslices -A -o json` (or -o yaml) dump; "-" reads stdin',
+}
+
+export const JSON_OPTION: OptionSpec = { name: 'json', type: 'boolean', description: 'print machine-readable JSON' }
+
+export function modeOption(extra: readonly string[] = [], def: string = 'native'): OptionSpec {
+  return { name: 'mode', type: 'string', valueName: 'MODE', choices: ['native', 'iptables', ...extra], default: def, description: "proxy mode, like kube-proxy's --proxy-mode" }
+}
+
+/** kube-proxy's node flags. Hidden aliases take kube-proxy's own flag names. */
+export const NODE_OPTIONS: OptionSpec[] = [
+  { name: 'node-name', type: 'string', valueName: 'NAME', description: 'this node\'s name: endpoints with this nodeName are local (default: the host name)' },
+  { name: 'node-ip', type: 'list', valueName: 'IP', description: 'this node\'s IP addresses, comma-separated or repeated (default: the host\'s first non-loopback addresses)' },
+  { name: 'pod-cidr', type: 'list', valueName: 'CIDR', description: 'pod CIDRs for the local-traffic detector (kube-proxy --cluster-cidr)' },
+  { name: 'zone', type: 'string', valueName: 'ZONE', description: 'this node\'s topology.kubernetes.io/zone, for topology hints' },
+  { name: 'scheduler', type: 'string', valueName: 'NAME', choices: SCHEDULERS, default: 'random', description: 'backend selection of new flows in native mode' },
+  { name: 'masquerade-all', type: 'boolean', description: 'masquerade all traffic to cluster IPs' },
+  { name: 'seed', type: 'integer', valueName: 'N', description: 'fix the hash and scheduler seed (reproducible choices)' },
+  { name: 'hostname-override', type: 'string', hidden: true, description: 'alias of --node-name' },
+  { name: 'cluster-cidr', type: 'list', hidden: true, description: 'alias of --pod-cidr' },
+  { name: 'proxy-mode', type: 'string', hidden: true, choices: ['native', 'iptables'], description: 'alias of --mode' },
+]
+
+function hostAddresses(): string[] {
+  const all = Object.values(os.networkInterfaces()).flat().filter((a) => a !== undefined && !a.internal)
+  const v4 = all.find((a) => a!.family === 'IPv4')?.address
+  const v6 = all.find((a) => a!.family === 'IPv6' && !a!.address.startsWith('fe80'))?.address
+  return [v4, v6].filter((a): a is string => a !== undefined)
+}
+
+/** ProxierOptions from the parsed node flags; checks them (usage errors name the flag). */
+export function proxierOptionsFrom(v: ParsedValues, mode: ProxyMode): ProxierOptions {
+  const nodeName = (v['node-name'] ?? v['hostname-override'] ?? os.hostname()) as string
+  let nodeIPs = v['node-ip'] as string[] | undefined
+  if (nodeIPs === undefined || nodeIPs.length === 0) {
+    nodeIPs = hostAddresses()
+    if (nodeIPs.length === 0) throw new UsageError('--node-ip is required: this host has no non-loopback address to default to')
+  }
+  for (const ip of nodeIPs) if (canonicalAddress(ip) === undefined) throw new UsageError(`--node-ip: ${JSON.stringify(ip)} is not an IP address`)
+  const podCIDRs = [...((v['pod-cidr'] as string[] | undefined) ?? []), ...((v['cluster-cidr'] as string[] | undefined) ?? [])]
+  for (const c of podCIDRs) {
+    try {
+      parseCidr(c)
+    } catch {
+      throw new UsageError(`--pod-cidr: ${JSON.stringify(c)} is not a CIDR`)
+    }
+  }
+  const seed = v.seed as number | undefined
+  if (seed !== undefined && seed < 0) throw new UsageError('--seed must be >= 0')
+  return {
+    mode,
+    nodeName,
+    nodeIPs,
+    podCIDRs,
+    zone: v.zone as string | undefined,
+    scheduler: v.scheduler as SchedulerName,
+    masqueradeAll: v['masquerade-all'] === true,
+    seed,
+  }
+}
+
+export function selectedMode(v: ParsedValues): string {
+  return (v['proxy-mode'] ?? v.mode ?? 'native') as string
+}
+
+/** Fails with a clear message when the mode's implementation is not in this build. */
+export function requireMode(mode: ProxyMode): void {
+  if (!isModeAvailable(mode)) throw new CliError(mode === 'iptables' ? IPTABLES_UNAVAILABLE : `proxy mode ${mode} is not available`)
+}
+
+export function newProxier(options: ProxierOptions): Proxier {
+  requireMode(options.mode)
+  try {
+    return new Proxier(options)
+  } catch (err) {
+    if (err instanceof TypeError || err instanceof RangeError) throw new UsageError(err.message)
+    throw err
+  }
+}
+
+/** Records every object of the dump in the Proxier and syncs it, with a progress bar on a terminal. */
+export function loadInto(proxier: Proxier, dump: ClusterDump, io: CliIO): SyncSummary {
+  const total = dump.services.length + dump.endpointSlices.length
+  const bar = progressBar(io, `loading ${dump.file}`, total + Math.max(1, Math.ceil(total / 10)))
+  for (const s of dump.services) {
+    proxier.applyService(s)
+    bar.tick()
+  }
+  for (const s of dump.endpointSlices) {
+    proxier.applyEndpointSlice(s)
+    bar.tick()
+  }
+  bar.update(total, 'syncing')
+  const summary = proxier.sync()
+  bar.done()
+  if (summary.errors.length) {
+    const first = summary.errors[0]
+    throw new CliError(`programming ${summary.errors.length} service(s) failed, first ${first.service}`, { cause: first.error })
+  }
+  return summary
+}
+
+export async function requireCluster(v: ParsedValues, io: CliIO, command: string): Promise<ClusterDump> {
+  const file = v.cluster as string | undefined
+  if (file === undefined) throw new UsageError('--cluster FILE is required (a `kubectl get services,endpointslices -A -o json` dump)', command)
+  return loadClusterFile(file, io.cwd)
+}
+
+/** One Proxier per mode asked for, each loaded with the dump. */
+export async function proxierFromCluster(v: ParsedValues, io: CliIO, command: string, mode: ProxyMode): Promise<{ proxier: Proxier; dump: ClusterDump }> {
+  const options = proxierOptionsFrom(v, mode)
+  const dump = await requireCluster(v, io, command)
+  const proxier = newProxier(options)
+  loadInto(proxier, dump, io)
+  return { proxier, dump }
+}

@@ -1,0 +1,57 @@
+// What the TCP and UDP halves of the socket proxy share: the Proxier that decides, the clock,
+// the counters, and the feed that keeps the native conntrack's TCP/UDP state machine in step
+// with what the sockets actually see (so timeouts and least-connection counts are right).
+import type { Proxier } from '../proxy/proxier.js'
+import type { Hook } from '../proxy/packet.js'
+import type { CounterTable } from './counters.js'
+import type { LocalAddresses } from './addresses.js'
+
+export const TCP_FIN = 0x01
+export const TCP_SYN = 0x02
+export const TCP_RST = 0x04
+export const TCP_ACK = 0x10
+
+export interface Tuple {
+  src: string
+  sport: number
+  dst: string
+  dport: number
+  protocol: 'TCP' | 'UDP'
+}
+
+export interface ProxyContext {
+  readonly proxier: Proxier
+  /** Seconds of a monotonic clock. */
+  now(): number
+  readonly counters: CounterTable
+  readonly local: LocalAddresses
+  readonly connectTimeoutMs: number
+  readonly udpIdleTimeoutMs: number
+  onError(error: Error, context: string): void
+}
+
+/** kube-proxy's view of where a client is: a process on this node (output) or arriving (prerouting). */
+export function hookOf(ctx: ProxyContext, src: string): Hook {
+  return ctx.local.has(src) ? 'output' : 'prerouting'
+}
+
+/**
+ * Accounts a packet the proxy saw on a flow the Proxier already tracks (native mode only). It
+ * never creates a flow: when the flow is gone (its endpoint was deleted, or it expired) or now
+ * belongs to another endpoint, nothing happens — a stray FIN must not leave an entry behind.
+ */
+export function feedConntrack(ctx: ProxyContext, orig: Tuple, endpoint: { host: string; port: number }, dir: 'original' | 'reply', tcpFlags: number): void {
+  const dp = ctx.proxier.dataplane
+  if (dp === undefined) return
+  try {
+    const f = dp.lookupFlow(orig)
+    if (f === null || f.backendAddress !== endpoint.host || f.backendPort !== endpoint.port) return
+    const pkt =
+      dir === 'original'
+        ? { ...orig, tcpFlags }
+        : { src: endpoint.host, sport: endpoint.port, dst: orig.src, dport: orig.sport, protocol: orig.protocol, tcpFlags }
+    dp.decide(pkt, ctx.now())
+  } catch (err) {
+    ctx.onError(err as Error, 'conntrack update')
+  }
+}
