@@ -131,7 +131,7 @@ function main() {
     'new-flow: conntrack misses; native-batch decides 256 flows per call, native-call one flow per call from JS; ts-iptables walks kube-proxy\'s rules in the TypeScript netfilter evaluator.',
     'new-flow-last: every packet to the service that KUBE-SERVICES matches last, the worst case for a linear walk.',
     'sync-one: one endpoint of one service replaced, then sync(); sync-full: the first sync of every object.',
-    'memory: native is the dataplane maps as allocated for this capacity; ts-iptables is the size of the iptables-restore text.',
+    'memory: native is the services, frontends, backends and revnat maps as allocated for this cluster (capacity = 6 x services; conntrack not included); ts-iptables is the size of the iptables-restore text (the kernel holds about 7.9 KiB per service with nft, NOTES.md).',
   ]
   console.log(`\nsvcplane benchmark · ${m.cpu} (${m.cores} cores) · Node ${m.node} · ${m.date.slice(0, 10)}\n`)
   console.log(textTable(results))

@@ -19,6 +19,9 @@ export function measureSync(counts: number[], mix: Mix, onStep?: () => void, clu
     const t0 = process.hrtime.bigint()
     proxier.sync()
     results.push({ workload: 'sync-full', impl: 'native', services: n, nsPerOp: Number(process.hrtime.bigint() - t0) })
+    // The service state the maps hold (sized for this cluster); flows are counted apart.
+    const serviceMaps = proxier.dataplane!.maps().filter((m) => m.name !== 'conntrack' && m.name !== 'affinity')
+    results.push({ workload: 'memory', impl: 'native', services: n, bytes: serviceMaps.reduce((sum, m) => sum + m.bytes, 0) })
 
     // Replace one endpoint of one service (a pod rescheduled) and sync, a number of times.
     const times: number[] = []

@@ -17,9 +17,14 @@ export interface IptablesRestoreRequest extends IptablesExtraOptions {
 interface SyncRecord {
   /** Services ("ns/name") the sync changed. */
   services: Set<string>
-  /** Per-service nat chains in use before the sync and unused after it. */
-  stale: Set<string>
+  /**
+   * The ServicePorts each change replaced, with what replaced them. Which chains became stale
+   * is worked out only when partial text is asked for, so a sync pays nothing for it.
+   */
+  diffs: Array<{ before: ServicePortState[]; after: ServicePortState[] }>
 }
+
+const emptyRecord = (): SyncRecord => ({ services: new Set(), diffs: [] })
 
 /** The per-service nat chains one ServicePort's rules use (the renderer's own accounting). */
 export function serviceChainsOf(model: ProxyModelView, states: readonly ServicePortState[]): Set<string> {
@@ -36,8 +41,9 @@ export function serviceChainsOf(model: ProxyModelView, states: readonly ServiceP
 const keyOf = (family: Family, chain: string) => `${family}|${chain}`
 
 export class ModelRestoreWriter implements IptablesRestoreWriter {
-  private pending: SyncRecord = { services: new Set(), stale: new Set() }
-  private last: SyncRecord = { services: new Set(), stale: new Set() }
+  private pending: SyncRecord = emptyRecord()
+  private last: SyncRecord = emptyRecord()
+  private lastStale: Set<string> | undefined
 
   constructor(
     private readonly model: ProxyModelView,
@@ -47,18 +53,26 @@ export class ModelRestoreWriter implements IptablesRestoreWriter {
   applied(diff: ServiceDiff): void {
     this.pending.services.add(diff.service)
     const before = [...diff.removed, ...diff.changed.map((c) => c.before)]
-    if (before.length === 0) return
-    const after = serviceChainsOf(this.model, [...diff.added, ...diff.changed.map((c) => c.after)])
-    for (const s of before) {
-      for (const chain of serviceChainsOf(this.model, [s])) {
-        if (!after.has(chain)) this.pending.stale.add(keyOf(s.info.family, chain))
-      }
-    }
+    if (before.length > 0) this.pending.diffs.push({ before, after: [...diff.added, ...diff.changed.map((c) => c.after)] })
   }
 
   synced(): void {
     this.last = this.pending
-    this.pending = { services: new Set(), stale: new Set() }
+    this.pending = emptyRecord()
+    this.lastStale = undefined
+  }
+
+  /** Per-service nat chains ("family|chain") in use before the last sync and unused after it. */
+  private staleChains(): Set<string> {
+    if (this.lastStale) return this.lastStale
+    const stale = new Set<string>()
+    for (const { before, after } of this.last.diffs) {
+      const kept = serviceChainsOf(this.model, after)
+      for (const s of before)
+        for (const chain of serviceChainsOf(this.model, [s])) if (!kept.has(chain)) stale.add(keyOf(s.info.family, chain))
+    }
+    this.lastStale = stale
+    return stale
   }
 
   /** Services changed by the last sync (what a partial sync rewrites). */
@@ -75,7 +89,7 @@ export class ModelRestoreWriter implements IptablesRestoreWriter {
       if (request[k] !== undefined) (extra as Record<string, unknown>)[k] = request[k]
     }
     const prefix = `${family}|`
-    const stale = [...this.last.stale].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length))
+    const stale = [...this.staleChains()].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length))
     const options = { ...renderOptionsFor(this.model, family, extra), existingNatChains: stale }
     if (request.partial === true) Object.assign(options, { changedServices: this.last.services })
     return renderRestore(renderServicePorts(this.model, family), options).text
