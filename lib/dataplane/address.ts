@@ -66,10 +66,19 @@ function parseV6Into(text: string, out: Uint8Array, off: number): boolean {
   return true
 }
 
-/** Parses an IPv4 or IPv6 address into out[off..off+16). Returns 4, 6, or 0 when invalid. */
+function isV4Mapped(bytes: Uint8Array, off: number): boolean {
+  for (let i = 0; i < 12; i++) if (bytes[off + i] !== V4_MAPPED_PREFIX[i]) return false
+  return true
+}
+
+/**
+ * Parses an IPv4 or IPv6 address into out[off..off+16). Returns 4, 6, or 0 when invalid.
+ * An IPv4-mapped IPv6 address (::ffff:a.b.c.d) is family 4, as its canonical text
+ * (the dotted quad) is, and as Go's net.IP.To4 and Kubernetes see it.
+ */
 export function parseAddressInto(text: string, out: Uint8Array, off = 0): 0 | 4 | 6 {
   if (typeof text !== 'string') return 0
-  if (text.includes(':')) return parseV6Into(text, out, off) ? 6 : 0
+  if (text.includes(':')) return parseV6Into(text, out, off) ? (isV4Mapped(out, off) ? 4 : 6) : 0
   for (let i = 0; i < 12; i++) out[off + i] = V4_MAPPED_PREFIX[i]
   return parseV4Into(text, out, off + 12) ? 4 : 0
 }
@@ -83,10 +92,12 @@ export function addressFamily(text: string): 0 | 4 | 6 {
   return parseAddressInto(text, new Uint8Array(16), 0)
 }
 
+/**
+ * RFC 5952 text of a 16-byte address; IPv4-mapped addresses as the dotted quad. The native
+ * addon's dumps (native/addon/addon.cc formatAddr) spell addresses exactly the same way.
+ */
 export function formatAddress(bytes: Uint8Array, off = 0): string {
-  let mapped = true
-  for (let i = 0; i < 12; i++) if (bytes[off + i] !== V4_MAPPED_PREFIX[i]) mapped = false
-  if (mapped) return `${bytes[off + 12]}.${bytes[off + 13]}.${bytes[off + 14]}.${bytes[off + 15]}`
+  if (isV4Mapped(bytes, off)) return `${bytes[off + 12]}.${bytes[off + 13]}.${bytes[off + 14]}.${bytes[off + 15]}`
   const words: number[] = []
   for (let i = 0; i < 8; i++) words.push((bytes[off + 2 * i] << 8) | bytes[off + 2 * i + 1])
   // RFC 5952: compress the longest run (length >= 2) of zero words, the first on ties.
@@ -126,28 +137,37 @@ export interface ParsedCidr {
   text: string
 }
 
-/** Parses "addr/len" (or a bare address, as a host prefix). Host bits are cleared, as the kernel does. */
+/**
+ * Parses "addr/len" (or a bare address, as a host prefix). Host bits are cleared, as the kernel does.
+ * The length is over 32 bits for dotted-quad text and over 128 for IPv6 text (also for
+ * ::ffff:a.b.c.d). A prefix that lies inside the IPv4-mapped range (::ffff:0:0/96 or longer)
+ * is IPv4: family 4, text "a.b.c.d/(len - 96)"; shorter ones stay IPv6. `text` parses back to
+ * the same prefix.
+ */
 export function parseCidr(text: string): ParsedCidr | undefined {
   if (typeof text !== 'string') return undefined
   const slash = text.indexOf('/')
   const addr = slash === -1 ? text : text.slice(0, slash)
   const bytes = new Uint8Array(16)
-  const family = parseAddressInto(addr, bytes, 0)
-  if (!family) return undefined
-  const max = family === 4 ? 32 : 128
+  if (!parseAddressInto(addr, bytes, 0)) return undefined
+  const v6Text = addr.includes(':')
+  const max = v6Text ? 128 : 32
   let len = max
   if (slash !== -1) {
     const lenText = text.slice(slash + 1)
-    if (!/^\d{1,3}$/.test(lenText)) return undefined
+    if (!/^(0|[1-9]\d{0,2})$/.test(lenText)) return undefined // no sign, no leading zeros ("/08")
     len = Number(lenText)
     if (len > max) return undefined
   }
-  const bits = family === 4 ? len + 96 : len
+  const bits = v6Text ? len : len + 96
   for (let i = 0; i < 16; i++) {
     const keep = Math.max(0, Math.min(8, bits - 8 * i))
     bytes[i] &= (0xff00 >> keep) & 0xff
   }
-  return { bytes, bits, family, text: `${formatAddress(bytes, 0)}/${len}` }
+  // Clearing host bits of a prefix shorter than 96 also clears the ::ffff marker, so a network
+  // that is still v4-mapped here is one of IPv4.
+  if (bits >= 96 && isV4Mapped(bytes, 0)) return { bytes, bits, family: 4, text: `${formatAddress(bytes, 0)}/${bits - 96}` }
+  return { bytes, bits, family: 6, text: `${formatAddress(bytes, 0)}/${bits}` }
 }
 
 export function cidrContains(c: ParsedCidr, addr: Uint8Array, off = 0): boolean {

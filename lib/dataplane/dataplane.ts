@@ -84,6 +84,14 @@ export interface DataplaneCounters {
   reasons: Record<Reason, number>
 }
 
+/** A bad value as an error message shows it: strings quoted, the rest as String() does. */
+function show(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v)
+  if (Array.isArray(v)) return `an array of ${v.length}`
+  if (typeof v === 'object' && v !== null) return `an object (${v.constructor?.name ?? 'Object'})`
+  return String(v)
+}
+
 function checkId(id: unknown, field: string): asserts id is number {
   if (typeof id !== 'number' || !Number.isInteger(id) || id < 1 || id > MAX_ID)
     throw new RangeError(`${field} must be an integer 1..4294967295, got ${String(id)}`)
@@ -143,7 +151,7 @@ export class Dataplane {
   }
 
   constructor(options: DataplaneOptions = {}) {
-    if (options === null || typeof options !== 'object') throw new TypeError('options must be an object')
+    if (options === null || typeof options !== 'object') throw new TypeError(`options must be an object, got ${show(options)}`)
     const cap = { ...DEFAULT_CAPACITY, ...(options.capacity ?? {}) }
     for (const [k, v] of Object.entries(cap)) {
       if (!(k in DEFAULT_CAPACITY)) throw new TypeError(`capacity.${k} is not a map (use ${Object.keys(DEFAULT_CAPACITY).join(', ')})`)
@@ -177,7 +185,7 @@ export class Dataplane {
   }
 
   private mergeTimeouts(t: Partial<ConntrackTimeouts>): ConntrackTimeouts {
-    if (t === null || typeof t !== 'object') throw new TypeError('timeouts must be an object')
+    if (t === null || typeof t !== 'object') throw new TypeError(`timeouts must be an object, got ${show(t)}`)
     const out = { ...(this.timeouts ?? DEFAULT_TIMEOUTS) }
     for (const [k, v] of Object.entries(t)) {
       if (!(k in DEFAULT_TIMEOUTS)) throw new TypeError(`timeouts.${k} is not a timeout (use ${TIMEOUT_ORDER.join(', ')})`)
@@ -209,7 +217,7 @@ export class Dataplane {
   // ---------------------------------------------------------------- control path
 
   upsertBackend(spec: BackendSpec): void {
-    if (spec === null || typeof spec !== 'object') throw new TypeError('backend must be an object')
+    if (spec === null || typeof spec !== 'object') throw new TypeError(`backend must be an object, got ${show(spec)}`)
     checkId(spec.id, 'backend.id')
     const ctx = `backend ${spec.id}`
     const addr = new Uint8Array(16)
@@ -219,8 +227,8 @@ export class Dataplane {
     if (state < 0) throw new TypeError(`${ctx}: state must be one of ${BACKEND_STATES.join(', ')}, got ${JSON.stringify(spec.state)}`)
     const weight = spec.weight ?? 1
     if (!Number.isInteger(weight) || weight < 1 || weight > 65535) throw new RangeError(`${ctx}: weight must be 1..65535, got ${weight}`)
-    if (spec.nodeLocal !== undefined && typeof spec.nodeLocal !== 'boolean') throw new TypeError(`${ctx}: nodeLocal must be a boolean`)
-    if (spec.zone !== undefined && typeof spec.zone !== 'string') throw new TypeError(`${ctx}: zone must be a string`)
+    if (spec.nodeLocal !== undefined && typeof spec.nodeLocal !== 'boolean') throw new TypeError(`${ctx}: nodeLocal must be a boolean, got ${show(spec.nodeLocal)}`)
+    if (spec.zone !== undefined && typeof spec.zone !== 'string') throw new TypeError(`${ctx}: zone must be a string, got ${show(spec.zone)}`)
     let zone = 0
     if (spec.zone) {
       zone = this.zones.get(spec.zone) ?? 0
@@ -243,11 +251,11 @@ export class Dataplane {
   }
 
   upsertService(spec: ServiceSpec): void {
-    if (spec === null || typeof spec !== 'object') throw new TypeError('service must be an object')
+    if (spec === null || typeof spec !== 'object') throw new TypeError(`service must be an object, got ${show(spec)}`)
     checkId(spec.id, 'service.id')
     const ctx = `service ${spec.id}`
-    if (!Array.isArray(spec.frontends)) throw new TypeError(`${ctx}: frontends must be an array`)
-    if (!Array.isArray(spec.backends)) throw new TypeError(`${ctx}: backends must be an array of backend ids`)
+    if (!Array.isArray(spec.frontends)) throw new TypeError(`${ctx}: frontends must be an array, got ${show(spec.frontends)}`)
+    if (!Array.isArray(spec.backends)) throw new TypeError(`${ctx}: backends must be an array of backend ids, got ${show(spec.backends)}`)
     const scheduler = SCHEDULERS.indexOf(spec.scheduler ?? 'random')
     if (scheduler < 0) throw new TypeError(`${ctx}: scheduler must be one of ${SCHEDULERS.join(', ')}, got ${JSON.stringify(spec.scheduler)}`)
     const affinity = spec.affinityTimeout ?? 0
@@ -260,7 +268,7 @@ export class Dataplane {
     const feView = new DataView(fe.buffer)
     spec.frontends.forEach((f, i) => {
       const field = `${ctx}: frontends[${i}]`
-      if (f === null || typeof f !== 'object') throw new TypeError(`${field} must be an object`)
+      if (f === null || typeof f !== 'object') throw new TypeError(`${field} must be an object, got ${show(f)}`)
       const off = i * native.frontendStride
       if (!parseAddressInto(f.address, fe, off)) throw new TypeError(`${field}.address is not an IP address: ${JSON.stringify(f.address)}`)
       checkPort(f.port, `${field}.port`)
@@ -282,7 +290,7 @@ export class Dataplane {
       ids[i] = id
     })
     const ranges = spec.sourceRanges ?? []
-    if (!Array.isArray(ranges)) throw new TypeError(`${ctx}: sourceRanges must be an array of CIDRs`)
+    if (!Array.isArray(ranges)) throw new TypeError(`${ctx}: sourceRanges must be an array of CIDRs, got ${show(ranges)}`)
     const rb = new Uint8Array(ranges.length * native.cidrStride)
     ranges.forEach((r, i) => {
       const c = parseCidr(typeof r === 'string' ? r.trim() : r)
@@ -329,8 +337,8 @@ export class Dataplane {
 
   /** Decides flows[0 .. flows.length) into out; returns the count. No object per flow. */
   decideBatch(flows: FlowBatch, now: number, out: DecisionBatch): number {
-    if (!(flows instanceof FlowBatch)) throw new TypeError('flows must be a FlowBatch')
-    if (!(out instanceof DecisionBatch)) throw new TypeError('out must be a DecisionBatch')
+    if (!(flows instanceof FlowBatch)) throw new TypeError(`flows must be a FlowBatch, got ${show(flows)}`)
+    if (!(out instanceof DecisionBatch)) throw new TypeError(`out must be a DecisionBatch, got ${show(out)}`)
     checkNow(now)
     if (out.capacity < flows.length) throw new RangeError(`out holds ${out.capacity} decisions, flows has ${flows.length}`)
     return this.h.decideBatch(flows.buffer, flows.length, now, out.buffer)
@@ -508,7 +516,11 @@ export class Dataplane {
     return this.h.dumpAffinity() as never
   }
 
-  /** The service's Maglev lookup table as backend ids (null for other schedulers' services). */
+  /**
+   * The service's lookup table as backend ids, one per slot: Maglev's M slots, or the 256
+   * buckets of sh and dh (IPVS's IP_VS_SH_TAB_SIZE). Null for services whose scheduler has no
+   * table (random, rr, wrr, lc, wlc) and for unknown services.
+   */
   maglevTable(serviceId: number): Uint32Array | null {
     checkId(serviceId, 'service id')
     const t = this.h.maglevTable(serviceId)

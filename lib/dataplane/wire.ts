@@ -65,9 +65,13 @@ export class FlowBatch {
     return b
   }
 
+  private checkIndex(i: number): void {
+    if (!Number.isInteger(i) || i < 0 || i >= this.capacity) throw new RangeError(`index must be 0..${this.capacity - 1}, got ${i}`)
+  }
+
   /** Writes flow i (0 <= i < capacity). */
   set(i: number, flow: Flow): void {
-    if (!Number.isInteger(i) || i < 0 || i >= this.capacity) throw new RangeError(`index must be 0..${this.capacity - 1}, got ${i}`)
+    this.checkIndex(i)
     encodeFlow(flow, this.buffer, this.view, i * FLOW_STRIDE, `flows[${i}]`)
     if (i >= this.length) this.length = i + 1
   }
@@ -78,11 +82,15 @@ export class FlowBatch {
 
   /** Rewrites only the TCP flags of flow i (e.g. SYN, then ACK), in place. */
   setTcpFlags(i: number, flags: number): void {
+    this.checkIndex(i)
+    if (!Number.isInteger(flags) || flags < 0 || flags > 255) throw new RangeError(`flows[${i}].tcpFlags must be 0..255, got ${flags}`)
     this.buffer[i * FLOW_STRIDE + 38] = flags
   }
 
   /** Rewrites only the source port of flow i, in place (cheap new flows for benchmarks). */
   setSourcePort(i: number, port: number): void {
+    this.checkIndex(i)
+    checkPort(port, `flows[${i}].sport`, true)
     this.view.setUint16(i * FLOW_STRIDE + 32, port, true)
   }
 }
@@ -125,7 +133,10 @@ export class DecisionBatch {
   backendId(i: number): number {
     return this.view.getUint32(i * DECISION_STRIDE + 12, true)
   }
+  /** The backend (forward) or service (reply) address; '' for pass, reject and drop, as decide() gives. */
   address(i: number): string {
+    const v = this.buffer[i * DECISION_STRIDE]
+    if (v !== 1 && v !== 2) return ''
     return formatAddress(this.buffer, i * DECISION_STRIDE + 16)
   }
 }

@@ -2,10 +2,10 @@
 // layouts of wire.h and the core's structs and turns control-path Results into plain values
 // that lib/dataplane turns into typed errors. No validation of meaning happens here beyond
 // what keeps memory safe: lib/dataplane validates, the core re-checks what it must.
-#include <arpa/inet.h>
 #include <napi.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 
@@ -35,11 +35,44 @@ uint64_t toNs(double seconds) {
   return uint64_t(std::llround(seconds * 1e9));
 }
 
+// RFC 5952, exactly as lib/dataplane/address.ts formatAddress spells it: IPv4-mapped as the
+// dotted quad; otherwise lower-case hex words without leading zeros, the longest run of two or
+// more zero words (the first on ties) as "::". inet_ntop differs (it prints ::a.b.c.d for
+// IPv4-compatible addresses), so dumps and decisions would disagree.
 std::string formatAddr(const IpAddr& a) {
-  char buf[INET6_ADDRSTRLEN];
-  if (a.isV4()) inet_ntop(AF_INET, a.b + 12, buf, sizeof buf);
-  else inet_ntop(AF_INET6, a.b, buf, sizeof buf);
-  return buf;
+  char buf[48];
+  if (a.isV4()) {
+    snprintf(buf, sizeof buf, "%u.%u.%u.%u", a.b[12], a.b[13], a.b[14], a.b[15]);
+    return buf;
+  }
+  uint16_t w[8];
+  for (int i = 0; i < 8; ++i) w[i] = uint16_t(a.b[2 * i] << 8 | a.b[2 * i + 1]);
+  int bestStart = -1, bestLen = 1;
+  for (int i = 0; i < 8;) {
+    if (w[i]) {
+      ++i;
+      continue;
+    }
+    int j = i;
+    while (j < 8 && w[j] == 0) ++j;
+    if (j - i > bestLen) {
+      bestStart = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  std::string out;
+  for (int i = 0; i < 8; ++i) {
+    if (i == bestStart) {
+      out += "::";
+      i += bestLen - 1;
+      continue;
+    }
+    if (!out.empty() && out.back() != ':') out += ':';
+    snprintf(buf, sizeof buf, "%x", w[i]);
+    out += buf;
+  }
+  return out;
 }
 
 template <class T>

@@ -16,25 +16,33 @@
 
 namespace svcplane {
 
-struct Flow {
+// 192 bytes, cache-line aligned, laid out by use: a conntrack hit reads and writes the first
+// two lines (the key it matched, state, expiry, the other direction's key for the rewrite,
+// packet counters) and the byte counters at the start of the third; the rest of the third is
+// touched only when a flow is created or removed. The batch paths prefetch all three lines.
+struct alignas(64) Flow {
+  // line 0
   FlowKey orig;   // as the client sent it: client -> frontend
-  FlowKey reply;  // as the backend answers: backend -> client
-  uint32_t serviceId;
-  uint32_t backendId;
-  uint32_t revNatId;
   CtState state;
   uint8_t finDir;
   bool replyIndexed;
   bool used;
   bool snat;  // its source was masqueraded: reply.dst/dport hold a port of the NAT port map
-  uint64_t created;
-  uint64_t lastSeen;
+  uint32_t backendId;
+  uint32_t serviceId;
   uint64_t expires;
+  // line 1
+  FlowKey reply;  // as the backend answers: backend -> client
+  uint64_t lastSeen;
   uint64_t packets[2];
+  // line 2
   uint64_t bytes[2];
+  uint32_t revNatId;
   uint32_t origHash, replyHash;
   uint32_t older, newer;  // creation order, for eviction (or the free-list link)
+  uint64_t created;
 };
+static_assert(sizeof(Flow) == 192, "Flow is three cache lines");
 
 struct CtHit {
   uint32_t flow;  // kNone on a miss
@@ -57,7 +65,20 @@ class Conntrack {
   FullPolicy policy() const { return policy_; }
 
   uint32_t hashOf(const FlowKey& k) const { return uint32_t(keyedHash(&k, sizeof k, seed_)); }
+  // The same hash of a key given as its five little-endian words (FlowKey's bytes).
+  uint32_t hashOfWords(const uint64_t w[5]) const { return uint32_t(keyedHash(w, 40, seed_)); }
   void prefetch(uint32_t hash) const { index_.prefetch(hash); }
+  // Second stage of a batch lookup, once prefetch(hash) has brought the index slot in: the
+  // flow the first slot of that hash refers to is brought in too, whole. Only a hint.
+  void prefetchFlow(uint32_t hash) const {
+    uint32_t ref = index_.firstWithHash(hash);
+    if (ref != HashIndex::kEmpty) {
+      const char* p = reinterpret_cast<const char*>(&flows_[ref >> 1]);
+      __builtin_prefetch(p, 1);
+      __builtin_prefetch(p + 64, 1);
+      __builtin_prefetch(p + 128, 1);
+    }
+  }
 
   // Finds the flow for a packet tuple (counted as a hit or a miss; an expired one is a miss).
   CtHit lookup(const FlowKey& k, uint32_t hash, uint64_t now);

@@ -58,16 +58,15 @@ void Dataplane::decide(const FlowInput& in, uint64_t now, Decision& out) {
     commitNewFlow(in, ct_.hashOf(in.key), nf, now, out);
 }
 
-// Three passes over each group of packets, so that their cache misses overlap instead of
-// being paid one after another: (1) hash and prefetch the conntrack and frontend slots;
-// (2) look up, and for new flows choose a backend and prefetch the reply tuple's slot;
-// (3) insert the new flows. A flow that appears twice in one group is created once: pass 3
-// finds the first packet's flow and the second packet follows it.
+// Two passes over each group of flows, so that their conntrack and frontend cache misses
+// overlap instead of being paid one after another: (1) hash and prefetch the conntrack and
+// frontend slots; (2) in order, look up and, on a miss, choose and create the flow at once.
+// Creating each new flow before the next lookup keeps the batch exactly equal to a sequence
+// of decide() calls: a flow seen twice, or its reply, later in the group finds it, and
+// lc/wlc see the connections counted so far.
 void Dataplane::decideBatch(const FlowInput* in, uint32_t n, uint64_t now, Decision* out) {
   constexpr uint32_t kGroup = 16;
   uint32_t ctHash[kGroup], feHash[kGroup];
-  NewFlow pending[kGroup];
-  bool isNew[kGroup];
   for (uint32_t base = 0; base < n; base += kGroup) {
     uint32_t m = std::min(kGroup, n - base);
     for (uint32_t i = 0; i < m; ++i) {
@@ -77,11 +76,10 @@ void Dataplane::decideBatch(const FlowInput* in, uint32_t n, uint64_t now, Decis
       frontends_.prefetch(feHash[i]);
     }
     for (uint32_t i = 0; i < m; ++i) {
-      isNew[i] = !decideLookup(in[base + i], ctHash[i], feHash[i], now, out[base + i], pending[i]);
-      if (isNew[i]) ct_.prefetch(pending[i].replyHash);
+      NewFlow nf;
+      if (!decideLookup(in[base + i], ctHash[i], feHash[i], now, out[base + i], nf))
+        commitNewFlow(in[base + i], ctHash[i], nf, now, out[base + i]);
     }
-    for (uint32_t i = 0; i < m; ++i)
-      if (isNew[i]) commitNewFlow(in[base + i], ctHash[i], pending[i], now, out[base + i]);
   }
 }
 
@@ -123,7 +121,11 @@ bool Dataplane::decideLookup(const FlowInput& in, uint32_t ctHash, uint32_t feHa
     fillFromFlow(hit.flow, hit.dir, out);
     return true;
   }
+  return decideMiss(in, feHash, now, out, nf);
+}
 
+bool Dataplane::decideMiss(const FlowInput& in, uint32_t feHash, uint64_t now, Decision& out, NewFlow& nf) {
+  const FlowKey& key = in.key;
   auto finish = [&](Verdict v, Reason r) {
     out.verdict = v;
     out.reason = r;
@@ -164,6 +166,7 @@ bool Dataplane::decideLookup(const FlowInput& in, uint32_t ctHash, uint32_t feHa
   nf.reply.dport = key.sport;
   nf.reply.proto = key.proto;
   nf.replyHash = ct_.hashOf(nf.reply);
+  ct_.prefetch(nf.replyHash);  // the insert's second slot, while the rest is decided
   nf.serviceId = fe->serviceId;
   nf.backendId = b.backendId;
   nf.revNatId = fe->revNatId;
@@ -176,14 +179,6 @@ bool Dataplane::decideLookup(const FlowInput& in, uint32_t ctHash, uint32_t feHa
 }
 
 void Dataplane::commitNewFlow(const FlowInput& in, uint32_t ctHash, NewFlow& nf, uint64_t now, Decision& out) {
-  // An earlier packet of the same batch group may have created this flow already.
-  if (CtHit again = ct_.peek(in.key, ctHash); again.flow != Conntrack::kNone) {
-    ct_.update(again.flow, again.dir, in.tcpFlags, in.bytes, now);
-    bool affinityHit = out.affinityHit;
-    fillFromFlow(again.flow, again.dir, out);
-    out.affinityHit = affinityHit;
-    return;
-  }
   bool snat = false;
   if (nf.masquerade) {
     if (!masquerade(in, nf, out)) {
@@ -361,7 +356,7 @@ void Dataplane::rebuildServicesOf(const BackendRec& b) {
     ServiceRec* s = services_.peek(sid);
     if (!s || !s->set) continue;
     std::unique_ptr<BackendSet> set;
-    if (buildSet(s->set->allIds, s->kind, set).ok()) s->set = std::move(set);
+    if (buildSet(s->set->allIds, s->kind, set, s).ok()) s->set = std::move(set);
   }
 }
 
@@ -377,7 +372,8 @@ Result Dataplane::deleteBackend(uint32_t id) {
   return {};
 }
 
-Result Dataplane::buildSet(const std::vector<uint32_t>& ids, SchedulerKind kind, std::unique_ptr<BackendSet>& out) {
+Result Dataplane::buildSet(const std::vector<uint32_t>& ids, SchedulerKind kind, std::unique_ptr<BackendSet>& out,
+                           ServiceRec* reuse) {
   auto set = std::make_unique<BackendSet>();
   set->allIds = ids;
   std::sort(set->allIds.begin(), set->allIds.end());
@@ -390,7 +386,12 @@ Result Dataplane::buildSet(const std::vector<uint32_t>& ids, SchedulerKind kind,
       set->activeSorted.push_back(id);
     }
   }
-  set->scheduler = makeScheduler(kind, cfg_.sched);
+  // The same kind keeps its scheduler instance, rebuilt with the new set, so stateful ones
+  // carry their place over as IPVS does (rr continues after the last backend picked, wrr
+  // keeps its current weight). Nothing fails after this point, and the old set, which no
+  // longer has a scheduler, is replaced by the new one before the next packet.
+  if (reuse && reuse->set && reuse->set->scheduler && reuse->kind == kind) set->scheduler = std::move(reuse->set->scheduler);
+  else set->scheduler = makeScheduler(kind, cfg_.sched);
   if (!set->scheduler)
     return {Status::Invalid, kind == SchedulerKind::Maglev ? "maglev table size " + num(cfg_.sched.maglevTableSize) + " is not a prime"
                                                             : "unknown scheduler " + num(uint32_t(kind))};
@@ -429,7 +430,7 @@ Result Dataplane::upsertService(const ServiceSpec& spec) {
   if (frontends_.size() - dropped + added > frontends_.capacity())
     return {Status::Full, "frontends map is full (capacity " + num(frontends_.capacity()) + ")"};
   std::unique_ptr<BackendSet> set;
-  if (Result r = buildSet(spec.backendIds, spec.kind, set); !r.ok()) return r;
+  if (Result r = buildSet(spec.backendIds, spec.kind, set, existing); !r.ok()) return r;
 
   // 2. Apply. Nothing below can fail.
   if (!existing) existing = &services_.at(services_.insert(spec.id).index).value;
@@ -447,7 +448,12 @@ Result Dataplane::upsertService(const ServiceSpec& spec) {
     FrontendRec& fe = frontends_.at(r.index).value;
     if (r.inserted) {
       fe.serviceId = spec.id;
-      fe.revNatId = r.index + 1;  // stable while the frontend exists
+      // Ids are never reused while flows may hold them: a slab index would pass a dropped
+      // frontend's id to the next new one, and its old flows' replies would be rewritten to it.
+      do {
+        if (++nextRevNatId_ == 0) ++nextRevNatId_;
+      } while (revnat_.peek(nextRevNatId_));
+      fe.revNatId = nextRevNatId_;
       RevNatRec& rn = revnat_.at(revnat_.insert(fe.revNatId).index).value;
       rn.addr = f.key.addr;
       rn.port = f.key.port;

@@ -153,7 +153,7 @@ class Dataplane {
   const DataplaneConfig& config() const { return cfg_; }
 
  private:
-  // What pass 2 of a batch decided for a new flow, for pass 3 to insert.
+  // What the lookup decided for a new flow, for commitNewFlow to insert.
   struct NewFlow {
     FlowKey reply;
     uint32_t replyHash;
@@ -166,6 +166,12 @@ class Dataplane {
   };
   // Returns true when the decision is complete; false for a new flow to commit.
   bool decideLookup(const FlowInput& in, uint32_t ctHash, uint32_t feHash, uint64_t now, Decision& out, NewFlow& nf);
+  // The part of decideLookup after a conntrack miss: frontend, source ranges, backend choice.
+  bool decideMiss(const FlowInput& in, uint32_t feHash, uint64_t now, Decision& out, NewFlow& nf);
+  // The packet path's decideLookup + commitNewFlow: a hit touches only the flow (no revnat
+  // lookup, no decision fields the packet path does not read); the source is classified
+  // (pod, node) only on a miss, where masquerade and scope need it.
+  void decidePacket(FlowInput& in, uint32_t ctHash, uint64_t now, bool fromNode, Decision& out);
   void commitNewFlow(const FlowInput& in, uint32_t ctHash, NewFlow& nf, uint64_t now, Decision& out);
   // Finds a tracked flow without creating one (replies from backends, ICMP errors, later
   // fragments). With `account`, the packet counts on the flow and drives its state.
@@ -178,7 +184,10 @@ class Dataplane {
   void fillFromFlow(uint32_t flow, Dir dir, Decision& out);
   static FrontendKey frontendKeyOf(const FlowInput& in);
   int32_t choose(const ServiceRec& svc, const FlowKey& key, uint32_t serviceId, uint64_t now, Decision& out);
-  Result buildSet(const std::vector<uint32_t>& ids, SchedulerKind kind, std::unique_ptr<BackendSet>& out);
+  // Builds a service's backend set; with `reuse` (the service being rebuilt), its scheduler
+  // instance moves into the new set when the kind is unchanged.
+  Result buildSet(const std::vector<uint32_t>& ids, SchedulerKind kind, std::unique_ptr<BackendSet>& out,
+                  ServiceRec* reuse = nullptr);
   void rebuildServicesOf(const BackendRec& b);
   void onFlowRemoved(const Flow& f);
   uint64_t nextRandom();
@@ -192,6 +201,7 @@ class Dataplane {
   FixedMap<AffinityKey, AffinityRec> affinity_;
   Conntrack ct_;
   uint32_t affinityGcCursor_ = 0;
+  uint32_t nextRevNatId_ = 0;  // last revnat id handed out; ids are not reused
   DataplaneCounters counters_;
   PacketConfig pktCfg_;
   PacketCounters pktCounters_;

@@ -71,6 +71,14 @@ class HashIndex {
     return true;
   }
 
+  // The ref of the first slot holding this hash (without checking its key), or kEmpty.
+  uint32_t firstWithHash(uint32_t hash) const {
+    for (uint32_t i = hash & mask_;; i = (i + 1) & mask_) {
+      const Slot& s = slots_[i];
+      if (s.ref == kEmpty || s.hash == hash) return s.ref;
+    }
+  }
+
   // Brings the first probe slot of a hash into cache ahead of a lookup (batch paths).
   void prefetch(uint32_t hash) const { __builtin_prefetch(&slots_[hash & mask_]); }
 

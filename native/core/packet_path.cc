@@ -3,6 +3,8 @@
 // key, hash and prefetch; (2) conntrack / service lookups; (3) commit new flows, rewrite the
 // packets in place, record first fragments, build reject replies.
 #include <algorithm>
+#include <cstddef>
+#include <cstring>
 
 #include "dataplane.h"
 #include "icmp_error.h"
@@ -13,7 +15,7 @@ namespace svcplane {
 
 namespace {
 
-enum class Stage : uint8_t { Done, Decide, Track, Quiet };
+enum class Stage : uint8_t { Done, Decide, Track, Quiet, Fragment };
 
 FragKey fragKeyOf(const FlowKey& k, uint32_t id) {
   FragKey f{};
@@ -58,16 +60,43 @@ bool Dataplane::lookupTracked(const FlowInput& in, uint32_t ctHash, uint64_t now
   return true;
 }
 
+void Dataplane::decidePacket(FlowInput& in, uint32_t ctHash, uint64_t now, bool fromNode, Decision& out) {
+  CtHit hit = ct_.lookup(in.key, ctHash, now);
+  if (hit.flow != Conntrack::kNone && !hit.expired) {
+    ++counters_.packets;
+    ct_.update(hit.flow, hit.dir, in.tcpFlags, in.bytes, now);
+    out.verdict = hit.dir == Dir::Original ? Verdict::Forward : Verdict::Reply;
+    out.reason = Reason::None;
+    out.packetReason = Reason::None;
+    out.established = true;
+    out.flow = hit.flow;
+    out.dir = hit.dir;
+    ++counters_.verdicts[size_t(out.verdict)];
+    return;
+  }
+  out = Decision{};
+  ++counters_.packets;
+  if (hit.expired) ct_.remove(hit.flow, [this](const Flow& f) { onFlowRemoved(f); }, true);
+  in.packet = classify(in.key.src, fromNode);
+  in.scope = in.packet & (kInFromPod | kInFromNode) ? Scope::Internal : Scope::External;
+  NewFlow nf;
+  if (!decideMiss(in, 0, now, out, nf)) commitNewFlow(in, ctHash, nf, now, out);
+}
+
+// Three passes over each group of packets, so that their cache misses overlap instead of
+// being paid one after another: (1) parse, build the flow key, hash it and prefetch its index
+// slot; (2) prefetch the flow each slot points to; (3) in order, look up (or decide and create
+// the flow at once, so later packets of the group see it), rewrite in place, record first
+// fragments, build reject replies. Everything that reads or changes state is in pass 3, in
+// packet order: the batch gives exactly what one packet at a time would.
 void Dataplane::processPackets(const PacketRef* pkts, uint32_t n, const PacketOptions& opt, uint64_t now,
                                uint8_t* verdicts, uint8_t* reasons) {
-  constexpr uint32_t kGroup = 16;
+  constexpr uint32_t kGroup = 32;
   ParsedPacket pp[kGroup];
   FlowInput fin[kGroup];
-  uint32_t ctHash[kGroup], feHash[kGroup];
+  uint32_t ctHash[kGroup];
   Decision dec[kGroup];
-  NewFlow pending[kGroup];
   Stage stage[kGroup];
-  bool isNew[kGroup];
   PacketCounters& pc = pktCounters_;
 
   for (uint32_t base = 0; base < n; base += kGroup) {
@@ -79,11 +108,10 @@ void Dataplane::processPackets(const PacketRef* pkts, uint32_t n, const PacketOp
       Decision& d = dec[i];
       ++pc.packets;
       stage[i] = Stage::Done;
-      isNew[i] = false;
-      d = Decision{};
       Reason r = parsePacket(pk.data, pk.len, opt.link, p);
       if (p.ip.family) ++pc.counts[p.ip.family == 4 ? kPktIpv4 : kPktIpv6];
       if (r != Reason::None) {
+        d = Decision{};
         d.verdict = r == Reason::Truncated || r == Reason::Malformed ? Verdict::Drop : Verdict::Pass;
         d.reason = r;
         continue;
@@ -96,18 +124,42 @@ void Dataplane::processPackets(const PacketRef* pkts, uint32_t n, const PacketOp
         default: break;
       }
       FlowInput& in = fin[i];
-      in = FlowInput{};
-      in.key.src = readAddr(pk.data + srcAddrOffset(ip), ip.family);
-      in.key.dst = readAddr(pk.data + dstAddrOffset(ip), ip.family);
-      in.key.proto = ip.proto;
-      in.key.sport = p.sport;
-      in.key.dport = p.dport;
+      // The key is built as five whole words and hashed from them: written piecewise (bytes,
+      // halves) and read back as words by the hash, it would stall on store forwarding.
+      uint64_t w[5];
+      if (ip.family == 4) {
+        uint32_t s4, d4;
+        std::memcpy(&s4, pk.data + srcAddrOffset(ip), 4);
+        std::memcpy(&d4, pk.data + dstAddrOffset(ip), 4);
+        w[0] = w[2] = 0;
+        w[1] = 0xffff0000ull | uint64_t(s4) << 32;  // ::ffff:a.b.c.d, little-endian words
+        w[3] = 0xffff0000ull | uint64_t(d4) << 32;
+      } else {
+        std::memcpy(w, pk.data + srcAddrOffset(ip), 16);
+        std::memcpy(w + 2, pk.data + dstAddrOffset(ip), 16);
+      }
+      // Ports straight from the packet: the parser stored them as two halves, and one load of
+      // both would wait for those stores.
+      uint32_t ports;
+      if (p.kind == PacketKind::Flow) {
+        uint32_t raw;
+        std::memcpy(&raw, pk.data + p.ip.l4, 4);
+        raw = __builtin_bswap32(raw);  // sport in the high half, dport in the low
+        ports = raw >> 16 | raw << 16;
+      } else {
+        ports = uint32_t(p.sport) | uint32_t(p.dport) << 16;
+      }
+      w[4] = uint64_t(ports) | uint64_t(ip.proto) << 32;
+      static_assert(offsetof(FlowKey, sport) == 32 && offsetof(FlowKey, dport) == 34 && offsetof(FlowKey, proto) == 36);
+      std::memcpy(&in.key, w, sizeof w);
       in.tcpFlags = p.tcpFlags;
       in.bytes = p.ip.end - p.ip.l3;
       in.scope = Scope::External;
+      in.packet = 0;
       if (p.kind == PacketKind::IcmpError) {
         ++pc.counts[kPktIcmp];
         if (!icmpChecksumValid(pk.data, p)) {
+          d = Decision{};
           d.verdict = Verdict::Drop;
           d.reason = Reason::BadChecksum;
           continue;
@@ -117,58 +169,56 @@ void Dataplane::processPackets(const PacketRef* pkts, uint32_t n, const PacketOp
         in.tcpFlags = 0;
         stage[i] = Stage::Quiet;
       } else if (p.kind == PacketKind::LaterFragment) {
+        // Its ports come from the fragment map, read in pass 3: the first fragment may be an
+        // earlier packet of this very group.
         ++pc.counts[kPktLaterFragments];
-        const FragRec* fr = frags_.find(fragKeyOf(in.key, p.ip.fragId), now);
-        if (!fr) {
-          d.verdict = Verdict::Pass;
-          d.reason = Reason::FragmentUnknown;
-          continue;
-        }
-        if (fr->verdict != uint8_t(Verdict::Forward) && fr->verdict != uint8_t(Verdict::Reply)) {
-          d.verdict = Verdict(fr->verdict);
-          d.reason = Reason(fr->reason);
-          continue;
-        }
-        in.key.sport = fr->sport;
-        in.key.dport = fr->dport;
-        in.tcpFlags = 0;
-        stage[i] = Stage::Track;
-      } else if (opt.dir == PacketDirection::ToService) {
-        if (p.ip.firstFragment) ++pc.counts[kPktFirstFragments];
-        in.packet = classify(in.key.src, opt.fromNode);
-        in.scope = in.packet & (kInFromPod | kInFromNode) ? Scope::Internal : Scope::External;
-        stage[i] = Stage::Decide;
+        stage[i] = Stage::Fragment;
+        continue;
       } else {
         if (p.ip.firstFragment) ++pc.counts[kPktFirstFragments];
-        stage[i] = Stage::Track;
+        stage[i] = opt.dir == PacketDirection::ToService ? Stage::Decide : Stage::Track;
       }
-      // The frontend is hashed in decideLookup, on a conntrack miss only: established flows,
-      // the bulk of packets, never need it.
-      ctHash[i] = ct_.hashOf(in.key);
+      ctHash[i] = stage[i] == Stage::Quiet ? ct_.hashOf(in.key) : ct_.hashOfWords(w);
       ct_.prefetch(ctHash[i]);
-      feHash[i] = 0;
     }
     // Pass 2.
+    for (uint32_t i = 0; i < m; ++i)
+      if (stage[i] != Stage::Done && stage[i] != Stage::Fragment) ct_.prefetchFlow(ctHash[i]);
+    // Pass 3.
     for (uint32_t i = 0; i < m; ++i) {
+      Decision& d = dec[i];
       switch (stage[i]) {
         case Stage::Decide:
-          isNew[i] = !decideLookup(fin[i], ctHash[i], feHash[i], now, dec[i], pending[i]);
-          if (isNew[i]) ct_.prefetch(pending[i].replyHash);
+          decidePacket(fin[i], ctHash[i], now, opt.fromNode, d);
           break;
         case Stage::Track:
-          lookupTracked(fin[i], ctHash[i], now, true, dec[i]);
+          lookupTracked(fin[i], ctHash[i], now, true, d);
           break;
         case Stage::Quiet:
-          if (!lookupTracked(fin[i], ctHash[i], now, false, dec[i])) dec[i].reason = Reason::IcmpUntracked;
+          if (!lookupTracked(fin[i], ctHash[i], now, false, d)) d.reason = Reason::IcmpUntracked;
           break;
+        case Stage::Fragment: {
+          FlowInput& in = fin[i];
+          const FragRec* fr = frags_.find(fragKeyOf(in.key, pp[i].ip.fragId), now);
+          d = Decision{};
+          if (!fr) {
+            d.verdict = Verdict::Pass;
+            d.reason = Reason::FragmentUnknown;
+          } else if (fr->verdict != uint8_t(Verdict::Forward) && fr->verdict != uint8_t(Verdict::Reply)) {
+            d.verdict = Verdict(fr->verdict);
+            d.reason = Reason(fr->reason);
+          } else {
+            in.key.sport = fr->sport;
+            in.key.dport = fr->dport;
+            in.tcpFlags = 0;
+            lookupTracked(in, ct_.hashOf(in.key), now, true, d);
+          }
+          break;
+        }
         case Stage::Done:
           break;
       }
-    }
-    // Pass 3.
-    for (uint32_t i = 0; i < m; ++i) {
-      if (isNew[i]) commitNewFlow(fin[i], ctHash[i], pending[i], now, dec[i]);
-      finishPacket(pkts[base + i], pp[i], opt, fin[i], dec[i], now, base + i, verdicts[base + i], reasons[base + i]);
+      finishPacket(pkts[base + i], pp[i], opt, fin[i], d, now, base + i, verdicts[base + i], reasons[base + i]);
     }
   }
 }

@@ -47,19 +47,33 @@ uint32_t sctpChecksum(const uint8_t* p, const IpHeaders& h) {
   return crc32c(p + h.l4 + 12, h.end - h.l4 - 12, c);
 }
 
-uint32_t rewriteAddress(uint8_t* p, const IpHeaders& h, uint32_t offset, const IpAddr& to) {
-  const uint8_t* want = addrPart(to, h.family);
-  uint32_t n = addrBytes(h);
-  if (std::memcmp(p + offset, want, n) == 0) return 0;
-  uint32_t d = csum::diff(p + offset, want, n);
-  std::memcpy(p + offset, want, n);
-  if (h.family == 4) csum::applyAt(p + h.l3 + 10, d);
+namespace {
+// rewriteAddress, inlined into rewriteFlow (two per packet).
+[[gnu::always_inline]] inline uint32_t rewriteAddr(uint8_t* p, const IpHeaders& h, uint32_t offset, const IpAddr& to) {
+  if (h.family == 4) {
+    uint32_t oldv, newv;
+    std::memcpy(&oldv, p + offset, 4);
+    std::memcpy(&newv, to.b + 12, 4);
+    if (oldv == newv) return 0;
+    uint32_t d = csum::diff(p + offset, to.b + 12, 4);
+    std::memcpy(p + offset, &newv, 4);
+    csum::applyAt(p + h.l3 + 10, d);
+    return d;
+  }
+  if (std::memcmp(p + offset, to.b, 16) == 0) return 0;
+  uint32_t d = csum::diff(p + offset, to.b, 16);
+  std::memcpy(p + offset, to.b, 16);
   return d;
+}
+}  // namespace
+
+uint32_t rewriteAddress(uint8_t* p, const IpHeaders& h, uint32_t offset, const IpAddr& to) {
+  return rewriteAddr(p, h, offset, to);
 }
 
 void rewriteFlow(uint8_t* p, const IpHeaders& h, const Endpoint& src, const Endpoint& dst) {
-  uint32_t d = rewriteAddress(p, h, srcAddrOffset(h), src.addr);
-  d = csum::fold(d + rewriteAddress(p, h, dstAddrOffset(h), dst.addr));
+  uint32_t d = rewriteAddr(p, h, srcAddrOffset(h), src.addr);
+  d = csum::fold(d + rewriteAddr(p, h, dstAddrOffset(h), dst.addr));
   if (h.l4 == 0) return;  // a later fragment
 
   uint8_t* l4 = p + h.l4;

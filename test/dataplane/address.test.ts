@@ -136,15 +136,35 @@ t.test('parseCidr: invalid prefixes are refused', async (t) => {
   for (const c of bad) t.equal(parseCidr(c), undefined, `${JSON.stringify(c)} is not a CIDR`)
 })
 
-// Known bugs: these run, and their failing assertions are marked TODO so they are reported
-// without failing the suite. Drop the `todo` once the bug is fixed.
-t.test('known bugs', async (t) => {
+// Regressions: bugs found by the test author, fixed; each test reproduces its bug.
+t.test('regressions', async (t) => {
   t.test('a v4-mapped IPv6 CIDR formats as text that parses back to the same prefix', async (t) => {
-    const todo = 'lib/dataplane/address.ts parseCidr: the text of ::ffff:a.b.c.d/len is "a.b.c.d/len" with the IPv6 length'
     const c = parseCidr('::ffff:10.0.0.0/104')!
     t.ok(c, 'parses')
     const again = parseCidr(c.text)
-    t.ok(again, `${c.text} parses`, { todo })
-    t.equal(again?.bits, c.bits, 'same prefix length', { todo })
+    t.ok(again, `${c.text} parses`)
+    t.equal(again?.bits, c.bits, 'same prefix length')
+  })
+  t.test('an IPv4-mapped address is IPv4 everywhere: family, canonical text, CIDR', async (t) => {
+    t.equal(addressFamily('::ffff:1.2.3.4'), 4)
+    t.equal(addressFamily('0:0:0:0:0:ffff:102:304'), 4)
+    t.equal(addressFamily('::1.2.3.4'), 6, 'IPv4-compatible is not mapped')
+    const c = parseCidr('::ffff:10.0.0.0/104')!
+    t.strictSame([c.text, c.family, c.bits], ['10.0.0.0/8', 4, 104])
+    t.strictSame([...c.bytes], [...parseCidr('10.0.0.0/8')!.bytes])
+    const host = parseCidr('::ffff:1.2.3.4')!
+    t.strictSame([host.text, host.family, host.bits], ['1.2.3.4/32', 4, 128])
+    for (const text of ['::ffff:0:0/95', '::ffff:10.0.0.0/80', '::/0', '::ffff:0.0.0.0/88']) {
+      const p = parseCidr(text)!
+      t.equal(p.family, 6, `${text} reaches outside the mapped range: IPv6`)
+      t.equal(parseCidr(p.text)?.bits, p.bits, `${text} -> ${p.text} parses back`)
+    }
+    t.equal(parseCidr('::ffff:0.0.0.0/96')!.text, '0.0.0.0/0')
+    t.equal(parseCidr('::ffff:10.0.0.0/200'), undefined)
+  })
+  t.test('prefix lengths with leading zeros are refused', async (t) => {
+    for (const c of ['10.0.0.0/08', '10.0.0.0/00', '2001:db8::/064', '10.0.0.0/+8'])
+      t.equal(parseCidr(c), undefined, `${c} is not a CIDR`)
+    t.equal(parseCidr('10.0.0.0/0')?.text, '0.0.0.0/0')
   })
 })

@@ -194,10 +194,8 @@ t.test('FlowBatch and DecisionBatch validate their arguments', async (t) => {
   t.equal(FlowBatch.from([]).length, 0, 'from([]) is an empty batch')
 })
 
-// Known bugs: these run, and their failing assertions are marked TODO so they are reported
-// without failing the suite. Drop the `todo` once the bug is fixed.
-t.test('known bugs', async (t) => {
-  const todo = 'native/core/dataplane.cc decideBatch: every new flow of a 16-flow group is chosen (pass 2) before any is created (pass 3)'
+// Regressions: bugs found by the test author, fixed; each test reproduces its bug.
+t.test('regressions', async (t) => {
   const compare = (scheduler: SchedulerName, flows: Flow[]) => {
     const make = () => {
       const dp = makeDataplane()
@@ -216,26 +214,65 @@ t.test('known bugs', async (t) => {
     for (const scheduler of ['lc', 'wlc'] as SchedulerName[]) {
       const { expected, got } = compare(scheduler, Array.from({ length: 8 }, (_, i) => toVip(1000 + i)))
       t.strictSame(expected.map((d) => d.backendId), [1, 2, 3, 4, 1, 2, 3, 4], `${scheduler}: decide() balances`)
-      t.strictSame(got.map((d) => d.backendId), [1, 2, 3, 4, 1, 2, 3, 4], `${scheduler}: decideBatch() balances too`, { todo })
+      t.strictSame(got.map((d) => d.backendId), [1, 2, 3, 4, 1, 2, 3, 4], `${scheduler}: decideBatch() balances too`)
     }
   })
   t.test('a new flow seen twice in one batch does not move the scheduler twice', async (t) => {
     const flows = [toVip(1), toVip(1), toVip(2), toVip(3)]
     const { expected, got } = compare('rr', flows)
     t.strictSame(expected.map((d) => [d.backendId, d.established]), [[1, false], [1, true], [2, false], [3, false]])
-    t.strictSame(got.map((d) => [d.backendId, d.established]), [[1, false], [1, true], [2, false], [3, false]], 'same as decide()', { todo })
+    t.strictSame(got.map((d) => [d.backendId, d.established]), [[1, false], [1, true], [2, false], [3, false]], 'same as decide()')
   })
   t.test('FlowBatch.setTcpFlags and setSourcePort validate like set()', async (t) => {
-    const todo = 'lib/dataplane/wire.ts: setTcpFlags/setSourcePort do not check the index or the value'
     const fb = new FlowBatch(4)
-    t.throws(() => fb.setTcpFlags(99, SYN), { name: 'RangeError', message: /index .*99/ }, 'index past the capacity', { todo })
-    t.throws(() => fb.setTcpFlags(0, 300), { name: 'RangeError', message: /tcpFlags .*300/ }, 'flags above 255', { todo })
-    t.throws(() => fb.setSourcePort(0, 70000), { name: 'RangeError', message: /sport .*70000/ }, 'port above 65535', { todo })
-    t.throws(() => fb.setSourcePort(99, 1), { name: 'RangeError', message: /index .*99/ }, 'index past the capacity', { todo })
+    t.throws(() => fb.setTcpFlags(99, SYN), { name: 'RangeError', message: /index .*99/ }, 'index past the capacity')
+    t.throws(() => fb.setTcpFlags(0, 300), { name: 'RangeError', message: /tcpFlags .*300/ }, 'flags above 255')
+    t.throws(() => fb.setSourcePort(0, 70000), { name: 'RangeError', message: /sport .*70000/ }, 'port above 65535')
+    t.throws(() => fb.setSourcePort(99, 1), { name: 'RangeError', message: /index .*99/ }, 'index past the capacity')
+  })
+  t.test('every scheduler, with repeats and replies inside one batch: same decisions and maps as decide()', async (t) => {
+    const schedulers: SchedulerName[] = ['random', 'maglev', 'rr', 'wrr', 'lc', 'wlc', 'sh', 'dh']
+    const make = () => {
+      const dp = makeDataplane({ seed: 5n, rngSeed: 6n, maglevTableSize: 1009 })
+      addBackends(dp, 4, 1, [1, 2, 3, 1])
+      schedulers.forEach((scheduler, k) =>
+        dp.upsertService({ id: k + 1, frontends: [frontend(`172.30.1.${k + 1}`)], backends: [1, 2, 3, 4], scheduler, affinityTimeout: k === 0 ? 30 : 0 }))
+      return dp
+    }
+    const single = make()
+    const batched = make()
+    const rnd = prng(7)
+    const flows: Flow[] = []
+    for (let i = 0; i < 300; i++) {
+      const r = rnd()
+      if (r < 0.5 || flows.length === 0) {
+        flows.push({ src: `192.168.2.${1 + Math.floor(rnd() * 5)}`, sport: 2000 + Math.floor(rnd() * 40), dst: `172.30.1.${1 + Math.floor(rnd() * 8)}`, dport: 80, protocol: 'TCP', tcpFlags: SYN })
+      } else if (r < 0.75) {
+        flows.push({ ...flows[Math.floor(rnd() * flows.length)], tcpFlags: ACK }) // the same tuple again, maybe in the same group
+      } else {
+        const f = flows[Math.floor(rnd() * flows.length)] // a reply, from any backend (only the chosen one is tracked)
+        flows.push({ src: `10.1.0.${1 + Math.floor(rnd() * 4)}`, sport: 8080, dst: f.src, dport: f.sport, protocol: 'TCP', tcpFlags: SYN | ACK })
+      }
+    }
+    const expected = flows.map((f) => single.decide(f, 1))
+    const out = new DecisionBatch(flows.length)
+    batched.decideBatch(FlowBatch.from(flows), 1, out)
+    t.strictSame(flows.map((_, i) => fromBatch(out, i)), expected, 'every decision equal')
+    t.ok(expected.some((d) => d.verdict === 'reply'), 'the batch has replies')
+    t.strictSame(snapshot(batched), snapshot(single), 'the maps are in the same state')
+  })
+  t.test('DecisionBatch.address is empty for pass, reject and drop, as decide() gives', async (t) => {
+    const dp = makeDataplane()
+    dp.upsertService({ id: 1, frontends: [frontend(VIP)], backends: [] })
+    const flows = [toVip(1), { ...toVip(2), dst: '172.31.0.1' }]
+    const out = new DecisionBatch(2)
+    dp.decideBatch(FlowBatch.from(flows), 1, out)
+    t.strictSame([out.verdict(0), out.address(0), out.verdict(1), out.address(1)], ['reject', '', 'pass', ''])
+    t.strictSame(flows.map((f) => dp.decide(f, 2).address), ['', ''])
   })
   t.test('a reply to a flow opened earlier in the same batch is a reply', async (t) => {
     const { expected, got } = compare('rr', [toVip(1, { tcpFlags: SYN }), { src: '10.1.0.1', sport: 8080, dst: CLIENT, dport: 1, protocol: 'TCP', tcpFlags: SYN | ACK }])
     t.equal(expected[1].verdict, 'reply')
-    t.equal(got[1].verdict, 'reply', 'same as decide()', { todo })
+    t.equal(got[1].verdict, 'reply', 'same as decide()')
   })
 })

@@ -2,7 +2,7 @@
 // map sizes, capacities and counters, conntrack lookup and iteration, and refused updates
 // that must leave every map exactly as it was.
 import t from 'tap'
-import { Dataplane } from '../../lib/index.js'
+import { Dataplane, canonicalAddress } from '../../lib/index.js'
 import type { MapStats } from '../../lib/index.js'
 import { CLIENT, VIP, addBackends, frontend, makeDataplane, snapshot, toVip } from './helpers/fixtures.js'
 
@@ -361,11 +361,9 @@ t.test('destroy frees the maps; later calls throw', async (t) => {
   t.throws(() => dp.decide(toVip(1), 1), { message: /destroyed/ })
 })
 
-// Known bugs: these run, and their failing assertions are marked TODO so they are reported
-// without failing the suite. Drop the `todo` once the bug is fixed.
-t.test('known bugs', async (t) => {
+// Regressions: bugs found by the test author, fixed; each test reproduces its bug.
+t.test('regressions', async (t) => {
   t.test('a reply of a flow whose frontend was dropped keeps the address the client used', async (t) => {
-    const todo = 'native/core/dataplane.cc upsertService: a dropped frontend\'s revnat id is reused by the next new frontend while old flows still hold it'
     const dp = makeDataplane()
     addBackends(dp, 1)
     dp.upsertService({ id: 1, frontends: [frontend(VIP)], backends: [1] })
@@ -374,17 +372,32 @@ t.test('known bugs', async (t) => {
     dp.upsertService({ id: 1, frontends: [frontend('172.30.0.99')], backends: [1] })
     const r = dp.decide({ src: '10.1.0.1', sport: 8080, dst: CLIENT, dport: 1000, protocol: 'TCP', tcpFlags: 0x12 }, 2)
     t.equal(r.verdict, 'reply')
-    t.equal(r.address, VIP, 'not rewritten to the new frontend 172.30.0.99', { todo })
+    t.equal(r.address, VIP, 'not rewritten to the new frontend 172.30.0.99')
+  })
+  t.test('revnat ids are not reused: a new frontend gets a fresh id', async (t) => {
+    const dp = makeDataplane()
+    addBackends(dp, 1)
+    dp.upsertService({ id: 1, frontends: [frontend(VIP)], backends: [1] })
+    const first = dp.frontends()[0].revNatId
+    dp.upsertService({ id: 1, frontends: [frontend('172.30.0.99')], backends: [1] })
+    const second = dp.frontends()[0].revNatId
+    t.not(second, first)
+    t.strictSame(dp.revnat(), [{ id: second, address: '172.30.0.99', port: 80 }])
+  })
+  t.test('dumps spell every address like formatAddress()', async (t) => {
+    const dp = makeDataplane()
+    const cases = ['::', '::1', '1::', '2001:db8::1', '2001:db8:0:1:1:1:1:1', '2001:0:0:1::1', 'fe80::1:0:0:1', '1:0:0:2:0:0:0:3', '::ffff:0:1', '::ffff:1.2.3.4', '64:ff9b::1.2.3.4']
+    cases.forEach((a, i) => dp.upsertBackend({ id: i + 1, address: a, port: 80 }))
+    t.strictSame(dp.backends().map((b) => b.address).sort(), cases.map((a) => canonicalAddress(a)!).sort())
   })
   t.test('dumps spell addresses like decide() and canonicalAddress()', async (t) => {
-    const todo = 'native/addon/addon.cc formatAddr uses inet_ntop, which prints ::a.b.c.d for IPv4-compatible IPv6; lib formats RFC 5952 hex'
     const dp = makeDataplane()
     dp.upsertBackend({ id: 1, address: '::1.2.3.4', port: 80 })
     dp.upsertService({ id: 1, frontends: [frontend('::5.6.7.8')], backends: [1] })
     const d = dp.decide({ src: '::9', sport: 1, dst: '::5.6.7.8', dport: 80, protocol: 'TCP' }, 1)
     t.equal(d.address, '::102:304')
-    t.equal(dp.backends()[0].address, d.address, 'backends()', { todo })
-    t.equal(dp.frontends()[0].address, '::506:708', 'frontends()', { todo })
-    t.equal([...dp.flows()][0].backendAddress, d.address, 'flows()', { todo })
+    t.equal(dp.backends()[0].address, d.address, 'backends()')
+    t.equal(dp.frontends()[0].address, '::506:708', 'frontends()')
+    t.equal([...dp.flows()][0].backendAddress, d.address, 'flows()')
   })
 })

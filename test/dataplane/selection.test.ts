@@ -311,15 +311,13 @@ t.test('no scheduler sends a new flow to a terminating backend', async (t) => {
   }
 })
 
-// Known bugs: these run, and their failing assertions are marked TODO so they are reported
-// without failing the suite. Drop the `todo` once the bug is fixed.
-t.test('known bugs', async (t) => {
+// Regressions: bugs found by the test author, fixed; each test reproduces its bug.
+t.test('regressions', async (t) => {
   t.test('rr keeps its place when the backend set is rebuilt (IPVS ip_vs_rr_del_dest)', async (t) => {
-    const todo = 'native/core/dataplane.cc buildSet makes a new Scheduler on every change, so sched_rr.cc carryPosition (and wrr\'s kept cw) never sees the old state'
     const dp = service('rr', 3)
     const pick = (i: number) => dp.decide({ src: client(i), sport: 1, dst: VIP, dport: 80, protocol: 'TCP' }, 1).backendId
     t.strictSame([pick(0), pick(1)], [1, 2])
     dp.upsertBackend({ id: 3, address: '10.1.0.3', port: 8080, weight: 2 }) // a weight change rebuilds the set
-    t.equal(pick(2), 3, 'continues after backend 2', { todo })
+    t.equal(pick(2), 3, 'continues after backend 2')
   })
 })
