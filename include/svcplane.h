@@ -27,8 +27,9 @@
  *  - svcplane_version, svcplane_config_init, svcplane_addr_*, svcplane_*_name are
  *    thread-safe (pure functions).
  *
- * Not in this version: processing raw packet buffers (parse + rewrite). Decide on 5-tuples
- * and rewrite packets yourself with the returned address and port.
+ * Two ways to use it: decide on 5-tuples (svcplane_decide*) and rewrite packets yourself, or
+ * hand it raw packets (svcplane_process_packets): parsed, decided, NATed in place (DNAT,
+ * masquerade, reverse NAT, ICMP errors, fragments), with reject replies written for you.
  */
 #ifndef SVCPLANE_H
 #define SVCPLANE_H
@@ -94,7 +95,21 @@ extern "C" {
 #define SVCPLANE_REASON_SOURCE_RANGE 3
 #define SVCPLANE_REASON_CONNTRACK_FULL 4
 #define SVCPLANE_REASON_AFFINITY_FULL 5
-#define SVCPLANE_REASONS 6
+#define SVCPLANE_REASONS 6 /* the reasons deciding a tuple can give */
+/* Packet path only (svcplane_process_packets). */
+#define SVCPLANE_REASON_NOT_TRACKED 6           /* from a backend, no tracked flow: passed untouched */
+#define SVCPLANE_REASON_TRUNCATED 7             /* shorter than its headers say: dropped */
+#define SVCPLANE_REASON_MALFORMED 8             /* impossible header values: dropped */
+#define SVCPLANE_REASON_NOT_IP 9                /* ARP, LLDP, ...: passed */
+#define SVCPLANE_REASON_UNSUPPORTED_PROTOCOL 10 /* not TCP/UDP/SCTP/ICMP: passed */
+#define SVCPLANE_REASON_FRAGMENT_UNKNOWN 11     /* a later fragment whose first was not seen: passed */
+#define SVCPLANE_REASON_ICMP_UNTRACKED 12       /* an ICMP error about no tracked flow: passed */
+#define SVCPLANE_REASON_ICMP_ECHO 13            /* ping: not service traffic, passed */
+#define SVCPLANE_REASON_NAT_PORTS_EXHAUSTED 14  /* masquerade found no free port: dropped */
+#define SVCPLANE_REASON_NO_MASQUERADE_ADDRESS 15 /* forwarded without masquerade (no address of the family) */
+#define SVCPLANE_REASON_BAD_CHECKSUM 16         /* an ICMP error with a wrong checksum: dropped */
+#define SVCPLANE_REASON_REPLY_BUFFER_FULL 17    /* a reject whose reply did not fit the caller's buffer */
+#define SVCPLANE_PACKET_REASONS 18
 
 #define SVCPLANE_FULL_EVICT_OLDEST 0 /* a full table evicts its oldest entry */
 #define SVCPLANE_FULL_REFUSE 1       /* a full table refuses the new entry (and counts it) */
@@ -103,6 +118,37 @@ extern "C" {
 #define SVCPLANE_TCP_SYN 0x02
 #define SVCPLANE_TCP_RST 0x04
 #define SVCPLANE_TCP_ACK 0x10
+
+/* Masquerade (SNAT to a node address) of a frontend's new flows; packet path only. */
+#define SVCPLANE_MASQ_NEVER 0
+#define SVCPLANE_MASQ_ALWAYS 1
+#define SVCPLANE_MASQ_OUTSIDE_POD_CIDRS 2 /* sources outside the pod CIDRs (kube-proxy's cluster-IP rule) */
+#define SVCPLANE_MASQ_FROM_NODE 3         /* sources that are this node and not a pod */
+
+#define SVCPLANE_DIR_TO_SERVICE 0  /* packets from clients: new flows are created */
+#define SVCPLANE_DIR_FROM_BACKEND 1 /* packets from endpoints: only tracked flows are translated */
+
+#define SVCPLANE_LINK_ETHERNET 0 /* frames start with a 14-byte Ethernet header (VLAN tags allowed) */
+#define SVCPLANE_LINK_RAW 1      /* packets start at the IP header */
+
+#define SVCPLANE_REJECT_NONE 0      /* rejected packets get no reply */
+#define SVCPLANE_REJECT_ICMP 1      /* ICMP(v6) port unreachable, kube-proxy's REJECT */
+#define SVCPLANE_REJECT_TCP_RESET 2 /* TCP RST for TCP, ICMP port unreachable for the rest */
+
+/* svcplane_packet_counters.counts[] */
+#define SVCPLANE_PKT_IPV4 0
+#define SVCPLANE_PKT_IPV6 1
+#define SVCPLANE_PKT_TCP 2
+#define SVCPLANE_PKT_UDP 3
+#define SVCPLANE_PKT_SCTP 4
+#define SVCPLANE_PKT_ICMP 5
+#define SVCPLANE_PKT_FIRST_FRAGMENTS 6
+#define SVCPLANE_PKT_LATER_FRAGMENTS 7
+#define SVCPLANE_PKT_ICMP_ERRORS 8    /* ICMP errors translated */
+#define SVCPLANE_PKT_REWRITTEN 9      /* packets changed in place */
+#define SVCPLANE_PKT_MASQUERADED 10   /* new flows given a NAT port */
+#define SVCPLANE_PKT_REJECT_REPLIES 11
+#define SVCPLANE_PKT_COUNTS 12
 
 /* Maps, for svcplane_map_info(). */
 #define SVCPLANE_MAP_SERVICES 0
@@ -143,6 +189,8 @@ typedef struct svcplane_config {
   uint32_t max_backends;  /* 16384 */
   uint32_t max_flows;     /* 65536: conntrack entries */
   uint32_t max_affinity;  /* 65536: (client, service) affinity entries */
+  uint32_t max_nat_ports; /* 65536: masqueraded flows (packet path) */
+  uint32_t max_fragments; /* 1024: datagrams whose later fragments are awaited (packet path) */
   uint8_t conntrack_full_policy; /* SVCPLANE_FULL_* */
   uint8_t affinity_full_policy;  /* SVCPLANE_FULL_*: REFUSE forwards the flow but does not remember it */
   uint8_t seed_is_set;           /* 0: random hash secret (recommended); 1: use `seed` (tests) */
@@ -172,7 +220,8 @@ typedef struct svcplane_frontend {
   uint8_t protocol;            /* SVCPLANE_PROTO_* */
   uint8_t scope;               /* SVCPLANE_SCOPE_* */
   uint8_t check_source_ranges; /* 1: only sources inside the service's source_ranges */
-  uint8_t reserved[3];
+  uint8_t masquerade;          /* SVCPLANE_MASQ_*: packet path only */
+  uint8_t reserved[2];
 } svcplane_frontend;
 
 typedef struct svcplane_cidr {
@@ -251,6 +300,53 @@ typedef struct svcplane_flow_info {
   uint64_t bytes[2];
 } svcplane_flow_info;
 
+/* One packet (or frame) in caller memory; rewritten in place. */
+typedef struct svcplane_packet {
+  uint8_t* data;
+  uint32_t len;
+  uint32_t reserved;
+} svcplane_packet;
+
+/* Node-level facts the packet path needs for masquerade (set on the control path). */
+typedef struct svcplane_packet_config {
+  const svcplane_addr* node_addrs; /* sources that are "this node" (loopback always is) */
+  uint32_t n_node_addrs;
+  uint32_t n_pod_cidrs;
+  const svcplane_cidr* pod_cidrs;  /* sources that are pods */
+  uint8_t masquerade_all;          /* kube-proxy's --masquerade-all */
+  uint8_t has_masq4, has_masq6;    /* which of masq4 / masq6 is set */
+  uint8_t reserved;
+  uint16_t nat_port_low, nat_port_high; /* source ports for masqueraded flows; 0, 0 = 1024..65535 */
+  svcplane_addr masq4;             /* what masquerade rewrites IPv4 sources to */
+  svcplane_addr masq6;
+} svcplane_packet_config;
+
+/* Where reject replies are written: appended at data[used..capacity); offsets[i] / lengths[i]
+ * give packet i's reply (length 0: none). offsets and lengths have room for the whole batch. */
+typedef struct svcplane_reply_sink {
+  uint8_t* data;
+  uint32_t capacity;
+  uint32_t used; /* in: where to start; out: bytes used */
+  uint32_t* offsets;
+  uint32_t* lengths;
+} svcplane_reply_sink;
+
+typedef struct svcplane_packet_options {
+  uint8_t direction;  /* SVCPLANE_DIR_* */
+  uint8_t link;       /* SVCPLANE_LINK_* */
+  uint8_t from_node;  /* 1: every packet was sent by this node (hook OUTPUT) */
+  uint8_t reject;     /* SVCPLANE_REJECT_* */
+  uint32_t reserved;
+  svcplane_reply_sink* replies; /* NULL: rejects get no reply */
+} svcplane_packet_options;
+
+typedef struct svcplane_packet_counters {
+  uint64_t packets;
+  uint64_t verdicts[SVCPLANE_VERDICTS];
+  uint64_t reasons[SVCPLANE_PACKET_REASONS];
+  uint64_t counts[SVCPLANE_PKT_COUNTS]; /* SVCPLANE_PKT_* */
+} svcplane_packet_counters;
+
 typedef struct svcplane_handle svcplane_t; /* opaque */
 
 /* ---- library ----------------------------------------------------------------------------- */
@@ -293,6 +389,22 @@ SVCPLANE_API int svcplane_decide(svcplane_t* dp, const svcplane_flow* flow, uint
  * svcplane_decide, faster: cache misses of neighbouring flows overlap. */
 SVCPLANE_API int svcplane_decide_batch(svcplane_t* dp, const svcplane_flow* flows, uint32_t n, uint64_t now_ns,
                                        svcplane_decision* out);
+
+/* ---- packets (packet path: never allocates) ---------------------------------------------- */
+
+/* Sets the node addresses, pod CIDRs and masquerade addresses (copied). */
+SVCPLANE_API int svcplane_set_packet_config(svcplane_t* dp, const svcplane_packet_config* cfg);
+/* Seconds a first fragment's ports are remembered for its later fragments (default 30). */
+SVCPLANE_API int svcplane_set_fragment_timeout(svcplane_t* dp, uint64_t timeout_ns);
+/* Parses, decides and rewrites n packets in place (destination NAT to the backend, masquerade,
+ * reverse NAT of replies, ICMP errors, fragments; checksums updated). verdicts[i] and
+ * reasons[i] get packet i's SVCPLANE_VERDICT_* and SVCPLANE_REASON_* (either may be NULL):
+ * FORWARD / REPLY: send the rewritten packet on; PASS: not service traffic, untouched;
+ * REJECT: drop it and send the reply written to opt->replies, if any; DROP: drop it.
+ * opt may be NULL: SVCPLANE_DIR_TO_SERVICE, Ethernet, not from this node, ICMP rejects, no replies. */
+SVCPLANE_API int svcplane_process_packets(svcplane_t* dp, svcplane_packet* pkts, uint32_t n, const svcplane_packet_options* opt,
+                                          uint64_t now_ns, uint8_t* verdicts, uint8_t* reasons);
+SVCPLANE_API int svcplane_get_packet_counters(const svcplane_t* dp, svcplane_packet_counters* out);
 
 /* ---- conntrack --------------------------------------------------------------------------- */
 

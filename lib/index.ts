@@ -167,3 +167,16 @@ export {
   NETWORK_PROGRAMMING_BUCKETS,
 } from './metrics/index.js'
 export type { ProxyMetricsOptions, RunningServer, ServiceHealthOptions, BindAddress } from './metrics/index.js'
+
+// A userspace TCP/UDP service proxy on the Proxier.
+export { ServiceProxy, runProxyFromFile, emptyCounters } from './service-proxy/index.js'
+export type {
+  ServiceProxyOptions,
+  ListenerSpec,
+  ListenerInfo,
+  ProxySyncResult,
+  RunProxyOptions,
+  RunningProxy,
+  ReloadResult,
+  ServiceCounters,
+} from './service-proxy/index.js'

@@ -71,6 +71,64 @@ static svcplane_flow tuple(const char* src, uint16_t sport, const char* dst, uin
   return f;
 }
 
+/* ---- raw packets: a minimal IPv4 + UDP / TCP builder and checksum check ---------------- */
+
+static uint32_t sum16(const uint8_t* p, size_t n, uint32_t acc) {
+  for (size_t i = 0; i + 1 < n; i += 2) acc += (uint32_t)(p[i] << 8 | p[i + 1]);
+  if (n & 1) acc += (uint32_t)(p[n - 1] << 8);
+  return acc;
+}
+
+static uint16_t fold(uint32_t acc) {
+  while (acc >> 16) acc = (acc & 0xffff) + (acc >> 16);
+  return (uint16_t)~acc;
+}
+
+/* Checksum of the L4 segment with the IPv4 pseudo-header. */
+static uint16_t l4_checksum(const uint8_t* ip, size_t len) {
+  uint32_t acc = sum16(ip + 12, 8, 0); /* source and destination */
+  acc += ip[9];
+  acc += (uint32_t)(len - 20);
+  return fold(sum16(ip + 20, len - 20, acc));
+}
+
+/* An IPv4 packet (no options) with a UDP datagram carrying `payload`; checksums filled in. */
+static uint32_t build_udp4(uint8_t* b, const char* src, uint16_t sport, const char* dst, uint16_t dport, const char* payload) {
+  size_t plen = strlen(payload), len = 20 + 8 + plen;
+  svcplane_addr s = ip(src), d = ip(dst);
+  memset(b, 0, len);
+  b[0] = 0x45;
+  b[2] = (uint8_t)(len >> 8);
+  b[3] = (uint8_t)len;
+  b[8] = 64;
+  b[9] = SVCPLANE_PROTO_UDP;
+  memcpy(b + 12, s.bytes + 12, 4);
+  memcpy(b + 16, d.bytes + 12, 4);
+  uint16_t c = fold(sum16(b, 20, 0));
+  b[10] = (uint8_t)(c >> 8);
+  b[11] = (uint8_t)c;
+  b[20] = (uint8_t)(sport >> 8);
+  b[21] = (uint8_t)sport;
+  b[22] = (uint8_t)(dport >> 8);
+  b[23] = (uint8_t)dport;
+  b[24] = (uint8_t)((8 + plen) >> 8);
+  b[25] = (uint8_t)(8 + plen);
+  memcpy(b + 28, payload, plen);
+  c = l4_checksum(b, len);
+  b[26] = (uint8_t)(c >> 8);
+  b[27] = (uint8_t)c;
+  return (uint32_t)len;
+}
+
+static int checksums_ok(const uint8_t* b, size_t len) {
+  return fold(sum16(b, 20, 0)) == 0 && fold(sum16(b + 12, 8, b[9] + (uint32_t)(len - 20)) + sum16(b + 20, len - 20, 0)) == 0;
+}
+
+static const char* ip4(const uint8_t* p, char* buf) {
+  snprintf(buf, 64, "%u.%u.%u.%u", p[0], p[1], p[2], p[3]);
+  return buf;
+}
+
 int main(void) {
   char a[64], b[64];
   svcplane_config cfg;
@@ -244,6 +302,67 @@ int main(void) {
   MUST(svcplane_map_info_get(dp, SVCPLANE_MAP_CONNTRACK, &ct));
   /* Emptying web's set removed nothing from conntrack: its flows (3000 + 500 + 1) and dns's 20. */
   CHECK(ct.size == 1 + N + 500 + 20, "conntrack holds every flow (%u)", ct.size);
+
+  /* 7. Raw packets: the library parses, decides and rewrites them in place. A DNS query to
+   * the dns service is DNATed to a backend; the backend's answer is reverse-NATed; a packet
+   * to web (no backends now) is rejected with an ICMP port unreachable written for us. */
+  static uint8_t query[128], answer[128], refused[128], replies[256];
+  svcplane_packet pk[1];
+  uint8_t verdict, reason;
+  svcplane_packet_options to_service = {0};
+  to_service.direction = SVCPLANE_DIR_TO_SERVICE;
+  to_service.link = SVCPLANE_LINK_RAW;
+  to_service.reject = SVCPLANE_REJECT_ICMP;
+  pk[0].data = query;
+  pk[0].len = build_udp4(query, "10.0.0.8", 5555, "172.30.0.53", 53, "example.com?");
+  MUST(svcplane_process_packets(dp, pk, 1, &to_service, now_ns, &verdict, &reason));
+  uint16_t new_dport = (uint16_t)(query[22] << 8 | query[23]);
+  printf("packet 10.0.0.8:5555 -> 172.30.0.53:53: %s, now to %s:%u, checksums %s\n", svcplane_verdict_name(verdict),
+         ip4(query + 16, a), new_dport, checksums_ok(query, pk[0].len) ? "valid" : "BROKEN");
+  CHECK(verdict == SVCPLANE_VERDICT_FORWARD, "the query is forwarded");
+  CHECK(query[16] == 10 && query[17] == 2 && query[18] == 0 && (query[19] == 1 || query[19] == 2) && new_dport == 5353,
+        "destination rewritten to a dns backend");
+  CHECK(checksums_ok(query, pk[0].len), "IP and UDP checksums updated");
+
+  char backend_ip[64];
+  ip4(query + 16, backend_ip);
+  svcplane_packet_options from_backend = to_service;
+  from_backend.direction = SVCPLANE_DIR_FROM_BACKEND;
+  pk[0].data = answer;
+  pk[0].len = build_udp4(answer, backend_ip, 5353, "10.0.0.8", 5555, "93.184.216.34");
+  MUST(svcplane_process_packets(dp, pk, 1, &from_backend, now_ns, &verdict, &reason));
+  uint16_t new_sport = (uint16_t)(answer[20] << 8 | answer[21]);
+  printf("packet %s:5353 -> 10.0.0.8:5555: %s, now from %s:%u\n", backend_ip, svcplane_verdict_name(verdict), ip4(answer + 12, a), new_sport);
+  CHECK(verdict == SVCPLANE_VERDICT_REPLY && answer[12] == 172 && answer[15] == 53 && new_sport == 53, "the answer comes from the service");
+  CHECK(checksums_ok(answer, pk[0].len), "reply checksums updated");
+
+  /* A third service, UDP, without backends: its packets are rejected. */
+  svcplane_frontend empty_fe = dns_fe;
+  empty_fe.addr = ip("172.30.0.99");
+  svcplane_service empty = dns;
+  empty.id = 3;
+  empty.frontends = &empty_fe;
+  empty.n_backends = 0;
+  MUST(svcplane_upsert_service(dp, &empty));
+  uint32_t offsets[1], lengths[1];
+  svcplane_reply_sink sink = {replies, sizeof replies, 0, offsets, lengths};
+  to_service.replies = &sink;
+  pk[0].data = refused;
+  pk[0].len = build_udp4(refused, "10.0.0.9", 6000, "172.30.0.99", 53, "hello?");
+  MUST(svcplane_process_packets(dp, pk, 1, &to_service, now_ns, &verdict, &reason));
+  printf("packet 10.0.0.9:6000 -> 172.30.0.99:53 (no backends): %s (%s), %u-byte ICMP reply written\n",
+         svcplane_verdict_name(verdict), svcplane_reason_name(reason), lengths[0]);
+  CHECK(verdict == SVCPLANE_VERDICT_REJECT && reason == SVCPLANE_REASON_NO_BACKENDS, "no backends: rejected");
+  /* The reply: IPv4, ICMP (1), type 3 code 3 (port unreachable), back to the client. */
+  const uint8_t* icmp = replies + offsets[0];
+  CHECK(lengths[0] >= 28 && icmp[9] == 1 && icmp[20] == 3 && icmp[21] == 3 && icmp[16] == 10 && icmp[19] == 9,
+        "an ICMP port unreachable to 10.0.0.9");
+
+  svcplane_packet_counters pc;
+  MUST(svcplane_get_packet_counters(dp, &pc));
+  printf("packet counters: %llu packets, %llu rewritten\n", (unsigned long long)pc.packets,
+         (unsigned long long)pc.counts[SVCPLANE_PKT_REWRITTEN]);
+  CHECK(pc.packets == 3 && pc.counts[SVCPLANE_PKT_REWRITTEN] == 2 && pc.counts[SVCPLANE_PKT_UDP] == 3, "packet counters");
 
   svcplane_destroy(dp);
   if (failures) {

@@ -28,6 +28,12 @@ export interface ProxyContext {
   readonly connectTimeoutMs: number
   readonly udpIdleTimeoutMs: number
   onError(error: Error, context: string): void
+  /**
+   * Changes whenever conntrack entries may have been removed behind a session's back (a sync,
+   * a garbage collection that removed something). While it is unchanged, a flow the session
+   * saw created still exists and can be fed without looking it up first.
+   */
+  generation(): number
 }
 
 /** kube-proxy's view of where a client is: a process on this node (output) or arriving (prerouting). */
@@ -37,15 +43,26 @@ export function hookOf(ctx: ProxyContext, src: string): Hook {
 
 /**
  * Accounts a packet the proxy saw on a flow the Proxier already tracks (native mode only). It
- * never creates a flow: when the flow is gone (its endpoint was deleted, or it expired) or now
- * belongs to another endpoint, nothing happens — a stray FIN must not leave an entry behind.
+ * must never create a flow: when the flow may be gone (its endpoint was deleted, it expired)
+ * it is looked up first, and nothing happens unless it still belongs to this endpoint — a
+ * stray FIN must not leave an entry behind. Reply-direction packets cannot create flows (the
+ * client is not a frontend), so they need no check.
  */
-export function feedConntrack(ctx: ProxyContext, orig: Tuple, endpoint: { host: string; port: number }, dir: 'original' | 'reply', tcpFlags: number): void {
+export function feedConntrack(
+  ctx: ProxyContext,
+  orig: Tuple,
+  endpoint: { host: string; port: number },
+  dir: 'original' | 'reply',
+  tcpFlags: number,
+  seenAt: number,
+): void {
   const dp = ctx.proxier.dataplane
   if (dp === undefined) return
   try {
-    const f = dp.lookupFlow(orig)
-    if (f === null || f.backendAddress !== endpoint.host || f.backendPort !== endpoint.port) return
+    if (dir === 'original' && seenAt !== ctx.generation()) {
+      const f = dp.lookupFlow(orig)
+      if (f === null || f.backendAddress !== endpoint.host || f.backendPort !== endpoint.port) return
+    }
     const pkt =
       dir === 'original'
         ? { ...orig, tcpFlags }

@@ -88,6 +88,7 @@ export class ServiceProxy {
   private readonly listenOn: NonNullable<ServiceProxyOptions['listenOn']>
   private readonly gcTimer: NodeJS.Timeout | undefined
   private state: 'new' | 'running' | 'closing' | 'closed' = 'new'
+  private conntrackGeneration = 0
   /** Serialises start/sync/close so two reconciles never interleave. */
   private queue: Promise<unknown> = Promise.resolve()
 
@@ -110,6 +111,7 @@ export class ServiceProxy {
       connectTimeoutMs: positive('connectTimeoutMs', options.connectTimeoutMs, 5000),
       udpIdleTimeoutMs: positive('udpIdleTimeoutMs', options.udpIdleTimeoutMs, 30000),
       onError,
+      generation: () => this.conntrackGeneration,
     }
     const gcMs = positive('gcIntervalMs', options.gcIntervalMs, 10000, true)
     if (gcMs > 0) {
@@ -139,6 +141,7 @@ export class ServiceProxy {
   private async syncNow(): Promise<ProxySyncResult> {
     if (this.state !== 'running') throw new Error(`ServiceProxy: sync() on a proxy that is ${this.state}`)
     const summary = this.proxier.sync()
+    this.conntrackGeneration++
     const result: ProxySyncResult = { proxier: summary, listenersOpened: 0, listenersClosed: 0, listenersFailed: 0 }
     this.local.refresh()
     const desired = new Map<string, ListenerSpec>()
@@ -151,7 +154,9 @@ export class ServiceProxy {
       }
     }
     const closing: Promise<void>[] = []
+    const failedBefore = new Map<string, string | undefined>()
     for (const [key, l] of this.listenersByKey) {
+      if (l.state === 'failed') failedBefore.set(key, l.error)
       const want = desired.get(key)
       // Failed and skipped frontends are tried again at every sync (addresses come and go).
       if (want !== undefined && l.state === 'listening') {
@@ -179,6 +184,8 @@ export class ServiceProxy {
             l.state = 'failed'
             l.error = err.message
             result.listenersFailed++
+            // Retried at every sync; the same failure again is not counted or reported again.
+            if (failedBefore.get(key) === err.message) return
             this.counterTable.of(spec.servicePort).errors++
             this.ctx.onError(err, `${spec.servicePort}: listen on ${spec.protocol} ${spec.address}:${spec.port}`)
           },
@@ -279,7 +286,8 @@ export class ServiceProxy {
     const dp = this.proxier.dataplane
     if (dp === undefined) return
     try {
-      dp.gc(this.ctx.now())
+      const removed = dp.gc(this.ctx.now())
+      if (removed.flows > 0) this.conntrackGeneration++
     } catch (err) {
       this.ctx.onError(err as Error, 'conntrack gc')
     }

@@ -29,6 +29,8 @@ export class TcpSession {
   private readonly upstream: net.Socket
   private readonly endpoint: { host: string; port: number }
   private connected = false
+  /** ctx.generation() when the flow was created by route(). */
+  private readonly generation: number
   /** Set once both sockets have closed and the counters are final. */
   done: Promise<void>
   private resolveDone!: () => void
@@ -43,6 +45,7 @@ export class TcpSession {
     private readonly onFinished: (s: TcpSession) => void,
   ) {
     this.done = new Promise((resolve) => (this.resolveDone = resolve))
+    this.generation = ctx.generation()
     this.client = client
     this.endpoint = splitEndpoint(endpointName)
     this.upstream = net.connect({ host: this.endpoint.host, port: this.endpoint.port, allowHalfOpen: true, noDelay: true })
@@ -59,7 +62,7 @@ export class TcpSession {
   }
 
   private conntrack(dir: 'original' | 'reply', flags: number): void {
-    feedConntrack(this.ctx, this.tuple, this.endpoint, dir, flags)
+    feedConntrack(this.ctx, this.tuple, this.endpoint, dir, flags, this.generation)
   }
 
   private onConnect(): void {

@@ -96,7 +96,7 @@ export class UdpFrontend {
       flow.lastActive = this.ctx.now()
       if (!flow.replied) {
         flow.replied = true
-        feedConntrack(this.ctx, tuple, { host, port }, 'reply', 0)
+        feedConntrack(this.ctx, tuple, { host, port }, 'reply', 0, this.ctx.generation())
       }
       c.datagramsOut++
       c.bytesOut += reply.length

@@ -8,6 +8,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -184,6 +185,8 @@ void svcplane_config_init(svcplane_config* cfg) {
   cfg->max_backends = d.maxBackends;
   cfg->max_flows = d.maxFlows;
   cfg->max_affinity = d.maxAffinity;
+  cfg->max_nat_ports = d.maxNatPorts;
+  cfg->max_fragments = d.maxFragments;
   cfg->conntrack_full_policy = SVCPLANE_FULL_EVICT_OLDEST;
   cfg->affinity_full_policy = SVCPLANE_FULL_EVICT_OLDEST;
   cfg->maglev_table_size = d.sched.maglevTableSize;
@@ -209,7 +212,9 @@ int svcplane_create(const svcplane_config* cfg, svcplane_t** out, char* error, s
               {"max_frontends", c.max_frontends, &d.maxFrontends},
               {"max_backends", c.max_backends, &d.maxBackends},
               {"max_flows", c.max_flows, &d.maxFlows},
-              {"max_affinity", c.max_affinity, &d.maxAffinity}};
+              {"max_affinity", c.max_affinity, &d.maxAffinity},
+              {"max_nat_ports", c.max_nat_ports, &d.maxNatPorts},
+              {"max_fragments", c.max_fragments, &d.maxFragments}};
   for (const Cap& cap : caps) {
     if (cap.value == 0) continue;
     if (cap.value > kMaxCapacity) {
@@ -300,7 +305,10 @@ int svcplane_upsert_service(svcplane_t* h, const svcplane_service* s) {
         return fail(h, SVCPLANE_ERR_INVALID, who + " frontends[" + std::to_string(i) + "].protocol must be TCP, UDP or SCTP, got " + std::to_string(f.protocol));
       if (f.scope > SVCPLANE_SCOPE_EXTERNAL)
         return fail(h, SVCPLANE_ERR_INVALID, who + " frontends[" + std::to_string(i) + "].scope must be 0 or 1, got " + std::to_string(f.scope));
+      if (f.masquerade > SVCPLANE_MASQ_FROM_NODE)
+        return fail(h, SVCPLANE_ERR_INVALID, who + " frontends[" + std::to_string(i) + "].masquerade must be 0..3, got " + std::to_string(f.masquerade));
       FrontendSpec fs{};
+      fs.masquerade = MasqPolicy(f.masquerade);
       fs.key.addr = toAddr(f.addr);
       fs.key.port = f.port;
       fs.key.proto = f.protocol;
@@ -354,6 +362,110 @@ int svcplane_decide_batch(svcplane_t* h, const svcplane_flow* flows, uint32_t n,
     h->dp->decideBatch(in, m, now_ns, ds);
     for (uint32_t i = 0; i < m; ++i) fromDecision(ds[i], out[base + i]);
   }
+  return SVCPLANE_OK;
+}
+
+static_assert(sizeof(svcplane_packet) == sizeof(PacketRef) && offsetof(svcplane_packet, data) == offsetof(PacketRef, data) &&
+                  offsetof(svcplane_packet, len) == offsetof(PacketRef, len),
+              "svcplane_packet must have PacketRef's layout: batches are passed through without a copy");
+static_assert(kPacketReasons == SVCPLANE_PACKET_REASONS && kPktCounters == SVCPLANE_PKT_COUNTS,
+              "C ABI packet counters out of step with the core");
+
+int svcplane_set_packet_config(svcplane_t* h, const svcplane_packet_config* c) {
+  if (!h) return SVCPLANE_ERR_INVALID;
+  if (!c) return fail(h, SVCPLANE_ERR_INVALID, "packet config must not be NULL");
+  if ((c->n_node_addrs && !c->node_addrs) || (c->n_pod_cidrs && !c->pod_cidrs))
+    return fail(h, SVCPLANE_ERR_INVALID, "packet config: an array with a non-zero count is NULL");
+  try {
+    PacketConfig pc;
+    for (uint32_t i = 0; i < c->n_node_addrs; ++i) pc.nodeAddrs.push_back(toAddr(c->node_addrs[i]));
+    for (uint32_t i = 0; i < c->n_pod_cidrs; ++i) {
+      Cidr r{};
+      r.net = toAddr(c->pod_cidrs[i].addr);
+      uint8_t max = r.net.isV4() ? 32 : 128;
+      if (c->pod_cidrs[i].prefix_len > max)
+        return fail(h, SVCPLANE_ERR_INVALID, "pod_cidrs[" + std::to_string(i) + "].prefix_len must be 0.." + std::to_string(max) + ", got " + std::to_string(c->pod_cidrs[i].prefix_len));
+      r.bits = uint8_t(r.net.isV4() ? c->pod_cidrs[i].prefix_len + 96 : c->pod_cidrs[i].prefix_len);
+      pc.podCidrs.push_back(r);
+    }
+    pc.masqueradeAll = c->masquerade_all != 0;
+    pc.hasMasq4 = c->has_masq4 != 0;
+    pc.hasMasq6 = c->has_masq6 != 0;
+    pc.masq4 = toAddr(c->masq4);
+    pc.masq6 = toAddr(c->masq6);
+    if (c->nat_port_low || c->nat_port_high) {
+      pc.natPortLow = c->nat_port_low;
+      pc.natPortHigh = c->nat_port_high;
+    }
+    return fromResult(h, h->dp->setPacketConfig(pc));
+  } catch (const std::bad_alloc&) {
+    return fail(h, SVCPLANE_ERR_NO_MEMORY, "packet config: out of memory");
+  }
+}
+
+int svcplane_set_fragment_timeout(svcplane_t* h, uint64_t timeout_ns) {
+  if (!h) return SVCPLANE_ERR_INVALID;
+  if (timeout_ns == 0) return fail(h, SVCPLANE_ERR_INVALID, "fragment timeout must be > 0");
+  h->dp->setFragmentTimeout(timeout_ns);
+  return SVCPLANE_OK;
+}
+
+int svcplane_process_packets(svcplane_t* h, svcplane_packet* pkts, uint32_t n, const svcplane_packet_options* opt, uint64_t now_ns,
+                             uint8_t* verdicts, uint8_t* reasons) {
+  if (!h) return SVCPLANE_ERR_INVALID;
+  if (n == 0) return SVCPLANE_OK;
+  if (!pkts) return fail(h, SVCPLANE_ERR_INVALID, "pkts must not be NULL");
+  for (uint32_t i = 0; i < n; ++i)
+    if (!pkts[i].data && pkts[i].len) return fail(h, SVCPLANE_ERR_INVALID, "pkts[" + std::to_string(i) + "].data is NULL");
+  PacketOptions o;
+  ReplySink sink;
+  if (opt) {
+    if (opt->direction > SVCPLANE_DIR_FROM_BACKEND || opt->link > SVCPLANE_LINK_RAW || opt->reject > SVCPLANE_REJECT_TCP_RESET)
+      return fail(h, SVCPLANE_ERR_INVALID, "packet options: direction, link or reject out of range");
+    o.dir = PacketDirection(opt->direction);
+    o.link = LinkType(opt->link);
+    o.fromNode = opt->from_node != 0;
+    o.reject = RejectMode(opt->reject);
+    if (opt->replies) {
+      const svcplane_reply_sink& r = *opt->replies;
+      if ((r.capacity && !r.data) || !r.offsets || !r.lengths || r.used > r.capacity)
+        return fail(h, SVCPLANE_ERR_INVALID, "replies: data, offsets and lengths must be set and used <= capacity");
+      sink.data = r.data;
+      sink.capacity = r.capacity;
+      sink.used = r.used;
+      sink.offsets = r.offsets;
+      sink.lengths = r.lengths;
+      o.replies = &sink;
+    }
+  }
+  // Verdicts and reasons are always written by the core; a NULL array gets a scratch one,
+  // chunk by chunk (offsets in a reply sink stay batch-relative only without chunking, so a
+  // batch with a reply sink and a NULL array is refused rather than split).
+  if (verdicts && reasons) {
+    h->dp->processPackets(reinterpret_cast<const PacketRef*>(pkts), n, o, now_ns, verdicts, reasons);
+  } else {
+    if (o.replies) return fail(h, SVCPLANE_ERR_INVALID, "with a reply sink, verdicts and reasons must not be NULL");
+    constexpr uint32_t kChunk = 256;
+    uint8_t v[kChunk], r[kChunk];
+    for (uint32_t base = 0; base < n; base += kChunk) {
+      uint32_t m = n - base < kChunk ? n - base : kChunk;
+      h->dp->processPackets(reinterpret_cast<const PacketRef*>(pkts + base), m, o, now_ns, v, r);
+      if (verdicts) std::memcpy(verdicts + base, v, m);
+      if (reasons) std::memcpy(reasons + base, r, m);
+    }
+  }
+  if (opt && opt->replies) opt->replies->used = sink.used;
+  return SVCPLANE_OK;
+}
+
+int svcplane_get_packet_counters(const svcplane_t* h, svcplane_packet_counters* out) {
+  if (!h || !out) return SVCPLANE_ERR_INVALID;
+  const PacketCounters& c = h->dp->packetCounters();
+  std::memset(out, 0, sizeof *out);
+  out->packets = c.packets;
+  for (int i = 0; i < kVerdicts; ++i) out->verdicts[i] = c.verdicts[i];
+  for (int i = 0; i < kPacketReasons; ++i) out->reasons[i] = c.reasons[i];
+  for (int i = 0; i < kPktCounters; ++i) out->counts[i] = c.counts[i];
   return SVCPLANE_OK;
 }
 
@@ -466,8 +578,12 @@ const char* svcplane_verdict_name(uint8_t v) {
 }
 
 const char* svcplane_reason_name(uint8_t r) {
-  static const char* names[] = {"none", "no-frontend", "no-backends", "source-range", "conntrack-full", "affinity-full"};
-  return r < SVCPLANE_REASONS ? names[r] : "unknown";
+  static const char* names[] = {"none",          "no-frontend",      "no-backends",      "source-range",  "conntrack-full",
+                                "affinity-full", "not-tracked",      "truncated",        "malformed",     "not-ip",
+                                "unsupported-protocol", "fragment-unknown", "icmp-untracked", "icmp-echo",
+                                "nat-ports-exhausted",  "no-masquerade-address", "bad-checksum", "reply-buffer-full"};
+  static_assert(sizeof names / sizeof names[0] == SVCPLANE_PACKET_REASONS, "a reason without a name");
+  return r < SVCPLANE_PACKET_REASONS ? names[r] : "unknown";
 }
 
 const char* svcplane_status_name(int s) {

@@ -245,11 +245,67 @@ static void test_helpers(void) {
   CHECK(strcmp(svcplane_status_name(SVCPLANE_ERR_IN_USE), "in-use") == 0, "status names");
 }
 
+static void test_packet_api(void) {
+  svcplane_t* dp = make(16, 64);
+  svcplane_packet_config pc;
+  memset(&pc, 0, sizeof pc);
+  svcplane_cidr pods;
+  memset(&pods, 0, sizeof pods);
+  pods.addr = ip("10.0.0.0");
+  pods.prefix_len = 8;
+  pc.pod_cidrs = &pods;
+  pc.n_pod_cidrs = 1;
+  pc.has_masq4 = 1;
+  pc.masq4 = ip("192.168.0.2");
+  CHECK(svcplane_set_packet_config(dp, &pc) == SVCPLANE_OK, "packet config accepted");
+  pc.masq4 = ip("2001:db8::1");
+  CHECK(svcplane_set_packet_config(dp, &pc) == SVCPLANE_ERR_INVALID, "an IPv6 address as IPv4 masquerade refused");
+  pc.masq4 = ip("192.168.0.2");
+  pc.nat_port_low = 2000;
+  pc.nat_port_high = 1000;
+  CHECK(svcplane_set_packet_config(dp, &pc) == SVCPLANE_ERR_INVALID, "inverted NAT port range refused");
+  pods.prefix_len = 40;
+  pc.nat_port_low = pc.nat_port_high = 0;
+  CHECK(svcplane_set_packet_config(dp, &pc) == SVCPLANE_ERR_INVALID && strstr(svcplane_last_error(dp), "prefix_len"), "bad pod CIDR refused");
+
+  uint8_t junk[4] = {0x45, 0, 0, 4};
+  svcplane_packet p[2] = {{junk, sizeof junk, 0}, {NULL, 10, 0}};
+  uint8_t v[2], r[2];
+  CHECK(svcplane_process_packets(dp, p, 2, NULL, 0, v, r) == SVCPLANE_ERR_INVALID, "a NULL packet with a length refused");
+  svcplane_packet_options o;
+  memset(&o, 0, sizeof o);
+  o.link = 7;
+  CHECK(svcplane_process_packets(dp, p, 1, &o, 0, v, r) == SVCPLANE_ERR_INVALID, "unknown link type refused");
+  o.link = SVCPLANE_LINK_RAW;
+  CHECK(svcplane_process_packets(dp, p, 1, &o, 0, v, r) == SVCPLANE_OK, "a truncated packet is processed");
+  CHECK(v[0] == SVCPLANE_VERDICT_DROP && r[0] == SVCPLANE_REASON_TRUNCATED, "and dropped as truncated");
+  CHECK(svcplane_process_packets(dp, p, 1, &o, 0, NULL, NULL) == SVCPLANE_OK, "verdict arrays are optional");
+  svcplane_packet_counters c;
+  svcplane_get_packet_counters(dp, &c);
+  CHECK(c.packets == 2 && c.reasons[SVCPLANE_REASON_TRUNCATED] == 2, "packet counters count both");
+  CHECK(strcmp(svcplane_reason_name(SVCPLANE_REASON_REPLY_BUFFER_FULL), "reply-buffer-full") == 0, "packet reason names");
+  svcplane_frontend fe;
+  memset(&fe, 0, sizeof fe);
+  fe.addr = ip("172.30.0.1");
+  fe.port = 80;
+  fe.protocol = SVCPLANE_PROTO_TCP;
+  fe.masquerade = 9;
+  svcplane_service s;
+  memset(&s, 0, sizeof s);
+  s.id = 1;
+  s.empty_verdict = SVCPLANE_VERDICT_REJECT;
+  s.frontends = &fe;
+  s.n_frontends = 1;
+  CHECK(svcplane_upsert_service(dp, &s) == SVCPLANE_ERR_INVALID && strstr(svcplane_last_error(dp), "masquerade"), "unknown masquerade policy refused");
+  svcplane_destroy(dp);
+}
+
 int main(void) {
   test_create();
   test_errors();
   test_source_ranges_and_expiry();
   test_helpers();
+  test_packet_api();
   printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }
