@@ -25,7 +25,7 @@ CtHit Conntrack::peek(const FlowKey& k, uint32_t h) const {
   return {ref >> 1, (ref & 1) ? Dir::Reply : Dir::Original, false};
 }
 
-CtHit Conntrack::lookup(const FlowKey& k, uint32_t h, uint64_t now) {
+CtHit Conntrack::lookup(const FlowKey& k, uint32_t h, uint64_t now, uint8_t tcpFlags) {
   uint32_t ref = index_.find(h, [&](uint32_t r) {
     const Flow& f = flows_[r >> 1];
     return (r & 1) ? f.reply == k : f.orig == k;
@@ -35,7 +35,12 @@ CtHit Conntrack::lookup(const FlowKey& k, uint32_t h, uint64_t now) {
     return {kNone, Dir::Original, false};
   }
   uint32_t i = ref >> 1;
-  if (flows_[i].expires <= now) {
+  // A fresh SYN on a closed connection's tuple (port reuse) starts a new connection, as the
+  // kernel does: the old entry goes and the new one chooses its backend again, so it cannot
+  // land on an endpoint that has since become terminating.
+  const bool reopened = !(ref & 1) && (tcpFlags & (kSyn | kAck)) == kSyn &&
+                        (flows_[i].state == CtState::TcpTimeWait || flows_[i].state == CtState::TcpClose);
+  if (flows_[i].expires <= now || reopened) {
     ++stats_.misses;
     return {i, Dir::Original, true};
   }

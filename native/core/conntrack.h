@@ -81,7 +81,8 @@ class Conntrack {
   }
 
   // Finds the flow for a packet tuple (counted as a hit or a miss; an expired one is a miss).
-  CtHit lookup(const FlowKey& k, uint32_t hash, uint64_t now);
+  // tcpFlags: a SYN on a TIME_WAIT/CLOSE flow reports it expired, so the caller replaces it.
+  CtHit lookup(const FlowKey& k, uint32_t hash, uint64_t now, uint8_t tcpFlags = 0);
   // Looks without counting or expiring (inspection).
   CtHit peek(const FlowKey& k) const { return peek(k, hashOf(k)); }
   CtHit peek(const FlowKey& k, uint32_t hash) const;

@@ -113,7 +113,7 @@ bool Dataplane::decideLookup(const FlowInput& in, uint32_t ctHash, uint32_t feHa
   ++counters_.packets;
   const FlowKey& key = in.key;
 
-  CtHit hit = ct_.lookup(key, ctHash, now);
+  CtHit hit = ct_.lookup(key, ctHash, now, in.tcpFlags);
   if (hit.expired) {
     ct_.remove(hit.flow, [this](const Flow& f) { onFlowRemoved(f); }, true);
   } else if (hit.flow != Conntrack::kNone) {

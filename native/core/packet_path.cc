@@ -61,7 +61,7 @@ bool Dataplane::lookupTracked(const FlowInput& in, uint32_t ctHash, uint64_t now
 }
 
 void Dataplane::decidePacket(FlowInput& in, uint32_t ctHash, uint64_t now, bool fromNode, Decision& out) {
-  CtHit hit = ct_.lookup(in.key, ctHash, now);
+  CtHit hit = ct_.lookup(in.key, ctHash, now, in.tcpFlags);
   if (hit.flow != Conntrack::kNone && !hit.expired) {
     ++counters_.packets;
     ct_.update(hit.flow, hit.dir, in.tcpFlags, in.bytes, now);

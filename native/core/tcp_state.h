@@ -105,11 +105,8 @@ inline CtState nextState(CtState s, Dir d, uint8_t flags, uint8_t& finDir) {
       return ack ? CtState::TcpTimeWait : s;
     case CtState::TcpTimeWait:
     case CtState::TcpClose:
-      // A new SYN on a closed tuple reopens it, as the kernel allows for TIME_WAIT reuse.
-      if (d == Dir::Original && syn && !ack) {
-        finDir = 0;
-        return CtState::TcpSynSent;
-      }
+      // A new SYN on a closed tuple is a new connection: Conntrack::lookup hands it back as
+      // expired, so it never reaches here.
       return s;
     default:
       return s;

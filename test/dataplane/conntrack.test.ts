@@ -158,12 +158,19 @@ t.test('TCP: flows picked up without a SYN, missed SYN-ACKs, unknown flags', asy
   t.equal(synAckFromClient.state, 'syn-sent', 'a SYN-ACK in the original direction does not open it')
 })
 
-t.test('TCP: a new SYN reopens a closed tuple on the same backend', async (t) => {
+t.test('TCP: a new SYN on a closed tuple is a new connection that chooses again', async (t) => {
   for (const state of ['time-wait', 'close']) {
-    const c = new Conn(setup())
+    const dp = setup()
+    const c = new Conn(dp)
     drive(c, PATHS[state].steps, 1)
+    const first = c.entry!.backendId
+    // The old backend starts terminating: a reused client port must not land on it again.
+    const b = dp.backends().find((x) => x.id === first)!
+    dp.upsertBackend({ id: first, address: b.address, port: b.port, state: 'terminating' })
     const d = c.send(SYN, 5)
-    t.strictSame([d.established, d.backendId, c.state, c.entry!.expires], [true, 1, 'syn-sent', 5 + 120], `${state} + SYN`)
+    t.equal(d.established, false, `${state} + SYN: not the old connection`)
+    t.not(d.backendId, first, `${state} + SYN: not the terminating backend`)
+    t.strictSame([c.state, c.entry!.expires, c.entry!.backendId], ['syn-sent', 5 + 120, d.backendId])
     c.answer(SYN | ACK, 6)
     c.send(ACK, 6)
     t.equal(c.state, 'established')
