@@ -365,9 +365,12 @@ Result Dataplane::deleteBackend(uint32_t id) {
   if (!b) return {Status::NotFound, "backend " + num(id) + " does not exist"};
   if (!b->services.empty())
     return {Status::InUse, "backend " + num(id) + " is still listed by service " + num(b->services.front())};
-  deleteFlowsByBackend(id);
-  for (uint32_t i = 0; i < affinity_.capacity(); ++i)
-    if (affinity_.at(i).used && affinity_.at(i).value.backendId == id) affinity_.eraseAt(i);
+  // Both removals scan a whole table; skip them when there is nothing to find, so removing an
+  // idle endpoint (the common case at sync) costs O(1), not O(conntrack capacity).
+  if (b->activeConns) deleteFlowsByBackend(id);
+  if (affinity_.size())
+    for (uint32_t i = 0; i < affinity_.capacity(); ++i)
+      if (affinity_.at(i).used && affinity_.at(i).value.backendId == id) affinity_.eraseAt(i);
   backends_.erase(id);
   return {};
 }
@@ -484,9 +487,10 @@ Result Dataplane::deleteService(uint32_t id) {
   if (svc->set)
     for (uint32_t bid : svc->set->allIds)
       if (BackendRec* b = backends_.peek(bid)) std::erase(b->services, id);
-  deleteFlowsByService(id);
-  for (uint32_t i = 0; i < affinity_.capacity(); ++i)
-    if (affinity_.at(i).used && affinity_.at(i).key.serviceId == id) affinity_.eraseAt(i);
+  if (ct_.size()) deleteFlowsByService(id);
+  if (affinity_.size())
+    for (uint32_t i = 0; i < affinity_.capacity(); ++i)
+      if (affinity_.at(i).used && affinity_.at(i).key.serviceId == id) affinity_.eraseAt(i);
   services_.erase(id);
   return {};
 }
