@@ -128,7 +128,7 @@ function main() {
   const m = machine()
   const notes = [
     `workload: ${cluster ? `${args.cluster} (${cluster.services.length} services)` : `${args.mix}, generated from seed 1`}`,
-    'new-flow: conntrack misses; native-batch decides 256 flows per call, native-call one flow per call from JS; ts-iptables walks kube-proxy\'s rules in the TypeScript netfilter evaluator.',
+    'new-flow: conntrack misses; native-batch decides 256 flows per call, native-call one flow per call from JS; ts-iptables walks kube-proxy\'s rules (nat and filter, as netfilter does for a new connection) in the TypeScript evaluator; cpp-linear walks the same nat rules first-match in C++, 256 packets per call.',
     'new-flow-last: every packet to the service that KUBE-SERVICES matches last, the worst case for a linear walk.',
     'sync-one: one endpoint of one service replaced, then sync(); sync-full: the first sync of every object.',
     'memory: native is the services, frontends, backends and revnat maps as allocated for this cluster (capacity = 6 x services; conntrack not included); ts-iptables is the size of the iptables-restore text (the kernel holds about 7.9 KiB per service with nft, NOTES.md).',
