@@ -127,6 +127,7 @@ export class NativeBackend {
     const key = (before ?? after)!.info.key
     const desired = after === undefined ? [] : desiredDataplaneServices(after)
     const roles = new Set(desired.map((d) => d.role))
+    this.releaseMovedFrontends(key, desired, undo)
     for (const d of desired) {
       const k = `${key}|${d.role}`
       let id = this.serviceIdOf.get(k)
@@ -244,6 +245,31 @@ export class NativeBackend {
           this.backendIds.give(bid)
         }
         return 0
+      })
+    }
+  }
+
+  /**
+   * A frontend can move between the two dataplane services of a ServicePort (e.g. the cluster
+   * IP from the local set to the cluster set when internalTrafficPolicy Local has no usable
+   * endpoint). The dataplane refuses a frontend another service still owns, so first take
+   * moving frontends away from the service that has them.
+   */
+  private releaseMovedFrontends(key: string, desired: DesiredDataplaneService[], undo: (() => void)[]): void {
+    const frontendKey = (f: ServiceSpec['frontends'][number]) => `${f.address}|${f.port}|${f.protocol}|${f.scope}`
+    for (const role of ['cluster', 'local'] as const) {
+      const id = this.serviceIdOf.get(`${key}|${role}`)
+      const spec = id === undefined ? undefined : this.specOf.get(id)
+      if (id === undefined || spec === undefined) continue
+      const claimed = new Set(desired.filter((d) => d.role !== role).flatMap((d) => d.frontends.map(frontendKey)))
+      const kept = spec.frontends.filter((f) => !claimed.has(frontendKey(f)))
+      if (kept.length === spec.frontends.length) continue
+      const reduced: ServiceSpec = { ...spec, frontends: kept }
+      this.dataplane.upsertService(reduced)
+      this.specOf.set(id, reduced)
+      undo.push(() => {
+        this.dataplane.upsertService(spec)
+        this.specOf.set(id, spec)
       })
     }
   }

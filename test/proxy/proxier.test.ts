@@ -182,3 +182,18 @@ t.test('a full table is reported per service and retried; other services keep wo
   t.same(p.sync().errors, [], 'retried at the next sync')
   t.match(p.route(pkt('172.30.0.2', 1)), { endpoint: '10.1.0.2:80' })
 })
+
+t.test('a frontend moving between the local and cluster sets is reprogrammed, not refused', async (t) => {
+  // internalTrafficPolicy Local with only a remote endpoint; then that endpoint terminates and
+  // stops serving: the cluster IP moves between the two dataplane services of the port.
+  const p = new Proxier(opts)
+  p.applyService(svc(1, { internalTrafficPolicy: 'Local' }))
+  p.applyEndpointSlice(makeSlice('ns', 'svc1', 1, [{ ip: '10.1.0.1', node: 'other-node' }], p80))
+  t.same(p.sync().errors, [])
+  p.applyEndpointSlice(makeSlice('ns', 'svc1', 1, [{ ip: '10.1.0.1', node: 'other-node', ready: false, serving: false, terminating: true }], p80))
+  t.same(p.sync().errors, [], 'second sync programs without a frontend conflict')
+  p.applyEndpointSlice(makeSlice('ns', 'svc1', 1, [{ ip: '10.1.0.1', node: testNodeName }], p80))
+  t.same(p.sync().errors, [], 'and back')
+  const r = p.route(pkt('172.30.0.1', 7))
+  t.same(r, { action: 'dnat', servicePort: 'ns/svc1:p80', endpoint: '10.1.0.1:80', masquerade: false })
+})
