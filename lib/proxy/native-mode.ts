@@ -57,6 +57,11 @@ export class NativeMode implements ProxyModeImpl {
       const masquerade = (sameService && trace.masquerade) || hairpin
       return { result: { action: 'dnat', servicePort, endpoint, masquerade }, steps }
     }
+    // The model lets this packet leave the node (see traceKubeProxy); the dataplane only knows
+    // the service has no endpoints.
+    if (d.reason === 'no-backends' && trace.action === 'accept' && trace.state !== undefined) {
+      return { result: { action: 'accept' }, steps }
+    }
     let reason: RouteReason
     if (d.reason === 'no-backends') reason = ref?.role === 'local' ? 'no-local-endpoints' : 'no-endpoints'
     else if (d.reason === 'source-range' || d.reason === 'conntrack-full' || d.reason === 'affinity-full') reason = d.reason

@@ -61,6 +61,14 @@ export function traceKubeProxy(model: ProxyModelView, p: CheckedPacket, source: 
   steps.push({ kind: 'frontend', text: `${p.dst}:${p.dport}/${p.protocol} is the ${frontend.kind} of ${name}` })
   const base = { state, frontend, candidates: [] as EndpointInfo[], masquerade: false, steps }
   if (!plan.hasEndpoints) {
+    // kube-proxy rejects external destinations without endpoints in KUBE-EXTERNAL-SERVICES,
+    // which only INPUT and FORWARD jump to: a node's own packet to an external or load-balancer
+    // IP that is not one of its addresses leaves the node untouched.
+    const external = frontend.kind === 'externalIP' || frontend.kind === 'loadBalancer'
+    if (p.hook === 'output' && external && !model.nodeAddresses.isLocal(p.dst)) {
+      steps.push({ kind: 'verdict', text: `${name} has no endpoints, but kube-proxy only rejects arriving traffic to its ${frontend.kind}: ACCEPT (leaves the node)` })
+      return { ...base, action: 'accept' }
+    }
     steps.push({ kind: 'verdict', text: `${name} has no endpoints: REJECT` })
     return { ...base, action: 'reject', reason: 'no-endpoints' }
   }
