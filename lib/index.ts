@@ -180,3 +180,30 @@ export type {
   ReloadResult,
   ServiceCounters,
 } from './service-proxy/index.js'
+
+// svcplane doctor: findings per Service from the model, stale flows, performance at this size.
+export {
+  diagnose,
+  diagnoseProxier,
+  staleFlows,
+  clearStaleFlows,
+  parseConntrackList,
+  conntrackDeleteCommands,
+  measurePerf,
+  formatReport,
+  formatPerf,
+  parseNode,
+  splitNodesAndPods,
+} from './doctor/index.js'
+export type {
+  Finding,
+  FindingCode,
+  Severity,
+  DoctorObjects,
+  DoctorOptions,
+  DoctorReport,
+  StaleFlow,
+  TrackedFlow,
+  PerfReport,
+  ClusterNode,
+} from './doctor/index.js'

@@ -2,10 +2,11 @@
 // register it here.
 import { registerCommand } from '../registry.js'
 import { benchCommand } from './bench.js'
+import { doctorCommand } from './doctor.js'
 import { dumpCommand } from './dump.js'
 import { explainCommand } from './explain.js'
 import { pcapCommand } from './pcap.js'
 import { proxyCommand } from './proxy.js'
 import { runCommand } from './run.js'
 
-for (const c of [runCommand, dumpCommand, explainCommand, pcapCommand, proxyCommand, benchCommand]) registerCommand(c)
+for (const c of [runCommand, dumpCommand, explainCommand, pcapCommand, proxyCommand, benchCommand, doctorCommand]) registerCommand(c)

@@ -1,0 +1,162 @@
+// svcplane doctor: checks every Service of a cluster dump from every node's point of view and
+// says what is wrong, why, and the fix; --perf measures the proxy on the same objects.
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+import { canonicalAddress } from '../../dataplane/address.js'
+import { parseObjects, splitObjects } from '../../k8s/load.js'
+import type { K8sProtocol } from '../../k8s/types.js'
+import { diagnose, nodesToCheck, type DoctorObjects, type DoctorOptions } from '../../doctor/diagnose.js'
+import { formatPerf, formatReport } from '../../doctor/format.js'
+import { splitNodesAndPods } from '../../doctor/nodes.js'
+import { measurePerf, type PerfReport } from '../../doctor/perf.js'
+import { parseConntrackList } from '../../doctor/stale.js'
+import { parseClusterText } from '../cluster-file.js'
+import { CliError, UsageError } from '../errors.js'
+import type { CliIO } from '../io.js'
+import { JSON_OPTION } from '../node-options.js'
+import { parseEndpoint } from '../packet-args.js'
+import type { Command } from '../registry.js'
+
+/** Exit status with --fail-on-findings when there is an error or a warning (0 success, 1 failure, 2 usage are taken). */
+export const EXIT_FINDINGS = 3
+
+function readText(file: string, cwd: string, what: string): string {
+  try {
+    return file === '-' ? fs.readFileSync(0, 'utf8') : fs.readFileSync(path.resolve(cwd, file), 'utf8')
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException
+    const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EISDIR' ? 'is a directory' : e.code === 'EACCES' ? 'permission denied' : e.message
+    throw new CliError(`cannot read ${what} ${file}: ${why}`)
+  }
+}
+
+/** Services, EndpointSlices, Nodes (and Pods) of a `kubectl get services,endpointslices,nodes -A -o json` dump. */
+export async function loadDoctorObjects(file: string, io: CliIO): Promise<DoctorObjects> {
+  const items = await parseClusterText(readText(file, io.cwd, 'cluster file'), file)
+  try {
+    parseObjects(items)
+  } catch (err) {
+    throw new CliError(`cluster file ${file} holds an invalid object`, { cause: err })
+  }
+  const split = splitObjects(items)
+  let extra
+  try {
+    extra = splitNodesAndPods(items)
+  } catch (err) {
+    throw new CliError(`cluster file ${file} holds an invalid object`, { cause: err })
+  }
+  return { services: split.services, endpointSlices: split.endpointSlices, nodes: extra.nodes, pods: extra.pods.length > 0 ? extra.pods : undefined }
+}
+
+function nodePortRange(text: string, command: string): [number, number] {
+  const m = /^(\d+)-(\d+)$/.exec(text.trim())
+  const lo = m ? Number(m[1]) : NaN
+  const hi = m ? Number(m[2]) : NaN
+  if (!m || lo < 1 || hi > 65535 || lo > hi) throw new UsageError(`--node-port-range: must be FROM-TO within 1-65535, got ${JSON.stringify(text)}`, command)
+  return [lo, hi]
+}
+
+export const doctorCommand: Command = {
+  name: 'doctor',
+  summary: 'find why Services do not route: every Service checked from every node, with what is wrong, why and the fix',
+  description:
+    'Loads a `kubectl get services,endpointslices,nodes -A -o json` dump (pods too, if you add them: endpoints are then checked against them), ' +
+    'programs it on every node (or --node-name) as kube-proxy would, sends probe packets from a pod, from the node and from outside to every frontend, ' +
+    'and reports each problem with the probe\'s decision. A healthy Service prints nothing. ' +
+    'Name Services with --service to also see notes (behaviour by design that explains what you observe, like session affinity). ' +
+    '--client IP checks reachability from that client outside the cluster; --dst IP:PORT the address a client connects to. ' +
+    '--conntrack FILE checks a `conntrack -L` listing of the node for connections stuck on old endpoints. ' +
+    '--perf measures the proxy on these objects in both modes. ' +
+    `Exit status 0 (also with findings) unless --fail-on-findings, which exits ${EXIT_FINDINGS} when there is an error or a warning.`,
+  options: [
+    { name: 'cluster', type: 'string', valueName: 'FILE', description: 'a `kubectl get services,endpointslices,nodes -A -o json` (or -o yaml) dump; "-" reads stdin' },
+    { name: 'node-name', type: 'string', valueName: 'NAME', description: 'check from this node only (default: every node of the dump)' },
+    { name: 'node-ip', type: 'list', valueName: 'IP', description: 'the node\'s addresses, when the dump has no Node for --node-name' },
+    { name: 'pod-cidr', type: 'list', valueName: 'CIDR', description: 'kube-proxy\'s --cluster-cidr (default: each node\'s spec.podCIDRs)' },
+    { name: 'zone', type: 'string', valueName: 'ZONE', description: 'the node\'s zone, when the dump has no Node for --node-name' },
+    { name: 'service', type: 'list', valueName: 'NS/NAME', description: 'check only these Services, and show their notes too' },
+    { name: 'client', type: 'string', valueName: 'IP', description: 'an external client: can it reach the Services from outside?' },
+    { name: 'dst', type: 'string', valueName: 'IP:PORT', description: 'the address and port a client connects to (a NodePort, a load-balancer IP...)' },
+    { name: 'proto', type: 'string', valueName: 'PROTO', choices: ['tcp', 'udp', 'sctp'], default: 'tcp', description: 'protocol of --dst' },
+    { name: 'node-port-range', type: 'string', valueName: 'FROM-TO', default: '30000-32767', description: 'the API server\'s --service-node-port-range' },
+    { name: 'localhost-node-ports', type: 'boolean', default: true, description: 'kube-proxy opens NodePorts on 127.0.0.1 (--iptables-localhost-nodeports; --no-localhost-node-ports for ipvs/nftables or when disabled)' },
+    { name: 'masquerade-all', type: 'boolean', description: 'kube-proxy runs with --masquerade-all' },
+    { name: 'mode', type: 'string', valueName: 'MODE', choices: ['iptables', 'native'], default: 'iptables', description: 'the proxy mode your nodes run (kube-proxy\'s default is iptables), for --perf' },
+    { name: 'proxy-mode', type: 'string', hidden: true, choices: ['iptables', 'native'], description: 'alias of --mode' },
+    { name: 'perf', type: 'boolean', description: 'measure the proxy on these objects: rules, rules walked and cost per new connection, sync times, both modes side by side' },
+    { name: 'perf-budget', type: 'duration', valueName: 'DURATION', default: 0.2, description: 'time budget per measurement of --perf' },
+    { name: 'conntrack', type: 'string', valueName: 'FILE', description: 'the node\'s `conntrack -L` (or `svcplane dump --format conntrack`) listing: connections pinned to old endpoints' },
+    { name: 'clear-stale', type: 'boolean', description: 'with --conntrack: print only the `conntrack -D` commands that clear the stale flows (run them on the node)' },
+    { name: 'all', type: 'boolean', description: 'also show notes (info findings) for every Service' },
+    { name: 'fail-on-findings', type: 'boolean', description: `exit ${EXIT_FINDINGS} when there is an error or a warning` },
+    { name: 'seed', type: 'integer', valueName: 'N', description: 'seed of the probes\' backend choice (default 1)' },
+    JSON_OPTION,
+  ],
+  examples: [
+    'kubectl get services,endpointslices,nodes -A -o json > cluster.json && svcplane doctor --cluster cluster.json',
+    'svcplane doctor --cluster cluster.json --service shop/web --client 198.51.100.7',
+    'svcplane doctor --cluster cluster.json --dst 192.168.0.3:31080',
+    'svcplane doctor --cluster cluster.json --node-name node-a --conntrack conntrack.txt --clear-stale',
+    'svcplane doctor --cluster cluster.json --perf --mode iptables',
+  ],
+  async run({ options: v, io, command }) {
+    const file = v.cluster as string | undefined
+    if (file === undefined) throw new UsageError('--cluster FILE is required (a `kubectl get services,endpointslices,nodes -A -o json` dump)', command)
+    const options: DoctorOptions = {
+      nodeName: v['node-name'] as string | undefined,
+      nodeIPs: v['node-ip'] as string[] | undefined,
+      podCIDRs: v['pod-cidr'] as string[] | undefined,
+      zone: v.zone as string | undefined,
+      services: v.service as string[] | undefined,
+      nodePortRange: nodePortRange(v['node-port-range'] as string, command),
+      localhostNodePorts: v['localhost-node-ports'] !== false,
+      masqueradeAll: v['masquerade-all'] === true,
+      includeInfo: v.all === true ? true : undefined,
+      seed: v.seed as number | undefined,
+    }
+    for (const ip of options.nodeIPs ?? []) if (canonicalAddress(ip) === undefined) throw new UsageError(`--node-ip: ${JSON.stringify(ip)} is not an IP address`, command)
+    if (options.nodeIPs !== undefined && options.nodeName === undefined) throw new UsageError('--node-ip needs --node-name', command)
+    for (const s of options.services ?? []) if (!/^[^/\s]+\/[^/\s]+$/.test(s)) throw new UsageError(`--service: must be NAMESPACE/NAME, got ${JSON.stringify(s)}`, command)
+    if (v.client !== undefined) {
+      const c = canonicalAddress(v.client as string)
+      if (c === undefined) throw new UsageError(`--client: ${JSON.stringify(v.client)} is not an IP address`, command)
+      options.client = c
+    }
+    if (v.dst !== undefined) {
+      const t = parseEndpoint(v.dst as string, '--dst', command)
+      options.target = { address: t.ip, port: t.port, protocol: (v.proto as string).toUpperCase() as K8sProtocol }
+    }
+    if (v['clear-stale'] === true && v.conntrack === undefined) {
+      throw new UsageError('--clear-stale needs --conntrack FILE (the node\'s `conntrack -L`); a running svcplane is cleared through the API (clearStaleFlows)', command)
+    }
+    const objects = await loadDoctorObjects(file, io)
+    if (v.conntrack !== undefined) options.conntrack = parseConntrackList(readText(v.conntrack as string, io.cwd, 'conntrack listing'))
+    let report
+    try {
+      report = diagnose(objects, options)
+    } catch (err) {
+      if (err instanceof RangeError) throw new UsageError(err.message, command)
+      throw new CliError('diagnosis failed', { cause: err })
+    }
+    if (v['clear-stale'] === true) {
+      if (v.json) io.stdout.write(JSON.stringify({ staleFlows: report.staleFlows, commands: report.clearCommands }, null, 2) + '\n')
+      else for (const c of report.clearCommands) io.stdout.write(`${c}\n`)
+      io.stderr.write(`${report.staleFlows.length} stale flow(s), ${report.clearCommands.length} command(s)\n`)
+      return 0
+    }
+    let perf: PerfReport | undefined
+    if (v.perf === true) {
+      const node = nodesToCheck(objects, options)[0]
+      perf = measurePerf(node, objects, options, { mode: (v['proxy-mode'] ?? v.mode) as 'iptables' | 'native', budgetMs: (v['perf-budget'] as number) * 1000 })
+      report.findings.push(...perf.findings)
+    }
+    if (v.json) {
+      io.stdout.write(JSON.stringify(perf === undefined ? report : { ...report, perf }, null, 2) + '\n')
+    } else {
+      io.stdout.write(formatReport(report))
+      if (perf !== undefined) io.stdout.write('\n' + formatPerf(perf))
+    }
+    const serious = report.findings.some((f) => f.severity !== 'info')
+    return v['fail-on-findings'] === true && serious ? EXIT_FINDINGS : 0
+  },
+}
