@@ -1,5 +1,6 @@
 // The Dataplane: a typed, validating wrapper over the native core. Everything is checked here
 // before the core sees it, and the core applies an update entirely or not at all.
+import { show } from './show.js'
 import { canonicalAddress, formatAddress, parseAddressInto, parseCidr } from './address.js'
 import { BACKEND_STATES, NativeStatus, PROTOCOL_NUMBER, REASONS, SCHEDULERS, TIMEOUT_ORDER, VERDICTS } from './codes.js'
 import { native, type NativeError, type NativeHandle } from './native.js'
@@ -85,28 +86,22 @@ export interface DataplaneCounters {
 }
 
 /** A bad value as an error message shows it: strings quoted, the rest as String() does. */
-function show(v: unknown): string {
-  if (typeof v === 'string') return JSON.stringify(v)
-  if (Array.isArray(v)) return `an array of ${v.length}`
-  if (typeof v === 'object' && v !== null) return `an object (${v.constructor?.name ?? 'Object'})`
-  return String(v)
-}
 
 function checkId(id: unknown, field: string): asserts id is number {
   if (typeof id !== 'number' || !Number.isInteger(id) || id < 1 || id > MAX_ID)
-    throw new RangeError(`${field} must be an integer 1..4294967295, got ${String(id)}`)
+    throw new RangeError(`${field} must be an integer 1..4294967295, got ${show(id)}`)
 }
 
 function checkNow(now: unknown): asserts now is number {
   if (typeof now !== 'number' || !Number.isFinite(now) || now < 0)
-    throw new RangeError(`now must be a finite number of seconds >= 0, got ${String(now)}`)
+    throw new RangeError(`now must be a finite number of seconds >= 0, got ${show(now)}`)
 }
 
 function checkSeed(v: unknown, field: string): bigint | undefined {
   if (v === undefined) return undefined
   if (typeof v === 'bigint' && v >= 0n && v < 1n << 64n) return v
   if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return BigInt(v)
-  throw new RangeError(`${field} must be a non-negative integer below 2^64, got ${String(v)}`)
+  throw new RangeError(`${field} must be a non-negative integer below 2^64, got ${show(v)}`)
 }
 
 function randomSeed(): bigint {
@@ -156,18 +151,18 @@ export class Dataplane {
     for (const [k, v] of Object.entries(cap)) {
       if (!(k in DEFAULT_CAPACITY)) throw new TypeError(`capacity.${k} is not a map (use ${Object.keys(DEFAULT_CAPACITY).join(', ')})`)
       if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > MAX_CAPACITY)
-        throw new RangeError(`capacity.${k} must be an integer 1..${MAX_CAPACITY}, got ${String(v)}`)
+        throw new RangeError(`capacity.${k} must be an integer 1..${MAX_CAPACITY}, got ${show(v)}`)
     }
     this.capacity = Object.freeze(cap)
     const policy = (v: unknown, field: string): number => {
       if (v === undefined || v === 'evict-oldest') return 0
       if (v === 'refuse') return 1
-      throw new TypeError(`${field} must be 'evict-oldest' or 'refuse', got ${JSON.stringify(v)}`)
+      throw new TypeError(`${field} must be 'evict-oldest' or 'refuse', got ${show(v)}`)
     }
     this.timeouts = this.mergeTimeouts(options.timeouts ?? {})
     const maglevTableSize = options.maglevTableSize ?? 16381
     if (!Number.isInteger(maglevTableSize) || maglevTableSize < 7 || maglevTableSize > 1_000_003 || !isPrime(maglevTableSize))
-      throw new RangeError(`maglevTableSize must be a prime 7..1000003, got ${String(maglevTableSize)}`)
+      throw new RangeError(`maglevTableSize must be a prime 7..1000003, got ${show(maglevTableSize)}`)
     const seed = checkSeed(options.seed, 'seed') ?? randomSeed()
     const config: Record<string, unknown> = {
       ...cap,
@@ -190,7 +185,7 @@ export class Dataplane {
     for (const [k, v] of Object.entries(t)) {
       if (!(k in DEFAULT_TIMEOUTS)) throw new TypeError(`timeouts.${k} is not a timeout (use ${TIMEOUT_ORDER.join(', ')})`)
       if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || v > 1e9)
-        throw new RangeError(`timeouts.${k} must be seconds in (0, 1e9], got ${String(v)}`)
+        throw new RangeError(`timeouts.${k} must be seconds in (0, 1e9], got ${show(v)}`)
       out[k as keyof ConntrackTimeouts] = v
     }
     return out
@@ -221,12 +216,12 @@ export class Dataplane {
     checkId(spec.id, 'backend.id')
     const ctx = `backend ${spec.id}`
     const addr = new Uint8Array(16)
-    if (!parseAddressInto(spec.address, addr)) throw new TypeError(`${ctx}: address is not an IP address: ${JSON.stringify(spec.address)}`)
+    if (!parseAddressInto(spec.address, addr)) throw new TypeError(`${ctx}: address is not an IP address: ${show(spec.address)}`)
     checkPort(spec.port, `${ctx}: port`)
     const state = BACKEND_STATES.indexOf(spec.state ?? 'active')
-    if (state < 0) throw new TypeError(`${ctx}: state must be one of ${BACKEND_STATES.join(', ')}, got ${JSON.stringify(spec.state)}`)
+    if (state < 0) throw new TypeError(`${ctx}: state must be one of ${BACKEND_STATES.join(', ')}, got ${show(spec.state)}`)
     const weight = spec.weight ?? 1
-    if (!Number.isInteger(weight) || weight < 1 || weight > 65535) throw new RangeError(`${ctx}: weight must be 1..65535, got ${weight}`)
+    if (!Number.isInteger(weight) || weight < 1 || weight > 65535) throw new RangeError(`${ctx}: weight must be 1..65535, got ${show(weight)}`)
     if (spec.nodeLocal !== undefined && typeof spec.nodeLocal !== 'boolean') throw new TypeError(`${ctx}: nodeLocal must be a boolean, got ${show(spec.nodeLocal)}`)
     if (spec.zone !== undefined && typeof spec.zone !== 'string') throw new TypeError(`${ctx}: zone must be a string, got ${show(spec.zone)}`)
     let zone = 0
@@ -257,12 +252,12 @@ export class Dataplane {
     if (!Array.isArray(spec.frontends)) throw new TypeError(`${ctx}: frontends must be an array, got ${show(spec.frontends)}`)
     if (!Array.isArray(spec.backends)) throw new TypeError(`${ctx}: backends must be an array of backend ids, got ${show(spec.backends)}`)
     const scheduler = SCHEDULERS.indexOf(spec.scheduler ?? 'random')
-    if (scheduler < 0) throw new TypeError(`${ctx}: scheduler must be one of ${SCHEDULERS.join(', ')}, got ${JSON.stringify(spec.scheduler)}`)
+    if (scheduler < 0) throw new TypeError(`${ctx}: scheduler must be one of ${SCHEDULERS.join(', ')}, got ${show(spec.scheduler)}`)
     const affinity = spec.affinityTimeout ?? 0
     if (typeof affinity !== 'number' || !Number.isFinite(affinity) || affinity < 0 || affinity > 86400 * 365)
-      throw new RangeError(`${ctx}: affinityTimeout must be seconds 0..31536000, got ${String(affinity)}`)
+      throw new RangeError(`${ctx}: affinityTimeout must be seconds 0..31536000, got ${show(affinity)}`)
     const empty = spec.emptyVerdict ?? 'reject'
-    if (empty !== 'reject' && empty !== 'drop') throw new TypeError(`${ctx}: emptyVerdict must be 'reject' or 'drop', got ${JSON.stringify(empty)}`)
+    if (empty !== 'reject' && empty !== 'drop') throw new TypeError(`${ctx}: emptyVerdict must be 'reject' or 'drop', got ${show(empty)}`)
 
     const fe = new Uint8Array(spec.frontends.length * native.frontendStride)
     const feView = new DataView(fe.buffer)
@@ -270,18 +265,18 @@ export class Dataplane {
       const field = `${ctx}: frontends[${i}]`
       if (f === null || typeof f !== 'object') throw new TypeError(`${field} must be an object, got ${show(f)}`)
       const off = i * native.frontendStride
-      if (!parseAddressInto(f.address, fe, off)) throw new TypeError(`${field}.address is not an IP address: ${JSON.stringify(f.address)}`)
+      if (!parseAddressInto(f.address, fe, off)) throw new TypeError(`${field}.address is not an IP address: ${show(f.address)}`)
       checkPort(f.port, `${field}.port`)
       const proto = PROTOCOL_NUMBER[f.protocol]
-      if (proto === undefined) throw new TypeError(`${field}.protocol must be TCP, UDP or SCTP, got ${JSON.stringify(f.protocol)}`)
+      if (proto === undefined) throw new TypeError(`${field}.protocol must be TCP, UDP or SCTP, got ${show(f.protocol)}`)
       if (f.scope !== 'internal' && f.scope !== 'external')
-        throw new TypeError(`${field}.scope must be 'internal' or 'external', got ${JSON.stringify(f.scope)}`)
+        throw new TypeError(`${field}.scope must be 'internal' or 'external', got ${show(f.scope)}`)
       feView.setUint16(off + 16, f.port, true)
       fe[off + 18] = proto
       fe[off + 19] = f.scope === 'external' ? 1 : 0
       fe[off + 20] = f.checkSourceRanges ? 1 : 0
       const masq = MASQUERADE_POLICIES.indexOf(f.masquerade ?? 'never')
-      if (masq < 0) throw new TypeError(`${field}.masquerade must be one of ${MASQUERADE_POLICIES.join(', ')}, got ${JSON.stringify(f.masquerade)}`)
+      if (masq < 0) throw new TypeError(`${field}.masquerade must be one of ${MASQUERADE_POLICIES.join(', ')}, got ${show(f.masquerade)}`)
       fe[off + 21] = masq
     })
     const ids = new Uint32Array(spec.backends.length)
@@ -294,7 +289,7 @@ export class Dataplane {
     const rb = new Uint8Array(ranges.length * native.cidrStride)
     ranges.forEach((r, i) => {
       const c = parseCidr(typeof r === 'string' ? r.trim() : r)
-      if (!c) throw new TypeError(`${ctx}: sourceRanges[${i}] is not a CIDR: ${JSON.stringify(r)}`)
+      if (!c) throw new TypeError(`${ctx}: sourceRanges[${i}] is not a CIDR: ${show(r)}`)
       rb.set(c.bytes, i * native.cidrStride)
       rb[i * native.cidrStride + 16] = c.bits
     })
@@ -382,7 +377,7 @@ export class Dataplane {
     if (!(lengths instanceof Uint32Array)) throw new TypeError('lengths must be a Uint32Array')
     if (!(verdicts instanceof Uint8Array)) throw new TypeError('verdicts must be a Uint8Array')
     if (!(reasons instanceof Uint8Array)) throw new TypeError('reasons must be a Uint8Array')
-    if (!Number.isInteger(count) || count < 0) throw new RangeError(`count must be an integer >= 0, got ${String(count)}`)
+    if (!Number.isInteger(count) || count < 0) throw new RangeError(`count must be an integer >= 0, got ${show(count)}`)
     for (const [name, a] of [['offsets', offsets], ['lengths', lengths], ['verdicts', verdicts], ['reasons', reasons]] as const)
       if (a.length < count) throw new RangeError(`${name} holds ${a.length} entries, count is ${count}`)
     const o = checkProcessOptions(options)
@@ -427,7 +422,7 @@ export class Dataplane {
 
   /** Iterates the conntrack table (like `conntrack -L`), in pages so huge tables stay cheap. */
   *flows(pageSize = 4096): IterableIterator<FlowEntry> {
-    if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_CAPACITY) throw new RangeError(`pageSize must be an integer 1..${MAX_CAPACITY}, got ${pageSize}`)
+    if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_CAPACITY) throw new RangeError(`pageSize must be an integer 1..${MAX_CAPACITY}, got ${show(pageSize)}`)
     let next = 0
     while (next >= 0) {
       const page = this.h.dumpConntrack(next, pageSize)
@@ -453,7 +448,7 @@ export class Dataplane {
   /** Incremental garbage collection: examines up to `budget` slots of conntrack and of affinity. */
   gc(now: number, budget = 4096): { flows: number; affinity: number } {
     checkNow(now)
-    if (!Number.isInteger(budget) || budget < 1 || budget > MAX_CAPACITY) throw new RangeError(`budget must be 1..${MAX_CAPACITY}, got ${budget}`)
+    if (!Number.isInteger(budget) || budget < 1 || budget > MAX_CAPACITY) throw new RangeError(`budget must be 1..${MAX_CAPACITY}, got ${show(budget)}`)
     return this.h.gc(now, budget)
   }
 
@@ -465,7 +460,7 @@ export class Dataplane {
 
   map(name: string): MapInfo {
     const m = this.maps().find((x) => x.name === name)
-    if (!m) throw new TypeError(`no map named ${JSON.stringify(name)} (maps: ${this.maps().map((x) => x.name).join(', ')})`)
+    if (!m) throw new TypeError(`no map named ${show(name)} (maps: ${this.maps().map((x) => x.name).join(', ')})`)
     return m
   }
 

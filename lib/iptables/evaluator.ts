@@ -10,6 +10,7 @@
 // (ctstate NEW); later packets reuse the conntrack binding, so for them only
 // the filter table is walked.
 
+import { show } from '../dataplane/show.js'
 import { compileIpTest, compileMatch, combine, CT_BITS, CT_DNAT, CT_NEW, CT_SNAT, TCP_FLAG_BITS, type MatchEnv, type PacketState, type Test } from './compile.js'
 import { addrKey, cidrContains, formatAddr, parseAddr, parseCidr, type Addr, type Cidr } from './ip.js'
 import { PROTOCOLS } from './extensions.js'
@@ -181,7 +182,7 @@ interface WalkState {
 
 function protoNumber(p: string | number): number {
   if (typeof p === 'number') {
-    if (!Number.isInteger(p) || p < 0 || p > 255) throw new RangeError(`packet.protocol must be 0-255, got ${p}`)
+    if (!Number.isInteger(p) || p < 0 || p > 255) throw new RangeError(`packet.protocol must be 0-255, got ${show(p)}`)
     return p
   }
   const n = PROTOCOLS[p.toLowerCase()]
@@ -351,6 +352,7 @@ export class IptablesEvaluator {
 
   /** Walks the chains for one packet of a new (or given ctstate) flow. */
   evaluate(packet: EvalPacket): EvalResult {
+    checkEvalPacket(packet)
     const p = this.packetState(packet)
     const w: WalkState = {
       visited: [], unsupported: [], servicePort: undefined, decider: undefined,
@@ -412,7 +414,7 @@ export class IptablesEvaluator {
     const sport = packet.sport ?? 0
     const dport = packet.dport ?? 0
     for (const [name, v] of [['sport', sport], ['dport', dport]] as const) {
-      if (!Number.isInteger(v) || v < 0 || v > 65535) throw new RangeError(`packet.${name} must be 0-65535, got ${v}`)
+      if (!Number.isInteger(v) || v < 0 || v > 65535) throw new RangeError(`packet.${name} must be 0-65535, got ${show(v)}`)
     }
     const ctName = packet.ctstate ?? 'NEW'
     const ctstate = CT_BITS[ctName]
@@ -428,7 +430,7 @@ export class IptablesEvaluator {
       tcpFlags = ctName === 'NEW' ? TCP_FLAG_BITS.SYN! : TCP_FLAG_BITS.ACK!
     }
     const now = packet.now ?? 0
-    if (!Number.isFinite(now)) throw new RangeError(`packet.now must be a finite number of seconds, got ${now}`)
+    if (!Number.isFinite(now)) throw new RangeError(`packet.now must be a finite number of seconds, got ${show(now)}`)
     return {
       family: src.family, src, dst, src4: src.w[0]!, dst4: dst.w[0]!, sport, dport, proto,
       inIface: packet.inIface ?? '', outIface: packet.outIface ?? '',
@@ -606,4 +608,19 @@ export class IptablesEvaluator {
     this.policyPackets.fill(0)
     this.policyBytes.fill(0)
   }
+}
+
+/** The packet's shape, checked before anything reads it, so bad input is a TypeError naming the field. */
+function checkEvalPacket(packet: EvalPacket): void {
+  if (packet === null || typeof packet !== 'object') throw new TypeError(`packet must be an object, got ${show(packet)}`)
+  for (const f of ['src', 'dst'] as const)
+    if (typeof packet[f] !== 'string') throw new TypeError(`packet.${f} must be an IP address string, got ${show(packet[f])}`)
+  if (typeof packet.protocol !== 'string' && typeof packet.protocol !== 'number')
+    throw new TypeError(`packet.protocol must be a name or an IP protocol number, got ${show(packet.protocol)}`)
+  for (const f of ['sport', 'dport', 'mark', 'length', 'now', 'ttl'] as const)
+    if (packet[f] !== undefined && typeof packet[f] !== 'number') throw new TypeError(`packet.${f} must be a number, got ${show(packet[f])}`)
+  if (packet.tcpFlags !== undefined && (!Array.isArray(packet.tcpFlags) || !packet.tcpFlags.every((x) => typeof x === 'string')))
+    throw new TypeError(`packet.tcpFlags must be an array of flag names, got ${show(packet.tcpFlags)}`)
+  for (const f of ['inIface', 'outIface', 'physdevIn', 'physdevOut', 'ctstate'] as const)
+    if (packet[f] !== undefined && typeof packet[f] !== 'string') throw new TypeError(`packet.${f} must be a string, got ${show(packet[f])}`)
 }

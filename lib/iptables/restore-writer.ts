@@ -2,6 +2,7 @@
 // rendered from the model in any proxy mode. A full sync rewrites every chain; a partial sync
 // (KEP-3453) only the chains of the Services that sync changed, plus the top-level chains, and
 // deletes (`-X`) the per-service chains the sync made unused.
+import { show } from '../dataplane/show.js'
 import type { ProxyModelView, ServiceDiff, ServicePortState } from '../proxy/model.js'
 import type { IptablesRestoreWriter } from '../proxy/proxy-mode.js'
 import { renderOptionsFor, renderServicePort, renderServicePorts, type Family, type IptablesExtraOptions } from './from-model.js'
@@ -81,6 +82,7 @@ export class ModelRestoreWriter implements IptablesRestoreWriter {
   }
 
   render(request: IptablesRestoreRequest = {}): string {
+    if (request === null || typeof request !== 'object') throw new TypeError(`iptablesRestore: the request must be an object, got ${show(request)}`)
     const families = this.model.node.families
     const family = request.ipFamily ?? (families.includes('IPv4') ? 'IPv4' : 'IPv6')
     if (!families.includes(family)) throw new RangeError(`iptablesRestore: ipFamily ${JSON.stringify(request.ipFamily)} is not served (node families: ${families.join(', ')})`)

@@ -55,36 +55,36 @@ void Conntrack::update(uint32_t i, Dir d, uint8_t tcpFlags, uint32_t bytes, uint
   f.expires = now + timeouts_.ns[size_t(f.state)];
   ++f.packets[size_t(d)];
   f.bytes[size_t(d)] += bytes;
-  // No LRU move here: relinking touches two other random flows per packet, which costs more
-  // than the lookup itself on large tables. Age order is creation order.
+  // Relinked only when the flow changes eviction class (a handshake completing, a FIN): a
+  // move per packet would touch two other random flows, costlier than the lookup itself.
+  if (uint8_t list = listOf(f.state); list != f.list) {
+    unlink(i);
+    f.list = list;
+    linkNewest(i);
+  }
 }
 
-// Under a flood most flows are half-open: among the oldest few, sacrifice one that never
-// completed its handshake (or is closing) before an established one.
-uint32_t Conntrack::pickVictim() const {
-  uint32_t i = head_;
-  for (int n = 0; n < 8 && i != kNone; ++n, i = flows_[i].newer) {
-    CtState s = flows_[i].state;
-    if (s != CtState::TcpEstablished && s != CtState::UdpStream && s != CtState::Sctp) return i;
-  }
-  return head_;
-}
+// The oldest expendable flow (half-open, closing, unanswered) goes first; the oldest settled
+// one only when there is none.
+uint32_t Conntrack::pickVictim() const { return head_[0] != kNone ? head_[0] : head_[1]; }
 
 void Conntrack::linkNewest(uint32_t i) {
   Flow& f = flows_[i];
-  f.older = tail_;
+  uint32_t& head = head_[f.list];
+  uint32_t& tail = tail_[f.list];
+  f.older = tail;
   f.newer = kNone;
-  if (tail_ != kNone) flows_[tail_].newer = i;
-  tail_ = i;
-  if (head_ == kNone) head_ = i;
+  if (tail != kNone) flows_[tail].newer = i;
+  tail = i;
+  if (head == kNone) head = i;
 }
 
 void Conntrack::unlink(uint32_t i) {
   Flow& f = flows_[i];
   if (f.older != kNone) flows_[f.older].newer = f.newer;
-  else head_ = f.newer;
+  else head_[f.list] = f.newer;
   if (f.newer != kNone) flows_[f.newer].older = f.older;
-  else tail_ = f.older;
+  else tail_[f.list] = f.older;
 }
 
 }  // namespace svcplane

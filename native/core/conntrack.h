@@ -28,6 +28,7 @@ struct alignas(64) Flow {
   bool replyIndexed;
   bool used;
   bool snat;  // its source was masqueraded: reply.dst/dport hold a port of the NAT port map
+  uint8_t list;  // which eviction list holds it: 0 expendable, 1 settled (see Conntrack)
   uint32_t backendId;
   uint32_t serviceId;
   uint64_t expires;
@@ -39,7 +40,7 @@ struct alignas(64) Flow {
   uint64_t bytes[2];
   uint32_t revNatId;
   uint32_t origHash, replyHash;
-  uint32_t older, newer;  // creation order, for eviction (or the free-list link)
+  uint32_t older, newer;  // its eviction list, oldest first (or the free-list link)
   uint64_t created;
 };
 static_assert(sizeof(Flow) == 192, "Flow is three cache lines");
@@ -123,6 +124,11 @@ class Conntrack {
   uint32_t pickVictim() const;
   void linkNewest(uint32_t i);
   void unlink(uint32_t i);
+  // Settled flows (established TCP, answered UDP, SCTP) are evicted only when no expendable
+  // one (half-open, closing, unanswered) is left, so a SYN flood cannot push them out.
+  static uint8_t listOf(CtState s) {
+    return s == CtState::TcpEstablished || s == CtState::UdpStream || s == CtState::Sctp ? 1 : 0;
+  }
 
   uint32_t capacity_;
   uint64_t seed_;
@@ -130,7 +136,7 @@ class Conntrack {
   CtTimeouts timeouts_;
   HashIndex index_;  // refs are flow << 1 | dir
   TableArray<Flow> flows_;
-  uint32_t free_ = kNone, head_ = kNone, tail_ = kNone, size_ = 0, gcCursor_ = 0;
+  uint32_t free_ = kNone, head_[2] = {kNone, kNone}, tail_[2] = {kNone, kNone}, size_ = 0, gcCursor_ = 0;
   MapStats stats_;
 };
 
@@ -158,6 +164,7 @@ uint32_t Conntrack::create(const FlowKey& orig, uint32_t origHash, const FlowKey
   f.backendId = backendId;
   f.revNatId = revNatId;
   f.state = initialState(orig.proto, tcpFlags);
+  f.list = listOf(f.state);
   f.used = true;
   f.created = f.lastSeen = now;
   f.expires = now + timeouts_.ns[size_t(f.state)];
