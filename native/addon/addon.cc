@@ -379,6 +379,23 @@ Napi::Value DumpConntrack(const Napi::CallbackInfo& info) {
   return o;
 }
 
+const char* const kBackendStates[] = {"active", "terminating", "quarantined"};
+
+// Every used entry of a fixed map as an array of objects (like `bpftool map dump`).
+template <class M, class Fill>
+Napi::Array dumpEntries(Napi::Env env, M& m, Fill&& fill) {
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < m.capacity(); ++i) {
+    auto& e = m.at(i);
+    if (!e.used) continue;
+    Napi::Object o = Napi::Object::New(env);
+    fill(o, e);
+    out.Set(n++, o);
+  }
+  return out;
+}
+
 Napi::Value DumpServices(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Holder* h = holderOf(info);
@@ -429,18 +446,11 @@ Napi::Value DumpBackends(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Holder* h = holderOf(info);
   if (!h) return env.Undefined();
-  auto& m = h->dp->backends();
-  static const char* states[] = {"active", "terminating", "quarantined"};
-  Napi::Array out = Napi::Array::New(env);
-  uint32_t n = 0;
-  for (uint32_t i = 0; i < m.capacity(); ++i) {
-    auto& e = m.at(i);
-    if (!e.used) continue;
-    Napi::Object o = Napi::Object::New(env);
+  return dumpEntries(env, h->dp->backends(), [&](Napi::Object& o, auto& e) {
     o.Set("id", double(e.key));
     o.Set("address", formatAddr(e.value.addr));
     o.Set("port", e.value.port);
-    o.Set("state", states[size_t(e.value.state)]);
+    o.Set("state", kBackendStates[size_t(e.value.state)]);
     o.Set("weight", double(e.value.weight));
     o.Set("nodeLocal", e.value.nodeLocal);
     o.Set("zone", double(e.value.zone));
@@ -448,22 +458,14 @@ Napi::Value DumpBackends(const Napi::CallbackInfo& info) {
     Napi::Array svcs = Napi::Array::New(env);
     for (size_t k = 0; k < e.value.services.size(); ++k) svcs.Set(uint32_t(k), double(e.value.services[k]));
     o.Set("services", svcs);
-    out.Set(n++, o);
-  }
-  return out;
+  });
 }
 
 Napi::Value DumpFrontends(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Holder* h = holderOf(info);
   if (!h) return env.Undefined();
-  auto& m = h->dp->frontends();
-  Napi::Array out = Napi::Array::New(env);
-  uint32_t n = 0;
-  for (uint32_t i = 0; i < m.capacity(); ++i) {
-    auto& e = m.at(i);
-    if (!e.used) continue;
-    Napi::Object o = Napi::Object::New(env);
+  return dumpEntries(env, h->dp->frontends(), [&](Napi::Object& o, auto& e) {
     o.Set("address", formatAddr(e.key.addr));
     o.Set("port", e.key.port);
     o.Set("protocol", protoName(e.key.proto));
@@ -471,48 +473,30 @@ Napi::Value DumpFrontends(const Napi::CallbackInfo& info) {
     o.Set("serviceId", double(e.value.serviceId));
     o.Set("revNatId", double(e.value.revNatId));
     o.Set("checkSourceRanges", e.value.checkSourceRanges);
-    out.Set(n++, o);
-  }
-  return out;
+  });
 }
 
 Napi::Value DumpRevnat(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Holder* h = holderOf(info);
   if (!h) return env.Undefined();
-  auto& m = h->dp->revnat();
-  Napi::Array out = Napi::Array::New(env);
-  uint32_t n = 0;
-  for (uint32_t i = 0; i < m.capacity(); ++i) {
-    auto& e = m.at(i);
-    if (!e.used) continue;
-    Napi::Object o = Napi::Object::New(env);
+  return dumpEntries(env, h->dp->revnat(), [&](Napi::Object& o, auto& e) {
     o.Set("id", double(e.key));
     o.Set("address", formatAddr(e.value.addr));
     o.Set("port", e.value.port);
-    out.Set(n++, o);
-  }
-  return out;
+  });
 }
 
 Napi::Value DumpAffinity(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Holder* h = holderOf(info);
   if (!h) return env.Undefined();
-  auto& m = h->dp->affinity();
-  Napi::Array out = Napi::Array::New(env);
-  uint32_t n = 0;
-  for (uint32_t i = 0; i < m.capacity(); ++i) {
-    auto& e = m.at(i);
-    if (!e.used) continue;
-    Napi::Object o = Napi::Object::New(env);
+  return dumpEntries(env, h->dp->affinity(), [&](Napi::Object& o, auto& e) {
     o.Set("client", formatAddr(e.key.client));
     o.Set("serviceId", double(e.key.serviceId));
     o.Set("backendId", double(e.value.backendId));
     o.Set("lastUsed", double(e.value.lastUsed) / 1e9);
-    out.Set(n++, o);
-  }
-  return out;
+  });
 }
 
 Napi::Value MaglevTable(const Napi::CallbackInfo& info) {
