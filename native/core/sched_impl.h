@@ -34,6 +34,34 @@ constexpr uint32_t kHashBuckets = 256;
 void fillBuckets(std::span<const SchedBackend> backends, std::span<const uint32_t> order,
                  bool weighted, uint32_t* out);
 
+// The 256-bucket schedulers (IPVS sh and dh): the table is filled from the canonical order and
+// a flow picks the bucket of one of its hashes. Weighted: each backend takes `weight`
+// consecutive buckets per turn (sh); unweighted: one (dh).
+template <bool kWeighted, uint64_t PickInput::*kHash>
+class BucketScheduler final : public Scheduler {
+ public:
+  void rebuild(std::span<const SchedBackend> backends) override {
+    toInput_ = canonicalOrder(backends);
+    if (!toInput_.empty()) fillBuckets(backends, toInput_, kWeighted, buckets_);
+  }
+
+  int32_t pick(const PickInput& in) override {
+    if (toInput_.empty()) return -1;
+    // The hash is already keyed with the shared seed, so its low bits are as good as any.
+    return int32_t(toInput_[buckets_[(in.*kHash) & (kHashBuckets - 1)]]);
+  }
+
+  // Positions in the canonical order, so tables of two instances compare directly.
+  std::span<const uint32_t> table() const override {
+    if (toInput_.empty()) return {};
+    return {buckets_, kHashBuckets};
+  }
+
+ private:
+  uint32_t buckets_[kHashBuckets] = {};  // bucket -> position in canonical order
+  std::vector<uint32_t> toInput_;        // position in canonical order -> index given to rebuild
+};
+
 // Maglev's per-backend permutation parameters (offset in [0,M), skip in [1,M)), from the
 // backend's (addr, port) hashed with two secrets derived from the shared seed. Exposed so the
 // tests can build a reference table straight from the paper's pseudocode.

@@ -10,34 +10,7 @@
 #include "sched_impl.h"
 
 namespace svcplane::sched {
-namespace {
 
-class SourceHashScheduler final : public Scheduler {
- public:
-  void rebuild(std::span<const SchedBackend> backends) override {
-    toInput_ = canonicalOrder(backends);
-    if (!toInput_.empty()) fillBuckets(backends, toInput_, /*weighted=*/true, buckets_);
-  }
-
-  int32_t pick(const PickInput& in) override {
-    if (toInput_.empty()) return -1;
-    // srcHash is already keyed with the shared seed, so its low bits are as good as any.
-    return int32_t(toInput_[buckets_[in.srcHash & (kHashBuckets - 1)]]);
-  }
-
-  // Positions in the canonical order, so tables of two instances compare directly.
-  std::span<const uint32_t> table() const override {
-    if (toInput_.empty()) return {};
-    return {buckets_, kHashBuckets};
-  }
-
- private:
-  uint32_t buckets_[kHashBuckets] = {};  // bucket -> position in canonical order
-  std::vector<uint32_t> toInput_;        // position in canonical order -> index given to rebuild
-};
-
-}  // namespace
-
-std::unique_ptr<Scheduler> makeSourceHash() { return std::make_unique<SourceHashScheduler>(); }
+std::unique_ptr<Scheduler> makeSourceHash() { return std::make_unique<BucketScheduler<true, &PickInput::srcHash>>(); }
 
 }  // namespace svcplane::sched
