@@ -100,13 +100,13 @@ export function measureNewFlows(
     }
     const out = new DecisionBatch(BATCH)
     timeBatches(dp, toBatches(spread.slice(0, 4096).map((f) => ({ ...f, src: '10.99.0.1' }))), out, 1) // warm-up
-    results.push({ workload: 'new-flow', impl: 'native-batch', services: n, flows: flowsPerRun, nsPerOp: timeBatches(dp, toBatches(spread), out, 2) })
-    results.push({ workload: 'new-flow-last', impl: 'native-batch', services: n, flows: flowsPerRun, nsPerOp: timeBatches(dp, toBatches(worst), out, 2) })
+    results.push({ workload: 'new-flow', case: 'spread', impl: 'native-batch', services: n, flows: flowsPerRun, nsPerOp: timeBatches(dp, toBatches(spread), out, 2) })
+    results.push({ workload: 'new-flow', case: 'last', impl: 'native-batch', services: n, flows: flowsPerRun, nsPerOp: timeBatches(dp, toBatches(worst), out, 2) })
     const calls = Math.min(flowsPerRun, 100_000)
     const spreadCalls = spread.slice(0, calls).map((f) => ({ ...f, src: f.src.replace(/^10\./, '11.') }))
     const worstCalls = worst.slice(0, calls).map((f) => ({ ...f, src: f.src.replace(/^10\./, '11.') }))
-    results.push({ workload: 'new-flow', impl: 'native-call', services: n, flows: calls, nsPerOp: timeCalls(dp, spreadCalls, 3) })
-    results.push({ workload: 'new-flow-last', impl: 'native-call', services: n, flows: calls, nsPerOp: timeCalls(dp, worstCalls, 3) })
+    results.push({ workload: 'new-flow', case: 'spread', impl: 'native-call', services: n, flows: calls, nsPerOp: timeCalls(dp, spreadCalls, 3) })
+    results.push({ workload: 'new-flow', case: 'last', impl: 'native-call', services: n, flows: calls, nsPerOp: timeCalls(dp, worstCalls, 3) })
     dp.destroy()
     onStep?.()
   }

@@ -5,7 +5,7 @@
 import { Proxier } from '../lib/index.js'
 import { BENCH_NODE, generateCluster, type Cluster, type Mix } from './cluster.js'
 import { compileLinear, createLinear, encodeLinearPacket } from './cpp-linear.js'
-import { timeBudgeted, type BenchResult } from './results.js'
+import { rss, timeBudgeted, type BenchResult } from './results.js'
 import { clientIP, endpointIP, rng } from './workload.js'
 
 /** The cluster IP:port that KUBE-SERVICES matches last (the worst case for a linear walk). */
@@ -39,12 +39,18 @@ export function measureIptables(counts: number[], mix: Mix, budget: IptablesBudg
   const results: BenchResult[] = []
   for (const n of counts) {
     const c = cluster ?? generateCluster(n, mix)
+    const rss0 = rss()
     const p = loadProxier('iptables', c, n)
     let t = process.hrtime.bigint()
     p.sync()
     results.push({ workload: 'sync-full', impl: 'ts-iptables', services: n, nsPerOp: Number(process.hrtime.bigint() - t) })
     const rules = p.iptablesRestore()
-    results.push({ workload: 'memory', impl: 'ts-iptables', services: n, bytes: Buffer.byteLength(rules) })
+    const endpoints = c.slices.reduce((sum, sl) => sum + (sl.endpoints?.length ?? 0), 0)
+    const textBytes = Buffer.byteLength(rules)
+    results.push({
+      workload: 'memory', impl: 'ts-iptables', services: n, bytes: textBytes,
+      perService: textBytes / n, perEndpoint: textBytes / Math.max(1, endpoints), rssBytes: rss() - rss0,
+    })
 
     const last = lastServiceTarget(rules)
     const r = rng(n)
@@ -56,11 +62,11 @@ export function measureIptables(counts: number[], mix: Mix, budget: IptablesBudg
       const t = targets[Math.floor(r() * targets.length)]
       evaluator.evaluate({ src: clientIP(k >>> 10), sport: 1024 + (k & 1023), dst: t.ip, dport: t.port, protocol: t.protocol, hook: 'prerouting', now: 1 })
     })
-    results.push({ workload: 'new-flow', impl: 'ts-iptables', services: n, flows: spread.ops, nsPerOp: spread.nsPerOp })
+    results.push({ workload: 'new-flow', case: 'spread', impl: 'ts-iptables', services: n, flows: spread.ops, nsPerOp: spread.nsPerOp })
     const worst = timeBudgeted(budget.packets, budget.budgetMs, (k) => {
       evaluator.evaluate({ src: clientIP(100_000 + (k >>> 10)), sport: 1024 + (k & 1023), dst: last.ip, dport: last.port, protocol: last.protocol, hook: 'prerouting', now: 2 })
     })
-    results.push({ workload: 'new-flow-last', impl: 'ts-iptables', services: n, flows: worst.ops, nsPerOp: worst.nsPerOp })
+    results.push({ workload: 'new-flow', case: 'last', impl: 'ts-iptables', services: n, flows: worst.ops, nsPerOp: worst.nsPerOp })
     results.push(...measureCppLinear(rules, n, targets, last, budget))
 
     // One service's endpoints change; kube-proxy (since KEP-3453) re-renders only that service's chains.
@@ -69,7 +75,13 @@ export function measureIptables(counts: number[], mix: Mix, budget: IptablesBudg
     p.applyEndpointSlice(slice)
     t = process.hrtime.bigint()
     p.sync()
-    results.push({ workload: 'sync-one', impl: 'ts-iptables', services: n, nsPerOp: Number(process.hrtime.bigint() - t) })
+    results.push({ workload: 'sync-one', impl: 'ts-iptables', variant: 'reload', services: n, nsPerOp: Number(process.hrtime.bigint() - t) })
+    // What kube-proxy writes for that change: the whole ruleset, or (KEP-3453) only the changed chains.
+    for (const variant of ['full-text', 'partial-text'] as const) {
+      t = process.hrtime.bigint()
+      p.iptablesRestore({ partial: variant === 'partial-text' })
+      results.push({ workload: 'sync-one', impl: 'ts-iptables', variant, services: n, nsPerOp: Number(process.hrtime.bigint() - t) })
+    }
     onStep?.()
   }
   return results
@@ -108,7 +120,7 @@ function measureCppLinear(rules: string, n: number, targets: Target[], last: Tar
   const spread = run(() => targets[Math.floor(r() * targets.length)])
   const worst = run(() => last)
   return [
-    { workload: 'new-flow', impl: 'cpp-linear', services: n, flows: spread.ops, nsPerOp: spread.nsPerOp },
-    { workload: 'new-flow-last', impl: 'cpp-linear', services: n, flows: worst.ops, nsPerOp: worst.nsPerOp },
+    { workload: 'new-flow', case: 'spread', impl: 'cpp-linear', services: n, flows: spread.ops, nsPerOp: spread.nsPerOp },
+    { workload: 'new-flow', case: 'last', impl: 'cpp-linear', services: n, flows: worst.ops, nsPerOp: worst.nsPerOp },
   ]
 }

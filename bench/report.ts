@@ -15,16 +15,32 @@ export interface Machine {
 }
 
 function human(r: BenchResult): string {
-  if (r.bytes !== undefined) return r.bytes >= 1 << 20 ? `${(r.bytes / (1 << 20)).toFixed(1)} MiB` : `${(r.bytes / 1024).toFixed(1)} KiB`
+  const size = (b: number) => (b >= 1 << 20 ? `${(b / (1 << 20)).toFixed(1)} MiB` : b >= 1024 ? `${(b / 1024).toFixed(1)} KiB` : `${b.toFixed(0)} B`)
+  if (r.bytes !== undefined) {
+    const parts = [size(r.bytes)]
+    if (r.perService !== undefined) parts.push(`${size(r.perService)}/service`)
+    if (r.perEndpoint !== undefined) parts.push(`${size(r.perEndpoint)}/endpoint`)
+    if (r.perFlow !== undefined) parts.push(`${size(r.perFlow)}/flow`)
+    if (r.rssBytes !== undefined) parts.push(`rss +${size(Math.max(0, r.rssBytes))}`)
+    return parts.join(', ')
+  }
   const ns = r.nsPerOp ?? NaN
   if (ns >= 1e6) return `${(ns / 1e6).toFixed(2)} ms`
   if (ns >= 1e4) return `${(ns / 1e3).toFixed(1)} µs`
   return `${ns.toFixed(1)} ns`
 }
 
+/** A result's row name: the workload with its case or variant. */
+export function key(r: BenchResult): string {
+  return [r.workload, r.case, r.variant].filter(Boolean).join(':')
+}
+
+const find = (results: BenchResult[], k: string, impl: string, n: number) =>
+  results.find((x) => key(x) === k && x.impl === impl && x.services === n)
+
 export function textTable(results: BenchResult[]): string {
   const head = ['workload', 'impl', 'services', 'flows', 'per op / size']
-  const rows = results.map((r) => [r.workload, r.impl, String(r.services), r.flows !== undefined ? String(r.flows) : '', human(r)])
+  const rows = results.map((r) => [key(r), r.impl, String(r.services), r.flows !== undefined ? String(r.flows) : '', human(r)])
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)))
   const line = (cells: string[]) => cells.map((c, i) => (i >= 2 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ')
   return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n')
@@ -33,18 +49,18 @@ export function textTable(results: BenchResult[]): string {
 /** The summary: per service count, new-flow cost of each implementation side by side. */
 export function summaryTable(results: BenchResult[]): string {
   const impls = ['native-batch', 'native-call', 'cpp-linear', 'ts-iptables', 'kernel-nft', 'kernel-legacy'].filter((i) =>
-    results.some((r) => r.workload === 'new-flow-last' && r.impl === i),
+    results.some((r) => key(r) === 'new-flow:last' && r.impl === i),
   )
-  const counts = [...new Set(results.filter((r) => r.workload === 'new-flow-last').map((r) => r.services))].sort((a, b) => a - b)
+  const counts = [...new Set(results.filter((r) => key(r) === 'new-flow:last').map((r) => r.services))].sort((a, b) => a - b)
   const cell = (w: string, impl: string, n: number) => {
-    const r = results.find((x) => x.workload === w && x.impl === impl && x.services === n)
+    const r = find(results, w, impl, n)
     return r ? human(r) : '–'
   }
   const out = [`| services | ${impls.map((i) => `${i} new flow (last service)`).join(' | ')} | native sync-one | ts-iptables sync-one |`]
   out.push(`|---:|${impls.map(() => '---:').join('|')}|---:|---:|`)
   for (const n of counts)
     out.push(
-      `| ${n.toLocaleString('en-US')} | ${impls.map((i) => cell('new-flow-last', i, n)).join(' | ')} | ${cell('sync-one', 'native', n)} | ${cell('sync-one', 'ts-iptables', n)} |`,
+      `| ${n.toLocaleString('en-US')} | ${impls.map((i) => cell('new-flow:last', i, n)).join(' | ')} | ${cell('sync-one', 'native', n)} | ${cell('sync-one:reload', 'ts-iptables', n)} |`,
     )
   return out.join('\n')
 }
@@ -52,14 +68,43 @@ export function summaryTable(results: BenchResult[]): string {
 function seriesOf(results: BenchResult[], workload: string, value: (r: BenchResult) => number | undefined): Series[] {
   const byImpl = new Map<string, Array<[number, number]>>()
   for (const r of results) {
-    if (r.workload !== workload) continue
+    if (key(r) !== workload) continue
     const v = value(r)
     if (v === undefined || !(v > 0)) continue
-    const key = r.flows !== undefined && workload === 'established' ? `${r.impl}` : r.impl
-    if (!byImpl.has(key)) byImpl.set(key, [])
-    byImpl.get(key)!.push([workload === 'established' ? r.flows ?? r.services : r.services, v])
+    if (!byImpl.has(r.impl)) byImpl.set(r.impl, [])
+    byImpl.get(r.impl)!.push([workload === 'established' ? r.flows ?? r.services : r.services, v])
   }
   return [...byImpl].map(([name, points]) => ({ name, points }))
+}
+
+/** The issue's targets, each with the measured value and whether it is met. */
+export function targets(results: BenchResult[]): string[] {
+  const out: string[] = []
+  const ns = (k: string, impl: string, n: number) => find(results, k, impl, n)?.nsPerOp
+  const line = (what: string, measured: string | undefined, met: boolean | undefined) =>
+    out.push(`- ${what}: ${measured ?? 'not measured in this run'}${met === undefined ? '' : met ? ' — **met**' : ' — **missed**'}`)
+  const spread = results.filter((r) => key(r) === 'new-flow:spread' && r.impl === 'native-batch')
+  if (spread.length > 1) {
+    const lo = Math.min(...spread.map((r) => r.nsPerOp!))
+    const hi = Math.max(...spread.map((r) => r.nsPerOp!))
+    const last = results.filter((r) => key(r) === 'new-flow:last' && r.impl === 'native-batch')
+    const lastRatio = Math.max(...last.map((r) => r.nsPerOp!)) / Math.min(...last.map((r) => r.nsPerOp!))
+    line(`native new-flow cost flat within 1.5× from ${spread[0].services} to ${spread[spread.length - 1].services} services`,
+      `spread ${(hi / lo).toFixed(2)}× (${lo.toFixed(0)}–${hi.toFixed(0)} ns; the larger tables outgrow the caches), last-service ${lastRatio.toFixed(2)}×`, hi / lo <= 1.5)
+  }
+  const n = 10_000
+  const nat = ns('new-flow:spread', 'native-batch', n)
+  const tsi = ns('new-flow:spread', 'ts-iptables', n)
+  const cpp = ns('new-flow:spread', 'cpp-linear', n)
+  if (nat && tsi) line('at 10,000 services native batch ≥ 1,000× faster than ts-iptables (spread)', `${(tsi / nat).toFixed(0)}×`, tsi / nat >= 1000)
+  if (nat && cpp) line('at 10,000 services native batch ≥ 100× faster than cpp-linear (spread)', `${(cpp / nat).toFixed(0)}×`, cpp / nat >= 100)
+  const hit = results.find((r) => r.workload === 'established' && r.impl === 'native-batch' && r.flows === 1_000_000)
+  line('conntrack hit, batch path, ≤ 25 ns per packet at 1,000,000 flows', hit ? `${hit.nsPerOp!.toFixed(1)} ns` : undefined, hit ? hit.nsPerOp! <= 25 : undefined)
+  const one = ns('sync-one', 'native', 100_000)
+  line('changing one service at 100,000 services ≤ 50 µs', one ? `${(one / 1e3).toFixed(1)} µs` : undefined, one ? one <= 50_000 : undefined)
+  const mem = results.find((r) => r.workload === 'memory' && r.impl === 'native' && r.perFlow !== undefined)
+  line('≤ 96 bytes per tracked flow', mem ? `${mem.perFlow!.toFixed(0)} bytes (a 192-byte, cache-aligned flow record plus its two index slots)` : undefined, mem ? mem.perFlow! <= 96 : undefined)
+  return out
 }
 
 export function writeReport(dir: string, machine: Machine, results: BenchResult[], notes: string[]): string[] {
@@ -71,7 +116,7 @@ export function writeReport(dir: string, machine: Machine, results: BenchResult[
   }
   write(
     'new-flow.svg',
-    lineChart(seriesOf(results, 'new-flow-last', (r) => r.nsPerOp), {
+    lineChart(seriesOf(results, 'new-flow:last', (r) => r.nsPerOp), {
       title: 'New connection to the last service',
       xLabel: 'services',
       yLabel: 'ns per packet',
@@ -81,7 +126,7 @@ export function writeReport(dir: string, machine: Machine, results: BenchResult[
   )
   write(
     'new-flow-spread.svg',
-    lineChart(seriesOf(results, 'new-flow', (r) => r.nsPerOp), {
+    lineChart(seriesOf(results, 'new-flow:spread', (r) => r.nsPerOp), {
       title: 'New connections spread over all services',
       xLabel: 'services',
       yLabel: 'ns per packet',
@@ -95,6 +140,8 @@ export function writeReport(dir: string, machine: Machine, results: BenchResult[
       [
         ...seriesOf(results, 'sync-full', (r) => (r.nsPerOp ?? 0) / 1e6).map((s) => ({ ...s, name: `${s.name} full` })),
         ...seriesOf(results, 'sync-one', (r) => (r.nsPerOp ?? 0) / 1e6).map((s) => ({ ...s, name: `${s.name} one service` })),
+        ...seriesOf(results, 'sync-one:reload', (r) => (r.nsPerOp ?? 0) / 1e6).map((s) => ({ ...s, name: `${s.name} one service` })),
+        ...seriesOf(results, 'sync-one:partial-text', (r) => (r.nsPerOp ?? 0) / 1e6).map((s) => ({ ...s, name: `${s.name} partial text` })),
       ],
       { title: 'Sync time', xLabel: 'services', yLabel: 'ms', logX: true, logY: true },
     ),
@@ -125,6 +172,10 @@ export function writeReport(dir: string, machine: Machine, results: BenchResult[
     '![sync](sync.svg)',
     '',
     '![memory](memory.svg)',
+    '',
+    '## Targets',
+    '',
+    ...targets(results),
     '',
     '## All results',
     '',

@@ -1,5 +1,5 @@
 // The one result shape every measurement produces (the JSON the harness writes).
-export type Workload = 'new-flow' | 'new-flow-last' | 'established' | 'sync-full' | 'sync-one' | 'memory'
+export type Workload = 'new-flow' | 'established' | 'sync-full' | 'sync-one' | 'memory'
 export type Impl = 'native-batch' | 'native-call' | 'native' | 'cpp-linear' | 'ts-iptables' | 'kernel-nft' | 'kernel-legacy'
 
 export interface BenchResult {
@@ -9,8 +9,23 @@ export interface BenchResult {
   flows?: number
   /** Nanoseconds per packet (flows) or per sync (sync workloads). */
   nsPerOp?: number
-  /** Memory (memory workload). */
+  /** new-flow: packets spread over all services, or all to the service matched last (the worst case for a linear walk). */
+  case?: 'spread' | 'last'
+  /** What exactly was timed when an implementation has several (e.g. ts-iptables sync-one: `reload`, `full-text`, `partial-text`). */
+  variant?: string
+  /** Memory (memory workload): the implementation's own accounting. */
   bytes?: number
+  perService?: number
+  perEndpoint?: number
+  perFlow?: number
+  /** Growth of the process's resident set while the state was built. */
+  rssBytes?: number
+}
+
+/** Resident set size now, after a collection when the runtime allows it (node --expose-gc). */
+export function rss(): number {
+  ;(globalThis as { gc?: () => void }).gc?.()
+  return process.memoryUsage().rss
 }
 
 /** Times fn over batches of work until `count` operations or `budgetMs` have passed; ns per op. */

@@ -10,6 +10,7 @@ import type { EndpointSlice, Service } from '../lib/k8s/types.js'
 import type { Cluster, Mix } from './cluster.js'
 import { measureEstablished, measureNewFlows } from './dataplane.js'
 import { measureIptables } from './iptables.js'
+import { kernelAvailable, measureKernel } from './kernel.js'
 import { textTable, writeReport, type Machine } from './report.js'
 import type { BenchResult } from './results.js'
 import { measureSync } from './sync.js'
@@ -17,6 +18,8 @@ import { measureSync } from './sync.js'
 const USAGE = `usage: npm run bench -- [options]
 
   --full            also 100,000 services and larger runs (takes longer)
+  --kernel          also the real kernel: iptables-restore (nft and legacy) and new connections
+                    in a network namespace the harness creates (root only; skipped otherwise)
   --mix MIX         plain (ClusterIP, 2 endpoints; default) or realistic
                     (NodePort, LoadBalancer, affinity, several ports, 1-10 endpoints)
   --cluster FILE    measure your own cluster: a \`kubectl get services,endpointslices -A -o json\` dump
@@ -26,6 +29,7 @@ const USAGE = `usage: npm run bench -- [options]
 
 interface Args {
   full: boolean
+  kernel: boolean
   mix: Mix
   cluster?: string
   json?: string
@@ -33,7 +37,7 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { full: false, mix: 'plain', out: 'bench/out' }
+  const a: Args = { full: false, kernel: false, mix: 'plain', out: 'bench/out' }
   const value = (i: number, flag: string) => {
     const v = argv[i + 1]
     if (v === undefined || v.startsWith('--')) usage(`${flag} needs a value`)
@@ -42,6 +46,7 @@ function parseArgs(argv: string[]): Args {
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]
     if (arg === '--full') a.full = true
+    else if (arg === '--kernel') a.kernel = true
     else if (arg === '--mix') {
       const m = value(i++, arg)
       if (m !== 'plain' && m !== 'realistic') usage(`--mix must be plain or realistic, got ${m}`)
@@ -103,7 +108,7 @@ class Progress {
   }
 }
 
-function main() {
+async function main() {
   const args = parseArgs(process.argv.slice(2))
   let cluster: Cluster | undefined
   if (args.cluster) {
@@ -115,23 +120,26 @@ function main() {
     }
   }
   const counts = cluster ? [cluster.services.length] : args.full ? [10, 100, 1000, 10_000, 100_000] : [10, 100, 1000, 10_000]
-  const flowCounts = args.full ? [1000, 100_000, 1_000_000] : [1000, 1_000_000]
+  const flowCounts = [1000, 100_000, 1_000_000]
   const newFlows = args.full ? 500_000 : 200_000
   const iptBudget = { packets: args.full ? 20_000 : 5_000, budgetMs: args.full ? 4000 : 1500 }
-  const progress = new Progress(counts.length * 3 + flowCounts.length)
+  const kernel = args.kernel ? kernelAvailable() : undefined
+  if (kernel && !kernel.ok) console.error(`bench: --kernel skipped: ${kernel.why}`)
+  const progress = new Progress(counts.length * (kernel?.ok ? 4 : 3) + flowCounts.length)
   const results: BenchResult[] = [
     ...measureNewFlows(counts, args.mix, newFlows, () => progress.step('native new flows'), cluster),
     ...measureIptables(counts, args.mix, iptBudget, () => progress.step('iptables (TypeScript evaluator)'), cluster),
     ...measureSync(counts, args.mix, () => progress.step('native sync'), cluster),
     ...measureEstablished(flowCounts, () => progress.step('established flows')),
+    ...(kernel?.ok ? await measureKernel(counts, () => progress.step('real kernel')) : []),
   ]
   const m = machine()
   const notes = [
     `workload: ${cluster ? `${args.cluster} (${cluster.services.length} services)` : `${args.mix}, generated from seed 1`}`,
     'new-flow: conntrack misses; native-batch decides 256 flows per call, native-call one flow per call from JS; ts-iptables walks kube-proxy\'s rules (nat and filter, as netfilter does for a new connection) in the TypeScript evaluator; cpp-linear walks the same nat rules first-match in C++, 256 packets per call.',
-    'new-flow-last: every packet to the service that KUBE-SERVICES matches last, the worst case for a linear walk.',
-    'sync-one: one endpoint of one service replaced, then sync(); sync-full: the first sync of every object.',
-    'memory: native is the services, frontends, backends and revnat maps as allocated for this cluster (capacity = 6 x services; conntrack not included); ts-iptables is the size of the iptables-restore text (the kernel holds about 7.9 KiB per service with nft, NOTES.md).',
+    'new-flow:last: every packet to the service that KUBE-SERVICES matches last, the worst case for a linear walk; new-flow:spread: packets spread over all services.',
+    'sync-one: one endpoint of one service replaced, then sync() (native: incremental; ts-iptables reload: re-render and reload the evaluator; full-text / partial-text: producing kube-proxy\'s full or partial (KEP-3453) iptables-restore text); sync-full: the first sync of every object.',
+    'memory: native bytes are the services, frontends, backends and revnat maps as allocated for this cluster (capacities 6-12x the counts, so per-service and per-endpoint figures are upper bounds); per flow is the conntrack record plus its index slots; ts-iptables is the size of the iptables-restore text (the kernel holds about 7.9 KiB per service with nft, NOTES.md); rss is the growth of the process while the state was built.',
   ]
   console.log(`\nsvcplane benchmark · ${m.cpu} (${m.cores} cores) · Node ${m.node} · ${m.date.slice(0, 10)}\n`)
   console.log(textTable(results))
@@ -143,4 +151,7 @@ function main() {
   }
 }
 
-main()
+main().catch((e: Error) => {
+  console.error(`bench: ${e.message}`)
+  process.exit(1)
+})

@@ -3,7 +3,7 @@
 // partial syncs (KEP-3453); the native mode's one-service sync should not grow with N.
 import { generateCluster, type Cluster, type Mix } from './cluster.js'
 import { loadProxier } from './iptables.js'
-import type { BenchResult } from './results.js'
+import { rss, type BenchResult } from './results.js'
 import { endpointIP } from './workload.js'
 
 function median(xs: number[]): number {
@@ -15,13 +15,24 @@ export function measureSync(counts: number[], mix: Mix, onStep?: () => void, clu
   const results: BenchResult[] = []
   for (const n of counts) {
     const c = cluster ?? generateCluster(n, mix)
+    const rss0 = rss()
     const proxier = loadProxier('native', c, n, 1024)
     const t0 = process.hrtime.bigint()
     proxier.sync()
     results.push({ workload: 'sync-full', impl: 'native', services: n, nsPerOp: Number(process.hrtime.bigint() - t0) })
     // The service state the maps hold (sized for this cluster); flows are counted apart.
-    const serviceMaps = proxier.dataplane!.maps().filter((m) => m.name !== 'conntrack' && m.name !== 'affinity')
-    results.push({ workload: 'memory', impl: 'native', services: n, bytes: serviceMaps.reduce((sum, m) => sum + m.bytes, 0) })
+    const maps = proxier.dataplane!.maps()
+    const bytesOf = (...names: string[]) => maps.filter((m) => names.includes(m.name)).reduce((sum, m) => sum + m.bytes, 0)
+    const conntrack = maps.find((m) => m.name === 'conntrack')!
+    const endpoints = c.slices.reduce((sum, sl) => sum + (sl.endpoints?.length ?? 0), 0)
+    results.push({
+      workload: 'memory', impl: 'native', services: n,
+      bytes: bytesOf('services', 'frontends', 'backends', 'revnat'),
+      perService: bytesOf('services', 'frontends', 'revnat') / n,
+      perEndpoint: bytesOf('backends') / Math.max(1, endpoints),
+      perFlow: conntrack.bytes / conntrack.capacity,
+      rssBytes: rss() - rss0,
+    })
 
     // Replace one endpoint of one service (a pod rescheduled) and sync, a number of times.
     const times: number[] = []
