@@ -160,7 +160,7 @@ export async function measureKernel(counts: number[], onStep?: () => void): Prom
         const svc = direct && flow([last.ip, last.port])
         if (direct && svc) {
           if (process.env.KERNEL_DEBUG) console.error(b.impl, n, { direct, svc })
-          results.push({ workload: 'new-flow', impl: b.impl, services: n, flows: Math.min(direct.k, svc.k), nsPerOp: svc.median - direct.median })
+          results.push({ workload: 'new-flow', case: 'last', impl: b.impl, services: n, flows: Math.min(direct.k, svc.k), nsPerOp: svc.median - direct.median })
         }
       } finally {
         run('ip', ['netns', 'del', ns])

@@ -97,11 +97,12 @@ function loadCluster(file: string): Cluster {
 
 class Progress {
   private done = 0
-  constructor(private readonly total: number) {}
+  constructor(private total: number) {}
   step(label: string) {
     this.done++
+    this.total = Math.max(this.total, this.done)
     const width = 30
-    const filled = Math.round((this.done / this.total) * width)
+    const filled = Math.min(width, Math.round((this.done / this.total) * width))
     const text = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${this.done}/${this.total} ${label}`
     if (process.stderr.isTTY) process.stderr.write(`\r${text.padEnd(70)}${this.done === this.total ? '\n' : ''}`)
     else process.stderr.write(`${text}\n`)
@@ -125,7 +126,8 @@ async function main() {
   const iptBudget = { packets: args.full ? 20_000 : 5_000, budgetMs: args.full ? 4000 : 1500 }
   const kernel = args.kernel ? kernelAvailable() : undefined
   if (kernel && !kernel.ok) console.error(`bench: --kernel skipped: ${kernel.why}`)
-  const progress = new Progress(counts.length * (kernel?.ok ? 4 : 3) + flowCounts.length)
+  // The kernel step runs once per backend (nft, legacy).
+  const progress = new Progress(counts.length * (kernel?.ok ? 5 : 3) + flowCounts.length)
   const results: BenchResult[] = [
     ...measureNewFlows(counts, args.mix, newFlows, () => progress.step('native new flows'), cluster),
     ...measureIptables(counts, args.mix, iptBudget, () => progress.step('iptables (TypeScript evaluator)'), cluster),
@@ -141,6 +143,8 @@ async function main() {
     'sync-one: one endpoint of one service replaced, then sync() (native: incremental; ts-iptables reload: re-render and reload the evaluator; full-text / partial-text: producing kube-proxy\'s full or partial (KEP-3453) iptables-restore text); sync-full: the first sync of every object.',
     'memory: native bytes are the services, frontends, backends and revnat maps as allocated for this cluster (capacities 6-12x the counts, so per-service and per-endpoint figures are upper bounds); per flow is the conntrack record plus its index slots; ts-iptables is the size of the iptables-restore text (the kernel holds about 7.9 KiB per service with nft, NOTES.md); rss is the growth of the process while the state was built.',
   ]
+  if (kernel?.ok)
+    notes.push('kernel-nft / kernel-legacy: sync-full is one iptables-restore of the whole ruleset into a fresh network namespace; new-flow is the difference of the median connect+close latency of 300 loopback TCP connections through the last service and straight to its endpoint (one python3 client), so small-N values carry about ±15 µs of noise.')
   console.log(`\nsvcplane benchmark · ${m.cpu} (${m.cores} cores) · Node ${m.node} · ${m.date.slice(0, 10)}\n`)
   console.log(textTable(results))
   const files = writeReport(args.out, m, results, notes)

@@ -29,6 +29,7 @@ export const benchCommand: Command = {
   summary: 'run the benchmark harness (compiles bench/ with tsconfig.bench.json, then runs it)',
   options: [
     { name: 'full', type: 'boolean', description: 'also 100,000 services and larger runs (slower)' },
+    { name: 'kernel', type: 'boolean', description: 'also the real kernel (root; iptables-restore and new connections in a network namespace)' },
     { name: 'mix', type: 'string', valueName: 'MIX', description: 'plain (ClusterIP, 2 endpoints; default) or realistic' },
     { name: 'cluster', type: 'string', valueName: 'FILE', description: 'measure your own `kubectl get services,endpointslices -A -o json` dump' },
     { name: 'json', type: 'string', valueName: 'FILE', description: 'also write the results as JSON to FILE' },
@@ -48,6 +49,7 @@ export const benchCommand: Command = {
     }
     const args = [path.join(ROOT, 'dist-bench', 'bench', 'run.js')]
     if (v.full) args.push('--full')
+    if (v.kernel) args.push('--kernel')
     if (v.mix !== undefined) args.push('--mix', v.mix as string)
     if (v.cluster !== undefined) args.push('--cluster', path.resolve(io.cwd, v.cluster as string))
     const json = (v.json ?? v.output) as string | undefined
