@@ -1,17 +1,10 @@
 // Deterministic workloads: the same seed gives the same services, backends and flows, so
 // every implementation and every run is measured on identical input.
 
-/** Mulberry32: a tiny seeded PRNG, enough for reproducible workload generation. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+import { seededRandom } from '../lib/iptables/random.js'
+
+/** The seeded PRNG of the library (mulberry32): the same seed, the same workload. */
+export const rng = seededRandom
 
 /** The i-th service's cluster IP, in 172.16.0.0/12 (room for a million services). */
 export function clusterIP(i: number): string {

@@ -8,6 +8,7 @@
 //  - an established flow keeps its backend, at the backend's current address;
 //  - no frontend: pass; a service without active backends: its empty verdict;
 // and the dump invariants hold after every update.
+import { seededRandom } from '../../lib/iptables/random.js'
 import t from 'tap'
 import { Dataplane, DecisionBatch, FlowBatch, TCP_FLAGS } from '../../lib/index.js'
 import type { SchedulerName, ServiceSpec } from '../../lib/index.js'
@@ -16,14 +17,10 @@ import { checkInvariants } from './helpers/invariants.js'
 const SCHEDULERS: SchedulerName[] = ['random', 'maglev', 'rr', 'wrr', 'lc', 'wlc', 'sh', 'dh']
 const ROUNDS = Number(process.env.RELIABILITY_ATOMIC_ROUNDS ?? 3000)
 
+/** An integer in [0, n) from the library's seeded PRNG. */
 function rng(seed: number) {
-  let a = seed >>> 0
-  return (n: number) => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = Math.imul(a ^ (a >>> 15), a | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return (((x ^ (x >>> 14)) >>> 0) / 4294967296) * n | 0
-  }
+  const next = seededRandom(seed)
+  return (n: number) => (next() * n) | 0
 }
 
 interface ModelBackend { address: string; port: number; state: 'active' | 'terminating' | 'quarantined' }

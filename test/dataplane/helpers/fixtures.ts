@@ -1,5 +1,6 @@
 // Shared builders for the Dataplane tests: small fixed-seed instances, frontends, flows, and a
 // full snapshot of every map so a refused call can be shown to have changed nothing.
+import { seededRandom } from '../../../lib/iptables/random.js'
 import { Dataplane } from '../../../lib/index.js'
 import type { DataplaneOptions, Flow, FrontendSpec, Protocol, Scope } from '../../../lib/index.js'
 
@@ -57,14 +58,5 @@ export function countBy<T>(items: Iterable<T>): Map<T, number> {
   return m
 }
 
-/** A tiny deterministic PRNG (mulberry32) for generating test inputs. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** A deterministic PRNG for generating test inputs (the library's mulberry32). */
+export const prng = seededRandom
