@@ -1,5 +1,5 @@
 // Proxier options, checked and normalised once (the equivalent of kube-proxy's flags).
-import { canonicalAddress } from '../dataplane/address.js'
+import { canonicalAddress, parseCidr } from '../dataplane/address.js'
 import type { ConntrackTimeouts, DataplaneCapacity, SchedulerName } from '../dataplane/types.js'
 import type { IPFamily } from '../k8s/types.js'
 
@@ -14,6 +14,16 @@ export interface ProxierOptions {
   nodeIPs: string[]
   /** kube-proxy's local-traffic detector (--cluster-cidr). Empty: no detector. */
   podCIDRs?: string[]
+  /**
+   * The cluster's service CIDRs (kube-proxy's ServiceCIDR objects / --service-cluster-ip-range).
+   * The nftables mode drops traffic to addresses in them that no Service holds.
+   */
+  serviceCIDRs?: string[]
+  /**
+   * --nodeport-addresses: CIDRs of the node addresses that accept NodePorts, or "primary" (the
+   * node's primary IP of each family). Default: every local address.
+   */
+  nodePortAddresses?: string[]
   /** This node's topology.kubernetes.io/zone, for topology hints. */
   zone?: string
   /** Families served; default: every family among nodeIPs. */
@@ -47,6 +57,10 @@ export interface ResolvedOptions {
   mode: ProxyMode
   node: NodeInfo
   podCIDRs: string[]
+  /** Canonical CIDR text ("10.96.0.0/12"). */
+  serviceCIDRs: string[]
+  /** Canonical CIDR text or "primary"; empty = every local address (kube-proxy's default). */
+  nodePortAddresses: string[]
   masqueradeBit: number
   masqueradeAll: boolean
   localhostNodePorts: boolean
@@ -61,6 +75,18 @@ const SCHEDULERS: readonly SchedulerName[] = ['random', 'maglev', 'rr', 'wrr', '
 
 function bad(field: string, expected: string, got: unknown): TypeError {
   return new TypeError(`Proxier options: ${field} must be ${expected}, got ${JSON.stringify(got)}`)
+}
+
+function cidrList(field: string, value: unknown, primaryAllowed: boolean): string[] {
+  if (value === undefined) return []
+  const expected = primaryAllowed ? 'an array of CIDRs or "primary"' : 'an array of CIDRs'
+  if (!Array.isArray(value)) throw bad(field, expected, value)
+  return value.map((v, i) => {
+    if (primaryAllowed && v === 'primary') return 'primary'
+    const c = typeof v === 'string' && v.includes('/') ? parseCidr(v) : undefined
+    if (c === undefined) throw bad(`${field}[${i}]`, primaryAllowed ? 'a CIDR or "primary"' : 'a CIDR', v)
+    return c.text
+  })
 }
 
 const monotonicSeconds = () => Number(process.hrtime.bigint()) / 1e9
@@ -82,6 +108,8 @@ export function resolveOptions(o: ProxierOptions): ResolvedOptions {
   else if (o.ipFamily === 'IPv4' || o.ipFamily === 'IPv6') families = [o.ipFamily]
   else throw bad('ipFamily', '"IPv4", "IPv6" or "dual"', o.ipFamily)
   if (o.podCIDRs !== undefined && !Array.isArray(o.podCIDRs)) throw bad('podCIDRs', 'an array of CIDRs', o.podCIDRs)
+  const serviceCIDRs = cidrList('serviceCIDRs', o.serviceCIDRs, false)
+  const nodePortAddresses = cidrList('nodePortAddresses', o.nodePortAddresses, true)
   if (o.zone !== undefined && typeof o.zone !== 'string') throw bad('zone', 'a string', o.zone)
   const masqueradeBit = o.masqueradeBit ?? 14
   if (!Number.isInteger(masqueradeBit) || masqueradeBit < 0 || masqueradeBit > 31) {
@@ -97,6 +125,8 @@ export function resolveOptions(o: ProxierOptions): ResolvedOptions {
     mode: o.mode,
     node: { name: o.nodeName, ips, zone: o.zone, families },
     podCIDRs: o.podCIDRs ?? [],
+    serviceCIDRs,
+    nodePortAddresses,
     masqueradeBit,
     masqueradeAll: o.masqueradeAll ?? false,
     localhostNodePorts: o.localhostNodePorts ?? true,
