@@ -23,7 +23,7 @@ export function loadProxier(mode: 'native' | 'iptables', cluster: Cluster, n: nu
   const p = new Proxier({
     mode,
     ...BENCH_NODE,
-    capacity: { services: 6 * n + 16, frontends: 8 * n + 16, backends: 12 * n + 64, conntrack, affinity: 1 << 16 },
+    native: { capacity: { services: 6 * n + 16, frontends: 8 * n + 16, backends: 12 * n + 64, conntrack, affinity: 1 << 16 } },
   })
   for (const s of cluster.services) p.applyService(s)
   for (const s of cluster.slices) p.applyEndpointSlice(s)

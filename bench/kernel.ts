@@ -54,13 +54,7 @@ export function kernelAvailable(): { ok: boolean; why?: string } {
 
 /** The bench cluster's Proxier (as loadProxier), without nfacct matches: a fresh namespace has no nfacct objects. */
 function kernelProxier(n: number): Proxier {
-  const options = {
-    mode: 'iptables',
-    ...BENCH_NODE,
-    capacity: { services: 6 * n + 16, frontends: 8 * n + 16, backends: 12 * n + 64, conntrack: 1 << 16, affinity: 1 << 16 },
-    nfacct: false,
-  }
-  return new Proxier(options as ProxierOptions)
+  return new Proxier({ mode: 'iptables', ...BENCH_NODE, iptables: { nfacct: false } })
 }
 
 /** Rules for N plain services, the last one in KUBE-SERVICES pointed at 127.0.0.3:8080. */

@@ -12,7 +12,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
-import { Proxier } from '../lib/proxy/proxier.js'
+import { Proxier } from '../lib/modes/index.js'
 import { ServiceProxy } from '../lib/service-proxy/index.js'
 
 const ENDPOINT = { host: '127.78.0.1', port: 9080 }
@@ -130,7 +130,7 @@ async function main() {
     return
   }
   const endpoint = await startEndpoint()
-  const proxier = new Proxier({ mode: 'native', nodeName: 'bench-node', nodeIPs: ['127.78.255.1'], localhostNodePorts: false })
+  const proxier = new Proxier({ mode: 'native', nodeName: 'bench-node', nodeIPs: ['127.78.255.1'], iptables: { localhostNodePorts: false } })
   proxier.applyService({
     apiVersion: 'v1',
     kind: 'Service',

@@ -1,7 +1,7 @@
 // Deterministic workloads: the same seed gives the same services, backends and flows, so
 // every implementation and every run is measured on identical input.
 
-import { seededRandom } from '../lib/iptables/random.js'
+import { seededRandom } from '../lib/util/random.js'
 
 /** The seeded PRNG of the library (mulberry32): the same seed, the same workload. */
 export const rng = seededRandom

@@ -1,20 +1,16 @@
-// Public entry point of svcplane.
-
-// Registers the Proxier's 'iptables' mode (the native mode registers itself).
-import './iptables/iptables-mode.js'
+// Public entry point of svcplane: the API users rely on. Internals stay behind their modules.
 export { Dataplane, DEFAULT_CAPACITY, DEFAULT_TIMEOUTS } from './dataplane/dataplane.js'
 export type { DataplaneCounters, FlowEntry } from './dataplane/dataplane.js'
 export { FlowBatch, DecisionBatch, TCP_FLAGS } from './dataplane/wire.js'
-export { parseCidr, canonicalAddress, formatAddress, addressFamily } from './dataplane/address.js'
+export { parseCidr, canonicalAddress, formatAddress, addressFamily } from './util/address.js'
 export type * from './dataplane/types.js'
 
 // The kube-proxy model: Services and EndpointSlices in, kube-proxy's decisions out.
+export { Proxier, PROXY_MODE_NAMES, isProxyMode, NativeMode, IptablesMode } from './modes/index.js'
+export type { ProxierOptions, ProxyMode, ModeView, ModeSections, NativeView, NativeModeOptions, IptablesView, IptablesModeOptions } from './modes/index.js'
 export {
-  Proxier,
-  registerProxyMode,
   traceKubeProxy,
   classifySource,
-  desiredDataplaneServices,
   buildServicePorts,
   categorizeEndpoints,
   canUseTopology,
@@ -28,8 +24,7 @@ export {
   usesLocalEndpoints,
 } from './proxy/index.js'
 export type {
-  ProxierOptions,
-  ProxyMode,
+  CommonProxierOptions,
   Packet,
   Hook,
   RouteResult,
@@ -53,6 +48,7 @@ export type {
   ProxyModeImpl,
   ProxyModeFactory,
   ModeDecision,
+  SyncListener,
   NodeInfo,
   ResolvedOptions,
   ModelOptions,
@@ -85,14 +81,8 @@ export {
   type RuleCounter,
   type ChainCounter,
 } from './iptables/evaluator.js'
-export { seededRandom, type RandomSource } from './iptables/random.js'
-export {
-  renderIptablesRestore,
-  renderJumpRules,
-  renderNodeRuleset,
-  computeProbability,
-  formatMasqueradeMark,
-} from './iptables/render.js'
+export { seededRandom, type RandomSource } from './util/random.js'
+export { renderIptablesRestore, renderJumpRules, renderNodeRuleset, computeProbability, formatMasqueradeMark } from './iptables/render.js'
 export type { RenderServicePort, RenderEndpoint, RenderOptions } from './iptables/render-types.js'
 export {
   serviceClusterChainName,
@@ -100,7 +90,6 @@ export {
   serviceExternalChainName,
   serviceFirewallChainName,
   endpointChainName,
-  portProtoHash,
 } from './iptables/chain-names.js'
 
 // The packet path: raw IPv4/IPv6 frames parsed and rewritten in batches; pcap in and out.
@@ -126,11 +115,9 @@ export type {
 } from './dataplane/packets.js'
 export { runPcap, readCapture, PcapWriter, CaptureError, LINKTYPE_ETHERNET, LINKTYPE_RAW } from './pcap/index.js'
 export type { RunPcapOptions, PcapSummary, PcapProxier, Capture, CaptureLink } from './pcap/index.js'
-export { IptablesMode, iptablesExtraOptions } from './iptables/iptables-mode.js'
-export { ModelRestoreWriter, type IptablesRestoreRequest } from './iptables/restore-writer.js'
+export type { IptablesRestoreRequest } from './iptables/restore-writer.js'
 export { Conntrack as IptablesConntrack, type CtFlow } from './iptables/conntrack.js'
-export { renderRestore } from './iptables/render.js'
-export { renderServicePort, renderServicePorts, renderOptionsFor, type IptablesExtraOptions } from './iptables/from-model.js'
+export type { IptablesExtraOptions } from './iptables/from-model.js'
 
 // Watching a live cluster, and kube-proxy's metrics and health endpoints.
 export {

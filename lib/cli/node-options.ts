@@ -1,15 +1,14 @@
 // The options every command that builds a Proxier shares (kube-proxy's node flags), and the
 // construction of that Proxier from them, offline from a --cluster dump.
 import * as os from 'node:os'
-import { canonicalAddress, parseCidr } from '../dataplane/address.js'
+import { canonicalAddress, parseCidr } from '../util/address.js'
 import type { SchedulerName } from '../dataplane/types.js'
-import type { ProxierOptions, ProxyMode } from '../proxy/options.js'
-import { Proxier, type SyncSummary } from '../proxy/proxier.js'
+import { isProxyMode, PROXY_MODE_NAMES, Proxier, type ProxierOptions, type ProxyMode } from '../modes/index.js'
+import type { SyncSummary } from '../proxy/proxier.js'
 import type { OptionSpec, ParsedValues } from './args.js'
 import { loadClusterFile, type ClusterDump } from './cluster-file.js'
 import { CliError, UsageError } from './errors.js'
 import type { CliIO } from './io.js'
-import { IPTABLES_UNAVAILABLE, isModeAvailable } from './modes.js'
 import { progressBar } from './progress.js'
 
 export const SCHEDULERS: readonly SchedulerName[] = ['random', 'maglev', 'rr', 'wrr', 'lc', 'wlc', 'sh', 'dh']
@@ -24,7 +23,7 @@ export const CLUSTER_OPTION: OptionSpec = {
 export const JSON_OPTION: OptionSpec = { name: 'json', type: 'boolean', description: 'print machine-readable JSON' }
 
 export function modeOption(extra: readonly string[] = [], def: string = 'native'): OptionSpec {
-  return { name: 'mode', type: 'string', valueName: 'MODE', choices: ['native', 'iptables', ...extra], default: def, description: "proxy mode, like kube-proxy's --proxy-mode" }
+  return { name: 'mode', type: 'string', valueName: 'MODE', choices: [...PROXY_MODE_NAMES, ...extra], default: def, description: "proxy mode, like kube-proxy's --proxy-mode" }
 }
 
 /** kube-proxy's node flags. Hidden aliases take kube-proxy's own flag names. */
@@ -73,7 +72,7 @@ export function proxierOptionsFrom(v: ParsedValues, mode: ProxyMode): ProxierOpt
     nodeIPs,
     podCIDRs,
     zone: v.zone as string | undefined,
-    scheduler: v.scheduler as SchedulerName,
+    native: { scheduler: v.scheduler as SchedulerName },
     masqueradeAll: v['masquerade-all'] === true,
     seed,
   }
@@ -83,9 +82,9 @@ export function selectedMode(v: ParsedValues): string {
   return (v['proxy-mode'] ?? v.mode ?? 'native') as string
 }
 
-/** Fails with a clear message when the mode's implementation is not in this build. */
-export function requireMode(mode: ProxyMode): void {
-  if (!isModeAvailable(mode)) throw new CliError(mode === 'iptables' ? IPTABLES_UNAVAILABLE : `proxy mode ${mode} is not available`)
+/** Fails with a usage error naming the modes when `mode` is none of them. */
+export function requireMode(mode: string): asserts mode is ProxyMode {
+  if (!isProxyMode(mode)) throw new UsageError(`--mode: ${JSON.stringify(mode)} is not a proxy mode (${PROXY_MODE_NAMES.join(', ')})`)
 }
 
 export function newProxier(options: ProxierOptions): Proxier {

@@ -1,5 +1,5 @@
 // --src / --dst / --proto / --hook as a Packet.
-import { canonicalAddress } from '../dataplane/address.js'
+import { canonicalAddress } from '../util/address.js'
 import type { Packet } from '../proxy/packet.js'
 import { UsageError } from './errors.js'
 

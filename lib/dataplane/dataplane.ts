@@ -1,7 +1,7 @@
 // The Dataplane: a typed, validating wrapper over the native core. Everything is checked here
 // before the core sees it, and the core applies an update entirely or not at all.
-import { show } from './show.js'
-import { canonicalAddress, formatAddress, parseAddressInto, parseCidr } from './address.js'
+import { show } from '../util/show.js'
+import { canonicalAddress, formatAddress, parseAddressInto, parseCidr } from '../util/address.js'
 import { BACKEND_STATES, NativeStatus, PROTOCOL_NUMBER, REASONS, SCHEDULERS, TIMEOUT_ORDER, VERDICTS } from './codes.js'
 import { native, type NativeError, type NativeHandle } from './native.js'
 import type {

@@ -1,7 +1,7 @@
 // The batch packet path at the API: option and configuration checking, the numeric codes
 // processPackets writes, and PacketReplies, the caller-owned buffer reject replies go into.
-import { show } from './show.js'
-import { formatAddress, parseAddressInto, parseCidr } from './address.js'
+import { show } from '../util/show.js'
+import { formatAddress, parseAddressInto, parseCidr } from '../util/address.js'
 import { REASONS, VERDICTS } from './codes.js'
 import type { Reason, Verdict } from './types.js'
 

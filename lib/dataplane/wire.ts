@@ -1,8 +1,8 @@
 // Caller-owned batch buffers in the layouts of native/addon/wire.h. A proxy encodes its flows
 // into a FlowBatch once (or rewrites fields in place), and reads decisions from a
 // DecisionBatch, without one JS object per flow.
-import { show } from './show.js'
-import { formatAddress, parseAddressInto } from './address.js'
+import { show } from '../util/show.js'
+import { formatAddress, parseAddressInto } from '../util/address.js'
 import { PROTOCOL_NUMBER, REASONS, VERDICTS } from './codes.js'
 import type { Flow, Reason, Verdict } from './types.js'
 

@@ -1,9 +1,8 @@
 // The doctor: loads the cluster's objects into one Proxier per node (as that node's kube-proxy
 // would see them), runs the checks on every ServicePort, and merges what is the same on
 // several nodes. diagnoseProxier() checks a running Proxier instead, including its conntrack.
-import '../proxy/native-mode.js'
-import { Proxier } from '../proxy/proxier.js'
-import type { ProxierOptions } from '../proxy/options.js'
+import { Proxier } from '../modes/index.js'
+import type { ProxierOptions } from '../modes/index.js'
 import type { ProxyModelView } from '../proxy/model.js'
 import { isRecord } from '../k8s/fields.js'
 import type { IPFamily } from '../k8s/types.js'
@@ -111,15 +110,17 @@ export function proxierOptionsFor(node: ClusterNode, objects: DoctorObjects, opt
     nodeIPs: ips,
     podCIDRs,
     zone: node.zone,
-    localhostNodePorts: options.localhostNodePorts ?? true,
     masqueradeAll: options.masqueradeAll ?? false,
     seed: options.seed ?? 1,
-    capacity: {
-      services: 2 * ports + 64,
-      frontends: ports * (ips.length + 8) + 64,
-      backends: 2 * endpoints + 64,
-      conntrack: 1 << 17,
-      affinity: 1 << 14,
+    iptables: { localhostNodePorts: options.localhostNodePorts ?? true },
+    native: {
+      capacity: {
+        services: 2 * ports + 64,
+        frontends: ports * (ips.length + 8) + 64,
+        backends: 2 * endpoints + 64,
+        conntrack: 1 << 17,
+        affinity: 1 << 14,
+      },
     },
   }
 }

@@ -2,7 +2,7 @@
 // addresses (NodePorts answer on them; InternalIP first, as kube-proxy picks its node IP), its
 // zone (topology hints) and its pod CIDRs (kube-proxy's NodeCIDR local-traffic detector).
 // lib/k8s loads Services and EndpointSlices only, so Nodes and Pods are split out here.
-import { canonicalAddress, parseCidr } from '../dataplane/address.js'
+import { canonicalAddress, parseCidr } from '../util/address.js'
 import { isRecord, optionalArray, optionalString, requiredString } from '../k8s/fields.js'
 
 export const ZONE_LABEL = 'topology.kubernetes.io/zone'

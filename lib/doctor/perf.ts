@@ -1,17 +1,16 @@
 // What the proxy costs on this cluster, measured on the user's own objects in both proxy modes
 // (scenarios 2 and 3): rules and chains, rules a new connection walks, time per new connection,
 // full sync and one-Service sync. Time-budgeted, in-process: numbers, never pass/fail timing.
-import '../iptables/iptables-mode.js'
 import { performance } from 'node:perf_hooks'
 import { IptablesEvaluator } from '../iptables/evaluator.js'
-import type { Proxier } from '../proxy/proxier.js'
-import type { ProxyMode } from '../proxy/options.js'
+import type { Proxier } from '../modes/index.js'
+import type { ProxyMode } from '../modes/index.js'
 import type { Packet } from '../proxy/packet.js'
 import { isRecord } from '../k8s/fields.js'
 import type { Finding } from './findings.js'
 import type { ClusterNode } from './nodes.js'
 import { loadNode, type DoctorObjects, type DoctorOptions } from './diagnose.js'
-import { formatAddress, parseCidr } from '../dataplane/address.js'
+import { formatAddress, parseCidr } from '../util/address.js'
 
 export interface RuleCounts {
   /** Rules per table (nat, filter...). */

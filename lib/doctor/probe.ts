@@ -2,10 +2,10 @@
 // itself and from outside, to a frontend. On a Proxier the doctor built for itself, probes are
 // real decisions (explain()); on someone else's running Proxier they are the model's trace of
 // a first packet, which tracks nothing (a probe must not leave flows in a live conntrack).
-import { parseCidr } from '../dataplane/address.js'
+import { parseCidr } from '../util/address.js'
 import type { ProxyModelView } from '../proxy/model.js'
 import { checkPacket, type Packet, type RouteResult } from '../proxy/packet.js'
-import type { Proxier } from '../proxy/proxier.js'
+import type { Proxier } from '../modes/index.js'
 import { classifySource, traceKubeProxy } from '../proxy/trace.js'
 import type { Probe } from './findings.js'
 

@@ -3,7 +3,7 @@
 // the old pods; kube-proxy clears only UDP flows). Found in a running Proxier's conntrack (either
 // mode) or in a `conntrack -L` listing, and cleared.
 import type { ProxyModelView, ServicePortState } from '../proxy/model.js'
-import type { Proxier } from '../proxy/proxier.js'
+import type { Proxier } from '../modes/index.js'
 import { hostPort } from './probe.js'
 
 export type StaleWhy = 'terminating' | 'deleted' | 'not-in-set'

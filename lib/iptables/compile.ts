@@ -3,7 +3,7 @@
 // protocols numbers, conntrack states and TCP flags bitmasks.
 
 import { addrKey, cidrContains, LOOPBACK_V4, LOOPBACK_V6, maskAddr, MULTICAST_V4, MULTICAST_V6, parseCidr, type Addr, type Cidr } from './ip.js'
-import type { RandomSource } from './random.js'
+import type { RandomSource } from '../util/random.js'
 import type { RecentCheck, RecentLists } from './recent.js'
 import type { AddrSpec, IfaceSpec, IpSpec, Match, PortSpec } from './types.js'
 

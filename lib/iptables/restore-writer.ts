@@ -2,9 +2,9 @@
 // rendered from the model in any proxy mode. A full sync rewrites every chain; a partial sync
 // (KEP-3453) only the chains of the Services that sync changed, plus the top-level chains, and
 // deletes (`-X`) the per-service chains the sync made unused.
-import { show } from '../dataplane/show.js'
+import { show } from '../util/show.js'
 import type { ProxyModelView, ServiceDiff, ServicePortState } from '../proxy/model.js'
-import type { IptablesRestoreWriter } from '../proxy/proxy-mode.js'
+import type { SyncListener } from '../proxy/proxy-mode.js'
 import { renderOptionsFor, renderServicePort, renderServicePorts, type Family, type IptablesExtraOptions } from './from-model.js'
 import { renderRestore } from './render.js'
 
@@ -41,7 +41,8 @@ export function serviceChainsOf(model: ProxyModelView, states: readonly ServiceP
 
 const keyOf = (family: Family, chain: string) => `${family}|${chain}`
 
-export class ModelRestoreWriter implements IptablesRestoreWriter {
+/** A sync listener: it records what each sync changed, and renders the text on request. */
+export class ModelRestoreWriter implements SyncListener {
   private pending: SyncRecord = emptyRecord()
   private last: SyncRecord = emptyRecord()
   private lastStale: Set<string> | undefined

@@ -1,6 +1,6 @@
 // Small readers for optional fields of plain JSON objects, throwing errors that name the field.
 import { invalidField, outOfRange } from './invalid.js'
-import { canonicalAddress, parseCidr } from '../dataplane/address.js'
+import { canonicalAddress, parseCidr } from '../util/address.js'
 import type { IPFamily, K8sProtocol } from './types.js'
 
 export function isRecord(v: unknown): v is Record<string, unknown> {

@@ -3,7 +3,8 @@
 // dataplane's (maps, conntrack, verdicts and reasons, per-service decisions) under svcplane_.
 // Dataplane values are read from Dataplane.maps() / counters() at scrape time.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, exponentialBuckets, linearBuckets } from 'prom-client'
-import type { Proxier, SyncSummary } from '../proxy/proxier.js'
+import type { SyncSummary } from '../proxy/proxier.js'
+import type { Proxier } from '../modes/index.js'
 import type { RouteResult } from '../proxy/packet.js'
 import { externallyAccessible } from '../proxy/serviceport.js'
 import type { ResourceStats, ResourceName } from '../watch/informers.js'

@@ -1,5 +1,5 @@
-export { Proxier, type SyncSummary, type ChangeCounts, type ApplyListResult } from './proxier.js'
-export type { ProxierOptions, ProxyMode, NodeInfo, ResolvedOptions } from './options.js'
+export { ProxierCore, type SyncSummary, type ChangeCounts, type ApplyListResult } from './proxier.js'
+export type { CommonProxierOptions, ModelIptablesOptions, NodeInfo, ResolvedOptions } from './options.js'
 export type { Packet, Hook, RouteResult, RouteReason } from './packet.js'
 export type { Explanation } from './explain.js'
 export type { HealthCheck } from './health.js'
@@ -11,13 +11,4 @@ export { planTraffic, type TrafficPlan, type EndpointSetName } from './traffic-p
 export { frontendsOf, type Frontend, type FrontendKind } from './frontends.js'
 export { LocalTrafficDetector } from './local-detector.js'
 export { traceKubeProxy, classifySource, type KubeProxyTrace, type Step, type SourceClass } from './trace.js'
-export {
-  registerProxyMode,
-  registerIptablesRestoreWriter,
-  type ProxyModeImpl,
-  type ProxyModeFactory,
-  type ModeDecision,
-  type IptablesRestoreWriter,
-  type IptablesRestoreWriterFactory,
-} from './proxy-mode.js'
-export { desiredDataplaneServices } from './native-backend.js'
+export type { ProxyModeImpl, ProxyModeFactory, ModeDecision, SyncListener } from './proxy-mode.js'

@@ -1,6 +1,6 @@
 // Where a packet comes from, as kube-proxy sees it: from a pod (its local-traffic detector, a
 // match on the pod CIDRs) and/or from this node itself (`-m addrtype --src-type LOCAL`).
-import { cidrContains, parseAddressInto, parseCidr, type ParsedCidr } from '../dataplane/address.js'
+import { cidrContains, parseAddressInto, parseCidr, type ParsedCidr } from '../util/address.js'
 
 export class LocalTrafficDetector {
   private readonly cidrs: ParsedCidr[]

@@ -1,13 +1,24 @@
 // Proxier options, checked and normalised once (the equivalent of kube-proxy's flags).
-import { canonicalAddress, parseCidr } from '../dataplane/address.js'
-import type { ConntrackTimeouts, DataplaneCapacity, SchedulerName } from '../dataplane/types.js'
+import { canonicalAddress, parseCidr } from '../util/address.js'
+import { show } from '../util/show.js'
+import type { ConntrackTimeouts } from '../dataplane/types.js'
 import type { IPFamily } from '../k8s/types.js'
 
-export type ProxyMode = 'native' | 'iptables'
+/** The iptables options the model itself needs (the iptables mode has more, in lib/modes). */
+export interface ModelIptablesOptions {
+  /** Bit of the masquerade mark (0..31, default 14 = 0x4000). */
+  masqueradeBit?: number
+  /** Accept NodePorts on 127.0.0.1 (IPv4 only, as kube-proxy). Default true. */
+  localhostNodePorts?: boolean
+}
 
-export interface ProxierOptions {
-  /** Like kube-proxy's --proxy-mode. */
-  mode: ProxyMode
+/**
+ * Options every mode shares, as at the top of a KubeProxyConfiguration. Mode-specific options
+ * sit under the mode's name (`iptables: {...}`, `native: {...}`); lib/modes adds their types.
+ */
+export interface CommonProxierOptions {
+  /** Like kube-proxy's --proxy-mode (the names lib/modes knows). */
+  mode: string
   /** Endpoints whose nodeName equals this are local. */
   nodeName: string
   /** This node's addresses: NodePorts listen on each; sources among them are node traffic. */
@@ -28,22 +39,23 @@ export interface ProxierOptions {
   zone?: string
   /** Families served; default: every family among nodeIPs. */
   ipFamily?: IPFamily | 'dual'
-  /** Bit of the masquerade mark (0..31, default 14 = 0x4000). */
-  masqueradeBit?: number
   /** --masquerade-all: masquerade all traffic to cluster IPs. */
   masqueradeAll?: boolean
-  /** Accept NodePorts on 127.0.0.1 (IPv4 only, as kube-proxy). Default true. */
-  localhostNodePorts?: boolean
-  /** Backend selection for new flows (native mode). Default 'random', what iptables does. */
-  scheduler?: SchedulerName
-  /** Native dataplane sizing. */
-  capacity?: DataplaneCapacity
+  /** Conntrack timeouts of the modes that track flows (kube-proxy's conntrack.*). */
   timeouts?: Partial<ConntrackTimeouts>
   /** Hash and scheduler seed; fix it in tests. */
   seed?: number | bigint
   /** Seconds of a monotonic clock, used when route() is given no `now`. */
   clock?: () => number
+  /** iptables options; the model reads masqueradeBit and localhostNodePorts in every mode. */
+  iptables?: ModelIptablesOptions
 }
+
+/** The top-level keys of CommonProxierOptions (a mode's section names come on top). */
+export const COMMON_OPTION_KEYS: readonly string[] = [
+  'mode', 'nodeName', 'nodeIPs', 'podCIDRs', 'serviceCIDRs', 'nodePortAddresses', 'zone', 'ipFamily',
+  'masqueradeAll', 'timeouts', 'seed', 'clock',
+]
 
 export interface NodeInfo {
   name: string
@@ -54,7 +66,7 @@ export interface NodeInfo {
 }
 
 export interface ResolvedOptions {
-  mode: ProxyMode
+  mode: string
   node: NodeInfo
   podCIDRs: string[]
   /** Canonical CIDR text ("10.96.0.0/12"). */
@@ -64,17 +76,13 @@ export interface ResolvedOptions {
   masqueradeBit: number
   masqueradeAll: boolean
   localhostNodePorts: boolean
-  scheduler: SchedulerName
-  capacity: DataplaneCapacity
   timeouts: Partial<ConntrackTimeouts>
   seed: number | bigint | undefined
   clock: () => number
 }
 
-const SCHEDULERS: readonly SchedulerName[] = ['random', 'maglev', 'rr', 'wrr', 'lc', 'wlc', 'sh', 'dh']
-
 function bad(field: string, expected: string, got: unknown): TypeError {
-  return new TypeError(`Proxier options: ${field} must be ${expected}, got ${JSON.stringify(got)}`)
+  return new TypeError(`Proxier options: ${field} must be ${expected}, got ${show(got)}`)
 }
 
 function cidrList(field: string, value: unknown, primaryAllowed: boolean): string[] {
@@ -91,9 +99,10 @@ function cidrList(field: string, value: unknown, primaryAllowed: boolean): strin
 
 const monotonicSeconds = () => Number(process.hrtime.bigint()) / 1e9
 
-export function resolveOptions(o: ProxierOptions): ResolvedOptions {
+/** Checks and normalises the shared options; the mode name and sections are lib/modes' to check. */
+export function resolveOptions(o: CommonProxierOptions): ResolvedOptions {
   if (typeof o !== 'object' || o === null) throw new TypeError('Proxier options must be an object')
-  if (o.mode !== 'native' && o.mode !== 'iptables') throw bad('mode', '"native" or "iptables"', o.mode)
+  if (typeof o.mode !== 'string') throw bad('mode', 'a proxy mode name', o.mode)
   if (typeof o.nodeName !== 'string' || o.nodeName === '') throw bad('nodeName', 'a non-empty string', o.nodeName)
   if (!Array.isArray(o.nodeIPs) || o.nodeIPs.length === 0) throw bad('nodeIPs', 'a non-empty array of IP addresses', o.nodeIPs)
   const ips = o.nodeIPs.map((ip, i) => {
@@ -111,14 +120,15 @@ export function resolveOptions(o: ProxierOptions): ResolvedOptions {
   const serviceCIDRs = cidrList('serviceCIDRs', o.serviceCIDRs, false)
   const nodePortAddresses = cidrList('nodePortAddresses', o.nodePortAddresses, true)
   if (o.zone !== undefined && typeof o.zone !== 'string') throw bad('zone', 'a string', o.zone)
-  const masqueradeBit = o.masqueradeBit ?? 14
+  const ipt = o.iptables ?? {}
+  if (typeof ipt !== 'object' || ipt === null) throw bad('iptables', 'an object', ipt)
+  const masqueradeBit = ipt.masqueradeBit ?? 14
   if (!Number.isInteger(masqueradeBit) || masqueradeBit < 0 || masqueradeBit > 31) {
-    throw new RangeError(`Proxier options: masqueradeBit must be an integer 0..31, got ${JSON.stringify(o.masqueradeBit)}`)
+    throw new RangeError(`Proxier options: iptables.masqueradeBit must be an integer 0..31, got ${show(ipt.masqueradeBit)}`)
   }
-  const scheduler = o.scheduler ?? 'random'
-  if (!SCHEDULERS.includes(scheduler)) throw bad('scheduler', `one of ${SCHEDULERS.join(', ')}`, o.scheduler)
-  for (const flag of ['masqueradeAll', 'localhostNodePorts'] as const) {
-    if (o[flag] !== undefined && typeof o[flag] !== 'boolean') throw bad(flag, 'a boolean', o[flag])
+  if (o.masqueradeAll !== undefined && typeof o.masqueradeAll !== 'boolean') throw bad('masqueradeAll', 'a boolean', o.masqueradeAll)
+  if (ipt.localhostNodePorts !== undefined && typeof ipt.localhostNodePorts !== 'boolean') {
+    throw bad('iptables.localhostNodePorts', 'a boolean', ipt.localhostNodePorts)
   }
   if (o.clock !== undefined && typeof o.clock !== 'function') throw bad('clock', 'a function', o.clock)
   return {
@@ -129,9 +139,7 @@ export function resolveOptions(o: ProxierOptions): ResolvedOptions {
     nodePortAddresses,
     masqueradeBit,
     masqueradeAll: o.masqueradeAll ?? false,
-    localhostNodePorts: o.localhostNodePorts ?? true,
-    scheduler,
-    capacity: o.capacity ?? {},
+    localhostNodePorts: ipt.localhostNodePorts ?? true,
     timeouts: o.timeouts ?? {},
     seed: o.seed,
     clock: o.clock ?? monotonicSeconds,

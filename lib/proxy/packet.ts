@@ -1,5 +1,5 @@
 // The packets route() and explain() take, and what they answer.
-import { canonicalAddress } from '../dataplane/address.js'
+import { canonicalAddress } from '../util/address.js'
 import type { K8sProtocol } from '../k8s/types.js'
 
 /** `output`: sent by a process on this node; `prerouting`: arriving (from a pod or the network). */

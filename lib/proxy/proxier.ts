@@ -1,6 +1,6 @@
-// The Proxier: kube-proxy for one node. Services and EndpointSlices go in (validated on the
-// way), sync() applies what changed since the last sync, route() and explain() decide packets
-// through the chosen proxy mode.
+// The Proxier's mode-agnostic core: kube-proxy for one node. Services and EndpointSlices go in
+// (validated on the way), sync() applies what changed since the last sync, route() and
+// explain() decide packets through the mode it is handed (lib/modes picks and builds it).
 import { performance } from 'node:perf_hooks'
 import { parseEndpointSlice, type ValidEndpointSlice } from '../k8s/endpointslice.js'
 import { parseObjects } from '../k8s/load.js'
@@ -10,12 +10,9 @@ import { ChangeTracker } from './change-tracker.js'
 import { explanation, type Explanation } from './explain.js'
 import { healthChecks, type HealthCheck } from './health.js'
 import { isEmptyDiff, ProxyModel, type ProxyModelView } from './model.js'
-import { NativeMode } from './native-mode.js'
-import { resolveOptions, type ProxierOptions, type ResolvedOptions } from './options.js'
+import type { ResolvedOptions } from './options.js'
 import { checkPacket, type Packet, type RouteResult } from './packet.js'
-import { iptablesRestoreWriterFactory, proxyModeFactory, type IptablesRestoreWriter, type ProxyModeImpl } from './proxy-mode.js'
-import type { IptablesMode } from '../iptables/iptables-mode.js'
-import type { IptablesRestoreRequest } from '../iptables/restore-writer.js'
+import type { ProxyModeFactory, ProxyModeImpl, SyncListener } from './proxy-mode.js'
 import { classifySource, traceKubeProxy, type Step } from './trace.js'
 
 export interface ChangeCounts {
@@ -41,26 +38,19 @@ export interface ApplyListResult {
   skipped: number
 }
 
-export class Proxier {
+export class ProxierCore<View = unknown> {
   readonly options: ResolvedOptions
   private readonly model: ProxyModel
   private readonly tracker = new ChangeTracker()
-  private readonly mode: ProxyModeImpl
+  private readonly mode: ProxyModeImpl<View>
+  private readonly listeners: SyncListener[] = []
   /** Services to recompute at the next sync even without a new change (their last programming failed). */
   private readonly retry = new Set<string>()
-  private readonly input: ProxierOptions
-  private restoreWriter: IptablesRestoreWriter | undefined
 
-  constructor(options: ProxierOptions) {
-    this.options = resolveOptions(options)
+  constructor(options: ResolvedOptions, createMode: ProxyModeFactory<View>) {
+    this.options = options
     this.model = new ProxyModel(this.options)
-    const factory = proxyModeFactory(this.options.mode)
-    if (factory === undefined) {
-      throw new Error(`Proxier: proxy mode "${this.options.mode}" is not available (load its implementation first)`)
-    }
-    this.input = options
-    this.mode = factory(this.model, this.options, options)
-    this.restoreWriter = iptablesRestoreWriterFactory()?.(this.model, this.options, options)
+    this.mode = createMode(this.model)
   }
 
   /** The model every proxy mode renders (read-only). */
@@ -68,14 +58,14 @@ export class Proxier {
     return this.model
   }
 
-  /** The native Dataplane, in mode 'native'. */
-  get dataplane() {
-    return this.mode instanceof NativeMode ? this.mode.dataplane : undefined
+  /** The mode's own state (maps, rulesets, evaluator, counters), typed per mode. */
+  inspect(): View {
+    return this.mode.inspect()
   }
 
-  /** The iptables mode (rulesets, evaluator, per-rule counters, conntrack), in mode 'iptables'. */
-  get iptables(): IptablesMode | undefined {
-    return this.options.mode === 'iptables' ? (this.mode as unknown as IptablesMode) : undefined
+  /** Tells `listener` of every Service change each sync commits, and of each sync's end. */
+  addSyncListener(listener: SyncListener): void {
+    this.listeners.push(listener)
   }
 
   /** Records a Service (added or updated) for the next sync; throws if it is malformed, recording nothing. */
@@ -146,7 +136,7 @@ export class Proxier {
         continue
       }
       this.model.commit(diff)
-      this.restoreWriter?.applied(diff)
+      for (const l of this.listeners) l.applied(diff)
       summary.servicePorts.added += diff.added.length
       summary.servicePorts.changed += diff.changed.length
       summary.servicePorts.removed += diff.removed.length
@@ -155,7 +145,7 @@ export class Proxier {
       summary.endpoints.removed += diff.endpoints.removed
     }
     this.mode.synced?.()
-    this.restoreWriter?.synced()
+    for (const l of this.listeners) l.synced()
     summary.durationMs = performance.now() - started
     return summary
   }
@@ -185,20 +175,5 @@ export class Proxier {
   /** kube-proxy's health check node ports with their local ready endpoint counts. */
   healthChecks(): HealthCheck[] {
     return healthChecks(this.model)
-  }
-
-  /**
-   * kube-proxy's iptables-restore input for the current state, in any proxy mode (needs
-   * lib/iptables loaded): what the last sync() writes. Full sync by default; `{ partial: true }`
-   * gives kube-proxy's partial-sync text (KEP-3453): the chains of the Services that sync
-   * changed, the top-level chains, and `-X` for the chains it made unused. No side effects.
-   */
-  iptablesRestore(request: IptablesRestoreRequest = {}): string {
-    if (this.restoreWriter === undefined) {
-      const factory = iptablesRestoreWriterFactory()
-      if (factory === undefined) throw new Error('Proxier: iptablesRestore() needs the iptables renderer (import lib/iptables/iptables-mode)')
-      this.restoreWriter = factory(this.model, this.options, this.input)
-    }
-    return this.restoreWriter.render(request as Record<string, unknown>)
   }
 }

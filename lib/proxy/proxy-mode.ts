@@ -1,7 +1,7 @@
-// What a proxy mode implements on top of the shared model, and the registry through which a
-// mode living in another layer (lib/iptables) plugs in without lib/proxy importing it.
+// What a proxy mode implements on top of the shared model. lib/proxy never imports a mode:
+// the composition root (lib/modes) builds the mode and hands it to the Proxier, as kube-proxy's
+// createProxier does for pkg/proxy.
 import type { ProxyModelView, ServiceDiff } from './model.js'
-import type { ProxierOptions, ResolvedOptions } from './options.js'
 import type { CheckedPacket, RouteResult } from './packet.js'
 import type { KubeProxyTrace, SourceClass, Step } from './trace.js'
 
@@ -11,45 +11,23 @@ export interface ModeDecision {
   steps: Step[]
 }
 
-export interface ProxyModeImpl {
+/** A proxy mode: programs the model's changes and decides packets. `View` is what inspect() shows. */
+export interface ProxyModeImpl<View = unknown> {
   /** Programs one Service's changes entirely, or throws leaving the previous programming in place. */
   apply(diff: ServiceDiff): { flowsRemoved: number }
   /** Decides a packet; `trace` is kube-proxy's decision from the model for its first packet. */
   route(packet: CheckedPacket, source: SourceClass, trace: KubeProxyTrace, now: number): ModeDecision
   /** Called at the end of every sync(), once the model holds every change of that sync. */
   synced?(): void
+  /** The mode's own state (maps, rulesets, counters), typed per mode. */
+  inspect(): View
 }
 
-/** `input` is the options object as given to the Proxier (mode-specific fields included). */
-export type ProxyModeFactory = (model: ProxyModelView, options: ResolvedOptions, input: ProxierOptions) => ProxyModeImpl
-
-const modes = new Map<string, ProxyModeFactory>()
-
-export function registerProxyMode(name: 'native' | 'iptables', factory: ProxyModeFactory): void {
-  modes.set(name, factory)
-}
-
-export function proxyModeFactory(name: string): ProxyModeFactory | undefined {
-  return modes.get(name)
-}
-
-/** Renders kube-proxy's iptables-restore input from the model, in any proxy mode (lib/iptables). */
-export interface IptablesRestoreWriter {
-  /** One Service's changes, just committed to the model during a sync. */
+/** Observes syncs: told of every Service change committed to the model, then of the sync's end. */
+export interface SyncListener {
   applied(diff: ServiceDiff): void
-  /** The sync is over: its changes are what the partial text covers. */
   synced(): void
-  render(request?: { partial?: boolean; ipFamily?: 'IPv4' | 'IPv6' } & Record<string, unknown>): string
 }
 
-export type IptablesRestoreWriterFactory = (model: ProxyModelView, options: ResolvedOptions, input: ProxierOptions) => IptablesRestoreWriter
-
-let restoreWriterFactory: IptablesRestoreWriterFactory | undefined
-
-export function registerIptablesRestoreWriter(factory: IptablesRestoreWriterFactory): void {
-  restoreWriterFactory = factory
-}
-
-export function iptablesRestoreWriterFactory(): IptablesRestoreWriterFactory | undefined {
-  return restoreWriterFactory
-}
+/** Builds a mode over the model (called once, by the Proxier's constructor). */
+export type ProxyModeFactory<View = unknown> = (model: ProxyModelView) => ProxyModeImpl<View>

@@ -1,7 +1,7 @@
 // The per-ServicePort decisions kube-proxy's syncProxyRules makes before writing any rule:
 // which endpoint set internal and external traffic use, when traffic is rejected or dropped,
 // and who passes the load-balancer firewall. Every proxy mode renders this same plan.
-import { cidrContains, parseAddressInto, parseCidr } from '../dataplane/address.js'
+import { cidrContains, parseAddressInto, parseCidr } from '../util/address.js'
 import type { CategorizedEndpoints } from './categorize.js'
 import { externallyAccessible, type ServicePortInfo } from './serviceport.js'
 

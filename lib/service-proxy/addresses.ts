@@ -1,6 +1,6 @@
 // Which addresses this host owns (so a listener can bind them) and the text forms sockets use.
 import * as os from 'node:os'
-import { canonicalAddress } from '../dataplane/address.js'
+import { canonicalAddress } from '../util/address.js'
 
 /** "::ffff:1.2.3.4" (a dual-stack socket's view of an IPv4 peer) -> "1.2.3.4"; otherwise canonical. */
 export function peerAddress(address: string | undefined): string | undefined {

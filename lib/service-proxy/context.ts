@@ -1,7 +1,7 @@
 // What the TCP and UDP halves of the socket proxy share: the Proxier that decides, the clock,
 // the counters, and the feed that keeps the native conntrack's TCP/UDP state machine in step
 // with what the sockets actually see (so timeouts and least-connection counts are right).
-import type { Proxier } from '../proxy/proxier.js'
+import type { Proxier } from '../modes/index.js'
 import type { Hook } from '../proxy/packet.js'
 import type { CounterTable } from './counters.js'
 import type { LocalAddresses } from './addresses.js'

@@ -5,8 +5,9 @@
 // written) changes nothing; the next change is tried again.
 import * as fs from 'node:fs'
 import { parseObjects } from '../k8s/load.js'
-import { Proxier, type SyncSummary } from '../proxy/proxier.js'
-import type { ProxierOptions } from '../proxy/options.js'
+import { type SyncSummary } from '../proxy/proxier.js'
+import { Proxier } from '../modes/index.js'
+import type { ProxierOptions } from '../modes/index.js'
 import { ServiceProxy, type ServiceProxyOptions, type ProxySyncResult } from './service-proxy.js'
 
 export interface RunProxyOptions extends Omit<ProxierOptions, 'mode'>, Omit<ServiceProxyOptions, 'proxier'> {

@@ -6,7 +6,8 @@
 // connections stay where they are, new ones only go to endpoints that take new flows.
 import * as dgram from 'node:dgram'
 import * as net from 'node:net'
-import type { Proxier, SyncSummary } from '../proxy/proxier.js'
+import type { SyncSummary } from '../proxy/proxier.js'
+import type { Proxier } from '../modes/index.js'
 import type { FrontendKind } from '../proxy/frontends.js'
 import { LocalAddresses } from './addresses.js'
 import type { ProxyContext } from './context.js'

@@ -3,7 +3,8 @@
 // the next sync; a periodic sync every syncPeriod retries failed Services and collects expired
 // conntrack entries. Invalid objects are reported and skipped: the last good state stays.
 import { objectKey } from '../k8s/object-key.js'
-import type { Proxier, SyncSummary } from '../proxy/proxier.js'
+import type { SyncSummary } from '../proxy/proxier.js'
+import type { Proxier } from '../modes/index.js'
 import type { ObjectEvent } from './informers.js'
 import { SyncRunner, type SyncTrigger } from './sync-runner.js'
 

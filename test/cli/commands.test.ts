@@ -7,7 +7,6 @@ import * as path from 'node:path'
 import { main } from '../../lib/cli/main.js'
 import { bufferIO } from '../../lib/cli/io.js'
 import { listCommands } from '../../lib/cli/registry.js'
-import { isModeAvailable } from '../../lib/cli/modes.js'
 
 const CLUSTER = path.join(__dirname, '..', 'fixtures', 'cluster.json')
 const NODE = ['--node-name', 'node-a', '--node-ip', '192.168.0.2', '--pod-cidr', '10.244.0.0/16', '--seed', '1']
@@ -47,22 +46,18 @@ t.test('version, help, unknown commands', async (t) => {
   t.match(bad.err, /svcplane explain: --proto: must be one of tcp, udp, sctp, got "icmp"\nRun 'svcplane explain --help' for usage\./)
 })
 
-t.test('explain: JSON decision and steps; both modes when the iptables mode is available', async (t) => {
+t.test('explain: JSON decision and steps in both modes', async (t) => {
   const r = await cli('explain', '--cluster', CLUSTER, ...NODE, '--src', '10.244.0.9', '--dst', '172.30.10.5:80', '--json')
   t.equal(r.code, 0, r.err)
   const j = JSON.parse(r.out)
   t.match(j.packet, { src: '10.244.0.9', sport: 40000, dst: '172.30.10.5', dport: 80, protocol: 'TCP', hook: 'prerouting' })
   t.match(j.native.result, { action: 'dnat', servicePort: 'shop/web:http', masquerade: false })
   t.ok(j.native.steps.some((s: { kind: string }) => s.kind === 'frontend'))
-  if (isModeAvailable('iptables')) {
-    t.match(j.iptables.result, { action: 'dnat', servicePort: 'shop/web:http' })
-    t.equal(j.agree, true)
-    const text = await cli('explain', '--cluster', CLUSTER, ...NODE, '--src', '10.244.0.9', '--dst', '172.30.10.5:80')
-    t.match(text.out, /native\s+\| iptables/)
-    t.match(text.out, /Both modes agree\./)
-  } else {
-    t.match(j.note, /native mode only/)
-  }
+  t.match(j.iptables.result, { action: 'dnat', servicePort: 'shop/web:http' })
+  t.equal(j.agree, true)
+  const text = await cli('explain', '--cluster', CLUSTER, ...NODE, '--src', '10.244.0.9', '--dst', '172.30.10.5:80')
+  t.match(text.out, /native\s+\| iptables/)
+  t.match(text.out, /Both modes agree\./)
   const reject = await cli('explain', '--cluster', CLUSTER, ...NODE, '--mode', 'native', '--src', '203.0.113.7:5555', '--dst', '192.168.0.2:30080', '--json')
   t.match(JSON.parse(reject.out).native.result, { action: 'dnat', servicePort: 'shop/web:http' }, 'external traffic to a local endpoint')
   const none = await cli('explain', '--cluster', CLUSTER, ...NODE, '--mode', 'native', '--src', '10.244.0.9', '--dst', '172.30.99.99:80', '--json')
@@ -90,14 +85,9 @@ t.test('dump formats', async (t) => {
   t.equal(ct.code, 0)
   t.match(ct.err, /0 flow entries have been shown/)
   const ipt = await cli('dump', '--cluster', CLUSTER, ...NODE, '-f', 'iptables-save')
-  if (isModeAvailable('iptables')) {
-    t.equal(ipt.code, 0, ipt.err)
-    t.match(ipt.out, /^\*filter\n/)
-    t.match(ipt.out, /\n\*nat\n[\s\S]*-A KUBE-SERVICES .*-d 172\.30\.10\.5 --dport 80 -j KUBE-SVC-/)
-  } else {
-    t.equal(ipt.code, 1)
-    t.match(ipt.err, /iptables-save needs the iptables renderer/)
-  }
+  t.equal(ipt.code, 0, ipt.err)
+  t.match(ipt.out, /^\*filter\n/)
+  t.match(ipt.out, /\n\*nat\n[\s\S]*-A KUBE-SERVICES .*-d 172\.30\.10\.5 --dport 80 -j KUBE-SVC-/)
 })
 
 t.test('cluster files: YAML, stdin-less errors, invalid objects', async (t) => {

@@ -6,9 +6,8 @@
 // native side by checking its choices against kube-proxy's decision from the model.
 import t from 'tap'
 import fc from 'fast-check'
-import '../../lib/iptables/iptables-mode.js'
-import { seededRandom } from '../../lib/iptables/random.js'
-import { Proxier } from '../../lib/proxy/proxier.js'
+import { seededRandom } from '../../lib/util/random.js'
+import { Proxier } from '../../lib/modes/index.js'
 import type { Packet, RouteResult } from '../../lib/proxy/packet.js'
 import { checkPacket } from '../../lib/proxy/packet.js'
 import { classifySource, traceKubeProxy } from '../../lib/proxy/trace.js'
@@ -141,8 +140,8 @@ const MIN_PACKETS = 100_000
 function compareCluster(c: ClusterSpec): void {
   const base = {
     nodeName: testNodeName, nodeIPs: [testNodeIP], podCIDRs: c.detector ? ['10.0.0.0/8'] : [],
-    zone: c.zone, masqueradeAll: c.masqueradeAll, localhostNodePorts: c.localhostNodePorts, seed: c.seed,
-    capacity: { services: 64, frontends: 256, backends: 256, conntrack: 1 << 14, affinity: 1 << 12 },
+    zone: c.zone, masqueradeAll: c.masqueradeAll, iptables: { localhostNodePorts: c.localhostNodePorts }, seed: c.seed,
+    native: { capacity: { services: 64, frontends: 256, backends: 256, conntrack: 1 << 14, affinity: 1 << 12 } },
   }
   const native = new Proxier({ ...base, mode: 'native' })
   const ipt = new Proxier({ ...base, mode: 'iptables' })

@@ -3,9 +3,8 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import '../../lib/iptables/iptables-mode.js'
-import { Proxier } from '../../lib/proxy/proxier.js'
-import type { ProxierOptions } from '../../lib/proxy/options.js'
+import { Proxier } from '../../lib/modes/index.js'
+import type { ProxierOptions } from '../../lib/modes/index.js'
 import { parseIptablesSave } from '../../lib/iptables/parser.js'
 import { lbStatus, makeService, makeSlice, port, testExternalClient, testNodeIP, testNodeName, type EP } from '../fixtures/objects'
 import { sortIPTablesRules } from './kube-proxy-sort'
@@ -39,11 +38,12 @@ const overall = [
 // "0x4000" (the real proxier formats %#08x: "0x00004000"), a fake iptables without --random-fully.
 const fakeProxier: ProxierOptions = {
   mode: 'iptables', nodeName: testNodeName, nodeIPs: [testNodeIP], podCIDRs: ['10.0.0.0/8'],
-  masqueradeMark: '0x4000', randomFully: false, seed: 1,
+  iptables: { masqueradeMark: '0x4000', randomFully: false }, seed: 1,
 }
 
+/** The fake proxier with `extra` on top; `iptables` is merged into the fake's iptables section. */
 function proxier(objects: unknown[], extra: Partial<ProxierOptions> = {}): Proxier {
-  const p = new Proxier({ ...fakeProxier, ...extra })
+  const p = new Proxier({ ...fakeProxier, ...extra, iptables: { ...fakeProxier.iptables, ...extra.iptables } })
   p.applyList(objects)
   const s = p.sync()
   if (s.errors.length) throw s.errors[0]!.error
@@ -60,7 +60,7 @@ t.test("TestOverallIPTablesRules: kube-proxy v1.31's expected ruleset, rule for 
     t.equal(got, want, `mode ${mode}`)
   }
   // The real proxier's mark text and --random-fully.
-  const real = proxier(overall, { masqueradeMark: undefined, randomFully: undefined }).iptablesRestore()
+  const real = proxier(overall, { iptables: { masqueradeMark: undefined, randomFully: undefined } }).iptablesRestore()
   t.match(real, /\n-A KUBE-MARK-MASQ -j MARK --or-mark 0x00004000\n/)
   t.match(real, /-j MASQUERADE --random-fully\n/)
 })
@@ -183,19 +183,19 @@ t.test('partial sync: changed services, top-level chains, -X for deleted chains'
 })
 
 t.test('options: masqueradeBit, localhostNodePorts, masqueradeAll, nfacct, large clusters', async (t) => {
-  const bit = proxier(overall, { masqueradeBit: 10, masqueradeMark: undefined }).iptablesRestore()
+  const bit = proxier(overall, { iptables: { masqueradeBit: 10, masqueradeMark: undefined } }).iptablesRestore()
   t.match(bit, /-A KUBE-MARK-MASQ -j MARK --or-mark 0x00000400\n/)
   t.match(bit, /-m mark ! --mark 0x00000400\/0x00000400 -j RETURN/)
-  const noLocal = proxier(overall, { localhostNodePorts: false }).iptablesRestore()
+  const noLocal = proxier(overall, { iptables: { localhostNodePorts: false } }).iptablesRestore()
   t.notMatch(noLocal, /KUBE-FIREWALL|127\.0\.0\.0\/8 --dport/)
   t.match(noLocal, /--dst-type LOCAL ! -d 127\.0\.0\.0\/8 -j KUBE-NODEPORTS/)
   const all = proxier(overall, { masqueradeAll: true })
   t.match(all.iptablesRestore(), /-A KUBE-SVC-XPGD46QRK7WJZT7O -m comment --comment "ns1\/svc1:p80 cluster IP" -m tcp -p tcp -d 172\.30\.0\.41 --dport 80 -j KUBE-MARK-MASQ/)
   t.match(all.route({ src: '10.0.0.2', sport: 1, dst: '172.30.0.41', dport: 80, protocol: 'TCP', now: 1 }), { masquerade: true })
-  const noAcct = proxier(overall, { nfacct: false }).iptablesRestore()
+  const noAcct = proxier(overall, { iptables: { nfacct: false } }).iptablesRestore()
   t.notMatch(noAcct, /nfacct/)
   t.match(noAcct, /-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP/)
-  t.throws(() => new Proxier({ ...fakeProxier, nfacct: 'yes' as unknown as boolean }), /nfacct must be a boolean/)
+  t.throws(() => new Proxier({ ...fakeProxier, iptables: { nfacct: 'yes' as unknown as boolean } }), /iptables\.nfacct must be a boolean/)
   t.throws(() => new Proxier({ ...fakeProxier, podCIDRs: ['10.0.0.0/8', '11.0.0.0/8'] }), /one CIDR per family/)
 
   // kube-proxy drops SVC/SEP comments above 1,000 endpoints.

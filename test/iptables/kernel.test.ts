@@ -6,9 +6,8 @@
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import '../../lib/iptables/iptables-mode.js'
-import { Proxier } from '../../lib/proxy/proxier.js'
-import type { ProxierOptions } from '../../lib/proxy/options.js'
+import { Proxier } from '../../lib/modes/index.js'
+import type { ProxierOptions } from '../../lib/modes/index.js'
 import { lbStatus, makeService, makeSlice, port, type EP } from '../fixtures/objects'
 import { Explorer } from './explore'
 
@@ -63,7 +62,7 @@ if (reason !== undefined || !created) {
   const node: ProxierOptions = {
     mode: 'iptables', nodeName: 'kernel-node', nodeIPs: ['127.0.0.2'], podCIDRs: ['127.20.0.0/16'],
     // the nfacct counter objects do not exist in a fresh namespace (kube-proxy creates them first)
-    nfacct: false, seed: 5,
+    iptables: { nfacct: false }, seed: 5,
   }
   const ep = (ip: string, local = true, cond: Partial<EP> = {}): EP => ({ ip, node: local ? 'kernel-node' : 'other', ...cond })
 
@@ -92,8 +91,8 @@ if (reason !== undefined || !created) {
   for (const restore of restores) {
     t.test(`${restore}: the kernel accepts every generated ruleset`, async (t) => {
       for (let variant = 0; variant < 4; variant++) {
-        for (const extra of [{}, { masqueradeAll: true, localhostNodePorts: false }, { masqueradeBit: 3, podCIDRs: [] }] as Partial<ProxierOptions>[]) {
-          const p = new Proxier({ ...node, ...extra })
+        for (const extra of [{}, { masqueradeAll: true, iptables: { localhostNodePorts: false } }, { iptables: { masqueradeBit: 3 }, podCIDRs: [] }] as Partial<ProxierOptions>[]) {
+          const p = new Proxier({ ...node, ...extra, iptables: { ...node.iptables, ...extra.iptables } })
           p.applyList(clusterObjects(variant))
           p.sync()
           const what = `variant ${variant} ${JSON.stringify(extra)}`

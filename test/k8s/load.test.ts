@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { parseObjects, splitObjects } from '../../lib/k8s/load.js'
 import { parseService } from '../../lib/k8s/service.js'
 import { parseEndpointSlice } from '../../lib/k8s/endpointslice.js'
-import { Proxier } from '../../lib/proxy/proxier.js'
+import { Proxier } from '../../lib/modes/index.js'
 
 const text = readFileSync(join(__dirname, '../fixtures/cluster.json'), 'utf8')
 const list = JSON.parse(text)

@@ -1,8 +1,7 @@
 // kube-proxy's metrics, /healthz and /livez, and the health check node port servers, over HTTP
 // on 127.0.0.1.
 import t from 'tap'
-import { Proxier } from '../../lib/proxy/proxier.js'
-import '../../lib/proxy/native-mode.js'
+import { Proxier } from '../../lib/modes/index.js'
 import { ProxierHealth, goTimeString } from '../../lib/metrics/health.js'
 import { parseBindAddress } from '../../lib/metrics/http.js'
 import { ProxyMetrics } from '../../lib/metrics/registry.js'

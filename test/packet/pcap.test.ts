@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { Proxier } from '../../lib/proxy/proxier.js'
+import { Proxier } from '../../lib/modes/index.js'
 import { readCapture, runPcap } from '../../lib/pcap/index.js'
 import { addrBytes, build, checksumProblems, layout, pcapFile, pcapngFile, portAt, type PacketSpec } from './builder.js'
 

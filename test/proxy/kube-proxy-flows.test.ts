@@ -5,10 +5,10 @@
 // data. `output` is kube-proxy's tracer output: the endpoints a new connection can reach, or
 // REJECT / DROP, or "" when the packet is not service traffic.
 import t from 'tap'
-import { Proxier } from '../../lib/proxy/proxier.js'
+import { Proxier } from '../../lib/modes/index.js'
 import { checkPacket } from '../../lib/proxy/packet.js'
 import { classifySource, traceKubeProxy } from '../../lib/proxy/trace.js'
-import type { ProxierOptions } from '../../lib/proxy/options.js'
+import type { ProxierOptions } from '../../lib/modes/index.js'
 import {
   lbStatus, makeService, makeSlice, port, testExternalClient, testExternalClientBlocked, testExternalIP,
   testNodeIP, testNodeIPAlt, testNodeIPv6, testNodeName, type EP,
@@ -218,7 +218,7 @@ const cases: Case[] = [
   },
   ...([true, false] as const).map((localhostNodePorts): Case => ({
     name: `TestNodePorts ipv4, localhost-nodeports ${localhostNodePorts ? 'enabled' : 'disabled'}`,
-    options: { localhostNodePorts },
+    options: { iptables: { localhostNodePorts } },
     objects: [
       makeService('ns1', 'svc1', { type: 'NodePort', clusterIP: '172.30.0.41', ports: [port('p80', 80, { nodePort: 3001 })] }),
       makeSlice('ns1', 'svc1', 1, [ep('10.180.0.1'), ep('10.180.2.1', testNodeName)], p80),

@@ -1,8 +1,8 @@
 // The Proxier through its public API: sync summaries, session affinity in virtual time,
 // conntrack behaviour, health checks, dual-stack, explain, and refusal of bad input.
 import t from 'tap'
-import { Proxier } from '../../lib/proxy/proxier.js'
-import type { ProxierOptions } from '../../lib/proxy/options.js'
+import { Proxier } from '../../lib/modes/index.js'
+import type { ProxierOptions } from '../../lib/modes/index.js'
 import type { SchedulerName } from '../../lib/dataplane/types.js'
 import { lbStatus, makeService, makeSlice, port, testExternalClient, testNodeIP, testNodeName } from '../fixtures/objects'
 
@@ -41,7 +41,7 @@ t.test('sync applies only what changed and summarises it', async (t) => {
 t.test('sessionAffinity ClientIP keeps a client on one endpoint until the timeout passes (virtual time)', async (t) => {
   const schedulers: SchedulerName[] = ['random', 'maglev', 'rr', 'wrr', 'lc', 'wlc', 'sh', 'dh']
   for (const scheduler of schedulers) {
-    const p = new Proxier({ ...opts, scheduler })
+    const p = new Proxier({ ...opts, native: { scheduler } })
     p.applyService(svc(1, { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 100 } } }))
     p.applyEndpointSlice(makeSlice('ns', 'svc1', 1, ['10.1.0.1', '10.1.0.2', '10.1.0.3', '10.1.0.4'], p80))
     p.sync()
@@ -167,7 +167,7 @@ t.test('bad input is refused, naming the object and field; nothing is half-appli
 })
 
 t.test('a full table is reported per service and retried; other services keep working', async (t) => {
-  const p = new Proxier({ ...opts, capacity: { services: 2, frontends: 8, backends: 4, conntrack: 64, affinity: 64 } })
+  const p = new Proxier({ ...opts, native: { capacity: { services: 2, frontends: 8, backends: 4, conntrack: 64, affinity: 64 } } })
   p.applyService(svc(1))
   p.applyEndpointSlice(makeSlice('ns', 'svc1', 1, ['10.1.0.1'], p80))
   t.same(p.sync().errors, [])

@@ -8,7 +8,7 @@
 //  - an established flow keeps its backend, at the backend's current address;
 //  - no frontend: pass; a service without active backends: its empty verdict;
 // and the dump invariants hold after every update.
-import { seededRandom } from '../../lib/iptables/random.js'
+import { seededRandom } from '../../lib/util/random.js'
 import t from 'tap'
 import { Dataplane, DecisionBatch, FlowBatch, TCP_FLAGS } from '../../lib/index.js'
 import type { SchedulerName, ServiceSpec } from '../../lib/index.js'

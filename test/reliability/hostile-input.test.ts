@@ -145,7 +145,7 @@ function runProxier(mode: 'native' | 'iptables', ops: ProxierOp[]): void {
     podCIDRs: ['10.0.0.0/8', 'fd00:10::/64'],
     zone: 'a',
     seed: 7,
-    capacity: { services: 32, frontends: 128, backends: 64, conntrack: 128, affinity: 32 },
+    native: { capacity: { services: 32, frontends: 128, backends: 64, conntrack: 128, affinity: 32 } },
     timeouts: { udp: 5, tcpSynSent: 20 },
     clock: () => clock,
   })

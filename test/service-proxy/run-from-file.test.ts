@@ -24,7 +24,7 @@ t.test('serves the dump, follows edits of the file, refuses a broken file', asyn
   const running = await runProxyFromFile(file, {
     nodeName: 'test-node',
     nodeIPs: ['127.77.255.1'],
-    localhostNodePorts: false,
+    iptables: { localhostNodePorts: false },
     watchIntervalMs: 20,
     onReload: (r) => reloads.push(r),
   })

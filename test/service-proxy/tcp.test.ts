@@ -5,14 +5,14 @@
 import * as net from 'node:net'
 import { createHash, randomBytes } from 'node:crypto'
 import t from 'tap'
-import { Proxier } from '../../lib/proxy/proxier.js'
-import type { ProxierOptions } from '../../lib/proxy/options.js'
+import { Proxier } from '../../lib/modes/index.js'
+import type { ProxierOptions } from '../../lib/modes/index.js'
 import { ServiceProxy } from '../../lib/service-proxy/index.js'
 import { makeService, makeSlice, port, type EP } from '../fixtures/objects'
 import { eventually, get, httpEndpoint, tcpEchoEndpoint, type Endpoint } from './loopback'
 
 const NODE_IP = '127.71.255.1'
-const baseOptions: ProxierOptions = { mode: 'native', nodeName: 'test-node', nodeIPs: [NODE_IP], localhostNodePorts: false, seed: 11 }
+const baseOptions: ProxierOptions = { mode: 'native', nodeName: 'test-node', nodeIPs: [NODE_IP], iptables: { localhostNodePorts: false }, seed: 11 }
 const web = [{ name: 'http', port: 9080 }]
 
 async function setup(t: { teardown(fn: () => unknown): void }, opts: { svc: number; endpoints: number; extra?: object; proxier?: Partial<ProxierOptions> }) {
@@ -75,7 +75,7 @@ t.test('sessionAffinity ClientIP keeps each client on one endpoint', async (t) =
 })
 
 t.test('failover: an endpoint goes away, then leaves the EndpointSlice', async (t) => {
-  const { clusterIP, eps, proxier, proxy } = await setup(t, { svc: 3, endpoints: 3, proxier: { scheduler: 'rr' } })
+  const { clusterIP, eps, proxier, proxy } = await setup(t, { svc: 3, endpoints: 3, proxier: { native: { scheduler: 'rr' } } })
   const [a, b, c] = eps
   await b.close()
   // Before the slice says so, connections sent to the dead endpoint are reset (as with

@@ -3,13 +3,13 @@
 // flows moving off removed or terminating endpoints, refusal without endpoints, idle timeout.
 import t from 'tap'
 import type * as dgram from 'node:dgram'
-import { Proxier } from '../../lib/proxy/proxier.js'
-import type { ProxierOptions } from '../../lib/proxy/options.js'
+import { Proxier } from '../../lib/modes/index.js'
+import type { ProxierOptions } from '../../lib/modes/index.js'
 import { ServiceProxy } from '../../lib/service-proxy/index.js'
 import { makeService, makeSlice, port } from '../fixtures/objects'
 import { eventually, udpAsk, udpClient, udpEchoEndpoint, type Endpoint } from './loopback'
 
-const baseOptions: ProxierOptions = { mode: 'native', nodeName: 'test-node', nodeIPs: ['127.74.255.1'], localhostNodePorts: false, seed: 5 }
+const baseOptions: ProxierOptions = { mode: 'native', nodeName: 'test-node', nodeIPs: ['127.74.255.1'], iptables: { localhostNodePorts: false }, seed: 5 }
 const dns = [{ name: 'dns', port: 5353, protocol: 'UDP' as const }]
 
 async function setup(

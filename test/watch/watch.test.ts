@@ -2,8 +2,7 @@
 // double: changes on the server reach the Proxier's decisions within one sync period, and a
 // dropped connection, a bookmark or a 410 Gone loses nothing.
 import t from 'tap'
-import { Proxier } from '../../lib/proxy/proxier.js'
-import '../../lib/proxy/native-mode.js'
+import { Proxier } from '../../lib/modes/index.js'
 import { ClusterWatcher } from '../../lib/watch/informers.js'
 import { loadKubeConfig } from '../../lib/watch/kubeconfig.js'
 import { ProxierSyncLoop } from '../../lib/watch/sync-loop.js'

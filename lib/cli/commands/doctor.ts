@@ -2,7 +2,7 @@
 // says what is wrong, why, and the fix; --perf measures the proxy on the same objects.
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import { canonicalAddress } from '../../dataplane/address.js'
+import { canonicalAddress } from '../../util/address.js'
 import { parseObjects, splitObjects } from '../../k8s/load.js'
 import type { K8sProtocol } from '../../k8s/types.js'
 import { diagnose, nodesToCheck, type DoctorObjects, type DoctorOptions } from '../../doctor/diagnose.js'

@@ -1,10 +1,9 @@
 // svcplane dump: the programmed state as iptables-save text, an ipvsadm -Ln listing, a
 // conntrack -L listing or JSON; offline from --cluster, or from a running `svcplane run`
 // through its metrics address (--server).
-import type { Proxier } from '../../proxy/proxier.js'
+import type { Proxier } from '../../modes/index.js'
 import { CliError, UsageError } from '../errors.js'
 import { dumpJson, formatConntrack, formatIpvsadm, virtualServers } from '../format/dump.js'
-import { isModeAvailable } from '../modes.js'
 import { CLUSTER_OPTION, JSON_OPTION, modeOption, NODE_OPTIONS, proxierFromCluster, selectedMode } from '../node-options.js'
 import type { Command } from '../registry.js'
 
@@ -24,13 +23,7 @@ export function renderDump(proxier: Proxier, format: DumpFormat, json: boolean):
   const asJson = (data: unknown): RenderedDump => ({ contentType: 'application/json', body: JSON.stringify(data, null, 2) + '\n' })
   switch (format) {
     case 'iptables-save': {
-      isModeAvailable('iptables')
-      let text: string
-      try {
-        text = proxier.iptablesRestore()
-      } catch (err) {
-        throw new CliError('--format iptables-save needs the iptables renderer of lib/iptables, which is not available in this build', { cause: err })
-      }
+      const text = proxier.iptablesRestore()
       return json ? asJson({ format, text }) : { contentType: 'text/plain; charset=utf-8', body: text.endsWith('\n') ? text : text + '\n' }
     }
     case 'ipvsadm':

@@ -1,9 +1,8 @@
 // svcplane explain: what kube-proxy does with one packet, and why, in both proxy modes.
 import type { Explanation } from '../../proxy/explain.js'
-import type { ProxyMode } from '../../proxy/options.js'
+import type { ProxyMode } from '../../modes/index.js'
 import { CliError } from '../errors.js'
 import { describePacket, sameDecision, sideBySide } from '../format/explain.js'
-import { IPTABLES_UNAVAILABLE, isModeAvailable } from '../modes.js'
 import { CLUSTER_OPTION, JSON_OPTION, loadInto, modeOption, newProxier, NODE_OPTIONS, proxierOptionsFrom, requireCluster, selectedMode } from '../node-options.js'
 import { packetFrom } from '../packet-args.js'
 import type { Command } from '../registry.js'
@@ -33,9 +32,7 @@ export const explainCommand: Command = {
   async run({ options: v, io, command }) {
     const packet = packetFrom(v, command)
     const asked = selectedMode(v)
-    const modes: ProxyMode[] = asked === 'both' ? ['native', ...(isModeAvailable('iptables') ? (['iptables'] as const) : [])] : [asked as ProxyMode]
-    const note = asked === 'both' && modes.length === 1 ? `native mode only: ${IPTABLES_UNAVAILABLE}` : undefined
-    if (asked === 'iptables' && !isModeAvailable('iptables')) throw new CliError(IPTABLES_UNAVAILABLE)
+    const modes: ProxyMode[] = asked === 'both' ? ['native', 'iptables'] : [asked as ProxyMode]
     const dump = await requireCluster(v, io, command)
     const results: { mode: ProxyMode; explanation: Explanation }[] = []
     for (const mode of modes) {
@@ -54,7 +51,6 @@ export const explainCommand: Command = {
       const out: Record<string, unknown> = { packet: { ...packet, hook: packet.hook ?? 'prerouting' } }
       for (const r of results) out[r.mode] = { result: r.explanation.result, steps: r.explanation.steps }
       if (results.length === 2) out.agree = agree
-      if (note) out.note = note
       io.stdout.write(JSON.stringify(out, null, 2) + '\n')
     } else {
       io.stdout.write(`${describePacket(packet)}\n\n`)
@@ -64,7 +60,6 @@ export const explainCommand: Command = {
       } else {
         io.stdout.write(`${results[0].mode}:\n${results[0].explanation.text}\n`)
       }
-      if (note) io.stderr.write(`note: ${note}\n`)
     }
     return agree ? 0 : 1
   },

@@ -175,7 +175,7 @@ export const runCommand: Command = {
       // Serve.
       const servers: RunningServer[] = []
       cleanup.push(() => Promise.all(servers.map((s) => s.close())).then(() => undefined))
-      const config = { mode, nodeName: proxierOptions.nodeName, nodeIPs: proxierOptions.nodeIPs, podCIDRs: proxierOptions.podCIDRs, zone: proxierOptions.zone, scheduler: proxierOptions.scheduler, minSyncPeriod, syncPeriod, source }
+      const config = { mode, nodeName: proxierOptions.nodeName, nodeIPs: proxierOptions.nodeIPs, podCIDRs: proxierOptions.podCIDRs, zone: proxierOptions.zone, scheduler: proxierOptions.native?.scheduler, minSyncPeriod, syncPeriod, source }
       if (metricsAddr) {
         const s = await startMetricsServer(metricsAddr, {
           metrics: m,

@@ -1,7 +1,7 @@
 // Dumps of a Proxier's state in the formats operators know: `ipvsadm -Ln` (virtual servers and
 // real servers), `conntrack -L` (tracked flows) and the dataplane maps as JSON.
 import type { Dataplane, FlowEntry } from '../../dataplane/dataplane.js'
-import type { Proxier } from '../../proxy/proxier.js'
+import type { Proxier } from '../../modes/index.js'
 
 function hostPort(address: string, port: number): string {
   return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`

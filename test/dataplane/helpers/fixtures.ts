@@ -1,6 +1,6 @@
 // Shared builders for the Dataplane tests: small fixed-seed instances, frontends, flows, and a
 // full snapshot of every map so a refused call can be shown to have changed nothing.
-import { seededRandom } from '../../../lib/iptables/random.js'
+import { seededRandom } from '../../../lib/util/random.js'
 import { Dataplane } from '../../../lib/index.js'
 import type { DataplaneOptions, Flow, FrontendSpec, Protocol, Scope } from '../../../lib/index.js'
 

@@ -1,62 +1,28 @@
 // The iptables proxy mode: on every sync the model is rendered into kube-proxy's rules (the
 // node's built-in chain jumps plus the restore text) and loaded into the linear evaluator;
 // packets go through conntrack first, as in the kernel, and only a connection's first packet
-// walks the nat table. `new Proxier({ mode: 'iptables', ... })` after importing this module.
-import { DEFAULT_TIMEOUTS } from '../dataplane/dataplane.js'
-import type { ProxyModelView, ServiceDiff } from '../proxy/model.js'
-import type { ResolvedOptions } from '../proxy/options.js'
-import type { CheckedPacket, RouteReason, RouteResult } from '../proxy/packet.js'
-import { registerIptablesRestoreWriter, registerProxyMode, type ModeDecision, type ProxyModeImpl } from '../proxy/proxy-mode.js'
-import type { KubeProxyTrace, SourceClass, Step } from '../proxy/trace.js'
-import { isServiceChainName } from './chain-names.js'
-import { Conntrack, flowKey, type CtFlow } from './conntrack.js'
-import { IptablesEvaluator, type EvalResult, type RuleCounter, type RuleVisit } from './evaluator.js'
-import { renderOptionsFor, renderServicePorts, type Family, type IptablesExtraOptions } from './from-model.js'
-import { seededRandom, type RandomSource } from './random.js'
-import { RecentLists } from './recent.js'
-import { renderNodeRuleset } from './render.js'
-import { ModelRestoreWriter, serviceChainsOf } from './restore-writer.js'
-
-declare module '../proxy/options.js' {
-  interface ProxierOptions {
-    /** iptables: the nfacct counters exist (`-m nfacct` on two rules). Default true. */
-    nfacct?: boolean
-    /** iptables: MASQUERADE --random-fully is supported. Default true. */
-    randomFully?: boolean
-    /** iptables: the mark text; default kube-proxy's %#08x of 1 << masqueradeBit ("0x00004000"). */
-    masqueradeMark?: string
-    /** iptables: nf_conntrack_tcp_be_liberal is set (no INVALID drop rule). Default false. */
-    conntrackTCPLiberal?: boolean
-    /** iptables: endpoints above which SVC/SEP comments are dropped. Default 1000. */
-    largeClusterEndpointsThreshold?: number
-  }
-}
+// walks the nat table. `new Proxier({ mode: 'iptables', iptables: { ... }, ... })`.
+import { DEFAULT_TIMEOUTS } from '../../dataplane/dataplane.js'
+import { isServiceChainName } from '../../iptables/chain-names.js'
+import { Conntrack, flowKey, type CtFlow } from '../../iptables/conntrack.js'
+import { IptablesEvaluator, type EvalResult, type RuleCounter, type RuleVisit } from '../../iptables/evaluator.js'
+import { renderOptionsFor, renderServicePorts, type Family, type IptablesExtraOptions } from '../../iptables/from-model.js'
+import { seededRandom, type RandomSource } from '../../util/random.js'
+import { RecentLists } from '../../iptables/recent.js'
+import { renderNodeRuleset } from '../../iptables/render.js'
+import { serviceChainsOf } from '../../iptables/restore-writer.js'
+import type { ProxyModelView, ServiceDiff } from '../../proxy/model.js'
+import type { ResolvedOptions } from '../../proxy/options.js'
+import type { CheckedPacket, RouteReason, RouteResult } from '../../proxy/packet.js'
+import type { ModeDecision, ProxyModeImpl } from '../../proxy/proxy-mode.js'
+import type { KubeProxyTrace, SourceClass, Step } from '../../proxy/trace.js'
 
 const BUILTIN_CHAINS = new Set(['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'])
 
-/** The iptables-specific Proxier options, checked. */
-export function iptablesExtraOptions(input: object): IptablesExtraOptions {
-  const o = input as Record<string, unknown>
-  const out: IptablesExtraOptions = {}
-  for (const k of ['nfacct', 'randomFully', 'conntrackTCPLiberal'] as const) {
-    if (o[k] === undefined) continue
-    if (typeof o[k] !== 'boolean') throw new TypeError(`Proxier options: ${k} must be a boolean, got ${JSON.stringify(o[k])}`)
-    out[k] = o[k] as boolean
-  }
-  if (o.masqueradeMark !== undefined) {
-    if (typeof o.masqueradeMark !== 'string' || !/^0x[0-9a-fA-F]{1,8}$/.test(o.masqueradeMark)) {
-      throw new TypeError(`Proxier options: masqueradeMark must be a hex mark like "0x4000", got ${JSON.stringify(o.masqueradeMark)}`)
-    }
-    out.masqueradeMark = o.masqueradeMark
-  }
-  const t = o.largeClusterEndpointsThreshold
-  if (t !== undefined) {
-    if (typeof t !== 'number' || !Number.isInteger(t) || t < 0) {
-      throw new RangeError(`Proxier options: largeClusterEndpointsThreshold must be an integer >= 0, got ${JSON.stringify(t)}`)
-    }
-    out.largeClusterEndpointsThreshold = t
-  }
-  return out
+/** What inspect() shows in mode 'iptables': the loaded rules, evaluator, counters and conntrack. */
+export interface IptablesView {
+  mode: 'iptables'
+  iptables: IptablesMode
 }
 
 function seedOf(seed: number | bigint | undefined): number {
@@ -91,7 +57,7 @@ interface Built {
   evaluator: IptablesEvaluator
 }
 
-export class IptablesMode implements ProxyModeImpl {
+export class IptablesMode implements ProxyModeImpl<IptablesView> {
   readonly conntrack: Conntrack
   /** -m recent lists, kept across rule reloads as the kernel keeps them. */
   readonly recent = new RecentLists(200)
@@ -118,6 +84,10 @@ export class IptablesMode implements ProxyModeImpl {
     }
     this.conntrack = new Conntrack({ ...DEFAULT_TIMEOUTS, ...options.timeouts })
     this.random = seededRandom(seedOf(options.seed))
+  }
+
+  inspect(): IptablesView {
+    return { mode: 'iptables', iptables: this }
   }
 
   apply(diff: ServiceDiff): { flowsRemoved: number } {
@@ -264,6 +234,3 @@ export class IptablesMode implements ProxyModeImpl {
     return { result, steps }
   }
 }
-
-registerProxyMode('iptables', (model, options, input) => new IptablesMode(model, options, iptablesExtraOptions(input)))
-registerIptablesRestoreWriter((model, _options, input) => new ModelRestoreWriter(model, iptablesExtraOptions(input)))

@@ -4,11 +4,11 @@
 // short-circuit of externalTrafficPolicy Local is an internal-scope copy of the external
 // frontends on the cluster set. Every listed endpoint is a backend (active when in the set,
 // terminating otherwise) so established flows keep it while the slices still list it.
-import type { Dataplane } from '../dataplane/dataplane.js'
-import type { BackendSpec, FrontendSpec, ServiceSpec, SchedulerName } from '../dataplane/types.js'
-import type { EndpointInfo } from './endpoints.js'
-import type { ServiceDiff, ServicePortState } from './model.js'
-import type { EndpointSetName } from './traffic-plan.js'
+import type { Dataplane } from '../../dataplane/dataplane.js'
+import type { BackendSpec, FrontendSpec, ServiceSpec, SchedulerName } from '../../dataplane/types.js'
+import type { EndpointInfo } from '../../proxy/endpoints.js'
+import type { ServiceDiff, ServicePortState } from '../../proxy/model.js'
+import type { EndpointSetName } from '../../proxy/traffic-plan.js'
 
 export interface DesiredDataplaneService {
   role: EndpointSetName

@@ -1,31 +1,44 @@
 // The native proxy mode: the model programmed into a Dataplane (O(1) lookups, conntrack,
 // affinity) and packets decided by it; TypeScript adds what kube-proxy's rules would add on
 // top (masquerade, and the REJECT/DROP reason).
-import { Dataplane } from '../dataplane/dataplane.js'
-import type { ProxyModelView, ServiceDiff } from './model.js'
+import { Dataplane } from '../../dataplane/dataplane.js'
+import type { ProxyModelView, ServiceDiff } from '../../proxy/model.js'
+import type { ResolvedOptions } from '../../proxy/options.js'
+import type { CheckedPacket, RouteReason } from '../../proxy/packet.js'
+import type { ModeDecision, ProxyModeImpl } from '../../proxy/proxy-mode.js'
+import { isHairpin, type KubeProxyTrace, type SourceClass, type Step } from '../../proxy/trace.js'
 import { NativeBackend } from './native-backend.js'
-import type { ResolvedOptions } from './options.js'
-import type { CheckedPacket, RouteReason } from './packet.js'
-import { registerProxyMode, type ModeDecision, type ProxyModeImpl } from './proxy-mode.js'
-import { isHairpin, type KubeProxyTrace, type SourceClass, type Step } from './trace.js'
+import type { NativeSettings } from './native-options.js'
 
-export class NativeMode implements ProxyModeImpl {
+/** What inspect() shows in mode 'native'. */
+export interface NativeView {
+  mode: 'native'
+  dataplane: Dataplane
+  backend: NativeBackend
+}
+
+export class NativeMode implements ProxyModeImpl<NativeView> {
   readonly dataplane: Dataplane
   readonly backend: NativeBackend
 
   constructor(
     private readonly model: ProxyModelView,
     options: ResolvedOptions,
+    settings: NativeSettings,
     dataplane?: Dataplane,
   ) {
-    this.dataplane = dataplane ?? new Dataplane({ capacity: options.capacity, timeouts: options.timeouts, seed: options.seed })
+    this.dataplane = dataplane ?? new Dataplane({ capacity: settings.capacity, timeouts: options.timeouts, seed: options.seed })
     // The packet path decides masquerade in C++: it needs the node's addresses and pod CIDRs.
     this.dataplane.configurePackets({
       nodeAddresses: options.node.ips,
       podCIDRs: options.podCIDRs,
       masqueradeAll: options.masqueradeAll,
     })
-    this.backend = new NativeBackend(this.dataplane, options.scheduler)
+    this.backend = new NativeBackend(this.dataplane, settings.scheduler)
+  }
+
+  inspect(): NativeView {
+    return { mode: 'native', dataplane: this.dataplane, backend: this.backend }
   }
 
   apply(diff: ServiceDiff): { flowsRemoved: number } {
@@ -70,5 +83,3 @@ export class NativeMode implements ProxyModeImpl {
     return { result: { action: d.verdict, servicePort, reason }, steps }
   }
 }
-
-registerProxyMode('native', (model, options) => new NativeMode(model, options))

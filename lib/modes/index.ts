@@ -1,0 +1,7 @@
+export { Proxier, type ProxierOptions } from './proxier.js'
+export { PROXY_MODES, PROXY_MODE_NAMES, isProxyMode, type ProxyMode, type ModeView, type ModeSections } from './table.js'
+export { NativeMode, type NativeView } from './native/native-mode.js'
+export { NativeBackend, desiredDataplaneServices } from './native/native-backend.js'
+export type { NativeModeOptions } from './native/native-options.js'
+export { IptablesMode, type IptablesView } from './iptables/iptables-mode.js'
+export type { IptablesModeOptions } from './iptables/iptables-options.js'

@@ -1,0 +1,74 @@
+// The Proxier users construct: the mode-agnostic core (lib/proxy) with the mode the options
+// name, built by the composition root, and kube-proxy's iptables-restore text rendered from
+// the model by a sync listener, in any mode.
+import { show } from '../util/show.js'
+import { ModelRestoreWriter, type IptablesRestoreRequest } from '../iptables/restore-writer.js'
+import { COMMON_OPTION_KEYS, resolveOptions, type CommonProxierOptions } from '../proxy/options.js'
+import { ProxierCore } from '../proxy/proxier.js'
+import { rejectUnknownKeys } from '../util/known-keys.js'
+import { iptablesExtraOptions } from './iptables/iptables-options.js'
+import type { IptablesMode } from './iptables/iptables-mode.js'
+import { isProxyMode, PROXY_MODE_NAMES, PROXY_MODES, SECTION_KEYS, type ModeSections, type ModeView, type ProxyMode } from './table.js'
+
+export interface ProxierOptions extends Omit<CommonProxierOptions, 'mode' | 'iptables'>, ModeSections {
+  /** kube-proxy's --proxy-mode. */
+  mode: ProxyMode
+}
+
+/** Where the options that now sit under a mode's section used to be, for the error message. */
+const MOVED_KEYS: Record<string, string> = {
+  masqueradeBit: 'iptables.masqueradeBit',
+  localhostNodePorts: 'iptables.localhostNodePorts',
+  nfacct: 'iptables.nfacct',
+  randomFully: 'iptables.randomFully',
+  masqueradeMark: 'iptables.masqueradeMark',
+  conntrackTCPLiberal: 'iptables.conntrackTCPLiberal',
+  largeClusterEndpointsThreshold: 'iptables.largeClusterEndpointsThreshold',
+  scheduler: 'native.scheduler',
+  capacity: 'native.capacity',
+}
+
+function checkedOptions(options: ProxierOptions): ProxierOptions {
+  if (typeof options !== 'object' || options === null) throw new TypeError(`Proxier options must be an object, got ${show(options)}`)
+  rejectUnknownKeys('Proxier options', options, [...COMMON_OPTION_KEYS, ...Object.keys(SECTION_KEYS)], MOVED_KEYS)
+  if (!isProxyMode(options.mode)) {
+    throw new TypeError(`Proxier options: mode must be one of ${PROXY_MODE_NAMES.map((m) => JSON.stringify(m)).join(', ')}, got ${show(options.mode)}`)
+  }
+  return options
+}
+
+export class Proxier extends ProxierCore<ModeView> {
+  private readonly restoreWriter: ModelRestoreWriter
+
+  constructor(options: ProxierOptions) {
+    const given = checkedOptions(options)
+    const resolved = resolveOptions(given)
+    // Checked whatever the mode: iptablesRestore() renders the iptables section in any mode.
+    const iptables = iptablesExtraOptions(given.iptables)
+    super(resolved, (model) => PROXY_MODES[given.mode].create(model, resolved, given))
+    this.restoreWriter = new ModelRestoreWriter(this.state, iptables)
+    this.addSyncListener(this.restoreWriter)
+  }
+
+  /** The native Dataplane, in mode 'native' (shorthand for inspect().dataplane). */
+  get dataplane() {
+    const view = this.inspect()
+    return view.mode === 'native' ? view.dataplane : undefined
+  }
+
+  /** The iptables mode (rulesets, evaluator, per-rule counters, conntrack), in mode 'iptables'. */
+  get iptables(): IptablesMode | undefined {
+    const view = this.inspect()
+    return view.mode === 'iptables' ? view.iptables : undefined
+  }
+
+  /**
+   * kube-proxy's iptables-restore input for the current state, in any proxy mode: what the
+   * last sync() writes. Full sync by default; `{ partial: true }` gives kube-proxy's
+   * partial-sync text (KEP-3453): the chains of the Services that sync changed, the top-level
+   * chains, and `-X` for the chains it made unused. No side effects.
+   */
+  iptablesRestore(request: IptablesRestoreRequest = {}): string {
+    return this.restoreWriter.render(request)
+  }
+}
