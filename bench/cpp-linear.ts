@@ -3,8 +3,8 @@
 // the ratio to native-batch is the algorithmic one, O(n) against O(1).
 import { native } from '../lib/dataplane/native.js'
 import { parseAddr, type Addr, type Cidr } from '../lib/iptables/ip.js'
-import { parseIptablesSave } from '../lib/iptables/parser.js'
-import type { Rule } from '../lib/iptables/types.js'
+import { parseIptablesSave } from '../lib/iptables/save/parser.js'
+import type { Rule } from '../lib/iptables/save/types.js'
 
 const W = 32 // words per rule, as native/linear/linear_rules.h
 const F = {

@@ -67,10 +67,10 @@ export {
 export type { Service, EndpointSlice, List, ValidService, ValidEndpointSlice } from './k8s/index.js'
 
 // iptables: kube-proxy's rules as text, a parser for iptables-save, and a linear evaluator.
-export { parseIptablesSave, type ParseOptions } from './iptables/parser.js'
-export { serializeIptables, serializeRule, serializeRuleArgs } from './iptables/serialize.js'
-export { IptablesParseError } from './iptables/errors.js'
-export type * from './iptables/types.js'
+export { parseIptablesSave, type ParseOptions } from './iptables/save/parser.js'
+export { serializeIptables, serializeRule, serializeRuleArgs } from './iptables/save/serialize.js'
+export { IptablesParseError } from './iptables/save/errors.js'
+export type * from './iptables/save/types.js'
 export {
   IptablesEvaluator,
   type EvalPacket,
@@ -80,17 +80,17 @@ export {
   type RuleVisit,
   type RuleCounter,
   type ChainCounter,
-} from './iptables/evaluator.js'
+} from './iptables/netfilter/evaluator.js'
 export { seededRandom, type RandomSource } from './util/random.js'
-export { renderIptablesRestore, renderJumpRules, renderNodeRuleset, computeProbability, formatMasqueradeMark } from './iptables/render.js'
-export type { RenderServicePort, RenderEndpoint, RenderOptions } from './iptables/render-types.js'
+export { renderIptablesRestore, renderJumpRules, renderNodeRuleset, computeProbability, formatMasqueradeMark } from './iptables/kube-proxy/render.js'
+export type { RenderServicePort, RenderEndpoint, RenderOptions } from './iptables/kube-proxy/render-types.js'
 export {
   serviceClusterChainName,
   serviceLocalChainName,
   serviceExternalChainName,
   serviceFirewallChainName,
   endpointChainName,
-} from './iptables/chain-names.js'
+} from './iptables/kube-proxy/chain-names.js'
 
 // The packet path: raw IPv4/IPv6 frames parsed and rewritten in batches; pcap in and out.
 export {
@@ -115,9 +115,9 @@ export type {
 } from './dataplane/packets.js'
 export { runPcap, readCapture, PcapWriter, CaptureError, LINKTYPE_ETHERNET, LINKTYPE_RAW } from './pcap/index.js'
 export type { RunPcapOptions, PcapSummary, PcapProxier, Capture, CaptureLink } from './pcap/index.js'
-export type { IptablesRestoreRequest } from './iptables/restore-writer.js'
-export { Conntrack as IptablesConntrack, type CtFlow } from './iptables/conntrack.js'
-export type { IptablesExtraOptions } from './iptables/from-model.js'
+export type { IptablesRestoreRequest } from './iptables/kube-proxy/restore-writer.js'
+export { Conntrack as IptablesConntrack, type CtFlow } from './iptables/netfilter/conntrack.js'
+export type { IptablesExtraOptions } from './iptables/kube-proxy/from-model.js'
 
 // Watching a live cluster, and kube-proxy's metrics and health endpoints.
 export {

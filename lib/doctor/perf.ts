@@ -2,7 +2,7 @@
 // (scenarios 2 and 3): rules and chains, rules a new connection walks, time per new connection,
 // full sync and one-Service sync. Time-budgeted, in-process: numbers, never pass/fail timing.
 import { performance } from 'node:perf_hooks'
-import { IptablesEvaluator } from '../iptables/evaluator.js'
+import { IptablesEvaluator } from '../iptables/netfilter/evaluator.js'
 import type { Proxier } from '../modes/index.js'
 import type { ProxyMode } from '../modes/index.js'
 import type { Packet } from '../proxy/packet.js'

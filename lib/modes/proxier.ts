@@ -2,7 +2,7 @@
 // name, built by the composition root, and kube-proxy's iptables-restore text rendered from
 // the model by a sync listener, in any mode.
 import { show } from '../util/show.js'
-import { ModelRestoreWriter, type IptablesRestoreRequest } from '../iptables/restore-writer.js'
+import { ModelRestoreWriter, type IptablesRestoreRequest } from '../iptables/kube-proxy/restore-writer.js'
 import { COMMON_OPTION_KEYS, resolveOptions, type CommonProxierOptions } from '../proxy/options.js'
 import { ProxierCore } from '../proxy/proxier.js'
 import { rejectUnknownKeys } from '../util/known-keys.js'

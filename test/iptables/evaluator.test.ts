@@ -1,8 +1,8 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { IptablesEvaluator, type EvalPacket, type EvaluatorOptions } from '../../lib/iptables/evaluator.js'
-import { parseIptablesSave } from '../../lib/iptables/parser.js'
+import { IptablesEvaluator, type EvalPacket, type EvaluatorOptions } from '../../lib/iptables/netfilter/evaluator.js'
+import { parseIptablesSave } from '../../lib/iptables/save/parser.js'
 
 const fixture = (name: string) => readFileSync(join(__dirname, 'fixtures', name), 'utf8')
 const NODE_A = fixture('node-a.iptables-save.txt')

@@ -1,7 +1,7 @@
 // Every endpoint a new connection can reach through a ruleset: one walk per branch of the
 // `-m statistic --mode random` rules (the k-th walk lets the first k statistic rules it meets
 // fail and the next one match), on fresh -m recent lists so affinity does not narrow the set.
-import { IptablesEvaluator } from '../../lib/iptables/evaluator.js'
+import { IptablesEvaluator } from '../../lib/iptables/netfilter/evaluator.js'
 import type { Packet } from '../../lib/proxy/packet.js'
 
 export class Explorer {

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Proxier } from '../../lib/modes/index.js'
 import type { ProxierOptions } from '../../lib/modes/index.js'
-import { parseIptablesSave } from '../../lib/iptables/parser.js'
+import { parseIptablesSave } from '../../lib/iptables/save/parser.js'
 import { lbStatus, makeService, makeSlice, port, testExternalClient, testNodeIP, testNodeName, type EP } from '../fixtures/objects'
 import { sortIPTablesRules } from './kube-proxy-sort'
 

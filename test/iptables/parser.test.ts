@@ -1,10 +1,10 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { parseIptablesSave } from '../../lib/iptables/parser.js'
-import { serializeIptables, serializeRule } from '../../lib/iptables/serialize.js'
-import { IptablesParseError } from '../../lib/iptables/errors.js'
-import type { Rule } from '../../lib/iptables/types.js'
+import { parseIptablesSave } from '../../lib/iptables/save/parser.js'
+import { serializeIptables, serializeRule } from '../../lib/iptables/save/serialize.js'
+import { IptablesParseError } from '../../lib/iptables/save/errors.js'
+import type { Rule } from '../../lib/iptables/save/types.js'
 
 const fixture = (name: string) => readFileSync(join(__dirname, 'fixtures', name), 'utf8')
 

@@ -1,13 +1,13 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { base32, endpointChainName, serviceClusterChainName, serviceExternalChainName, serviceFirewallChainName, serviceLocalChainName } from '../../lib/iptables/chain-names.js'
-import { IptablesEvaluator } from '../../lib/iptables/evaluator.js'
-import { parseIptablesSave } from '../../lib/iptables/parser.js'
-import { serializeIptables } from '../../lib/iptables/serialize.js'
-import { computeProbability, formatMasqueradeMark, renderIptablesRestore, renderJumpRules, renderNodeRuleset } from '../../lib/iptables/render.js'
-import type { RenderServicePort } from '../../lib/iptables/render-types.js'
-import type { Rule } from '../../lib/iptables/types.js'
+import { base32, endpointChainName, serviceClusterChainName, serviceExternalChainName, serviceFirewallChainName, serviceLocalChainName } from '../../lib/iptables/kube-proxy/chain-names.js'
+import { IptablesEvaluator } from '../../lib/iptables/netfilter/evaluator.js'
+import { parseIptablesSave } from '../../lib/iptables/save/parser.js'
+import { serializeIptables } from '../../lib/iptables/save/serialize.js'
+import { computeProbability, formatMasqueradeMark, renderIptablesRestore, renderJumpRules, renderNodeRuleset } from '../../lib/iptables/kube-proxy/render.js'
+import type { RenderServicePort } from '../../lib/iptables/kube-proxy/render-types.js'
+import type { Rule } from '../../lib/iptables/save/types.js'
 
 const ep = (s: string) => ({ ip: s.split(':')[0]!, port: Number(s.split(':')[1]) })
 

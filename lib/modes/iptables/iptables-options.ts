@@ -2,7 +2,7 @@
 // KubeProxyConfiguration. masqueradeBit and localhostNodePorts are read by the model in every
 // mode (lib/proxy/options.ts); the rest describe the node's iptables for the renderer.
 import { show } from '../../util/show.js'
-import type { IptablesExtraOptions } from '../../iptables/from-model.js'
+import type { IptablesExtraOptions } from '../../iptables/kube-proxy/from-model.js'
 import type { ModelIptablesOptions } from '../../proxy/options.js'
 import { rejectUnknownKeys } from '../../util/known-keys.js'
 

@@ -1,7 +1,7 @@
 // The kube-proxy model (lib/proxy) as the renderer's plain input: one RenderServicePort per
 // ServicePort of a family, with the endpoint sets categorizeEndpoints chose, and the render
 // options kube-proxy's iptables proxier for that family would run with.
-import type { ProxyModelView, ServicePortState } from '../proxy/model.js'
+import type { ProxyModelView, ServicePortState } from '../../proxy/model.js'
 import type { RenderOptions, RenderServicePort } from './render-types.js'
 
 export type Family = 'IPv4' | 'IPv6'

@@ -10,16 +10,16 @@
 // (ctstate NEW); later packets reuse the conntrack binding, so for them only
 // the filter table is walked.
 
-import { show } from '../util/show.js'
+import { show } from '../../util/show.js'
 import { compileIpTest, compileMatch, combine, CT_BITS, CT_DNAT, CT_NEW, CT_SNAT, TCP_FLAG_BITS, type MatchEnv, type PacketState, type Test } from './compile.js'
-import { addrKey, cidrContains, formatAddr, parseAddr, parseCidr, type Addr, type Cidr } from './ip.js'
-import { PROTOCOLS } from './extensions.js'
-import { parseIptablesSave } from './parser.js'
-import { seededRandom, type RandomSource } from '../util/random.js'
+import { addrKey, cidrContains, formatAddr, parseAddr, parseCidr, type Addr, type Cidr } from '../ip.js'
+import { PROTOCOLS } from '../save/extensions.js'
+import { parseIptablesSave } from '../save/parser.js'
+import { seededRandom, type RandomSource } from '../../util/random.js'
 import { RecentLists } from './recent.js'
-import { serializeRule } from './serialize.js'
-import { servicePortFromComment } from './service-port-comment.js'
-import type { Chain, IptablesDocument, Rule, Table } from './types.js'
+import { serializeRule } from '../save/serialize.js'
+import { servicePortFromComment } from '../kube-proxy/service-port-comment.js'
+import type { Chain, IptablesDocument, Rule, Table } from '../save/types.js'
 
 export type Hook = 'output' | 'prerouting'
 export type Verdict = 'dnat' | 'reject' | 'drop' | 'accept'

@@ -7,7 +7,7 @@ import {
   endpointChainName, isServiceChainName, serviceClusterChainName, serviceExternalChainName,
   serviceFirewallChainName, serviceLocalChainName,
 } from './chain-names.js'
-import { cidrContains, formatAddr, parseAddr, parseCidr } from './ip.js'
+import { cidrContains, formatAddr, parseAddr, parseCidr } from '../ip.js'
 import type { RenderEndpoint, RenderOptions, RenderServicePort } from './render-types.js'
 
 const KUBE_SERVICES = 'KUBE-SERVICES'

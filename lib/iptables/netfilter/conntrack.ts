@@ -2,7 +2,7 @@
 // sees only the first packet of a connection; later packets (either direction) reuse the
 // binding the first one made. The TCP state machine and the timeouts are the native core's
 // (native/core/tcp_state.h, DEFAULT_TIMEOUTS), so both modes age flows alike.
-import type { ConntrackTimeouts } from '../dataplane/types.js'
+import type { ConntrackTimeouts } from '../../dataplane/types.js'
 
 export type CtState =
   | 'SYN_SENT' | 'SYN_RECV' | 'ESTABLISHED' | 'FIN_WAIT' | 'CLOSE_WAIT' | 'LAST_ACK' | 'TIME_WAIT' | 'CLOSE'

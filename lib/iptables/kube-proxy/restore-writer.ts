@@ -2,9 +2,9 @@
 // rendered from the model in any proxy mode. A full sync rewrites every chain; a partial sync
 // (KEP-3453) only the chains of the Services that sync changed, plus the top-level chains, and
 // deletes (`-X`) the per-service chains the sync made unused.
-import { show } from '../util/show.js'
-import type { ProxyModelView, ServiceDiff, ServicePortState } from '../proxy/model.js'
-import type { SyncListener } from '../proxy/proxy-mode.js'
+import { show } from '../../util/show.js'
+import type { ProxyModelView, ServiceDiff, ServicePortState } from '../../proxy/model.js'
+import type { SyncListener } from '../../proxy/proxy-mode.js'
 import { renderOptionsFor, renderServicePort, renderServicePorts, type Family, type IptablesExtraOptions } from './from-model.js'
 import { renderRestore } from './render.js'
 
