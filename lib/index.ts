@@ -1,5 +1,7 @@
 // Public entry point of svcplane: the API users rely on. Internals stay behind their modules.
-export { Dataplane, DEFAULT_CAPACITY, DEFAULT_TIMEOUTS } from './dataplane/dataplane.js'
+export { Dataplane, DEFAULT_CAPACITY, DEFAULT_TIMEOUTS, INITIAL_CAPACITY, MAX_CAPACITY } from './dataplane/dataplane.js'
+export { setNativeBinding } from './dataplane/native.js'
+export { SvcplaneError, SvcplaneTypeError, SvcplaneRangeError, errorCode, ERROR_CODES, type ErrorCode } from './errors.js'
 export type { DataplaneCounters, FlowEntry } from './dataplane/dataplane.js'
 export { FlowBatch, DecisionBatch, TCP_FLAGS } from './dataplane/wire.js'
 export { parseCidr, canonicalAddress, formatAddress, addressFamily } from './util/address.js'

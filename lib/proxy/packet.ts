@@ -19,7 +19,8 @@ export interface Packet {
   tcpFlags?: number
 }
 
-export type RouteReason = 'no-endpoints' | 'no-local-endpoints' | 'source-range' | 'conntrack-full' | 'affinity-full'
+/** `not-programmed`: a Service answers here, but the mode could not program it (a map at its capacity). */
+export type RouteReason = 'no-endpoints' | 'no-local-endpoints' | 'source-range' | 'conntrack-full' | 'affinity-full' | 'not-programmed'
 
 export type RouteResult =
   | { action: 'dnat'; servicePort: string; endpoint: string; masquerade: boolean }

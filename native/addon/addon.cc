@@ -112,7 +112,9 @@ void writeDecision(uint8_t* p, const Decision& d) {
 Holder* holderOf(const Napi::CallbackInfo& info) {
   Holder* h = static_cast<Holder*>(info.Data());
   if (!h->dp) {
-    Napi::Error::New(info.Env(), "Dataplane has been destroyed").ThrowAsJavaScriptException();
+    Napi::Error e = Napi::Error::New(info.Env(), "Dataplane has been destroyed");
+    e.Set("code", "DESTROYED");
+    e.ThrowAsJavaScriptException();
     return nullptr;
   }
   return h;
@@ -315,6 +317,13 @@ Napi::Value DeleteService(const Napi::CallbackInfo& info) {
   Holder* h = holderOf(info);
   if (!h) return info.Env().Undefined();
   return result(info.Env(), h->dp->deleteService(info[0].As<Napi::Number>().Uint32Value()));
+}
+
+Napi::Value Reserve(const Napi::CallbackInfo& info) {
+  Holder* h = holderOf(info);
+  if (!h) return info.Env().Undefined();
+  auto u32 = [&](size_t i) { return info[i].As<Napi::Number>().Uint32Value(); };
+  return result(info.Env(), h->dp->reserve(u32(0), u32(1), u32(2)));
 }
 
 Napi::Value DeleteFlowsByBackend(const Napi::CallbackInfo& info) {
@@ -777,6 +786,7 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
   fn("deleteBackend", DeleteBackend);
   fn("upsertService", UpsertService);
   fn("deleteService", DeleteService);
+  fn("reserve", Reserve);
   fn("deleteFlowsByBackend", DeleteFlowsByBackend);
   fn("deleteFlowsByService", DeleteFlowsByService);
   fn("flushConntrack", FlushConntrack);
@@ -810,6 +820,22 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("decisionStride", double(wire::kDecisionStride));
   exports.Set("frontendStride", double(wire::kFrontendStride));
   exports.Set("cidrStride", double(wire::kCidrStride));
+  exports.Set("maxCapacity", double(kMaxCapacity));
+  DataplaneConfig d;
+  Napi::Object caps = Napi::Object::New(env);
+  caps.Set("services", double(d.maxServices));
+  caps.Set("frontends", double(d.maxFrontends));
+  caps.Set("backends", double(d.maxBackends));
+  caps.Set("conntrack", double(d.maxFlows));
+  caps.Set("affinity", double(d.maxAffinity));
+  caps.Set("natPorts", double(d.maxNatPorts));
+  caps.Set("fragments", double(d.maxFragments));
+  exports.Set("defaultCapacity", caps);
+  Napi::Object initial = Napi::Object::New(env);
+  initial.Set("services", double(kInitialServices));
+  initial.Set("frontends", double(kInitialFrontends));
+  initial.Set("backends", double(kInitialBackends));
+  exports.Set("initialCapacity", initial);
   return exports;
 }
 

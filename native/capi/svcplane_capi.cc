@@ -26,7 +26,6 @@ struct svcplane_handle {
 
 namespace {
 
-constexpr uint32_t kMaxCapacity = 1u << 25;
 constexpr uint64_t kSec = 1000000000ull;
 
 int fail(svcplane_t* h, int status, std::string message) {
