@@ -65,6 +65,24 @@ export interface NativeModule {
   maxCapacity: number
   defaultCapacity: NativeCapacities
   initialCapacity: Pick<NativeCapacities, 'services' | 'frontends' | 'backends'>
+  defaultTimeouts: Record<string, number>
+  defaultMaglevTableSize: number
+  /** The core's name tables (native/bridge/names.h), indexed by the core's codes. */
+  names: {
+    verdicts: string[]
+    reasons: string[]
+    /** How many of `reasons` the tuple API gives (the rest are the packet path's). */
+    tupleReasons: number
+    schedulers: string[]
+    backendStates: string[]
+    masqueradePolicies: string[]
+    rejectWith: string[]
+    conntrackStates: string[]
+    /** Timeout option names by conntrack state (slot 0, "none", is ""). */
+    timeouts: string[]
+    packetCounters: string[]
+    statuses: string[]
+  }
 }
 
 /** The package root: the nearest directory above this file holding binding.gyp (lib/, dist/ or dist-bench/). */

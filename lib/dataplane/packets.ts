@@ -50,7 +50,8 @@ export const PACKET_VERDICT = Object.freeze({ pass: 0, forward: 1, reply: 2, rej
 export const PACKET_VERDICTS: readonly Verdict[] = VERDICTS
 
 export const MASQUERADE_POLICIES: readonly MasqueradePolicy[] = ['never', 'always', 'outside-pod-cidrs', 'from-node']
-const REJECT_WITH: readonly RejectWith[] = ['none', 'icmp-port-unreachable', 'tcp-reset']
+/** By the core's RejectMode code. */
+export const REJECT_WITH: readonly RejectWith[] = ['none', 'icmp-port-unreachable', 'tcp-reset']
 
 /** Per-packet counters of the packet path, in the core's order (native/core/packet_path.h). */
 export const PACKET_COUNT_NAMES = [

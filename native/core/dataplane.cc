@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "sched_impl.h"
+
 namespace svcplane {
 
 namespace {
@@ -550,6 +552,18 @@ Result Dataplane::deleteService(uint32_t id) {
       if (affinity_.at(i).used && affinity_.at(i).key.serviceId == id) affinity_.eraseAt(i);
   services_.erase(id);
   return {};
+}
+
+bool Dataplane::schedulerTable(uint32_t serviceId, std::vector<uint32_t>& out) {
+  out.clear();
+  const ServiceRec* s = services_.peek(serviceId);
+  if (!s || !s->set) return false;
+  // The table holds positions in the canonical (address, port) order, not in `active`.
+  auto table = s->set->scheduler->table();
+  auto order = sched::canonicalOrder(s->set->active);
+  out.resize(table.size());
+  for (size_t i = 0; i < table.size(); ++i) out[i] = table[i] < order.size() ? s->set->active[order[table[i]]].backendId : 0;
+  return true;
 }
 
 uint32_t Dataplane::deleteFlowsByBackend(uint32_t backendId) {

@@ -154,6 +154,9 @@ class Dataplane {
   void setFragmentTimeout(uint64_t ns) { frags_.setTimeout(ns); }
 
   // Inspection.
+  // A service's scheduler table as backend ids, one per slot (Maglev's M slots, sh/dh's 256
+  // buckets); false for an unknown service, empty for schedulers without a table.
+  bool schedulerTable(uint32_t serviceId, std::vector<uint32_t>& out);
   FixedMap<FrontendKey, FrontendRec>& frontends() { return frontends_; }
   FixedMap<uint32_t, ServiceRec>& services() { return services_; }
   FixedMap<uint32_t, BackendRec>& backends() { return backends_; }

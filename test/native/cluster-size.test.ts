@@ -1,7 +1,7 @@
 // Clusters past the old fixed 1,024-service maps (issue 13): the native mode sizes its maps from
 // the cluster and grows them, up to an explicit capacity when one is given; past it, a sync
 // fails with code FULL and route() says which Service is not programmed. Library and CLI.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
@@ -15,11 +15,10 @@ const CLI_NODE = ['--node-name', 'node-a', '--node-ip', '192.168.0.2', '--pod-ci
 
 const toService = (i: number, sport = 40000) => ({ src: '10.0.0.5', sport, dst: clusterIP(i), dport: 80, protocol: 'TCP' as const, hook: 'prerouting' as const })
 
-function routesTo(t: Tap, p: Proxier, i: number): void {
+function routesTo(t: Test, p: Proxier, i: number): void {
   const r = p.route(toService(i))
   t.ok(r.action === 'dnat' && r.servicePort === `load/svc-${i}:http` && endpointIPs(i).map((ip) => `${ip}:8080`).includes(r.endpoint), `svc-${i} is DNATed to one of its endpoints (${JSON.stringify(r)})`)
 }
-type Tap = Parameters<Parameters<typeof t.test>[1]>[0]
 
 t.test('library: 1,100 Services with the default capacity are all programmed', async (t) => {
   const p = new Proxier(NODE)

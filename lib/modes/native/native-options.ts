@@ -3,6 +3,7 @@ import { show } from '../../util/show.js'
 import type { DataplaneCapacity, SchedulerName } from '../../dataplane/types.js'
 import { rejectUnknownKeys } from '../../util/known-keys.js'
 import { DEFAULT_CAPACITY, MAX_CAPACITY } from '../../dataplane/defaults.js'
+import { SCHEDULERS } from '../../dataplane/codes.js'
 import { SvcplaneTypeError } from '../../errors.js'
 
 export interface NativeModeOptions {
@@ -20,7 +21,6 @@ export interface NativeSettings {
   capacity: DataplaneCapacity
 }
 
-const SCHEDULERS: readonly SchedulerName[] = ['random', 'maglev', 'rr', 'wrr', 'lc', 'wlc', 'sh', 'dh']
 
 export const NATIVE_OPTION_KEYS: readonly string[] = ['scheduler', 'capacity']
 
