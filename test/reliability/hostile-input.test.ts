@@ -404,7 +404,7 @@ function runDataplane(ops: DpOp[], policy: 'evict-oldest' | 'refuse'): void {
           dp.processPackets(buffer, offsets, lengths, n, { direction: dir as never, now, linkType: eth ? 'ethernet' : 'raw', replies }, new Uint8Array(n), new Uint8Array(n))
           break
         }
-        case 'flows': [...dp.flows(args[0] as number)]; break
+        case 'flows': Array.from(dp.flows(args[0] as number)); break
         case 'lookupFlow': dp.lookupFlow(args[0] as Flow); break
         default: (dp as unknown as Record<string, (...a: unknown[]) => unknown>)[name]!(...args)
       }
