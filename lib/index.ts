@@ -3,6 +3,7 @@ export { Dataplane, DEFAULT_CAPACITY, DEFAULT_TIMEOUTS } from './dataplane/datap
 export type { DataplaneCounters, FlowEntry } from './dataplane/dataplane.js'
 export { FlowBatch, DecisionBatch, TCP_FLAGS } from './dataplane/wire.js'
 export { parseCidr, canonicalAddress, formatAddress, addressFamily } from './util/address.js'
+export { joinHostPort, splitHostPort, type HostPort } from './util/host-port.js'
 export type * from './dataplane/types.js'
 
 // The kube-proxy model: Services and EndpointSlices in, kube-proxy's decisions out.
@@ -18,7 +19,6 @@ export {
   frontendsOf,
   EndpointSliceCache,
   LocalTrafficDetector,
-  joinHostPort,
   externallyAccessible,
   usesClusterEndpoints,
   usesLocalEndpoints,

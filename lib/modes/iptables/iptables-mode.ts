@@ -7,13 +7,14 @@ import { isServiceChainName } from '../../iptables/kube-proxy/chain-names.js'
 import { Conntrack, flowKey, type CtFlow } from '../../iptables/netfilter/conntrack.js'
 import { IptablesEvaluator, type EvalResult, type RuleCounter, type RuleVisit } from '../../iptables/netfilter/evaluator.js'
 import { renderOptionsFor, renderServicePorts, type Family, type IptablesExtraOptions } from '../../iptables/kube-proxy/from-model.js'
+import { joinHostPort, splitHostPort } from '../../util/host-port.js'
 import { seededRandom, type RandomSource } from '../../util/random.js'
 import { RecentLists } from '../../iptables/netfilter/recent.js'
 import { renderNodeRuleset } from '../../iptables/kube-proxy/render.js'
 import { serviceChainsOf } from '../../iptables/kube-proxy/restore-writer.js'
 import type { ProxyModelView, ServiceDiff } from '../../proxy/model.js'
 import type { ResolvedOptions } from '../../proxy/options.js'
-import type { CheckedPacket, RouteReason, RouteResult } from '../../proxy/packet.js'
+import { dnatResult, type CheckedPacket, type RouteReason, type RouteResult } from '../../proxy/packet.js'
 import type { ModeDecision, ProxyModeImpl } from '../../proxy/proxy-mode.js'
 import type { KubeProxyTrace, SourceClass, Step } from '../../proxy/trace.js'
 
@@ -189,7 +190,7 @@ export class IptablesMode implements ProxyModeImpl<IptablesView> {
         return { result: { action: 'accept' }, steps: [{ kind: 'conntrack', text: `reply of a tracked flow, source rewritten to ${f.frontend}` }] }
       }
       return {
-        result: { action: 'dnat', servicePort: f.servicePort, endpoint: f.endpoint, masquerade: f.masquerade },
+        result: dnatResult(f.servicePort, f.endpointAddress, f.endpointPort, f.masquerade),
         steps: [{ kind: 'conntrack', text: `established flow: keeps ${f.endpoint} (conntrack; the nat table sees only a connection's first packet)` }],
       }
     }
@@ -208,22 +209,25 @@ export class IptablesMode implements ProxyModeImpl<IptablesView> {
     let result: RouteResult
     if (r.action === 'dnat') {
       const servicePort = r.servicePort ?? trace.state?.info.name ?? ''
-      const endpoint = r.endpoint!
-      const frontend = p.dst.includes(':') ? `[${p.dst}]:${p.dport}` : `${p.dst}:${p.dport}`
+      const { address, port } = splitHostPort(r.endpoint!)!
+      const endpoint = joinHostPort(address, port)
+      const frontend = joinHostPort(p.dst, p.dport)
       const state = trace.state?.info.name === servicePort ? trace.state : undefined
       this.conntrack.create({
         orig: flowKey(p.protocol, p.src, p.sport, p.dst, p.dport),
-        reply: flowKey(p.protocol, endpoint.replace(/^\[?(.*?)\]?:\d+$/, '$1'), Number(endpoint.slice(endpoint.lastIndexOf(':') + 1)), p.src, p.sport),
+        reply: flowKey(p.protocol, address, port, p.src, p.sport),
         protocol: p.protocol,
         servicePortKey: state?.info.key ?? `${servicePort}/${p.protocol}/${family}`,
         servicePort,
         frontend,
         endpoint,
+        endpointAddress: address,
+        endpointPort: port,
         masquerade: r.masquerade,
       }, flags, now)
       steps.push({ kind: 'endpoint', text: `new flow: the rules chose ${endpoint} (${walk})` })
       if (r.masquerade) steps.push({ kind: 'masquerade', text: 'KUBE-MARK-MASQ set the mark: KUBE-POSTROUTING masquerades' })
-      result = { action: 'dnat', servicePort, endpoint, masquerade: r.masquerade }
+      result = dnatResult(servicePort, address, port, r.masquerade)
     } else if (r.action === 'reject' || r.action === 'drop') {
       const reason = reasonOf(r.reason, trace)
       steps.push({ kind: 'verdict', text: `${r.action.toUpperCase()} by "${r.reason}" (${walk})` })
