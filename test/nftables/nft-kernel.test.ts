@@ -5,45 +5,16 @@
 // ruleset with counters at every hook, and the kernel's counters must equal the evaluator's.
 // Needs root, iproute2 and nft (apt-get install -y nftables); skipped with a message elsewhere.
 import t from 'tap'
-import { spawnSync } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { applyNftCommands, parseNftRuleset } from '../../lib/nftables/nft/apply.js'
 import { canonicalNftRuleset } from '../../lib/nftables/nft/canonical.js'
 import { NftEvaluator } from '../../lib/nftables/nft/evaluator.js'
 import { serializeNftCommands, serializeNftRuleset } from '../../lib/nftables/nft/serialize.js'
+import { createNetns } from '../fixtures/netns'
 
-function run(cmd: string, args: string[], input?: string, timeout = 20_000) {
-  const r = spawnSync(cmd, args, { input, encoding: 'utf8', timeout })
-  return { ok: r.status === 0, stdout: r.stdout ?? '', stderr: (r.stderr ?? '') + (r.error ? String(r.error) : '') }
-}
-const which = (cmd: string) => run('sh', ['-c', `command -v ${cmd}`]).ok
-
-function skipReason(): string | undefined {
-  if (process.platform !== 'linux') return 'not Linux'
-  if (process.getuid?.() !== 0) return 'not running as root (CI runs this as root)'
-  if (!which('ip')) return 'iproute2 (ip) is not installed'
-  if (!which('nft')) return 'nft is not installed (apt-get install -y nftables)'
-  return undefined
-}
-
-const reason = skipReason()
-const ns = `svcplane-nfteval-${process.pid}-${randomBytes(3).toString('hex')}`
-let created = false
-if (reason === undefined) {
-  const r = run('ip', ['netns', 'add', ns])
-  created = r.ok
-  if (!r.ok) t.comment(`ip netns add failed: ${r.stderr.trim()}`)
-}
-function deleteNamespace(): void {
-  if (created) {
-    run('ip', ['netns', 'del', ns])
-    created = false
-  }
-}
-process.on('exit', deleteNamespace)
-const inNs = (cmd: string, args: string[], input?: string) => run('ip', ['netns', 'exec', ns, cmd, ...args], input)
+const netns = createNetns('nfteval', ['nft'], { nft: 'apt-get install -y nftables' })
+const inNs = 'skip' in netns ? () => { throw new Error('no namespace') } : netns.exec
 
 const KUBE = readFileSync(join(__dirname, '..', 'fixtures', 'nftables', 'kube-proxy.nft'), 'utf8')
 
@@ -55,10 +26,10 @@ function load(text: string, flushFirst: boolean): { ok: boolean; listing: string
   return { ok: r.ok && l.ok, listing: l.stdout, stderr: r.stderr + l.stderr }
 }
 
-if (reason !== undefined || !created) {
-  t.plan(0, `skipped: ${reason ?? 'cannot create a network namespace (ip netns add)'}`)
+if ('skip' in netns) {
+  t.plan(0, `skipped: ${netns.skip}`)
 } else {
-  t.teardown(deleteNamespace)
+  t.teardown(netns.remove)
   const ours = parseNftRuleset(KUBE)
 
   t.test('kube-proxy ruleset: loaded, listed, parsed back to the same ruleset', async (t) => {
