@@ -61,6 +61,19 @@ export {
 } from './iptables/netfilter/evaluator.js'
 export { seededRandom, type RandomSource } from './util/random.js'
 
+// nftables: a parser for `nft -f` input and `nft list ruleset` output, and an evaluator that
+// runs packets through the hooks as netfilter does (sets and verdict maps hashed).
+export { parseNftRuleset, applyNftCommands, emptyRuleset as emptyNftRuleset } from './nftables/nft/apply.js'
+export { parseNftCommands } from './nftables/nft/parser.js'
+export { serializeNftCommands, serializeNftRuleset, ruleText as nftRuleText } from './nftables/nft/serialize.js'
+export { canonicalNftRuleset } from './nftables/nft/canonical.js'
+export { findUnknownNft, type NftUnknownItem } from './nftables/nft/unknown.js'
+export { NftParseError } from './nftables/nft/errors.js'
+export { NftEvaluator, NftEvalError } from './nftables/nft/evaluator.js'
+export type { NftPacket, NftPacketHook, NftCtState, NftEvalResult, NftEvaluatorOptions, NftRuleRef, NftTraceEntry, NftCounter } from './nftables/nft/evaluator.js'
+export { formatNftTrace } from './nftables/nft/trace.js'
+export type * from './nftables/nft/types.js'
+
 // The packet path: raw IPv4/IPv6 frames parsed and rewritten in batches; pcap in and out.
 export {
   PacketReplies,
