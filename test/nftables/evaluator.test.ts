@@ -9,7 +9,7 @@ import { NftEvaluator, type NftEvalResult, type NftPacket } from '../../lib/nfta
 import { parseNftRuleset } from '../../lib/nftables/nft/apply.js'
 import { formatNftTrace } from '../../lib/nftables/nft/trace.js'
 import { SetIndex } from '../../lib/nftables/nft/set-index.js'
-import { parseAddr } from '../../lib/iptables/ip.js'
+import { parseAddr } from '../../lib/util/address-words.js'
 
 const KUBE = readFileSync(join(__dirname, '..', 'fixtures', 'nftables', 'kube-proxy.nft'), 'utf8')
 const KUBE_LISTED = readFileSync(join(__dirname, '..', 'fixtures', 'nftables', 'kube-proxy.list.nft'), 'utf8')
