@@ -19,7 +19,10 @@ export interface Packet {
   tcpFlags?: number
 }
 
-export type RouteReason = 'no-endpoints' | 'no-local-endpoints' | 'source-range' | 'conntrack-full' | 'affinity-full'
+/** `invalid-port` / `unallocated-cluster-ip`: nftables mode only (its cluster-ips-check chain). */
+export type RouteReason =
+  | 'no-endpoints' | 'no-local-endpoints' | 'source-range' | 'conntrack-full' | 'affinity-full'
+  | 'invalid-port' | 'unallocated-cluster-ip'
 
 export type RouteResult =
   | { action: 'dnat'; servicePort: string; endpoint: string; masquerade: boolean }
