@@ -20,7 +20,10 @@ export interface Packet {
   tcpFlags?: number
 }
 
-export type RouteReason = 'no-endpoints' | 'no-local-endpoints' | 'source-range' | 'conntrack-full' | 'affinity-full'
+/** `invalid-port` / `unallocated-cluster-ip`: nftables mode only (its cluster-ips-check chain). */
+export type RouteReason =
+  | 'no-endpoints' | 'no-local-endpoints' | 'source-range' | 'conntrack-full' | 'affinity-full'
+  | 'invalid-port' | 'unallocated-cluster-ip'
 
 export type RouteResult =
   /** `endpoint` is "ip:port" ("[ip6]:port"); `address` and `port` are its parts, as kube-proxy's Endpoint has them. */
