@@ -6,7 +6,9 @@ export { parseCidr, canonicalAddress, formatAddress, addressFamily } from './uti
 export type * from './dataplane/types.js'
 
 // The kube-proxy model: Services and EndpointSlices in, kube-proxy's decisions out.
-export { Proxier, PROXY_MODE_NAMES, isProxyMode, NativeMode, IptablesMode } from './modes/index.js'
+export { Proxier, PROXY_MODE_NAMES, isProxyMode, NativeMode, IptablesMode, IpvsMode } from './modes/index.js'
+export type { IpvsView, IpvsState, IpvsModeOptions } from './modes/index.js'
+export { IPVS_SCHEDULERS, type IpvsScheduler, type VirtualServer, type RealServer } from './ipvs/types.js'
 export type { ProxierOptions, ProxyMode, ModeView, ModeSections, NativeView, NativeModeOptions, IptablesView, IptablesModeOptions } from './modes/index.js'
 export {
   traceKubeProxy,

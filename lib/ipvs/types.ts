@@ -1,6 +1,7 @@
 // The IPVS objects kube-proxy's ipvs proxier programs (pkg/proxy/ipvs/util): virtual servers
 // with their real servers, as plain data. kube-proxy always uses masquerading (NAT) forwarding.
 import type { K8sProtocol } from '../k8s/types.js'
+import { joinHostPort } from '../proxy/endpoints.js'
 
 /** IP_VS_SVC_F_PERSISTENT: sessionAffinity ClientIP. */
 export const FLAG_PERSISTENT = 0x1
@@ -40,9 +41,7 @@ export interface VirtualServerOrigin {
 
 /** "10.0.0.1:80/TCP", "[2001:db8::1]:80/TCP": kube-proxy's VirtualServer.String(). */
 export function virtualServerKey(address: string, port: number, protocol: string): string {
-  return `${hostPort(address, port)}/${protocol}`
+  return `${joinHostPort(address, port)}/${protocol}`
 }
 
-export function hostPort(address: string, port: number): string {
-  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`
-}
+export { joinHostPort as hostPort }

@@ -5,3 +5,5 @@ export { NativeBackend, desiredDataplaneServices } from './native/native-backend
 export type { NativeModeOptions } from './native/native-options.js'
 export { IptablesMode, type IptablesView } from './iptables/iptables-mode.js'
 export type { IptablesModeOptions } from './iptables/iptables-options.js'
+export { IpvsMode, type IpvsView, type IpvsState } from './ipvs/ipvs-mode.js'
+export type { IpvsModeOptions } from './ipvs/ipvs-options.js'

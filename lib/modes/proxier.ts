@@ -8,6 +8,8 @@ import { ProxierCore } from '../proxy/proxier.js'
 import { rejectUnknownKeys } from '../util/known-keys.js'
 import { iptablesExtraOptions } from './iptables/iptables-options.js'
 import type { IptablesMode } from './iptables/iptables-mode.js'
+import type { IpvsMode, IpvsState } from './ipvs/ipvs-mode.js'
+import { ipvsSettings } from './ipvs/ipvs-options.js'
 import { isProxyMode, PROXY_MODE_NAMES, PROXY_MODES, SECTION_KEYS, type ModeSections, type ModeView, type ProxyMode } from './table.js'
 
 export interface ProxierOptions extends Omit<CommonProxierOptions, 'mode' | 'iptables'>, ModeSections {
@@ -45,6 +47,7 @@ export class Proxier extends ProxierCore<ModeView> {
     const resolved = resolveOptions(given)
     // Checked whatever the mode: iptablesRestore() renders the iptables section in any mode.
     const iptables = iptablesExtraOptions(given.iptables)
+    ipvsSettings(given.ipvs)
     super(resolved, (model) => PROXY_MODES[given.mode].create(model, resolved, given))
     this.restoreWriter = new ModelRestoreWriter(this.state, iptables)
     this.addSyncListener(this.restoreWriter)
@@ -60,6 +63,25 @@ export class Proxier extends ProxierCore<ModeView> {
   get iptables(): IptablesMode | undefined {
     const view = this.inspect()
     return view.mode === 'iptables' ? view.iptables : undefined
+  }
+
+  /** The ipvs mode (IPVS table, ipsets, rules), in mode 'ipvs'. */
+  get ipvs(): IpvsMode | undefined {
+    const view = this.inspect()
+    return view.mode === 'ipvs' ? view.ipvs : undefined
+  }
+
+  /**
+   * Mode 'ipvs': the virtual servers with their real servers, the ipsets, the iptables rules
+   * and kube-ipvs0's addresses, as kube-proxy's ipvs proxier programs them. Other modes throw
+   * (code WRONG_MODE).
+   */
+  ipvsState(): IpvsState {
+    const mode = this.ipvs
+    if (mode === undefined) {
+      throw Object.assign(new Error(`ipvsState() needs mode "ipvs"; this Proxier runs mode ${JSON.stringify(this.options.mode)}`), { code: 'WRONG_MODE' })
+    }
+    return mode.state()
   }
 
   /**
