@@ -6,6 +6,8 @@
 import { formatMasqueradeMark } from '../../iptables/kube-proxy/render.js'
 import { podCIDROf } from '../../iptables/kube-proxy/from-model.js'
 import { renderIpvsIptables } from '../../ipvs/iptables-rules.js'
+import { formatIpvsadm, type IpvsadmOptions } from '../../ipvs/format-ipvsadm.js'
+import { formatIpsetSave } from '../../ipvs/format-ipset.js'
 import { desiredIpsets, ipsetName, IPSET_INFO, type FamilyIpsets } from '../../ipvs/ipsets.js'
 import { connKey, isNewConn, IpvsTable, type Connection, type VsEntry } from '../../ipvs/ipvs-table.js'
 import { nodePortIPs, type Family } from '../../ipvs/node-port-addresses.js'
@@ -185,6 +187,18 @@ export class IpvsMode implements ProxyModeImpl<IpvsView> {
 
   connections(): Connection[] {
     return this.table.connections()
+  }
+
+  /** `ipvsadm -Ln` (view 'list'), `--stats` or `--rate`, for the current state and counters. */
+  ipvsadm(options: Omit<IpvsadmOptions, 'now'> = {}): string {
+    this.table.sweep(this.table.now, true)
+    return formatIpvsadm(this.entries(), { ...options, now: this.table.now })
+  }
+
+  /** `ipset save` of every family's sets. */
+  ipsetSave(): string {
+    this.ensureBuilt()
+    return formatIpsetSave([...this.built.values()].map((b) => b.ipsets))
   }
 
   route(p: CheckedPacket, source: SourceClass, trace: KubeProxyTrace, now: number): ModeDecision {
