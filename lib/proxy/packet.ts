@@ -19,7 +19,7 @@ export interface Packet {
   tcpFlags?: number
 }
 
-export type RouteReason = 'no-endpoints' | 'no-local-endpoints' | 'source-range' | 'conntrack-full' | 'affinity-full' | 'unserved-port'
+export type RouteReason = 'no-endpoints' | 'no-local-endpoints' | 'source-range' | 'conntrack-full' | 'affinity-full' | 'unserved-port' | 'loopback-source'
 
 export type RouteResult =
   | { action: 'dnat'; servicePort: string; endpoint: string; masquerade: boolean }

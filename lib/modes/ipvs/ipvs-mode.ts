@@ -72,6 +72,8 @@ function compareAddresses(a: string, b: string): number {
   return 0
 }
 
+const isLoopback = (address: string) => address === '::1' || /^127\./.test(address)
+
 function inCidr(cidr: string, address: string): boolean {
   const c = parseCidr(cidr)
   return c !== undefined && cidrContains(c, addressBytes(address), 0)
@@ -245,7 +247,7 @@ export class IpvsMode implements ProxyModeImpl<IpvsView> {
     const has = (set: string, entry: string) => built.members.get(set)!.has(entry)
     const proto = p.protocol.toLowerCase()
     const entry = `${p.dst},${proto}:${p.dport}`
-    if (p.src === '::1' || /^127\./.test(p.src)) {
+    if (isLoopback(p.src)) {
       steps.push({ kind: 'masquerade', text: 'KUBE-SERVICES: loopback source returns early, no mark' })
       return false
     }
@@ -331,10 +333,19 @@ export class IpvsMode implements ProxyModeImpl<IpvsView> {
     }
     if (persistent) steps.push({ kind: 'affinity', text: `ipvs persistence (timeout ${vs.server.timeout}s): ${p.src} stays on ${dest.key}` })
     else steps.push({ kind: 'endpoint', text: `ipvs: ${vs.server.scheduler} chose ${dest.key}` })
+    const destLocal = this.model.nodeAddresses.isLocal(dest.address)
+    if (isLoopback(p.src) && !destLocal) {
+      // __ip_vs_get_out_rt: "Stopping traffic from loopback address ... to non-local address".
+      steps.push({ kind: 'verdict', text: `ipvs: a loopback source cannot be sent to the remote real server ${dest.key}: DROP` })
+      return { result: { action: 'drop', servicePort: vs.origin.servicePort, reason: 'loopback-source' }, steps }
+    }
     const hairpin = built.members.get('KUBE-LOOP-BACK')!.has(`${dest.address},${p.protocol.toLowerCase()}:${dest.port},${p.src}`)
+    // A real server on this node's own address is delivered locally: POSTROUTING is not traversed.
+    const delivered = destLocal && p.hook === 'prerouting'
     if (hairpin) steps.push({ kind: 'masquerade', text: 'KUBE-LOOP-BACK: the endpoint is the client itself: MASQUERADE' })
+    else if (masquerade && delivered) steps.push({ kind: 'masquerade', text: `${dest.key} is this node: delivered locally, no POSTROUTING, no masquerade` })
     else if (masquerade) steps.push({ kind: 'masquerade', text: 'KUBE-POSTROUTING masquerades the marked packet' })
-    const masq = masquerade || hairpin
+    const masq = hairpin || (masquerade && !delivered)
     this.table.connect({
       orig: connKey(p.protocol, p.src, p.sport, p.dst, p.dport),
       reply: connKey(p.protocol, dest.address, dest.port, p.src, p.sport),
