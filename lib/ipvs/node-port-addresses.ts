@@ -7,8 +7,9 @@ export type Family = 'IPv4' | 'IPv6'
 
 const isV6 = (a: string) => a.includes(':')
 
-function isLoopback(address: string): boolean {
-  return address === '::1' || /^127\./.test(address)
+/** The netlink handle's isValidForSet: no loopback, no IPv6 link-local. */
+function isLoopbackOrLinkLocal(address: string): boolean {
+  return address === '::1' || /^127\./.test(address) || /^fe[89ab][0-9a-f]?:/i.test(address)
 }
 
 /**
@@ -17,7 +18,7 @@ function isLoopback(address: string): boolean {
  * zero CIDR, means every address of the family.
  */
 export function nodePortIPs(family: Family, nodeIPs: readonly string[], nodePortAddresses: readonly string[]): string[] {
-  const ofFamily = nodeIPs.filter((ip) => isV6(ip) === (family === 'IPv6') && !isLoopback(ip))
+  const ofFamily = nodeIPs.filter((ip) => isV6(ip) === (family === 'IPv6') && !isLoopbackOrLinkLocal(ip))
   const cidrs: string[] = []
   for (const a of nodePortAddresses) {
     if (a === 'primary') {
