@@ -3,7 +3,7 @@
 // several nodes. diagnoseProxier() checks a running Proxier instead, including its conntrack.
 import { joinHostPort } from '../util/host-port.js'
 import { Proxier } from '../modes/index.js'
-import type { ProxierOptions } from '../modes/index.js'
+import type { ProxierOptions, ProxyMode } from '../modes/index.js'
 import type { ProxyModelView } from '../proxy/model.js'
 import { isRecord } from '../k8s/fields.js'
 import type { IPFamily } from '../k8s/types.js'
@@ -94,7 +94,7 @@ export function nodesToCheck(objects: DoctorObjects, options: DoctorOptions): Cl
 }
 
 /** kube-proxy's options for a node: its name, addresses, zone and detector. */
-export function proxierOptionsFor(node: ClusterNode, objects: DoctorObjects, options: DoctorOptions, mode: 'native' | 'iptables'): ProxierOptions {
+export function proxierOptionsFor(node: ClusterNode, objects: DoctorObjects, options: DoctorOptions, mode: ProxyMode): ProxierOptions {
   let ports = 0
   for (const s of objects.services) if (isRecord(s) && isRecord(s.spec) && Array.isArray(s.spec.ports)) ports += s.spec.ports.length
   let endpoints = 0
@@ -127,7 +127,7 @@ export function proxierOptionsFor(node: ClusterNode, objects: DoctorObjects, opt
 }
 
 /** A Proxier of `mode` for `node`, loaded with the objects and synced. */
-export function loadNode(node: ClusterNode, objects: DoctorObjects, options: DoctorOptions, mode: 'native' | 'iptables' = 'native'): Proxier {
+export function loadNode(node: ClusterNode, objects: DoctorObjects, options: DoctorOptions, mode: ProxyMode = 'native'): Proxier {
   const proxier = new Proxier(proxierOptionsFor(node, objects, options, mode))
   for (const s of objects.services) proxier.applyService(s)
   for (const s of objects.endpointSlices) proxier.applyEndpointSlice(s)
