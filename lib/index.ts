@@ -63,8 +63,14 @@ export {
   objectKey,
   SERVICE_NAME_LABEL,
   DEFAULT_AFFINITY_TIMEOUT_SECONDS,
+  mirrorEndpoints,
+  notProxiedReason,
+  requireKubernetesObjects,
+  SERVICE_PROXY_NAME_LABEL,
+  HEADLESS_LABEL,
+  SKIP_MIRROR_LABEL,
 } from './k8s/index.js'
-export type { Service, EndpointSlice, List, ValidService, ValidEndpointSlice } from './k8s/index.js'
+export type { Service, EndpointSlice, List, ValidService, ValidEndpointSlice, LoadNotice, SplitObjects, ParsedObjects, MirroredEndpoints } from './k8s/index.js'
 
 // iptables: kube-proxy's rules as text, a parser for iptables-save, and a linear evaluator.
 export { parseIptablesSave, type ParseOptions } from './iptables/save/parser.js'

@@ -1,7 +1,7 @@
 // Errors for malformed Kubernetes objects. Every message names the object (Kind ns/name) and
 // the field, so one bad object in a List of thousands can be found.
 
-export type ObjectKind = 'Service' | 'EndpointSlice'
+export type ObjectKind = 'Service' | 'EndpointSlice' | 'Endpoints'
 
 /** "Service ns1/svc1" (or "Service <unnamed>" when the name itself is what is missing). */
 export function describeObject(kind: ObjectKind, namespace: unknown, name: unknown): string {

@@ -11,8 +11,9 @@ import { loadClientNode, type KubeConfig } from './client.js'
 export type ObjectEvent = 'add' | 'update' | 'delete'
 export type ResourceName = 'services' | 'endpointslices'
 
+import { KUBE_PROXY_LABEL_SELECTOR } from '../k8s/not-proxied.js'
 /** kube-proxy ignores Services handled by another proxy and headless Services (and their slices). */
-export const KUBE_PROXY_LABEL_SELECTOR = '!service.kubernetes.io/service-proxy-name,!service.kubernetes.io/headless'
+export { KUBE_PROXY_LABEL_SELECTOR }
 
 export interface WatchHandlers {
   onService(event: ObjectEvent, obj: unknown): void
