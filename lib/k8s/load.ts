@@ -50,9 +50,9 @@ export interface ParsedObjects {
 
 type Kind = LoadedKind | 'other'
 
-function kindOf(item: unknown, listKind: string | undefined): Kind {
+function kindOf(item: unknown): Kind {
   if (!isRecord(item)) return 'other'
-  const kind = typeof item.kind === 'string' ? item.kind : listKind?.replace(/List$/, '')
+  const kind = typeof item.kind === 'string' ? item.kind : undefined
   if (kind === 'Service' || kind === 'EndpointSlice' || kind === 'Endpoints') return kind
   if (kind !== undefined && kind !== '') return 'other'
   if ('addressType' in item) return 'EndpointSlice'
@@ -75,7 +75,7 @@ function sliceServiceKey(slice: unknown): string | undefined {
 
 /** A Kubernetes object, or a list of them: a kind, or the shape of one we read. */
 function isKubernetesObject(v: unknown): boolean {
-  return isRecord(v) && ((typeof v.kind === 'string' && v.kind !== '') || Array.isArray(v.items) || kindOf(v, undefined) !== 'other')
+  return isRecord(v) && ((typeof v.kind === 'string' && v.kind !== '') || Array.isArray(v.items) || kindOf(v) !== 'other')
 }
 
 /** What a value that is not Kubernetes objects is, in words ("a number (42)", "text ("NAME  TYPE...")"). */
@@ -102,26 +102,25 @@ export function requireKubernetesObjects(value: unknown, where = 'input'): void 
   throw Object.assign(err, { code: 'INVALID' })
 }
 
-export function splitObjects(input: unknown): SplitObjects {
+/** The items of a List (JSON text, a List, a typed list, an array or one object), each typed list item given its kind back. */
+export function listItems(input: unknown): unknown[] {
   let value = input
   if (typeof value === 'string') {
     try {
       value = JSON.parse(value)
     } catch (err) {
-      throw Object.assign(new TypeError(`input is not valid JSON: ${(err as Error).message}`), { code: 'INVALID' })
+      throw Object.assign(new TypeError(`input is not valid JSON: ${(err as Error).message.split('\n')[0]}`), { code: 'INVALID' })
     }
   }
   requireKubernetesObjects(value)
-  let items: unknown[]
-  let listKind: string | undefined
-  if (Array.isArray(value)) {
-    items = value
-  } else if (isRecord(value) && Array.isArray(value.items)) {
-    items = value.items
-    listKind = typeof value.kind === 'string' && value.kind !== 'List' ? value.kind : undefined
-  } else {
-    items = [value]
-  }
+  if (Array.isArray(value)) return value
+  if (!isRecord(value) || !Array.isArray(value.items)) return [value]
+  const itemKind = typeof value.kind === 'string' && value.kind !== 'List' && value.kind.endsWith('List') ? value.kind.slice(0, -4) : undefined
+  return itemKind === undefined ? value.items : value.items.map((i) => (isRecord(i) && !('kind' in i) ? { kind: itemKind, ...i } : i))
+}
+
+export function splitObjects(input: unknown): SplitObjects {
+  const items = listItems(input)
   const out: SplitObjects = { services: [], endpointSlices: [], skipped: 0, skippedKinds: {}, notProxied: [], notices: [] }
   const endpoints: unknown[] = []
   const setAside = (kind: LoadedKind, item: unknown, reason: string) => {
@@ -130,7 +129,7 @@ export function splitObjects(input: unknown): SplitObjects {
     out.notices.push({ code: 'not-proxied', kind, key, message: `${kind} ${key}: ${reason}` })
   }
   for (const item of items) {
-    const kind = kindOf(item, listKind)
+    const kind = kindOf(item)
     const reason = kind === 'other' ? undefined : notProxiedReason(item)
     if (reason !== undefined) setAside(kind as LoadedKind, item, reason)
     else if (kind === 'Service') out.services.push(item)
