@@ -153,8 +153,8 @@ export function parseArgs(argv: readonly string[], options: readonly OptionSpec[
       values[spec.name] = [...prev, ...(Array.isArray(value) ? value : [value])]
     } else {
       if (previous !== undefined) {
-        const both = previous === asTyped ? `${asTyped} is given twice` : `${previous} and ${asTyped} are both given`
-        throw new UsageError(`${both}, and it takes one value`, command)
+        const both = previous === asTyped ? `${asTyped} is given twice` : `${previous} and ${asTyped} both set --${spec.name}`
+        throw new UsageError(`${both}: it takes one value (the second would silently win)`, command)
       }
       values[spec.name] = value
     }

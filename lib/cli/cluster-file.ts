@@ -93,12 +93,22 @@ function yamlProblem(err: unknown): string {
 function jsonProblem(err: unknown, text: string): string {
   const message = (err as Error).message ?? String(err)
   const at = /position (\d+)/.exec(message)
-  const why = /^(Unexpected (?:token|end of JSON input|non-whitespace character)|Expected [^,(]*|Bad control character[^,(]*)/.exec(message)?.[1] ?? 'syntax error'
-  if (at === null) return why.replace(/ token$/, ' character')
+  const why = (/^(Unexpected (?:token|end of JSON input|non-whitespace character)|Expected [^,(]*|Bad control character[^,(]*)/.exec(message)?.[1] ?? 'syntax error').replace(/ in JSON.*$/, '')
+  if (at === null) {
+    // V8 quotes the input instead of giving a position: show only the character, as a code point.
+    const ch = /^Unexpected token '(.)'/su.exec(message)?.[1]
+    return ch === undefined ? why.replace(/ token$/, ' character') : `unexpected character U+${ch.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}${/^[\x21-\x7e]$/.test(ch) ? ` (${ch})` : ''}`
+  }
   const pos = Number(at[1])
   const before = text.slice(0, pos)
   const line = before.split('\n').length
   return `${why.replace(/ token$/, ' character')} at line ${line}, column ${pos - before.lastIndexOf('\n')}`
+}
+
+/** The YAML text without its empty or comment-only documents. */
+function withoutEmptyDocuments(text: string): string {
+  const docs = text.split(/^---[ \t]*(?:#.*)?$/m).filter((d) => d.split('\n').some((l) => l.trim() !== '' && !l.trim().startsWith('#')))
+  return docs.join('\n---\n')
 }
 
 /** The documents of a JSON or YAML text, flattened to one list of items; text that holds no Kubernetes objects is refused. */
@@ -116,7 +126,11 @@ export async function parseClusterText(text: string, file: string, what = 'clust
     }
   } else {
     try {
-      docs = await loadYamlDocuments(text)
+      docs = await loadYamlDocuments(text).catch((err: unknown) => {
+        // client-node's loader trips over empty documents ("---" then nothing); syntax errors carry a mark.
+        if ((err as { mark?: unknown }).mark !== undefined) throw err
+        return loadYamlDocuments(withoutEmptyDocuments(text))
+      })
     } catch (err) {
       throw new CliError(`${label} is not valid YAML: ${yamlProblem(err)}`)
     }
@@ -148,7 +162,8 @@ function identity(item: unknown): string | undefined {
 
 /** The items of several files as one cluster; an object in two files (or twice in one) is refused. */
 export async function readClusterItems(files: readonly string[], io: CliIO, options: ReadOptions = {}, what = 'cluster file'): Promise<unknown[]> {
-  if (files.filter((f) => f === '-').length > 1) throw new CliError('stdin ("-") can be read once: give it to one --cluster only')
+  const twice = files.find((f, i) => files.indexOf(f) !== i)
+  if (twice !== undefined) throw new CliError(twice === '-' ? 'stdin ("-") can be read once: give it to one --cluster only' : `${what} ${twice} is given twice`)
   const where = new Map<string, string>()
   const all: unknown[] = []
   for (const file of files) {

@@ -100,7 +100,7 @@ export class ServiceProxy {
     if (typeof options !== 'object' || options === null) throw new TypeError('ServiceProxy options must be an object')
     checkOptions('ServiceProxy options', options, SERVICE_PROXY_KEYS)
     const p = options.proxier
-    if (typeof p !== 'object' || p === null || typeof (p as Proxier).route !== 'function') {
+    if (typeof p !== 'object' || p === null || typeof (p as Proxier).route !== 'function' || typeof (p as Proxier).options !== 'object' || (p as Proxier).options === null) {
       throw new TypeError('ServiceProxy options: proxier must be a Proxier')
     }
     if (options.clock !== undefined && typeof options.clock !== 'function') throw new TypeError('ServiceProxy options: clock must be a function')

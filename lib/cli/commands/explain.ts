@@ -1,11 +1,28 @@
 // svcplane explain: what kube-proxy does with one packet, and why, in both proxy modes.
 import type { Explanation } from '../../proxy/explain.js'
+import type { Packet } from '../../proxy/packet.js'
+import { isRecord } from '../../k8s/fields.js'
+import { canonicalAddress } from '../../util/address.js'
+import type { ClusterDump } from '../cluster-file.js'
 import type { ProxyMode } from '../../modes/index.js'
 import { CliError } from '../errors.js'
 import { describePacket, sameDecision, sideBySide } from '../format/explain.js'
 import { CLUSTER_OPTION, MAX_INPUT_OPTION, JSON_OPTION, loadInto, modeOption, newProxier, NODE_OPTIONS, proxierOptionsFrom, requireCluster, selectedMode } from '../node-options.js'
 import { packetFrom } from '../packet-args.js'
 import type { Command } from '../registry.js'
+
+/** The Service kube-proxy skips (another proxy's, headless-labelled) that owns the packet's destination address, with why. */
+function skippedOwner(dump: ClusterDump, packet: Packet): { service: string; reason: string } | undefined {
+  for (const n of dump.notProxied) {
+    if (n.kind !== 'Service') continue
+    const svc = dump.items.find((i) => isRecord(i) && i.kind === 'Service' && isRecord(i.metadata) && `${String(i.metadata.namespace)}/${String(i.metadata.name)}` === n.key)
+    const spec = isRecord(svc) && isRecord(svc.spec) ? svc.spec : {}
+    const status = isRecord(svc) && isRecord(svc.status) && isRecord(svc.status.loadBalancer) ? svc.status.loadBalancer : {}
+    const addresses = [spec.clusterIP, ...(Array.isArray(spec.clusterIPs) ? spec.clusterIPs : []), ...(Array.isArray(spec.externalIPs) ? spec.externalIPs : []), ...(Array.isArray(status.ingress) ? status.ingress.map((i) => (isRecord(i) ? i.ip : undefined)) : [])]
+    if (addresses.some((a) => typeof a === 'string' && canonicalAddress(a) === packet.dst)) return { service: n.key, reason: n.reason }
+  }
+  return undefined
+}
 
 export const explainCommand: Command = {
   name: 'explain',
@@ -55,9 +72,11 @@ export const explainCommand: Command = {
       }
       results.push({ mode, explanation })
     }
+    const skipped = results.every((r) => r.explanation.result.action === 'accept') ? skippedOwner(dump, packet) : undefined
     const agree = results.length < 2 || sameDecision(results[0].explanation, results[1].explanation)
     if (v.json) {
       const out: Record<string, unknown> = { packet: { ...packet, hook: packet.hook ?? 'prerouting' }, node }
+      if (skipped !== undefined) out.notProxied = skipped
       for (const r of results) out[r.mode] = { result: r.explanation.result, steps: r.explanation.steps }
       if (results.length === 2) out.agree = agree
       io.stdout.write(JSON.stringify(out, null, 2) + '\n')
@@ -70,6 +89,7 @@ export const explainCommand: Command = {
       } else {
         io.stdout.write(`${results[0].mode}:\n${results[0].explanation.text}\n`)
       }
+      if (skipped !== undefined) io.stdout.write(`\n${packet.dst} belongs to Service ${skipped.service}, which kube-proxy does not program: it is ${skipped.reason}.\n`)
     }
     return agree ? 0 : 1
   },
