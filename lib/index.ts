@@ -119,7 +119,7 @@ export type {
   PacketCounters,
   PacketCountName,
 } from './dataplane/packets.js'
-export { runPcap, readCapture, PcapWriter, CaptureError, LINKTYPE_ETHERNET, LINKTYPE_RAW } from './pcap/index.js'
+export { runPcap, PcapFileError, readCapture, PcapWriter, CaptureError, LINKTYPE_ETHERNET, LINKTYPE_RAW } from './pcap/index.js'
 export type { RunPcapOptions, PcapSummary, PcapProxier, Capture, CaptureLink } from './pcap/index.js'
 export type { IptablesRestoreRequest } from './iptables/kube-proxy/restore-writer.js'
 export { Conntrack as IptablesConntrack, type CtFlow } from './iptables/netfilter/conntrack.js'
@@ -177,6 +177,7 @@ export type {
 // svcplane doctor: findings per Service from the model, stale flows, performance at this size.
 export {
   diagnose,
+  doctorObjects,
   diagnoseProxier,
   staleFlows,
   clearStaleFlows,

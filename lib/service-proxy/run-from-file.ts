@@ -7,6 +7,8 @@
 import * as fs from 'node:fs'
 import { parseObjects } from '../k8s/load.js'
 import { rejectUnknownKeys } from '../util/known-keys.js'
+import { COMMON_OPTION_KEYS } from '../proxy/options.js'
+import { SECTION_KEYS } from '../modes/table.js'
 import { readLimited } from '../util/read-limited.js'
 import { show } from '../util/show.js'
 import { type SyncSummary } from '../proxy/proxier.js'
@@ -78,8 +80,8 @@ export async function runProxyFromFile(file: string | readonly string[], options
   if (files.length === 0 || files.some((f) => typeof f !== 'string' || f === '')) throw new TypeError(`runProxyFromFile: file must be a path or a non-empty array of paths, got ${show(file)}`)
   if (options === null || typeof options !== 'object') throw new TypeError(`runProxyFromFile: options must be an object, got ${show(options)}`)
   const { watch = true, watchIntervalMs = 500, onReload, load, maxInputBytes = 256 * 1024 * 1024, mode = 'native', clock, connectTimeoutMs, udpIdleTimeoutMs, gcIntervalMs, listenOn, onError, ...rest } = options
-  // Proxier options are checked by the Proxier; anything else unknown is a typo here.
-  rejectUnknownKeys('runProxyFromFile options', Object.fromEntries(Object.keys(options).filter((k) => !(k in rest)).map((k) => [k, 1])), OWN_KEYS)
+  // Checked whole, so a misspelt key of ours is not reported as an unknown Proxier option.
+  rejectUnknownKeys('runProxyFromFile options', options, [...OWN_KEYS, ...COMMON_OPTION_KEYS, ...Object.keys(SECTION_KEYS)])
   const readFiles = load ?? ((fs: readonly string[]) => readJsonFiles(fs, maxInputBytes))
   const proxier = new Proxier({ ...rest, mode, clock })
   const proxy = new ServiceProxy({ proxier, clock, connectTimeoutMs, udpIdleTimeoutMs, gcIntervalMs, listenOn, onError })

@@ -25,18 +25,18 @@ function file(name: string, content: string | object): string {
 
 async function cli(argv: string[], stdin?: string | AsyncIterable<string>, signal?: AbortSignal) {
   const io = bufferIO(signal, {}, typeof stdin === 'string' ? stdin : undefined)
-  if (stdin !== undefined && typeof stdin !== 'string') io.stdin = stdin
+  if (stdin !== undefined && typeof stdin !== 'string') (io as { stdin?: unknown }).stdin = stdin
   const code = await main(argv, io)
   return { code, out: io.out, err: io.err }
 }
 
 /** One line on stderr, no stack, no code frame, no internal ids. */
-function oneLineError(t: Tap, err: string, what: string) {
+function oneLineError(t: Pick<typeof tap, 'equal' | 'notMatch'>, err: string, what: string) {
   const lines = err.split('\n').filter((l) => l !== '' && !l.startsWith('Run '))
   t.equal(lines.length, 1, `${what}: one line (${JSON.stringify(err)})`)
   t.notMatch(err, /\n\s+at |Cannot read properties|service \d+:|frontends\[\d+\]|\u0000|\u0001/, `${what}: no stack, no internal ids, no raw bytes`)
 }
-type Tap = Parameters<Parameters<typeof t.test>[1]>[0]
+const tap = t
 
 const list = (items: object[]) => ({ apiVersion: 'v1', kind: 'List', items })
 const web = makeService('shop', 'web', { clusterIP: '172.30.0.5', clusterIPs: ['172.30.0.5'], ports: [port('http', 80)] })
@@ -114,7 +114,7 @@ t.test('Services of another proxy and headless-labelled ones are skipped, and ex
 })
 
 t.test('doctor: a load balancer known by hostname is not pending', async (t) => {
-  const lb = (name: string, ingress: object[]) => makeService('shop', name, { type: 'LoadBalancer', clusterIP: '172.30.0.9', ports: [port('http', 80, { nodePort: 30080 })] }, { loadBalancer: { ingress } })
+  const lb = (name: string, ingress: object[]) => makeService('shop', name, { type: 'LoadBalancer', clusterIP: '172.30.0.9', ports: [port('http', 80, { nodePort: 30080 })] }, { loadBalancer: { ingress: ingress as never } })
   const cases: [string, object[], string | undefined][] = [
     ['hostname', [{ hostname: 'a1b2.elb.amazonaws.com' }], 'load-balancer-hostname'],
     ['proxy-mode', [{ ip: '198.51.100.9', ipMode: 'Proxy' }], 'load-balancer-hostname'],
