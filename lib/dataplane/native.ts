@@ -118,9 +118,7 @@ export function nativeBinding(): NativeModule {
   const from = injected
   try {
     if (typeof from === 'object') loaded = from
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     else if (typeof from === 'string') loaded = require(path.resolve(from)) as NativeModule
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     else loaded = (require('node-gyp-build') as (dir: string) => NativeModule)(packageRoot())
   } catch (err) {
     const what = typeof from === 'string' ? `the addon ${show(from)}` : 'the svcplane native addon'
