@@ -1,7 +1,9 @@
 // `cpp-linear`: kube-proxy's nat rules compiled into flat records and walked first-match by
 // C++ (native/linear). The same rules as ts-iptables, the same language as the native core:
 // the ratio to native-batch is the algorithmic one, O(n) against O(1).
-import { nativeBinding } from '../lib/dataplane/native.js'
+import { execFileSync } from 'node:child_process'
+import * as fs from 'node:fs'
+import * as path from 'node:path'
 import { parseAddr, type Addr, type Cidr } from '../lib/util/address-words.js'
 import { parseIptablesSave } from '../lib/iptables/save/parser.js'
 import type { Rule } from '../lib/iptables/save/types.js'
@@ -194,10 +196,31 @@ export function createLinear(program: LinearProgram, localAddrs: string[], seed 
     if (!a) throw new TypeError(`local address ${s} is not an IP address`)
     local.set(words4(a, 'w'), i * 4)
   })
-  const mod = nativeBinding() as unknown as {
-    createLinear(r: Uint32Array, c: Uint32Array, l: Uint32Array, pre: number, post: number, seed: number): LinearEvaluator
+  return linearAddon().createLinear(program.rules, program.chains, local, program.prerouting, program.postrouting, seed)
+}
+
+interface LinearAddon {
+  createLinear(r: Uint32Array, c: Uint32Array, l: Uint32Array, pre: number, post: number, seed: number): LinearEvaluator
+}
+
+let linear: LinearAddon | undefined
+
+/**
+ * The benchmark-only addon (native/linear/binding.gyp, svcplane_linear.node), built here on
+ * first use: the package's own addon does not carry the linear walker.
+ */
+function linearAddon(): LinearAddon {
+  if (linear) return linear
+  let dir = __dirname
+  while (!fs.existsSync(path.join(dir, 'native', 'linear', 'binding.gyp'))) {
+    if (path.dirname(dir) === dir) throw new Error('cpp-linear: native/linear/binding.gyp not found above ' + __dirname)
+    dir = path.dirname(dir)
   }
-  return mod.createLinear(program.rules, program.chains, local, program.prerouting, program.postrouting, seed)
+  const src = path.join(dir, 'native', 'linear')
+  const file = path.join(src, 'build', 'Release', 'svcplane_linear.node')
+  if (!fs.existsSync(file)) execFileSync('npx', ['node-gyp', 'rebuild'], { cwd: src, stdio: ['ignore', 'ignore', 'inherit'] })
+  linear = require(file) as LinearAddon
+  return linear
 }
 
 /** Writes one IPv4/IPv6 packet at index i of a packets buffer. */

@@ -16,11 +16,6 @@
 
 using namespace svcplane;
 
-namespace svcplane {
-// The benchmark's C++ linear rule walker (linear_binding.cc).
-void RegisterLinear(Napi::Env env, Napi::Object exports);
-}  // namespace svcplane
-
 namespace {
 
 struct Holder {
@@ -881,7 +876,6 @@ Napi::Object capacityObject(Napi::Env env, std::initializer_list<std::pair<const
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("create", Napi::Function::New(env, Create, "create"));
-  RegisterLinear(env, exports);
   exports.Set("flowStride", double(wire::kFlowStride));
   exports.Set("decisionStride", double(wire::kDecisionStride));
   exports.Set("frontendStride", double(wire::kFrontendStride));

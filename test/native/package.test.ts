@@ -11,8 +11,8 @@ const ROOT = path.join(__dirname, '..', '..')
 t.test('npm pack ships what the build needs and nothing of the test tree', async (t) => {
   const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
   const files = new Set((JSON.parse(out) as Array<{ files: Array<{ path: string }> }>)[0]!.files.map((f) => f.path))
-  const bad = [...files].filter((f) => /^native\/(fuzz|test|bench|build)\/|corpus|^test\/|^build\//.test(f))
-  t.strictSame(bad, [], 'no fuzz corpus, tests or build output')
+  const bad = [...files].filter((f) => /^native\/(fuzz|test|bench|build|linear)\/|corpus|^test\/|^build\//.test(f))
+  t.strictSame(bad, [], 'no fuzz corpus, tests, benchmark-only code (the linear walker) or build output')
   // Every source the addon is built from (binding.gyp, with its globbed core) is in the package.
   const gyp = JSON.parse(fs.readFileSync(path.join(ROOT, 'binding.gyp'), 'utf8')) as { targets: Array<{ sources: string[] }> }
   const listed = gyp.targets.flatMap((x) => x.sources).filter((s) => !s.startsWith('<!'))

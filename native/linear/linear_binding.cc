@@ -1,10 +1,11 @@
 // Node binding of the C++ linear rule walker (native/linear), used by the benchmark's
-// `cpp-linear` implementation. Registered by addon.cc's Init.
+// `cpp-linear` implementation only: its own addon, svcplane_linear.node, built by
+// native/linear/binding.gyp for the benchmark and never shipped in the package.
 #include <napi.h>
 
 #include <memory>
 
-#include "linear/linear_rules.h"
+#include "linear_rules.h"
 
 namespace svcplane {
 
@@ -77,8 +78,13 @@ Napi::Value CreateLinear(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-void RegisterLinear(Napi::Env env, Napi::Object exports) {
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("createLinear", Napi::Function::New(env, CreateLinear, "createLinear"));
+  return exports;
 }
 
 }  // namespace svcplane
+
+static Napi::Object InitLinear(Napi::Env env, Napi::Object exports) { return svcplane::Init(env, exports); }
+
+NODE_API_MODULE(svcplane_linear, InitLinear)
