@@ -1,4 +1,4 @@
-// The Node-API binding: the only file that includes napi.h. It converts between the wire
+// The Node-API binding: the only file of the package's addon that includes napi.h. It converts between the wire
 // layouts of wire.h and the core's structs and turns control-path Results into plain values
 // that lib/dataplane turns into typed errors. No validation of meaning happens here beyond
 // what keeps memory safe: lib/dataplane validates, the core re-checks what it must.
@@ -18,7 +18,17 @@ using namespace svcplane;
 
 namespace {
 
-struct Holder {
+// The JS object of one Dataplane (a Napi::ObjectWrap): it owns the core instance, freed by
+// destroy() or when the object is collected. Its methods live once on the class prototype
+// (the method table in DefineHandle), not as closures per instance.
+class Holder : public Napi::ObjectWrap<Holder> {
+ public:
+  explicit Holder(const Napi::CallbackInfo& info);  // new Dataplane(config): see below
+  // A method of the table: the binding function F, which finds this instance through `this`.
+  template <Napi::Value (*F)(const Napi::CallbackInfo&)>
+  Napi::Value call(const Napi::CallbackInfo& info) {
+    return F(info);
+  }
   std::unique_ptr<Dataplane> dp;
   Napi::ObjectReference scratchIn, scratchOut;
   uint8_t* in = nullptr;
@@ -105,8 +115,17 @@ void writeDecision(uint8_t* p, const Decision& d) {
   std::memcpy(p + 16, d.addr.b, 16);
 }
 
+Holder* unwrap(const Napi::CallbackInfo& info) {
+  if (!info.This().IsObject()) {
+    Napi::TypeError::New(info.Env(), "not a Dataplane handle").ThrowAsJavaScriptException();
+    return nullptr;
+  }
+  return Napi::ObjectWrap<Holder>::Unwrap(info.This().As<Napi::Object>());
+}
+
 Holder* holderOf(const Napi::CallbackInfo& info) {
-  Holder* h = static_cast<Holder*>(info.Data());
+  Holder* h = unwrap(info);
+  if (!h) return nullptr;
   if (!h->dp) {
     Napi::Error e = Napi::Error::New(info.Env(), "Dataplane has been destroyed");
     e.Set("code", "DESTROYED");
@@ -742,7 +761,8 @@ Napi::Value DumpNatPorts(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Destroy(const Napi::CallbackInfo& info) {
-  Holder* h = static_cast<Holder*>(info.Data());
+  Holder* h = unwrap(info);
+  if (!h) return info.Env().Undefined();
   h->dp.reset();
   h->in = h->out = nullptr;
   h->scratchIn.Reset();
@@ -765,11 +785,13 @@ uint32_t u32Or(const Napi::Object& o, const char* key, uint32_t fallback) {
   return v.IsNumber() ? v.As<Napi::Number>().Uint32Value() : fallback;
 }
 
-Napi::Value Create(const Napi::CallbackInfo& info) {
+}  // namespace
+
+Holder::Holder(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Holder>(info) {
   Napi::Env env = info.Env();
   if (!info[0].IsObject()) {
     Napi::TypeError::New(env, "config must be an object").ThrowAsJavaScriptException();
-    return env.Undefined();
+    return;
   }
   Napi::Object c = info[0].As<Napi::Object>();
   DataplaneConfig cfg;
@@ -779,24 +801,21 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
   } caps[] = {{"services", &cfg.maxServices},    {"frontends", &cfg.maxFrontends}, {"backends", &cfg.maxBackends},
               {"conntrack", &cfg.maxFlows},      {"affinity", &cfg.maxAffinity},   {"natPorts", &cfg.maxNatPorts},
               {"fragments", &cfg.maxFragments}};
-  auto refuse = [&](const Result& r) {
-    Napi::RangeError::New(env, r.message).ThrowAsJavaScriptException();
-    return env.Undefined();
-  };
+  auto refuse = [&](const Result& r) { Napi::RangeError::New(env, r.message).ThrowAsJavaScriptException(); };
   for (const Field& f : caps) {
     double v = c.Get(f.name).IsNumber() ? c.Get(f.name).As<Napi::Number>().DoubleValue() : double(*f.into);
-    if (Result r = bridge::checkCapacity(f.name, v >= 0 && v < 1e10 ? uint64_t(v) : UINT64_MAX); !r.ok()) return refuse(r);
+    if (Result r = bridge::checkCapacity(f.name, v >= 0 && v < 1e10 ? uint64_t(v) : UINT64_MAX); !r.ok()) { refuse(r); return; }
     *f.into = uint32_t(v);
   }
   uint32_t ctPolicy = u32Or(c, "conntrackPolicy", 0), affPolicy = u32Or(c, "affinityPolicy", 0);
-  if (Result r = bridge::checkFullPolicy("conntrackPolicy", ctPolicy); !r.ok()) return refuse(r);
-  if (Result r = bridge::checkFullPolicy("affinityPolicy", affPolicy); !r.ok()) return refuse(r);
+  if (Result r = bridge::checkFullPolicy("conntrackPolicy", ctPolicy); !r.ok()) { refuse(r); return; }
+  if (Result r = bridge::checkFullPolicy("affinityPolicy", affPolicy); !r.ok()) { refuse(r); return; }
   cfg.conntrackPolicy = FullPolicy(ctPolicy);
   cfg.affinityPolicy = FullPolicy(affPolicy);
   cfg.seed = bigintOr(c, "seed", 0);
   cfg.rngSeed = bigintOr(c, "rngSeed", 0);
   cfg.sched.maglevTableSize = u32Or(c, "maglevTableSize", cfg.sched.maglevTableSize);
-  if (Result r = bridge::checkMaglevTableSize("maglevTableSize", cfg.sched.maglevTableSize); !r.ok()) return refuse(r);
+  if (Result r = bridge::checkMaglevTableSize("maglevTableSize", cfg.sched.maglevTableSize); !r.ok()) { refuse(r); return; }
   cfg.sched.maglevSeed = bigintOr(c, "maglevSeed", cfg.sched.maglevSeed);
   Napi::Value t = c.Get("timeouts");
   if (t.IsTypedArray()) {
@@ -804,44 +823,51 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
     for (size_t i = 0; i < ta.ElementLength() && i < size_t(CtState::Count); ++i) cfg.timeouts.ns[i] = toNs(ta[i]);
   }
 
-  auto* h = new Holder();
-  h->dp = std::make_unique<Dataplane>(cfg);
-  Napi::Object o = Napi::Object::New(env);
-  auto fn = [&](const char* name, Napi::Value (*cb)(const Napi::CallbackInfo&)) {
-    o.Set(name, Napi::Function::New(env, cb, name, h));
-  };
-  fn("setScratch", SetScratch);
-  fn("decideScratch", DecideScratch);
-  fn("decideBatch", DecideBatch);
-  fn("upsertBackend", UpsertBackend);
-  fn("deleteBackend", DeleteBackend);
-  fn("upsertService", UpsertService);
-  fn("deleteService", DeleteService);
-  fn("reserve", Reserve);
-  fn("deleteFlowsByBackend", DeleteFlowsByBackend);
-  fn("deleteFlowsByService", DeleteFlowsByService);
-  fn("flushConntrack", FlushConntrack);
-  fn("gc", Gc);
-  fn("peekFlowScratch", PeekFlowScratch);
-  fn("dumpConntrack", DumpConntrack);
-  fn("dumpServices", DumpServices);
-  fn("dumpBackends", DumpBackends);
-  fn("dumpFrontends", DumpFrontends);
-  fn("dumpRevnat", DumpRevnat);
-  fn("dumpAffinity", DumpAffinity);
-  fn("maglevTable", MaglevTable);
-  fn("mapInfos", MapInfos);
-  fn("counters", Counters);
-  fn("setTimeouts", SetTimeouts);
-  fn("destroy", Destroy);
-  fn("processPackets", ProcessPackets);
-  fn("setPacketConfig", SetPacketConfig);
-  fn("packetCounters", PacketCountersOf);
-  fn("packetMapInfos", PacketMapInfos);
-  fn("dumpNatPorts", DumpNatPorts);
-  // The handle object owns the dataplane: when it is collected, the maps are freed.
-  o.AddFinalizer([](Napi::Env, Holder* p) { delete p; }, h);
-  return o;
+  dp = std::make_unique<Dataplane>(cfg);
+}
+
+namespace {
+
+// The class with its method table (on the prototype, once per environment); each entry calls
+// a binding function that finds its instance through `this` (holderOf).
+Napi::Function DefineHandle(Napi::Env env) {
+  using W = Napi::ObjectWrap<Holder>;
+  return W::DefineClass(env, "DataplaneHandle", {
+      W::InstanceMethod<&Holder::call<SetScratch>>("setScratch"),
+      W::InstanceMethod<&Holder::call<DecideScratch>>("decideScratch"),
+      W::InstanceMethod<&Holder::call<DecideBatch>>("decideBatch"),
+      W::InstanceMethod<&Holder::call<UpsertBackend>>("upsertBackend"),
+      W::InstanceMethod<&Holder::call<DeleteBackend>>("deleteBackend"),
+      W::InstanceMethod<&Holder::call<UpsertService>>("upsertService"),
+      W::InstanceMethod<&Holder::call<DeleteService>>("deleteService"),
+      W::InstanceMethod<&Holder::call<Reserve>>("reserve"),
+      W::InstanceMethod<&Holder::call<DeleteFlowsByBackend>>("deleteFlowsByBackend"),
+      W::InstanceMethod<&Holder::call<DeleteFlowsByService>>("deleteFlowsByService"),
+      W::InstanceMethod<&Holder::call<FlushConntrack>>("flushConntrack"),
+      W::InstanceMethod<&Holder::call<Gc>>("gc"),
+      W::InstanceMethod<&Holder::call<PeekFlowScratch>>("peekFlowScratch"),
+      W::InstanceMethod<&Holder::call<DumpConntrack>>("dumpConntrack"),
+      W::InstanceMethod<&Holder::call<DumpServices>>("dumpServices"),
+      W::InstanceMethod<&Holder::call<DumpBackends>>("dumpBackends"),
+      W::InstanceMethod<&Holder::call<DumpFrontends>>("dumpFrontends"),
+      W::InstanceMethod<&Holder::call<DumpRevnat>>("dumpRevnat"),
+      W::InstanceMethod<&Holder::call<DumpAffinity>>("dumpAffinity"),
+      W::InstanceMethod<&Holder::call<MaglevTable>>("maglevTable"),
+      W::InstanceMethod<&Holder::call<MapInfos>>("mapInfos"),
+      W::InstanceMethod<&Holder::call<Counters>>("counters"),
+      W::InstanceMethod<&Holder::call<SetTimeouts>>("setTimeouts"),
+      W::InstanceMethod<&Holder::call<Destroy>>("destroy"),
+      W::InstanceMethod<&Holder::call<ProcessPackets>>("processPackets"),
+      W::InstanceMethod<&Holder::call<SetPacketConfig>>("setPacketConfig"),
+      W::InstanceMethod<&Holder::call<PacketCountersOf>>("packetCounters"),
+      W::InstanceMethod<&Holder::call<PacketMapInfos>>("packetMapInfos"),
+      W::InstanceMethod<&Holder::call<DumpNatPorts>>("dumpNatPorts"),
+  });
+}
+
+// create(config): new DataplaneHandle(config), for callers that hold no class reference.
+Napi::Value Create(const Napi::CallbackInfo& info) {
+  return info.Env().GetInstanceData<Napi::FunctionReference>()->New({info[0]});
 }
 
 template <size_t N>
@@ -875,6 +901,9 @@ Napi::Object capacityObject(Napi::Env env, std::initializer_list<std::pair<const
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  Napi::Function handle = DefineHandle(env);
+  env.SetInstanceData(new Napi::FunctionReference(Napi::Persistent(handle)));
+  exports.Set("DataplaneHandle", handle);
   exports.Set("create", Napi::Function::New(env, Create, "create"));
   exports.Set("flowStride", double(wire::kFlowStride));
   exports.Set("decisionStride", double(wire::kDecisionStride));
