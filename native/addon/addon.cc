@@ -1,7 +1,7 @@
-// The Node-API binding: the only file of the package's addon that includes napi.h. It converts between the wire
-// layouts of wire.h and the core's structs and turns control-path Results into plain values
-// that lib/dataplane turns into typed errors. No validation of meaning happens here beyond
-// what keeps memory safe: lib/dataplane validates, the core re-checks what it must.
+// The Node-API binding: the only file of the package's addon that includes napi.h. It converts
+// between the wire layouts of wire.h and the core's structs and turns control-path Results into
+// plain values that lib/dataplane turns into typed errors. lib/dataplane validates meaning; raw
+// values are checked here by native/bridge, exactly as the C ABI checks them (no coercion).
 #include <napi.h>
 
 #include <cmath>
