@@ -3,7 +3,9 @@
 // categorisation, traffic plans, the trace, the mode interface), 'svcplane/iptables' (the
 // iptables-save format, kube-proxy's renderer and chain names, the netfilter evaluator) and
 // 'svcplane/k8s' (Service and EndpointSlice validation).
-export { Dataplane, DEFAULT_CAPACITY, DEFAULT_TIMEOUTS } from './dataplane/dataplane.js'
+export { Dataplane, DEFAULT_CAPACITY, DEFAULT_TIMEOUTS, INITIAL_CAPACITY, MAX_CAPACITY } from './dataplane/dataplane.js'
+export { setNativeBinding } from './dataplane/native.js'
+export { SvcplaneError, SvcplaneTypeError, SvcplaneRangeError, errorCode, ERROR_CODES, type ErrorCode } from './errors.js'
 export type { DataplaneCounters, FlowEntry } from './dataplane/dataplane.js'
 export { FlowBatch, DecisionBatch, TCP_FLAGS } from './dataplane/wire.js'
 export { parseCidr, canonicalAddress, formatAddress, addressFamily } from './util/address.js'
