@@ -1,8 +1,9 @@
 // The doctor: loads the cluster's objects into one Proxier per node (as that node's kube-proxy
 // would see them), runs the checks on every ServicePort, and merges what is the same on
 // several nodes. diagnoseProxier() checks a running Proxier instead, including its conntrack.
+import { joinHostPort } from '../util/host-port.js'
 import { Proxier } from '../modes/index.js'
-import type { ProxierOptions } from '../modes/index.js'
+import type { ProxierOptions, ProxyMode } from '../modes/index.js'
 import type { ProxyModelView } from '../proxy/model.js'
 import { isRecord } from '../k8s/fields.js'
 import { listItems, splitObjects, type SplitObjects } from '../k8s/load.js'
@@ -99,7 +100,7 @@ export function nodesToCheck(objects: DoctorObjects, options: DoctorOptions): Cl
 }
 
 /** kube-proxy's options for a node: its name, addresses, zone and detector. */
-export function proxierOptionsFor(node: ClusterNode, objects: DoctorObjects, options: DoctorOptions, mode: 'native' | 'iptables'): ProxierOptions {
+export function proxierOptionsFor(node: ClusterNode, objects: DoctorObjects, options: DoctorOptions, mode: ProxyMode): ProxierOptions {
   let ports = 0
   for (const s of objects.services) if (isRecord(s) && isRecord(s.spec) && Array.isArray(s.spec.ports)) ports += s.spec.ports.length
   let endpoints = 0
@@ -132,7 +133,7 @@ export function proxierOptionsFor(node: ClusterNode, objects: DoctorObjects, opt
 }
 
 /** A Proxier of `mode` for `node`, loaded with the objects and synced. */
-export function loadNode(node: ClusterNode, objects: DoctorObjects, options: DoctorOptions, mode: 'native' | 'iptables' = 'native'): Proxier {
+export function loadNode(node: ClusterNode, objects: DoctorObjects, options: DoctorOptions, mode: ProxyMode = 'native'): Proxier {
   const proxier = new Proxier(proxierOptionsFor(node, objects, options, mode))
   for (const s of objects.services) proxier.applyService(s)
   for (const s of objects.endpointSlices) proxier.applyEndpointSlice(s)
@@ -199,7 +200,7 @@ function flowFindings(model: ProxyModelView, node: string, flows: readonly Track
     if (s !== undefined) stale.push(s)
     let c = perPort.get(hit.state.info.key)
     if (c === undefined) perPort.set(hit.state.info.key, (c = { endpoints: new Map(), clients: new Set() }))
-    const ep = f.endpointAddress.includes(':') ? `[${f.endpointAddress}]:${f.endpointPort}` : `${f.endpointAddress}:${f.endpointPort}`
+    const ep = joinHostPort(f.endpointAddress, f.endpointPort)
     c.endpoints.set(ep, (c.endpoints.get(ep) ?? 0) + 1)
     c.clients.add(f.src)
   }

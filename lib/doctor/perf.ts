@@ -186,7 +186,7 @@ function timeSyncOne(p: Proxier, objects: DoctorObjects, budgetMs: number): { ms
   return { ms: median(times), samples: times.length }
 }
 
-function measureMode(mode: ProxyMode, node: ClusterNode, objects: DoctorObjects, options: DoctorOptions, budgetMs: number): ModePerf {
+function measureMode(mode: 'native' | 'iptables', node: ClusterNode, objects: DoctorObjects, options: DoctorOptions, budgetMs: number): ModePerf {
   const t0 = performance.now()
   const p = loadNode(node, objects, options, mode)
   const syncFullMs = performance.now() - t0
@@ -215,7 +215,7 @@ function measureMode(mode: ProxyMode, node: ClusterNode, objects: DoctorObjects,
 export function measurePerf(node: ClusterNode, objects: DoctorObjects, options: DoctorOptions = {}, perf: PerfOptions = {}): PerfReport {
   const current = perf.mode ?? 'iptables'
   const budgetMs = perf.budgetMs ?? 200
-  const modes: ProxyMode[] = current === 'iptables' ? ['iptables', 'native'] : ['native', 'iptables']
+  const modes: ('native' | 'iptables')[] = current === 'iptables' ? ['iptables', 'native'] : ['native', 'iptables']
   const results = modes.map((m) => measureMode(m, node, objects, options, budgetMs))
   let servicePorts = 0
   let endpoints = 0
