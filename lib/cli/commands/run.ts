@@ -143,7 +143,10 @@ export const runCommand: Command = {
       if (files !== undefined) {
         const dump = await readCluster(files, v, io, command)
         source = `cluster file ${dump.file}`
-        for (const s of dump.services) (remember('add', s), loop.serviceEvent('add', s))
+        for (const s of dump.services) {
+          remember('add', s)
+          loop.serviceEvent('add', s)
+        }
         for (const s of dump.endpointSlices) loop.endpointSliceEvent('add', s)
       } else {
         const kc = await loadKubeConfig({ kubeconfig: v.kubeconfig as string | undefined, context: v.context as string | undefined, env: io.env }).catch((err: Error) => {
