@@ -158,9 +158,7 @@ export class IpvsTable {
   /** Removes expired connections and templates; with `graceful`, drained weight-0 TCP destinations too. */
   sweep(now: number, graceful = false): void {
     if (!graceful && now < this.nextSweep) return
-    this.nextSweep = now + 1
-    for (const c of [...this.byOrig.values()]) if (c.expires <= now) this.remove(c)
-    for (const [k, t] of this.templates) if (t.expires <= now && t.conns === 0) this.templates.delete(k)
+    this.expire(now)
     if (!graceful) return
     for (const vs of this.services.values()) {
       const before = vs.dests.length
@@ -171,6 +169,13 @@ export class IpvsTable {
       })
       if (vs.dests.length !== before) vs.scheduler.reset()
     }
+  }
+
+  /** Removes the connections and persistence templates that timed out by `now`. */
+  expire(now: number): void {
+    this.nextSweep = now + 1
+    for (const c of [...this.byOrig.values()]) if (c.expires <= now) this.remove(c)
+    for (const [k, t] of this.templates) if (t.expires <= now && t.conns === 0) this.templates.delete(k)
   }
 
   lookup(key: string, now: number): { conn: Connection; reply: boolean } | undefined {

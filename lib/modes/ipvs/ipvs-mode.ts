@@ -156,7 +156,7 @@ export class IpvsMode implements ProxyModeImpl<IpvsView> {
   /** The state as the tools would list it. */
   state(): IpvsState {
     this.ensureBuilt()
-    this.table.sweep(this.table.now, true)
+    this.table.expire(this.table.now)
     const virtualServers = this.table.entries().map((vs) => ({
       ...vs.server,
       realServers: vs.dests.map((d) => ({ address: d.address, port: d.port, weight: d.weight })),
@@ -193,7 +193,7 @@ export class IpvsMode implements ProxyModeImpl<IpvsView> {
 
   /** `ipvsadm -Ln` (view 'list'), `--stats` or `--rate`, for the current state and counters. */
   ipvsadm(options: Omit<IpvsadmOptions, 'now'> = {}): string {
-    this.table.sweep(this.table.now, true)
+    this.table.expire(this.table.now)
     return formatIpvsadm(this.entries(), { ...options, now: this.table.now })
   }
 
