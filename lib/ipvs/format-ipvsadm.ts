@@ -2,7 +2,7 @@
 // (ipvsadm.c: list_all, print_title, print_service_entry). kube-proxy's real servers always
 // forward by masquerading ("Masq").
 import { FLAG_PERSISTENT, FLAG_SOURCE_HASH, hostPort } from './types.js'
-import type { Counters, VsEntry } from './ipvs-table.js'
+import type { Connection, Counters, IpvsTable, VsEntry } from './ipvs-table.js'
 
 export type IpvsadmView = 'list' | 'stats' | 'rate'
 
@@ -68,6 +68,37 @@ export function formatIpvsadm(entries: readonly VsEntry[], options: IpvsadmOptio
       lines.push(`${serviceName(vs).padEnd(33)}${counters(vs.stats)}`)
       for (const d of vs.dests) lines.push(`  -> ${hostPort(d.address, d.port).padEnd(28)}${counters(d.stats)}`)
     }
+  }
+  return lines.join('\n') + '\n'
+}
+
+/** mm:ss left, as ipvsadm -c prints a connection's expiry. */
+function expiry(seconds: number): string {
+  const s = Math.max(0, Math.floor(seconds))
+  return `${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`
+}
+
+function client(c: Connection): string {
+  const [, src, sport] = c.orig.split('|')
+  return hostPort(src!, Number(sport))
+}
+
+/**
+ * `ipvsadm -Lnc`: every connection (protocol, time left, state, client, virtual server, real
+ * server), then the persistence templates (state NONE, client port 0).
+ */
+export function formatIpvsConnections(table: IpvsTable, now: number): string {
+  const lines = ['IPVS connection entries', 'pro expire state       source             virtual            destination']
+  const row = (proto: string, left: number, state: string, src: string, vip: string, dst: string) =>
+    `${proto.padEnd(3)} ${expiry(left)}  ${state.padEnd(11)} ${src.padEnd(18)} ${vip.padEnd(18)} ${dst}`
+  for (const c of table.connections()) {
+    if (c.dest === undefined) continue
+    const s = c.vs.server
+    lines.push(row(s.protocol, c.expires - now, c.state, client(c), hostPort(s.address, s.port), c.dest.key))
+  }
+  for (const { vs, client: ip, template } of table.persistenceTemplates()) {
+    const s = vs.server
+    lines.push(row(s.protocol, template.expires - now, 'NONE', hostPort(ip, 0), hostPort(s.address, s.port), template.dest.key))
   }
   return lines.join('\n') + '\n'
 }

@@ -53,7 +53,7 @@ export interface Connection {
   template: Template | undefined
 }
 
-interface Template {
+export interface Template {
   dest: Dest
   expires: number
   conns: number
@@ -96,6 +96,17 @@ export class IpvsTable {
 
   connections(): Connection[] {
     return [...this.byOrig.values()]
+  }
+
+  /** Persistence templates: the virtual server, the client and the real server it is kept on. */
+  persistenceTemplates(): { vs: VsEntry; client: string; template: Template }[] {
+    const out: { vs: VsEntry; client: string; template: Template }[] = []
+    for (const [key, template] of this.templates) {
+      const cut = key.lastIndexOf('|')
+      const vs = this.services.get(key.slice(0, cut))
+      if (vs !== undefined) out.push({ vs, client: key.slice(cut + 1), template })
+    }
+    return out
   }
 
   /**

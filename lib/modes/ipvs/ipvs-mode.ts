@@ -6,7 +6,7 @@
 import { formatMasqueradeMark } from '../../iptables/kube-proxy/render.js'
 import { podCIDROf } from '../../iptables/kube-proxy/from-model.js'
 import { renderIpvsIptables } from '../../ipvs/iptables-rules.js'
-import { formatIpvsadm, type IpvsadmOptions } from '../../ipvs/format-ipvsadm.js'
+import { formatIpvsadm, formatIpvsConnections, type IpvsadmOptions } from '../../ipvs/format-ipvsadm.js'
 import { formatIpsetSave } from '../../ipvs/format-ipset.js'
 import { desiredIpsets, ipsetName, IPSET_INFO, type FamilyIpsets } from '../../ipvs/ipsets.js'
 import { connKey, isNewConn, IpvsTable, type Connection, type VsEntry } from '../../ipvs/ipvs-table.js'
@@ -195,6 +195,12 @@ export class IpvsMode implements ProxyModeImpl<IpvsView> {
   ipvsadm(options: Omit<IpvsadmOptions, 'now'> = {}): string {
     this.table.expire(this.table.now)
     return formatIpvsadm(this.entries(), { ...options, now: this.table.now })
+  }
+
+  /** `ipvsadm -Lnc`: the connection table and the persistence templates. */
+  ipvsadmConnections(): string {
+    this.table.expire(this.table.now)
+    return formatIpvsConnections(this.table, this.table.now)
   }
 
   /** `ipset save` of every family's sets. */
