@@ -92,7 +92,7 @@ export function formatIpvsConnections(table: IpvsTable, now: number): string {
   const row = (proto: string, left: number, state: string, src: string, vip: string, dst: string) =>
     `${proto.padEnd(3)} ${expiry(left)}  ${state.padEnd(11)} ${src.padEnd(18)} ${vip.padEnd(18)} ${dst}`
   for (const c of table.connections()) {
-    if (c.dest === undefined) continue
+    if (c.dest === undefined || c.dest.deleted) continue
     const s = c.vs.server
     lines.push(row(s.protocol, c.expires - now, c.state, client(c), hostPort(s.address, s.port), c.dest.key))
   }

@@ -28,6 +28,8 @@ export interface Counters {
 export interface Dest extends Destination {
   readonly key: string
   stats: Counters
+  /** Deleted from its virtual server: its connections have no destination any more. */
+  deleted: boolean
 }
 
 export interface VsEntry {
@@ -104,7 +106,7 @@ export class IpvsTable {
     for (const [key, template] of this.templates) {
       const cut = key.lastIndexOf('|')
       const vs = this.services.get(key.slice(0, cut))
-      if (vs !== undefined) out.push({ vs, client: key.slice(cut + 1), template })
+      if (vs !== undefined && !template.dest.deleted) out.push({ vs, client: key.slice(cut + 1), template })
     }
     return out
   }
@@ -153,17 +155,16 @@ export class IpvsTable {
     const have = new Set(kept.map((d) => d.key))
     for (const r of wanted) {
       const key = hostPort(r.address, r.port)
-      if (!have.has(key)) kept.push({ key, address: r.address, port: r.port, weight: r.weight, activeConns: 0, inactiveConns: 0, stats: zero() })
+      if (!have.has(key)) kept.push({ key, address: r.address, port: r.port, weight: r.weight, activeConns: 0, inactiveConns: 0, stats: zero(), deleted: false })
     }
     kept.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
     if (changed || kept.length !== vs.dests.length || kept.some((d, i) => d !== vs.dests[i])) vs.scheduler.reset()
     vs.dests = kept
   }
 
-  /** A deleted destination: its connections have no destination any more (expire_nodest_conn drops them). */
+  /** A deleted destination: its connections and templates notice it when next used (expire_nodest_conn drops them). */
   private detach(d: Dest): void {
-    for (const c of this.byOrig.values()) if (c.dest === d) c.dest = undefined
-    for (const [k, t] of this.templates) if (t.dest === d) this.templates.delete(k)
+    d.deleted = true
   }
 
   /** Removes expired connections and templates; with `graceful`, drained weight-0 TCP destinations too. */
@@ -186,7 +187,7 @@ export class IpvsTable {
   expire(now: number): void {
     this.nextSweep = now + 1
     for (const c of [...this.byOrig.values()]) if (c.expires <= now) this.remove(c)
-    for (const [k, t] of this.templates) if (t.expires <= now && t.conns === 0) this.templates.delete(k)
+    for (const [k, t] of this.templates) if ((t.expires <= now && t.conns === 0) || t.dest.deleted) this.templates.delete(k)
   }
 
   lookup(key: string, now: number): { conn: Connection; reply: boolean } | undefined {
@@ -203,6 +204,7 @@ export class IpvsTable {
       this.remove(conn)
       return undefined
     }
+    if (conn.dest?.deleted) conn.dest = undefined
     return { conn, reply }
   }
 
@@ -213,7 +215,7 @@ export class IpvsTable {
   schedule(vs: VsEntry, src: string, sport: number, dst: string, now: number): { dest: Dest | undefined; persistent: boolean } {
     if ((vs.server.flags & FLAG_PERSISTENT) !== 0) {
       const t = this.templates.get(`${vs.key}|${src}`)
-      if (t !== undefined && (t.expires > now || t.conns > 0) && t.dest.weight > 0 && vs.dests.includes(t.dest)) return { dest: t.dest, persistent: true }
+      if (t !== undefined && (t.expires > now || t.conns > 0) && t.dest.weight > 0 && !t.dest.deleted) return { dest: t.dest, persistent: true }
     }
     return { dest: vs.scheduler.pick(vs.dests, { src, sport, dst }) as Dest | undefined, persistent: false }
   }
