@@ -112,29 +112,27 @@ export class IpvsTable {
   }
 
   /**
-   * What kube-proxy syncs: adds, updates and removes virtual servers and real servers. A virtual
-   * server no longer wanted stays when `keep` says so (cleanLegacyService skips excludeCIDRs).
+   * What kube-proxy syncs for one virtual server: adds or updates it with its real servers, or
+   * (`want` undefined) deletes it, unless `keep` says so (cleanLegacyService skips excludeCIDRs).
    */
-  apply(desired: Map<string, DesiredVirtualServer>, keep: (address: string) => boolean = () => false): void {
-    this.sweep(this.now, true)
-    for (const [key, want] of desired) {
-      const { realServers, ...server } = want.server
-      let vs = this.services.get(key)
-      if (vs === undefined) {
-        vs = { key, server, origin: want.origin, dests: [], scheduler: createScheduler(server.scheduler, server.flags), stats: zero(), since: undefined }
-        this.services.set(key, vs)
-      } else if (vs.server.scheduler !== server.scheduler || vs.server.flags !== server.flags || vs.server.timeout !== server.timeout) {
-        vs.server = server
-        vs.scheduler = createScheduler(server.scheduler, server.flags)
-      }
-      vs.origin = want.origin
-      this.syncDestinations(vs, realServers)
-    }
-    for (const [key, vs] of this.services) {
-      if (desired.has(key) || keep(vs.server.address)) continue
+  applyOne(key: string, want: DesiredVirtualServer | undefined, keep: (address: string) => boolean = () => false): void {
+    let vs = this.services.get(key)
+    if (want === undefined) {
+      if (vs === undefined || keep(vs.server.address)) return
       this.services.delete(key)
       for (const d of vs.dests) this.detach(d)
+      return
     }
+    const { realServers, ...server } = want.server
+    if (vs === undefined) {
+      vs = { key, server, origin: want.origin, dests: [], scheduler: createScheduler(server.scheduler, server.flags), stats: zero(), since: undefined }
+      this.services.set(key, vs)
+    } else if (vs.server.scheduler !== server.scheduler || vs.server.flags !== server.flags || vs.server.timeout !== server.timeout) {
+      vs.server = server
+      vs.scheduler = createScheduler(server.scheduler, server.flags)
+    }
+    vs.origin = want.origin
+    this.syncDestinations(vs, realServers)
   }
 
   private syncDestinations(vs: VsEntry, wanted: RealServer[]): void {
