@@ -1,7 +1,8 @@
 // `ipvsadm -Ln`, `ipvsadm -Ln --stats` and `ipvsadm -Ln --rate` as ipvsadm prints them
 // (ipvsadm.c: list_all, print_title, print_service_entry). kube-proxy's real servers always
 // forward by masquerading ("Masq").
-import { FLAG_PERSISTENT, FLAG_SOURCE_HASH, hostPort } from './types.js'
+import { joinHostPort } from '../util/host-port.js'
+import { FLAG_PERSISTENT, FLAG_SOURCE_HASH } from './types.js'
 import type { Connection, Counters, IpvsTable, VsEntry } from './ipvs-table.js'
 
 export type IpvsadmView = 'list' | 'stats' | 'rate'
@@ -21,7 +22,7 @@ function schedulerFlags(scheduler: string, flags: number): string {
 }
 
 function serviceName(vs: VsEntry): string {
-  return `${vs.server.protocol}  ${hostPort(vs.server.address, vs.server.port)}`
+  return `${vs.server.protocol}  ${joinHostPort(vs.server.address, vs.server.port)}`
 }
 
 /** Per-second averages since the virtual server's first connection (the kernel uses a 2 s estimator). */
@@ -61,12 +62,12 @@ export function formatIpvsadm(entries: readonly VsEntry[], options: IpvsadmOptio
       if ((s.flags & FLAG_PERSISTENT) !== 0) line += ` persistent ${s.timeout}`
       lines.push(line + schedulerFlags(s.scheduler, s.flags))
       for (const d of vs.dests) {
-        lines.push(`  -> ${hostPort(d.address, d.port).padEnd(28)} ${'Masq'.padEnd(7)} ${String(d.weight).padEnd(6)} ${String(d.activeConns).padEnd(10)} ${String(d.inactiveConns).padEnd(10)}`)
+        lines.push(`  -> ${joinHostPort(d.address, d.port).padEnd(28)} ${'Masq'.padEnd(7)} ${String(d.weight).padEnd(6)} ${String(d.activeConns).padEnd(10)} ${String(d.inactiveConns).padEnd(10)}`)
       }
     } else {
       const counters = (c: Counters) => columns(view === 'stats' ? c : rates(c, seconds), exact)
       lines.push(`${serviceName(vs).padEnd(33)}${counters(vs.stats)}`)
-      for (const d of vs.dests) lines.push(`  -> ${hostPort(d.address, d.port).padEnd(28)}${counters(d.stats)}`)
+      for (const d of vs.dests) lines.push(`  -> ${joinHostPort(d.address, d.port).padEnd(28)}${counters(d.stats)}`)
     }
   }
   return lines.join('\n') + '\n'
@@ -80,7 +81,7 @@ function expiry(seconds: number): string {
 
 function client(c: Connection): string {
   const [, src, sport] = c.orig.split('|')
-  return hostPort(src!, Number(sport))
+  return joinHostPort(src!, Number(sport))
 }
 
 /**
@@ -94,11 +95,11 @@ export function formatIpvsConnections(table: IpvsTable, now: number): string {
   for (const c of table.connections()) {
     if (c.dest === undefined || c.dest.deleted) continue
     const s = c.vs.server
-    lines.push(row(s.protocol, c.expires - now, c.state, client(c), hostPort(s.address, s.port), c.dest.key))
+    lines.push(row(s.protocol, c.expires - now, c.state, client(c), joinHostPort(s.address, s.port), c.dest.key))
   }
   for (const { vs, client: ip, template } of table.persistenceTemplates()) {
     const s = vs.server
-    lines.push(row(s.protocol, template.expires - now, 'NONE', hostPort(ip, 0), hostPort(s.address, s.port), template.dest.key))
+    lines.push(row(s.protocol, template.expires - now, 'NONE', joinHostPort(ip, 0), joinHostPort(s.address, s.port), template.dest.key))
   }
   return lines.join('\n') + '\n'
 }

@@ -3,7 +3,8 @@
 // templates, and kube-proxy's graceful termination (a removed TCP real server stays with weight
 // 0 until its connections are gone; UDP and SCTP ones go at once). Time is the caller's.
 import { createScheduler, type Destination, type Scheduler } from './schedulers.js'
-import { hostPort, virtualServerKey, FLAG_PERSISTENT, type RealServer, type VirtualServer, type VirtualServerOrigin } from './types.js'
+import { joinHostPort } from '../util/host-port.js'
+import { virtualServerKey, FLAG_PERSISTENT, type RealServer, type VirtualServer, type VirtualServerOrigin } from './types.js'
 import type { DesiredVirtualServer } from './virtual-servers.js'
 
 /** ipvsadm --set: 0 keeps the kernel default (tcp 900 s, tcpfin 120 s, udp 300 s). */
@@ -136,7 +137,7 @@ export class IpvsTable {
   }
 
   private syncDestinations(vs: VsEntry, wanted: RealServer[]): void {
-    const want = new Set(wanted.map((r) => hostPort(r.address, r.port)))
+    const want = new Set(wanted.map((r) => joinHostPort(r.address, r.port)))
     const kept: Dest[] = []
     let changed = false
     for (const d of vs.dests) {
@@ -152,7 +153,7 @@ export class IpvsTable {
     }
     const have = new Set(kept.map((d) => d.key))
     for (const r of wanted) {
-      const key = hostPort(r.address, r.port)
+      const key = joinHostPort(r.address, r.port)
       if (!have.has(key)) kept.push({ key, address: r.address, port: r.port, weight: r.weight, activeConns: 0, inactiveConns: 0, stats: zero(), deleted: false })
     }
     kept.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))

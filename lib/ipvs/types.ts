@@ -1,7 +1,7 @@
 // The IPVS objects kube-proxy's ipvs proxier programs (pkg/proxy/ipvs/util): virtual servers
 // with their real servers, as plain data. kube-proxy always uses masquerading (NAT) forwarding.
 import type { K8sProtocol } from '../k8s/types.js'
-import { joinHostPort } from '../proxy/endpoints.js'
+import { joinHostPort } from '../util/host-port.js'
 
 /** IP_VS_SVC_F_PERSISTENT: sessionAffinity ClientIP. */
 export const FLAG_PERSISTENT = 0x1
@@ -44,4 +44,3 @@ export function virtualServerKey(address: string, port: number, protocol: string
   return `${joinHostPort(address, port)}/${protocol}`
 }
 
-export { joinHostPort as hostPort }

@@ -20,7 +20,7 @@ function proxier(mode: ProxyMode, nodeName: string, nodeIP: string) {
 
 /** Why IPVS mode decides `packet` otherwise than iptables mode, or undefined when it should not. */
 function difference(p: Packet, ipt: RouteResult, ipvs: RouteResult, kubeIpvs0: Set<string>): string | undefined {
-  if (ipvs.action === 'reject' && ipvs.reason === 'unserved-port' && ipt.action === 'accept' && kubeIpvs0.has(p.dst)) return 'KUBE-IPVS-FILTER rejects unserved ports of service addresses'
+  if (ipvs.action === 'reject' && ipvs.reason === 'invalid-port' && ipt.action === 'accept' && kubeIpvs0.has(p.dst)) return 'KUBE-IPVS-FILTER rejects unserved ports of service addresses'
   if (ipvs.action === 'drop' && ipvs.reason === 'loopback-source') return 'IPVS does not send a loopback source to a remote real server'
   if (loopback(p.dst) && ipvs.action === 'accept') return 'no localhost NodePorts (and no localnet drop rule) in IPVS mode'
   if (loopback(p.src) && ipt.action === 'dnat' && ipvs.action === 'dnat' && !ipvs.masquerade) return 'KUBE-SERVICES returns loopback sources before any mark'
@@ -49,7 +49,7 @@ for (const [nodeName, nodeIP] of [['node-a', '192.168.0.2'], ['node-c', '192.168
         const packet: Packet = { src, sport: sport++, dst, dport: Number(port), protocol, hook, now: 1 }
         const a = ipt.route(packet)
         const b = ipvs.route(packet)
-        const same = a.action === b.action && JSON.stringify({ ...a, endpoint: 0 }) === JSON.stringify({ ...b, endpoint: 0 })
+        const same = a.action === b.action && JSON.stringify({ ...a, endpoint: 0, address: 0, port: 0 }) === JSON.stringify({ ...b, endpoint: 0, address: 0, port: 0 })
         if (same) {
           agreed++
           continue

@@ -40,19 +40,19 @@ const pkt = (src: string, dst: string, dport: number, extra: Partial<Packet> = {
 
 t.test('packets as IPVS mode decides them', async (t) => {
   const cases: { name: string; packet: Packet; want: object }[] = [
-    { name: 'pod to a cluster IP: no masquerade', packet: pkt('10.2.0.9', '172.30.0.10', 80), want: { action: 'dnat', servicePort: 'ns/web:p80', endpoint: '10.1.0.5:8080', masquerade: false } },
+    { name: 'pod to a cluster IP: no masquerade', packet: pkt('10.2.0.9', '172.30.0.10', 80), want: { action: 'dnat', servicePort: 'ns/web:p80', endpoint: '10.1.0.5:8080', address: '10.1.0.5', port: 8080, masquerade: false } },
     { name: 'the node to a cluster IP: KUBE-CLUSTER-IP marks it (outside the pod CIDR)', packet: pkt(NODE, '172.30.0.10', 80, { hook: 'output' }), want: { action: 'dnat', masquerade: true } },
-    { name: 'outside to a NodePort: KUBE-NODE-PORT-TCP marks it', packet: pkt('203.0.113.2', NODE, 30080), want: { action: 'dnat', servicePort: 'ns/np:p80', endpoint: '10.1.0.7:8080', masquerade: true } },
+    { name: 'outside to a NodePort: KUBE-NODE-PORT-TCP marks it', packet: pkt('203.0.113.2', NODE, 30080), want: { action: 'dnat', servicePort: 'ns/np:p80', endpoint: '10.1.0.7:8080', address: '10.1.0.7', port: 8080, masquerade: true } },
     { name: 'a localhost NodePort: no virtual server on 127.0.0.1 in IPVS mode', packet: pkt('127.0.0.1', '127.0.0.1', 30080, { hook: 'output' }), want: { action: 'accept' } },
     {
       name: 'Local policy without a local endpoint: IPVS still forwards to the cluster endpoint, keeping the source',
-      packet: pkt('203.0.113.2', '203.0.113.10', 80), want: { action: 'dnat', servicePort: 'ns/lbl:p80', endpoint: '10.1.1.1:8080', masquerade: false },
+      packet: pkt('203.0.113.2', '203.0.113.10', 80), want: { action: 'dnat', servicePort: 'ns/lbl:p80', endpoint: '10.1.1.1:8080', address: '10.1.1.1', port: 8080, masquerade: false },
     },
     { name: 'an allowed source range', packet: pkt('198.51.100.7', '203.0.113.11', 80), want: { action: 'dnat', servicePort: 'ns/fw:p80', masquerade: true } },
     { name: 'a source outside the ranges: KUBE-SOURCE-RANGES-FIREWALL drops', packet: pkt('203.0.113.2', '203.0.113.11', 80), want: { action: 'drop', servicePort: 'ns/fw:p80', reason: 'source-range' } },
-    { name: 'a cluster IP on a port no service uses: KUBE-IPVS-FILTER rejects', packet: pkt('10.2.0.9', '172.30.0.10', 81), want: { action: 'reject', reason: 'unserved-port' } },
+    { name: 'a cluster IP on a port no service uses: KUBE-IPVS-FILTER rejects', packet: pkt('10.2.0.9', '172.30.0.10', 81), want: { action: 'reject', reason: 'invalid-port' } },
     { name: 'a virtual server without real servers: ICMP port unreachable', packet: pkt('10.2.0.9', '172.30.0.14', 80), want: { action: 'reject', servicePort: 'ns/empty', reason: 'no-endpoints' } },
-    { name: 'hairpin: KUBE-LOOP-BACK masquerades an endpoint reaching itself', packet: pkt('10.1.0.6', '172.30.0.15', 80), want: { action: 'dnat', endpoint: '10.1.0.6:8080', masquerade: true } },
+    { name: 'hairpin: KUBE-LOOP-BACK masquerades an endpoint reaching itself', packet: pkt('10.1.0.6', '172.30.0.15', 80), want: { action: 'dnat', endpoint: '10.1.0.6:8080', address: '10.1.0.6', port: 8080, masquerade: true } },
     { name: 'an address no service holds', packet: pkt('10.2.0.9', '172.31.0.1', 80), want: { action: 'accept' } },
   ]
   for (const c of cases) {

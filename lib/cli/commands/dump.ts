@@ -4,7 +4,7 @@
 import type { Proxier } from '../../modes/index.js'
 import { CliError, UsageError } from '../errors.js'
 import { dumpJson, formatConntrack, formatIpvsadm, virtualServers } from '../format/dump.js'
-import { CLUSTER_OPTION, JSON_OPTION, modeOption, NODE_OPTIONS, proxierFromCluster, selectedMode } from '../node-options.js'
+import { CLUSTER_OPTION, MAX_INPUT_OPTION, JSON_OPTION, modeOption, NODE_OPTIONS, proxierFromCluster, selectedMode } from '../node-options.js'
 import type { Command } from '../registry.js'
 import type { IpvsadmView } from '../../ipvs/format-ipvsadm.js'
 
@@ -87,6 +87,7 @@ export const dumpCommand: Command = {
     { name: 'format', short: 'f', type: 'string', valueName: 'FORMAT', choices: DUMP_FORMATS, default: 'ipvsadm', description: 'what to print' },
     { name: 'server', type: 'string', valueName: 'HOST:PORT', description: 'ask a running `svcplane run` (its metrics address) instead of loading --cluster' },
     CLUSTER_OPTION,
+    MAX_INPUT_OPTION,
     modeOption(),
     ...NODE_OPTIONS,
     { ...JSON_OPTION, description: 'print the chosen dump as JSON data' },

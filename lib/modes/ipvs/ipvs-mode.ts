@@ -16,7 +16,7 @@ import type { VirtualServer } from '../../ipvs/types.js'
 import { cidrContains, parseAddressInto, parseCidr } from '../../util/address.js'
 import type { ProxyModelView, ServiceDiff } from '../../proxy/model.js'
 import type { ResolvedOptions } from '../../proxy/options.js'
-import type { CheckedPacket, RouteReason, RouteResult } from '../../proxy/packet.js'
+import { dnatResult, type CheckedPacket, type RouteReason} from '../../proxy/packet.js'
 import type { ModeDecision, ProxyModeImpl } from '../../proxy/proxy-mode.js'
 import type { KubeProxyTrace, SourceClass, Step } from '../../proxy/trace.js'
 import type { IptablesExtraOptions } from '../../iptables/kube-proxy/from-model.js'
@@ -244,7 +244,7 @@ export class IpvsMode implements ProxyModeImpl<IpvsView> {
         const text = c.dest.weight === 0
           ? `ipvs: established connection keeps ${c.dest.key} (weight 0: draining, graceful termination)`
           : `ipvs: established connection keeps ${c.dest.key}`
-        return { result: { action: 'dnat', servicePort: c.vs.origin.servicePort, endpoint: c.dest.key, masquerade: c.masquerade }, steps: [{ kind: 'conntrack', text }] }
+        return { result: dnatResult(c.vs.origin.servicePort, c.dest.address, c.dest.port, c.masquerade), steps: [{ kind: 'conntrack', text }] }
       }
     }
     return this.newConnection(p, source, trace, now, built, steps)
@@ -313,7 +313,7 @@ export class IpvsMode implements ProxyModeImpl<IpvsView> {
       || has('KUBE-HEALTH-CHECK-NODE-PORT', String(p.dport))
     if (!served && has('KUBE-IPVS-IPS', p.dst)) {
       steps.push({ kind: 'firewall', text: `KUBE-IPVS-FILTER: ${p.dst} is on kube-ipvs0 but no service uses port ${p.dport}/${p.protocol}: REJECT` })
-      return { action: 'reject', reason: 'unserved-port' }
+      return { action: 'reject', reason: 'invalid-port' }
     }
     return undefined
   }
@@ -363,7 +363,7 @@ export class IpvsMode implements ProxyModeImpl<IpvsView> {
       reply: connKey(p.protocol, dest.address, dest.port, p.src, p.sport),
       vs, dest, client: p.src, protocol: p.protocol, flags: p.tcpFlags, masquerade: masq,
     }, now)
-    const result: RouteResult = { action: 'dnat', servicePort: vs.origin.servicePort, endpoint: dest.key, masquerade: masq }
+    const result = dnatResult(vs.origin.servicePort, dest.address, dest.port, masq)
     return { result, steps }
   }
 }
