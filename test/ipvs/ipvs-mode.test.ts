@@ -174,3 +174,16 @@ t.test('dual stack: one IPVS table, per-family sets (KUBE-6-...) and rules', asy
   t.match(s.ip6tables, /--match-set KUBE-6-CLUSTER-IP dst,dst ! -s fd00:10:244::\/56 -j KUBE-MARK-MASQ/)
   t.match(p.route({ src: 'fd00:10:244::9', sport: 1, dst: 'fd00:172:30::5', dport: 80, protocol: 'TCP', now: 1 }), { action: 'dnat', masquerade: false })
 })
+
+t.test('a connection whose real server was deleted is dropped (expire_nodest_conn)', async (t) => {
+  const objects = [makeService('ns', 'web', { clusterIP: '172.30.0.10', ports: [port('p80', 80)] }), makeSlice('ns', 'web', 1, [remote('10.1.0.5')], ep)]
+  const p = proxier({}, objects)
+  t.match(p.route(pkt('10.2.0.9', '172.30.0.10', 80, { tcpFlags: 0x02 })), { action: 'dnat', endpoint: '10.1.0.5:8080' })
+  p.deleteService(objects[0])
+  p.sync()
+  t.same(p.ipvsState().virtualServers, [])
+  const e = p.explain(pkt('10.2.0.9', '172.30.0.10', 80, { tcpFlags: 0x10, now: 2 }))
+  t.match(e.result, { action: 'drop', servicePort: 'ns/web:p80', reason: 'no-endpoints' })
+  t.match(e.steps.map((s) => s.text).join('\n'), /expire_nodest_conn drops the packet/)
+  t.match(p.route(pkt('10.2.0.9', '172.30.0.10', 80, { tcpFlags: 0x10, now: 3 })), { action: 'accept' }, 'then the connection is gone: no service there')
+})
