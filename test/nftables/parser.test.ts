@@ -12,6 +12,8 @@ import { ruleText, serializeNftCommands, serializeNftRuleset } from '../../lib/n
 import { findUnknownNft } from '../../lib/nftables/nft/unknown.js'
 import { formatDuration, formatPriority, parseDuration } from '../../lib/nftables/nft/values.js'
 import type { NftRuleset } from '../../lib/nftables/nft/types.js'
+import { NftEvaluator, NftEvalError } from '../../lib/nftables/nft/evaluator.js'
+import { seededRandom } from '../../lib/util/random.js'
 
 const fixture = (name: string) => readFileSync(join(__dirname, '..', 'fixtures', 'nftables', name), 'utf8')
 const KUBE = fixture('kube-proxy.nft')
@@ -190,4 +192,50 @@ t.test('durations and priorities', async (t) => {
     [-100, 'prerouting', 'dstnat'], [-110, 'prerouting', 'dstnat - 10'], [-110, 'output', '-110'], [-100, 'output', '-100'], [100, 'postrouting', 'srcnat'], [0, 'forward', 'filter'], [5, 'forward', 'filter + 5'],
   ]
   for (const [n, hook, text] of priorities) t.equal(formatPriority(n, hook), text, `${n} at ${hook}`)
+})
+
+t.test('loops are refused, as nft refuses them', async (t) => {
+  const base = 'add table ip t\nadd chain ip t a\nadd chain ip t b\nadd map ip t m { type ipv4_addr : verdict ; }\nadd rule ip t a jump b\n'
+  const cases: Array<[string, string, RegExp]> = [
+    ['a chain jumping to itself', 'add rule ip t a jump a', /line 6: a jump from a to a would loop/],
+    ['a cycle of two', 'add rule ip t b goto a', /line 6: a jump from b to a would loop/],
+    ['through an inline verdict map', 'add rule ip t b ip daddr vmap { 10.0.0.1 : jump a }', /line 6: a jump from b to a would loop/],
+    ['through a named verdict map', 'add rule ip t b ip daddr vmap @m\nadd element ip t m { 10.0.0.1 : goto a }', /line 7: m: element 10.0.0.1 jumps to a/],
+    ['a named map element first, then the rule', 'add element ip t m { 10.0.0.1 : goto a }\nadd rule ip t b ip daddr vmap @m', /line 7: a jump from b to a would loop/],
+  ]
+  for (const [name, text, message] of cases) t.throws(() => parseNftRuleset(base + text), { name: 'NftParseError', message }, name)
+  t.doesNotThrow(() => parseNftRuleset(base + 'add rule ip t b ip daddr vmap @m\nflush chain ip t b\nadd element ip t m { 10.0.0.1 : goto a }'), 'a flushed chain no longer uses the map')
+})
+
+t.test('mutated input never crashes the parser or the evaluator', async (t) => {
+  // seeded mutations of the fixtures: every failure must be a clean NftParseError / NftEvalError
+  const texts = [KUBE, KUBE_LISTED, MIXED_LISTED]
+  const rnd = seededRandom(9)
+  const junk = ['{', '}', ';', ',', '"', ':', '.', '@', '-', '/', '#', '\n']
+  let parsed = 0
+  let refused = 0
+  for (let i = 0; i < 400; i++) {
+    const toks = texts[i % texts.length]!.split(/(\s+)/)
+    for (let k = 0, n = 1 + Math.floor(rnd() * 4); k < n; k++) {
+      const j = Math.floor(rnd() * toks.length)
+      const op = rnd()
+      if (op < 0.3) toks.splice(j, 1)
+      else if (op < 0.6) toks[j] = toks[Math.floor(rnd() * toks.length)]!
+      else if (op < 0.8) toks[j] = toks[j]!.slice(0, Math.floor(rnd() * toks[j]!.length))
+      else toks.splice(j, 0, junk[Math.floor(rnd() * junk.length)]!)
+    }
+    try {
+      const ev = new NftEvaluator(parseNftRuleset(toks.join('')), { localAddresses: ['192.168.0.2'] })
+      ev.evaluate({ src: '10.0.0.2', sport: 1, dst: '172.30.1.10', dport: 80, protocol: 'tcp', hook: 'prerouting' })
+      ev.evaluate({ src: '203.0.113.2', sport: 1, dst: '192.168.0.2', dport: 30053, protocol: 'udp', hook: 'prerouting' })
+      parsed++
+    } catch (e) {
+      if (!(e instanceof NftParseError) && !(e instanceof NftEvalError)) {
+        t.fail(`mutation ${i}: ${(e as Error).stack}`)
+        return
+      }
+      refused++
+    }
+  }
+  t.ok(parsed > 20 && refused > 20, `both outcomes exercised: ${parsed} loaded, ${refused} refused`)
 })

@@ -38,8 +38,68 @@ function* setRefs(e: NftExpr | NftStatement): Generator<string> {
   }
 }
 
+function mapTargets(set: NftSet): string[] {
+  const out: string[] = []
+  for (const e of set.elements) if (e.data) out.push(...chainTargets(e.data))
+  return out
+}
+
+/** per named verdict map, the chains with a rule doing `... vmap @name` */
+function vmapUsers(t: NftTable): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>()
+  for (const c of t.chains.values()) for (const r of c.rules) noteVmapUses(out, c.name, r)
+  return out
+}
+
+function noteVmapUses(users: Map<string, Set<string>>, chain: string, r: NftRule): void {
+  for (const s of r.statements) {
+    if (s.kind !== 'vmap' || s.map.kind !== 'setref') continue
+    let u = users.get(s.map.name)
+    if (!u) users.set(s.map.name, (u = new Set()))
+    u.add(chain)
+  }
+}
+
+/** whether `from` is, or can jump or goto (through verdict maps too) into, one of `targets` */
+function reaches(t: NftTable, from: string, targets: Set<string>): boolean {
+  const seen = new Set<string>()
+  const stack = [from]
+  while (stack.length) {
+    const name = stack.pop()!
+    if (targets.has(name)) return true
+    if (seen.has(name)) continue
+    seen.add(name)
+    const c = t.chains.get(name)
+    if (!c) continue
+    for (const r of c.rules) {
+      for (const s of r.statements) {
+        stack.push(...chainTargets(s))
+        if (s.kind === 'vmap' && s.map.kind === 'setref') {
+          const m = t.sets.get(s.map.name)
+          if (m) stack.push(...mapTargets(m))
+        }
+      }
+    }
+  }
+  return false
+}
+
 class Transaction {
+  /** vmap users per table, kept up to date as rules are added; dropped when rules go away */
+  private readonly users = new Map<NftTable, Map<string, Set<string>>>()
+
   constructor(readonly rs: NftRuleset) {}
+
+  private usersOf(t: NftTable, set: string): Set<string> | undefined {
+    let u = this.users.get(t)
+    if (!u) this.users.set(t, (u = vmapUsers(t)))
+    return u.get(set)
+  }
+
+  private ruleAdded(t: NftTable, chain: string, r: NftRule): void {
+    const u = this.users.get(t)
+    if (u) noteVmapUses(u, chain, r)
+  }
 
   private table(family: NftFamily, name: string, line: number): NftTable {
     const t = this.rs.tables.get(`${family} ${name}`)
@@ -59,10 +119,15 @@ class Transaction {
     return s
   }
 
-  private checkRule(t: NftTable, rule: NftRule, line: number): void {
+  private checkRule(t: NftTable, chain: string, rule: NftRule, line: number): void {
     for (const s of rule.statements) {
       for (const c of chainTargets(s)) this.chain(t, c, line)
       for (const name of setRefs(s)) this.set(t, name, line)
+    }
+    for (const s of rule.statements) {
+      const targets = [...chainTargets(s)]
+      if (s.kind === 'vmap' && s.map.kind === 'setref') targets.push(...mapTargets(t.sets.get(s.map.name)!))
+      for (const c of targets) if (reaches(t, c, new Set([chain]))) throw new NftParseError(line, `a jump from ${chain} to ${c} would loop`)
     }
   }
 
@@ -71,7 +136,13 @@ class Transaction {
     for (const e of elements) {
       if (set.kind === 'map' && e.data === undefined) throw new NftParseError(line, `map ${set.name}: element ${elementKeyText(e)} has no data (KEY : VALUE)`)
       if (set.kind === 'set' && e.data !== undefined) throw new NftParseError(line, `set ${set.name}: element ${elementKeyText(e)} has data but ${set.name} is a set, not a map`)
-      if (e.data) for (const c of chainTargets(e.data)) this.chain(t, c, line)
+      if (e.data) {
+        for (const c of chainTargets(e.data)) {
+          this.chain(t, c, line)
+          const users = this.usersOf(t, set.name)
+          if (users && reaches(t, c, users)) throw new NftParseError(line, `${set.name}: element ${elementKeyText(e)} jumps to ${c}, which leads back to a chain using ${set.name} (a loop)`)
+        }
+      }
       const key = elementKeyText(e)
       const at = index.get(key)
       if (at !== undefined) {
@@ -126,6 +197,9 @@ class Transaction {
 
   apply(cmd: NftCommand): void {
     const line = cmd.line
+    // rules going away make the vmap-user cache stale (element and set changes do not)
+    const removesRules = cmd.op === 'replace' || ((cmd.op === 'flush' || cmd.op === 'delete') && (cmd.object === 'rule' || cmd.object === 'chain' || cmd.object === 'table' || cmd.object === 'ruleset'))
+    if (removesRules) this.users.clear()
     switch (cmd.object) {
       case 'ruleset':
         for (const [k, t] of this.rs.tables) if (cmd.family === undefined || t.family === cmd.family) this.rs.tables.delete(k)
@@ -197,7 +271,7 @@ class Transaction {
           c.rules.splice(i, 1)
           return
         }
-        this.checkRule(t, cmd.rule, line)
+        this.checkRule(t, c.name, cmd.rule, line)
         let at: number
         if (cmd.at === undefined) at = cmd.op === 'insert' ? 0 : c.rules.length
         else {
@@ -212,6 +286,7 @@ class Transaction {
           return
         }
         c.rules.splice(at, 0, cmd.rule)
+        this.ruleAdded(t, c.name, cmd.rule)
         return
       }
       case 'element': {
@@ -241,8 +316,9 @@ class Transaction {
     for (const [target, src] of sets) this.addElements(t, target, src.elements, src.line, false)
     for (const [target, src] of chains) {
       for (const r of src.rules) {
-        this.checkRule(t, r, r.line)
+        this.checkRule(t, target.name, r, r.line)
         target.rules.push(r)
+        this.ruleAdded(t, target.name, r)
       }
     }
   }
