@@ -97,6 +97,32 @@ t.test('the same flows on the kernel listing of the same ruleset', async (t) => 
   for (const c of FLOWS) check(t, ev, c)
 })
 
+// the same services on IPv6 (test/fixtures/nftables/kube-proxy-ip6.nft: pods fd00:10::/32,
+// services fd00:172:30::/48, node 2001:db8::2)
+const NODE6 = '2001:db8::2'
+const FLOWS6: FlowCase[] = [
+  { name: 'pod to cluster IP', packet: { src: 'fd00:10::2', dst: 'fd00:172:30::1:10', dport: 80 }, output: '[fd00:10:1::11]:8080, [fd00:10:1::12]:8080', masq: false, servicePort: 'web/frontend:http' },
+  { name: 'non-pod source to cluster IP', packet: { src: '2001:db8:5::5', dst: 'fd00:172:30::1:10', dport: 80 }, output: '[fd00:10:1::11]:8080, [fd00:10:1::12]:8080', masq: true },
+  { name: 'UDP cluster IP', packet: { src: 'fd00:10::2', dst: 'fd00:172:30::10', dport: 53, protocol: 'udp' }, output: '[fd00:10:1:2::5]:53', masq: false },
+  { name: 'TCP to a UDP-only port', packet: { src: 'fd00:10::2', dst: 'fd00:172:30::10', dport: 53 }, output: 'REJECT' },
+  { name: 'unallocated cluster IP', packet: { src: 'fd00:10::2', dst: 'fd00:172:30::9:9', dport: 80 }, output: 'DROP' },
+  { name: 'cluster IP without endpoints', packet: { src: 'fd00:10::2', dst: 'fd00:172:30::3:40', dport: 9100 }, output: 'REJECT', servicePort: 'ops/empty:metrics' },
+  { name: 'external to NodePort', packet: { src: '2001:db8:113::2', dst: NODE6, dport: 30053, protocol: 'udp' }, output: '[fd00:10:1:2::5]:53', masq: true },
+  { name: 'LB IP from an allowed source range', packet: { src: '2001:db8:203::2', dst: '2001:db8:51::30', dport: 9000 }, output: '[fd00:10:1:4::9]:9000', masq: true },
+  { name: 'LB IP from outside the source ranges', packet: { src: '2001:db8:113::130', dst: '2001:db8:51::30', dport: 9000 }, output: 'DROP', servicePort: 'shop/api:grpc' },
+  { name: 'LB IP, Local policy, external client', packet: { src: '2001:db8:203::2', dst: '2001:db8:51::20', dport: 443 }, output: '[fd00:10:1:3::7]:8443', masq: false },
+  { name: 'node to LB IP, Local policy', packet: { src: NODE6, dst: '2001:db8:51::20', dport: 443, hook: 'output' }, output: '[fd00:10:1:3::7]:8443, [fd00:10:2:3::8]:8443', masq: true },
+  { name: 'IPv4 does not pass through an ip6 table', packet: { src: '10.0.0.2', dst: '172.30.9.9', dport: 80 }, output: 'ACCEPT' },
+]
+
+t.test('IPv6: the ip6 kube-proxy table, as written and as the kernel lists it', async (t) => {
+  const fx = (name: string) => readFileSync(join(__dirname, '..', 'fixtures', 'nftables', name), 'utf8')
+  for (const name of ['kube-proxy-ip6.nft', 'kube-proxy-ip6.list.nft']) {
+    const ev = new NftEvaluator(fx(name), { localAddresses: [NODE6], seed: 2 })
+    for (const c of FLOWS6) check(t, ev, { ...c, name: `${name}: ${c.name}` })
+  }
+})
+
 t.test('every endpoint is reachable and numgen is seedable', async (t) => {
   const counts = (seed: number) => {
     const ev = new NftEvaluator(KUBE, { localAddresses: [NODE], seed })

@@ -44,6 +44,10 @@ if ('skip' in netns) {
       t.same(canonicalNftRuleset(listed), canonicalNftRuleset(ours), `${name}: the kernel lists the same ruleset`)
       t.ok([...listed.tables.get('ip kube-proxy')!.chains.values()].every((c) => c.handle !== undefined && c.rules.every((x) => x.handle !== undefined)), `${name}: handles parsed`)
     }
+    const v6 = readFileSync(join(__dirname, '..', 'fixtures', 'nftables', 'kube-proxy-ip6.nft'), 'utf8')
+    const r6 = load(v6, true)
+    t.ok(r6.ok, `IPv6 fixture loads ${r6.stderr}`)
+    t.same(canonicalNftRuleset(parseNftRuleset(r6.listing)), canonicalNftRuleset(parseNftRuleset(v6)), 'IPv6: the kernel lists the same ruleset')
     // the kernel's listing itself loads again (into an empty namespace) and lists the same
     const first = load(KUBE, true).listing
     const again = load(first, true)

@@ -71,10 +71,11 @@ t.test('the kernel listing of the kube-proxy ruleset is the same ruleset', async
   t.same(kp.chains.get('filter-prerouting-pre-dnat')!.base, { type: 'filter', hook: 'prerouting', priority: -110, priorityText: 'dstnat - 10', policy: 'accept' })
   t.equal(kp.sets.get('affinity-P9LK3JHG-shop/api/tcp/grpc__10.1.4.9/9000')!.timeout, 10800, 'timeout 3h')
   t.same(canonicalNftRuleset(listed), canonicalNftRuleset(parseNftRuleset(KUBE)))
+  t.same(canonicalNftRuleset(parseNftRuleset(fixture('kube-proxy-ip6.list.nft'))), canonicalNftRuleset(parseNftRuleset(fixture('kube-proxy-ip6.nft'))), 'and for IPv6')
 })
 
 t.test('round trips through both serializations', async (t) => {
-  for (const [name, text] of [['kube-proxy.nft', KUBE], ['kube-proxy.list.nft', KUBE_LISTED], ['mixed.list.nft', MIXED_LISTED]] as const) {
+  for (const [name, text] of [['kube-proxy.nft', KUBE], ['kube-proxy.list.nft', KUBE_LISTED], ['mixed.list.nft', MIXED_LISTED], ['kube-proxy-ip6.list.nft', fixture('kube-proxy-ip6.list.nft')]] as const) {
     const rs = parseNftRuleset(text)
     const commands = serializeNftCommands(rs)
     const block = serializeNftRuleset(rs, { handles: true })
