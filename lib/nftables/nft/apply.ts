@@ -38,9 +38,12 @@ function* setRefs(e: NftExpr | NftStatement): Generator<string> {
   }
 }
 
-function mapTargets(set: NftSet): string[] {
+/** a set's elements during a transaction (keyed by their key text) */
+type ElementsOf = (set: NftSet) => Map<string, NftElement>
+
+function mapTargets(set: NftSet, elementsOf: ElementsOf): string[] {
   const out: string[] = []
-  for (const e of set.elements) if (e.data) out.push(...chainTargets(e.data))
+  for (const e of elementsOf(set).values()) if (e.data) out.push(...chainTargets(e.data))
   return out
 }
 
@@ -61,7 +64,7 @@ function noteVmapUses(users: Map<string, Set<string>>, chain: string, r: NftRule
 }
 
 /** whether `from` is, or can jump or goto (through verdict maps too) into, one of `targets` */
-function reaches(t: NftTable, from: string, targets: Set<string>): boolean {
+function reaches(t: NftTable, from: string, targets: Set<string>, elementsOf: ElementsOf): boolean {
   const seen = new Set<string>()
   const stack = [from]
   while (stack.length) {
@@ -76,7 +79,7 @@ function reaches(t: NftTable, from: string, targets: Set<string>): boolean {
         stack.push(...chainTargets(s))
         if (s.kind === 'vmap' && s.map.kind === 'setref') {
           const m = t.sets.get(s.map.name)
-          if (m) stack.push(...mapTargets(m))
+          if (m) stack.push(...mapTargets(m, elementsOf))
         }
       }
     }
@@ -88,7 +91,28 @@ class Transaction {
   /** vmap users per table, kept up to date as rules are added; dropped when rules go away */
   private readonly users = new Map<NftTable, Map<string, Set<string>>>()
 
+  /**
+   * elements of the sets this transaction touches, by key: adding or deleting one element costs
+   * one hash operation, not a scan (kube-proxy writes one `add element` line per element)
+   */
+  private readonly elems = new Map<NftSet, Map<string, NftElement>>()
+  private readonly elementsOf: ElementsOf = (set) => {
+    let m = this.elems.get(set)
+    if (!m) {
+      m = new Map(set.elements.map((e) => [elementKeyText(e), e]))
+      this.elems.set(set, m)
+    }
+    return m
+  }
+
   constructor(readonly rs: NftRuleset) {}
+
+  /** writes the element maps back into the sets */
+  finish(): NftRuleset {
+    for (const [set, m] of this.elems) set.elements = [...m.values()]
+    this.elems.clear()
+    return this.rs
+  }
 
   private usersOf(t: NftTable, set: string): Set<string> | undefined {
     let u = this.users.get(t)
@@ -126,13 +150,13 @@ class Transaction {
     }
     for (const s of rule.statements) {
       const targets = [...chainTargets(s)]
-      if (s.kind === 'vmap' && s.map.kind === 'setref') targets.push(...mapTargets(t.sets.get(s.map.name)!))
-      for (const c of targets) if (reaches(t, c, new Set([chain]))) throw new NftParseError(line, `a jump from ${chain} to ${c} would loop`)
+      if (s.kind === 'vmap' && s.map.kind === 'setref') targets.push(...mapTargets(t.sets.get(s.map.name)!, this.elementsOf))
+      for (const c of targets) if (reaches(t, c, new Set([chain]), this.elementsOf)) throw new NftParseError(line, `a jump from ${chain} to ${c} would loop`)
     }
   }
 
   private addElements(t: NftTable, set: NftSet, elements: NftElement[], line: number, create: boolean): void {
-    const index = new Map(set.elements.map((e, i) => [elementKeyText(e), i]))
+    const index = this.elementsOf(set)
     for (const e of elements) {
       if (set.kind === 'map' && e.data === undefined) throw new NftParseError(line, `map ${set.name}: element ${elementKeyText(e)} has no data (KEY : VALUE)`)
       if (set.kind === 'set' && e.data !== undefined) throw new NftParseError(line, `set ${set.name}: element ${elementKeyText(e)} has data but ${set.name} is a set, not a map`)
@@ -140,24 +164,18 @@ class Transaction {
         for (const c of chainTargets(e.data)) {
           this.chain(t, c, line)
           const users = this.usersOf(t, set.name)
-          if (users && reaches(t, c, users)) throw new NftParseError(line, `${set.name}: element ${elementKeyText(e)} jumps to ${c}, which leads back to a chain using ${set.name} (a loop)`)
+          if (users && reaches(t, c, users, this.elementsOf)) throw new NftParseError(line, `${set.name}: element ${elementKeyText(e)} jumps to ${c}, which leads back to a chain using ${set.name} (a loop)`)
         }
       }
       const key = elementKeyText(e)
-      const at = index.get(key)
-      if (at !== undefined) {
-        if (create) throw new NftParseError(line, `element ${key} already exists in ${set.name}`)
-        set.elements[at] = e
-      } else {
-        index.set(key, set.elements.length)
-        set.elements.push(e)
-      }
+      if (create && index.has(key)) throw new NftParseError(line, `element ${key} already exists in ${set.name}`)
+      index.set(key, e)
     }
   }
 
   private referenced(t: NftTable, chain: string): boolean {
     for (const c of t.chains.values()) for (const r of c.rules) for (const s of r.statements) for (const x of chainTargets(s)) if (x === chain) return true
-    for (const s of t.sets.values()) for (const e of s.elements) if (e.data) for (const x of chainTargets(e.data)) if (x === chain) return true
+    for (const s of t.sets.values()) for (const e of this.elementsOf(s).values()) if (e.data) for (const x of chainTargets(e.data)) if (x === chain) return true
     return false
   }
 
@@ -251,7 +269,7 @@ class Transaction {
         const s = this.set(t, cmd.name, line)
         if (cmd.object !== s.kind) throw new NftParseError(line, `${s.name} is a ${s.kind}, not a ${cmd.object}`)
         if (cmd.op === 'flush') {
-          s.elements = []
+          this.elementsOf(s).clear()
           return
         }
         for (const c of t.chains.values()) {
@@ -296,14 +314,11 @@ class Transaction {
           this.addElements(t, s, cmd.elements, line, cmd.op === 'create')
           return
         }
-        const drop = new Set<string>()
-        const have = new Set(s.elements.map(elementKeyText))
+        const have = this.elementsOf(s)
         for (const e of cmd.elements) {
           const k = elementKeyText(e)
-          if (!have.has(k)) throw new NftParseError(line, `element ${k} does not exist in ${s.name}`)
-          drop.add(k)
+          if (!have.delete(k)) throw new NftParseError(line, `element ${k} does not exist in ${s.name}`)
         }
-        s.elements = s.elements.filter((e) => !drop.has(elementKeyText(e)))
         return
       }
     }
@@ -329,7 +344,7 @@ export function applyNftCommands(ruleset: NftRuleset, commands: NftCommand[] | s
   const cmds = typeof commands === 'string' ? parseNftCommands(commands) : commands
   const tx = new Transaction(structuredClone(ruleset))
   for (const c of cmds) tx.apply(c)
-  return tx.rs
+  return tx.finish()
 }
 
 /** Parses nft text (the `add ...` form, `nft list ruleset` output, or both) into a ruleset. */
