@@ -437,19 +437,13 @@ export class NftEvaluator {
     const getters = parts.map((x) => this.getter(x))
     if (getters.some((g) => g === undefined)) return undefined
     const gs = getters as Getter[]
-    if (gs.length === 1) {
-      const g = gs[0]!
-      return (p) => {
-        const v = g(p)
-        return v === undefined ? undefined : [v]
-      }
-    }
+    // one scratch array per reader: the caller consumes the key before the next read
+    const out: PartValue[] = new Array<PartValue>(gs.length)
     return (p) => {
-      const out: PartValue[] = []
-      for (const g of gs) {
-        const v = g(p)
+      for (let i = 0; i < gs.length; i++) {
+        const v = gs[i]!(p)
         if (v === undefined) return undefined
-        out.push(v)
+        out[i] = v
       }
       return out
     }
@@ -571,8 +565,7 @@ export class NftEvaluator {
         return (p) => {
           const k = read(p)
           if (k === undefined) return BREAK
-          const element: NftElement = { key: keyExpr(k) }
-          return target.index.dynamicUpdate(op, k, p.now, timeout, element) ? NEXT : BREAK
+          return target.index.dynamicUpdate(op, k, p.now, timeout, () => ({ key: keyExpr(k) })) ? NEXT : BREAK
         }
       }
       case 'unknown': return undefined
