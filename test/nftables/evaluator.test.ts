@@ -8,6 +8,10 @@ import { join } from 'node:path'
 import { NftEvaluator, type NftEvalResult, type NftPacket } from '../../lib/nftables/nft/evaluator.js'
 import { parseNftRuleset } from '../../lib/nftables/nft/apply.js'
 import { formatNftTrace } from '../../lib/nftables/nft/trace.js'
+import { ruleText } from '../../lib/nftables/nft/serialize.js'
+import type { NftRuleRef } from '../../lib/nftables/nft/evaluator.js'
+
+const ruleTextOf = (r: NftRuleRef) => ruleText(r.rule)
 import { SetIndex } from '../../lib/nftables/nft/set-index.js'
 import { parseAddr } from '../../lib/iptables/ip.js'
 
@@ -348,4 +352,22 @@ t.test('set index: one hash probe for exact keys, prefix shapes for intervals', 
   t.ok(index.lookup([a('10.200.1.1'), 17, 53], 0))
   t.notOk(index.lookup([a('11.0.0.1'), 17, 53], 0))
   t.equal(index.count, 5001)
+})
+
+t.test("a node's iptables-nft tables, as nft lists them (kube-proxy's iptables mode)", async (t) => {
+  // test/fixtures/nftables/iptables-nft.list.nft: this project's iptables ruleset loaded with
+  // iptables-nft-restore into a namespace, then `nft -a list ruleset`
+  const text = readFileSync(join(__dirname, '..', 'fixtures', 'nftables', 'iptables-nft.list.nft'), 'utf8')
+  const ev = new NftEvaluator(text, { localAddresses: [NODE], seed: 4 })
+  const go = (src: string, dst: string, e = ev) => e.evaluate({ src, sport: 1234, dst, dport: 80, protocol: 'tcp', hook: 'prerouting' })
+  t.same([go('10.0.0.5', '172.30.0.2').endpoint, go('10.0.0.5', '172.30.0.2').masquerade], ['10.1.0.3:80', false], 'cluster IP')
+  t.same([go('192.168.7.7', '172.30.0.2').endpoint, go('192.168.7.7', '172.30.0.2').masquerade], ['10.1.0.3:80', true], 'cluster IP from outside the pod CIDR')
+  t.equal(go('203.0.113.2', '198.51.100.1').endpoint, '10.1.0.3:80', 'LB IP from the source range')
+  t.equal(go('203.0.113.200', '198.51.100.1').action, 'drop', 'LB IP from outside the source range: the filter table drops it')
+  // the affinity service uses `xt match recent`, which nft prints but cannot express: reported
+  const sticky = go('10.0.0.5', '172.30.0.1')
+  t.equal(sticky.action, 'accept', 'rules with an uninterpreted match do not match')
+  t.ok(sticky.unsupported.length > 0 && sticky.unsupported.every((r) => ruleTextOf(r).includes('xt match recent')), 'and are reported')
+  const loose = go('10.0.0.5', '172.30.0.1', new NftEvaluator(text, { localAddresses: [NODE], unknown: 'match' }))
+  t.equal(loose.endpoint, '10.1.0.1:80', "with unknown: 'match' the first recent rule wins")
 })

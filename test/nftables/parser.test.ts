@@ -75,7 +75,7 @@ t.test('the kernel listing of the kube-proxy ruleset is the same ruleset', async
 })
 
 t.test('round trips through both serializations', async (t) => {
-  for (const [name, text] of [['kube-proxy.nft', KUBE], ['kube-proxy.list.nft', KUBE_LISTED], ['mixed.list.nft', MIXED_LISTED], ['kube-proxy-ip6.list.nft', fixture('kube-proxy-ip6.list.nft')]] as const) {
+  for (const [name, text] of [['kube-proxy.nft', KUBE], ['kube-proxy.list.nft', KUBE_LISTED], ['mixed.list.nft', MIXED_LISTED], ['kube-proxy-ip6.list.nft', fixture('kube-proxy-ip6.list.nft')], ['iptables-nft.list.nft', fixture('iptables-nft.list.nft')]] as const) {
     const rs = parseNftRuleset(text)
     const commands = serializeNftCommands(rs)
     const block = serializeNftRuleset(rs, { handles: true })

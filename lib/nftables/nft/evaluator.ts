@@ -342,7 +342,7 @@ export class NftEvaluator {
         return ['int']
       case 'meta':
         if (e.key === 'l4proto') return ['proto']
-        if (e.key === 'mark' || e.key === 'length') return ['int']
+        if (e.key === 'mark' || e.key === 'length' || e.key === 'random') return ['int']
         return ['str']
       case 'ct': return e.key === 'mark' ? ['int'] : ['str']
       case 'fib': return ['str']
@@ -378,11 +378,15 @@ export class NftEvaluator {
           case 'iifname': return (p) => p.iifname
           case 'oifname': return (p) => p.oifname
           case 'length': return (p) => p.length
+          // what iptables-nft writes for -m statistic --mode random
+          case 'random': return () => Math.min(0xffffffff, Math.floor(this.random() * 4294967296))
           default: return undefined
         }
       case 'ct':
         if (e.key === 'state') return (p) => p.ctstate
         if (e.key === 'mark') return (p) => p.ctmark
+        // the NAT bits of the connection so far (iptables-nft writes `ct status dnat` for --ctstatus DNAT)
+        if (e.key === 'status') return (p) => (p.dnat !== undefined ? 'dnat' : p.masquerade || p.snat !== undefined ? 'snat' : '')
         return undefined
       case 'fib': {
         if (e.result !== 'type') return undefined
