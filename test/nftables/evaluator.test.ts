@@ -14,6 +14,7 @@ import type { NftRuleRef } from '../../lib/nftables/nft/evaluator.js'
 const ruleTextOf = (r: NftRuleRef) => ruleText(r.rule)
 import { SetIndex } from '../../lib/nftables/nft/set-index.js'
 import { parseAddr } from '../../lib/iptables/ip.js'
+import * as api from '../../lib/index.js'
 
 const KUBE = readFileSync(join(__dirname, '..', 'fixtures', 'nftables', 'kube-proxy.nft'), 'utf8')
 const KUBE_LISTED = readFileSync(join(__dirname, '..', 'fixtures', 'nftables', 'kube-proxy.list.nft'), 'utf8')
@@ -370,4 +371,16 @@ t.test("a node's iptables-nft tables, as nft lists them (kube-proxy's iptables m
   t.ok(sticky.unsupported.length > 0 && sticky.unsupported.every((r) => ruleTextOf(r).includes('xt match recent')), 'and are reported')
   const loose = go('10.0.0.5', '172.30.0.1', new NftEvaluator(text, { localAddresses: [NODE], unknown: 'match' }))
   t.equal(loose.endpoint, '10.1.0.1:80', "with unknown: 'match' the first recent rule wins")
+})
+
+t.test('the public API: parse a node listing, evaluate, trace, list with counters', async (t) => {
+  const rs = api.parseNftRuleset(KUBE_LISTED)
+  t.same(api.findUnknownNft(rs), [])
+  const ev = new api.NftEvaluator(rs, { localAddresses: [NODE], random: () => 0.7 })
+  const r = ev.evaluate({ src: '10.0.0.2', sport: 1, dst: '172.30.1.10', dport: 80, protocol: 'TCP', hook: 'prerouting' })
+  t.same([r.action, r.endpoint, r.servicePort], ['dnat', '10.1.0.12:8080', 'web/frontend:http'])
+  t.ok(api.formatNftTrace(r.visited).length > 5)
+  t.equal(api.serializeNftCommands(api.parseNftRuleset(api.serializeNftRuleset(rs))), api.serializeNftCommands(rs))
+  t.throws(() => api.parseNftRuleset('add rule ip nope c accept'), api.NftParseError)
+  t.same(api.canonicalNftRuleset(api.applyNftCommands(api.emptyNftRuleset(), KUBE)), api.canonicalNftRuleset(rs))
 })
