@@ -55,6 +55,18 @@ if ('skip' in netns) {
     t.same(canonicalNftRuleset(parseNftRuleset(again.listing)), canonicalNftRuleset(parseNftRuleset(first)))
   })
 
+  t.test('beyond kube-proxy: table objects, typeof sets, masks, kept statements load back', async (t) => {
+    const text = readFileSync(join(__dirname, '..', 'fixtures', 'nftables', 'assorted.nft'), 'utf8')
+    const first = load(text, true)
+    t.ok(first.ok, `the fixture loads ${first.stderr}`)
+    const listed = parseNftRuleset(first.listing)
+    for (const [name, out] of [['command form', serializeNftCommands(listed)], ['block form', serializeNftRuleset(listed)]] as const) {
+      const r = load(out, true)
+      t.ok(r.ok, `${name} of the listing loads ${r.stderr}`)
+      t.same(canonicalNftRuleset(parseNftRuleset(r.listing)), canonicalNftRuleset(listed), `${name}: listed the same`)
+    }
+  })
+
   t.test('a partial transaction: the kernel and applyNftCommands agree', async (t) => {
     const base = load(KUBE, true)
     t.ok(base.ok, base.stderr)

@@ -240,3 +240,40 @@ t.test('mutated input never crashes the parser or the evaluator', async (t) => {
   }
   t.ok(parsed > 20 && refused > 20, `both outcomes exercised: ${parsed} loaded, ${refused} refused`)
 })
+
+t.test('what else a node may have: table objects, typeof sets, masks, statements kept as text', async (t) => {
+  // test/fixtures/nftables/assorted.nft and the kernel's listing of it
+  const source = parseNftRuleset(fixture('assorted.nft'))
+  const listed = parseNftRuleset(fixture('assorted.list.nft'))
+  const fw = listed.tables.get('inet fw')!
+  t.same(fw.objects!.map((o) => [o.kind, o.name, o.body]), [
+    ['counter', 'seen', 'packets 0 bytes 0;'],
+    ['quota', 'q1', 'over 100 mbytes;'],
+    ['ct helper', 'ftp-std', 'type "ftp" protocol tcp; l3proto inet;'],
+  ])
+  t.same({ keyType: fw.sets.get('blocked')!.keyType, typeof: fw.sets.get('blocked')!.typeof, extra: fw.sets.get('blocked')!.extra }, { keyType: ['ipv4_addr'], typeof: 'ip saddr', extra: ['auto-merge'] })
+  t.same(fw.chains.get('input')!.rules[5]!.statements[0], {
+    kind: 'match', op: '==', right: { kind: 'value', text: 'syn' },
+    left: { kind: 'binop', op: '&', left: { kind: 'payload', protocol: 'tcp', field: 'flags' }, right: { kind: 'list', values: ['fin', 'syn', 'rst', 'ack'].map((text) => ({ kind: 'value', text })) } },
+  })
+  t.same(fw.chains.get('input')!.rules[8]!.statements[0], { kind: 'assign', target: { kind: 'payload', protocol: 'ip', field: 'dscp' }, value: { kind: 'value', text: 'cs1' } })
+  t.same(findUnknownNft(listed).map((u) => [u.chain, u.index, u.text]), [
+    ['', -1, 'counter seen { packets 0 bytes 0; }'],
+    ['', -1, 'quota q1 { over 100 mbytes; }'],
+    ['', -1, 'ct helper ftp-std { type "ftp" protocol tcp; l3proto inet; }'],
+    ['input', 5, 'limit rate over 10/second'],
+    ['input', 8, 'counter name "seen"'],
+    ['input', 9, 'ct count over 10'],
+  ])
+  for (const rs of [source, listed]) {
+    t.same(canonicalNftRuleset(parseNftRuleset(serializeNftCommands(rs))), canonicalNftRuleset(rs), 'command form round trip')
+    t.same(canonicalNftRuleset(parseNftRuleset(serializeNftRuleset(rs))), canonicalNftRuleset(rs), 'block form round trip')
+  }
+  const ev = new NftEvaluator(listed, { localAddresses: ['192.168.0.2'] })
+  const go = (src: string, dport: number, extra: Record<string, unknown> = {}) => ev.evaluate({ src, sport: 1, dst: '192.168.0.2', dport, protocol: 'udp', hook: 'prerouting', ...extra }).action
+  t.equal(go('192.0.2.9', 53), 'drop', 'a blocked source (interval set declared by typeof)')
+  t.equal(go('203.0.113.9', 53), 'accept', 'udp 53 from elsewhere')
+  t.equal(go('203.0.113.9', 54), 'drop', 'the policy')
+  t.equal(go('203.0.113.9', 54, { iifname: 'lo' }), 'accept', 'iif "lo"')
+  t.equal(go('203.0.113.9', 54, { ctstate: 'related' }), 'accept', 'ct state { established, related }')
+})

@@ -6,7 +6,7 @@
 import { NftParseError } from './errors.js'
 import { newTable, parseNftCommands } from './parser.js'
 import { exprText } from './serialize.js'
-import type { NftChain, NftCommand, NftElement, NftExpr, NftFamily, NftRule, NftRuleset, NftSet, NftStatement, NftTable } from './types.js'
+import type { NftChain, NftCommand, NftElement, NftExpr, NftFamily, NftRule, NftRuleset, NftSet, NftStatement, NftTable, NftTableObject } from './types.js'
 
 export function emptyRuleset(): NftRuleset {
   return { tables: new Map() }
@@ -219,6 +219,11 @@ class Transaction {
     const removesRules = cmd.op === 'replace' || ((cmd.op === 'flush' || cmd.op === 'delete') && (cmd.object === 'rule' || cmd.object === 'chain' || cmd.object === 'table' || cmd.object === 'ruleset'))
     if (removesRules) this.users.clear()
     switch (cmd.object) {
+      case 'object': {
+        const t = this.table(cmd.family, cmd.table, line)
+        this.putObject(t, cmd.value, cmd.op === 'create', line)
+        return
+      }
       case 'ruleset':
         for (const [k, t] of this.rs.tables) if (cmd.family === undefined || t.family === cmd.family) this.rs.tables.delete(k)
         return
@@ -324,8 +329,17 @@ class Transaction {
     }
   }
 
+  private putObject(t: NftTable, value: NftTableObject, create: boolean, line: number): void {
+    const list = (t.objects ??= [])
+    const i = list.findIndex((x) => x.kind === value.kind && x.name === value.name)
+    if (i !== -1 && create) throw new NftParseError(line, `${value.kind} ${value.name} already exists`)
+    if (i === -1) list.push(value)
+    else list[i] = value
+  }
+
   /** A `table { ... }` block: declares every chain and set first, so rules may refer forward. */
   private mergeBlock(t: NftTable, block: NftTable): void {
+    for (const x of block.objects ?? []) this.putObject(t, x, false, x.line)
     const chains = [...block.chains.values()].map((c) => [this.mergeChain(t, c, false, c.line), c] as const)
     const sets = [...block.sets.values()].map((s) => [this.mergeSet(t, s, false, s.line), s] as const)
     for (const [target, src] of sets) this.addElements(t, target, src.elements, src.line, false)

@@ -375,8 +375,11 @@ export class NftEvaluator {
           case 'l4proto': return (p) => p.proto
           case 'mark': return (p) => p.mark
           case 'nfproto': return (p) => (p.family === 4 ? 'ipv4' : 'ipv6')
-          case 'iifname': return (p) => p.iifname
-          case 'oifname': return (p) => p.oifname
+          // interfaces by name (iif / oif compare indexes in the kernel; names stand in for them here)
+          case 'iifname':
+          case 'iif': return (p) => p.iifname
+          case 'oifname':
+          case 'oif': return (p) => p.oifname
           case 'length': return (p) => p.length
           // what iptables-nft writes for -m statistic --mode random
           case 'random': return () => Math.min(0xffffffff, Math.floor(this.random() * 4294967296))
@@ -535,6 +538,8 @@ export class NftEvaluator {
         }
       }
       case 'assign': {
+        // tracing and helpers do not change a verdict
+        if ((s.target.kind === 'meta' && s.target.key === 'nftrace') || (s.target.kind === 'ct' && s.target.key === 'helper')) return () => NEXT
         const value = this.getter(s.value)
         if (!value) return undefined
         if (s.target.kind === 'meta' && s.target.key === 'mark') {
