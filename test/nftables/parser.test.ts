@@ -277,3 +277,32 @@ t.test('what else a node may have: table objects, typeof sets, masks, statements
   t.equal(go('203.0.113.9', 54, { iifname: 'lo' }), 'accept', 'iif "lo"')
   t.equal(go('203.0.113.9', 54, { ctstate: 'related' }), 'accept', 'ct state { established, related }')
 })
+
+t.test('a transaction never changes its input, and shares what it does not touch', async (t) => {
+  const rs = parseNftRuleset(KUBE_LISTED)
+  const before = serializeNftRuleset(rs, { handles: true })
+  const kp = 'ip kube-proxy'
+  const txs = [
+    `flush table ${kp}`,
+    `add table ${kp} { comment "changed" ; }`,
+    `add chain ${kp} nat-output { type nat hook output priority -100 ; policy accept ; }\nflush chain ${kp} services`,
+    `flush map ${kp} firewall-ips\ndelete chain ${kp} firewall-T8YU6IOP-shop/api/tcp/grpc`,
+    `add set ${kp} extra { type ipv4_addr ; }\nadd element ${kp} extra { 10.0.0.1 }`,
+    `add rule ${kp} services counter\ninsert rule ${kp} services counter\nreplace rule ${kp} services handle 44 accept\ndelete rule ${kp} services handle 45`,
+    `add element ${kp} cluster-ips { 172.31.0.1 }\ndelete element ${kp} cluster-ips { 172.30.0.10 }\nadd element ${kp} service-ips { 172.31.0.1 . tcp . 80 : goto reject-chain }`,
+    `add counter ${kp} c { packets 0 bytes 0 ; }`,
+    `table ip kube-proxy {\n\tchain services {\n\t\tdrop\n\t}\n\tset cluster-ips {\n\t\ttype ipv4_addr\n\t\telements = { 1.2.3.4 }\n\t}\n}`,
+    'flush ruleset',
+  ]
+  for (const tx of txs) {
+    const after = applyNftCommands(rs, tx)
+    t.not(serializeNftRuleset(after, { handles: true }), before, `${tx.split('\n')[0]}: changed the result`)
+    t.equal(serializeNftRuleset(rs, { handles: true }), before, `${tx.split('\n')[0]}: the input is unchanged`)
+  }
+  const one = applyNftCommands(rs, `add element ${kp} cluster-ips { 172.31.0.1 }`)
+  const [a, b] = [rs.tables.get(kp)!, one.tables.get(kp)!]
+  t.equal(b.chains.get('services'), a.chains.get('services'), 'an untouched chain is shared')
+  t.equal(b.sets.get('service-ips'), a.sets.get('service-ips'), 'an untouched set is shared')
+  t.not(b.sets.get('cluster-ips'), a.sets.get('cluster-ips'), 'the changed set is a copy')
+  t.equal(b.sets.get('cluster-ips')!.elements.length, a.sets.get('cluster-ips')!.elements.length + 1)
+})

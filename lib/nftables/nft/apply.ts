@@ -105,13 +105,49 @@ class Transaction {
     return m
   }
 
-  constructor(readonly rs: NftRuleset) {}
+  /**
+   * Copy on write: the input ruleset is never changed. A table, chain or set is copied (shallow,
+   * its rules and elements shared) the first time this transaction changes it, so a partial
+   * sync of one service costs what it touches, not the size of the ruleset.
+   */
+  private readonly own = new WeakSet<object>()
+  readonly rs: NftRuleset
 
-  /** writes the element maps back into the sets */
+  constructor(input: NftRuleset) {
+    this.rs = { tables: new Map(input.tables) }
+  }
+
+  /** writes the element maps of the changed sets back */
   finish(): NftRuleset {
-    for (const [set, m] of this.elems) set.elements = [...m.values()]
+    for (const [set, m] of this.elems) if (this.own.has(set)) set.elements = [...m.values()]
     this.elems.clear()
     return this.rs
+  }
+
+  private tableW(t: NftTable): NftTable {
+    if (this.own.has(t)) return t
+    const copy: NftTable = { ...t, chains: new Map(t.chains), sets: new Map(t.sets) }
+    if (t.objects) copy.objects = [...t.objects]
+    this.own.add(copy)
+    this.rs.tables.set(`${t.family} ${t.name}`, copy)
+    return copy
+  }
+
+  private chainW(t: NftTable, c: NftChain): NftChain {
+    if (this.own.has(c)) return c
+    const copy: NftChain = { ...c, rules: [...c.rules] }
+    if (c.base) copy.base = { ...c.base }
+    this.own.add(copy)
+    t.chains.set(c.name, copy)
+    return copy
+  }
+
+  private setW(t: NftTable, s: NftSet): NftSet {
+    if (this.own.has(s)) return s
+    const copy: NftSet = { ...s }
+    this.own.add(copy)
+    t.sets.set(s.name, copy)
+    return copy
   }
 
   private usersOf(t: NftTable, set: string): Set<string> | undefined {
@@ -125,10 +161,11 @@ class Transaction {
     if (u) noteVmapUses(u, chain, r)
   }
 
+  /** the table, ready to be changed */
   private table(family: NftFamily, name: string, line: number): NftTable {
     const t = this.rs.tables.get(`${family} ${name}`)
     if (!t) throw new NftParseError(line, `table ${family} ${name} does not exist`)
-    return t
+    return this.tableW(t)
   }
 
   private chain(t: NftTable, name: string, line: number): NftChain {
@@ -180,13 +217,15 @@ class Transaction {
   }
 
   private mergeChain(t: NftTable, chain: NftChain, create: boolean, line: number): NftChain {
-    const old = t.chains.get(chain.name)
-    if (!old) {
+    const existing = t.chains.get(chain.name)
+    if (!existing) {
       const fresh: NftChain = { ...chain, rules: [] }
+      this.own.add(fresh)
       t.chains.set(chain.name, fresh)
       return fresh
     }
     if (create) throw new NftParseError(line, `chain ${chain.name} already exists`)
+    const old = this.chainW(t, existing)
     if (chain.base) {
       if (old.base && (old.base.type !== chain.base.type || old.base.hook !== chain.base.hook)) {
         throw new NftParseError(line, `chain ${chain.name} is already a ${old.base.type} chain on hook ${old.base.hook}`)
@@ -203,6 +242,7 @@ class Transaction {
     const old = t.sets.get(set.name)
     if (!old) {
       const fresh: NftSet = { ...set, elements: [] }
+      this.own.add(fresh)
       t.sets.set(set.name, fresh)
       return fresh
     }
@@ -210,7 +250,7 @@ class Transaction {
     if (old.kind !== set.kind || old.keyType.join('.') !== set.keyType.join('.') || old.dataType !== set.dataType) {
       throw new NftParseError(line, `${set.kind} ${set.name} already exists with another type`)
     }
-    return old
+    return this.setW(t, old)
   }
 
   apply(cmd: NftCommand): void {
@@ -231,14 +271,17 @@ class Transaction {
         if ('name' in cmd) {
           const t = this.table(cmd.family, cmd.name, line)
           if (cmd.op === 'delete') this.rs.tables.delete(`${t.family} ${t.name}`)
-          else for (const c of t.chains.values()) c.rules = []
+          else for (const c of [...t.chains.values()]) this.chainW(t, c).rules = []
           return
         }
         const key = `${cmd.table.family} ${cmd.table.name}`
-        let t = this.rs.tables.get(key)
-        if (t && cmd.op === 'create') throw new NftParseError(line, `table ${key} already exists`)
-        if (!t) {
+        const found = this.rs.tables.get(key)
+        if (found && cmd.op === 'create') throw new NftParseError(line, `table ${key} already exists`)
+        let t: NftTable
+        if (found) t = this.tableW(found)
+        else {
           t = newTable(cmd.table.family, cmd.table.name, cmd.table.line)
+          this.own.add(t)
           this.rs.tables.set(key, t)
         }
         if (cmd.table.comment !== undefined) t.comment = cmd.table.comment
@@ -255,10 +298,10 @@ class Transaction {
         }
         const c = this.chain(t, cmd.name, line)
         if (cmd.op === 'flush') {
-          c.rules = []
+          this.chainW(t, c).rules = []
           return
         }
-        if (c.rules.length) throw new NftParseError(line, `chain ${c.name} is not empty (flush it first)`)
+        // the kernel deletes a chain with its rules, but not while something jumps to it
         if (this.referenced(t, c.name)) throw new NftParseError(line, `chain ${c.name} is still jumped to`)
         t.chains.delete(c.name)
         return
@@ -274,7 +317,7 @@ class Transaction {
         const s = this.set(t, cmd.name, line)
         if (cmd.object !== s.kind) throw new NftParseError(line, `${s.name} is a ${s.kind}, not a ${cmd.object}`)
         if (cmd.op === 'flush') {
-          this.elementsOf(s).clear()
+          this.elementsOf(this.setW(t, s)).clear()
           return
         }
         for (const c of t.chains.values()) {
@@ -287,7 +330,7 @@ class Transaction {
       }
       case 'rule': {
         const t = this.table(cmd.family, cmd.table, line)
-        const c = this.chain(t, cmd.chain, line)
+        const c = this.chainW(t, this.chain(t, cmd.chain, line))
         if (cmd.op === 'delete') {
           const i = c.rules.findIndex((r) => r.handle === cmd.handle)
           if (i === -1) throw new NftParseError(line, `no rule with handle ${cmd.handle} in chain ${c.name}`)
@@ -314,7 +357,7 @@ class Transaction {
       }
       case 'element': {
         const t = this.table(cmd.family, cmd.table, line)
-        const s = this.set(t, cmd.set, line)
+        const s = this.setW(t, this.set(t, cmd.set, line))
         if (cmd.op !== 'delete') {
           this.addElements(t, s, cmd.elements, line, cmd.op === 'create')
           return
@@ -330,7 +373,7 @@ class Transaction {
   }
 
   private putObject(t: NftTable, value: NftTableObject, create: boolean, line: number): void {
-    const list = (t.objects ??= [])
+    const list = (t.objects ??= [])  // t is this transaction's copy, and so is its list
     const i = list.findIndex((x) => x.kind === value.kind && x.name === value.name)
     if (i !== -1 && create) throw new NftParseError(line, `${value.kind} ${value.name} already exists`)
     if (i === -1) list.push(value)
@@ -353,10 +396,13 @@ class Transaction {
   }
 }
 
-/** Applies a transaction to a copy of `ruleset`; the input is left untouched. Throws NftParseError. */
+/**
+ * Applies a transaction to `ruleset` and returns the result; the input is left untouched (what
+ * the transaction changes is copied, the rest shared). Throws NftParseError.
+ */
 export function applyNftCommands(ruleset: NftRuleset, commands: NftCommand[] | string): NftRuleset {
   const cmds = typeof commands === 'string' ? parseNftCommands(commands) : commands
-  const tx = new Transaction(structuredClone(ruleset))
+  const tx = new Transaction(ruleset)
   for (const c of cmds) tx.apply(c)
   return tx.finish()
 }
