@@ -384,3 +384,27 @@ t.test('the public API: parse a node listing, evaluate, trace, list with counter
   t.throws(() => api.parseNftRuleset('add rule ip nope c accept'), api.NftParseError)
   t.same(api.canonicalNftRuleset(api.applyNftCommands(api.emptyNftRuleset(), KUBE)), api.canonicalNftRuleset(rs))
 })
+
+t.test('redirect and snat', async (t) => {
+  const ev = new NftEvaluator(`table ip n {
+	chain pre {
+		type nat hook prerouting priority dstnat; policy accept;
+		tcp dport 15001 redirect to :8080
+	}
+	chain out {
+		type nat hook output priority -100; policy accept;
+		tcp dport 15001 redirect to :8080
+	}
+	chain post {
+		type nat hook postrouting priority srcnat; policy accept;
+		ip daddr 198.51.100.0/24 snat to 192.168.0.2
+	}
+}
+`, { localAddresses: ['192.168.0.2'] })
+  const arriving = ev.evaluate({ src: '10.0.0.2', sport: 1, dst: '10.9.9.9', dport: 15001, protocol: 'tcp', hook: 'prerouting' })
+  t.same([arriving.action, arriving.endpoint, arriving.path], ['dnat', '192.168.0.2:8080', 'input'], 'redirect: to the node itself')
+  const local = ev.evaluate({ src: '192.168.0.2', sport: 1, dst: '10.9.9.9', dport: 15001, protocol: 'tcp', hook: 'output' })
+  t.same([local.action, local.endpoint], ['dnat', '127.0.0.1:8080'], 'redirect of a local process: to loopback')
+  const out = ev.evaluate({ src: '10.0.0.2', sport: 1, dst: '198.51.100.9', dport: 443, protocol: 'tcp', hook: 'prerouting' })
+  t.same([out.action, out.snat, out.path], ['accept', '192.168.0.2', 'forward'], 'snat')
+})

@@ -226,6 +226,7 @@ export class NftEvaluator {
   private readonly counterPackets: Float64Array
   private readonly counterBytes: Float64Array
   private readonly local = new Set<string>()
+  private readonly localList: Addr[] = []
   private readonly random: RandomSource
   private readonly traceOn: boolean
   private readonly unknownPasses: boolean
@@ -240,6 +241,7 @@ export class NftEvaluator {
       const addr = typeof a === 'string' ? parseAddr(a) : undefined
       if (!addr) throw new TypeError(`options.localAddresses: invalid address ${show(a)}`)
       this.local.add(addrKey(addr))
+      this.localList.push(addr)
     }
     const random = options.random ?? seededRandom(options.seed ?? 1)
     if (typeof random !== 'function') throw new TypeError(`options.random must be a function returning numbers in [0, 1), got ${show(random)}`)
@@ -650,11 +652,7 @@ export class NftEvaluator {
   }
 
   private firstLocal(family: 4 | 6): Addr | undefined {
-    for (const k of this.local) {
-      const isV4 = !k.includes(',')
-      if ((family === 4) === isV4) return isV4 ? { family: 4, w: [Number(k)] } : { family: 6, w: k.split(',').map(Number) }
-    }
-    return undefined
+    return this.localList.find((a) => a.family === family)
   }
 
   // ---- evaluate ----
