@@ -339,6 +339,10 @@ t.test('bad input: a TypeError or RangeError naming the field', async (t) => {
   ]
   for (const [name, p, type, message] of cases) t.throws(() => ev.evaluate(p as NftPacket), { constructor: type, message }, name)
   t.throws(() => new NftEvaluator(KUBE, { localAddresses: ['nope'] }), /options.localAddresses/)
+  t.throws(() => new NftEvaluator(KUBE, { sed: 1 } as never), { name: 'TypeError', message: /unknown option "sed"; did you mean "seed"/ })
+  t.throws(() => new NftEvaluator(KUBE, { trace: 'all' } as never), /options.trace/)
+  t.throws(() => new NftEvaluator(KUBE, { maxDepth: 0 }), RangeError)
+  t.throws(() => new NftEvaluator(KUBE, { seed: NaN }), RangeError)
   t.throws(() => new NftEvaluator(42 as unknown as string), TypeError)
   t.throws(() => new NftEvaluator('add table ip t\nadd set ip t s { type ipv4_addr ; }\nadd element ip t s { 10.0.0.1 }\nadd element ip t s { tcp }'), /set s: invalid address tcp/)
 })

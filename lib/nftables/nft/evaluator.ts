@@ -11,6 +11,7 @@
 //   output packet:     output -> postrouting -> (to a local address, back in on lo:
 //                                                prerouting and input, nat chains skipped)
 
+import { rejectUnknownKeys } from '../../util/known-keys.js'
 import { show } from '../../util/show.js'
 import { seededRandom, type RandomSource } from '../../util/random.js'
 import { addrKey, formatAddr, parseAddr, type Addr, LOOPBACK_V4, LOOPBACK_V6, cidrContains, MULTICAST_V4, MULTICAST_V6 } from '../../iptables/ip.js'
@@ -111,6 +112,8 @@ export interface NftEvaluatorOptions {
   /** jump depth limit (the kernel's is 16 for jumps; default 64) */
   maxDepth?: number
 }
+
+const OPTION_KEYS = ['localAddresses', 'random', 'seed', 'now', 'trace', 'unknown', 'maxDepth'] as const satisfies ReadonlyArray<keyof NftEvaluatorOptions>
 
 /** Thrown for a ruleset the evaluator cannot load (a literal that does not fit its set's type). */
 export class NftEvalError extends Error {
@@ -235,6 +238,7 @@ export class NftEvaluator {
 
   constructor(input: NftRuleset | string, options: NftEvaluatorOptions = {}) {
     if (options === null || typeof options !== 'object') throw new TypeError(`options must be an object, got ${show(options)}`)
+    rejectUnknownKeys('NftEvaluator options', options, OPTION_KEYS)
     this.ruleset = typeof input === 'string' ? parseNftRuleset(input) : input
     if (!this.ruleset || !(this.ruleset.tables instanceof Map)) throw new TypeError(`ruleset must be nft text or a parsed NftRuleset, got ${show(input)}`)
     for (const a of options.localAddresses ?? []) {
@@ -246,6 +250,9 @@ export class NftEvaluator {
     const random = options.random ?? seededRandom(options.seed ?? 1)
     if (typeof random !== 'function') throw new TypeError(`options.random must be a function returning numbers in [0, 1), got ${show(random)}`)
     this.random = random
+    if (options.trace !== undefined && options.trace !== 'matched' && options.trace !== 'none') throw new TypeError(`options.trace must be "matched" or "none", got ${show(options.trace)}`)
+    if (options.unknown !== undefined && options.unknown !== 'nomatch' && options.unknown !== 'match') throw new TypeError(`options.unknown must be "nomatch" or "match", got ${show(options.unknown)}`)
+    if (options.maxDepth !== undefined && (!Number.isInteger(options.maxDepth) || options.maxDepth < 1)) throw new RangeError(`options.maxDepth must be an integer >= 1, got ${show(options.maxDepth)}`)
     this.traceOn = (options.trace ?? 'matched') !== 'none'
     this.unknownPasses = options.unknown === 'match'
     this.maxDepth = options.maxDepth ?? 64
