@@ -1,28 +1,22 @@
-// Public entry point of svcplane: the API users rely on. Internals stay behind their modules.
-export { Dataplane, DEFAULT_CAPACITY, DEFAULT_TIMEOUTS } from './dataplane/dataplane.js'
+// Public entry point of svcplane: the API users rely on. The layers underneath have subpath
+// entry points of their own: 'svcplane/model' (kube-proxy's semantics: service ports, endpoint
+// categorisation, traffic plans, the trace, the mode interface), 'svcplane/iptables' (the
+// iptables-save format, kube-proxy's renderer and chain names, the netfilter evaluator) and
+// 'svcplane/k8s' (Service and EndpointSlice validation).
+export { Dataplane, DEFAULT_CAPACITY, DEFAULT_TIMEOUTS, INITIAL_CAPACITY, MAX_CAPACITY } from './dataplane/dataplane.js'
+export { setNativeBinding } from './dataplane/native.js'
+export { SvcplaneError, SvcplaneTypeError, SvcplaneRangeError, errorCode, ERROR_CODES, type ErrorCode } from './errors.js'
 export type { DataplaneCounters, FlowEntry } from './dataplane/dataplane.js'
 export { FlowBatch, DecisionBatch, TCP_FLAGS } from './dataplane/wire.js'
 export { parseCidr, canonicalAddress, formatAddress, addressFamily } from './util/address.js'
+export { joinHostPort, splitHostPort, type HostPort } from './util/host-port.js'
 export type * from './dataplane/types.js'
 
 // The kube-proxy model: Services and EndpointSlices in, kube-proxy's decisions out.
-export { Proxier, PROXY_MODE_NAMES, isProxyMode, NativeMode, IptablesMode } from './modes/index.js'
+export { Proxier, PROXY_MODE_NAMES, isProxyMode } from './modes/index.js'
+export type { IpvsView, IpvsState, IpvsModeOptions } from './modes/index.js'
+export { IPVS_SCHEDULERS, type IpvsScheduler, type VirtualServer, type RealServer } from './ipvs/types.js'
 export type { ProxierOptions, ProxyMode, ModeView, ModeSections, NativeView, NativeModeOptions, IptablesView, IptablesModeOptions } from './modes/index.js'
-export {
-  traceKubeProxy,
-  classifySource,
-  buildServicePorts,
-  categorizeEndpoints,
-  canUseTopology,
-  planTraffic,
-  frontendsOf,
-  EndpointSliceCache,
-  LocalTrafficDetector,
-  joinHostPort,
-  externallyAccessible,
-  usesClusterEndpoints,
-  usesLocalEndpoints,
-} from './proxy/index.js'
 export type {
   CommonProxierOptions,
   Packet,
@@ -38,22 +32,10 @@ export type {
   ServicePortState,
   ServicePortInfo,
   EndpointInfo,
-  CategorizedEndpoints,
-  TrafficPlan,
   Frontend,
   FrontendKind,
-  KubeProxyTrace,
   Step,
-  SourceClass,
-  ProxyModeImpl,
-  ProxyModeFactory,
-  ModeDecision,
-  SyncListener,
   NodeInfo,
-  ResolvedOptions,
-  ModelOptions,
-  ServiceDiff,
-  EndpointSetName,
 } from './proxy/index.js'
 export {
   parseService,
@@ -63,10 +45,16 @@ export {
   objectKey,
   SERVICE_NAME_LABEL,
   DEFAULT_AFFINITY_TIMEOUT_SECONDS,
+  mirrorEndpoints,
+  notProxiedReason,
+  requireKubernetesObjects,
+  SERVICE_PROXY_NAME_LABEL,
+  HEADLESS_LABEL,
+  SKIP_MIRROR_LABEL,
 } from './k8s/index.js'
-export type { Service, EndpointSlice, List, ValidService, ValidEndpointSlice } from './k8s/index.js'
+export type { Service, EndpointSlice, List, ValidService, ValidEndpointSlice, LoadNotice, SplitObjects, ParsedObjects, MirroredEndpoints } from './k8s/index.js'
 
-// iptables: kube-proxy's rules as text, a parser for iptables-save, and a linear evaluator.
+// iptables: a parser for iptables-save and a linear evaluator (the rest: 'svcplane/iptables').
 export { parseIptablesSave, type ParseOptions } from './iptables/save/parser.js'
 export { serializeIptables, serializeRule, serializeRuleArgs } from './iptables/save/serialize.js'
 export { IptablesParseError } from './iptables/save/errors.js'
@@ -82,15 +70,6 @@ export {
   type ChainCounter,
 } from './iptables/netfilter/evaluator.js'
 export { seededRandom, type RandomSource } from './util/random.js'
-export { renderIptablesRestore, renderJumpRules, renderNodeRuleset, computeProbability, formatMasqueradeMark } from './iptables/kube-proxy/render.js'
-export type { RenderServicePort, RenderEndpoint, RenderOptions } from './iptables/kube-proxy/render-types.js'
-export {
-  serviceClusterChainName,
-  serviceLocalChainName,
-  serviceExternalChainName,
-  serviceFirewallChainName,
-  endpointChainName,
-} from './iptables/kube-proxy/chain-names.js'
 
 // nftables: a parser for `nft -f` input and `nft list ruleset` output, and an evaluator that
 // runs packets through the hooks as netfilter does (sets and verdict maps hashed).
@@ -126,11 +105,9 @@ export type {
   PacketCounters,
   PacketCountName,
 } from './dataplane/packets.js'
-export { runPcap, readCapture, PcapWriter, CaptureError, LINKTYPE_ETHERNET, LINKTYPE_RAW } from './pcap/index.js'
+export { runPcap, PcapFileError, readCapture, PcapWriter, CaptureError, LINKTYPE_ETHERNET, LINKTYPE_RAW } from './pcap/index.js'
 export type { RunPcapOptions, PcapSummary, PcapProxier, Capture, CaptureLink } from './pcap/index.js'
 export type { IptablesRestoreRequest } from './iptables/kube-proxy/restore-writer.js'
-export { Conntrack as IptablesConntrack, type CtFlow } from './iptables/netfilter/conntrack.js'
-export type { IptablesExtraOptions } from './iptables/kube-proxy/from-model.js'
 
 // Watching a live cluster, and kube-proxy's metrics and health endpoints.
 export {
@@ -181,9 +158,14 @@ export type {
   ServiceCounters,
 } from './service-proxy/index.js'
 
+// Two proxy modes on one cluster: every probe they decide differently.
+export { compareModes, formatComparison, probesFor, PROBE_CLASSES } from './compare/index.js'
+export type { CompareOptions, ModeComparison, ModeDifference, ModeAnswer, Probe, ProbeClass } from './compare/index.js'
+
 // svcplane doctor: findings per Service from the model, stale flows, performance at this size.
 export {
   diagnose,
+  doctorObjects,
   diagnoseProxier,
   staleFlows,
   clearStaleFlows,

@@ -10,7 +10,8 @@ import { sourceAllowed } from '../proxy/traffic-plan.js'
 import type { IPFamily, K8sProtocol } from '../k8s/types.js'
 import type { Finding, FindingCode, Probe, Severity } from './findings.js'
 import { nodeAddresses, type ClusterNode, type PodRef } from './nodes.js'
-import { DEFAULT_EXTERNAL_CLIENT, hostPort, type Prober } from './probe.js'
+import { joinHostPort } from '../util/host-port.js'
+import { DEFAULT_EXTERNAL_CLIENT, type Prober } from './probe.js'
 
 export const DEFAULT_NODE_PORT_RANGE: [number, number] = [30000, 32767]
 
@@ -136,7 +137,22 @@ export function checkServicePort(view: NodeView, s: ServicePortState, ctx: Check
     })
   }
 
-  if (info.type === 'LoadBalancer' && info.loadBalancerVIPs.length === 0) {
+  // A load balancer named by a hostname (AWS ELB/NLB) or in ipMode Proxy is provisioned: it
+  // sends to the NodePorts (or to the node), and kube-proxy has no IP to program for it.
+  const svc = view.model instanceof ProxyModel ? view.model.services.get(info.service) : undefined
+  const lbElsewhere = [...(svc?.loadBalancerHostnames ?? []), ...(svc?.loadBalancerProxyIPs ?? []).map((ip) => `${ip} (ipMode: Proxy)`)]
+  if (info.type === 'LoadBalancer' && info.loadBalancerVIPs.length === 0 && lbElsewhere.length > 0) {
+    add({
+      code: 'load-balancer-hostname',
+      severity: info.nodePort === 0 ? 'warning' : 'info',
+      nodes: [],
+      what: `the load balancer is ${lbElsewhere.join(', ')}: provisioned, with no IP for kube-proxy to program`,
+      why: `status.loadBalancer.ingress names the load balancer by hostname (or it proxies, ipMode: Proxy), so its traffic reaches the nodes ${info.nodePort === 0 ? 'on their own addresses, and this Service has no NodePort to receive it (spec.allocateLoadBalancerNodePorts: false)' : `on the NodePort ${info.nodePort}, which answers on every node address`}`,
+      fix: info.nodePort === 0 ? 'set allocateLoadBalancerNodePorts: true, unless the load balancer sends straight to pod IPs' : 'nothing to fix; to test it, connect to NODE-ADDRESS:' + info.nodePort + ' or to the hostname',
+    })
+  }
+
+  if (info.type === 'LoadBalancer' && info.loadBalancerVIPs.length === 0 && lbElsewhere.length === 0) {
     const noNodePort = info.nodePort === 0
     add({
       code: noNodePort ? 'no-node-port' : 'load-balancer-pending',
@@ -146,7 +162,7 @@ export function checkServicePort(view: NodeView, s: ServicePortState, ctx: Check
         ? 'not reachable from outside: no load-balancer IP and no NodePort'
         : 'no load-balancer IP: only the NodePort is reachable from outside',
       why:
-        'status.loadBalancer.ingress has no IP (no load balancer was provisioned: no cloud controller or MetalLB, a quota or an annotation error; or the load balancer reports only a hostname or ipMode: Proxy)' +
+        'status.loadBalancer.ingress has no IP and no hostname (no load balancer was provisioned: no cloud controller or MetalLB, a quota or an annotation error)' +
         (noNodePort ? ', and spec.allocateLoadBalancerNodePorts: false left the Service without NodePorts' : `; the NodePort ${info.nodePort} answers on every node address`),
       fix: noNodePort
         ? 'check the load-balancer controller (kubectl describe service shows its events), or set allocateLoadBalancerNodePorts: true to get NodePorts'
@@ -385,7 +401,7 @@ export function checkTarget(view: NodeView, ctx: CheckContext, t: Target): Findi
           family === 'IPv6'
             ? 'kube-proxy never opens NodePorts on ::1 (IPv6 has no route_localnet)'
             : 'localhost NodePorts are disabled (kube-proxy --iptables-localhost-nodeports=false; the ipvs and nftables modes never open them), so only the node\'s own addresses answer',
-        fix: `connect to a node address instead (${view.model.node.ips.filter((ip) => ip.includes(':') === (family === 'IPv6')).map((ip) => hostPort(ip, t.port)).join(', ')})${family === 'IPv4' ? ', or enable localhost NodePorts (iptables mode: --iptables-localhost-nodeports=true, the default)' : ''}`,
+        fix: `connect to a node address instead (${view.model.node.ips.filter((ip) => ip.includes(':') === (family === 'IPv6')).map((ip) => joinHostPort(ip, t.port)).join(', ')})${family === 'IPv4' ? ', or enable localhost NodePorts (iptables mode: --iptables-localhost-nodeports=true, the default)' : ''}`,
         probe,
       })
     }
@@ -399,10 +415,10 @@ export function checkTarget(view: NodeView, ctx: CheckContext, t: Target): Findi
       ...base(withNodePort[0]),
       code: 'wrong-node-address',
       severity: 'error',
-      what: `nothing answers on ${hostPort(t.address, t.port)}: ${t.address} is not an address of any node${frontendOwner ? ` (it is an address of ${frontendOwner.info.name}, which has no port ${t.port}/${t.protocol})` : ''}`,
+      what: `nothing answers on ${joinHostPort(t.address, t.port)}: ${t.address} is not an address of any node${frontendOwner ? ` (it is an address of ${frontendOwner.info.name}, which has no port ${t.port}/${t.protocol})` : ''}`,
       why: `NodePorts answer only on the nodes' own addresses (${known || 'none known: the dump has no Nodes'})`,
       fix: withNodePort.length > 0
-        ? `connect to a node address with NodePort ${t.port}, e.g. ${hostPort(ctx.clusterNodes.map((n) => nodeAddresses(n).find((ip) => ip.includes(':') === (family === 'IPv6'))).find((ip) => ip !== undefined) ?? nodeIP(view, family) ?? '', t.port)}; behind a NAT or a cloud, use the address that is translated to a node address`
+        ? `connect to a node address with NodePort ${t.port}, e.g. ${joinHostPort(ctx.clusterNodes.map((n) => nodeAddresses(n).find((ip) => ip.includes(':') === (family === 'IPv6'))).find((ip) => ip !== undefined) ?? nodeIP(view, family) ?? '', t.port)}; behind a NAT or a cloud, use the address that is translated to a node address`
         : 'connect to a node address and the NodePort of the Service (kubectl get service shows PORT:NODEPORT)',
       probe,
     })
@@ -415,7 +431,7 @@ export function checkTarget(view: NodeView, ctx: CheckContext, t: Target): Findi
     let fix: string
     if (hint !== undefined && hint.info.nodePort !== 0) {
       why = `${t.port} is the service port of ${hint.info.name}; on node addresses it answers on its NodePort ${hint.info.nodePort}`
-      fix = `connect to ${hostPort(t.address, hint.info.nodePort)}`
+      fix = `connect to ${joinHostPort(t.address, hint.info.nodePort)}`
     } else if (hint !== undefined) {
       why = `${t.port} is the service port of ${hint.info.name}, which is type ${hint.info.type}${hint.info.type === 'LoadBalancer' ? ' without NodePorts (allocateLoadBalancerNodePorts: false)' : ''}: it has no NodePort`
       fix = hint.info.type === 'LoadBalancer' ? 'connect to its load-balancer IP, or set allocateLoadBalancerNodePorts: true' : 'make it type: NodePort (or LoadBalancer) and connect to the NodePort it gets'
@@ -427,7 +443,7 @@ export function checkTarget(view: NodeView, ctx: CheckContext, t: Target): Findi
       ...base(hint),
       code: hint !== undefined && hint.info.nodePort === 0 && hint.info.type === 'LoadBalancer' ? 'no-node-port' : 'wrong-port',
       severity: 'error',
-      what: `nothing answers on ${hostPort(t.address, t.port)}/${t.protocol}: no NodePort ${t.port}`,
+      what: `nothing answers on ${joinHostPort(t.address, t.port)}/${t.protocol}: no NodePort ${t.port}`,
       why,
       fix,
       probe,
@@ -444,7 +460,7 @@ export function checkTarget(view: NodeView, ctx: CheckContext, t: Target): Findi
     why: owner !== undefined && owner.name !== view.node.name
       ? `${t.address} is an address of ${owner.name}, not of ${view.node.name}`
       : `${t.address} is not among the addresses this node opens NodePorts on (${view.model.node.ips.join(', ')})`,
-    fix: `connect to ${hostPort(nodeIP(view, family) ?? t.address, t.port)}`,
+    fix: `connect to ${joinHostPort(nodeIP(view, family) ?? t.address, t.port)}`,
     probe,
   })
   return out

@@ -186,7 +186,7 @@ function timeSyncOne(p: Proxier, objects: DoctorObjects, budgetMs: number): { ms
   return { ms: median(times), samples: times.length }
 }
 
-function measureMode(mode: ProxyMode, node: ClusterNode, objects: DoctorObjects, options: DoctorOptions, budgetMs: number): ModePerf {
+function measureMode(mode: 'native' | 'iptables', node: ClusterNode, objects: DoctorObjects, options: DoctorOptions, budgetMs: number): ModePerf {
   const t0 = performance.now()
   const p = loadNode(node, objects, options, mode)
   const syncFullMs = performance.now() - t0
@@ -215,7 +215,7 @@ function measureMode(mode: ProxyMode, node: ClusterNode, objects: DoctorObjects,
 export function measurePerf(node: ClusterNode, objects: DoctorObjects, options: DoctorOptions = {}, perf: PerfOptions = {}): PerfReport {
   const current = perf.mode ?? 'iptables'
   const budgetMs = perf.budgetMs ?? 200
-  const modes: ProxyMode[] = current === 'iptables' ? ['iptables', 'native'] : ['native', 'iptables']
+  const modes: ('native' | 'iptables')[] = current === 'iptables' ? ['iptables', 'native'] : ['native', 'iptables']
   const results = modes.map((m) => measureMode(m, node, objects, options, budgetMs))
   let servicePorts = 0
   let endpoints = 0
@@ -244,7 +244,7 @@ export function measurePerf(node: ClusterNode, objects: DoctorObjects, options: 
       nodes: [node.name],
       what: `the iptables mode walks ${Math.round(walked)} rules on average for every new connection (${ipt.rulesWalked?.worst ?? 0} for the last Service), and a full sync takes ${ipt.syncFullMs.toFixed(0)} ms`,
       why: `kube-proxy's iptables mode matches a new connection against KUBE-SERVICES one rule at a time (${ipt.rules?.kubeServicesRules ?? 0} rules here, ${ipt.rules?.totalRules ?? 0} in all), so its cost grows with the number of Services; measured on these objects a new connection costs ${ipt.newConnectionUs.toFixed(1)} µs in iptables mode and ${nat.newConnectionUs.toFixed(1)} µs with hash maps${ratio > 0 ? ` (${ratio.toFixed(0)}x)` : ''}`,
-      fix: 'switch kube-proxy to nftables (--proxy-mode=nftables, or mode: "nftables" in its KubeProxyConfiguration; Kubernetes 1.31+) or ipvs (mode: "ipvs", needs the ip_vs kernel modules), which look Services up in hash maps; or run svcplane run --mode native',
+      fix: 'switch kube-proxy to nftables (--proxy-mode=nftables, or mode: "nftables" in its KubeProxyConfiguration; Kubernetes 1.31+) or ipvs (mode: "ipvs", needs the ip_vs kernel modules), which look Services up in hash maps (the native column here models that cost; svcplane observes and forwards nothing, so it does not replace kube-proxy)',
       details: { rulesWalked: ipt.rulesWalked, rules: ipt.rules, syncFullMs: ipt.syncFullMs },
     })
   }

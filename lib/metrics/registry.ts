@@ -9,6 +9,7 @@ import type { RouteResult } from '../proxy/packet.js'
 import { externallyAccessible } from '../proxy/serviceport.js'
 import type { ResourceStats, ResourceName } from '../watch/informers.js'
 import type { SyncHooks, SyncInfo } from '../watch/sync-loop.js'
+import { checkOptions, optionKeys } from '../util/known-keys.js'
 
 export interface ProxyMetricsOptions {
   /** process_* and nodejs_* metrics, like kube-proxy's process_* and go_* (default true). */
@@ -21,6 +22,8 @@ export interface ProxyMetricsOptions {
 export const NETWORK_PROGRAMMING_BUCKETS = [...linearBuckets(0.25, 0.25, 2), ...linearBuckets(1, 1, 59), ...linearBuckets(60, 5, 12), ...linearBuckets(120, 30, 7)]
 
 const MAP_OPERATIONS = ['hits', 'misses', 'inserts', 'updates', 'deletes', 'evictions', 'refusals', 'expirations'] as const
+
+const PROXY_METRICS_KEYS = optionKeys<ProxyMetricsOptions>({ defaultMetrics: true, watchStats: true })
 
 export class ProxyMetrics {
   readonly registry = new Registry()
@@ -41,8 +44,12 @@ export class ProxyMetrics {
     private readonly proxier: Proxier,
     options: ProxyMetricsOptions = {},
   ) {
+    checkOptions('ProxyMetrics options', options, PROXY_METRICS_KEYS)
     const registers = [this.registry]
-    const self = this
+    // prom-client calls collect() with the metric as `this`; the pending counts come from here.
+    const pending = () => this.pending()
+    const noLocalEndpoints = () => this.noLocalEndpoints()
+    const servicePorts = () => this.proxier.state.servicePorts()
     this.syncDuration = new Histogram({ name: 'kubeproxy_sync_proxy_rules_duration_seconds', help: 'SyncProxyRules latency in seconds', buckets: exponentialBuckets(0.001, 2, 15), registers })
     this.lastTimestamp = new Gauge({ name: 'kubeproxy_sync_proxy_rules_last_timestamp_seconds', help: 'The last time proxy rules were successfully synced', registers })
     this.lastQueuedTimestamp = new Gauge({ name: 'kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds', help: 'The last time a sync of proxy rules was queued', registers })
@@ -52,7 +59,7 @@ export class ProxyMetrics {
       help: 'Pending proxy rules Endpoint changes',
       registers,
       collect() {
-        this.set(self.pending().endpointSlices)
+        this.set(pending().endpointSlices)
       },
     })
     this.endpointChanges = new Counter({ name: 'kubeproxy_sync_proxy_rules_endpoint_changes_total', help: 'Cumulative proxy rules Endpoint changes', registers })
@@ -61,7 +68,7 @@ export class ProxyMetrics {
       help: 'Pending proxy rules Service changes',
       registers,
       collect() {
-        this.set(self.pending().services)
+        this.set(pending().services)
       },
     })
     this.serviceChanges = new Counter({ name: 'kubeproxy_sync_proxy_rules_service_changes_total', help: 'Cumulative proxy rules Service changes', registers })
@@ -73,7 +80,7 @@ export class ProxyMetrics {
       labelNames: ['traffic_policy'],
       registers,
       collect() {
-        const n = self.noLocalEndpoints()
+        const n = noLocalEndpoints()
         this.set({ traffic_policy: 'internal' }, n.internal)
         this.set({ traffic_policy: 'external' }, n.external)
       },
@@ -89,7 +96,7 @@ export class ProxyMetrics {
       help: 'ServicePorts programmed',
       registers,
       collect() {
-        this.set(self.proxier.state.servicePorts().length)
+        this.set(servicePorts().length)
       },
     })
     if (proxier.dataplane !== undefined) this.registerDataplane(registers)

@@ -5,3 +5,7 @@ export { NativeBackend, desiredDataplaneServices } from './native/native-backend
 export type { NativeModeOptions } from './native/native-options.js'
 export { IptablesMode, type IptablesView } from './iptables/iptables-mode.js'
 export type { IptablesModeOptions } from './iptables/iptables-options.js'
+export { NftablesMode, type NftablesView } from './nftables/nftables-mode.js'
+export type { NftablesModeOptions } from './nftables/nftables-options.js'
+export { IpvsMode, type IpvsView, type IpvsState } from './ipvs/ipvs-mode.js'
+export type { IpvsModeOptions } from './ipvs/ipvs-options.js'

@@ -8,6 +8,10 @@ import { ProxierCore } from '../proxy/proxier.js'
 import { rejectUnknownKeys } from '../util/known-keys.js'
 import { iptablesExtraOptions } from './iptables/iptables-options.js'
 import type { IptablesMode } from './iptables/iptables-mode.js'
+import type { NftablesMode } from './nftables/nftables-mode.js'
+import { nftablesSettings } from './nftables/nftables-options.js'
+import type { IpvsMode, IpvsState } from './ipvs/ipvs-mode.js'
+import { ipvsSettings } from './ipvs/ipvs-options.js'
 import { isProxyMode, PROXY_MODE_NAMES, PROXY_MODES, SECTION_KEYS, type ModeSections, type ModeView, type ProxyMode } from './table.js'
 
 export interface ProxierOptions extends Omit<CommonProxierOptions, 'mode' | 'iptables'>, ModeSections {
@@ -45,6 +49,8 @@ export class Proxier extends ProxierCore<ModeView> {
     const resolved = resolveOptions(given)
     // Checked whatever the mode: iptablesRestore() renders the iptables section in any mode.
     const iptables = iptablesExtraOptions(given.iptables)
+    nftablesSettings(given.nftables)
+    ipvsSettings(given.ipvs)
     super(resolved, (model) => PROXY_MODES[given.mode].create(model, resolved, given))
     this.restoreWriter = new ModelRestoreWriter(this.state, iptables)
     this.addSyncListener(this.restoreWriter)
@@ -60,6 +66,57 @@ export class Proxier extends ProxierCore<ModeView> {
   get iptables(): IptablesMode | undefined {
     const view = this.inspect()
     return view.mode === 'iptables' ? view.iptables : undefined
+  }
+
+  /** The nftables mode (tables, transactions, conntrack), in mode 'nftables'. */
+  get nftables(): NftablesMode | undefined {
+    const view = this.inspect()
+    return view.mode === 'nftables' ? view.nftables : undefined
+  }
+
+  private requireNftables(method: string): NftablesMode {
+    const n = this.nftables
+    if (n === undefined) {
+      throw Object.assign(new Error(`proxier.${method}() needs mode 'nftables' (this Proxier runs mode ${JSON.stringify(this.options.mode)})`), { code: 'WRONG_MODE' })
+    }
+    return n
+  }
+
+  /**
+   * nftables mode: the kube-proxy table (`ip`, and `ip6` when IPv6 is served) as the syncs left
+   * it, in knftables' dump form (`add table/chain/set/map/rule/element` lines) that `nft -f`
+   * loads into an empty namespace. `family` picks one table.
+   */
+  nftablesRuleset(family?: 'IPv4' | 'IPv6'): string {
+    return this.requireNftables('nftablesRuleset').ruleset(family)
+  }
+
+  /**
+   * nftables mode: what the last sync() sent to `nft`, one operation a line (`add`, `flush`,
+   * `delete`, element adds and deletes); "" before the first sync. kube-proxy deletes stale
+   * chains in a transaction of its own first: `proxier.nftables.lastSync().staleChainDeletion`.
+   */
+  nftablesTransaction(family?: 'IPv4' | 'IPv6'): string {
+    return this.requireNftables('nftablesTransaction').transaction(family)
+  }
+
+  /** The ipvs mode (IPVS table, ipsets, rules), in mode 'ipvs'. */
+  get ipvs(): IpvsMode | undefined {
+    const view = this.inspect()
+    return view.mode === 'ipvs' ? view.ipvs : undefined
+  }
+
+  /**
+   * Mode 'ipvs': the virtual servers with their real servers, the ipsets, the iptables rules
+   * and kube-ipvs0's addresses, as kube-proxy's ipvs proxier programs them. Other modes throw
+   * (code WRONG_MODE).
+   */
+  ipvsState(): IpvsState {
+    const mode = this.ipvs
+    if (mode === undefined) {
+      throw Object.assign(new Error(`ipvsState() needs mode "ipvs"; this Proxier runs mode ${JSON.stringify(this.options.mode)}`), { code: 'WRONG_MODE' })
+    }
+    return mode.state()
   }
 
   /**

@@ -1,5 +1,7 @@
 // The packets route() and explain() take, and what they answer.
+import { show } from '../util/show.js'
 import { canonicalAddress } from '../util/address.js'
+import { joinHostPort } from '../util/host-port.js'
 import type { K8sProtocol } from '../k8s/types.js'
 
 /** `output`: sent by a process on this node; `prerouting`: arriving (from a pod or the network). */
@@ -19,12 +21,25 @@ export interface Packet {
   tcpFlags?: number
 }
 
-export type RouteReason = 'no-endpoints' | 'no-local-endpoints' | 'source-range' | 'conntrack-full' | 'affinity-full'
+/**
+ * `invalid-port`: a service address on a port no Service uses (nftables' cluster-ips-check, ipvs'
+ * KUBE-IPVS-FILTER); `unallocated-cluster-ip`: nftables only; `loopback-source`: ipvs only.
+ * `not-programmed`: a Service answers here, but the mode could not program it (native mode: a map at its capacity).
+ */
+export type RouteReason =
+  | 'no-endpoints' | 'no-local-endpoints' | 'source-range' | 'conntrack-full' | 'affinity-full'
+  | 'invalid-port' | 'unallocated-cluster-ip' | 'loopback-source' | 'not-programmed'
 
 export type RouteResult =
-  | { action: 'dnat'; servicePort: string; endpoint: string; masquerade: boolean }
+  /** `endpoint` is "ip:port" ("[ip6]:port"); `address` and `port` are its parts, as kube-proxy's Endpoint has them. */
+  | { action: 'dnat'; servicePort: string; endpoint: string; address: string; port: number; masquerade: boolean }
   | { action: 'reject' | 'drop'; servicePort: string; reason: RouteReason }
   | { action: 'accept' }
+
+/** A DNAT answer to the endpoint at address:port. */
+export function dnatResult(servicePort: string, address: string, port: number, masquerade: boolean): RouteResult {
+  return { action: 'dnat', servicePort, endpoint: joinHostPort(address, port), address, port, masquerade }
+}
 
 export interface CheckedPacket extends Required<Omit<Packet, 'now' | 'tcpFlags'>> {
   now: number | undefined
@@ -32,14 +47,14 @@ export interface CheckedPacket extends Required<Omit<Packet, 'now' | 'tcpFlags'>
 }
 
 function port(field: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isInteger(v)) throw new TypeError(`packet: ${field} must be an integer 0..65535, got ${JSON.stringify(v)}`)
+  if (typeof v !== 'number' || !Number.isInteger(v)) throw new TypeError(`packet: ${field} must be an integer 0..65535, got ${show(v)}`)
   if (v < 0 || v > 65535) throw new RangeError(`packet: ${field} must be an integer 0..65535, got ${v}`)
   return v
 }
 
 function address(field: string, v: unknown): string {
   const c = typeof v === 'string' ? canonicalAddress(v) : undefined
-  if (c === undefined) throw new TypeError(`packet: ${field} must be an IP address, got ${JSON.stringify(v)}`)
+  if (c === undefined) throw new TypeError(`packet: ${field} must be an IP address, got ${show(v)}`)
   return c
 }
 
@@ -49,15 +64,15 @@ export function checkPacket(p: Packet): CheckedPacket {
   const dst = address('dst', p.dst)
   if (src.includes(':') !== dst.includes(':')) throw new TypeError(`packet: src ${src} and dst ${dst} must be of the same IP family`)
   if (p.protocol !== 'TCP' && p.protocol !== 'UDP' && p.protocol !== 'SCTP') {
-    throw new TypeError(`packet: protocol must be one of TCP, UDP, SCTP, got ${JSON.stringify(p.protocol)}`)
+    throw new TypeError(`packet: protocol must be one of TCP, UDP, SCTP, got ${show(p.protocol)}`)
   }
   const hook = p.hook ?? 'prerouting'
-  if (hook !== 'output' && hook !== 'prerouting') throw new TypeError(`packet: hook must be "output" or "prerouting", got ${JSON.stringify(p.hook)}`)
+  if (hook !== 'output' && hook !== 'prerouting') throw new TypeError(`packet: hook must be "output" or "prerouting", got ${show(p.hook)}`)
   if (p.now !== undefined && (typeof p.now !== 'number' || !Number.isFinite(p.now) || p.now < 0)) {
-    throw new RangeError(`packet: now must be a finite number of seconds >= 0, got ${JSON.stringify(p.now)}`)
+    throw new RangeError(`packet: now must be a finite number of seconds >= 0, got ${show(p.now)}`)
   }
   if (p.tcpFlags !== undefined && (!Number.isInteger(p.tcpFlags) || p.tcpFlags < 0 || p.tcpFlags > 255)) {
-    throw new RangeError(`packet: tcpFlags must be an integer 0..255, got ${JSON.stringify(p.tcpFlags)}`)
+    throw new RangeError(`packet: tcpFlags must be an integer 0..255, got ${show(p.tcpFlags)}`)
   }
   return { src, sport: port('sport', p.sport), dst, dport: port('dport', p.dport), protocol: p.protocol, hook, now: p.now, tcpFlags: p.tcpFlags }
 }

@@ -6,33 +6,13 @@ import { join } from 'node:path'
 import { Proxier } from '../../lib/modes/index.js'
 import type { ProxierOptions } from '../../lib/modes/index.js'
 import { parseIptablesSave } from '../../lib/iptables/save/parser.js'
-import { lbStatus, makeService, makeSlice, port, testExternalClient, testNodeIP, testNodeName, type EP } from '../fixtures/objects'
+import { kubeProxyOverallObjects, makeService, makeSlice, port, testExternalClient, testNodeIP, testNodeName, type EP } from '../fixtures/objects'
 import { sortIPTablesRules } from './kube-proxy-sort'
 
 const p80 = [{ name: 'p80', port: 80 }]
-const ep = (ip: string, node?: string, cond: Partial<EP> = {}): EP => ({ ip, node, ...cond })
 
 // The objects of kube-proxy's TestOverallIPTablesRules (pkg/proxy/iptables/proxier_test.go, v1.31).
-const overall = [
-  makeService('ns1', 'svc1', { clusterIP: '172.30.0.41', ports: [port('p80', 80)] }),
-  makeService('ns2', 'svc2', {
-    type: 'LoadBalancer', externalTrafficPolicy: 'Local', clusterIP: '172.30.0.42',
-    ports: [port('p80', 80, { nodePort: 3001 })], externalIPs: ['192.168.99.22'], healthCheckNodePort: 30000,
-  }, lbStatus('1.2.3.4')),
-  makeService('ns3', 'svc3', { type: 'NodePort', clusterIP: '172.30.0.43', ports: [port('p80', 80, { nodePort: 3003 })] }),
-  makeService('ns4', 'svc4', { type: 'NodePort', clusterIP: '172.30.0.44', externalIPs: ['192.168.99.33'], ports: [port('p80', 80, { targetPort: 80 })] }),
-  makeService('ns5', 'svc5', {
-    type: 'LoadBalancer', externalTrafficPolicy: 'Cluster', clusterIP: '172.30.0.45',
-    ports: [port('p80', 80, { nodePort: 3002 })], healthCheckNodePort: 30000, loadBalancerSourceRanges: [' 203.0.113.0/25'],
-    sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 10800 } },
-  }, lbStatus('5.6.7.8')),
-  makeService('ns6', 'svc6', { clusterIP: '172.30.0.46', ports: [port('p80', 80, { targetPort: 80 })] }),
-  makeSlice('ns1', 'svc1', 1, ['10.180.0.1'], p80),
-  makeSlice('ns2', 'svc2', 1, ['10.180.0.2'], p80),
-  makeSlice('ns3', 'svc3', 1, ['10.180.0.3'], p80),
-  makeSlice('ns4', 'svc4', 1, [ep('10.180.0.4'), ep('10.180.0.5', testNodeName)], p80),
-  makeSlice('ns5', 'svc5', 1, ['10.180.0.3'], p80),
-]
+const overall = kubeProxyOverallObjects
 
 // kube-proxy's NewFakeProxier: node "test-node" at 192.168.0.2, cluster CIDR 10.0.0.0/8, mark
 // "0x4000" (the real proxier formats %#08x: "0x00004000"), a fake iptables without --random-fully.
@@ -70,8 +50,8 @@ t.test('kube-proxy TestTracePacket flows through the loaded rules', async (t) =>
   const route = (src: string, dst: string, dport: number, sport = 40000) =>
     p.route({ src, sport, dst, dport, protocol: 'TCP', hook: src === testNodeIP ? 'output' : 'prerouting', now: 1 })
   t.same(route('10.0.0.2', '10.0.0.3', 80), { action: 'accept' })
-  t.same(route('10.0.0.2', '172.30.0.41', 80), { action: 'dnat', servicePort: 'ns1/svc1:p80', endpoint: '10.180.0.1:80', masquerade: false })
-  t.same(route(testNodeIP, '192.168.99.22', 80), { action: 'dnat', servicePort: 'ns2/svc2:p80', endpoint: '10.180.0.2:80', masquerade: true })
+  t.same(route('10.0.0.2', '172.30.0.41', 80), { action: 'dnat', servicePort: 'ns1/svc1:p80', endpoint: '10.180.0.1:80', address: '10.180.0.1', port: 80, masquerade: false })
+  t.same(route(testNodeIP, '192.168.99.22', 80), { action: 'dnat', servicePort: 'ns2/svc2:p80', endpoint: '10.180.0.2:80', address: '10.180.0.2', port: 80, masquerade: true })
   t.same(route(testExternalClient, '192.168.99.22', 80), { action: 'drop', servicePort: 'ns2/svc2:p80', reason: 'no-local-endpoints' })
   t.same(route(testNodeIP, testNodeIP, 30000), { action: 'accept' })
   t.same(route('10.0.0.2', '172.30.0.46', 80), { action: 'reject', servicePort: 'ns6/svc6:p80', reason: 'no-endpoints' })

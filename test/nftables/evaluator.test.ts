@@ -13,7 +13,7 @@ import type { NftRuleRef } from '../../lib/nftables/nft/evaluator.js'
 
 const ruleTextOf = (r: NftRuleRef) => ruleText(r.rule)
 import { SetIndex } from '../../lib/nftables/nft/set-index.js'
-import { parseAddr } from '../../lib/iptables/ip.js'
+import { parseAddr } from '../../lib/util/address-words.js'
 import * as api from '../../lib/index.js'
 
 const KUBE = readFileSync(join(__dirname, '..', 'fixtures', 'nftables', 'kube-proxy.nft'), 'utf8')

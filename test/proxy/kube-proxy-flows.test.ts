@@ -10,19 +10,11 @@ import { checkPacket } from '../../lib/proxy/packet.js'
 import { classifySource, traceKubeProxy } from '../../lib/proxy/trace.js'
 import type { ProxierOptions } from '../../lib/modes/index.js'
 import {
-  lbStatus, makeService, makeSlice, port, testExternalClient, testExternalClientBlocked, testExternalIP,
+  lbStatus, makeService, makeSlice, port, testExternalClient, type KubeProxyFlow, clusterIPGeneralObjects, testExternalClientBlocked, testExternalIP,
   testNodeIP, testNodeIPAlt, testNodeIPv6, testNodeName, type EP,
 } from '../fixtures/objects'
 
-interface Flow {
-  name: string
-  src: string
-  dst: string
-  dport: number
-  protocol?: 'TCP' | 'UDP' | 'SCTP'
-  output: string
-  masq?: boolean
-}
+type Flow = KubeProxyFlow
 
 interface Case {
   name: string
@@ -170,18 +162,7 @@ const cases: Case[] = [
   },
   {
     name: 'TestClusterIPGeneral',
-    objects: [
-      makeService('ns1', 'svc1', { clusterIP: '172.30.0.41', ports: [port('http', 80)] }),
-      makeService('ns2', 'svc2', {
-        clusterIP: '172.30.0.42',
-        ports: [port('http', 80), port('https', 443, { targetPort: 8443 }), port('dns-udp', 53, { protocol: 'UDP' }), port('dns-tcp', 53, { targetPort: 5353 }), port('dns-sctp', 53, { protocol: 'SCTP' })],
-      }),
-      makeSlice('ns1', 'svc1', 1, [ep('10.180.0.1', testNodeName)], [{ name: 'http', port: 80 }]),
-      makeSlice('ns2', 'svc2', 1, [ep('10.180.0.1', testNodeName), ep('10.180.2.1', 'node2')], [
-        { name: 'http', port: 80 }, { name: 'https', port: 8443 }, { name: 'dns-udp', port: 53, protocol: 'UDP' },
-        { name: 'dns-tcp', port: 5353 }, { name: 'dns-sctp', port: 53, protocol: 'SCTP' },
-      ]),
-    ],
+    objects: clusterIPGeneralObjects,
     flows: [
       { name: 'simple clusterIP', src: '10.180.0.2', dst: '172.30.0.41', dport: 80, output: '10.180.0.1:80', masq: false },
       { name: 'hairpin to cluster IP', src: '10.180.0.1', dst: '172.30.0.41', dport: 80, output: '10.180.0.1:80', masq: true },

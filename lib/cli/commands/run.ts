@@ -1,19 +1,22 @@
-// svcplane run: kube-proxy for this node. Watches the cluster's Services and EndpointSlices
-// (or loads a dump with --cluster), programs the Proxier with kube-proxy's sync timing, and
-// serves kube-proxy's metrics, /healthz, /livez and the health check node ports.
+// svcplane run: models kube-proxy for this node. Watches the cluster's Services and
+// EndpointSlices (or loads a dump with --cluster), programs the Proxier with kube-proxy's sync
+// timing, and serves kube-proxy's metrics, /healthz, /livez and the health check node ports.
+// It forwards no traffic (that is `svcplane proxy`, or a later dataplane): it observes and
+// models what kube-proxy would do, so it does not replace kube-proxy on a node.
 import type { SyncSummary } from '../../proxy/proxier.js'
 import { ProxierHealth } from '../../metrics/health.js'
 import { formatAddress, parseBindAddress } from '../../metrics/http.js'
 import { ProxyMetrics } from '../../metrics/registry.js'
 import { startHealthzServer, startMetricsServer, type RunningServer } from '../../metrics/servers.js'
 import { ServiceHealthServers } from '../../metrics/service-health.js'
-import { ClusterWatcher } from '../../watch/informers.js'
+import { ClusterWatcher, type ObjectEvent } from '../../watch/informers.js'
+import { conflictMessage } from '../../k8s/address-conflicts.js'
+import { parseService, type ValidService } from '../../k8s/service.js'
 import { loadKubeConfig } from '../../watch/kubeconfig.js'
 import { ProxierSyncLoop, type SyncHooks, type SyncInfo } from '../../watch/sync-loop.js'
-import { loadClusterFile } from '../cluster-file.js'
 import { CliError, describeError, UsageError } from '../errors.js'
 import { logger } from '../log.js'
-import { CLUSTER_OPTION, JSON_OPTION, modeOption, newProxier, NODE_OPTIONS, proxierOptionsFrom, selectedMode } from '../node-options.js'
+import { CLUSTER_OPTION, MAX_INPUT_OPTION, clusterFiles, JSON_OPTION, modeOption, newProxier, NODE_OPTIONS, proxierOptionsFrom, readCluster, selectedMode } from '../node-options.js'
 import type { Command } from '../registry.js'
 import { DUMP_FORMATS, DUMP_PATH, renderDump, type DumpFormat } from './dump.js'
 
@@ -37,8 +40,10 @@ function untilAborted(signal: AbortSignal): Promise<void> {
 
 export const runCommand: Command = {
   name: 'run',
-  summary: 'run as kube-proxy for this node: watch the cluster, sync with kube-proxy\'s timing, serve metrics and health checks',
+  summary: 'model kube-proxy for this node: watch the cluster, sync with kube-proxy\'s timing, serve its metrics and health checks (forwards no traffic)',
   description:
+    'It models and observes: the Proxier is programmed exactly as kube-proxy would be, but no packet is forwarded, so it does not replace kube-proxy on a node ' +
+    '(`svcplane proxy` forwards in userspace). ' +
     'The cluster is --kubeconfig PATH, else the in-cluster service account when running in a pod, else $KUBECONFIG or ~/.kube/config; ' +
     '--cluster FILE runs offline from a dump instead. Services and EndpointSlices are listed and watched (bookmarks, reconnects with backoff, relist on 410 Gone); ' +
     'changes are batched by --min-sync-period and a full sync runs every --sync-period. ' +
@@ -47,13 +52,14 @@ export const runCommand: Command = {
     { name: 'kubeconfig', type: 'string', valueName: 'PATH', description: 'kubeconfig file of the cluster to watch' },
     { name: 'context', type: 'string', valueName: 'NAME', description: 'kubeconfig context to use instead of the current one' },
     CLUSTER_OPTION,
+    MAX_INPUT_OPTION,
     modeOption(),
     ...NODE_OPTIONS,
     { name: 'min-sync-period', type: 'duration', valueName: 'DURATION', default: 1, description: 'minimum time between syncs; changes within it are batched' },
     { name: 'sync-period', type: 'duration', valueName: 'DURATION', default: 30, description: 'maximum time between syncs (a full resync)' },
     { name: 'metrics-bind-address', type: 'string', valueName: 'IP:PORT', default: '127.0.0.1:10249', description: 'serve /metrics (and /healthz, /proxyMode, /configz, dumps) here' },
     { name: 'healthz-bind-address', type: 'string', valueName: 'IP:PORT', default: '127.0.0.1:10256', description: 'serve kube-proxy\'s /healthz and /livez here' },
-    { name: 'health-check-bind-address', type: 'list', valueName: 'IP', default: ['0.0.0.0'], description: 'addresses of the health check node port servers' },
+    { name: 'health-check-bind-address', type: 'list', valueName: 'IP', default: ['127.0.0.1'], description: 'addresses of the health check node port servers (kube-proxy uses every address; the default is loopback because this node forwards nothing, and a load balancer told it is healthy would send it traffic)' },
     { name: 'label-selector', type: 'string', hidden: true, description: 'override the label selector of the watches' },
     { name: 'once', type: 'boolean', description: 'list, sync once, print the summary and exit' },
     { ...JSON_OPTION, description: 'with --once, print the summary as JSON; otherwise log lines as JSON' },
@@ -67,7 +73,8 @@ export const runCommand: Command = {
     const json = v.json === true
     const once = v.once === true
     const log = logger(io, json && !once)
-    if (v.cluster !== undefined && (v.kubeconfig !== undefined || v.context !== undefined)) throw new UsageError('--cluster and --kubeconfig/--context are exclusive', command)
+    const files = clusterFiles(v)
+    if (files !== undefined && (v.kubeconfig !== undefined || v.context !== undefined)) throw new UsageError('--cluster and --kubeconfig/--context are exclusive', command)
     const minSyncPeriod = v['min-sync-period'] as number
     const syncPeriod = v['sync-period'] as number
     if (syncPeriod <= 0) throw new UsageError('--sync-period must be greater than 0', command)
@@ -81,7 +88,7 @@ export const runCommand: Command = {
     }
 
     const mode = selectedMode(v) as 'native' | 'iptables'
-    const proxierOptions = proxierOptionsFrom(v, mode)
+    const proxierOptions = proxierOptionsFrom(v, mode, command)
     const proxier = newProxier(proxierOptions)
     const signal = io.signal
 
@@ -99,11 +106,22 @@ export const runCommand: Command = {
     })
     cleanup.push(() => hcServers.close())
 
+    // The Services as last seen, to name both sides of an address clash (the dataplane gives ids).
+    const seen = new Map<string, ValidService>()
+    const remember = (event: ObjectEvent, obj: unknown) => {
+      try {
+        const svc = parseService(obj)
+        if (event === 'delete') seen.delete(svc.key)
+        else seen.set(svc.key, svc)
+      } catch {
+        // Invalid objects are reported by the sync loop.
+      }
+    }
     const ownHooks: SyncHooks = {
       onQueued: () => health.queuedUpdate(),
       onSynced: (summary: SyncSummary, info: SyncInfo) => {
         if (summary.errors.length === 0) health.updated()
-        for (const e of summary.errors) log.error(`programming ${e.service} failed (retried at the next sync): ${describeError(e.error)}`)
+        for (const e of summary.errors) log.error(`programming ${e.service} failed (retried at the next sync): ${conflictMessage(e.service, [...seen.values()]) ?? describeError(e.error)}`)
         const changed = summary.servicePorts.added + summary.servicePorts.changed + summary.servicePorts.removed + summary.endpoints.added + summary.endpoints.changed + summary.endpoints.removed
         if (changed > 0 || info.trigger === 'initial') log.info(`sync (${info.trigger}): ${changes(summary)} in ${summary.durationMs.toFixed(1)} ms`)
         void hcServers.sync(proxier.healthChecks())
@@ -116,16 +134,19 @@ export const runCommand: Command = {
     cleanup.push(() => loop.stop())
 
     metrics = new ProxyMetrics(proxier, {
-      watchStats: v.cluster === undefined ? () => watcher?.stats() ?? ({} as ReturnType<ClusterWatcher['stats']>) : undefined,
+      watchStats: files === undefined ? () => watcher?.stats() ?? ({} as ReturnType<ClusterWatcher['stats']>) : undefined,
       defaultMetrics: !once,
     })
     metrics.setPendingSource(() => loop.pending)
 
     try {
-      if (v.cluster !== undefined) {
-        const dump = await loadClusterFile(v.cluster as string, io.cwd)
+      if (files !== undefined) {
+        const dump = await readCluster(files, v, io, command)
         source = `cluster file ${dump.file}`
-        for (const s of dump.services) loop.serviceEvent('add', s)
+        for (const s of dump.services) {
+          remember('add', s)
+          loop.serviceEvent('add', s)
+        }
         for (const s of dump.endpointSlices) loop.endpointSliceEvent('add', s)
       } else {
         const kc = await loadKubeConfig({ kubeconfig: v.kubeconfig as string | undefined, context: v.context as string | undefined, env: io.env }).catch((err: Error) => {
@@ -133,7 +154,7 @@ export const runCommand: Command = {
         })
         source = `${kc.server} (${kc.source})`
         watcher = new ClusterWatcher(kc.kc, {
-          onService: (e, o) => loop.serviceEvent(e, o),
+          onService: (e, o) => (remember(e, o), loop.serviceEvent(e, o)),
           onEndpointSlice: (e, o) => loop.endpointSliceEvent(e, o),
           onError: (resource, err, retryInMs) => {
             firstError ??= err

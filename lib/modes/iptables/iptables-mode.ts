@@ -4,16 +4,18 @@
 // walks the nat table. `new Proxier({ mode: 'iptables', iptables: { ... }, ... })`.
 import { DEFAULT_TIMEOUTS } from '../../dataplane/dataplane.js'
 import { isServiceChainName } from '../../iptables/kube-proxy/chain-names.js'
-import { Conntrack, flowKey, type CtFlow } from '../../iptables/netfilter/conntrack.js'
+import { Conntrack, type CtFlow } from '../../iptables/netfilter/conntrack.js'
+import { removeUnservedUdpFlows, trackNewFlow, trackedDecision } from '../flow-tracking.js'
 import { IptablesEvaluator, type EvalResult, type RuleCounter, type RuleVisit } from '../../iptables/netfilter/evaluator.js'
 import { renderOptionsFor, renderServicePorts, type Family, type IptablesExtraOptions } from '../../iptables/kube-proxy/from-model.js'
+import { joinHostPort, splitHostPort } from '../../util/host-port.js'
 import { seededRandom, type RandomSource } from '../../util/random.js'
 import { RecentLists } from '../../iptables/netfilter/recent.js'
 import { renderNodeRuleset } from '../../iptables/kube-proxy/render.js'
 import { serviceChainsOf } from '../../iptables/kube-proxy/restore-writer.js'
 import type { ProxyModelView, ServiceDiff } from '../../proxy/model.js'
 import type { ResolvedOptions } from '../../proxy/options.js'
-import type { CheckedPacket, RouteReason, RouteResult } from '../../proxy/packet.js'
+import { dnatResult, type CheckedPacket, type RouteReason, type RouteResult } from '../../proxy/packet.js'
 import type { ModeDecision, ProxyModeImpl } from '../../proxy/proxy-mode.js'
 import type { KubeProxyTrace, SourceClass, Step } from '../../proxy/trace.js'
 
@@ -93,17 +95,7 @@ export class IptablesMode implements ProxyModeImpl<IptablesView> {
   apply(diff: ServiceDiff): { flowsRemoved: number } {
     this.changed.add(diff.service)
     this.dirty = true
-    // kube-proxy's conntrack reconciler: UDP flows whose endpoint stopped serving go now.
-    let flowsRemoved = 0
-    for (const { after } of diff.changed) {
-      if (after.info.protocol !== 'UDP') continue
-      const serving = new Set(after.endpoints.filter((e) => e.serving).map((e) => e.endpoint))
-      flowsRemoved += this.conntrack.removeForServicePort(after.info.key, (f) => !serving.has(f.endpoint))
-    }
-    for (const before of diff.removed) {
-      if (before.info.protocol === 'UDP') flowsRemoved += this.conntrack.removeForServicePort(before.info.key, () => true)
-    }
-    return { flowsRemoved }
+    return { flowsRemoved: removeUnservedUdpFlows(this.conntrack, diff) }
   }
 
   synced(): void {
@@ -179,19 +171,10 @@ export class IptablesMode implements ProxyModeImpl<IptablesView> {
   }
 
   route(p: CheckedPacket, _source: SourceClass, trace: KubeProxyTrace, now: number): ModeDecision {
-    const flags = p.tcpFlags ?? 0
-    const hit = this.conntrack.lookup(flowKey(p.protocol, p.src, p.sport, p.dst, p.dport), now)
-    if (hit !== undefined) {
-      const f = hit.flow
-      this.conntrack.update(f, hit.reply, flags, now)
+    const tracked = trackedDecision(this.conntrack, p, now, 'the nat table')
+    if (tracked !== undefined) {
       this.visited = []
-      if (hit.reply) {
-        return { result: { action: 'accept' }, steps: [{ kind: 'conntrack', text: `reply of a tracked flow, source rewritten to ${f.frontend}` }] }
-      }
-      return {
-        result: { action: 'dnat', servicePort: f.servicePort, endpoint: f.endpoint, masquerade: f.masquerade },
-        steps: [{ kind: 'conntrack', text: `established flow: keeps ${f.endpoint} (conntrack; the nat table sees only a connection's first packet)` }],
-      }
+      return tracked
     }
     const family: Family = p.src.includes(':') ? 'IPv6' : 'IPv4'
     this.ensureBuilt()
@@ -208,22 +191,12 @@ export class IptablesMode implements ProxyModeImpl<IptablesView> {
     let result: RouteResult
     if (r.action === 'dnat') {
       const servicePort = r.servicePort ?? trace.state?.info.name ?? ''
-      const endpoint = r.endpoint!
-      const frontend = p.dst.includes(':') ? `[${p.dst}]:${p.dport}` : `${p.dst}:${p.dport}`
-      const state = trace.state?.info.name === servicePort ? trace.state : undefined
-      this.conntrack.create({
-        orig: flowKey(p.protocol, p.src, p.sport, p.dst, p.dport),
-        reply: flowKey(p.protocol, endpoint.replace(/^\[?(.*?)\]?:\d+$/, '$1'), Number(endpoint.slice(endpoint.lastIndexOf(':') + 1)), p.src, p.sport),
-        protocol: p.protocol,
-        servicePortKey: state?.info.key ?? `${servicePort}/${p.protocol}/${family}`,
-        servicePort,
-        frontend,
-        endpoint,
-        masquerade: r.masquerade,
-      }, flags, now)
+      const { address, port } = splitHostPort(r.endpoint!)!
+      const endpoint = joinHostPort(address, port)
+      trackNewFlow(this.conntrack, p, now, trace, { servicePort, address, port, masquerade: r.masquerade })
       steps.push({ kind: 'endpoint', text: `new flow: the rules chose ${endpoint} (${walk})` })
       if (r.masquerade) steps.push({ kind: 'masquerade', text: 'KUBE-MARK-MASQ set the mark: KUBE-POSTROUTING masquerades' })
-      result = { action: 'dnat', servicePort, endpoint, masquerade: r.masquerade }
+      result = dnatResult(servicePort, address, port, r.masquerade)
     } else if (r.action === 'reject' || r.action === 'drop') {
       const reason = reasonOf(r.reason, trace)
       steps.push({ kind: 'verdict', text: `${r.action.toUpperCase()} by "${r.reason}" (${walk})` })

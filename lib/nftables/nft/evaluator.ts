@@ -14,7 +14,7 @@
 import { rejectUnknownKeys } from '../../util/known-keys.js'
 import { show } from '../../util/show.js'
 import { seededRandom, type RandomSource } from '../../util/random.js'
-import { addrKey, formatAddr, parseAddr, type Addr, LOOPBACK_V4, LOOPBACK_V6, cidrContains, MULTICAST_V4, MULTICAST_V6 } from '../../iptables/ip.js'
+import { addrKey, formatAddr, parseAddr, type Addr, LOOPBACK_V4, LOOPBACK_V6, cidrContains, MULTICAST_V4, MULTICAST_V6 } from '../../util/address-words.js'
 import { PROTOCOLS } from '../../iptables/save/extensions.js'
 import { parseNftRuleset } from './apply.js'
 import { servicePortFromNftChain } from './kube-proxy-names.js'

@@ -144,7 +144,7 @@ export function serializeNftCommands(ruleset: NftRuleset): string {
 
 // ---- block form ----
 
-export interface BlockOptions extends RuleTextOptions {}
+export type BlockOptions = RuleTextOptions
 
 function setBlock(set: NftSet, o: BlockOptions): string[] {
   const h = o.handles && set.handle !== undefined ? ` # handle ${set.handle}` : ''

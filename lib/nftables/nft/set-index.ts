@@ -5,7 +5,7 @@
 // masked to that shape; only ranges (a-b) are scanned. Dynamic sets keep per-element expiry on
 // the caller's virtual clock.
 
-import { addrKey, parseAddr, parseCidr, type Addr } from '../../iptables/ip.js'
+import { addrKey, parseAddr, parseCidr, type Addr } from '../../util/address-words.js'
 import { PROTOCOLS } from '../../iptables/save/extensions.js'
 import { parseInteger } from './values.js'
 import type { NftElement, NftExpr } from './types.js'

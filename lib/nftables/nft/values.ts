@@ -2,7 +2,7 @@
 // knftables ("mark and 0x4000", "timeout 10800s", "priority -100") and the kernel's listing of
 // it ("meta mark & 0x00004000", "timeout 3h", "priority dstnat") parse to the same values.
 
-import { formatAddr, parseAddr, parseCidr } from '../../iptables/ip.js'
+import { formatAddr, parseAddr, parseCidr } from '../../util/address-words.js'
 import type { NftHook } from './types.js'
 
 const INTEGER = /^(0x[0-9a-fA-F]+|\d+)$/

@@ -1,0 +1,182 @@
+// The nftables proxy mode: every sync() runs kube-proxy's nftables proxier per family (a full
+// first transaction, partial ones after) against the table it keeps; packets go through
+// conntrack first, as in the kernel, and a connection's first packet walks the table.
+// `new Proxier({ mode: 'nftables', nftables: { ... }, serviceCIDRs, nodePortAddresses, ... })`.
+import { DEFAULT_TIMEOUTS } from '../../dataplane/dataplane.js'
+import { formatMasqueradeMark } from '../../iptables/kube-proxy/render.js'
+import { Conntrack, type CtFlow } from '../../iptables/netfilter/conntrack.js'
+import { removeUnservedUdpFlows, trackNewFlow, trackedDecision } from '../flow-tracking.js'
+import { nftConfigFor, type Family } from '../../nftables/kube-proxy/from-model.js'
+import { KubeProxyPacketPath, type NftPacketPath, type NftPathResult } from '../../nftables/kube-proxy/packet-path.js'
+import { NftProxierSync, type NftSyncResult } from '../../nftables/kube-proxy/proxier-sync.js'
+import type { ProxyModelView, ServiceDiff } from '../../proxy/model.js'
+import type { ResolvedOptions } from '../../proxy/options.js'
+import { dnatResult, type CheckedPacket, type RouteReason, type RouteResult } from '../../proxy/packet.js'
+import type { ModeDecision, ProxyModeImpl } from '../../proxy/proxy-mode.js'
+import type { KubeProxyTrace, SourceClass, Step } from '../../proxy/trace.js'
+import { joinHostPort, splitHostPort } from '../../util/host-port.js'
+import { seededRandom, type RandomSource } from '../../util/random.js'
+import type { NftablesSettings } from './nftables-options.js'
+
+export interface NftablesView {
+  mode: 'nftables'
+  nftables: NftablesMode
+}
+
+interface FamilyState {
+  sync: NftProxierSync
+  path: NftPacketPath
+  last: NftSyncResult | undefined
+}
+
+function seedOf(seed: number | bigint | undefined): number {
+  if (seed === undefined) return Math.floor(Math.random() * 0x100000000)
+  return typeof seed === 'bigint' ? Number(BigInt.asUintN(32, seed)) : seed >>> 0
+}
+
+/** "ns1/svc1:p80" from a per-service chain name ("endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80"). */
+export function servicePortOfChain(chain: string): string | undefined {
+  const m = /^[a-z]+-[A-Z2-7]{8}-([^/]+)\/([^/]+)\/[a-z]+\/([^_]*?)(?:__.*)?$/.exec(chain)
+  if (m === null) return undefined
+  return m[3] === '' ? `${m[1]}/${m[2]}` : `${m[1]}/${m[2]}:${m[3]}`
+}
+
+/** Why the table refused a packet: the element or rule that said so. */
+function refusal(r: NftPathResult): { servicePort: string; reason: RouteReason } {
+  const last = r.visited[r.visited.length - 1]
+  const named = [...r.visited].reverse().find((v) => servicePortOfChain(v.chain) !== undefined)
+  const fromChain = named !== undefined ? servicePortOfChain(named.chain)! : ''
+  if (last === undefined) return { servicePort: '', reason: 'no-endpoints' }
+  if (last.chain === 'reject-chain' || last.chain === 'service-endpoints-check' || last.chain === 'nodeport-endpoints-check') {
+    const mapHit = [...r.visited].reverse().find((v) => v.chain === 'service-endpoints-check' || v.chain === 'nodeport-endpoints-check')
+    return { servicePort: mapHit?.comment ?? fromChain, reason: r.verdict === 'reject' ? 'no-endpoints' : 'no-local-endpoints' }
+  }
+  if (last.chain.startsWith('firewall-')) return { servicePort: fromChain, reason: 'source-range' }
+  if (last.chain === 'cluster-ips-check') {
+    return { servicePort: '', reason: r.verdict === 'reject' ? 'invalid-port' : 'unallocated-cluster-ip' }
+  }
+  return { servicePort: fromChain, reason: 'no-endpoints' }
+}
+
+/** "services -> service-... -> endpoint-..." from the rules that matched. */
+function walkText(r: NftPathResult): string {
+  const out: string[] = []
+  for (const v of r.visited) if (out[out.length - 1] !== v.chain) out.push(v.chain)
+  return out.join(' -> ')
+}
+
+export class NftablesMode implements ProxyModeImpl<NftablesView> {
+  readonly conntrack: Conntrack
+  private readonly random: RandomSource
+  private readonly families = new Map<Family, FamilyState>()
+  /** Services ("ns/name") changed since the last sync. */
+  private readonly changed = new Set<string>()
+  private readonly clock: () => number
+  /** The error of the last sync's transaction, if the table refused it (the next sync is a full one). */
+  lastSyncError: Error | undefined
+
+  constructor(
+    private readonly model: ProxyModelView,
+    options: ResolvedOptions,
+    settings: NftablesSettings = {},
+  ) {
+    this.conntrack = new Conntrack({ ...DEFAULT_TIMEOUTS, ...options.timeouts })
+    this.random = seededRandom(seedOf(options.seed))
+    this.clock = options.clock
+    const masqueradeMark = settings.masqueradeMark ?? formatMasqueradeMark(settings.masqueradeBit ?? model.options.masqueradeBit)
+    for (const family of model.node.families) {
+      const sync = new NftProxierSync(nftConfigFor(model, family, { serviceCIDRs: options.serviceCIDRs, nodePortAddresses: options.nodePortAddresses, masqueradeMark }))
+      const path = new KubeProxyPacketPath(sync.table, (a) => model.nodeAddresses.isLocal(a), this.random)
+      this.families.set(family, { sync, path, last: undefined })
+    }
+  }
+
+  inspect(): NftablesView {
+    return { mode: 'nftables', nftables: this }
+  }
+
+  apply(diff: ServiceDiff): { flowsRemoved: number } {
+    this.changed.add(diff.service)
+    return { flowsRemoved: removeUnservedUdpFlows(this.conntrack, diff) }
+  }
+
+  synced(): void {
+    const now = this.clock()
+    const all = this.model.servicePorts()
+    this.lastSyncError = undefined
+    for (const [family, f] of this.families) {
+      try {
+        f.last = f.sync.sync(all.filter((s) => s.info.family === family), this.changed, now)
+      } catch (error) {
+        this.lastSyncError = error as Error
+      }
+    }
+    this.changed.clear()
+  }
+
+  private family(family: Family | undefined): FamilyState {
+    const f = this.families.get(family ?? (this.families.has('IPv4') ? 'IPv4' : 'IPv6'))
+    if (f === undefined) throw new RangeError(`nftables mode: family ${JSON.stringify(family)} is not served`)
+    return f
+  }
+
+  private familiesOf(family: Family | undefined): FamilyState[] {
+    return family === undefined ? [...this.families.values()] : [this.family(family)]
+  }
+
+  /** The kube-proxy table(s) as they stand, in knftables' dump form (`add ...` lines); every family's without `family`. */
+  ruleset(family?: Family): string {
+    return this.familiesOf(family).map((f) => f.sync.table.dump()).join('')
+  }
+
+  /** What the last sync sent to nft, one operation a line (the stale-chain deletion, if any, is lastSync().staleChainDeletion). */
+  transaction(family?: Family): string {
+    return this.familiesOf(family).map((f) => f.last?.transaction.text() ?? '').join('')
+  }
+
+  /** The last sync's transactions of a family, with their operation counts. */
+  lastSync(family?: Family): NftSyncResult | undefined {
+    return this.family(family).last
+  }
+
+  /** The proxier of a family (its table, stale chains). */
+  proxier(family?: Family): NftProxierSync {
+    return this.family(family).sync
+  }
+
+  flows(): CtFlow[] {
+    return this.conntrack.flows()
+  }
+
+  route(p: CheckedPacket, _source: SourceClass, trace: KubeProxyTrace, now: number): ModeDecision {
+    const tracked = trackedDecision(this.conntrack, p, now, 'nat chains')
+    if (tracked !== undefined) return tracked
+    const family: Family = p.src.includes(':') ? 'IPv6' : 'IPv4'
+    const f = this.families.get(family)
+    if (f === undefined || !f.sync.table.present) {
+      return { result: { action: 'accept' }, steps: [{ kind: 'verdict', text: `${family}: no kube-proxy table (not served, or not synced yet)` }] }
+    }
+    const r = f.path.evaluate({ src: p.src, sport: p.sport, dst: p.dst, dport: p.dport, protocol: p.protocol.toLowerCase(), hook: p.hook, now })
+    const walk = walkText(r)
+    const steps: Step[] = []
+    let result: RouteResult
+    if (r.verdict === 'accept' && r.dnat !== undefined) {
+      const chain = [...r.visited].reverse().find((v) => servicePortOfChain(v.chain) !== undefined)?.chain
+      const servicePort = (chain !== undefined ? servicePortOfChain(chain) : undefined) ?? trace.state?.info.name ?? ''
+      const { address, port } = splitHostPort(r.dnat)!
+      const endpoint = joinHostPort(address, port)
+      trackNewFlow(this.conntrack, p, now, trace, { servicePort, address, port, masquerade: r.masquerade })
+      steps.push({ kind: 'endpoint', text: `new flow: the ruleset chose ${endpoint} (${walk})` })
+      if (r.masquerade) steps.push({ kind: 'masquerade', text: 'mark-for-masquerade set the mark: masquerading masquerades in nat-postrouting' })
+      result = dnatResult(servicePort, address, port, r.masquerade)
+    } else if (r.verdict === 'drop' || r.verdict === 'reject') {
+      const { servicePort, reason } = refusal(r)
+      const last = r.visited[r.visited.length - 1]
+      steps.push({ kind: 'verdict', text: `${r.verdict.toUpperCase()} by "${last?.rule ?? ''}"${last?.comment !== undefined ? ` (${last.comment})` : ''} (${walk})` })
+      result = { action: r.verdict, servicePort, reason }
+    } else {
+      result = { action: 'accept' }
+    }
+    return { result, steps }
+  }
+}
