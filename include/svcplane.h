@@ -24,7 +24,7 @@
  *    deciding calls (deciding updates conntrack, affinity and counters). Serialise per handle
  *    (one handle per worker thread, or a lock around each call).
  *  - Different handles share nothing and may be used from different threads at once.
- *  - svcplane_version, svcplane_config_init, svcplane_addr_*, svcplane_*_name are
+ *  - svcplane_abi_version, svcplane_config_init, svcplane_addr_*, svcplane_*_name are
  *    thread-safe (pure functions).
  *
  * Two ways to use it: decide on 5-tuples (svcplane_decide*) and rewrite packets yourself, or

@@ -158,6 +158,10 @@ export type {
   ServiceCounters,
 } from './service-proxy/index.js'
 
+// Two proxy modes on one cluster: every probe they decide differently.
+export { compareModes, formatComparison, probesFor, PROBE_CLASSES } from './compare/index.js'
+export type { CompareOptions, ModeComparison, ModeDifference, ModeAnswer, Probe, ProbeClass } from './compare/index.js'
+
 // svcplane doctor: findings per Service from the model, stale flows, performance at this size.
 export {
   diagnose,

@@ -2,7 +2,7 @@
 // construction of that Proxier from them, offline from a --cluster dump.
 import * as os from 'node:os'
 import { canonicalAddress, parseCidr } from '../util/address.js'
-import { addressConflicts, describeConflict } from '../k8s/address-conflicts.js'
+import { conflictMessage } from '../k8s/address-conflicts.js'
 import { parseService } from '../k8s/service.js'
 import type { SchedulerName } from '../dataplane/types.js'
 import { parseCapacityFlag } from '../modes/native/native-options.js'
@@ -130,8 +130,9 @@ export function loadInto(proxier: Proxier, dump: ClusterDump, io: CliIO): SyncSu
   if (summary.errors.length) {
     const first = summary.errors[0]
     // The dataplane names Services by internal id; a clash of addresses is said by name instead.
-    const clash = addressConflicts(dump.services.map((s) => parseService(s))).find((c) => summary.errors.some((e) => c.services.includes(e.service)))
-    if (clash !== undefined) throw new CliError(`${dump.file}: ${describeConflict(clash)}; one address and port can belong to one Service`)
+    const parsed = dump.services.map((s) => parseService(s))
+    const clash = summary.errors.map((e) => conflictMessage(e.service, parsed)).find((m) => m !== undefined)
+    if (clash !== undefined) throw new CliError(`${dump.file}: ${clash}`)
     throw new CliError(`programming ${summary.errors.length} service(s) failed, first ${first.service}`, { cause: first.error })
   }
   return summary

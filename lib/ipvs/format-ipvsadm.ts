@@ -3,7 +3,7 @@
 // forward by masquerading ("Masq").
 import { joinHostPort } from '../util/host-port.js'
 import { FLAG_PERSISTENT, FLAG_SOURCE_HASH } from './types.js'
-import type { Counters, VsEntry } from './ipvs-table.js'
+import type { Connection, Counters, IpvsTable, VsEntry } from './ipvs-table.js'
 
 export type IpvsadmView = 'list' | 'stats' | 'rate'
 
@@ -69,6 +69,37 @@ export function formatIpvsadm(entries: readonly VsEntry[], options: IpvsadmOptio
       lines.push(`${serviceName(vs).padEnd(33)}${counters(vs.stats)}`)
       for (const d of vs.dests) lines.push(`  -> ${joinHostPort(d.address, d.port).padEnd(28)}${counters(d.stats)}`)
     }
+  }
+  return lines.join('\n') + '\n'
+}
+
+/** mm:ss left, as ipvsadm -c prints a connection's expiry. */
+function expiry(seconds: number): string {
+  const s = Math.max(0, Math.floor(seconds))
+  return `${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`
+}
+
+function client(c: Connection): string {
+  const [, src, sport] = c.orig.split('|')
+  return joinHostPort(src!, Number(sport))
+}
+
+/**
+ * `ipvsadm -Lnc`: every connection (protocol, time left, state, client, virtual server, real
+ * server), then the persistence templates (state NONE, client port 0).
+ */
+export function formatIpvsConnections(table: IpvsTable, now: number): string {
+  const lines = ['IPVS connection entries', 'pro expire state       source             virtual            destination']
+  const row = (proto: string, left: number, state: string, src: string, vip: string, dst: string) =>
+    `${proto.padEnd(3)} ${expiry(left)}  ${state.padEnd(11)} ${src.padEnd(18)} ${vip.padEnd(18)} ${dst}`
+  for (const c of table.connections()) {
+    if (c.dest === undefined || c.dest.deleted) continue
+    const s = c.vs.server
+    lines.push(row(s.protocol, c.expires - now, c.state, client(c), joinHostPort(s.address, s.port), c.dest.key))
+  }
+  for (const { vs, client: ip, template } of table.persistenceTemplates()) {
+    const s = vs.server
+    lines.push(row(s.protocol, template.expires - now, 'NONE', joinHostPort(ip, 0), joinHostPort(s.address, s.port), template.dest.key))
   }
   return lines.join('\n') + '\n'
 }

@@ -2,7 +2,7 @@
 // comments and entry strings (utilipset.Entry.String()): the iptables rules IPVS mode writes
 // match on these instead of listing every service.
 import { cidrContains, parseAddressInto, parseCidr } from '../util/address.js'
-import type { ProxyModelView } from '../proxy/model.js'
+import type { ProxyModelView, ServicePortState } from '../proxy/model.js'
 import type { Family } from './node-port-addresses.js'
 
 export type IpsetType = 'hash:ip' | 'hash:ip,port' | 'hash:ip,port,ip' | 'hash:ip,port,net' | 'bitmap:port'
@@ -80,50 +80,67 @@ export interface IpsetConfig {
   bound: Iterable<string>
 }
 
+/** One ServicePort's ipset entries (set name, entry) and its KUBE-IPVS-OUT-FILTER entries. */
+export function ipsetEntriesOf(s: ServicePortState, config: Omit<IpsetConfig, 'bound'>, primaryNodeIP: string | undefined): { entries: [IpsetName, string][]; noNodeAccess: NoNodeAccessEntry[] } {
+  const entries: [IpsetName, string][] = []
+  const put = (name: IpsetName, entry: string) => entries.push([name, entry])
+  const noNodeAccess: NoNodeAccessEntry[] = []
+  const { info } = s
+  const proto = info.protocol.toLowerCase()
+  // Hairpin: a local endpoint reaching itself through a service is masqueraded.
+  for (const e of s.endpoints) if (e.isLocal) put('KUBE-LOOP-BACK', `${e.ip},${proto}:${e.port},${e.ip}`)
+  put('KUBE-CLUSTER-IP', `${info.clusterIP},${proto}:${info.port}`)
+  for (const ip of info.externalIPs) {
+    put(info.externalPolicyLocal ? 'KUBE-EXTERNAL-IP-LOCAL' : 'KUBE-EXTERNAL-IP', `${ip},${proto}:${info.port}`)
+  }
+  for (const vip of info.loadBalancerVIPs) {
+    const entry = `${vip},${proto}:${info.port}`
+    put('KUBE-LOAD-BALANCER', entry)
+    if (info.externalPolicyLocal) put('KUBE-LOAD-BALANCER-LOCAL', entry)
+    if (info.loadBalancerSourceRanges.length === 0) continue
+    put('KUBE-LOAD-BALANCER-FW', entry)
+    let allowFromNode = false
+    for (const cidr of info.loadBalancerSourceRanges) {
+      put('KUBE-LOAD-BALANCER-SOURCE-CIDR', `${entry},${cidr}`)
+      if (containsAddress(cidr, primaryNodeIP)) allowFromNode = true
+    }
+    // The node reaching its own LB VIP uses the VIP as source (it is bound on kube-ipvs0).
+    if (allowFromNode) put('KUBE-LOAD-BALANCER-SOURCE-IP', `${entry},${vip}`)
+    else noNodeAccess.push({ ip: vip, protocol: proto, port: info.port })
+  }
+  if (info.nodePort !== 0 && config.nodePortIPs.length > 0) {
+    const list = info.protocol === 'SCTP' ? config.nodePortIPs.map((ip) => `${ip},sctp:${info.nodePort}`) : [String(info.nodePort)]
+    const all = { TCP: 'KUBE-NODE-PORT-TCP', UDP: 'KUBE-NODE-PORT-UDP', SCTP: 'KUBE-NODE-PORT-SCTP-HASH' } as const
+    const local = { TCP: 'KUBE-NODE-PORT-LOCAL-TCP', UDP: 'KUBE-NODE-PORT-LOCAL-UDP', SCTP: 'KUBE-NODE-PORT-LOCAL-SCTP-HASH' } as const
+    for (const e of list) put(all[info.protocol], e)
+    if (info.externalPolicyLocal) for (const e of list) put(local[info.protocol], e)
+  }
+  if (info.healthCheckNodePort !== 0) put('KUBE-HEALTH-CHECK-NODE-PORT', String(info.healthCheckNodePort))
+  return { entries, noNodeAccess }
+}
+
+export function primaryNodeIPOf(model: ProxyModelView, family: Family): string | undefined {
+  return model.node.ips.find((ip) => ip.includes(':') === (family === 'IPv6'))
+}
+
+/** Sets as `ipset save` lists them, from entry -> reference count maps. */
+export function familyIpsets(family: Family, counts: ReadonlyMap<string, ReadonlyMap<string, number>>, noNodeAccess: NoNodeAccessEntry[]): FamilyIpsets {
+  const entries = new Map<string, string[]>()
+  for (const i of IPSET_INFO) entries.set(i.name, sortEntries(i.type, counts.get(i.name)?.keys() ?? []))
+  return { family, entries, noNodeAccess }
+}
+
 /** The entries of every set for one family, from the model, as syncProxyRules fills them. */
 export function desiredIpsets(model: ProxyModelView, config: IpsetConfig): FamilyIpsets {
-  const sets = new Map<string, Set<string>>(IPSET_INFO.map((i) => [i.name, new Set<string>()]))
-  const put = (name: IpsetName, entry: string) => sets.get(name)!.add(entry)
+  const sets = new Map<string, Map<string, number>>(IPSET_INFO.map((i) => [i.name, new Map<string, number>()]))
   const noNodeAccess: NoNodeAccessEntry[] = []
-  const primaryNodeIP = model.node.ips.find((ip) => ip.includes(':') === (config.family === 'IPv6'))
+  const primary = primaryNodeIPOf(model, config.family)
   for (const s of model.servicePorts()) {
-    const { info } = s
-    if (info.family !== config.family) continue
-    const proto = info.protocol.toLowerCase()
-    // Hairpin: a local endpoint reaching itself through a service is masqueraded.
-    for (const e of s.endpoints) if (e.isLocal) put('KUBE-LOOP-BACK', `${e.ip},${proto}:${e.port},${e.ip}`)
-    put('KUBE-CLUSTER-IP', `${info.clusterIP},${proto}:${info.port}`)
-    for (const ip of info.externalIPs) {
-      put(info.externalPolicyLocal ? 'KUBE-EXTERNAL-IP-LOCAL' : 'KUBE-EXTERNAL-IP', `${ip},${proto}:${info.port}`)
-    }
-    for (const vip of info.loadBalancerVIPs) {
-      const entry = `${vip},${proto}:${info.port}`
-      put('KUBE-LOAD-BALANCER', entry)
-      if (info.externalPolicyLocal) put('KUBE-LOAD-BALANCER-LOCAL', entry)
-      if (info.loadBalancerSourceRanges.length === 0) continue
-      put('KUBE-LOAD-BALANCER-FW', entry)
-      let allowFromNode = false
-      for (const cidr of info.loadBalancerSourceRanges) {
-        put('KUBE-LOAD-BALANCER-SOURCE-CIDR', `${entry},${cidr}`)
-        if (containsAddress(cidr, primaryNodeIP)) allowFromNode = true
-      }
-      // The node reaching its own LB VIP uses the VIP as source (it is bound on kube-ipvs0).
-      if (allowFromNode) put('KUBE-LOAD-BALANCER-SOURCE-IP', `${entry},${vip}`)
-      else noNodeAccess.push({ ip: vip, protocol: proto, port: info.port })
-    }
-    if (info.nodePort !== 0 && config.nodePortIPs.length > 0) {
-      const entries = info.protocol === 'SCTP'
-        ? config.nodePortIPs.map((ip) => `${ip},sctp:${info.nodePort}`)
-        : [String(info.nodePort)]
-      const all = { TCP: 'KUBE-NODE-PORT-TCP', UDP: 'KUBE-NODE-PORT-UDP', SCTP: 'KUBE-NODE-PORT-SCTP-HASH' } as const
-      const local = { TCP: 'KUBE-NODE-PORT-LOCAL-TCP', UDP: 'KUBE-NODE-PORT-LOCAL-UDP', SCTP: 'KUBE-NODE-PORT-LOCAL-SCTP-HASH' } as const
-      for (const e of entries) put(all[info.protocol], e)
-      if (info.externalPolicyLocal) for (const e of entries) put(local[info.protocol], e)
-    }
-    if (info.healthCheckNodePort !== 0) put('KUBE-HEALTH-CHECK-NODE-PORT', String(info.healthCheckNodePort))
+    if (s.info.family !== config.family) continue
+    const mine = ipsetEntriesOf(s, config, primary)
+    for (const [name, entry] of mine.entries) sets.get(name)!.set(entry, 1)
+    noNodeAccess.push(...mine.noNodeAccess)
   }
-  for (const ip of config.bound) put('KUBE-IPVS-IPS', ip)
-  const entries = new Map<string, string[]>()
-  for (const i of IPSET_INFO) entries.set(i.name, sortEntries(i.type, sets.get(i.name)!))
-  return { family: config.family, entries, noNodeAccess }
+  for (const ip of config.bound) sets.get('KUBE-IPVS-IPS')!.set(ip, 1)
+  return familyIpsets(config.family, sets, noNodeAccess)
 }

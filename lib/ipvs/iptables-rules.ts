@@ -1,7 +1,8 @@
 // The iptables rules kube-proxy's ipvs proxier still writes (writeIptablesRules and
 // createAndLinkKubeChain): a constant set of chains whose rules match the ipsets, so their
 // number does not grow with the Services. iptables-restore input, rule for rule.
-import { IPSET_INFO, ipsetName, type FamilyIpsets } from './ipsets.js'
+import { IPSET_INFO, ipsetName, type FamilyIpsets, type NoNodeAccessEntry } from './ipsets.js'
+import type { Family } from './node-port-addresses.js'
 
 export interface IpvsIptablesOptions {
   /** kube-proxy's masqueradeMark, "%#08x" of 1 << masqueradeBit ("0x00004000"). */
@@ -47,11 +48,24 @@ const SET_RULES: readonly { set: string; table: 'nat' | 'filter'; from: string; 
 
 const COMMENTS = new Map(IPSET_INFO.map((i) => [i.name, i.comment]))
 
+/** What the rules depend on: which sets have entries, and the LB frontends closed to the node. */
+export interface IpsetSummary {
+  family: Family
+  nonEmpty(set: string): boolean
+  noNodeAccess: readonly NoNodeAccessEntry[]
+}
+
+function summary(sets: FamilyIpsets | IpsetSummary): IpsetSummary {
+  if (!('entries' in sets)) return sets
+  return { family: sets.family, nonEmpty: (set) => (sets.entries.get(set)?.length ?? 0) > 0, noNodeAccess: sets.noNodeAccess }
+}
+
 /** kube-proxy's iptables-restore input for one family in ipvs mode (NoFlushTables: only its chains). */
-export function renderIpvsIptables(sets: FamilyIpsets, options: IpvsIptablesOptions): string {
+export function renderIpvsIptables(given: FamilyIpsets | IpsetSummary, options: IpvsIptablesOptions): string {
+  const sets = summary(given)
   const family = sets.family
   const name = (set: string) => ipsetName(set, family)
-  const has = (set: string) => (sets.entries.get(set)?.length ?? 0) > 0
+  const has = (set: string) => sets.nonEmpty(set)
   const comment = (set: string) => `-m comment --comment "${COMMENTS.get(set)}"`
   const matchSet = (set: string, match: string) => `-m set --match-set ${name(set)} ${match}`
   const nat: string[] = []

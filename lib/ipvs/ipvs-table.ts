@@ -29,6 +29,8 @@ export interface Counters {
 export interface Dest extends Destination {
   readonly key: string
   stats: Counters
+  /** Deleted from its virtual server: its connections have no destination any more. */
+  deleted: boolean
 }
 
 export interface VsEntry {
@@ -54,7 +56,7 @@ export interface Connection {
   template: Template | undefined
 }
 
-interface Template {
+export interface Template {
   dest: Dest
   expires: number
   conns: number
@@ -99,30 +101,39 @@ export class IpvsTable {
     return [...this.byOrig.values()]
   }
 
-  /**
-   * What kube-proxy syncs: adds, updates and removes virtual servers and real servers. A virtual
-   * server no longer wanted stays when `keep` says so (cleanLegacyService skips excludeCIDRs).
-   */
-  apply(desired: Map<string, DesiredVirtualServer>, keep: (address: string) => boolean = () => false): void {
-    this.sweep(this.now, true)
-    for (const [key, want] of desired) {
-      const { realServers, ...server } = want.server
-      let vs = this.services.get(key)
-      if (vs === undefined) {
-        vs = { key, server, origin: want.origin, dests: [], scheduler: createScheduler(server.scheduler, server.flags), stats: zero(), since: undefined }
-        this.services.set(key, vs)
-      } else if (vs.server.scheduler !== server.scheduler || vs.server.flags !== server.flags || vs.server.timeout !== server.timeout) {
-        vs.server = server
-        vs.scheduler = createScheduler(server.scheduler, server.flags)
-      }
-      vs.origin = want.origin
-      this.syncDestinations(vs, realServers)
+  /** Persistence templates: the virtual server, the client and the real server it is kept on. */
+  persistenceTemplates(): { vs: VsEntry; client: string; template: Template }[] {
+    const out: { vs: VsEntry; client: string; template: Template }[] = []
+    for (const [key, template] of this.templates) {
+      const cut = key.lastIndexOf('|')
+      const vs = this.services.get(key.slice(0, cut))
+      if (vs !== undefined && !template.dest.deleted) out.push({ vs, client: key.slice(cut + 1), template })
     }
-    for (const [key, vs] of this.services) {
-      if (desired.has(key) || keep(vs.server.address)) continue
+    return out
+  }
+
+  /**
+   * What kube-proxy syncs for one virtual server: adds or updates it with its real servers, or
+   * (`want` undefined) deletes it, unless `keep` says so (cleanLegacyService skips excludeCIDRs).
+   */
+  applyOne(key: string, want: DesiredVirtualServer | undefined, keep: (address: string) => boolean = () => false): void {
+    let vs = this.services.get(key)
+    if (want === undefined) {
+      if (vs === undefined || keep(vs.server.address)) return
       this.services.delete(key)
       for (const d of vs.dests) this.detach(d)
+      return
     }
+    const { realServers, ...server } = want.server
+    if (vs === undefined) {
+      vs = { key, server, origin: want.origin, dests: [], scheduler: createScheduler(server.scheduler, server.flags), stats: zero(), since: undefined }
+      this.services.set(key, vs)
+    } else if (vs.server.scheduler !== server.scheduler || vs.server.flags !== server.flags || vs.server.timeout !== server.timeout) {
+      vs.server = server
+      vs.scheduler = createScheduler(server.scheduler, server.flags)
+    }
+    vs.origin = want.origin
+    this.syncDestinations(vs, realServers)
   }
 
   private syncDestinations(vs: VsEntry, wanted: RealServer[]): void {
@@ -143,25 +154,22 @@ export class IpvsTable {
     const have = new Set(kept.map((d) => d.key))
     for (const r of wanted) {
       const key = joinHostPort(r.address, r.port)
-      if (!have.has(key)) kept.push({ key, address: r.address, port: r.port, weight: r.weight, activeConns: 0, inactiveConns: 0, stats: zero() })
+      if (!have.has(key)) kept.push({ key, address: r.address, port: r.port, weight: r.weight, activeConns: 0, inactiveConns: 0, stats: zero(), deleted: false })
     }
     kept.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
     if (changed || kept.length !== vs.dests.length || kept.some((d, i) => d !== vs.dests[i])) vs.scheduler.reset()
     vs.dests = kept
   }
 
-  /** A deleted destination: its connections have no destination any more (expire_nodest_conn drops them). */
+  /** A deleted destination: its connections and templates notice it when next used (expire_nodest_conn drops them). */
   private detach(d: Dest): void {
-    for (const c of this.byOrig.values()) if (c.dest === d) c.dest = undefined
-    for (const [k, t] of this.templates) if (t.dest === d) this.templates.delete(k)
+    d.deleted = true
   }
 
   /** Removes expired connections and templates; with `graceful`, drained weight-0 TCP destinations too. */
   sweep(now: number, graceful = false): void {
     if (!graceful && now < this.nextSweep) return
-    this.nextSweep = now + 1
-    for (const c of [...this.byOrig.values()]) if (c.expires <= now) this.remove(c)
-    for (const [k, t] of this.templates) if (t.expires <= now && t.conns === 0) this.templates.delete(k)
+    this.expire(now)
     if (!graceful) return
     for (const vs of this.services.values()) {
       const before = vs.dests.length
@@ -172,6 +180,13 @@ export class IpvsTable {
       })
       if (vs.dests.length !== before) vs.scheduler.reset()
     }
+  }
+
+  /** Removes the connections and persistence templates that timed out by `now`. */
+  expire(now: number): void {
+    this.nextSweep = now + 1
+    for (const c of [...this.byOrig.values()]) if (c.expires <= now) this.remove(c)
+    for (const [k, t] of this.templates) if ((t.expires <= now && t.conns === 0) || t.dest.deleted) this.templates.delete(k)
   }
 
   lookup(key: string, now: number): { conn: Connection; reply: boolean } | undefined {
@@ -188,6 +203,7 @@ export class IpvsTable {
       this.remove(conn)
       return undefined
     }
+    if (conn.dest?.deleted) conn.dest = undefined
     return { conn, reply }
   }
 
@@ -198,7 +214,7 @@ export class IpvsTable {
   schedule(vs: VsEntry, src: string, sport: number, dst: string, now: number): { dest: Dest | undefined; persistent: boolean } {
     if ((vs.server.flags & FLAG_PERSISTENT) !== 0) {
       const t = this.templates.get(`${vs.key}|${src}`)
-      if (t !== undefined && (t.expires > now || t.conns > 0) && t.dest.weight > 0 && vs.dests.includes(t.dest)) return { dest: t.dest, persistent: true }
+      if (t !== undefined && (t.expires > now || t.conns > 0) && t.dest.weight > 0 && !t.dest.deleted) return { dest: t.dest, persistent: true }
     }
     return { dest: vs.scheduler.pick(vs.dests, { src, sport, dst }) as Dest | undefined, persistent: false }
   }

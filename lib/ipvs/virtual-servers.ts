@@ -38,31 +38,40 @@ export function realServerEndpoints(s: ServicePortState, onlyNodeLocal: boolean)
   return cluster
 }
 
+/** One ServicePort's virtual servers (in kube-proxy's order) and the addresses it binds on kube-ipvs0. */
+export function virtualServersOf(s: ServicePortState, config: VirtualServerConfig): { servers: DesiredVirtualServer[]; bound: string[] } {
+  const { info } = s
+  const out = { servers: [] as DesiredVirtualServer[], bound: [] as string[] }
+  const affinity = info.affinityTimeoutSeconds > 0
+  let flags = affinity ? FLAG_PERSISTENT : 0
+  if (config.scheduler === 'mh') flags |= FLAG_SOURCE_HASH
+  const add = (address: string, port: number, kind: VirtualServerOrigin['kind'], onlyNodeLocal: boolean, bind: boolean) => {
+    if (bind) out.bound.push(address)
+    const realServers = realServerEndpoints(s, onlyNodeLocal).map((e) => ({ address: e.ip, port: e.port, weight: 1 }))
+    out.servers.push({
+      server: { address, port, protocol: info.protocol, scheduler: config.scheduler, flags, timeout: affinity ? info.affinityTimeoutSeconds : 0, realServers },
+      origin: { servicePort: info.name, servicePortKey: info.key, kind },
+    })
+  }
+  add(info.clusterIP, info.port, 'clusterIP', info.internalPolicyLocal, true)
+  for (const ip of info.externalIPs) add(ip, info.port, 'externalIP', info.externalPolicyLocal, !config.nodeIPs.includes(ip))
+  for (const ip of info.loadBalancerVIPs) add(ip, info.port, 'loadBalancer', info.externalPolicyLocal, !config.nodeIPs.includes(ip))
+  if (info.nodePort !== 0) {
+    for (const ip of config.nodePortIPs) add(ip, info.nodePort, 'nodePort', info.externalPolicyLocal, false)
+  }
+  return out
+}
+
+/** Every ServicePort of the family; two Services on one address:port share the virtual server, the first in order keeps it. */
 export function desiredVirtualServers(model: ProxyModelView, config: VirtualServerConfig): DesiredIpvs {
   const out: DesiredIpvs = { servers: new Map(), bound: new Set() }
-  const nodeAddresses = new Set(config.nodeIPs)
   for (const s of model.servicePorts()) {
-    const { info } = s
-    if (info.family !== config.family) continue
-    const affinity = info.affinityTimeoutSeconds > 0
-    let flags = affinity ? FLAG_PERSISTENT : 0
-    if (config.scheduler === 'mh') flags |= FLAG_SOURCE_HASH
-    const add = (address: string, port: number, kind: VirtualServerOrigin['kind'], onlyNodeLocal: boolean, bind: boolean) => {
-      const key = virtualServerKey(address, port, info.protocol)
-      if (bind) out.bound.add(address)
-      // Two Services on one address:port share the virtual server; the first in order keeps it.
-      if (out.servers.has(key)) return
-      const realServers = realServerEndpoints(s, onlyNodeLocal).map((e) => ({ address: e.ip, port: e.port, weight: 1 }))
-      out.servers.set(key, {
-        server: { address, port, protocol: info.protocol, scheduler: config.scheduler, flags, timeout: affinity ? info.affinityTimeoutSeconds : 0, realServers },
-        origin: { servicePort: info.name, servicePortKey: info.key, kind },
-      })
-    }
-    add(info.clusterIP, info.port, 'clusterIP', info.internalPolicyLocal, true)
-    for (const ip of info.externalIPs) add(ip, info.port, 'externalIP', info.externalPolicyLocal, !nodeAddresses.has(ip))
-    for (const ip of info.loadBalancerVIPs) add(ip, info.port, 'loadBalancer', info.externalPolicyLocal, !nodeAddresses.has(ip))
-    if (info.nodePort !== 0) {
-      for (const ip of config.nodePortIPs) add(ip, info.nodePort, 'nodePort', info.externalPolicyLocal, false)
+    if (s.info.family !== config.family) continue
+    const mine = virtualServersOf(s, config)
+    for (const a of mine.bound) out.bound.add(a)
+    for (const d of mine.servers) {
+      const key = virtualServerKey(d.server.address, d.server.port, d.server.protocol)
+      if (!out.servers.has(key)) out.servers.set(key, d)
     }
   }
   return out

@@ -58,6 +58,20 @@ t.test('ipvsadm -Ln --stats and --rate', async (t) => {
   t.equal(rate[3], 'TCP  172.30.0.10:80                      1        1        0        0        0', '4 connections over 4 s')
 })
 
+t.test('ipvsadm -Lnc: connections and persistence templates', async (t) => {
+  const p = proxier()
+  p.route({ src: '10.2.0.9', sport: 1000, dst: '172.30.0.10', dport: 80, protocol: 'TCP', now: 10 })
+  p.route({ src: '10.2.0.9', sport: 1001, dst: '172.30.0.10', dport: 80, protocol: 'TCP', tcpFlags: 0x02, now: 10 })
+  t.equal(p.ipvs!.ipvsadmConnections(), [
+    'IPVS connection entries',
+    'pro expire state       source             virtual            destination',
+    'TCP 15:00  ESTABLISHED 10.2.0.9:1000      172.30.0.10:80     10.1.0.5:8080',
+    'TCP 01:00  SYN_RECV    10.2.0.9:1001      172.30.0.10:80     10.1.0.5:8080',
+    'TCP 10:00  NONE        10.2.0.9:0         172.30.0.10:80     10.1.0.5:8080',
+    '',
+  ].join('\n'))
+})
+
 t.test('ipset save', async (t) => {
   const text = proxier().ipvs!.ipsetSave()
   t.match(text, 'create KUBE-CLUSTER-IP hash:ip,port family inet hashsize 1024 maxelem 65536\nadd KUBE-CLUSTER-IP 172.30.0.10,tcp:80\nadd KUBE-CLUSTER-IP 172.30.0.11,tcp:80\n')
@@ -81,6 +95,7 @@ t.test('svcplane dump in mode ipvs', async (t) => {
   t.match(ipvsadm.out, /^IP Virtual Server version 1\.2\.1 \(size=4096\)\nProt LocalAddress:Port Scheduler Flags\n/)
   t.match(ipvsadm.out, /\nTCP  192\.168\.0\.2:30080 rr/)
   t.match((await cli('dump', '--cluster', CLUSTER, ...NODE, '--format', 'ipvsadm', '--stats')).out, /Conns {3}InPkts {2}OutPkts/)
+  t.equal((await cli('dump', '--cluster', CLUSTER, ...NODE, '--format', 'ipvsadm', '--connections')).out, 'IPVS connection entries\npro expire state       source             virtual            destination\n', 'offline: no connections')
   const json = JSON.parse((await cli('dump', '--cluster', CLUSTER, ...NODE, '--format', 'ipvsadm', '--json')).out)
   t.ok(json.some((v: { address: string; port: number }) => v.address === '192.168.0.2' && v.port === 30080))
   t.match((await cli('dump', '--cluster', CLUSTER, ...NODE, '--format', 'ipset')).out, /^create KUBE-LOOP-BACK hash:ip,port,ip /)

@@ -50,7 +50,7 @@ t.test('packets as IPVS mode decides them', async (t) => {
     },
     { name: 'an allowed source range', packet: pkt('198.51.100.7', '203.0.113.11', 80), want: { action: 'dnat', servicePort: 'ns/fw:p80', masquerade: true } },
     { name: 'a source outside the ranges: KUBE-SOURCE-RANGES-FIREWALL drops', packet: pkt('203.0.113.2', '203.0.113.11', 80), want: { action: 'drop', servicePort: 'ns/fw:p80', reason: 'source-range' } },
-    { name: 'a cluster IP on a port no service uses: KUBE-IPVS-FILTER rejects', packet: pkt('10.2.0.9', '172.30.0.10', 81), want: { action: 'reject', reason: 'unserved-port' } },
+    { name: 'a cluster IP on a port no service uses: KUBE-IPVS-FILTER rejects', packet: pkt('10.2.0.9', '172.30.0.10', 81), want: { action: 'reject', reason: 'invalid-port' } },
     { name: 'a virtual server without real servers: ICMP port unreachable', packet: pkt('10.2.0.9', '172.30.0.14', 80), want: { action: 'reject', servicePort: 'ns/empty', reason: 'no-endpoints' } },
     { name: 'hairpin: KUBE-LOOP-BACK masquerades an endpoint reaching itself', packet: pkt('10.1.0.6', '172.30.0.15', 80), want: { action: 'dnat', endpoint: '10.1.0.6:8080', address: '10.1.0.6', port: 8080, masquerade: true } },
     { name: 'an address no service holds', packet: pkt('10.2.0.9', '172.31.0.1', 80), want: { action: 'accept' } },
@@ -173,4 +173,17 @@ t.test('dual stack: one IPVS table, per-family sets (KUBE-6-...) and rules', asy
   t.match(s.ip6tables, /-A KUBE-SERVICES -s ::1\/128 -j RETURN\n/)
   t.match(s.ip6tables, /--match-set KUBE-6-CLUSTER-IP dst,dst ! -s fd00:10:244::\/56 -j KUBE-MARK-MASQ/)
   t.match(p.route({ src: 'fd00:10:244::9', sport: 1, dst: 'fd00:172:30::5', dport: 80, protocol: 'TCP', now: 1 }), { action: 'dnat', masquerade: false })
+})
+
+t.test('a connection whose real server was deleted is dropped (expire_nodest_conn)', async (t) => {
+  const objects = [makeService('ns', 'web', { clusterIP: '172.30.0.10', ports: [port('p80', 80)] }), makeSlice('ns', 'web', 1, [remote('10.1.0.5')], ep)]
+  const p = proxier({}, objects)
+  t.match(p.route(pkt('10.2.0.9', '172.30.0.10', 80, { tcpFlags: 0x02 })), { action: 'dnat', endpoint: '10.1.0.5:8080' })
+  p.deleteService(objects[0])
+  p.sync()
+  t.same(p.ipvsState().virtualServers, [])
+  const e = p.explain(pkt('10.2.0.9', '172.30.0.10', 80, { tcpFlags: 0x10, now: 2 }))
+  t.match(e.result, { action: 'drop', servicePort: 'ns/web:p80', reason: 'no-endpoints' })
+  t.match(e.steps.map((s) => s.text).join('\n'), /expire_nodest_conn drops the packet/)
+  t.match(p.route(pkt('10.2.0.9', '172.30.0.10', 80, { tcpFlags: 0x10, now: 3 })), { action: 'accept' }, 'then the connection is gone: no service there')
 })

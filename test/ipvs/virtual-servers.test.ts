@@ -5,6 +5,7 @@
 import t from 'tap'
 import { lbStatus, makeService, makeSlice, port } from '../fixtures/objects.js'
 import { ipvsModel, summary, type ModelCase } from './ipvs-model.js'
+import { nodePortIPs } from '../../lib/ipvs/node-port-addresses.js'
 
 const np = (p: number, nodePort: number, protocol: 'TCP' | 'UDP' | 'SCTP' = 'TCP') => port('p80', p, { nodePort, protocol })
 
@@ -193,6 +194,41 @@ const cases: Case[] = [
   },
 ]
 
+// Test_EndpointSlice{ReadyAndTerminating,OnlyReadyAndTerminating}{Cluster,Local}: one slice, five endpoints.
+const conditions = {
+  ready: { ready: true, serving: true, terminating: false },
+  servingTerminating: { ready: false, serving: true, terminating: true },
+  terminating: { ready: false, serving: false, terminating: true },
+  notReady: { ready: false, serving: false, terminating: false },
+}
+type Condition = keyof typeof conditions
+function terminatingCase(name: string, policy: 'Cluster' | 'Local', eps: [Condition, string][], clusterIP: string[], externalIP: string[], loopBack: string[]): Case {
+  return {
+    name,
+    objects: [
+      makeService('ns1', 'svc1', { type: 'NodePort', clusterIP: '172.20.1.1', externalTrafficPolicy: policy, internalTrafficPolicy: 'Cluster', externalIPs: ['1.2.3.4'], ports: [port('', 80)] }),
+      makeSlice('ns1', 'svc1', 1, eps.map(([c, node], i) => ({ ip: `10.0.1.${i + 1}`, node, ...conditions[c] })), [{ name: '', port: 80 }]),
+    ],
+    servers: [`1.2.3.4:80/TCP rr -> ${externalIP.map((ip) => `${ip}:80@1`).join(',')}`, `172.20.1.1:80/TCP rr -> ${clusterIP.map((ip) => `${ip}:80@1`).join(',')}`],
+    ipsets: { 'KUBE-LOOP-BACK': loopBack.map((ip) => `${ip},tcp:80,${ip}`) },
+  }
+}
+const here = 'test-node'
+cases.push(
+  terminatingCase('ready and terminating endpoints, Cluster policy: the ready ones', 'Cluster',
+    [['ready', here], ['ready', here], ['servingTerminating', here], ['terminating', here], ['ready', 'another-node']],
+    ['10.0.1.1', '10.0.1.2', '10.0.1.5'], ['10.0.1.1', '10.0.1.2', '10.0.1.5'], ['10.0.1.1', '10.0.1.2', '10.0.1.3', '10.0.1.4']),
+  terminatingCase('ready and terminating endpoints, Local policy: the local ready ones outside', 'Local',
+    [['ready', here], ['ready', here], ['servingTerminating', here], ['terminating', here], ['ready', 'another-node']],
+    ['10.0.1.1', '10.0.1.2', '10.0.1.5'], ['10.0.1.1', '10.0.1.2'], ['10.0.1.1', '10.0.1.2', '10.0.1.3', '10.0.1.4']),
+  terminatingCase('only terminating endpoints, Cluster policy: fall back to the serving ones', 'Cluster',
+    [['servingTerminating', here], ['servingTerminating', here], ['terminating', here], ['servingTerminating', 'another-node'], ['notReady', 'another-node']],
+    ['10.0.1.1', '10.0.1.2', '10.0.1.4'], ['10.0.1.1', '10.0.1.2', '10.0.1.4'], ['10.0.1.1', '10.0.1.2', '10.0.1.3']),
+  terminatingCase('only local terminating endpoints, Local policy: fall back to the local serving ones', 'Local',
+    [['servingTerminating', here], ['servingTerminating', here], ['terminating', here], ['servingTerminating', 'another-node'], ['ready', 'another-node']],
+    ['10.0.1.5'], ['10.0.1.1', '10.0.1.2'], ['10.0.1.1', '10.0.1.2', '10.0.1.3']),
+)
+
 for (const c of cases) {
   t.test(c.name, async (t) => {
     const { ipvs, ipsets } = ipvsModel(c)
@@ -201,3 +237,12 @@ for (const c of cases) {
     if (c.bound) t.same([...ipvs.bound].sort(), c.bound, 'kube-ipvs0 addresses')
   })
 }
+
+t.test('TestIpIsValidForSet: the addresses NodePorts may listen on', async (t) => {
+  const cases: [string, 'IPv4' | 'IPv6', boolean][] = [
+    ['127.0.0.1', 'IPv4', false], ['127.6.7.8', 'IPv4', false], ['8.8.8.8', 'IPv4', true], ['192.168.0.1', 'IPv4', true],
+    ['169.254.0.0', 'IPv4', true], ['1000::', 'IPv4', false], ['::1', 'IPv6', false], ['1000::', 'IPv6', true],
+    ['fe80::200:ff:fe01:1', 'IPv6', false], ['8.8.8.8', 'IPv6', false],
+  ]
+  for (const [ip, family, ok] of cases) t.equal(nodePortIPs(family, [ip], []).length === 1, ok, `${family} ${ip}`)
+})

@@ -8,8 +8,13 @@ import { join } from 'node:path'
 import { NftEvaluator, type NftEvalResult, type NftPacket } from '../../lib/nftables/nft/evaluator.js'
 import { parseNftRuleset } from '../../lib/nftables/nft/apply.js'
 import { formatNftTrace } from '../../lib/nftables/nft/trace.js'
+import { ruleText } from '../../lib/nftables/nft/serialize.js'
+import type { NftRuleRef } from '../../lib/nftables/nft/evaluator.js'
+
+const ruleTextOf = (r: NftRuleRef) => ruleText(r.rule)
 import { SetIndex } from '../../lib/nftables/nft/set-index.js'
 import { parseAddr } from '../../lib/util/address-words.js'
+import * as api from '../../lib/index.js'
 
 const KUBE = readFileSync(join(__dirname, '..', 'fixtures', 'nftables', 'kube-proxy.nft'), 'utf8')
 const KUBE_LISTED = readFileSync(join(__dirname, '..', 'fixtures', 'nftables', 'kube-proxy.list.nft'), 'utf8')
@@ -95,6 +100,32 @@ t.test('kube-proxy packet flows (command form)', async (t) => {
 t.test('the same flows on the kernel listing of the same ruleset', async (t) => {
   const ev = new NftEvaluator(KUBE_LISTED, { localAddresses: [NODE], seed: 3 })
   for (const c of FLOWS) check(t, ev, c)
+})
+
+// the same services on IPv6 (test/fixtures/nftables/kube-proxy-ip6.nft: pods fd00:10::/32,
+// services fd00:172:30::/48, node 2001:db8::2)
+const NODE6 = '2001:db8::2'
+const FLOWS6: FlowCase[] = [
+  { name: 'pod to cluster IP', packet: { src: 'fd00:10::2', dst: 'fd00:172:30::1:10', dport: 80 }, output: '[fd00:10:1::11]:8080, [fd00:10:1::12]:8080', masq: false, servicePort: 'web/frontend:http' },
+  { name: 'non-pod source to cluster IP', packet: { src: '2001:db8:5::5', dst: 'fd00:172:30::1:10', dport: 80 }, output: '[fd00:10:1::11]:8080, [fd00:10:1::12]:8080', masq: true },
+  { name: 'UDP cluster IP', packet: { src: 'fd00:10::2', dst: 'fd00:172:30::10', dport: 53, protocol: 'udp' }, output: '[fd00:10:1:2::5]:53', masq: false },
+  { name: 'TCP to a UDP-only port', packet: { src: 'fd00:10::2', dst: 'fd00:172:30::10', dport: 53 }, output: 'REJECT' },
+  { name: 'unallocated cluster IP', packet: { src: 'fd00:10::2', dst: 'fd00:172:30::9:9', dport: 80 }, output: 'DROP' },
+  { name: 'cluster IP without endpoints', packet: { src: 'fd00:10::2', dst: 'fd00:172:30::3:40', dport: 9100 }, output: 'REJECT', servicePort: 'ops/empty:metrics' },
+  { name: 'external to NodePort', packet: { src: '2001:db8:113::2', dst: NODE6, dport: 30053, protocol: 'udp' }, output: '[fd00:10:1:2::5]:53', masq: true },
+  { name: 'LB IP from an allowed source range', packet: { src: '2001:db8:203::2', dst: '2001:db8:51::30', dport: 9000 }, output: '[fd00:10:1:4::9]:9000', masq: true },
+  { name: 'LB IP from outside the source ranges', packet: { src: '2001:db8:113::130', dst: '2001:db8:51::30', dport: 9000 }, output: 'DROP', servicePort: 'shop/api:grpc' },
+  { name: 'LB IP, Local policy, external client', packet: { src: '2001:db8:203::2', dst: '2001:db8:51::20', dport: 443 }, output: '[fd00:10:1:3::7]:8443', masq: false },
+  { name: 'node to LB IP, Local policy', packet: { src: NODE6, dst: '2001:db8:51::20', dport: 443, hook: 'output' }, output: '[fd00:10:1:3::7]:8443, [fd00:10:2:3::8]:8443', masq: true },
+  { name: 'IPv4 does not pass through an ip6 table', packet: { src: '10.0.0.2', dst: '172.30.9.9', dport: 80 }, output: 'ACCEPT' },
+]
+
+t.test('IPv6: the ip6 kube-proxy table, as written and as the kernel lists it', async (t) => {
+  const fx = (name: string) => readFileSync(join(__dirname, '..', 'fixtures', 'nftables', name), 'utf8')
+  for (const name of ['kube-proxy-ip6.nft', 'kube-proxy-ip6.list.nft']) {
+    const ev = new NftEvaluator(fx(name), { localAddresses: [NODE6], seed: 2 })
+    for (const c of FLOWS6) check(t, ev, { ...c, name: `${name}: ${c.name}` })
+  }
 })
 
 t.test('every endpoint is reachable and numgen is seedable', async (t) => {
@@ -308,6 +339,10 @@ t.test('bad input: a TypeError or RangeError naming the field', async (t) => {
   ]
   for (const [name, p, type, message] of cases) t.throws(() => ev.evaluate(p as NftPacket), { constructor: type, message }, name)
   t.throws(() => new NftEvaluator(KUBE, { localAddresses: ['nope'] }), /options.localAddresses/)
+  t.throws(() => new NftEvaluator(KUBE, { sed: 1 } as never), { name: 'TypeError', message: /unknown option "sed"; did you mean "seed"/ })
+  t.throws(() => new NftEvaluator(KUBE, { trace: 'all' } as never), /options.trace/)
+  t.throws(() => new NftEvaluator(KUBE, { maxDepth: 0 }), RangeError)
+  t.throws(() => new NftEvaluator(KUBE, { seed: NaN }), RangeError)
   t.throws(() => new NftEvaluator(42 as unknown as string), TypeError)
   t.throws(() => new NftEvaluator('add table ip t\nadd set ip t s { type ipv4_addr ; }\nadd element ip t s { 10.0.0.1 }\nadd element ip t s { tcp }'), /set s: invalid address tcp/)
 })
@@ -322,4 +357,58 @@ t.test('set index: one hash probe for exact keys, prefix shapes for intervals', 
   t.ok(index.lookup([a('10.200.1.1'), 17, 53], 0))
   t.notOk(index.lookup([a('11.0.0.1'), 17, 53], 0))
   t.equal(index.count, 5001)
+})
+
+t.test("a node's iptables-nft tables, as nft lists them (kube-proxy's iptables mode)", async (t) => {
+  // test/fixtures/nftables/iptables-nft.list.nft: this project's iptables ruleset loaded with
+  // iptables-nft-restore into a namespace, then `nft -a list ruleset`
+  const text = readFileSync(join(__dirname, '..', 'fixtures', 'nftables', 'iptables-nft.list.nft'), 'utf8')
+  const ev = new NftEvaluator(text, { localAddresses: [NODE], seed: 4 })
+  const go = (src: string, dst: string, e = ev) => e.evaluate({ src, sport: 1234, dst, dport: 80, protocol: 'tcp', hook: 'prerouting' })
+  t.same([go('10.0.0.5', '172.30.0.2').endpoint, go('10.0.0.5', '172.30.0.2').masquerade], ['10.1.0.3:80', false], 'cluster IP')
+  t.same([go('192.168.7.7', '172.30.0.2').endpoint, go('192.168.7.7', '172.30.0.2').masquerade], ['10.1.0.3:80', true], 'cluster IP from outside the pod CIDR')
+  t.equal(go('203.0.113.2', '198.51.100.1').endpoint, '10.1.0.3:80', 'LB IP from the source range')
+  t.equal(go('203.0.113.200', '198.51.100.1').action, 'drop', 'LB IP from outside the source range: the filter table drops it')
+  // the affinity service uses `xt match recent`, which nft prints but cannot express: reported
+  const sticky = go('10.0.0.5', '172.30.0.1')
+  t.equal(sticky.action, 'accept', 'rules with an uninterpreted match do not match')
+  t.ok(sticky.unsupported.length > 0 && sticky.unsupported.every((r) => ruleTextOf(r).includes('xt match recent')), 'and are reported')
+  const loose = go('10.0.0.5', '172.30.0.1', new NftEvaluator(text, { localAddresses: [NODE], unknown: 'match' }))
+  t.equal(loose.endpoint, '10.1.0.1:80', "with unknown: 'match' the first recent rule wins")
+})
+
+t.test('the public API: parse a node listing, evaluate, trace, list with counters', async (t) => {
+  const rs = api.parseNftRuleset(KUBE_LISTED)
+  t.same(api.findUnknownNft(rs), [])
+  const ev = new api.NftEvaluator(rs, { localAddresses: [NODE], random: () => 0.7 })
+  const r = ev.evaluate({ src: '10.0.0.2', sport: 1, dst: '172.30.1.10', dport: 80, protocol: 'TCP', hook: 'prerouting' })
+  t.same([r.action, r.endpoint, r.servicePort], ['dnat', '10.1.0.12:8080', 'web/frontend:http'])
+  t.ok(api.formatNftTrace(r.visited).length > 5)
+  t.equal(api.serializeNftCommands(api.parseNftRuleset(api.serializeNftRuleset(rs))), api.serializeNftCommands(rs))
+  t.throws(() => api.parseNftRuleset('add rule ip nope c accept'), api.NftParseError)
+  t.same(api.canonicalNftRuleset(api.applyNftCommands(api.emptyNftRuleset(), KUBE)), api.canonicalNftRuleset(rs))
+})
+
+t.test('redirect and snat', async (t) => {
+  const ev = new NftEvaluator(`table ip n {
+	chain pre {
+		type nat hook prerouting priority dstnat; policy accept;
+		tcp dport 15001 redirect to :8080
+	}
+	chain out {
+		type nat hook output priority -100; policy accept;
+		tcp dport 15001 redirect to :8080
+	}
+	chain post {
+		type nat hook postrouting priority srcnat; policy accept;
+		ip daddr 198.51.100.0/24 snat to 192.168.0.2
+	}
+}
+`, { localAddresses: ['192.168.0.2'] })
+  const arriving = ev.evaluate({ src: '10.0.0.2', sport: 1, dst: '10.9.9.9', dport: 15001, protocol: 'tcp', hook: 'prerouting' })
+  t.same([arriving.action, arriving.endpoint, arriving.path], ['dnat', '192.168.0.2:8080', 'input'], 'redirect: to the node itself')
+  const local = ev.evaluate({ src: '192.168.0.2', sport: 1, dst: '10.9.9.9', dport: 15001, protocol: 'tcp', hook: 'output' })
+  t.same([local.action, local.endpoint], ['dnat', '127.0.0.1:8080'], 'redirect of a local process: to loopback')
+  const out = ev.evaluate({ src: '10.0.0.2', sport: 1, dst: '198.51.100.9', dport: 443, protocol: 'tcp', hook: 'prerouting' })
+  t.same([out.action, out.snat, out.path], ['accept', '192.168.0.2', 'forward'], 'snat')
 })

@@ -44,11 +44,27 @@ if ('skip' in netns) {
       t.same(canonicalNftRuleset(listed), canonicalNftRuleset(ours), `${name}: the kernel lists the same ruleset`)
       t.ok([...listed.tables.get('ip kube-proxy')!.chains.values()].every((c) => c.handle !== undefined && c.rules.every((x) => x.handle !== undefined)), `${name}: handles parsed`)
     }
+    const v6 = readFileSync(join(__dirname, '..', 'fixtures', 'nftables', 'kube-proxy-ip6.nft'), 'utf8')
+    const r6 = load(v6, true)
+    t.ok(r6.ok, `IPv6 fixture loads ${r6.stderr}`)
+    t.same(canonicalNftRuleset(parseNftRuleset(r6.listing)), canonicalNftRuleset(parseNftRuleset(v6)), 'IPv6: the kernel lists the same ruleset')
     // the kernel's listing itself loads again (into an empty namespace) and lists the same
     const first = load(KUBE, true).listing
     const again = load(first, true)
     t.ok(again.ok, `nft -f accepts nft list output ${again.stderr}`)
     t.same(canonicalNftRuleset(parseNftRuleset(again.listing)), canonicalNftRuleset(parseNftRuleset(first)))
+  })
+
+  t.test('beyond kube-proxy: table objects, typeof sets, masks, kept statements load back', async (t) => {
+    const text = readFileSync(join(__dirname, '..', 'fixtures', 'nftables', 'assorted.nft'), 'utf8')
+    const first = load(text, true)
+    t.ok(first.ok, `the fixture loads ${first.stderr}`)
+    const listed = parseNftRuleset(first.listing)
+    for (const [name, out] of [['command form', serializeNftCommands(listed)], ['block form', serializeNftRuleset(listed)]] as const) {
+      const r = load(out, true)
+      t.ok(r.ok, `${name} of the listing loads ${r.stderr}`)
+      t.same(canonicalNftRuleset(parseNftRuleset(r.listing)), canonicalNftRuleset(listed), `${name}: listed the same`)
+    }
   })
 
   t.test('a partial transaction: the kernel and applyNftCommands agree', async (t) => {

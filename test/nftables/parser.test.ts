@@ -12,6 +12,8 @@ import { ruleText, serializeNftCommands, serializeNftRuleset } from '../../lib/n
 import { findUnknownNft } from '../../lib/nftables/nft/unknown.js'
 import { formatDuration, formatPriority, parseDuration } from '../../lib/nftables/nft/values.js'
 import type { NftRuleset } from '../../lib/nftables/nft/types.js'
+import { NftEvaluator, NftEvalError } from '../../lib/nftables/nft/evaluator.js'
+import { seededRandom } from '../../lib/util/random.js'
 
 const fixture = (name: string) => readFileSync(join(__dirname, '..', 'fixtures', 'nftables', name), 'utf8')
 const KUBE = fixture('kube-proxy.nft')
@@ -69,10 +71,11 @@ t.test('the kernel listing of the kube-proxy ruleset is the same ruleset', async
   t.same(kp.chains.get('filter-prerouting-pre-dnat')!.base, { type: 'filter', hook: 'prerouting', priority: -110, priorityText: 'dstnat - 10', policy: 'accept' })
   t.equal(kp.sets.get('affinity-P9LK3JHG-shop/api/tcp/grpc__10.1.4.9/9000')!.timeout, 10800, 'timeout 3h')
   t.same(canonicalNftRuleset(listed), canonicalNftRuleset(parseNftRuleset(KUBE)))
+  t.same(canonicalNftRuleset(parseNftRuleset(fixture('kube-proxy-ip6.list.nft'))), canonicalNftRuleset(parseNftRuleset(fixture('kube-proxy-ip6.nft'))), 'and for IPv6')
 })
 
 t.test('round trips through both serializations', async (t) => {
-  for (const [name, text] of [['kube-proxy.nft', KUBE], ['kube-proxy.list.nft', KUBE_LISTED], ['mixed.list.nft', MIXED_LISTED]] as const) {
+  for (const [name, text] of [['kube-proxy.nft', KUBE], ['kube-proxy.list.nft', KUBE_LISTED], ['mixed.list.nft', MIXED_LISTED], ['kube-proxy-ip6.list.nft', fixture('kube-proxy-ip6.list.nft')], ['iptables-nft.list.nft', fixture('iptables-nft.list.nft')]] as const) {
     const rs = parseNftRuleset(text)
     const commands = serializeNftCommands(rs)
     const block = serializeNftRuleset(rs, { handles: true })
@@ -190,4 +193,116 @@ t.test('durations and priorities', async (t) => {
     [-100, 'prerouting', 'dstnat'], [-110, 'prerouting', 'dstnat - 10'], [-110, 'output', '-110'], [-100, 'output', '-100'], [100, 'postrouting', 'srcnat'], [0, 'forward', 'filter'], [5, 'forward', 'filter + 5'],
   ]
   for (const [n, hook, text] of priorities) t.equal(formatPriority(n, hook), text, `${n} at ${hook}`)
+})
+
+t.test('loops are refused, as nft refuses them', async (t) => {
+  const base = 'add table ip t\nadd chain ip t a\nadd chain ip t b\nadd map ip t m { type ipv4_addr : verdict ; }\nadd rule ip t a jump b\n'
+  const cases: Array<[string, string, RegExp]> = [
+    ['a chain jumping to itself', 'add rule ip t a jump a', /line 6: a jump from a to a would loop/],
+    ['a cycle of two', 'add rule ip t b goto a', /line 6: a jump from b to a would loop/],
+    ['through an inline verdict map', 'add rule ip t b ip daddr vmap { 10.0.0.1 : jump a }', /line 6: a jump from b to a would loop/],
+    ['through a named verdict map', 'add rule ip t b ip daddr vmap @m\nadd element ip t m { 10.0.0.1 : goto a }', /line 7: m: element 10.0.0.1 jumps to a/],
+    ['a named map element first, then the rule', 'add element ip t m { 10.0.0.1 : goto a }\nadd rule ip t b ip daddr vmap @m', /line 7: a jump from b to a would loop/],
+  ]
+  for (const [name, text, message] of cases) t.throws(() => parseNftRuleset(base + text), { name: 'NftParseError', message }, name)
+  t.doesNotThrow(() => parseNftRuleset(base + 'add rule ip t b ip daddr vmap @m\nflush chain ip t b\nadd element ip t m { 10.0.0.1 : goto a }'), 'a flushed chain no longer uses the map')
+})
+
+t.test('mutated input never crashes the parser or the evaluator', async (t) => {
+  // seeded mutations of the fixtures: every failure must be a clean NftParseError / NftEvalError
+  const texts = [KUBE, KUBE_LISTED, MIXED_LISTED]
+  const rnd = seededRandom(9)
+  const junk = ['{', '}', ';', ',', '"', ':', '.', '@', '-', '/', '#', '\n']
+  let parsed = 0
+  let refused = 0
+  for (let i = 0; i < 400; i++) {
+    const toks = texts[i % texts.length]!.split(/(\s+)/)
+    for (let k = 0, n = 1 + Math.floor(rnd() * 4); k < n; k++) {
+      const j = Math.floor(rnd() * toks.length)
+      const op = rnd()
+      if (op < 0.3) toks.splice(j, 1)
+      else if (op < 0.6) toks[j] = toks[Math.floor(rnd() * toks.length)]!
+      else if (op < 0.8) toks[j] = toks[j]!.slice(0, Math.floor(rnd() * toks[j]!.length))
+      else toks.splice(j, 0, junk[Math.floor(rnd() * junk.length)]!)
+    }
+    try {
+      const ev = new NftEvaluator(parseNftRuleset(toks.join('')), { localAddresses: ['192.168.0.2'] })
+      ev.evaluate({ src: '10.0.0.2', sport: 1, dst: '172.30.1.10', dport: 80, protocol: 'tcp', hook: 'prerouting' })
+      ev.evaluate({ src: '203.0.113.2', sport: 1, dst: '192.168.0.2', dport: 30053, protocol: 'udp', hook: 'prerouting' })
+      parsed++
+    } catch (e) {
+      if (!(e instanceof NftParseError) && !(e instanceof NftEvalError)) {
+        t.fail(`mutation ${i}: ${(e as Error).stack}`)
+        return
+      }
+      refused++
+    }
+  }
+  t.ok(parsed > 20 && refused > 20, `both outcomes exercised: ${parsed} loaded, ${refused} refused`)
+})
+
+t.test('what else a node may have: table objects, typeof sets, masks, statements kept as text', async (t) => {
+  // test/fixtures/nftables/assorted.nft and the kernel's listing of it
+  const source = parseNftRuleset(fixture('assorted.nft'))
+  const listed = parseNftRuleset(fixture('assorted.list.nft'))
+  const fw = listed.tables.get('inet fw')!
+  t.same(fw.objects!.map((o) => [o.kind, o.name, o.body]), [
+    ['counter', 'seen', 'packets 0 bytes 0;'],
+    ['quota', 'q1', 'over 100 mbytes;'],
+    ['ct helper', 'ftp-std', 'type "ftp" protocol tcp; l3proto inet;'],
+  ])
+  t.same({ keyType: fw.sets.get('blocked')!.keyType, typeof: fw.sets.get('blocked')!.typeof, extra: fw.sets.get('blocked')!.extra }, { keyType: ['ipv4_addr'], typeof: 'ip saddr', extra: ['auto-merge'] })
+  t.same(fw.chains.get('input')!.rules[5]!.statements[0], {
+    kind: 'match', op: '==', right: { kind: 'value', text: 'syn' },
+    left: { kind: 'binop', op: '&', left: { kind: 'payload', protocol: 'tcp', field: 'flags' }, right: { kind: 'list', values: ['fin', 'syn', 'rst', 'ack'].map((text) => ({ kind: 'value', text })) } },
+  })
+  t.same(fw.chains.get('input')!.rules[8]!.statements[0], { kind: 'assign', target: { kind: 'payload', protocol: 'ip', field: 'dscp' }, value: { kind: 'value', text: 'cs1' } })
+  t.same(findUnknownNft(listed).map((u) => [u.chain, u.index, u.text]), [
+    ['', -1, 'counter seen { packets 0 bytes 0; }'],
+    ['', -1, 'quota q1 { over 100 mbytes; }'],
+    ['', -1, 'ct helper ftp-std { type "ftp" protocol tcp; l3proto inet; }'],
+    ['input', 5, 'limit rate over 10/second'],
+    ['input', 8, 'counter name "seen"'],
+    ['input', 9, 'ct count over 10'],
+  ])
+  for (const rs of [source, listed]) {
+    t.same(canonicalNftRuleset(parseNftRuleset(serializeNftCommands(rs))), canonicalNftRuleset(rs), 'command form round trip')
+    t.same(canonicalNftRuleset(parseNftRuleset(serializeNftRuleset(rs))), canonicalNftRuleset(rs), 'block form round trip')
+  }
+  const ev = new NftEvaluator(listed, { localAddresses: ['192.168.0.2'] })
+  const go = (src: string, dport: number, extra: Record<string, unknown> = {}) => ev.evaluate({ src, sport: 1, dst: '192.168.0.2', dport, protocol: 'udp', hook: 'prerouting', ...extra }).action
+  t.equal(go('192.0.2.9', 53), 'drop', 'a blocked source (interval set declared by typeof)')
+  t.equal(go('203.0.113.9', 53), 'accept', 'udp 53 from elsewhere')
+  t.equal(go('203.0.113.9', 54), 'drop', 'the policy')
+  t.equal(go('203.0.113.9', 54, { iifname: 'lo' }), 'accept', 'iif "lo"')
+  t.equal(go('203.0.113.9', 54, { ctstate: 'related' }), 'accept', 'ct state { established, related }')
+})
+
+t.test('a transaction never changes its input, and shares what it does not touch', async (t) => {
+  const rs = parseNftRuleset(KUBE_LISTED)
+  const before = serializeNftRuleset(rs, { handles: true })
+  const kp = 'ip kube-proxy'
+  const txs = [
+    `flush table ${kp}`,
+    `add table ${kp} { comment "changed" ; }`,
+    `add chain ${kp} nat-output { type nat hook output priority -100 ; policy accept ; }\nflush chain ${kp} services`,
+    `flush map ${kp} firewall-ips\ndelete chain ${kp} firewall-T8YU6IOP-shop/api/tcp/grpc`,
+    `add set ${kp} extra { type ipv4_addr ; }\nadd element ${kp} extra { 10.0.0.1 }`,
+    `add rule ${kp} services counter\ninsert rule ${kp} services counter\nreplace rule ${kp} services handle 44 accept\ndelete rule ${kp} services handle 45`,
+    `add element ${kp} cluster-ips { 172.31.0.1 }\ndelete element ${kp} cluster-ips { 172.30.0.10 }\nadd element ${kp} service-ips { 172.31.0.1 . tcp . 80 : goto reject-chain }`,
+    `add counter ${kp} c { packets 0 bytes 0 ; }`,
+    `table ip kube-proxy {\n\tchain services {\n\t\tdrop\n\t}\n\tset cluster-ips {\n\t\ttype ipv4_addr\n\t\telements = { 1.2.3.4 }\n\t}\n}`,
+    'flush ruleset',
+  ]
+  for (const tx of txs) {
+    const after = applyNftCommands(rs, tx)
+    t.not(serializeNftRuleset(after, { handles: true }), before, `${tx.split('\n')[0]}: changed the result`)
+    t.equal(serializeNftRuleset(rs, { handles: true }), before, `${tx.split('\n')[0]}: the input is unchanged`)
+  }
+  const one = applyNftCommands(rs, `add element ${kp} cluster-ips { 172.31.0.1 }`)
+  const [a, b] = [rs.tables.get(kp)!, one.tables.get(kp)!]
+  t.equal(b.chains.get('services'), a.chains.get('services'), 'an untouched chain is shared')
+  t.equal(b.sets.get('service-ips'), a.sets.get('service-ips'), 'an untouched set is shared')
+  t.not(b.sets.get('cluster-ips'), a.sets.get('cluster-ips'), 'the changed set is a copy')
+  t.equal(b.sets.get('cluster-ips')!.elements.length, a.sets.get('cluster-ips')!.elements.length + 1)
 })

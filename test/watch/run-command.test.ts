@@ -15,7 +15,7 @@ t.test('run watches the cluster and serves what it programmed', async (t) => {
   const io = bufferIO(controller.signal)
   const running = main(['run', '--kubeconfig', api.writeKubeconfig(), '--node-name', 'node-a', '--node-ip', '192.168.0.2', '--metrics-bind-address', '127.0.0.1:0', '--healthz-bind-address', '127.0.0.1:0', '--health-check-bind-address', '127.0.0.1', '--min-sync-period', '50ms', '--sync-period', '2s'], io)
   try {
-    t.ok(await eventually(() => /running in native mode/.test(io.err), 10_000), io.err)
+    t.ok(await eventually(() => /running in native mode/.test(io.err), 60_000), io.err) // generous: loading @kubernetes/client-node alone takes seconds on a loaded machine
     const metricsUrl = /serving metrics on (http:\/\/127\.0\.0\.1:\d+)/.exec(io.err)![1]
     const vs = async () => JSON.parse(await (await fetch(`${metricsUrl}/debug/svcplane/dump?format=ipvsadm&json=1`)).text()) as { address: string; realServers: { address: string }[] }[]
     t.same((await vs()).map((v) => [v.address, v.realServers.map((r) => r.address)]), [['172.30.0.1', ['10.1.0.1']]])

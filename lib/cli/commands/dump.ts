@@ -20,12 +20,15 @@ export interface RenderedDump {
 }
 
 /** One dump of a Proxier (shared by this command and the running proxy's debug endpoint). */
-export function renderDump(proxier: Proxier, format: DumpFormat, json: boolean, view: IpvsadmView = 'list'): RenderedDump {
+export function renderDump(proxier: Proxier, format: DumpFormat, json: boolean, view: IpvsadmView | 'connections' = 'list'): RenderedDump {
   const asJson = (data: unknown): RenderedDump => ({ contentType: 'application/json', body: JSON.stringify(data, null, 2) + '\n' })
   const text = (body: string): RenderedDump => ({ contentType: 'text/plain; charset=utf-8', body })
   // Mode ipvs: what kube-proxy's IPVS proxier programs, as ipvsadm and ipset print it.
   const ipvs = proxier.ipvs
-  if (ipvs !== undefined && format === 'ipvsadm') return json ? asJson(proxier.ipvsState().virtualServers) : text(ipvs.ipvsadm({ view }))
+  if (ipvs !== undefined && format === 'ipvsadm') {
+    if (json) return asJson(proxier.ipvsState().virtualServers)
+    return text(view === 'connections' ? ipvs.ipvsadmConnections() : ipvs.ipvsadm({ view }))
+  }
   if (format === 'ipset') {
     if (ipvs === undefined) throw new CliError('--format ipset shows the ipsets of IPVS mode: use --mode ipvs')
     return json ? asJson(proxier.ipvsState().ipsets) : text(ipvs.ipsetSave())
@@ -90,6 +93,7 @@ export const dumpCommand: Command = {
     { ...JSON_OPTION, description: 'print the chosen dump as JSON data' },
     { name: 'stats', type: 'boolean', description: 'with --format ipvsadm in mode ipvs: counters, as ipvsadm -Ln --stats' },
     { name: 'rate', type: 'boolean', description: 'with --format ipvsadm in mode ipvs: rates, as ipvsadm -Ln --rate' },
+    { name: 'connections', type: 'boolean', description: 'with --format ipvsadm in mode ipvs: the connection entries, as ipvsadm -Lnc' },
   ],
   examples: [
     'svcplane dump --cluster cluster.json --node-ip 192.168.0.2 --format ipvsadm',
@@ -110,7 +114,7 @@ export const dumpCommand: Command = {
       }
       if (format === 'ipset' && mode !== 'ipvs') throw new UsageError('--format ipset shows the ipsets of IPVS mode: use --mode ipvs', command)
       const { proxier } = await proxierFromCluster(v, io, command, mode)
-      out = renderDump(proxier, format, json, v.rate === true ? 'rate' : v.stats === true ? 'stats' : 'list')
+      out = renderDump(proxier, format, json, v.connections === true ? 'connections' : v.rate === true ? 'rate' : v.stats === true ? 'stats' : 'list')
     }
     io.stdout.write(out.body)
     if (format === 'conntrack' && !json && out.count !== undefined) {

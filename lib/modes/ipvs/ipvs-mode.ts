@@ -6,12 +6,12 @@
 import { formatMasqueradeMark } from '../../iptables/kube-proxy/render.js'
 import { podCIDROf } from '../../iptables/kube-proxy/from-model.js'
 import { renderIpvsIptables } from '../../ipvs/iptables-rules.js'
-import { formatIpvsadm, type IpvsadmOptions } from '../../ipvs/format-ipvsadm.js'
+import { formatIpvsadm, formatIpvsConnections, type IpvsadmOptions } from '../../ipvs/format-ipvsadm.js'
 import { formatIpsetSave } from '../../ipvs/format-ipset.js'
-import { desiredIpsets, ipsetName, IPSET_INFO, type FamilyIpsets } from '../../ipvs/ipsets.js'
+import { FamilyProgram } from '../../ipvs/family-program.js'
+import { ipsetName, IPSET_INFO } from '../../ipvs/ipsets.js'
 import { connKey, isNewConn, IpvsTable, type Connection, type VsEntry } from '../../ipvs/ipvs-table.js'
 import { nodePortIPs, type Family } from '../../ipvs/node-port-addresses.js'
-import { desiredVirtualServers, type DesiredVirtualServer } from '../../ipvs/virtual-servers.js'
 import type { VirtualServer } from '../../ipvs/types.js'
 import { cidrContains, parseAddressInto, parseCidr } from '../../util/address.js'
 import type { ProxyModelView, ServiceDiff } from '../../proxy/model.js'
@@ -45,11 +45,8 @@ export interface IpvsState {
 }
 
 interface Built {
-  ipsets: FamilyIpsets
-  /** The same entries as sets, for the rules' membership tests. */
-  members: Map<string, Set<string>>
+  program: FamilyProgram
   iptables: string
-  bound: Set<string>
 }
 
 const PROTO_NUMBER: Record<string, number> = { TCP: 6, UDP: 17, SCTP: 132 }
@@ -82,6 +79,8 @@ function inCidr(cidr: string, address: string): boolean {
 export class IpvsMode implements ProxyModeImpl<IpvsView> {
   readonly table: IpvsTable
   private readonly built = new Map<Family, Built>()
+  /** ServicePorts (model keys) changed since the last build. */
+  private readonly changed = new Set<string>()
   private dirty = true
   /** How many times the state was rebuilt (one per sync that changed something). */
   builds = 0
@@ -107,6 +106,7 @@ export class IpvsMode implements ProxyModeImpl<IpvsView> {
 
   apply(diff: ServiceDiff): { flowsRemoved: number } {
     this.dirty = true
+    for (const s of [...diff.added, ...diff.removed, ...diff.changed.flatMap((c) => [c.before, c.after])]) this.changed.add(s.info.key)
     // kube-proxy's conntrack cleanup for UDP: flows to endpoints that stopped serving go now.
     let flowsRemoved = 0
     const gone = new Set(diff.removed.map((s) => s.info.key))
@@ -127,24 +127,29 @@ export class IpvsMode implements ProxyModeImpl<IpvsView> {
     else this.table.sweep(this.table.now, true)
   }
 
+  /** Recomputes the changed ServicePorts (all of them the first time) and programs what that changes. */
   private rebuild(): void {
-    const desired = new Map<string, DesiredVirtualServer>()
     const mark = this.iptables.masqueradeMark ?? formatMasqueradeMark(this.model.options.masqueradeBit)
+    const first = this.built.size === 0
+    const keys = first ? this.model.servicePorts().map((s) => s.info.key) : [...this.changed]
+    const keep = (address: string) => this.settings.excludeCIDRs.some((c) => inCidr(c, address))
+    this.table.sweep(this.table.now, true)
     for (const family of this.model.node.families) {
-      const npIPs = nodePortIPs(family, this.options.node.ips, this.options.nodePortAddresses)
-      const ipvs = desiredVirtualServers(this.model, { family, scheduler: this.settings.scheduler, nodeIPs: this.options.node.ips, nodePortIPs: npIPs })
-      for (const [k, v] of ipvs.servers) desired.set(k, v)
-      const ipsets = desiredIpsets(this.model, { family, nodePortIPs: npIPs, bound: ipvs.bound })
-      const iptables = renderIpvsIptables(ipsets, {
+      let built = this.built.get(family)
+      if (built === undefined) {
+        const nodePorts = nodePortIPs(family, this.options.node.ips, this.options.nodePortAddresses)
+        const program = new FamilyProgram(family, { family, scheduler: this.settings.scheduler, nodeIPs: this.options.node.ips, nodePortIPs: nodePorts })
+        this.built.set(family, (built = { program, iptables: '' }))
+      }
+      for (const [key, want] of built.program.update(this.model, keys)) this.table.applyOne(key, want, keep)
+      built.iptables = renderIpvsIptables(built.program, {
         masqueradeMark: mark,
         masqueradeAll: this.model.options.masqueradeAll,
         podCIDR: podCIDROf(this.model, family),
         randomFully: this.iptables.randomFully ?? true,
       })
-      const members = new Map([...ipsets.entries].map(([name, list]) => [name, new Set(list)]))
-      this.built.set(family, { ipsets, members, iptables, bound: ipvs.bound })
     }
-    this.table.apply(desired, (address) => this.settings.excludeCIDRs.some((c) => inCidr(c, address)))
+    this.changed.clear()
     this.dirty = false
     this.builds++
   }
@@ -156,7 +161,7 @@ export class IpvsMode implements ProxyModeImpl<IpvsView> {
   /** The state as the tools would list it. */
   state(): IpvsState {
     this.ensureBuilt()
-    this.table.sweep(this.table.now, true)
+    this.table.expire(this.table.now)
     const virtualServers = this.table.entries().map((vs) => ({
       ...vs.server,
       realServers: vs.dests.map((d) => ({ address: d.address, port: d.port, weight: d.weight })),
@@ -164,8 +169,9 @@ export class IpvsMode implements ProxyModeImpl<IpvsView> {
     const ipsets: Record<string, string[]> = {}
     const bound: string[] = []
     for (const [family, b] of this.built) {
-      for (const info of IPSET_INFO) ipsets[ipsetName(info.name, family)] = [...b.ipsets.entries.get(info.name)!]
-      bound.push(...b.bound)
+      const sets = b.program.ipsets()
+      for (const info of IPSET_INFO) ipsets[ipsetName(info.name, family)] = [...sets.entries.get(info.name)!]
+      bound.push(...b.program.bound())
     }
     const sysctls: Record<string, number> = {
       'net/ipv4/vs/conntrack': 1, 'net/ipv4/vs/expire_nodest_conn': 1, 'net/ipv4/vs/expire_quiescent_template': 1, 'net/ipv4/ip_forward': 1,
@@ -193,14 +199,20 @@ export class IpvsMode implements ProxyModeImpl<IpvsView> {
 
   /** `ipvsadm -Ln` (view 'list'), `--stats` or `--rate`, for the current state and counters. */
   ipvsadm(options: Omit<IpvsadmOptions, 'now'> = {}): string {
-    this.table.sweep(this.table.now, true)
+    this.table.expire(this.table.now)
     return formatIpvsadm(this.entries(), { ...options, now: this.table.now })
+  }
+
+  /** `ipvsadm -Lnc`: the connection table and the persistence templates. */
+  ipvsadmConnections(): string {
+    this.table.expire(this.table.now)
+    return formatIpvsConnections(this.table, this.table.now)
   }
 
   /** `ipset save` of every family's sets. */
   ipsetSave(): string {
     this.ensureBuilt()
-    return formatIpsetSave([...this.built.values()].map((b) => b.ipsets))
+    return formatIpsetSave([...this.built.values()].map((b) => b.program.ipsets()))
   }
 
   route(p: CheckedPacket, source: SourceClass, trace: KubeProxyTrace, now: number): ModeDecision {
@@ -239,12 +251,12 @@ export class IpvsMode implements ProxyModeImpl<IpvsView> {
   }
 
   private isLocal(address: string, built: Built): boolean {
-    return this.model.nodeAddresses.isLocal(address) || built.bound.has(address)
+    return this.model.nodeAddresses.isLocal(address) || built.program.has('KUBE-IPVS-IPS', address)
   }
 
   /** KUBE-SERVICES (nat PREROUTING / OUTPUT): whether the rules set the masquerade mark. */
   private natMark(p: CheckedPacket, source: SourceClass, built: Built, steps: Step[]): boolean {
-    const has = (set: string, entry: string) => built.members.get(set)!.has(entry)
+    const has = (set: string, entry: string) => built.program.has(set, entry)
     const proto = p.protocol.toLowerCase()
     const entry = `${p.dst},${proto}:${p.dport}`
     if (isLoopback(p.src)) {
@@ -280,16 +292,16 @@ export class IpvsMode implements ProxyModeImpl<IpvsView> {
 
   /** filter INPUT / OUTPUT: the source-range firewall and KUBE-IPVS-FILTER. */
   private filter(p: CheckedPacket, built: Built, steps: Step[]): { action: 'drop' | 'reject'; reason: RouteReason } | undefined {
-    const has = (set: string, entry: string) => built.members.get(set)!.has(entry)
+    const has = (set: string, entry: string) => built.program.has(set, entry)
     const proto = p.protocol.toLowerCase()
     const entry = `${p.dst},${proto}:${p.dport}`
-    if (p.hook === 'output' && p.src === p.dst && built.ipsets.noNodeAccess.some((e) => e.ip === p.dst && e.protocol === proto && e.port === p.dport)) {
+    if (p.hook === 'output' && p.src === p.dst && built.program.noNodeAccess.some((e) => e.ip === p.dst && e.protocol === proto && e.port === p.dport)) {
       steps.push({ kind: 'firewall', text: `KUBE-IPVS-OUT-FILTER: loadBalancerSourceRanges leave out this node: DROP` })
       return { action: 'drop', reason: 'source-range' }
     }
     if (!this.isLocal(p.dst, built)) return undefined
     if (has('KUBE-LOAD-BALANCER-FW', entry)) {
-      const allowed = [...built.members.get('KUBE-LOAD-BALANCER-SOURCE-CIDR')!].some((e) => e.startsWith(`${entry},`) && inCidr(e.slice(entry.length + 1), p.src))
+      const allowed = [...built.program.entriesOf('KUBE-LOAD-BALANCER-SOURCE-CIDR')].some((e) => e.startsWith(`${entry},`) && inCidr(e.slice(entry.length + 1), p.src))
         || has('KUBE-LOAD-BALANCER-SOURCE-IP', `${entry},${p.src}`)
       if (!allowed) {
         steps.push({ kind: 'firewall', text: `KUBE-SOURCE-RANGES-FIREWALL: ${p.src} is outside loadBalancerSourceRanges: DROP` })
@@ -301,7 +313,7 @@ export class IpvsMode implements ProxyModeImpl<IpvsView> {
       || has('KUBE-HEALTH-CHECK-NODE-PORT', String(p.dport))
     if (!served && has('KUBE-IPVS-IPS', p.dst)) {
       steps.push({ kind: 'firewall', text: `KUBE-IPVS-FILTER: ${p.dst} is on kube-ipvs0 but no service uses port ${p.dport}/${p.protocol}: REJECT` })
-      return { action: 'reject', reason: 'unserved-port' }
+      return { action: 'reject', reason: 'invalid-port' }
     }
     return undefined
   }
@@ -339,7 +351,7 @@ export class IpvsMode implements ProxyModeImpl<IpvsView> {
       steps.push({ kind: 'verdict', text: `ipvs: a loopback source cannot be sent to the remote real server ${dest.key}: DROP` })
       return { result: { action: 'drop', servicePort: vs.origin.servicePort, reason: 'loopback-source' }, steps }
     }
-    const hairpin = built.members.get('KUBE-LOOP-BACK')!.has(`${dest.address},${p.protocol.toLowerCase()}:${dest.port},${p.src}`)
+    const hairpin = built.program.has('KUBE-LOOP-BACK', `${dest.address},${p.protocol.toLowerCase()}:${dest.port},${p.src}`)
     // A real server on this node's own address is delivered locally: POSTROUTING is not traversed.
     const delivered = destLocal && p.hook === 'prerouting'
     if (hairpin) steps.push({ kind: 'masquerade', text: 'KUBE-LOOP-BACK: the endpoint is the client itself: MASQUERADE' })

@@ -54,8 +54,9 @@ export function canonicalNftRuleset(rs: NftRuleset): unknown {
     table: key,
     comment: t.comment,
     flags: t.flags,
+    objects: t.objects && [...t.objects].map((x) => ({ kind: x.kind, name: x.name, body: x.body })).sort((a, b) => (`${a.kind} ${a.name}` < `${b.kind} ${b.name}` ? -1 : 1)),
     sets: byName(t.sets).map(([, s]) => ({
-      kind: s.kind, name: s.name, keyType: s.keyType, dataType: s.dataType, flags: [...s.flags].sort(), timeout: s.timeout,
+      kind: s.kind, name: s.name, keyType: s.keyType, typeof: s.typeof, dataType: s.dataType, flags: [...s.flags].sort(), timeout: s.timeout,
       size: s.size === DEFAULT_SET_SIZE ? undefined : s.size, comment: s.comment, extra: s.extra, elements: canonicalElements(s.elements),
     })),
     chains: byName(t.chains).map(([, c]) => ({

@@ -11,6 +11,7 @@
 //   output packet:     output -> postrouting -> (to a local address, back in on lo:
 //                                                prerouting and input, nat chains skipped)
 
+import { rejectUnknownKeys } from '../../util/known-keys.js'
 import { show } from '../../util/show.js'
 import { seededRandom, type RandomSource } from '../../util/random.js'
 import { addrKey, formatAddr, parseAddr, type Addr, LOOPBACK_V4, LOOPBACK_V6, cidrContains, MULTICAST_V4, MULTICAST_V6 } from '../../util/address-words.js'
@@ -111,6 +112,8 @@ export interface NftEvaluatorOptions {
   /** jump depth limit (the kernel's is 16 for jumps; default 64) */
   maxDepth?: number
 }
+
+const OPTION_KEYS = ['localAddresses', 'random', 'seed', 'now', 'trace', 'unknown', 'maxDepth'] as const satisfies ReadonlyArray<keyof NftEvaluatorOptions>
 
 /** Thrown for a ruleset the evaluator cannot load (a literal that does not fit its set's type). */
 export class NftEvalError extends Error {
@@ -226,6 +229,7 @@ export class NftEvaluator {
   private readonly counterPackets: Float64Array
   private readonly counterBytes: Float64Array
   private readonly local = new Set<string>()
+  private readonly localList: Addr[] = []
   private readonly random: RandomSource
   private readonly traceOn: boolean
   private readonly unknownPasses: boolean
@@ -234,16 +238,21 @@ export class NftEvaluator {
 
   constructor(input: NftRuleset | string, options: NftEvaluatorOptions = {}) {
     if (options === null || typeof options !== 'object') throw new TypeError(`options must be an object, got ${show(options)}`)
+    rejectUnknownKeys('NftEvaluator options', options, OPTION_KEYS)
     this.ruleset = typeof input === 'string' ? parseNftRuleset(input) : input
     if (!this.ruleset || !(this.ruleset.tables instanceof Map)) throw new TypeError(`ruleset must be nft text or a parsed NftRuleset, got ${show(input)}`)
     for (const a of options.localAddresses ?? []) {
       const addr = typeof a === 'string' ? parseAddr(a) : undefined
       if (!addr) throw new TypeError(`options.localAddresses: invalid address ${show(a)}`)
       this.local.add(addrKey(addr))
+      this.localList.push(addr)
     }
     const random = options.random ?? seededRandom(options.seed ?? 1)
     if (typeof random !== 'function') throw new TypeError(`options.random must be a function returning numbers in [0, 1), got ${show(random)}`)
     this.random = random
+    if (options.trace !== undefined && options.trace !== 'matched' && options.trace !== 'none') throw new TypeError(`options.trace must be "matched" or "none", got ${show(options.trace)}`)
+    if (options.unknown !== undefined && options.unknown !== 'nomatch' && options.unknown !== 'match') throw new TypeError(`options.unknown must be "nomatch" or "match", got ${show(options.unknown)}`)
+    if (options.maxDepth !== undefined && (!Number.isInteger(options.maxDepth) || options.maxDepth < 1)) throw new RangeError(`options.maxDepth must be an integer >= 1, got ${show(options.maxDepth)}`)
     this.traceOn = (options.trace ?? 'matched') !== 'none'
     this.unknownPasses = options.unknown === 'match'
     this.maxDepth = options.maxDepth ?? 64
@@ -342,7 +351,7 @@ export class NftEvaluator {
         return ['int']
       case 'meta':
         if (e.key === 'l4proto') return ['proto']
-        if (e.key === 'mark' || e.key === 'length') return ['int']
+        if (e.key === 'mark' || e.key === 'length' || e.key === 'random') return ['int']
         return ['str']
       case 'ct': return e.key === 'mark' ? ['int'] : ['str']
       case 'fib': return ['str']
@@ -375,14 +384,21 @@ export class NftEvaluator {
           case 'l4proto': return (p) => p.proto
           case 'mark': return (p) => p.mark
           case 'nfproto': return (p) => (p.family === 4 ? 'ipv4' : 'ipv6')
-          case 'iifname': return (p) => p.iifname
-          case 'oifname': return (p) => p.oifname
+          // interfaces by name (iif / oif compare indexes in the kernel; names stand in for them here)
+          case 'iifname':
+          case 'iif': return (p) => p.iifname
+          case 'oifname':
+          case 'oif': return (p) => p.oifname
           case 'length': return (p) => p.length
+          // what iptables-nft writes for -m statistic --mode random
+          case 'random': return () => Math.min(0xffffffff, Math.floor(this.random() * 4294967296))
           default: return undefined
         }
       case 'ct':
         if (e.key === 'state') return (p) => p.ctstate
         if (e.key === 'mark') return (p) => p.ctmark
+        // the NAT bits of the connection so far (iptables-nft writes `ct status dnat` for --ctstatus DNAT)
+        if (e.key === 'status') return (p) => (p.dnat !== undefined ? 'dnat' : p.masquerade || p.snat !== undefined ? 'snat' : '')
         return undefined
       case 'fib': {
         if (e.result !== 'type') return undefined
@@ -437,19 +453,13 @@ export class NftEvaluator {
     const getters = parts.map((x) => this.getter(x))
     if (getters.some((g) => g === undefined)) return undefined
     const gs = getters as Getter[]
-    if (gs.length === 1) {
-      const g = gs[0]!
-      return (p) => {
-        const v = g(p)
-        return v === undefined ? undefined : [v]
-      }
-    }
+    // one scratch array per reader: the caller consumes the key before the next read
+    const out: PartValue[] = new Array<PartValue>(gs.length)
     return (p) => {
-      const out: PartValue[] = []
-      for (const g of gs) {
-        const v = g(p)
+      for (let i = 0; i < gs.length; i++) {
+        const v = gs[i]!(p)
         if (v === undefined) return undefined
-        out.push(v)
+        out[i] = v
       }
       return out
     }
@@ -537,6 +547,8 @@ export class NftEvaluator {
         }
       }
       case 'assign': {
+        // tracing and helpers do not change a verdict
+        if ((s.target.kind === 'meta' && s.target.key === 'nftrace') || (s.target.kind === 'ct' && s.target.key === 'helper')) return () => NEXT
         const value = this.getter(s.value)
         if (!value) return undefined
         if (s.target.kind === 'meta' && s.target.key === 'mark') {
@@ -571,8 +583,7 @@ export class NftEvaluator {
         return (p) => {
           const k = read(p)
           if (k === undefined) return BREAK
-          const element: NftElement = { key: keyExpr(k) }
-          return target.index.dynamicUpdate(op, k, p.now, timeout, element) ? NEXT : BREAK
+          return target.index.dynamicUpdate(op, k, p.now, timeout, () => ({ key: keyExpr(k) })) ? NEXT : BREAK
         }
       }
       case 'unknown': return undefined
@@ -648,11 +659,7 @@ export class NftEvaluator {
   }
 
   private firstLocal(family: 4 | 6): Addr | undefined {
-    for (const k of this.local) {
-      const isV4 = !k.includes(',')
-      if ((family === 4) === isV4) return isV4 ? { family: 4, w: [Number(k)] } : { family: 6, w: k.split(',').map(Number) }
-    }
-    return undefined
+    return this.localList.find((a) => a.family === family)
   }
 
   // ---- evaluate ----

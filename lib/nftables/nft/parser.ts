@@ -6,11 +6,14 @@
 import { NftParseError } from './errors.js'
 import { tokenize, type Token } from './tokenize.js'
 import { canonicalLiteral, NAMED_PRIORITIES, parseDuration, parseInteger } from './values.js'
+import { exprText } from './serialize.js'
 import type {
   NftBaseChain, NftChain, NftChainType, NftCommand, NftElement, NftExpr, NftFamily, NftHook, NftNatStatement,
   NftRelOp, NftRule, NftSet, NftSetExpr, NftSetRef, NftStatement, NftTable, NftValue, NftVerdict,
 } from './types.js'
 
+/** table objects kept as written: the evaluator does not need them to judge a packet */
+const TABLE_OBJECTS = new Set(['flowtable', 'counter', 'quota', 'limit', 'ct', 'secmark', 'synproxy'])
 const COMMANDS = new Set(['add', 'create', 'insert', 'replace', 'delete', 'flush', 'destroy'])
 const FAMILIES = new Set<NftFamily>(['ip', 'ip6', 'inet', 'arp', 'bridge', 'netdev'])
 const HOOKS = new Set<NftHook>(['prerouting', 'input', 'forward', 'output', 'postrouting', 'ingress', 'egress'])
@@ -173,6 +176,15 @@ class Parser {
       this.endCommand()
       return family === undefined ? { op: 'flush', object: 'ruleset', line } : { op: 'flush', object: 'ruleset', family, line }
     }
+    if (TABLE_OBJECTS.has(object) && (op === 'add' || op === 'create')) {
+      const kind = object === 'ct' ? `ct ${this.word('ct object kind')}` : object
+      const { family, name: table } = this.familyAndName('table')
+      const name = this.word(`${kind} name`)
+      this.expectPunct('{')
+      const value = { kind, name, body: this.rawBlock(objTok!), line }
+      this.endCommand()
+      return { op, object: 'object', family, table, value, line }
+    }
     const { family, name: table } = this.familyAndName('table')
     if (object === 'table') {
       if (op === 'add' || op === 'create') {
@@ -285,10 +297,46 @@ class Parser {
         const set = this.setBody(kw, name, tok.line)
         if (t.sets.has(name)) this.fail(`set ${name} is declared twice`, tok)
         t.sets.set(name, set)
+      } else if (!declarationsOnly && TABLE_OBJECTS.has(kw)) {
+        // `ct helper NAME { ... }`, `ct timeout`, `ct expectation` carry a second keyword
+        const kind = kw === 'ct' ? `ct ${this.word('ct object kind')}` : kw
+        const name = this.word(`${kind} name`)
+        this.expectPunct('{')
+        this.handle()
+        ;(t.objects ??= []).push({ kind, name, body: this.rawBlock(tok), line: tok.line })
       } else {
         this.fail(`unsupported table declaration "${kw}"`, tok)
       }
     }
+  }
+
+  /** after `{`: the text up to the matching `}`, statements joined with "; " */
+  private rawBlock(start: Token): string {
+    const parts: string[] = []
+    let cur: string[] = []
+    let depth = 0
+    const flush = () => {
+      if (cur.length) parts.push(cur.join(' ').replace(/ , /g, ', ').replace(/\{ /g, '{ ').replace(/ \}/g, ' }'))
+      cur = []
+    }
+    for (;;) {
+      const x = this.peek()
+      if (!x) this.fail('missing "}"', start)
+      this.i++
+      if (x.type === 'punct' && x.value === '}') {
+        if (depth === 0) break
+        depth--
+      }
+      if (x.type === 'punct' && x.value === '{') depth++
+      if (depth === 0 && (x.type === 'nl' || (x.type === 'punct' && x.value === ';'))) {
+        flush()
+        continue
+      }
+      if (x.type === 'nl' || x.type === 'handle') continue
+      cur.push(x.type === 'string' ? `"${x.value}"` : x.value)
+    }
+    flush()
+    return parts.map((p) => `${p};`).join(' ')
   }
 
   /** after `{`: a chain's spec (type/hook/priority/policy/comment) and, in a block, its rules */
@@ -383,6 +431,21 @@ class Parser {
           }
           break
         }
+        case 'typeof': {
+          // `typeof ip saddr . th dport : verdict`: the key types follow from the expressions
+          const key = this.expr()
+          const parts = key.kind === 'concat' ? key.parts : [key]
+          set.keyType = parts.map(typeOfExpr)
+          let text = exprText(key)
+          if (this.isWord(':')) {
+            this.i++
+            const data = this.isExprStart() ? this.expr() : this.value()
+            set.dataType = data.kind === 'value' ? data.text : typeOfExpr(data)
+            text += ` : ${exprText(data)}`
+          }
+          set.typeof = text
+          break
+        }
         case 'flags': set.flags = this.commaList(`${kind} flags`); break
         case 'timeout': set.timeout = this.duration(`${kind} timeout`); break
         case 'size': set.size = this.integer(`${kind} size`); break
@@ -405,8 +468,8 @@ class Parser {
         }
       }
     }
-    if (set.keyType.length === 0 && !set.extra?.some((e) => e.startsWith('typeof'))) this.fail(`${kind} ${name} has no type`, this.toks[this.i - 1])
-    if (kind === 'map' && set.dataType === undefined && !set.extra?.some((e) => e.startsWith('typeof'))) this.fail(`map ${name} has no data type (type KEY : DATA)`, this.toks[this.i - 1])
+    if (set.keyType.length === 0) this.fail(`${kind} ${name} has no type`, this.toks[this.i - 1])
+    if (kind === 'map' && set.dataType === undefined) this.fail(`map ${name} has no data type (type KEY : DATA)`, this.toks[this.i - 1])
     return set
   }
 
@@ -509,6 +572,8 @@ class Parser {
     if (t.type !== 'word') this.fail(`expected a value, got ${describe(t)}`)
     this.i++
     if (t.value.startsWith('@') && t.value.length > 1) return { kind: 'setref', name: t.value.slice(1) }
+    // `(fin|syn|rst|ack)`: the same flag list nft lists as `fin,syn,rst,ack`
+    if (/^\([\w-]+(\|[\w-]+)+\)$/.test(t.value)) return { kind: 'list', values: t.value.slice(1, -1).split('|').map((text) => ({ kind: 'value', text })) }
     const first: NftValue = { kind: 'value', text: canonicalLiteral(t.value) }
     if (!(this.isPunct(',') && !this.peek()!.space && this.isWord(undefined, 1) && !this.peek(1)!.space)) return first
     const values = [first]
@@ -659,8 +724,9 @@ class Parser {
     if (VERDICTS.has(w) || w === 'jump' || w === 'goto') return this.verdict()
     switch (w) {
       case 'counter': {
+        // a named counter object (`counter name "x"`) is kept as written
+        if (this.isWord('name', 1)) return this.unknownFrom(tok)
         this.i++
-        if (this.isWord('name')) return this.unknownFrom(tok)
         return { kind: 'counter', ...this.counterValues() }
       }
       case 'reject': {
@@ -708,10 +774,10 @@ class Parser {
       case 'queue':
         return this.unknownFrom(tok)
     }
-    if (!this.isExprStart()) return this.unknownFrom(tok)
+    if (!this.isExprStart() || (w === 'ct' && this.isWord('count', 1))) return this.unknownFrom(tok)
     const left = this.expr()
     if (left.kind === 'unknown') return this.unknownFrom(tok)
-    if (this.isWord('set') && (left.kind === 'meta' || left.kind === 'ct')) {
+    if (this.isWord('set') && (left.kind === 'meta' || left.kind === 'ct' || left.kind === 'payload')) {
       this.i++
       return { kind: 'assign', target: left, value: this.valueExpr() }
     }
@@ -722,7 +788,13 @@ class Parser {
     let op: NftRelOp = '=='
     if (this.isWord() && REL_OPS[this.peek()!.value] !== undefined) op = REL_OPS[this.word('operator')]!
     if (this.atStatementEnd()) this.fail(`expected a value after ${describe(tok)} expression`)
-    return { kind: 'match', left, op, right: this.valueExpr() }
+    const right = this.valueExpr()
+    if (this.isWord('/')) {
+      // `tcp flags syn / fin,syn,rst,ack`: the flags under the mask equal the value
+      this.i++
+      return { kind: 'match', left: { kind: 'binop', op: '&', left, right: this.value() }, op, right }
+    }
+    return { kind: 'match', left, op, right }
   }
 
   private nat(): NftNatStatement {
@@ -772,6 +844,20 @@ class Parser {
     }
     return { kind: 'unknown', text: words.join(' ').replace(/ , /g, ', ') }
   }
+}
+
+/** the nft type name of an expression, for `typeof` declarations */
+function typeOfExpr(e: NftExpr): string {
+  if (e.kind === 'payload') {
+    if (e.field === 'saddr' || e.field === 'daddr') return e.protocol === 'ip6' ? 'ipv6_addr' : 'ipv4_addr'
+    if (e.field === 'protocol' || e.field === 'nexthdr') return 'inet_proto'
+    if (e.field === 'sport' || e.field === 'dport') return 'inet_service'
+    return 'integer'
+  }
+  if (e.kind === 'meta') return e.key === 'l4proto' ? 'inet_proto' : e.key === 'mark' ? 'mark' : e.key.endsWith('name') ? 'ifname' : e.key === 'nfproto' ? 'nf_proto' : 'integer'
+  if (e.kind === 'ct') return e.key === 'state' ? 'ct_state' : e.key === 'status' ? 'ct_status' : e.key === 'mark' ? 'mark' : 'integer'
+  if (e.kind === 'fib') return 'fib_addrtype'
+  return 'integer'
 }
 
 /** "10.0.0.1:80", "[fd00::1]:80", "fd00::1", ":80", "10.0.0.1" */

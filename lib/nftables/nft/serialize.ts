@@ -24,7 +24,11 @@ export function exprText(e: NftExpr, hex = false): string {
     case 'fib': return `fib ${e.flags.join(' . ')} ${e.result}`
     case 'numgen': return `numgen ${e.mode} mod ${e.mod}${e.offset !== undefined ? ` offset ${e.offset}` : ''}`
     case 'concat': return e.parts.map((p) => exprText(p, hex)).join(' . ')
-    case 'binop': return `${exprText(e.left)} ${e.op} ${exprText(e.right, isMarkish(e.left))}`
+    case 'binop': {
+      // a flag list under an operator is written (a|b|c): nft reads `a,b,c` there as two arguments
+      const right = e.right.kind === 'list' ? `(${e.right.values.map((v) => v.text).join('|')})` : exprText(e.right, isMarkish(e.left))
+      return `${exprText(e.left)} ${e.op} ${right}`
+    }
     case 'value': return e.quoted ? `"${e.text}"` : hex ? hexMark(e.text) : e.text
     case 'list': return e.values.map((v) => exprText(v, hex)).join(',')
     case 'set': return `{ ${e.elements.map((x) => elementText(x, hex)).join(', ')} }`
@@ -93,13 +97,14 @@ export function ruleText(rule: NftRule, options: RuleTextOptions = {}): string {
 }
 
 function setTypeText(set: NftSet): string {
+  if (set.typeof !== undefined) return set.typeof
   return `${set.keyType.join(' . ')}${set.dataType !== undefined ? ` : ${set.dataType}` : ''}`
 }
 
 // ---- command form ----
 
 function setDeclaration(set: NftSet): string {
-  const parts = [`type ${setTypeText(set)}`]
+  const parts = [`${set.typeof !== undefined ? 'typeof' : 'type'} ${setTypeText(set)}`]
   if (set.flags.length) parts.push(`flags ${set.flags.join(',')}`)
   if (set.timeout !== undefined) parts.push(`timeout ${set.timeout}s`)
   if (set.size !== undefined) parts.push(`size ${set.size}`)
@@ -128,6 +133,7 @@ export function serializeNftCommands(ruleset: NftRuleset): string {
     if (t.comment !== undefined) tparts.push(`comment "${t.comment}" ;`)
     if (t.flags?.length) tparts.push(`flags ${t.flags.join(',')} ;`)
     lines.push(`add table ${id}${tparts.length ? ` { ${tparts.join(' ')} }` : ''}`)
+    for (const x of t.objects ?? []) lines.push(`add ${x.kind} ${id} ${x.name} { ${x.body} }`)
     for (const s of t.sets.values()) lines.push(`add ${s.kind} ${id} ${s.name} ${setDeclaration(s)}`)
     for (const c of t.chains.values()) lines.push(`add chain ${id} ${c.name}${chainDeclaration(c)}`)
     for (const c of t.chains.values()) for (const r of c.rules) lines.push(`add rule ${id} ${c.name} ${ruleText(r)}`)
@@ -142,7 +148,7 @@ export type BlockOptions = RuleTextOptions
 
 function setBlock(set: NftSet, o: BlockOptions): string[] {
   const h = o.handles && set.handle !== undefined ? ` # handle ${set.handle}` : ''
-  const out = [`\t${set.kind} ${set.name} {${h}`, `\t\ttype ${setTypeText(set)}`]
+  const out = [`\t${set.kind} ${set.name} {${h}`, `\t\t${set.typeof !== undefined ? 'typeof' : 'type'} ${setTypeText(set)}`]
   if (set.size !== undefined) out.push(`\t\tsize ${set.size}`)
   if (set.flags.length) out.push(`\t\tflags ${set.flags.join(',')}`)
   if (set.timeout !== undefined) out.push(`\t\ttimeout ${formatDuration(set.timeout)}`)
@@ -172,7 +178,8 @@ function tableBlock(t: NftTable, o: BlockOptions): string {
   const out = [`table ${t.family} ${t.name} {${h}`]
   if (t.comment !== undefined) out.push(`\tcomment "${t.comment}"`)
   if (t.flags?.length) out.push(`\tflags ${t.flags.join(',')}`)
-  const objects = [...[...t.sets.values()].map((s) => setBlock(s, o)), ...[...t.chains.values()].map((c) => chainBlock(c, o))]
+  const others = (t.objects ?? []).map((x) => [`\t${x.kind} ${x.name} {`, ...x.body.split(/;\s*/).filter(Boolean).map((d) => `\t\t${d}`), '\t}'])
+  const objects = [...others, ...[...t.sets.values()].map((s) => setBlock(s, o)), ...[...t.chains.values()].map((c) => chainBlock(c, o))]
   objects.forEach((lines, i) => {
     if (i > 0) out.push('')
     out.push(...lines)

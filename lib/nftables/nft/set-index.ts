@@ -194,7 +194,7 @@ export class SetIndex {
    * `add @set { key }` (only when absent), `update @set { key }` (add or refresh the timeout),
    * `delete @set { key }`. False when the set is full, as the kernel's dynset then breaks the rule.
    */
-  dynamicUpdate(op: 'add' | 'update' | 'delete', values: PartValue[], now: number, timeout: number | undefined, element: NftElement): boolean {
+  dynamicUpdate(op: 'add' | 'update' | 'delete', values: PartValue[], now: number, timeout: number | undefined, element: () => NftElement): boolean {
     let key = valueKey(this.kinds[0]!, values[0]!)
     for (let i = 1; i < values.length; i++) key += `|${valueKey(this.kinds[i]!, values[i]!)}`
     const old = this.live(this.exact.get(key), now)
@@ -208,7 +208,13 @@ export class SetIndex {
       if (this.exact.size >= this.size) return false
     }
     const expires = timeout !== undefined ? now + timeout : undefined
-    this.exact.set(key, expires !== undefined ? { element, expires } : { element })
+    if (old) {
+      // a refresh keeps the element, only the expiry moves
+      if (expires !== undefined) old.expires = expires
+      return true
+    }
+    const e = element()
+    this.exact.set(key, expires !== undefined ? { element: e, expires } : { element: e })
     return true
   }
 
@@ -223,6 +229,6 @@ export class SetIndex {
 
   /** Copies the dynamic state of another index of the same shape (entries added by the data path). */
   adoptDynamic(from: SetIndex, now: number): void {
-    for (const [k, e] of from.exact) if (!this.exact.has(k) && this.live(e, now)) this.exact.set(k, e)
+    for (const [k, e] of from.exact) if (!this.exact.has(k) && this.live(e, now)) this.exact.set(k, { ...e })
   }
 }

@@ -145,7 +145,7 @@ export type NftStatement =
   | NftVerdict
   | { kind: 'counter'; packets: number; bytes: number }
   /** `meta mark set EXPR`, `ct mark set EXPR` */
-  | { kind: 'assign'; target: NftMetaExpr | NftCtExpr; value: NftExpr }
+  | { kind: 'assign'; target: NftMetaExpr | NftCtExpr | NftPayloadExpr; value: NftExpr }
   | NftNatStatement
   | { kind: 'reject'; with?: string }
   /** `update @s { ip saddr }`, `add @s { ip saddr timeout 10s }` */
@@ -199,6 +199,8 @@ export interface NftSet {
   name: string
   /** key types, one per concatenated part: ['ipv4_addr', 'inet_proto', 'inet_service'] */
   keyType: string[]
+  /** `typeof ip saddr . th dport`, as written, when the set was declared by expression */
+  typeof?: string
   /** a map's data type: 'verdict', 'ipv4_addr', ... */
   dataType?: string
   /** interval, timeout, dynamic, constant */
@@ -222,7 +224,20 @@ export interface NftTable {
   /** insertion order is the order `nft list` prints */
   chains: Map<string, NftChain>
   sets: Map<string, NftSet>
+  /**
+   * other stateful objects (flowtable, counter, quota, ct helper, ...), kept as written:
+   * `{ kind: 'flowtable', name: 'f', body: 'hook ingress priority 0; devices = { eth0 };' }`
+   */
+  objects?: NftTableObject[]
   handle?: number
+  line: number
+}
+
+export interface NftTableObject {
+  kind: string
+  name: string
+  /** the declarations inside the braces, `;`-separated, as written */
+  body: string
   line: number
 }
 
@@ -252,5 +267,6 @@ export type NftCommand =
   | { op: 'flush' | 'delete'; object: 'chain' | 'set' | 'map'; family: NftFamily; table: string; name: string; line: number }
   | { op: 'delete'; object: 'rule'; family: NftFamily; table: string; chain: string; handle: number; line: number }
   | { op: 'flush'; object: 'ruleset'; family?: NftFamily; line: number }
+  | { op: 'add' | 'create'; object: 'object'; family: NftFamily; table: string; value: NftTableObject; line: number }
   /** a whole `table F NAME { ... }` block: merged into the ruleset like nft does */
   | { op: 'block'; object: 'table'; table: NftTable; line: number }

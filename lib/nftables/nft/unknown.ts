@@ -6,8 +6,9 @@ import type { NftExpr, NftRuleset, NftStatement } from './types.js'
 
 export interface NftUnknownItem {
   table: string
+  /** '' for a table object */
   chain: string
-  /** 0-based position of the rule in its chain */
+  /** 0-based position of the rule in its chain; -1 for a table object (flowtable, counter, ...) */
   index: number
   line: number
   text: string
@@ -31,6 +32,7 @@ function unknownTexts(e: NftExpr | NftStatement, out: string[]): void {
 export function findUnknownNft(rs: NftRuleset): NftUnknownItem[] {
   const out: NftUnknownItem[] = []
   for (const [key, t] of rs.tables) {
+    for (const x of t.objects ?? []) out.push({ table: key, chain: '', index: -1, line: x.line, text: `${x.kind} ${x.name} { ${x.body} }` })
     for (const c of t.chains.values()) {
       c.rules.forEach((r, index) => {
         const texts: string[] = []
