@@ -97,18 +97,18 @@ extern "C" {
 #define SVCPLANE_REASON_AFFINITY_FULL 5
 #define SVCPLANE_REASONS 6 /* the reasons deciding a tuple can give */
 /* Packet path only (svcplane_process_packets). */
-#define SVCPLANE_REASON_NOT_TRACKED 6           /* from a backend, no tracked flow: passed untouched */
-#define SVCPLANE_REASON_TRUNCATED 7             /* shorter than its headers say: dropped */
-#define SVCPLANE_REASON_MALFORMED 8             /* impossible header values: dropped */
-#define SVCPLANE_REASON_NOT_IP 9                /* ARP, LLDP, ...: passed */
-#define SVCPLANE_REASON_UNSUPPORTED_PROTOCOL 10 /* not TCP/UDP/SCTP/ICMP: passed */
-#define SVCPLANE_REASON_FRAGMENT_UNKNOWN 11     /* a later fragment whose first was not seen: passed */
-#define SVCPLANE_REASON_ICMP_UNTRACKED 12       /* an ICMP error about no tracked flow: passed */
-#define SVCPLANE_REASON_ICMP_ECHO 13            /* ping: not service traffic, passed */
-#define SVCPLANE_REASON_NAT_PORTS_EXHAUSTED 14  /* masquerade found no free port: dropped */
+#define SVCPLANE_REASON_NOT_TRACKED 6            /* from a backend, no tracked flow: passed untouched */
+#define SVCPLANE_REASON_TRUNCATED 7              /* shorter than its headers say: dropped */
+#define SVCPLANE_REASON_MALFORMED 8              /* impossible header values: dropped */
+#define SVCPLANE_REASON_NOT_IP 9                 /* ARP, LLDP, ...: passed */
+#define SVCPLANE_REASON_UNSUPPORTED_PROTOCOL 10  /* not TCP/UDP/SCTP/ICMP: passed */
+#define SVCPLANE_REASON_FRAGMENT_UNKNOWN 11      /* a later fragment whose first was not seen: passed */
+#define SVCPLANE_REASON_ICMP_UNTRACKED 12        /* an ICMP error about no tracked flow: passed */
+#define SVCPLANE_REASON_ICMP_ECHO 13             /* ping: not service traffic, passed */
+#define SVCPLANE_REASON_NAT_PORTS_EXHAUSTED 14   /* masquerade found no free port: dropped */
 #define SVCPLANE_REASON_NO_MASQUERADE_ADDRESS 15 /* forwarded without masquerade (no address of the family) */
-#define SVCPLANE_REASON_BAD_CHECKSUM 16         /* an ICMP error with a wrong checksum: dropped */
-#define SVCPLANE_REASON_REPLY_BUFFER_FULL 17    /* a reject whose reply did not fit the caller's buffer */
+#define SVCPLANE_REASON_BAD_CHECKSUM 16          /* an ICMP error with a wrong checksum: dropped */
+#define SVCPLANE_REASON_REPLY_BUFFER_FULL 17     /* a reject whose reply did not fit the caller's buffer */
 #define SVCPLANE_PACKET_REASONS 18
 
 #define SVCPLANE_FULL_EVICT_OLDEST 0 /* a full table evicts its oldest entry */
@@ -125,7 +125,7 @@ extern "C" {
 #define SVCPLANE_MASQ_OUTSIDE_POD_CIDRS 2 /* sources outside the pod CIDRs (kube-proxy's cluster-IP rule) */
 #define SVCPLANE_MASQ_FROM_NODE 3         /* sources that are this node and not a pod */
 
-#define SVCPLANE_DIR_TO_SERVICE 0  /* packets from clients: new flows are created */
+#define SVCPLANE_DIR_TO_SERVICE 0   /* packets from clients: new flows are created */
 #define SVCPLANE_DIR_FROM_BACKEND 1 /* packets from endpoints: only tracked flows are translated */
 
 #define SVCPLANE_LINK_ETHERNET 0 /* frames start with a 14-byte Ethernet header (VLAN tags allowed) */
@@ -144,9 +144,9 @@ extern "C" {
 #define SVCPLANE_PKT_ICMP 5
 #define SVCPLANE_PKT_FIRST_FRAGMENTS 6
 #define SVCPLANE_PKT_LATER_FRAGMENTS 7
-#define SVCPLANE_PKT_ICMP_ERRORS 8    /* ICMP errors translated */
-#define SVCPLANE_PKT_REWRITTEN 9      /* packets changed in place */
-#define SVCPLANE_PKT_MASQUERADED 10   /* new flows given a NAT port */
+#define SVCPLANE_PKT_ICMP_ERRORS 8  /* ICMP errors translated */
+#define SVCPLANE_PKT_REWRITTEN 9    /* packets changed in place */
+#define SVCPLANE_PKT_MASQUERADED 10 /* new flows given a NAT port */
 #define SVCPLANE_PKT_REJECT_REPLIES 11
 #define SVCPLANE_PKT_COUNTS 12
 
@@ -187,13 +187,13 @@ typedef struct svcplane_timeouts {
  * smaller) and double, rebuilt aside and swapped in whole inside the upsert call, up to max_;
  * only past max_ does an upsert fail with SVCPLANE_ERR_FULL. The flow maps are sized once. */
 typedef struct svcplane_config {
-  uint32_t max_services;  /* 2^25: ceiling of the growing services map */
-  uint32_t max_frontends; /* 2^25: ceiling of the growing frontends map (and revnat) */
-  uint32_t max_backends;  /* 2^25: ceiling of the growing backends map */
-  uint32_t max_flows;     /* 65536: conntrack entries */
-  uint32_t max_affinity;  /* 65536: (client, service) affinity entries */
-  uint32_t max_nat_ports; /* 65536: masqueraded flows (packet path) */
-  uint32_t max_fragments; /* 1024: datagrams whose later fragments are awaited (packet path) */
+  uint32_t max_services;         /* 2^25: ceiling of the growing services map */
+  uint32_t max_frontends;        /* 2^25: ceiling of the growing frontends map (and revnat) */
+  uint32_t max_backends;         /* 2^25: ceiling of the growing backends map */
+  uint32_t max_flows;            /* 65536: conntrack entries */
+  uint32_t max_affinity;         /* 65536: (client, service) affinity entries */
+  uint32_t max_nat_ports;        /* 65536: masqueraded flows (packet path) */
+  uint32_t max_fragments;        /* 1024: datagrams whose later fragments are awaited (packet path) */
   uint8_t conntrack_full_policy; /* SVCPLANE_FULL_* */
   uint8_t affinity_full_policy;  /* SVCPLANE_FULL_*: REFUSE forwards the flow but does not remember it */
   uint8_t seed_is_set;           /* 0: random hash secret (recommended); 1: use `seed` (tests) */
@@ -202,12 +202,12 @@ typedef struct svcplane_config {
   uint64_t rng_seed;          /* random scheduler's seed; 0: derived from seed */
   uint32_t maglev_table_size; /* 16381; a prime 7..1000003, keep > 100 x backends per service */
   uint32_t reserved1;
-  uint64_t maglev_seed;       /* 0: the fixed default shared by all nodes (same tables everywhere) */
+  uint64_t maglev_seed; /* 0: the fixed default shared by all nodes (same tables everywhere) */
   svcplane_timeouts timeouts;
 } svcplane_config;
 
 typedef struct svcplane_backend {
-  uint32_t id;        /* >= 1, chosen by the caller */
+  uint32_t id; /* >= 1, chosen by the caller */
   svcplane_addr addr;
   uint16_t port;
   uint8_t state;      /* SVCPLANE_BACKEND_* */
@@ -236,15 +236,15 @@ typedef struct svcplane_cidr {
 /* A service: its frontends, the backends it may choose from, how it chooses. Arrays are
  * borrowed for the duration of the call only. */
 typedef struct svcplane_service {
-  uint32_t id;                  /* >= 1, chosen by the caller */
-  uint8_t scheduler;            /* SVCPLANE_SCHED_* */
-  uint8_t empty_verdict;        /* SVCPLANE_VERDICT_REJECT or _DROP when no backend is active */
+  uint32_t id;           /* >= 1, chosen by the caller */
+  uint8_t scheduler;     /* SVCPLANE_SCHED_* */
+  uint8_t empty_verdict; /* SVCPLANE_VERDICT_REJECT or _DROP when no backend is active */
   uint8_t reserved[2];
   uint64_t affinity_timeout_ns; /* ClientIP session affinity; 0 = off */
   const svcplane_frontend* frontends;
   uint32_t n_frontends;
   uint32_t n_backends;
-  const uint32_t* backend_ids;  /* ids given to svcplane_upsert_backend */
+  const uint32_t* backend_ids; /* ids given to svcplane_upsert_backend */
   const svcplane_cidr* source_ranges;
   uint32_t n_source_ranges;
   uint32_t reserved2;
@@ -260,7 +260,7 @@ typedef struct svcplane_flow {
   uint8_t scope;     /* SVCPLANE_SCOPE_*: which frontends to try first */
   uint8_t tcp_flags; /* SVCPLANE_TCP_*, drives the conntrack state machine; 0 = refresh only */
   uint8_t reserved;
-  uint32_t bytes;    /* packet length, for the flow's byte counters */
+  uint32_t bytes; /* packet length, for the flow's byte counters */
 } svcplane_flow;
 
 typedef struct svcplane_decision {
@@ -270,13 +270,13 @@ typedef struct svcplane_decision {
   uint8_t affinity_hit; /* 1: chosen by session affinity */
   uint16_t port;        /* FORWARD: backend port; REPLY: service port */
   uint16_t reserved;
-  uint32_t service_id;  /* 0 when no service matched */
-  uint32_t backend_id;  /* 0 when none */
-  svcplane_addr addr;   /* FORWARD: backend address; REPLY: service address */
+  uint32_t service_id; /* 0 when no service matched */
+  uint32_t backend_id; /* 0 when none */
+  svcplane_addr addr;  /* FORWARD: backend address; REPLY: service address */
 } svcplane_decision;
 
 typedef struct svcplane_counters {
-  uint64_t packets;                    /* tuples decided */
+  uint64_t packets;                     /* tuples decided */
   uint64_t verdicts[SVCPLANE_VERDICTS]; /* indexed by SVCPLANE_VERDICT_* */
   uint64_t reasons[SVCPLANE_REASONS];   /* indexed by SVCPLANE_REASON_* */
 } svcplane_counters;
@@ -295,8 +295,8 @@ typedef struct svcplane_flow_info {
   svcplane_flow reply; /* backend -> client (bytes field unused) */
   uint32_t service_id;
   uint32_t backend_id;
-  uint8_t direction;   /* 0: the tuple asked for is the original direction, 1: the reply */
-  uint8_t state;       /* internal conntrack state number (for display) */
+  uint8_t direction; /* 0: the tuple asked for is the original direction, 1: the reply */
+  uint8_t state;     /* internal conntrack state number (for display) */
   uint8_t reserved[6];
   uint64_t created_ns, last_seen_ns, expires_ns;
   uint64_t packets[2]; /* [0] original direction, [1] reply */
@@ -315,12 +315,12 @@ typedef struct svcplane_packet_config {
   const svcplane_addr* node_addrs; /* sources that are "this node" (loopback always is) */
   uint32_t n_node_addrs;
   uint32_t n_pod_cidrs;
-  const svcplane_cidr* pod_cidrs;  /* sources that are pods */
-  uint8_t masquerade_all;          /* kube-proxy's --masquerade-all */
-  uint8_t has_masq4, has_masq6;    /* which of masq4 / masq6 is set */
+  const svcplane_cidr* pod_cidrs; /* sources that are pods */
+  uint8_t masquerade_all;         /* kube-proxy's --masquerade-all */
+  uint8_t has_masq4, has_masq6;   /* which of masq4 / masq6 is set */
   uint8_t reserved;
   uint16_t nat_port_low, nat_port_high; /* source ports for masqueraded flows; 0, 0 = 1024..65535 */
-  svcplane_addr masq4;             /* what masquerade rewrites IPv4 sources to */
+  svcplane_addr masq4;                  /* what masquerade rewrites IPv4 sources to */
   svcplane_addr masq6;
 } svcplane_packet_config;
 
@@ -335,10 +335,10 @@ typedef struct svcplane_reply_sink {
 } svcplane_reply_sink;
 
 typedef struct svcplane_packet_options {
-  uint8_t direction;  /* SVCPLANE_DIR_* */
-  uint8_t link;       /* SVCPLANE_LINK_* */
-  uint8_t from_node;  /* 1: every packet was sent by this node (hook OUTPUT) */
-  uint8_t reject;     /* SVCPLANE_REJECT_* */
+  uint8_t direction; /* SVCPLANE_DIR_* */
+  uint8_t link;      /* SVCPLANE_LINK_* */
+  uint8_t from_node; /* 1: every packet was sent by this node (hook OUTPUT) */
+  uint8_t reject;    /* SVCPLANE_REJECT_* */
   uint32_t reserved;
   svcplane_reply_sink* replies; /* NULL: rejects get no reply */
 } svcplane_packet_options;
@@ -405,8 +405,9 @@ SVCPLANE_API int svcplane_set_fragment_timeout(svcplane_t* dp, uint64_t timeout_
  * FORWARD / REPLY: send the rewritten packet on; PASS: not service traffic, untouched;
  * REJECT: drop it and send the reply written to opt->replies, if any; DROP: drop it.
  * opt may be NULL: SVCPLANE_DIR_TO_SERVICE, Ethernet, not from this node, ICMP rejects, no replies. */
-SVCPLANE_API int svcplane_process_packets(svcplane_t* dp, svcplane_packet* pkts, uint32_t n, const svcplane_packet_options* opt,
-                                          uint64_t now_ns, uint8_t* verdicts, uint8_t* reasons);
+SVCPLANE_API int svcplane_process_packets(svcplane_t* dp, svcplane_packet* pkts, uint32_t n,
+                                          const svcplane_packet_options* opt, uint64_t now_ns, uint8_t* verdicts,
+                                          uint8_t* reasons);
 SVCPLANE_API int svcplane_get_packet_counters(const svcplane_t* dp, svcplane_packet_counters* out);
 
 /* ---- conntrack --------------------------------------------------------------------------- */

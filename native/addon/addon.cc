@@ -139,7 +139,8 @@ Holder* holderOf(const Napi::CallbackInfo& info) {
 template <class T>
 bool typed(const Napi::CallbackInfo& info, size_t i, T*& data, size_t& bytes) {
   if (!info[i].IsTypedArray()) {
-    Napi::TypeError::New(info.Env(), "argument " + std::to_string(i) + " must be a typed array").ThrowAsJavaScriptException();
+    Napi::TypeError::New(info.Env(), "argument " + std::to_string(i) + " must be a typed array")
+        .ThrowAsJavaScriptException();
     return false;
   }
   Napi::TypedArray ta = info[i].As<Napi::TypedArray>();
@@ -166,7 +167,9 @@ bool check(Napi::Env env, const Result& r, Napi::Value& out) {
 // The wire's CIDRs carry the prefix in IPv4-mapped form (IPv4 /n is 96 + n): the family's
 // own length is what the bridge checks.
 Result checkWireCidr(const std::string& field, const IpAddr& net, uint8_t bits) {
-  if (net.isV4()) return bits < 96 ? Result{Status::Invalid, field + " IPv4 prefix is below 96 in mapped form"} : bridge::checkPrefix(field, net, bits - 96u);
+  if (net.isV4())
+    return bits < 96 ? Result{Status::Invalid, field + " IPv4 prefix is below 96 in mapped form"}
+                     : bridge::checkPrefix(field, net, bits - 96u);
   return bridge::checkPrefix(field, net, bits);
 }
 
@@ -193,7 +196,6 @@ Napi::Object mapInfo(Napi::Env env, const char* name, M& m) {
   o.Set("stats", statsObject(env, m.stats()));
   return o;
 }
-
 
 const char* protoName(uint8_t p) {
   switch (p) {
@@ -317,7 +319,9 @@ Napi::Value UpsertService(const Napi::CallbackInfo& info) {
   s.id = info[0].As<Napi::Number>().Uint32Value();
   const std::string who = "service " + std::to_string(s.id);
   uint32_t kind = info[1].As<Napi::Number>().Uint32Value(), empty = info[3].As<Napi::Number>().Uint32Value();
-  if (!check(info.Env(), bridge::checkScheduler(who, kind), out) || !check(info.Env(), bridge::checkEmptyVerdict(who, empty), out)) return out;
+  if (!check(info.Env(), bridge::checkScheduler(who, kind), out) ||
+      !check(info.Env(), bridge::checkEmptyVerdict(who, empty), out))
+    return out;
   s.kind = SchedulerKind(kind);
   s.affinityTimeoutNs = toNs(info[2].As<Napi::Number>().DoubleValue());
   s.emptyVerdict = Verdict(empty);
@@ -327,7 +331,9 @@ Napi::Value UpsertService(const Napi::CallbackInfo& info) {
   if (!typed(info, 4, fe, feBytes) || !typed(info, 5, ids, idBytes) || !typed(info, 6, ranges, rangeBytes))
     return info.Env().Undefined();
   for (size_t off = 0; off + wire::kFrontendStride <= feBytes; off += wire::kFrontendStride) {
-    if (!check(info.Env(), bridge::checkFrontend(who, off / wire::kFrontendStride, fe[off + 18], fe[off + 19], fe[off + 21]), out)) return out;
+    if (!check(info.Env(),
+               bridge::checkFrontend(who, off / wire::kFrontendStride, fe[off + 18], fe[off + 19], fe[off + 21]), out))
+      return out;
     FrontendSpec f{};
     std::memcpy(f.key.addr.b, fe + off, 16);
     f.key.port = rd<uint16_t>(fe + off + 16);
@@ -341,7 +347,10 @@ Napi::Value UpsertService(const Napi::CallbackInfo& info) {
   for (size_t off = 0; off + wire::kCidrStride <= rangeBytes; off += wire::kCidrStride) {
     Cidr c{};
     std::memcpy(c.net.b, ranges + off, 16);
-    if (!check(info.Env(), checkWireCidr(who + " source ranges[" + std::to_string(off / wire::kCidrStride) + "]", c.net, ranges[off + 16]), out))
+    if (!check(info.Env(),
+               checkWireCidr(who + " source ranges[" + std::to_string(off / wire::kCidrStride) + "]", c.net,
+                             ranges[off + 16]),
+               out))
       return out;
     c.bits = ranges[off + 16];
     s.sourceRanges.push_back(c);
@@ -423,7 +432,6 @@ Napi::Value DumpConntrack(const Napi::CallbackInfo& info) {
   o.Set("next", i < ct.capacity() ? double(i) : -1.0);
   return o;
 }
-
 
 // Every used entry of a fixed map as an array of objects (like `bpftool map dump`).
 template <class M, class Fill>
@@ -619,8 +627,8 @@ Napi::Value ProcessPackets(const Napi::CallbackInfo& info) {
   }
   for (uint32_t i = 0; i < n; ++i)
     if (uint64_t(offsets[i]) + lengths[i] > bufBytes) {
-      Napi::RangeError::New(env, "packet " + std::to_string(i) + " (offset " + std::to_string(offsets[i]) + ", length " +
-                                     std::to_string(lengths[i]) + ") lies outside the buffer of " +
+      Napi::RangeError::New(env, "packet " + std::to_string(i) + " (offset " + std::to_string(offsets[i]) +
+                                     ", length " + std::to_string(lengths[i]) + ") lies outside the buffer of " +
                                      std::to_string(bufBytes) + " bytes")
           .ThrowAsJavaScriptException();
       return env.Undefined();
@@ -684,7 +692,10 @@ Napi::Value SetPacketConfig(const Napi::CallbackInfo& info) {
   for (size_t off = 0; off + wire::kCidrStride <= cb; off += wire::kCidrStride) {
     Cidr x{};
     std::memcpy(x.net.b, cidrs + off, 16);
-    if (!check(info.Env(), checkWireCidr("pod CIDRs[" + std::to_string(off / wire::kCidrStride) + "]", x.net, cidrs[off + 16]), out)) return out;
+    if (!check(info.Env(),
+               checkWireCidr("pod CIDRs[" + std::to_string(off / wire::kCidrStride) + "]", x.net, cidrs[off + 16]),
+               out))
+      return out;
     x.bits = cidrs[off + 16];
     c.podCidrs.push_back(x);
   }
@@ -798,24 +809,36 @@ Holder::Holder(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Holder>(info) 
   struct Field {
     const char* name;
     uint32_t* into;
-  } caps[] = {{"services", &cfg.maxServices},    {"frontends", &cfg.maxFrontends}, {"backends", &cfg.maxBackends},
-              {"conntrack", &cfg.maxFlows},      {"affinity", &cfg.maxAffinity},   {"natPorts", &cfg.maxNatPorts},
+  } caps[] = {{"services", &cfg.maxServices},  {"frontends", &cfg.maxFrontends}, {"backends", &cfg.maxBackends},
+              {"conntrack", &cfg.maxFlows},    {"affinity", &cfg.maxAffinity},   {"natPorts", &cfg.maxNatPorts},
               {"fragments", &cfg.maxFragments}};
   auto refuse = [&](const Result& r) { Napi::RangeError::New(env, r.message).ThrowAsJavaScriptException(); };
   for (const Field& f : caps) {
     double v = c.Get(f.name).IsNumber() ? c.Get(f.name).As<Napi::Number>().DoubleValue() : double(*f.into);
-    if (Result r = bridge::checkCapacity(f.name, v >= 0 && v < 1e10 ? uint64_t(v) : UINT64_MAX); !r.ok()) { refuse(r); return; }
+    if (Result r = bridge::checkCapacity(f.name, v >= 0 && v < 1e10 ? uint64_t(v) : UINT64_MAX); !r.ok()) {
+      refuse(r);
+      return;
+    }
     *f.into = uint32_t(v);
   }
   uint32_t ctPolicy = u32Or(c, "conntrackPolicy", 0), affPolicy = u32Or(c, "affinityPolicy", 0);
-  if (Result r = bridge::checkFullPolicy("conntrackPolicy", ctPolicy); !r.ok()) { refuse(r); return; }
-  if (Result r = bridge::checkFullPolicy("affinityPolicy", affPolicy); !r.ok()) { refuse(r); return; }
+  if (Result r = bridge::checkFullPolicy("conntrackPolicy", ctPolicy); !r.ok()) {
+    refuse(r);
+    return;
+  }
+  if (Result r = bridge::checkFullPolicy("affinityPolicy", affPolicy); !r.ok()) {
+    refuse(r);
+    return;
+  }
   cfg.conntrackPolicy = FullPolicy(ctPolicy);
   cfg.affinityPolicy = FullPolicy(affPolicy);
   cfg.seed = bigintOr(c, "seed", 0);
   cfg.rngSeed = bigintOr(c, "rngSeed", 0);
   cfg.sched.maglevTableSize = u32Or(c, "maglevTableSize", cfg.sched.maglevTableSize);
-  if (Result r = bridge::checkMaglevTableSize("maglevTableSize", cfg.sched.maglevTableSize); !r.ok()) { refuse(r); return; }
+  if (Result r = bridge::checkMaglevTableSize("maglevTableSize", cfg.sched.maglevTableSize); !r.ok()) {
+    refuse(r);
+    return;
+  }
   cfg.sched.maglevSeed = bigintOr(c, "maglevSeed", cfg.sched.maglevSeed);
   Napi::Value t = c.Get("timeouts");
   if (t.IsTypedArray()) {
@@ -832,37 +855,38 @@ namespace {
 // a binding function that finds its instance through `this` (holderOf).
 Napi::Function DefineHandle(Napi::Env env) {
   using W = Napi::ObjectWrap<Holder>;
-  return W::DefineClass(env, "DataplaneHandle", {
-      W::InstanceMethod<&Holder::call<SetScratch>>("setScratch"),
-      W::InstanceMethod<&Holder::call<DecideScratch>>("decideScratch"),
-      W::InstanceMethod<&Holder::call<DecideBatch>>("decideBatch"),
-      W::InstanceMethod<&Holder::call<UpsertBackend>>("upsertBackend"),
-      W::InstanceMethod<&Holder::call<DeleteBackend>>("deleteBackend"),
-      W::InstanceMethod<&Holder::call<UpsertService>>("upsertService"),
-      W::InstanceMethod<&Holder::call<DeleteService>>("deleteService"),
-      W::InstanceMethod<&Holder::call<Reserve>>("reserve"),
-      W::InstanceMethod<&Holder::call<DeleteFlowsByBackend>>("deleteFlowsByBackend"),
-      W::InstanceMethod<&Holder::call<DeleteFlowsByService>>("deleteFlowsByService"),
-      W::InstanceMethod<&Holder::call<FlushConntrack>>("flushConntrack"),
-      W::InstanceMethod<&Holder::call<Gc>>("gc"),
-      W::InstanceMethod<&Holder::call<PeekFlowScratch>>("peekFlowScratch"),
-      W::InstanceMethod<&Holder::call<DumpConntrack>>("dumpConntrack"),
-      W::InstanceMethod<&Holder::call<DumpServices>>("dumpServices"),
-      W::InstanceMethod<&Holder::call<DumpBackends>>("dumpBackends"),
-      W::InstanceMethod<&Holder::call<DumpFrontends>>("dumpFrontends"),
-      W::InstanceMethod<&Holder::call<DumpRevnat>>("dumpRevnat"),
-      W::InstanceMethod<&Holder::call<DumpAffinity>>("dumpAffinity"),
-      W::InstanceMethod<&Holder::call<MaglevTable>>("maglevTable"),
-      W::InstanceMethod<&Holder::call<MapInfos>>("mapInfos"),
-      W::InstanceMethod<&Holder::call<Counters>>("counters"),
-      W::InstanceMethod<&Holder::call<SetTimeouts>>("setTimeouts"),
-      W::InstanceMethod<&Holder::call<Destroy>>("destroy"),
-      W::InstanceMethod<&Holder::call<ProcessPackets>>("processPackets"),
-      W::InstanceMethod<&Holder::call<SetPacketConfig>>("setPacketConfig"),
-      W::InstanceMethod<&Holder::call<PacketCountersOf>>("packetCounters"),
-      W::InstanceMethod<&Holder::call<PacketMapInfos>>("packetMapInfos"),
-      W::InstanceMethod<&Holder::call<DumpNatPorts>>("dumpNatPorts"),
-  });
+  return W::DefineClass(env, "DataplaneHandle",
+                        {
+                            W::InstanceMethod<&Holder::call<SetScratch>>("setScratch"),
+                            W::InstanceMethod<&Holder::call<DecideScratch>>("decideScratch"),
+                            W::InstanceMethod<&Holder::call<DecideBatch>>("decideBatch"),
+                            W::InstanceMethod<&Holder::call<UpsertBackend>>("upsertBackend"),
+                            W::InstanceMethod<&Holder::call<DeleteBackend>>("deleteBackend"),
+                            W::InstanceMethod<&Holder::call<UpsertService>>("upsertService"),
+                            W::InstanceMethod<&Holder::call<DeleteService>>("deleteService"),
+                            W::InstanceMethod<&Holder::call<Reserve>>("reserve"),
+                            W::InstanceMethod<&Holder::call<DeleteFlowsByBackend>>("deleteFlowsByBackend"),
+                            W::InstanceMethod<&Holder::call<DeleteFlowsByService>>("deleteFlowsByService"),
+                            W::InstanceMethod<&Holder::call<FlushConntrack>>("flushConntrack"),
+                            W::InstanceMethod<&Holder::call<Gc>>("gc"),
+                            W::InstanceMethod<&Holder::call<PeekFlowScratch>>("peekFlowScratch"),
+                            W::InstanceMethod<&Holder::call<DumpConntrack>>("dumpConntrack"),
+                            W::InstanceMethod<&Holder::call<DumpServices>>("dumpServices"),
+                            W::InstanceMethod<&Holder::call<DumpBackends>>("dumpBackends"),
+                            W::InstanceMethod<&Holder::call<DumpFrontends>>("dumpFrontends"),
+                            W::InstanceMethod<&Holder::call<DumpRevnat>>("dumpRevnat"),
+                            W::InstanceMethod<&Holder::call<DumpAffinity>>("dumpAffinity"),
+                            W::InstanceMethod<&Holder::call<MaglevTable>>("maglevTable"),
+                            W::InstanceMethod<&Holder::call<MapInfos>>("mapInfos"),
+                            W::InstanceMethod<&Holder::call<Counters>>("counters"),
+                            W::InstanceMethod<&Holder::call<SetTimeouts>>("setTimeouts"),
+                            W::InstanceMethod<&Holder::call<Destroy>>("destroy"),
+                            W::InstanceMethod<&Holder::call<ProcessPackets>>("processPackets"),
+                            W::InstanceMethod<&Holder::call<SetPacketConfig>>("setPacketConfig"),
+                            W::InstanceMethod<&Holder::call<PacketCountersOf>>("packetCounters"),
+                            W::InstanceMethod<&Holder::call<PacketMapInfos>>("packetMapInfos"),
+                            W::InstanceMethod<&Holder::call<DumpNatPorts>>("dumpNatPorts"),
+                        });
 }
 
 // create(config): new DataplaneHandle(config), for callers that hold no class reference.

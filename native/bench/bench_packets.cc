@@ -99,7 +99,9 @@ std::vector<uint8_t> frames(uint32_t count, uint32_t first) {
 }
 
 double nowNs() {
-  return double(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+  return double(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count());
 }
 
 // ns per packet of processPackets over `packets` packets in batches of `batch`, cycling
@@ -120,7 +122,8 @@ double measure(Dataplane& dp, const std::vector<uint8_t>& pristine, uint32_t cou
     dp.processPackets(refs.data(), batch, opt, clock, verdicts.data(), reasons.data());
     ns += nowNs() - t0;
   }
-  if (verdicts[0] != uint8_t(Verdict::Forward)) std::fprintf(stderr, "unexpected verdict %u reason %u\n", verdicts[0], reasons[0]);
+  if (verdicts[0] != uint8_t(Verdict::Forward))
+    std::fprintf(stderr, "unexpected verdict %u reason %u\n", verdicts[0], reasons[0]);
   return ns / double(batches * batch);
 }
 
@@ -135,7 +138,7 @@ void fill(Dataplane& dp, std::vector<uint8_t> buf, uint32_t count, uint64_t now)
 
 int main(int argc, char** argv) {
   int runs = argc > 1 ? std::atoi(argv[1]) : 3;
-  std::string only = argc > 2 ? argv[2] : "";        // hit | new | (both)
+  std::string only = argc > 2 ? argv[2] : "";                        // hit | new | (both)
   uint32_t onlyFlows = argc > 3 ? uint32_t(std::atoi(argv[3])) : 0;  // 1000 | 1000000 | (both)
   std::printf("workload        flows  batch   best ns/pkt  best Mpps   (runs: ns/pkt)\n");
   for (uint32_t flows : {1000u, 1000000u}) {

@@ -10,25 +10,34 @@ namespace svcplane::bridge {
 
 inline constexpr const char* kVerdictNames[] = {"pass", "forward", "reply", "reject", "drop"};
 inline constexpr const char* kReasonNames[] = {
-    "none",          "no-frontend",          "no-backends",      "source-range",   "conntrack-full",
-    "affinity-full", "not-tracked",          "truncated",        "malformed",      "not-ip",
-    "unsupported-protocol", "fragment-unknown", "icmp-untracked", "icmp-echo",     "nat-ports-exhausted",
-    "no-masquerade-address", "bad-checksum",  "reply-buffer-full"};
+    "none",           "no-frontend",      "no-backends",          "source-range",
+    "conntrack-full", "affinity-full",    "not-tracked",          "truncated",
+    "malformed",      "not-ip",           "unsupported-protocol", "fragment-unknown",
+    "icmp-untracked", "icmp-echo",        "nat-ports-exhausted",  "no-masquerade-address",
+    "bad-checksum",   "reply-buffer-full"};
 inline constexpr const char* kSchedulerNames[] = {"random", "maglev", "rr", "wrr", "lc", "wlc", "sh", "dh"};
 inline constexpr const char* kBackendStateNames[] = {"active", "terminating", "quarantined"};
 inline constexpr const char* kMasqueradeNames[] = {"never", "always", "outside-pod-cidrs", "from-node"};
 inline constexpr const char* kRejectNames[] = {"none", "icmp-port-unreachable", "tcp-reset"};
-inline constexpr const char* kConntrackStateNames[] = {"none",      "syn-sent", "syn-recv", "established",
-                                                        "fin-wait",  "close-wait", "last-ack", "time-wait",
-                                                        "close",     "udp",      "udp-stream", "sctp"};
+inline constexpr const char* kConntrackStateNames[] = {"none",     "syn-sent",   "syn-recv",   "established",
+                                                       "fin-wait", "close-wait", "last-ack",   "time-wait",
+                                                       "close",    "udp",        "udp-stream", "sctp"};
 // The timeout of each conntrack state (slot 0, "none", has none), as option names.
-inline constexpr const char* kTimeoutNames[] = {"",          "tcpSynSent",  "tcpSynRecv", "tcpEstablished",
-                                                 "tcpFinWait", "tcpCloseWait", "tcpLastAck", "tcpTimeWait",
-                                                 "tcpClose",  "udp",         "udpStream",  "sctp"};
-inline constexpr const char* kPacketCountNames[] = {"ipv4",           "ipv6",           "tcp",       "udp",
-                                                     "sctp",           "icmpErrors",     "firstFragments",
-                                                     "laterFragments", "icmpErrorsTranslated", "rewritten",
-                                                     "masqueraded",    "rejectReplies"};
+inline constexpr const char* kTimeoutNames[] = {"",           "tcpSynSent",   "tcpSynRecv", "tcpEstablished",
+                                                "tcpFinWait", "tcpCloseWait", "tcpLastAck", "tcpTimeWait",
+                                                "tcpClose",   "udp",          "udpStream",  "sctp"};
+inline constexpr const char* kPacketCountNames[] = {"ipv4",
+                                                    "ipv6",
+                                                    "tcp",
+                                                    "udp",
+                                                    "sctp",
+                                                    "icmpErrors",
+                                                    "firstFragments",
+                                                    "laterFragments",
+                                                    "icmpErrorsTranslated",
+                                                    "rewritten",
+                                                    "masqueraded",
+                                                    "rejectReplies"};
 // Control-path statuses (core Status), as the C ABI names them.
 inline constexpr const char* kStatusNames[] = {"ok", "not-found", "in-use", "conflict", "full", "invalid"};
 

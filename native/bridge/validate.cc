@@ -12,7 +12,8 @@ Result invalid(std::string message) { return {Status::Invalid, std::move(message
 }  // namespace
 
 Result checkCapacity(const char* field, uint64_t value) {
-  if (value < 1 || value > kMaxCapacity) return invalid(std::string(field) + " must be 1.." + num(kMaxCapacity) + ", got " + num(value));
+  if (value < 1 || value > kMaxCapacity)
+    return invalid(std::string(field) + " must be 1.." + num(kMaxCapacity) + ", got " + num(value));
   return {};
 }
 
@@ -23,7 +24,8 @@ Result checkMaglevTableSize(const char* field, uint64_t value) {
 }
 
 Result checkFullPolicy(const char* field, uint64_t value) {
-  if (value > uint64_t(FullPolicy::Refuse)) return invalid(std::string(field) + " must be 0 (evict oldest) or 1 (refuse), got " + num(value));
+  if (value > uint64_t(FullPolicy::Refuse))
+    return invalid(std::string(field) + " must be 0 (evict oldest) or 1 (refuse), got " + num(value));
   return {};
 }
 
@@ -34,7 +36,8 @@ Result checkBackendState(uint32_t backendId, uint64_t state) {
 }
 
 Result checkScheduler(const std::string& who, uint64_t kind) {
-  if (kind >= uint64_t(kSchedulerKinds)) return invalid(who + " scheduler must be 0.." + num(kSchedulerKinds - 1) + ", got " + num(kind));
+  if (kind >= uint64_t(kSchedulerKinds))
+    return invalid(who + " scheduler must be 0.." + num(kSchedulerKinds - 1) + ", got " + num(kind));
   return {};
 }
 
@@ -46,9 +49,11 @@ Result checkEmptyVerdict(const std::string& who, uint64_t verdict) {
 
 Result checkFrontend(const std::string& who, size_t index, uint64_t protocol, uint64_t scope, uint64_t masquerade) {
   const std::string field = who + " frontends[" + num(index) + "]";
-  if (protocol > 255 || !isKnownProtocol(uint8_t(protocol))) return invalid(field + ".protocol must be TCP, UDP or SCTP, got " + num(protocol));
+  if (protocol > 255 || !isKnownProtocol(uint8_t(protocol)))
+    return invalid(field + ".protocol must be TCP, UDP or SCTP, got " + num(protocol));
   if (scope > 1) return invalid(field + ".scope must be 0 or 1, got " + num(scope));
-  if (masquerade >= uint64_t(kMasqPolicies)) return invalid(field + ".masquerade must be 0.." + num(kMasqPolicies - 1) + ", got " + num(masquerade));
+  if (masquerade >= uint64_t(kMasqPolicies))
+    return invalid(field + ".masquerade must be 0.." + num(kMasqPolicies - 1) + ", got " + num(masquerade));
   return {};
 }
 

@@ -72,7 +72,6 @@ svcplane_addr fromAddr(const IpAddr& a) {
   return r;
 }
 
-
 void toFlowInput(const svcplane_flow& f, FlowInput& in) {
   in = FlowInput{};
   in.key.src = toAddr(f.src);
@@ -200,20 +199,19 @@ int svcplane_create(const svcplane_config* cfg, svcplane_t** out, char* error, s
   }
   *out = nullptr;
   svcplane_config c;
-  if (cfg) c = *cfg;
-  else svcplane_config_init(&c);
+  if (cfg)
+    c = *cfg;
+  else
+    svcplane_config_init(&c);
 
   DataplaneConfig d;
   struct Cap {
     const char* name;
     uint32_t value;
     uint32_t* into;
-  } caps[] = {{"max_services", c.max_services, &d.maxServices},
-              {"max_frontends", c.max_frontends, &d.maxFrontends},
-              {"max_backends", c.max_backends, &d.maxBackends},
-              {"max_flows", c.max_flows, &d.maxFlows},
-              {"max_affinity", c.max_affinity, &d.maxAffinity},
-              {"max_nat_ports", c.max_nat_ports, &d.maxNatPorts},
+  } caps[] = {{"max_services", c.max_services, &d.maxServices},   {"max_frontends", c.max_frontends, &d.maxFrontends},
+              {"max_backends", c.max_backends, &d.maxBackends},   {"max_flows", c.max_flows, &d.maxFlows},
+              {"max_affinity", c.max_affinity, &d.maxAffinity},   {"max_nat_ports", c.max_nat_ports, &d.maxNatPorts},
               {"max_fragments", c.max_fragments, &d.maxFragments}};
   for (const Cap& cap : caps) {
     if (cap.value == 0) continue;
@@ -288,7 +286,8 @@ int svcplane_upsert_service(svcplane_t* h, const svcplane_service* s) {
   if (!h) return SVCPLANE_ERR_INVALID;
   if (!s) return fail(h, SVCPLANE_ERR_INVALID, "service must not be NULL");
   const std::string who = "service " + std::to_string(s->id);
-  if ((s->n_frontends && !s->frontends) || (s->n_backends && !s->backend_ids) || (s->n_source_ranges && !s->source_ranges))
+  if ((s->n_frontends && !s->frontends) || (s->n_backends && !s->backend_ids) ||
+      (s->n_source_ranges && !s->source_ranges))
     return fail(h, SVCPLANE_ERR_INVALID, who + ": an array with a non-zero count is NULL");
   if (Result r = bridge::checkScheduler(who, s->scheduler); !r.ok()) return fromResult(h, r);
   if (Result r = bridge::checkEmptyVerdict(who, s->empty_verdict); !r.ok()) return fromResult(h, r);
@@ -316,15 +315,14 @@ int svcplane_upsert_service(svcplane_t* h, const svcplane_service* s) {
       const svcplane_cidr& c = s->source_ranges[i];
       Cidr r{};
       r.net = toAddr(c.addr);
-      if (Result e = bridge::checkPrefix(who + " source_ranges[" + std::to_string(i) + "]", r.net, c.prefix_len); !e.ok())
+      if (Result e = bridge::checkPrefix(who + " source_ranges[" + std::to_string(i) + "]", r.net, c.prefix_len);
+          !e.ok())
         return fromResult(h, e);
       r.bits = uint8_t(r.net.isV4() ? c.prefix_len + 96 : c.prefix_len);
       spec.sourceRanges.push_back(r);
     }
     return fromResult(h, h->dp->upsertService(spec));
-  } catch (const std::bad_alloc&) {
-    return fail(h, SVCPLANE_ERR_NO_MEMORY, who + ": out of memory");
-  }
+  } catch (const std::bad_alloc&) { return fail(h, SVCPLANE_ERR_NO_MEMORY, who + ": out of memory"); }
 }
 
 int svcplane_delete_service(svcplane_t* h, uint32_t id) {
@@ -343,7 +341,8 @@ int svcplane_decide(svcplane_t* h, const svcplane_flow* flow, uint64_t now_ns, s
   return SVCPLANE_OK;
 }
 
-int svcplane_decide_batch(svcplane_t* h, const svcplane_flow* flows, uint32_t n, uint64_t now_ns, svcplane_decision* out) {
+int svcplane_decide_batch(svcplane_t* h, const svcplane_flow* flows, uint32_t n, uint64_t now_ns,
+                          svcplane_decision* out) {
   if (!h) return SVCPLANE_ERR_INVALID;
   if (n == 0) return SVCPLANE_OK;
   if (!flows || !out) return fail(h, SVCPLANE_ERR_INVALID, "flows and out must not be NULL");
@@ -359,7 +358,8 @@ int svcplane_decide_batch(svcplane_t* h, const svcplane_flow* flows, uint32_t n,
   return SVCPLANE_OK;
 }
 
-static_assert(sizeof(svcplane_packet) == sizeof(PacketRef) && offsetof(svcplane_packet, data) == offsetof(PacketRef, data) &&
+static_assert(sizeof(svcplane_packet) == sizeof(PacketRef) &&
+                  offsetof(svcplane_packet, data) == offsetof(PacketRef, data) &&
                   offsetof(svcplane_packet, len) == offsetof(PacketRef, len),
               "svcplane_packet must have PacketRef's layout: batches are passed through without a copy");
 static_assert(kPacketReasons == SVCPLANE_PACKET_REASONS && kPktCounters == SVCPLANE_PKT_COUNTS,
@@ -378,7 +378,9 @@ int svcplane_set_packet_config(svcplane_t* h, const svcplane_packet_config* c) {
       r.net = toAddr(c->pod_cidrs[i].addr);
       uint8_t max = r.net.isV4() ? 32 : 128;
       if (c->pod_cidrs[i].prefix_len > max)
-        return fail(h, SVCPLANE_ERR_INVALID, "pod_cidrs[" + std::to_string(i) + "].prefix_len must be 0.." + std::to_string(max) + ", got " + std::to_string(c->pod_cidrs[i].prefix_len));
+        return fail(h, SVCPLANE_ERR_INVALID,
+                    "pod_cidrs[" + std::to_string(i) + "].prefix_len must be 0.." + std::to_string(max) + ", got " +
+                        std::to_string(c->pod_cidrs[i].prefix_len));
       r.bits = uint8_t(r.net.isV4() ? c->pod_cidrs[i].prefix_len + 96 : c->pod_cidrs[i].prefix_len);
       pc.podCidrs.push_back(r);
     }
@@ -392,9 +394,7 @@ int svcplane_set_packet_config(svcplane_t* h, const svcplane_packet_config* c) {
       pc.natPortHigh = c->nat_port_high;
     }
     return fromResult(h, h->dp->setPacketConfig(pc));
-  } catch (const std::bad_alloc&) {
-    return fail(h, SVCPLANE_ERR_NO_MEMORY, "packet config: out of memory");
-  }
+  } catch (const std::bad_alloc&) { return fail(h, SVCPLANE_ERR_NO_MEMORY, "packet config: out of memory"); }
 }
 
 int svcplane_set_fragment_timeout(svcplane_t* h, uint64_t timeout_ns) {
@@ -404,17 +404,19 @@ int svcplane_set_fragment_timeout(svcplane_t* h, uint64_t timeout_ns) {
   return SVCPLANE_OK;
 }
 
-int svcplane_process_packets(svcplane_t* h, svcplane_packet* pkts, uint32_t n, const svcplane_packet_options* opt, uint64_t now_ns,
-                             uint8_t* verdicts, uint8_t* reasons) {
+int svcplane_process_packets(svcplane_t* h, svcplane_packet* pkts, uint32_t n, const svcplane_packet_options* opt,
+                             uint64_t now_ns, uint8_t* verdicts, uint8_t* reasons) {
   if (!h) return SVCPLANE_ERR_INVALID;
   if (n == 0) return SVCPLANE_OK;
   if (!pkts) return fail(h, SVCPLANE_ERR_INVALID, "pkts must not be NULL");
   for (uint32_t i = 0; i < n; ++i)
-    if (!pkts[i].data && pkts[i].len) return fail(h, SVCPLANE_ERR_INVALID, "pkts[" + std::to_string(i) + "].data is NULL");
+    if (!pkts[i].data && pkts[i].len)
+      return fail(h, SVCPLANE_ERR_INVALID, "pkts[" + std::to_string(i) + "].data is NULL");
   PacketOptions o;
   ReplySink sink;
   if (opt) {
-    if (opt->direction > SVCPLANE_DIR_FROM_BACKEND || opt->link > SVCPLANE_LINK_RAW || opt->reject > SVCPLANE_REJECT_TCP_RESET)
+    if (opt->direction > SVCPLANE_DIR_FROM_BACKEND || opt->link > SVCPLANE_LINK_RAW ||
+        opt->reject > SVCPLANE_REJECT_TCP_RESET)
       return fail(h, SVCPLANE_ERR_INVALID, "packet options: direction, link or reject out of range");
     o.dir = PacketDirection(opt->direction);
     o.link = LinkType(opt->link);
@@ -523,7 +525,8 @@ int svcplane_flush_conntrack(svcplane_t* h, uint32_t* removed) {
 int svcplane_get_counters(const svcplane_t* h, svcplane_counters* out) {
   if (!h || !out) return SVCPLANE_ERR_INVALID;
   const DataplaneCounters& c = h->dp->counters();
-  static_assert(kVerdicts == SVCPLANE_VERDICTS && kReasons == SVCPLANE_REASONS, "C ABI counters out of step with the core");
+  static_assert(kVerdicts == SVCPLANE_VERDICTS && kReasons == SVCPLANE_REASONS,
+                "C ABI counters out of step with the core");
   std::memset(out, 0, sizeof *out);
   out->packets = c.packets;
   for (int i = 0; i < kVerdicts; ++i) out->verdicts[i] = c.verdicts[i];
@@ -562,7 +565,8 @@ int svcplane_addr_parse(const char* text, svcplane_addr* out) {
 int svcplane_addr_format(const svcplane_addr* a, char* buf, size_t len) {
   if (!a || !buf || len < INET6_ADDRSTRLEN) return SVCPLANE_ERR_INVALID;
   IpAddr ip = toAddr(*a);
-  const char* ok = ip.isV4() ? inet_ntop(AF_INET, ip.b + 12, buf, socklen_t(len)) : inet_ntop(AF_INET6, ip.b, buf, socklen_t(len));
+  const char* ok =
+      ip.isV4() ? inet_ntop(AF_INET, ip.b + 12, buf, socklen_t(len)) : inet_ntop(AF_INET6, ip.b, buf, socklen_t(len));
   return ok ? SVCPLANE_OK : SVCPLANE_ERR_INVALID;
 }
 
@@ -574,7 +578,8 @@ const char* svcplane_reason_name(uint8_t r) {
 }
 
 const char* svcplane_status_name(int s) {
-  if (s == SVCPLANE_ERR_NO_MEMORY) return "no-memory";  // the C ABI's own status (the core never allocates-and-fails softly)
+  if (s == SVCPLANE_ERR_NO_MEMORY)
+    return "no-memory";  // the C ABI's own status (the core never allocates-and-fails softly)
   return s >= 0 ? bridge::nameAt(bridge::kStatusNames, size_t(s)) : "unknown";
 }
 

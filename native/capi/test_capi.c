@@ -10,13 +10,14 @@
 
 static int passed = 0, failed = 0;
 
-#define CHECK(cond, what)                                                \
-  do {                                                                   \
-    if (cond) passed++;                                                  \
-    else {                                                               \
-      failed++;                                                          \
-      fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, what);     \
-    }                                                                    \
+#define CHECK(cond, what)                                            \
+  do {                                                               \
+    if (cond)                                                        \
+      passed++;                                                      \
+    else {                                                           \
+      failed++;                                                      \
+      fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, what); \
+    }                                                                \
   } while (0)
 
 #define SEC 1000000000ull
@@ -68,15 +69,18 @@ static svcplane_flow flow(const char* src, uint16_t sport, const char* dst, uint
 static void test_create(void) {
   svcplane_config cfg;
   svcplane_config_init(&cfg);
-  CHECK(cfg.max_flows == 65536 && cfg.timeouts.tcp_established == 86400 && cfg.timeouts.udp == 30, "config_init gives the defaults");
+  CHECK(cfg.max_flows == 65536 && cfg.timeouts.tcp_established == 86400 && cfg.timeouts.udp == 30,
+        "config_init gives the defaults");
   svcplane_t* dp = (svcplane_t*)1;
   char err[128];
   cfg.maglev_table_size = 100;
-  CHECK(svcplane_create(&cfg, &dp, err, sizeof err) == SVCPLANE_ERR_INVALID && dp == NULL, "non-prime maglev table refused");
+  CHECK(svcplane_create(&cfg, &dp, err, sizeof err) == SVCPLANE_ERR_INVALID && dp == NULL,
+        "non-prime maglev table refused");
   CHECK(strstr(err, "maglev_table_size") && strstr(err, "100"), "message names the field and the value");
   svcplane_config_init(&cfg);
   cfg.max_flows = (1u << 25) + 1;
-  CHECK(svcplane_create(&cfg, &dp, err, sizeof err) == SVCPLANE_ERR_INVALID && strstr(err, "max_flows"), "oversized capacity refused");
+  CHECK(svcplane_create(&cfg, &dp, err, sizeof err) == SVCPLANE_ERR_INVALID && strstr(err, "max_flows"),
+        "oversized capacity refused");
   CHECK(svcplane_create(&cfg, NULL, err, sizeof err) == SVCPLANE_ERR_INVALID, "NULL out refused");
   CHECK(svcplane_create(NULL, &dp, NULL, 0) == SVCPLANE_OK && dp != NULL, "NULL config: defaults");
   svcplane_destroy(dp);
@@ -87,9 +91,11 @@ static void test_create(void) {
 static void test_errors(void) {
   svcplane_t* dp = make(4, 64);
   svcplane_backend b1 = backend(1, "10.1.0.1", 80), b2 = backend(2, "10.1.0.2", 80);
-  CHECK(svcplane_upsert_backend(dp, &b1) == SVCPLANE_OK && svcplane_upsert_backend(dp, &b2) == SVCPLANE_OK, "backends added");
+  CHECK(svcplane_upsert_backend(dp, &b1) == SVCPLANE_OK && svcplane_upsert_backend(dp, &b2) == SVCPLANE_OK,
+        "backends added");
   svcplane_backend zero = backend(0, "10.1.0.9", 80);
-  CHECK(svcplane_upsert_backend(dp, &zero) == SVCPLANE_ERR_INVALID && strstr(svcplane_last_error(dp), "id"), "backend id 0 refused");
+  CHECK(svcplane_upsert_backend(dp, &zero) == SVCPLANE_ERR_INVALID && strstr(svcplane_last_error(dp), "id"),
+        "backend id 0 refused");
   svcplane_backend badstate = backend(3, "10.1.0.3", 80);
   badstate.state = 9;
   CHECK(svcplane_upsert_backend(dp, &badstate) == SVCPLANE_ERR_INVALID, "unknown backend state refused");
@@ -126,12 +132,14 @@ static void test_errors(void) {
   other.backend_ids = unknown;
   other.frontends = NULL;
   other.n_frontends = 0;
-  CHECK(svcplane_upsert_service(dp, &other) == SVCPLANE_ERR_NOT_FOUND && strstr(svcplane_last_error(dp), "77"), "unknown backend id named");
+  CHECK(svcplane_upsert_service(dp, &other) == SVCPLANE_ERR_NOT_FOUND && strstr(svcplane_last_error(dp), "77"),
+        "unknown backend id named");
   other.backend_ids = NULL;
   CHECK(svcplane_upsert_service(dp, &other) == SVCPLANE_ERR_INVALID, "NULL array with a count refused");
   svcplane_service bad = s;
   bad.scheduler = 42;
-  CHECK(svcplane_upsert_service(dp, &bad) == SVCPLANE_ERR_INVALID && strstr(svcplane_last_error(dp), "42"), "unknown scheduler refused");
+  CHECK(svcplane_upsert_service(dp, &bad) == SVCPLANE_ERR_INVALID && strstr(svcplane_last_error(dp), "42"),
+        "unknown scheduler refused");
   bad = s;
   bad.empty_verdict = SVCPLANE_VERDICT_FORWARD;
   CHECK(svcplane_upsert_service(dp, &bad) == SVCPLANE_ERR_INVALID, "empty_verdict must be reject or drop");
@@ -139,18 +147,22 @@ static void test_errors(void) {
   badfe.protocol = 1;
   bad = s;
   bad.frontends = &badfe;
-  CHECK(svcplane_upsert_service(dp, &bad) == SVCPLANE_ERR_INVALID && strstr(svcplane_last_error(dp), "protocol"), "ICMP frontend refused");
+  CHECK(svcplane_upsert_service(dp, &bad) == SVCPLANE_ERR_INVALID && strstr(svcplane_last_error(dp), "protocol"),
+        "ICMP frontend refused");
 
   /* The failed updates changed nothing: the service still forwards to its two backends. */
   svcplane_decision d;
   svcplane_flow f = flow("203.0.113.1", 1000, "172.30.0.1", 80, SVCPLANE_PROTO_TCP);
-  CHECK(svcplane_decide(dp, &f, SEC, &d) == SVCPLANE_OK && d.verdict == SVCPLANE_VERDICT_FORWARD && d.service_id == 1, "still forwards");
+  CHECK(svcplane_decide(dp, &f, SEC, &d) == SVCPLANE_OK && d.verdict == SVCPLANE_VERDICT_FORWARD && d.service_id == 1,
+        "still forwards");
   CHECK(d.backend_id == 1 || d.backend_id == 2, "to one of its backends");
 
-  CHECK(svcplane_delete_backend(dp, 1) == SVCPLANE_ERR_IN_USE && strstr(svcplane_last_error(dp), "service 1"), "listed backend cannot go");
+  CHECK(svcplane_delete_backend(dp, 1) == SVCPLANE_ERR_IN_USE && strstr(svcplane_last_error(dp), "service 1"),
+        "listed backend cannot go");
   CHECK(svcplane_delete_backend(dp, 99) == SVCPLANE_ERR_NOT_FOUND, "unknown backend");
   CHECK(svcplane_delete_service(dp, 99) == SVCPLANE_ERR_NOT_FOUND, "unknown service");
-  CHECK(svcplane_delete_service(dp, 1) == SVCPLANE_OK && svcplane_delete_backend(dp, 1) == SVCPLANE_OK, "service, then backend deleted");
+  CHECK(svcplane_delete_service(dp, 1) == SVCPLANE_OK && svcplane_delete_backend(dp, 1) == SVCPLANE_OK,
+        "service, then backend deleted");
   CHECK(svcplane_decide(dp, &f, SEC, &d) == SVCPLANE_OK && d.verdict == SVCPLANE_VERDICT_PASS, "deleted service: pass");
   CHECK(svcplane_decide(dp, NULL, SEC, &d) == SVCPLANE_ERR_INVALID, "NULL flow refused");
   CHECK(svcplane_decide(NULL, &f, SEC, &d) == SVCPLANE_ERR_INVALID, "NULL handle refused");
@@ -186,7 +198,8 @@ static void test_source_ranges_and_expiry(void) {
   s.source_ranges = &range;
   s.n_source_ranges = 1;
   range.prefix_len = 33;
-  CHECK(svcplane_upsert_service(dp, &s) == SVCPLANE_ERR_INVALID && strstr(svcplane_last_error(dp), "prefix_len"), "IPv4 prefix over 32 refused");
+  CHECK(svcplane_upsert_service(dp, &s) == SVCPLANE_ERR_INVALID && strstr(svcplane_last_error(dp), "prefix_len"),
+        "IPv4 prefix over 32 refused");
   range.prefix_len = 25;
   CHECK(svcplane_upsert_service(dp, &s) == SVCPLANE_OK, "service with a source range");
 
@@ -196,10 +209,12 @@ static void test_source_ranges_and_expiry(void) {
   svcplane_decide(dp, &in, 10 * SEC, &d);
   CHECK(d.verdict == SVCPLANE_VERDICT_FORWARD, "source inside the range forwarded");
   svcplane_decide(dp, &out, 10 * SEC, &d);
-  CHECK(d.verdict == SVCPLANE_VERDICT_DROP && d.reason == SVCPLANE_REASON_SOURCE_RANGE, "source outside the range dropped");
+  CHECK(d.verdict == SVCPLANE_VERDICT_DROP && d.reason == SVCPLANE_REASON_SOURCE_RANGE,
+        "source outside the range dropped");
 
   svcplane_flow_info fi;
-  CHECK(svcplane_lookup_flow(dp, &in, &fi) == SVCPLANE_OK && fi.backend_id == 1 && fi.expires_ns == 40 * SEC, "UDP flow expires after 30 s");
+  CHECK(svcplane_lookup_flow(dp, &in, &fi) == SVCPLANE_OK && fi.backend_id == 1 && fi.expires_ns == 40 * SEC,
+        "UDP flow expires after 30 s");
   uint32_t flows = 9, aff = 9;
   svcplane_gc(dp, 39 * SEC, 1024, &flows, &aff);
   CHECK(flows == 0, "not expired at 39 s");
@@ -214,13 +229,17 @@ static void test_source_ranges_and_expiry(void) {
   svcplane_decision ds[3];
   CHECK(svcplane_decide_batch(dp, batch, 3, 50 * SEC, ds) == SVCPLANE_OK, "batch decided");
   CHECK(ds[0].verdict == SVCPLANE_VERDICT_FORWARD && ds[1].verdict == SVCPLANE_VERDICT_FORWARD, "two flows fit");
-  CHECK(ds[2].verdict == SVCPLANE_VERDICT_DROP && ds[2].reason == SVCPLANE_REASON_CONNTRACK_FULL, "the third is refused");
+  CHECK(ds[2].verdict == SVCPLANE_VERDICT_DROP && ds[2].reason == SVCPLANE_REASON_CONNTRACK_FULL,
+        "the third is refused");
   svcplane_map_info ct;
   svcplane_map_info_get(dp, SVCPLANE_MAP_CONNTRACK, &ct);
-  CHECK(ct.size == 2 && ct.capacity == 2 && ct.refusals == 1 && strcmp(ct.name, "conntrack") == 0, "conntrack map info");
+  CHECK(ct.size == 2 && ct.capacity == 2 && ct.refusals == 1 && strcmp(ct.name, "conntrack") == 0,
+        "conntrack map info");
   svcplane_counters c;
   svcplane_get_counters(dp, &c);
-  CHECK(c.packets == 5 && c.reasons[SVCPLANE_REASON_CONNTRACK_FULL] == 1 && c.reasons[SVCPLANE_REASON_SOURCE_RANGE] == 1, "counters");
+  CHECK(
+      c.packets == 5 && c.reasons[SVCPLANE_REASON_CONNTRACK_FULL] == 1 && c.reasons[SVCPLANE_REASON_SOURCE_RANGE] == 1,
+      "counters");
   uint32_t removed = 0;
   svcplane_flush_conntrack(dp, &removed);
   CHECK(removed == 2, "flush removes both flows");
@@ -231,16 +250,20 @@ static void test_source_ranges_and_expiry(void) {
 static void test_helpers(void) {
   svcplane_addr a;
   char buf[64];
-  CHECK(svcplane_addr_parse("10.1.2.3", &a) == SVCPLANE_OK && a.bytes[10] == 0xff && a.bytes[15] == 3, "IPv4 is stored v4-mapped");
+  CHECK(svcplane_addr_parse("10.1.2.3", &a) == SVCPLANE_OK && a.bytes[10] == 0xff && a.bytes[15] == 3,
+        "IPv4 is stored v4-mapped");
   svcplane_addr v = svcplane_addr_v4(0x0a010203);
   CHECK(memcmp(&a, &v, sizeof a) == 0, "addr_v4 agrees with addr_parse");
-  CHECK(svcplane_addr_format(&a, buf, sizeof buf) == SVCPLANE_OK && strcmp(buf, "10.1.2.3") == 0, "IPv4 formats as IPv4");
-  CHECK(svcplane_addr_parse("2001:db8::1", &a) == SVCPLANE_OK && svcplane_addr_format(&a, buf, sizeof buf) == SVCPLANE_OK &&
-            strcmp(buf, "2001:db8::1") == 0,
+  CHECK(svcplane_addr_format(&a, buf, sizeof buf) == SVCPLANE_OK && strcmp(buf, "10.1.2.3") == 0,
+        "IPv4 formats as IPv4");
+  CHECK(svcplane_addr_parse("2001:db8::1", &a) == SVCPLANE_OK &&
+            svcplane_addr_format(&a, buf, sizeof buf) == SVCPLANE_OK && strcmp(buf, "2001:db8::1") == 0,
         "IPv6 round trip");
   CHECK(svcplane_addr_parse("10.1.2", &a) == SVCPLANE_ERR_INVALID, "bad address refused");
   CHECK(svcplane_addr_format(&a, buf, 8) == SVCPLANE_ERR_INVALID, "short buffer refused");
-  CHECK(strcmp(svcplane_verdict_name(SVCPLANE_VERDICT_REPLY), "reply") == 0 && strcmp(svcplane_verdict_name(200), "unknown") == 0, "verdict names");
+  CHECK(strcmp(svcplane_verdict_name(SVCPLANE_VERDICT_REPLY), "reply") == 0 &&
+            strcmp(svcplane_verdict_name(200), "unknown") == 0,
+        "verdict names");
   CHECK(strcmp(svcplane_reason_name(SVCPLANE_REASON_NO_BACKENDS), "no-backends") == 0, "reason names");
   CHECK(strcmp(svcplane_status_name(SVCPLANE_ERR_IN_USE), "in-use") == 0, "status names");
 }
@@ -266,12 +289,14 @@ static void test_packet_api(void) {
   CHECK(svcplane_set_packet_config(dp, &pc) == SVCPLANE_ERR_INVALID, "inverted NAT port range refused");
   pods.prefix_len = 40;
   pc.nat_port_low = pc.nat_port_high = 0;
-  CHECK(svcplane_set_packet_config(dp, &pc) == SVCPLANE_ERR_INVALID && strstr(svcplane_last_error(dp), "prefix_len"), "bad pod CIDR refused");
+  CHECK(svcplane_set_packet_config(dp, &pc) == SVCPLANE_ERR_INVALID && strstr(svcplane_last_error(dp), "prefix_len"),
+        "bad pod CIDR refused");
 
   uint8_t junk[4] = {0x45, 0, 0, 4};
   svcplane_packet p[2] = {{junk, sizeof junk, 0}, {NULL, 10, 0}};
   uint8_t v[2], r[2];
-  CHECK(svcplane_process_packets(dp, p, 2, NULL, 0, v, r) == SVCPLANE_ERR_INVALID, "a NULL packet with a length refused");
+  CHECK(svcplane_process_packets(dp, p, 2, NULL, 0, v, r) == SVCPLANE_ERR_INVALID,
+        "a NULL packet with a length refused");
   svcplane_packet_options o;
   memset(&o, 0, sizeof o);
   o.link = 7;
@@ -283,7 +308,8 @@ static void test_packet_api(void) {
   svcplane_packet_counters c;
   svcplane_get_packet_counters(dp, &c);
   CHECK(c.packets == 2 && c.reasons[SVCPLANE_REASON_TRUNCATED] == 2, "packet counters count both");
-  CHECK(strcmp(svcplane_reason_name(SVCPLANE_REASON_REPLY_BUFFER_FULL), "reply-buffer-full") == 0, "packet reason names");
+  CHECK(strcmp(svcplane_reason_name(SVCPLANE_REASON_REPLY_BUFFER_FULL), "reply-buffer-full") == 0,
+        "packet reason names");
   svcplane_frontend fe;
   memset(&fe, 0, sizeof fe);
   fe.addr = ip("172.30.0.1");
@@ -296,7 +322,8 @@ static void test_packet_api(void) {
   s.empty_verdict = SVCPLANE_VERDICT_REJECT;
   s.frontends = &fe;
   s.n_frontends = 1;
-  CHECK(svcplane_upsert_service(dp, &s) == SVCPLANE_ERR_INVALID && strstr(svcplane_last_error(dp), "masquerade"), "unknown masquerade policy refused");
+  CHECK(svcplane_upsert_service(dp, &s) == SVCPLANE_ERR_INVALID && strstr(svcplane_last_error(dp), "masquerade"),
+        "unknown masquerade policy refused");
   svcplane_destroy(dp);
 }
 

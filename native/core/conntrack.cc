@@ -81,10 +81,14 @@ void Conntrack::linkNewest(uint32_t i) {
 
 void Conntrack::unlink(uint32_t i) {
   Flow& f = flows_[i];
-  if (f.older != kNone) flows_[f.older].newer = f.newer;
-  else head_[f.list] = f.newer;
-  if (f.newer != kNone) flows_[f.newer].older = f.older;
-  else tail_[f.list] = f.older;
+  if (f.older != kNone)
+    flows_[f.older].newer = f.newer;
+  else
+    head_[f.list] = f.newer;
+  if (f.newer != kNone)
+    flows_[f.newer].older = f.older;
+  else
+    tail_[f.list] = f.older;
 }
 
 }  // namespace svcplane

@@ -22,12 +22,12 @@ namespace svcplane {
 // touched only when a flow is created or removed. The batch paths prefetch all three lines.
 struct alignas(64) Flow {
   // line 0
-  FlowKey orig;   // as the client sent it: client -> frontend
+  FlowKey orig;  // as the client sent it: client -> frontend
   CtState state;
   uint8_t finDir;
   bool replyIndexed;
   bool used;
-  bool snat;  // its source was masqueraded: reply.dst/dport hold a port of the NAT port map
+  bool snat;     // its source was masqueraded: reply.dst/dport hold a port of the NAT port map
   uint8_t list;  // which eviction list holds it: 0 expendable, 1 settled (see Conntrack)
   uint32_t backendId;
   uint32_t serviceId;
@@ -196,8 +196,10 @@ void Conntrack::remove(uint32_t i, OnRemove&& onRemove, bool expired) {
   f.older = free_;
   free_ = i;
   --size_;
-  if (expired) ++stats_.expirations;
-  else ++stats_.deletes;
+  if (expired)
+    ++stats_.expirations;
+  else
+    ++stats_.deletes;
 }
 
 template <class OnRemove>

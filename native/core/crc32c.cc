@@ -26,7 +26,8 @@ uint32_t crc32c(const uint8_t* p, size_t len, uint32_t crc) {
   crc = ~crc;
   size_t i = 0;
   for (; i + 8 <= len; i += 8) {
-    uint32_t lo = crc ^ (uint32_t(p[i]) | uint32_t(p[i + 1]) << 8 | uint32_t(p[i + 2]) << 16 | uint32_t(p[i + 3]) << 24);
+    uint32_t lo =
+        crc ^ (uint32_t(p[i]) | uint32_t(p[i + 1]) << 8 | uint32_t(p[i + 2]) << 16 | uint32_t(p[i + 3]) << 24);
     crc = t[7][lo & 0xff] ^ t[6][(lo >> 8) & 0xff] ^ t[5][(lo >> 16) & 0xff] ^ t[4][lo >> 24] ^ t[3][p[i + 4]] ^
           t[2][p[i + 5]] ^ t[1][p[i + 6]] ^ t[0][p[i + 7]];
   }

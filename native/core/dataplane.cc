@@ -27,7 +27,9 @@ uint32_t grownSize(uint32_t current, uint64_t need, uint32_t ceiling) {
 
 }  // namespace
 
-bool BackendSet::isActive(uint32_t id) const { return std::binary_search(activeSorted.begin(), activeSorted.end(), id); }
+bool BackendSet::isActive(uint32_t id) const {
+  return std::binary_search(activeSorted.begin(), activeSorted.end(), id);
+}
 
 Dataplane::Dataplane(const DataplaneConfig& cfg)
     : cfg_(cfg),
@@ -126,7 +128,8 @@ bool Dataplane::decideLookup(const FlowInput& in, uint32_t ctHash, uint32_t feHa
 
   CtHit hit = ct_.lookup(key, ctHash, now, in.tcpFlags);
   if (hit.expired) {
-    ct_.remove(hit.flow, [this](const Flow& f) { onFlowRemoved(f); }, true);
+    ct_.remove(
+        hit.flow, [this](const Flow& f) { onFlowRemoved(f); }, true);
   } else if (hit.flow != Conntrack::kNone) {
     ct_.update(hit.flow, hit.dir, in.tcpFlags, in.bytes, now);
     fillFromFlow(hit.flow, hit.dir, out);
@@ -287,7 +290,8 @@ uint8_t Dataplane::classify(const IpAddr& src, bool fromNode) const {
 }
 
 Result Dataplane::setPacketConfig(const PacketConfig& c) {
-  if (c.natPortLow == 0 || c.natPortLow > c.natPortHigh) return {Status::Invalid, "natPortRange must be 1 <= low <= high <= 65535"};
+  if (c.natPortLow == 0 || c.natPortLow > c.natPortHigh)
+    return {Status::Invalid, "natPortRange must be 1 <= low <= high <= 65535"};
   if (c.hasMasq4 && !c.masq4.isV4()) return {Status::Invalid, "the IPv4 masquerade address is not IPv4"};
   if (c.hasMasq6 && c.masq6.isV4()) return {Status::Invalid, "the IPv6 masquerade address is not IPv6"};
   pktCfg_ = c;
@@ -309,9 +313,7 @@ int32_t Dataplane::choose(const ServiceRec& svc, const FlowKey& key, uint32_t se
         for (size_t k = 0; k < set.active.size(); ++k)
           if (set.active[k].backendId == rec.backendId) return int32_t(k);
       }
-      if (rec.lastUsed + svc.affinityTimeoutNs <= now) {
-        affinity_.expireAt(i);
-      }
+      if (rec.lastUsed + svc.affinityTimeoutNs <= now) { affinity_.expireAt(i); }
     }
     ++affinity_.stats().misses;
   }
@@ -342,13 +344,16 @@ int32_t Dataplane::choose(const ServiceRec& svc, const FlowKey& key, uint32_t se
 
 Result Dataplane::upsertBackend(const BackendSpec& spec) {
   if (spec.id == 0) return {Status::Invalid, "backend id must be >= 1"};
-  if (spec.weight == 0 || spec.weight > 65535) return {Status::Invalid, "backend " + num(spec.id) + " weight must be 1..65535"};
+  if (spec.weight == 0 || spec.weight > 65535)
+    return {Status::Invalid, "backend " + num(spec.id) + " weight must be 1..65535"};
   BackendRec* existing = backends_.peek(spec.id);
   if (!existing && !roomForBackends(uint64_t(backends_.size()) + 1))
     return {Status::Full, "backends map is full (capacity " + num(backends_.capacity()) + ")"};
   bool moved = existing && (existing->addr != spec.addr || existing->port != spec.port);
-  if (!existing) existing = &backends_.at(backends_.insert(spec.id).index).value;
-  else ++backends_.stats().updates;
+  if (!existing)
+    existing = &backends_.at(backends_.insert(spec.id).index).value;
+  else
+    ++backends_.stats().updates;
   BackendRec& b = *existing;
   if (moved) deleteFlowsByBackend(spec.id);  // flows hold the old address in their reply tuple
   bool changed = moved || b.state != spec.state || b.weight != spec.weight;
@@ -404,11 +409,14 @@ Result Dataplane::buildSet(const std::vector<uint32_t>& ids, SchedulerKind kind,
   // carry their place over as IPVS does (rr continues after the last backend picked, wrr
   // keeps its current weight). Nothing fails after this point, and the old set, which no
   // longer has a scheduler, is replaced by the new one before the next packet.
-  if (reuse && reuse->set && reuse->set->scheduler && reuse->kind == kind) set->scheduler = std::move(reuse->set->scheduler);
-  else set->scheduler = makeScheduler(kind, cfg_.sched);
+  if (reuse && reuse->set && reuse->set->scheduler && reuse->kind == kind)
+    set->scheduler = std::move(reuse->set->scheduler);
+  else
+    set->scheduler = makeScheduler(kind, cfg_.sched);
   if (!set->scheduler)
-    return {Status::Invalid, kind == SchedulerKind::Maglev ? "maglev table size " + num(cfg_.sched.maglevTableSize) + " is not a prime"
-                                                            : "unknown scheduler " + num(uint32_t(kind))};
+    return {Status::Invalid, kind == SchedulerKind::Maglev
+                                 ? "maglev table size " + num(cfg_.sched.maglevTableSize) + " is not a prime"
+                                 : "unknown scheduler " + num(uint32_t(kind))};
   set->scheduler->rebuild(set->active);
   out = std::move(set);
   return {};
@@ -425,11 +433,13 @@ Result Dataplane::upsertService(const ServiceSpec& spec) {
   ServiceRec* existing = services_.peek(spec.id);  // after growth, which moves the records
   for (size_t i = 0; i < spec.frontends.size(); ++i) {
     const FrontendKey& k = spec.frontends[i].key;
-    if (!isKnownProtocol(k.proto)) return {Status::Invalid, "frontends[" + num(i) + "].protocol is not TCP, UDP or SCTP"};
+    if (!isKnownProtocol(k.proto))
+      return {Status::Invalid, "frontends[" + num(i) + "].protocol is not TCP, UDP or SCTP"};
     if (uint8_t(spec.frontends[i].masquerade) >= kMasqPolicies)
       return {Status::Invalid, "frontends[" + num(i) + "].masquerade is not a masquerade policy"};
     for (size_t j = 0; j < i; ++j)
-      if (spec.frontends[j].key == k) return {Status::Invalid, "frontends[" + num(i) + "] repeats frontends[" + num(j) + "]"};
+      if (spec.frontends[j].key == k)
+        return {Status::Invalid, "frontends[" + num(i) + "] repeats frontends[" + num(j) + "]"};
     if (const FrontendRec* fe = frontends_.peek(k); fe && fe->serviceId != spec.id)
       return {Status::Conflict, "frontends[" + num(i) + "] is already a frontend of service " + num(fe->serviceId)};
   }
@@ -438,7 +448,8 @@ Result Dataplane::upsertService(const ServiceSpec& spec) {
     if (!frontends_.peek(f.key)) ++added;
   if (existing)
     for (const FrontendKey& old : existing->frontends) {
-      bool kept = std::any_of(spec.frontends.begin(), spec.frontends.end(), [&](const FrontendSpec& f) { return f.key == old; });
+      bool kept = std::any_of(spec.frontends.begin(), spec.frontends.end(),
+                              [&](const FrontendSpec& f) { return f.key == old; });
       if (!kept) ++dropped;
     }
   if (!roomForFrontends(uint64_t(frontends_.size()) - dropped + added))
@@ -447,11 +458,14 @@ Result Dataplane::upsertService(const ServiceSpec& spec) {
   if (Result r = buildSet(spec.backendIds, spec.kind, set, existing); !r.ok()) return r;
 
   // 2. Apply. Nothing below can fail.
-  if (!existing) existing = &services_.at(services_.insert(spec.id).index).value;
-  else ++services_.stats().updates;
+  if (!existing)
+    existing = &services_.at(services_.insert(spec.id).index).value;
+  else
+    ++services_.stats().updates;
   ServiceRec& svc = *existing;
   for (const FrontendKey& old : svc.frontends) {
-    bool kept = std::any_of(spec.frontends.begin(), spec.frontends.end(), [&](const FrontendSpec& f) { return f.key == old; });
+    bool kept =
+        std::any_of(spec.frontends.begin(), spec.frontends.end(), [&](const FrontendSpec& f) { return f.key == old; });
     if (kept) continue;
     if (const FrontendRec* fe = frontends_.peek(old)) revnat_.erase(fe->revNatId);
     frontends_.erase(old);
@@ -562,16 +576,19 @@ bool Dataplane::schedulerTable(uint32_t serviceId, std::vector<uint32_t>& out) {
   auto table = s->set->scheduler->table();
   auto order = sched::canonicalOrder(s->set->active);
   out.resize(table.size());
-  for (size_t i = 0; i < table.size(); ++i) out[i] = table[i] < order.size() ? s->set->active[order[table[i]]].backendId : 0;
+  for (size_t i = 0; i < table.size(); ++i)
+    out[i] = table[i] < order.size() ? s->set->active[order[table[i]]].backendId : 0;
   return true;
 }
 
 uint32_t Dataplane::deleteFlowsByBackend(uint32_t backendId) {
-  return ct_.removeIf([&](const Flow& f) { return f.backendId == backendId; }, [this](const Flow& f) { onFlowRemoved(f); });
+  return ct_.removeIf([&](const Flow& f) { return f.backendId == backendId; },
+                      [this](const Flow& f) { onFlowRemoved(f); });
 }
 
 uint32_t Dataplane::deleteFlowsByService(uint32_t serviceId) {
-  return ct_.removeIf([&](const Flow& f) { return f.serviceId == serviceId; }, [this](const Flow& f) { onFlowRemoved(f); });
+  return ct_.removeIf([&](const Flow& f) { return f.serviceId == serviceId; },
+                      [this](const Flow& f) { onFlowRemoved(f); });
 }
 
 void Dataplane::flushConntrack() {

@@ -39,8 +39,8 @@ struct DataplaneConfig {
   uint32_t maxBackends = kMaxCapacity;
   uint32_t maxFlows = 65536;
   uint32_t maxAffinity = 65536;
-  uint32_t maxNatPorts = 65536;   // masqueraded flows (packet path)
-  uint32_t maxFragments = 1024;   // datagrams whose later fragments are awaited (packet path)
+  uint32_t maxNatPorts = 65536;  // masqueraded flows (packet path)
+  uint32_t maxFragments = 1024;  // datagrams whose later fragments are awaited (packet path)
   FullPolicy conntrackPolicy = FullPolicy::EvictOldest;
   FullPolicy affinityPolicy = FullPolicy::EvictOldest;
   CtTimeouts timeouts = CtTimeouts::defaults();
@@ -78,10 +78,10 @@ struct Decision {
 enum class Status : uint8_t {
   Ok = 0,
   NotFound,
-  InUse,           // backend still listed by a service
-  Conflict,        // frontend owned by another service
-  Full,            // a fixed-capacity map has no room
-  Invalid,         // a value out of range (the message names it)
+  InUse,     // backend still listed by a service
+  Conflict,  // frontend owned by another service
+  Full,      // a fixed-capacity map has no room
+  Invalid,   // a value out of range (the message names it)
 };
 
 struct Result {

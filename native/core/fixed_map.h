@@ -189,10 +189,14 @@ class FixedMap {
   }
   void unlink(uint32_t i) {
     Entry& e = entries_[i];
-    if (e.older != kNone) entries_[e.older].newer = e.newer;
-    else head_ = e.newer;
-    if (e.newer != kNone) entries_[e.newer].older = e.older;
-    else tail_ = e.older;
+    if (e.older != kNone)
+      entries_[e.older].newer = e.newer;
+    else
+      head_ = e.newer;
+    if (e.newer != kNone)
+      entries_[e.newer].older = e.older;
+    else
+      tail_ = e.older;
   }
   void unlinkAndFree(uint32_t i) {
     Entry& e = entries_[i];

@@ -25,12 +25,12 @@ enum class PacketKind : uint8_t {
 // Plain data (no member initializers, so arrays of them cost nothing to declare); parsePacket
 // zeroes what it fills.
 struct IpHeaders {
-  uint32_t l3;    // IP header
-  uint32_t l4;    // L4 header (0 when absent: a later fragment)
-  uint32_t end;   // end of the IP datagram (total length; trailing link padding excluded)
-  uint8_t family; // 4 or 6
-  uint8_t proto;  // upper-layer protocol after any extension headers
-  bool fragment;  // part of a fragmented datagram (first or later)
+  uint32_t l3;     // IP header
+  uint32_t l4;     // L4 header (0 when absent: a later fragment)
+  uint32_t end;    // end of the IP datagram (total length; trailing link padding excluded)
+  uint8_t family;  // 4 or 6
+  uint8_t proto;   // upper-layer protocol after any extension headers
+  bool fragment;   // part of a fragmented datagram (first or later)
   bool firstFragment;
   uint32_t fragId;
 };

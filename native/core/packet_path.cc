@@ -46,7 +46,8 @@ bool Dataplane::lookupTracked(const FlowInput& in, uint32_t ctHash, uint64_t now
   ++counters_.packets;
   CtHit hit = ct_.lookup(in.key, ctHash, now);
   if (hit.expired) {
-    ct_.remove(hit.flow, [this](const Flow& f) { onFlowRemoved(f); }, true);
+    ct_.remove(
+        hit.flow, [this](const Flow& f) { onFlowRemoved(f); }, true);
     hit.flow = Conntrack::kNone;
   }
   if (hit.flow == Conntrack::kNone) {
@@ -76,7 +77,9 @@ void Dataplane::decidePacket(FlowInput& in, uint32_t ctHash, uint64_t now, bool 
   }
   out = Decision{};
   ++counters_.packets;
-  if (hit.expired) ct_.remove(hit.flow, [this](const Flow& f) { onFlowRemoved(f); }, true);
+  if (hit.expired)
+    ct_.remove(
+        hit.flow, [this](const Flow& f) { onFlowRemoved(f); }, true);
   in.packet = classify(in.key.src, fromNode);
   in.scope = in.packet & (kInFromPod | kInFromNode) ? Scope::Internal : Scope::External;
   NewFlow nf;
@@ -188,12 +191,8 @@ void Dataplane::processPackets(const PacketRef* pkts, uint32_t n, const PacketOp
     for (uint32_t i = 0; i < m; ++i) {
       Decision& d = dec[i];
       switch (stage[i]) {
-        case Stage::Decide:
-          decidePacket(fin[i], ctHash[i], now, opt.fromNode, d);
-          break;
-        case Stage::Track:
-          lookupTracked(fin[i], ctHash[i], now, true, d);
-          break;
+        case Stage::Decide: decidePacket(fin[i], ctHash[i], now, opt.fromNode, d); break;
+        case Stage::Track: lookupTracked(fin[i], ctHash[i], now, true, d); break;
         case Stage::Quiet:
           if (!lookupTracked(fin[i], ctHash[i], now, false, d)) d.reason = Reason::IcmpUntracked;
           break;
@@ -215,8 +214,7 @@ void Dataplane::processPackets(const PacketRef* pkts, uint32_t n, const PacketOp
           }
           break;
         }
-        case Stage::Done:
-          break;
+        case Stage::Done: break;
       }
       finishPacket(pkts[base + i], pp[i], opt, fin[i], d, now, base + i, verdicts[base + i], reasons[base + i]);
     }

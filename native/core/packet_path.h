@@ -23,7 +23,6 @@ enum class RejectMode : uint8_t {
   TcpReset = 2,         // TCP RST for TCP; ICMP port unreachable for the rest
 };
 
-
 struct PacketRef {
   uint8_t* data;
   uint32_t len;
@@ -54,7 +53,7 @@ struct PacketConfig {
   std::vector<Cidr> podCidrs;     // sources that are pods
   bool masqueradeAll = false;
   bool hasMasq4 = false, hasMasq6 = false;
-  IpAddr masq4{}, masq6{};        // what masquerade rewrites sources to, per family
+  IpAddr masq4{}, masq6{};  // what masquerade rewrites sources to, per family
   uint16_t natPortLow = 1024, natPortHigh = 65535;
 };
 
@@ -67,10 +66,10 @@ enum PacketCounter : uint8_t {
   kPktIcmp,
   kPktFirstFragments,
   kPktLaterFragments,
-  kPktIcmpErrors,       // ICMP errors translated
-  kPktRewritten,        // packets changed in place (forward, reply, ICMP errors, fragments)
-  kPktMasqueraded,      // new flows given a NAT port
-  kPktRejectReplies,    // reject replies written
+  kPktIcmpErrors,     // ICMP errors translated
+  kPktRewritten,      // packets changed in place (forward, reply, ICMP errors, fragments)
+  kPktMasqueraded,    // new flows given a NAT port
+  kPktRejectReplies,  // reject replies written
   kPktCounters
 };
 

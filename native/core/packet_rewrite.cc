@@ -111,8 +111,7 @@ void rewriteFlow(uint8_t* p, const IpHeaders& h, const Endpoint& src, const Endp
         l4[11] = uint8_t(c >> 24);
       }
       break;
-    default:
-      break;
+    default: break;
   }
 }
 

@@ -124,7 +124,8 @@ uint32_t buildRejectReply(const uint8_t* p, const ParsedPacket& pp, RejectMode m
                           bool* tooSmall) {
   *tooSmall = false;
   if (mode == RejectMode::None || pp.kind != PacketKind::Flow || pp.ip.l4 == 0) return 0;
-  if (mode == RejectMode::TcpReset && pp.ip.proto == kTcp && !pp.ip.fragment) return tcpReset(p, pp, out, cap, tooSmall);
+  if (mode == RejectMode::TcpReset && pp.ip.proto == kTcp && !pp.ip.fragment)
+    return tcpReset(p, pp, out, cap, tooSmall);
   return icmpUnreachable(p, pp, out, cap, tooSmall);
 }
 

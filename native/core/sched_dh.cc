@@ -10,6 +10,8 @@
 
 namespace svcplane::sched {
 
-std::unique_ptr<Scheduler> makeDestinationHash() { return std::make_unique<BucketScheduler<false, &PickInput::dstHash>>(); }
+std::unique_ptr<Scheduler> makeDestinationHash() {
+  return std::make_unique<BucketScheduler<false, &PickInput::dstHash>>();
+}
 
 }  // namespace svcplane::sched

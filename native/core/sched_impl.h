@@ -31,8 +31,7 @@ constexpr uint32_t kHashBuckets = 256;
 // buckets in sequence; with `weighted`, a backend keeps taking buckets until it has filled
 // `weight` consecutive ones (sh), otherwise one bucket per turn (dh). Writes positions in
 // `order` (not input indices) into out[0..kHashBuckets). `order` must not be empty.
-void fillBuckets(std::span<const SchedBackend> backends, std::span<const uint32_t> order,
-                 bool weighted, uint32_t* out);
+void fillBuckets(std::span<const SchedBackend> backends, std::span<const uint32_t> order, bool weighted, uint32_t* out);
 
 // The 256-bucket schedulers (IPVS sh and dh): the table is filled from the canonical order and
 // a flow picks the bucket of one of its hashes. Weighted: each backend takes `weight`
@@ -65,13 +64,10 @@ class BucketScheduler final : public Scheduler {
 // Maglev's per-backend permutation parameters (offset in [0,M), skip in [1,M)), from the
 // backend's (addr, port) hashed with two secrets derived from the shared seed. Exposed so the
 // tests can build a reference table straight from the paper's pseudocode.
-void maglevOffsetSkip(const IpAddr& addr, uint16_t port, uint64_t seed, uint32_t m,
-                      uint32_t* offset, uint32_t* skip);
+void maglevOffsetSkip(const IpAddr& addr, uint16_t port, uint64_t seed, uint32_t m, uint32_t* offset, uint32_t* skip);
 
 // conntrack updates the counter from the packet path, possibly on another thread: read it
 // with a relaxed atomic load so the race is defined; a stale value only skews one choice.
-inline uint32_t loadConns(const uint32_t* p) {
-  return p ? __atomic_load_n(p, __ATOMIC_RELAXED) : 0;
-}
+inline uint32_t loadConns(const uint32_t* p) { return p ? __atomic_load_n(p, __ATOMIC_RELAXED) : 0; }
 
 }  // namespace svcplane::sched

@@ -13,8 +13,7 @@ constexpr uint32_t kEmpty = 0xffffffffu;
 
 class MaglevScheduler final : public Scheduler {
  public:
-  explicit MaglevScheduler(const SchedulerConfig& cfg)
-      : m_(cfg.maglevTableSize), seed_(cfg.maglevSeed) {}
+  explicit MaglevScheduler(const SchedulerConfig& cfg) : m_(cfg.maglevTableSize), seed_(cfg.maglevSeed) {}
 
   void rebuild(std::span<const SchedBackend> backends) override {
     const size_t n = backends.size();
@@ -46,8 +45,7 @@ class MaglevScheduler final : public Scheduler {
       // to more than the turns taken; with equal weights nobody is ever passed over and this
       // is exactly the paper's unweighted loop.
       size_t i = filled % n;
-      while ((unsigned __int128)turns[i] * weightSum >
-             (unsigned __int128)(filled + 1) * backends[toInput_[i]].weight)
+      while ((unsigned __int128)turns[i] * weightSum > (unsigned __int128)(filled + 1) * backends[toInput_[i]].weight)
         i = (i + 1) % n;
       ++turns[i];
       // Next preferred slot not already taken; exists because the table is not yet full.
@@ -80,8 +78,6 @@ class MaglevScheduler final : public Scheduler {
 
 }  // namespace
 
-std::unique_ptr<Scheduler> makeMaglev(const SchedulerConfig& cfg) {
-  return std::make_unique<MaglevScheduler>(cfg);
-}
+std::unique_ptr<Scheduler> makeMaglev(const SchedulerConfig& cfg) { return std::make_unique<MaglevScheduler>(cfg); }
 
 }  // namespace svcplane::sched

@@ -9,9 +9,7 @@ namespace {
 
 // Maps 64 uniform bits onto [0, n) by the high half of a 128-bit product (Lemire): no
 // division, and the bias is at most n / 2^64.
-inline uint64_t scale(uint64_t random, uint64_t n) {
-  return uint64_t((__uint128_t)random * n >> 64);
-}
+inline uint64_t scale(uint64_t random, uint64_t n) { return uint64_t((__uint128_t)random * n >> 64); }
 
 class RandomScheduler final : public Scheduler {
  public:

@@ -10,8 +10,7 @@ class WeightedLeastConnScheduler final : public Scheduler {
  public:
   void rebuild(std::span<const SchedBackend> backends) override {
     entries_.resize(backends.size());
-    for (size_t i = 0; i < backends.size(); ++i)
-      entries_[i] = {backends[i].activeConns, backends[i].weight};
+    for (size_t i = 0; i < backends.size(); ++i) entries_[i] = {backends[i].activeConns, backends[i].weight};
   }
 
   int32_t pick(const PickInput&) override {
@@ -40,8 +39,6 @@ class WeightedLeastConnScheduler final : public Scheduler {
 
 }  // namespace
 
-std::unique_ptr<Scheduler> makeWeightedLeastConn() {
-  return std::make_unique<WeightedLeastConnScheduler>();
-}
+std::unique_ptr<Scheduler> makeWeightedLeastConn() { return std::make_unique<WeightedLeastConnScheduler>(); }
 
 }  // namespace svcplane::sched

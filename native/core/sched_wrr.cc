@@ -66,8 +66,6 @@ class WeightedRoundRobinScheduler final : public Scheduler {
 
 }  // namespace
 
-std::unique_ptr<Scheduler> makeWeightedRoundRobin() {
-  return std::make_unique<WeightedRoundRobinScheduler>();
-}
+std::unique_ptr<Scheduler> makeWeightedRoundRobin() { return std::make_unique<WeightedRoundRobinScheduler>(); }
 
 }  // namespace svcplane::sched

@@ -12,25 +12,18 @@ namespace svcplane {
 
 std::unique_ptr<Scheduler> makeScheduler(SchedulerKind kind, const SchedulerConfig& cfg) {
   switch (kind) {
-    case SchedulerKind::Random:
-      return sched::makeRandom();
+    case SchedulerKind::Random: return sched::makeRandom();
     case SchedulerKind::Maglev:
       // A non-prime M breaks the permutation property the table population relies on (it
       // could loop forever), and there are no exceptions to report it: refuse with nullptr.
       if (!isPrime(cfg.maglevTableSize)) return nullptr;
       return sched::makeMaglev(cfg);
-    case SchedulerKind::RoundRobin:
-      return sched::makeRoundRobin();
-    case SchedulerKind::WeightedRoundRobin:
-      return sched::makeWeightedRoundRobin();
-    case SchedulerKind::LeastConn:
-      return sched::makeLeastConn();
-    case SchedulerKind::WeightedLeastConn:
-      return sched::makeWeightedLeastConn();
-    case SchedulerKind::SourceHash:
-      return sched::makeSourceHash();
-    case SchedulerKind::DestinationHash:
-      return sched::makeDestinationHash();
+    case SchedulerKind::RoundRobin: return sched::makeRoundRobin();
+    case SchedulerKind::WeightedRoundRobin: return sched::makeWeightedRoundRobin();
+    case SchedulerKind::LeastConn: return sched::makeLeastConn();
+    case SchedulerKind::WeightedLeastConn: return sched::makeWeightedLeastConn();
+    case SchedulerKind::SourceHash: return sched::makeSourceHash();
+    case SchedulerKind::DestinationHash: return sched::makeDestinationHash();
   }
   return nullptr;  // a value outside the enum, e.g. cast from user input
 }
@@ -60,8 +53,8 @@ std::vector<uint32_t> canonicalOrder(std::span<const SchedBackend> backends) {
   return order;
 }
 
-void fillBuckets(std::span<const SchedBackend> backends, std::span<const uint32_t> order,
-                 bool weighted, uint32_t* out) {
+void fillBuckets(std::span<const SchedBackend> backends, std::span<const uint32_t> order, bool weighted,
+                 uint32_t* out) {
   size_t pos = 0;
   uint32_t filled = 0;  // d_count in IPVS
   for (uint32_t i = 0; i < kHashBuckets; ++i) {
@@ -74,8 +67,7 @@ void fillBuckets(std::span<const SchedBackend> backends, std::span<const uint32_
   }
 }
 
-void maglevOffsetSkip(const IpAddr& addr, uint16_t port, uint64_t seed, uint32_t m,
-                      uint32_t* offset, uint32_t* skip) {
+void maglevOffsetSkip(const IpAddr& addr, uint16_t port, uint64_t seed, uint32_t m, uint32_t* offset, uint32_t* skip) {
   // Two independent secrets, so offset and skip are not correlated (the paper uses two
   // different hash functions h1, h2).
   uint64_t state = seed;

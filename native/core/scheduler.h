@@ -26,14 +26,14 @@ constexpr int kSchedulerKinds = 8;
 // every instance given the same set builds the same table.
 struct SchedBackend {
   uint32_t backendId;
-  uint32_t weight;             // > 0
+  uint32_t weight;  // > 0
   IpAddr addr;
   uint16_t port;
   const uint32_t* activeConns;  // live count of flows on this backend, kept by conntrack
 };
 
 struct SchedulerConfig {
-  uint32_t maglevTableSize = 16381;  // prime
+  uint32_t maglevTableSize = 16381;             // prime
   uint64_t maglevSeed = 0x5eed5eed5eed5eedull;  // shared by every instance, like Cilium's
 };
 

@@ -20,8 +20,8 @@ struct BackendRec {
   bool nodeLocal = false;
   uint16_t zone = 0;  // index into Dataplane's zone names; 0 = none
   uint32_t weight = 1;
-  uint32_t activeConns = 0;               // flows in conntrack pointing here
-  std::vector<uint32_t> services;          // ids of services that list this backend
+  uint32_t activeConns = 0;        // flows in conntrack pointing here
+  std::vector<uint32_t> services;  // ids of services that list this backend
 };
 
 enum class Verdict : uint8_t { Pass = 0, Forward = 1, Reply = 2, Reject = 3, Drop = 4 };
@@ -34,18 +34,18 @@ enum class Reason : uint8_t {
   ConntrackFull = 4,
   AffinityFull = 5,
   // Packet path only (processPackets); the tuple API never gives these.
-  NotTracked = 6,           // from a backend, but no tracked flow: passed untouched
-  Truncated = 7,            // shorter than its headers say: dropped
-  Malformed = 8,            // impossible header values: dropped
-  NotIp = 9,                // not IPv4/IPv6 (ARP, LLDP, ...): passed
-  UnsupportedProtocol = 10, // not TCP/UDP/SCTP/ICMP (or an ESP/unknown extension header): passed
-  FragmentUnknown = 11,     // a later fragment whose first fragment was not seen: passed
-  IcmpUntracked = 12,       // an ICMP error about no tracked flow: passed
-  IcmpEcho = 13,            // ICMP echo: not service traffic, passed
-  NatPortsExhausted = 14,   // masquerade found no free port: dropped
-  NoMasqueradeAddress = 15, // masquerade wanted but no address of the family: forwarded unmasqueraded
-  BadChecksum = 16,         // an ICMP error whose checksum is wrong: dropped
-  ReplyBufferFull = 17,     // a reject whose reply did not fit the caller's buffer
+  NotTracked = 6,            // from a backend, but no tracked flow: passed untouched
+  Truncated = 7,             // shorter than its headers say: dropped
+  Malformed = 8,             // impossible header values: dropped
+  NotIp = 9,                 // not IPv4/IPv6 (ARP, LLDP, ...): passed
+  UnsupportedProtocol = 10,  // not TCP/UDP/SCTP/ICMP (or an ESP/unknown extension header): passed
+  FragmentUnknown = 11,      // a later fragment whose first fragment was not seen: passed
+  IcmpUntracked = 12,        // an ICMP error about no tracked flow: passed
+  IcmpEcho = 13,             // ICMP echo: not service traffic, passed
+  NatPortsExhausted = 14,    // masquerade found no free port: dropped
+  NoMasqueradeAddress = 15,  // masquerade wanted but no address of the family: forwarded unmasqueraded
+  BadChecksum = 16,          // an ICMP error whose checksum is wrong: dropped
+  ReplyBufferFull = 17,      // a reject whose reply did not fit the caller's buffer
 };
 // The tuple API's counters (and the C ABI's) cover the first kReasons; the packet path counts
 // all kPacketReasons in its own counters.

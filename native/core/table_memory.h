@@ -56,8 +56,10 @@ class TableArray {
   void release() {
     if (!data_) return;
     for (size_t i = 0; i < n_; ++i) data_[i].~T();
-    if (mapped_) munmap(data_, mapped_);
-    else ::operator delete(data_, std::align_val_t(alignof(T) > 64 ? alignof(T) : 64));
+    if (mapped_)
+      munmap(data_, mapped_);
+    else
+      ::operator delete(data_, std::align_val_t(alignof(T) > 64 ? alignof(T) : 64));
     data_ = nullptr;
   }
 

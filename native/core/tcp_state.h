@@ -11,13 +11,13 @@ enum class CtState : uint8_t {
   TcpSynSent,
   TcpSynRecv,
   TcpEstablished,
-  TcpFinWait,   // one side sent FIN
+  TcpFinWait,    // one side sent FIN
   TcpCloseWait,  // that FIN was acknowledged; the other side may still send
-  TcpLastAck,   // both sides sent FIN
-  TcpTimeWait,  // the last FIN was acknowledged
-  TcpClose,     // reset
-  Udp,          // seen one way only
-  UdpStream,    // replies seen
+  TcpLastAck,    // both sides sent FIN
+  TcpTimeWait,   // the last FIN was acknowledged
+  TcpClose,      // reset
+  Udp,           // seen one way only
+  UdpStream,     // replies seen
   Sctp,
   Count
 };
@@ -62,13 +62,10 @@ inline CtState initialState(uint8_t proto, uint8_t flags) {
 // finDir remembers which side closed first (bit 0: original, bit 1: reply).
 inline CtState nextState(CtState s, Dir d, uint8_t flags, uint8_t& finDir) {
   switch (s) {
-    case CtState::Udp:
-      return d == Dir::Reply ? CtState::UdpStream : s;
+    case CtState::Udp: return d == Dir::Reply ? CtState::UdpStream : s;
     case CtState::UdpStream:
-    case CtState::Sctp:
-      return s;
-    default:
-      break;
+    case CtState::Sctp: return s;
+    default: break;
   }
   if (flags == 0) return s;  // unknown flags: refresh only
   uint8_t self = d == Dir::Original ? 1 : 2;
@@ -80,7 +77,8 @@ inline CtState nextState(CtState s, Dir d, uint8_t flags, uint8_t& finDir) {
       if (d == Dir::Original && ack && !syn) return CtState::TcpEstablished;  // missed the SYN-ACK
       return s;
     case CtState::TcpSynRecv:
-      if (d == Dir::Original && ack && !syn) return fin ? (finDir = self, CtState::TcpFinWait) : CtState::TcpEstablished;
+      if (d == Dir::Original && ack && !syn)
+        return fin ? (finDir = self, CtState::TcpFinWait) : CtState::TcpEstablished;
       return s;
     case CtState::TcpEstablished:
       if (fin) {
@@ -101,20 +99,16 @@ inline CtState nextState(CtState s, Dir d, uint8_t flags, uint8_t& finDir) {
         return CtState::TcpLastAck;
       }
       return s;
-    case CtState::TcpLastAck:
-      return ack ? CtState::TcpTimeWait : s;
+    case CtState::TcpLastAck: return ack ? CtState::TcpTimeWait : s;
     case CtState::TcpTimeWait:
     case CtState::TcpClose:
       // A new SYN on a closed tuple is a new connection: Conntrack::lookup hands it back as
       // expired, so it never reaches here.
       return s;
-    default:
-      return s;
+    default: return s;
   }
 }
 
-inline bool isOpen(CtState s) {
-  return s != CtState::TcpClose && s != CtState::TcpTimeWait;
-}
+inline bool isOpen(CtState s) { return s != CtState::TcpClose && s != CtState::TcpTimeWait; }
 
 }  // namespace svcplane

@@ -50,11 +50,11 @@ IpAddr v6(uint16_t first, uint16_t last) {
 
 // A small pool, so that clients, frontends and backends meet (hairpins, reply-tuple clashes).
 const IpAddr kAddrs[16] = {
-    v4(0xAC1E0001), v4(0xAC1E0002), v4(0xAC1E0003),  // 172.30.0.1-3: service addresses
-    v4(0x0A010001), v4(0x0A010002), v4(0x0A010003),  // 10.1.0.1-3: backends (pods)
-    v4(0xC0A80002), v4(0xC0A8010A), v4(0x0A000005),  // node 192.168.0.2, client, pod client
-    v4(0x7F000001), v4(0x0A010001 + 0x100),          // loopback, another pod
-    v6(0xfd00, 0x41), v6(0xfd01, 1), v6(0xfd01, 2), v6(0x2001, 0x10), v6(0x2001, 2),
+    v4(0xAC1E0001),   v4(0xAC1E0002),         v4(0xAC1E0003),  // 172.30.0.1-3: service addresses
+    v4(0x0A010001),   v4(0x0A010002),         v4(0x0A010003),  // 10.1.0.1-3: backends (pods)
+    v4(0xC0A80002),   v4(0xC0A8010A),         v4(0x0A000005),  // node 192.168.0.2, client, pod client
+    v4(0x7F000001),   v4(0x0A010001 + 0x100),                  // loopback, another pod
+    v6(0xfd00, 0x41), v6(0xfd01, 1),          v6(0xfd01, 2),  v6(0x2001, 0x10), v6(0x2001, 2),
 };
 const uint16_t kPorts[8] = {80, 443, 8080, 53, 40000, 40001, 60000, 1024};
 
@@ -122,7 +122,8 @@ void checkInvariants(Dataplane& dp) {
     ++n;
     ServiceRec* s = svcs.peek(e.value.serviceId);
     if (!s) fail("frontend of a missing service");
-    if (std::find(s->frontends.begin(), s->frontends.end(), e.key) == s->frontends.end()) fail("frontend not in its service");
+    if (std::find(s->frontends.begin(), s->frontends.end(), e.key) == s->frontends.end())
+      fail("frontend not in its service");
   }
   if (n != fes.size()) fail("frontends used count");
 
@@ -178,7 +179,8 @@ void checkInvariants(Dataplane& dp) {
     if (!bes.peek(e.value.backendId)) fail("affinity to a missing backend");
   }
   if (nAff != aff.size()) fail("affinity size");
-  if (ct.size() > ct.capacity() || aff.size() > aff.capacity() || dp.natPorts().map().size() > dp.natPorts().map().capacity())
+  if (ct.size() > ct.capacity() || aff.size() > aff.capacity() ||
+      dp.natPorts().map().size() > dp.natPorts().map().capacity())
     fail("a map above its capacity");
 }
 
@@ -265,8 +267,10 @@ void checkDecision(Dataplane& dp, const FlowInput& in, const Decision& d, bool t
       if (!d.established) {
         if (b->state != BackendState::Active) fail("new flow to a backend that is not active");
         if (!s->set->isActive(d.backendId)) fail("new flow to a backend outside its service's active set");
-        const FrontendRec* fe = dp.frontends().peek(FrontendKey{in.key.dst, in.key.dport, in.key.proto, uint8_t(in.scope)});
-        if (!fe) fe = dp.frontends().peek(FrontendKey{in.key.dst, in.key.dport, in.key.proto, uint8_t(1 - uint8_t(in.scope))});
+        const FrontendRec* fe =
+            dp.frontends().peek(FrontendKey{in.key.dst, in.key.dport, in.key.proto, uint8_t(in.scope)});
+        if (!fe)
+          fe = dp.frontends().peek(FrontendKey{in.key.dst, in.key.dport, in.key.proto, uint8_t(1 - uint8_t(in.scope))});
         if (!fe || fe->serviceId != d.serviceId) fail("new flow for a service that does not own the frontend");
       }
       break;
@@ -299,10 +303,14 @@ uint16_t fold(uint32_t s) {
 std::vector<uint8_t> buildPacket(const FlowKey& k, uint8_t flags, uint8_t payload, bool udpZeroSum) {
   bool is4 = k.src.isV4() && k.dst.isV4();
   std::vector<uint8_t> l4;
-  if (k.proto == 6) l4.assign(20, 0);
-  else if (k.proto == 17) l4.assign(8, 0);
-  else if (k.proto == 132) l4.assign(12, 0);
-  else l4.assign(8, 0);
+  if (k.proto == 6)
+    l4.assign(20, 0);
+  else if (k.proto == 17)
+    l4.assign(8, 0);
+  else if (k.proto == 132)
+    l4.assign(12, 0);
+  else
+    l4.assign(8, 0);
   l4[0] = uint8_t(k.sport >> 8), l4[1] = uint8_t(k.sport), l4[2] = uint8_t(k.dport >> 8), l4[3] = uint8_t(k.dport);
   for (uint8_t i = 0; i < payload; ++i) l4.push_back(uint8_t(i * 7 + 1));
   if (k.proto == 6) l4[12] = 0x50, l4[13] = flags, l4[14] = 0xff, l4[15] = 0xff;
@@ -311,7 +319,8 @@ std::vector<uint8_t> buildPacket(const FlowKey& k, uint8_t flags, uint8_t payloa
   if (is4) {
     out.assign(20, 0);
     uint16_t total = uint16_t(20 + l4.size());
-    out[0] = 0x45, out[2] = uint8_t(total >> 8), out[3] = uint8_t(total), out[4] = 0x12, out[5] = 0x34, out[8] = 64, out[9] = k.proto;
+    out[0] = 0x45, out[2] = uint8_t(total >> 8), out[3] = uint8_t(total), out[4] = 0x12, out[5] = 0x34, out[8] = 64,
+    out[9] = k.proto;
     std::memcpy(&out[12], k.src.b + 12, 4);
     std::memcpy(&out[16], k.dst.b + 12, 4);
     uint16_t c = ~fold(sum16(out.data(), 20));
@@ -459,8 +468,9 @@ FlowInput flowFrom(FuzzedDataProvider& in, Dataplane& dp) {
 }
 
 void sameDecision(const Decision& x, const Decision& y) {
-  if (x.verdict != y.verdict || x.reason != y.reason || x.established != y.established || x.affinityHit != y.affinityHit ||
-      x.serviceId != y.serviceId || x.backendId != y.backendId || x.addr != y.addr || x.port != y.port)
+  if (x.verdict != y.verdict || x.reason != y.reason || x.established != y.established ||
+      x.affinityHit != y.affinityHit || x.serviceId != y.serviceId || x.backendId != y.backendId || x.addr != y.addr ||
+      x.port != y.port)
     fail("decideBatch differs from decide() one flow at a time");
 }
 
@@ -523,7 +533,8 @@ void opPackets(World& w, FuzzedDataProvider& in) {
     ob.replies = &sb;
     w.b->processPackets(&rb[i], 1, ob, w.now, &vb[i], &rsb[i]);
     if (va[i] != vb[i] || rsa[i] != rsb[i]) fail("processPackets batch verdict differs from one packet at a time");
-    if (std::memcmp(ha[i].get(), hb[i].get(), pa[i].size()) != 0) fail("processPackets batch rewrote a packet differently");
+    if (std::memcmp(ha[i].get(), hb[i].get(), pa[i].size()) != 0)
+      fail("processPackets batch rewrote a packet differently");
     if (lenA[i] != len || (len && std::memcmp(replyA.data() + offA[i], replyB.data() + off, len) != 0))
       fail("reject reply differs between batch and single packet");
     if (va[i] > 4 || rsa[i] >= kPacketReasons) fail("packet verdict or reason out of range");
@@ -622,12 +633,8 @@ void run(const uint8_t* data, size_t size) {
         break;
       }
       case 6:
-      case 7:
-        opDecideBatch(w, in);
-        break;
-      case 8:
-        opPackets(w, in);
-        break;
+      case 7: opDecideBatch(w, in); break;
+      case 8: opPackets(w, in); break;
       case 9: {
         uint8_t what = in.ConsumeIntegral<uint8_t>();
         if (what < 200) {
@@ -649,9 +656,7 @@ void run(const uint8_t* data, size_t size) {
         }
         break;
       }
-      case 10:
-        opPacketConfig(w, in);
-        break;
+      case 10: opPacketConfig(w, in); break;
       default: {
         FlowInput f = flowFrom(in, *w.a);
         Decision da, db;

@@ -55,7 +55,8 @@ svcplane_addr addrFrom(FuzzedDataProvider& in) {
   svcplane_addr a{};
   uint8_t how = in.ConsumeIntegral<uint8_t>();
   if (how < 160) {
-    static const uint32_t v4[] = {0xAC1E0001, 0xAC1E0002, 0x0A010001, 0x0A010002, 0xC0A8010A, 0xC0A80002, 0x7F000001, 0x0A000005};
+    static const uint32_t v4[] = {0xAC1E0001, 0xAC1E0002, 0x0A010001, 0x0A010002,
+                                  0xC0A8010A, 0xC0A80002, 0x7F000001, 0x0A000005};
     a = svcplane_addr_v4(v4[how % 8]);
   } else if (how < 220) {
     a.bytes[0] = 0xfd;
@@ -110,7 +111,8 @@ Snapshot snapshot(const svcplane_t* h) {
 
 bool sameMaps(const Snapshot& a, const Snapshot& b) {
   for (uint32_t m = 0; m < SVCPLANE_MAPS; ++m) {
-    if (a.maps[m].size != b.maps[m].size || a.maps[m].inserts != b.maps[m].inserts || a.maps[m].deletes != b.maps[m].deletes)
+    if (a.maps[m].size != b.maps[m].size || a.maps[m].inserts != b.maps[m].inserts ||
+        a.maps[m].deletes != b.maps[m].deletes)
       return false;
   }
   return true;
@@ -125,14 +127,16 @@ void checkAddrRoundTrip(FuzzedDataProvider& in) {
     char buf[64];
     if (svcplane_addr_format(&a, buf, sizeof buf) != SVCPLANE_OK) fail("format of a parsed address failed");
     svcplane_addr b;
-    if (svcplane_addr_parse(buf, &b) != SVCPLANE_OK || std::memcmp(&a, &b, sizeof a) != 0) fail("address does not round-trip");
+    if (svcplane_addr_parse(buf, &b) != SVCPLANE_OK || std::memcmp(&a, &b, sizeof a) != 0)
+      fail("address does not round-trip");
   }
   // Any 16 bytes format and parse back to themselves.
   svcplane_addr r = addrFrom(in);
   char buf[64];
   if (svcplane_addr_format(&r, buf, sizeof buf) != SVCPLANE_OK) fail("format failed");
   svcplane_addr back;
-  if (svcplane_addr_parse(buf, &back) != SVCPLANE_OK || std::memcmp(&r, &back, sizeof r) != 0) fail("formatted address does not parse back");
+  if (svcplane_addr_parse(buf, &back) != SVCPLANE_OK || std::memcmp(&r, &back, sizeof r) != 0)
+    fail("formatted address does not parse back");
   // Too-small buffers are refused, not overrun.
   char small[8];
   int s2 = svcplane_addr_format(&r, small, in.ConsumeIntegral<uint8_t>() % 9);
@@ -369,24 +373,29 @@ void run(const uint8_t* data, size_t size) {
         o.replies = withReplies ? &sink : nullptr;
         svcplane_packet_options to = o;
         to.replies = withReplies ? &twinSink : nullptr;
-        s = svcplane_process_packets(h, pk.get(), n, withOptions ? &o : nullptr, now, nullArrays ? nullptr : v.get(), r.get());
+        s = svcplane_process_packets(h, pk.get(), n, withOptions ? &o : nullptr, now, nullArrays ? nullptr : v.get(),
+                                     r.get());
         // The twin takes the same packets one at a time (with its arrays), and must agree.
         s2 = SVCPLANE_OK;
         if (s == SVCPLANE_OK && !(withOptions && withReplies)) {
           for (uint32_t i = 0; i < n && s2 == SVCPLANE_OK; ++i)
-            s2 = svcplane_process_packets(twin, &twinPk.get()[i], 1, withOptions ? &to : nullptr, now, &tv.get()[i], &tr.get()[i]);
+            s2 = svcplane_process_packets(twin, &twinPk.get()[i], 1, withOptions ? &to : nullptr, now, &tv.get()[i],
+                                          &tr.get()[i]);
           for (uint32_t i = 0; i < n; ++i) {
-            if (!nullArrays && v.get()[i] != tv.get()[i]) fail("process_packets batch verdict differs from one at a time");
+            if (!nullArrays && v.get()[i] != tv.get()[i])
+              fail("process_packets batch verdict differs from one at a time");
             if (r.get()[i] != tr.get()[i]) fail("process_packets batch reason differs from one at a time");
-            if (std::memcmp(pk.get()[i].data, twinPk.get()[i].data, pk.get()[i].len) != 0) fail("batch rewrote differently");
+            if (std::memcmp(pk.get()[i].data, twinPk.get()[i].data, pk.get()[i].len) != 0)
+              fail("batch rewrote differently");
           }
         } else {
-          s2 = svcplane_process_packets(twin, twinPk.get(), n, withOptions ? &to : nullptr, now, nullArrays ? nullptr : tv.get(),
-                                        tr.get());
+          s2 = svcplane_process_packets(twin, twinPk.get(), n, withOptions ? &to : nullptr, now,
+                                        nullArrays ? nullptr : tv.get(), tr.get());
         }
         if (s == SVCPLANE_OK && !nullArrays)
           for (uint32_t i = 0; i < n; ++i)
-            if (v.get()[i] >= SVCPLANE_VERDICTS || r.get()[i] >= SVCPLANE_PACKET_REASONS) fail("packet verdict out of range");
+            if (v.get()[i] >= SVCPLANE_VERDICTS || r.get()[i] >= SVCPLANE_PACKET_REASONS)
+              fail("packet verdict out of range");
         if (sink.used > rcap) fail("reply sink overflow");
         svcplane_packet_counters pc;
         svcplane_get_packet_counters(h, &pc);
@@ -433,9 +442,11 @@ void run(const uint8_t* data, size_t size) {
         if (svcplane_decide_batch(h, nullptr, 3, now, &d) != SVCPLANE_ERR_INVALID) fail("decide_batch(NULL)");
         if (svcplane_decide_batch(h, &f, 0, now, nullptr) != SVCPLANE_OK) fail("decide_batch(n = 0)");
         if (svcplane_upsert_backend(nullptr, nullptr) != SVCPLANE_ERR_INVALID) fail("upsert_backend(NULL)");
-        if (svcplane_map_info_get(h, SVCPLANE_MAPS + in.ConsumeIntegral<uint8_t>(), nullptr) == SVCPLANE_OK) fail("map_info_get(bad)");
+        if (svcplane_map_info_get(h, SVCPLANE_MAPS + in.ConsumeIntegral<uint8_t>(), nullptr) == SVCPLANE_OK)
+          fail("map_info_get(bad)");
         svcplane_map_info mi;
-        if (svcplane_map_info_get(h, SVCPLANE_MAPS + in.ConsumeIntegral<uint8_t>(), &mi) == SVCPLANE_OK) fail("map_info_get(bad map)");
+        if (svcplane_map_info_get(h, SVCPLANE_MAPS + in.ConsumeIntegral<uint8_t>(), &mi) == SVCPLANE_OK)
+          fail("map_info_get(bad map)");
         if (svcplane_get_counters(nullptr, nullptr) == SVCPLANE_OK) fail("get_counters(NULL)");
         svcplane_process_packets(h, nullptr, 2, nullptr, now, nullptr, nullptr);
         svcplane_gc(nullptr, now, 1, nullptr, nullptr);

@@ -16,7 +16,9 @@ using namespace svcplane;
 
 namespace {
 
-IpAddr v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d) { return IpAddr::v4(uint32_t(a) << 24 | uint32_t(b) << 16 | uint32_t(c) << 8 | d); }
+IpAddr v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d) {
+  return IpAddr::v4(uint32_t(a) << 24 | uint32_t(b) << 16 | uint32_t(c) << 8 | d);
+}
 IpAddr v6(uint16_t first, uint16_t last) {
   IpAddr x{};
   x.b[0] = uint8_t(first >> 8);

@@ -61,12 +61,12 @@ Napi::Value CreateLinear(const Napi::CallbackInfo& info) {
       Napi::TypeError::New(env, "rules, chains and localAddrs must be Uint32Arrays").ThrowAsJavaScriptException();
       return env.Undefined();
     }
-  auto prog = std::make_unique<linear::Program>(words(info[0]), words(info[1]), words(info[2]),
-                                                info[3].As<Napi::Number>().Uint32Value(),
-                                                info[4].As<Napi::Number>().Uint32Value(),
-                                                uint64_t(info[5].As<Napi::Number>().DoubleValue()));
+  auto prog = std::make_unique<linear::Program>(
+      words(info[0]), words(info[1]), words(info[2]), info[3].As<Napi::Number>().Uint32Value(),
+      info[4].As<Napi::Number>().Uint32Value(), uint64_t(info[5].As<Napi::Number>().DoubleValue()));
   if (!prog->valid()) {
-    Napi::RangeError::New(env, "linear program is malformed (a chain or jump out of range)").ThrowAsJavaScriptException();
+    Napi::RangeError::New(env, "linear program is malformed (a chain or jump out of range)")
+        .ThrowAsJavaScriptException();
     return env.Undefined();
   }
   linear::Program* raw = prog.release();

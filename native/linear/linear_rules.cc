@@ -2,8 +2,8 @@
 
 namespace svcplane::linear {
 
-Program::Program(std::span<const uint32_t> rules, std::span<const uint32_t> chains, std::span<const uint32_t> localAddrs,
-                 uint32_t prerouting, uint32_t postrouting, uint64_t seed)
+Program::Program(std::span<const uint32_t> rules, std::span<const uint32_t> chains,
+                 std::span<const uint32_t> localAddrs, uint32_t prerouting, uint32_t postrouting, uint64_t seed)
     : rules_(rules.begin(), rules.end()),
       chains_(chains.begin(), chains.end()),
       local_(localAddrs.begin(), localAddrs.end()),
@@ -68,13 +68,9 @@ Program::Walk Program::walk(uint32_t chain, const Packet& p, Result& out, int de
     ++out.visited;
     if (!matches(r, p, out.mark)) continue;
     switch (r[kTarget]) {
-      case kContinue:
-        break;
-      case kMark:
-        out.mark = (out.mark & ~r[kTargetArg2]) ^ r[kTargetArg];
-        break;
-      case kReturn:
-        return Walk::Return;
+      case kContinue: break;
+      case kMark: out.mark = (out.mark & ~r[kTargetArg2]) ^ r[kTargetArg]; break;
+      case kReturn: return Walk::Return;
       case kJump: {
         Walk w = walk(r[kTargetArg], p, out, depth + 1);
         if (w == Walk::Terminal) return w;
@@ -86,9 +82,7 @@ Program::Walk Program::walk(uint32_t chain, const Packet& p, Result& out, int de
         for (int k = 0; k < 4; ++k) out.dnat[k] = r[kDnatAddr + k];
         out.dnatPort = r[kDnatPort] ? r[kDnatPort] : p.dport;
         return Walk::Terminal;
-      case kMasquerade:
-        out.masquerade = true;
-        return Walk::Terminal;
+      case kMasquerade: out.masquerade = true; return Walk::Terminal;
       default:  // accept, drop, reject
         out.action = r[kTarget];
         return Walk::Terminal;

@@ -14,8 +14,8 @@ namespace svcplane::linear {
 // Word offsets inside one compiled rule (kRuleWords 32-bit words per rule).
 enum RuleWord : uint32_t {
   kFlags = 0,
-  kSrc = 1,       // 4 words, masked
-  kSrcMask = 5,   // 4 words
+  kSrc = 1,      // 4 words, masked
+  kSrcMask = 5,  // 4 words
   kDst = 9,
   kDstMask = 13,
   kProto = 17,
@@ -25,9 +25,9 @@ enum RuleWord : uint32_t {
   kMarkMask = 21,
   kProbability = 22,  // match when random32 < this (p * 2^32, saturated)
   kTarget = 23,
-  kTargetArg = 24,    // chain index (jump/goto) or xor value (mark)
-  kTargetArg2 = 25,   // mark clear mask
-  kDnatAddr = 26,     // 4 words
+  kTargetArg = 24,   // chain index (jump/goto) or xor value (mark)
+  kTargetArg2 = 25,  // mark clear mask
+  kDnatAddr = 26,    // 4 words
   kDnatPort = 30,
   kRuleWords = 32,
 };

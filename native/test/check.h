@@ -50,26 +50,26 @@ inline int runAll(const char* filter) {
 
 #define CHECK_CONCAT2(a, b) a##b
 #define CHECK_CONCAT(a, b) CHECK_CONCAT2(a, b)
-#define TEST_CASE(name)                                                                 \
-  static void CHECK_CONCAT(test_fn_, __LINE__)();                                       \
+#define TEST_CASE(name)                                                                             \
+  static void CHECK_CONCAT(test_fn_, __LINE__)();                                                   \
   static check::Register CHECK_CONCAT(test_reg_, __LINE__)(name, CHECK_CONCAT(test_fn_, __LINE__)); \
   static void CHECK_CONCAT(test_fn_, __LINE__)()
 
-#define CHECK(cond)                                                              \
-  do {                                                                           \
-    if (!(cond)) {                                                               \
-      std::printf("  %s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);    \
-      ++check::failures();                                                       \
-    }                                                                            \
+#define CHECK(cond)                                                          \
+  do {                                                                       \
+    if (!(cond)) {                                                           \
+      std::printf("  %s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond); \
+      ++check::failures();                                                   \
+    }                                                                        \
   } while (0)
 
-#define CHECK_EQ(a, b)                                                                     \
-  do {                                                                                     \
-    auto _va = (a);                                                                        \
-    auto _vb = (b);                                                                        \
-    if (!(_va == _vb)) {                                                                   \
-      std::printf("  %s:%d: CHECK_EQ(%s, %s) failed: %lld vs %lld\n", __FILE__, __LINE__, #a, #b, \
-                  (long long)_va, (long long)_vb);                                          \
-      ++check::failures();                                                                 \
-    }                                                                                      \
+#define CHECK_EQ(a, b)                                                                                            \
+  do {                                                                                                            \
+    auto _va = (a);                                                                                               \
+    auto _vb = (b);                                                                                               \
+    if (!(_va == _vb)) {                                                                                          \
+      std::printf("  %s:%d: CHECK_EQ(%s, %s) failed: %lld vs %lld\n", __FILE__, __LINE__, #a, #b, (long long)_va, \
+                  (long long)_vb);                                                                                \
+      ++check::failures();                                                                                        \
+    }                                                                                                             \
   } while (0)

@@ -61,10 +61,10 @@ struct Spec {
   uint16_t sport = 40000, dport = 80;
   uint8_t tcpFlags = 0x02;
   uint32_t seq = 1000, ack = 0;
-  size_t payload = 0;       // payload bytes (values i*7)
+  size_t payload = 0;  // payload bytes (values i*7)
   bool ethernet = false;
   int vlans = 0;
-  size_t ipv4Options = 0;   // bytes, multiple of 4
+  size_t ipv4Options = 0;     // bytes, multiple of 4
   bool v6ExtHeaders = false;  // a hop-by-hop and a destination-options header
   bool udpNoChecksum = false;
   uint8_t ttl = 64;
@@ -77,7 +77,8 @@ struct Built {
 };
 
 // Full L4 checksum for the packet (pseudo-header for TCP/UDP/ICMPv6).
-inline uint16_t l4Checksum(const Bytes& p, size_t l3, size_t l4, size_t end, uint8_t family, uint8_t proto, size_t csumAt) {
+inline uint16_t l4Checksum(const Bytes& p, size_t l3, size_t l4, size_t end, uint8_t family, uint8_t proto,
+                           size_t csumAt) {
   Bytes copy(p.begin(), p.end());
   copy[l4 + csumAt] = copy[l4 + csumAt + 1] = 0;
   uint64_t start = 0;
@@ -155,7 +156,7 @@ inline Built build(const Spec& s) {
     if (s.v6ExtHeaders) {
       h[40] = 60;  // hop-by-hop -> destination options
       h[41] = 0;
-      h[42] = 1;   // PadN
+      h[42] = 1;  // PadN
       h[43] = 4;
       h[48] = s.proto;
       h[49] = 0;

@@ -77,9 +77,12 @@ TEST_CASE("conntrack: full table evicts half-open before established, or refuses
   FlowKey a = tuple(1, 1, 9, 80), b = tuple(2, 2, 9, 80), c = tuple(3, 3, 9, 80);
   uint32_t removedBackend = 0;
   auto onRemove = [&](const Flow& f) { removedBackend = f.backendId; };
-  ct.create(a, ct.hashOf(a), tuple(5, 80, 1, 1), ct.hashOf(tuple(5, 80, 1, 1)), 1, 100, 1, kAck, 0, 0, onRemove);  // established
-  ct.create(b, ct.hashOf(b), tuple(5, 80, 2, 2), ct.hashOf(tuple(5, 80, 2, 2)), 1, 200, 1, kSyn, 0, 1, onRemove);  // half-open
-  uint32_t f = ct.create(c, ct.hashOf(c), tuple(5, 80, 3, 3), ct.hashOf(tuple(5, 80, 3, 3)), 1, 300, 1, kSyn, 0, 2, onRemove);
+  ct.create(a, ct.hashOf(a), tuple(5, 80, 1, 1), ct.hashOf(tuple(5, 80, 1, 1)), 1, 100, 1, kAck, 0, 0,
+            onRemove);  // established
+  ct.create(b, ct.hashOf(b), tuple(5, 80, 2, 2), ct.hashOf(tuple(5, 80, 2, 2)), 1, 200, 1, kSyn, 0, 1,
+            onRemove);  // half-open
+  uint32_t f =
+      ct.create(c, ct.hashOf(c), tuple(5, 80, 3, 3), ct.hashOf(tuple(5, 80, 3, 3)), 1, 300, 1, kSyn, 0, 2, onRemove);
   CHECK(f != Conntrack::kNone);
   CHECK_EQ(removedBackend, 200u);
   CHECK_EQ(ct.stats().evictions, 1u);
@@ -88,7 +91,8 @@ TEST_CASE("conntrack: full table evicts half-open before established, or refuses
 
   Conntrack full(1, 9, FullPolicy::Refuse, CtTimeouts::defaults());
   full.create(a, full.hashOf(a), tuple(5, 80, 1, 1), full.hashOf(tuple(5, 80, 1, 1)), 1, 1, 1, kSyn, 0, 0, noop);
-  CHECK(full.create(b, full.hashOf(b), tuple(5, 80, 2, 2), full.hashOf(tuple(5, 80, 2, 2)), 1, 1, 1, kSyn, 0, 0, noop) == Conntrack::kNone);
+  CHECK(full.create(b, full.hashOf(b), tuple(5, 80, 2, 2), full.hashOf(tuple(5, 80, 2, 2)), 1, 1, 1, kSyn, 0, 0,
+                    noop) == Conntrack::kNone);
   CHECK_EQ(full.stats().refusals, 1u);
 }
 
@@ -96,7 +100,8 @@ TEST_CASE("conntrack: incremental gc removes only expired flows") {
   Conntrack ct(64, 9, FullPolicy::Refuse, CtTimeouts::defaults());
   for (uint16_t i = 0; i < 40; ++i) {
     FlowKey k = tuple(1, i, 2, 53, 17);
-    ct.create(k, ct.hashOf(k), tuple(3, 53, 1, i, 17), ct.hashOf(tuple(3, 53, 1, i, 17)), 1, 1, 1, 0, 0, i < 20 ? 0 : 100 * S, noop);
+    ct.create(k, ct.hashOf(k), tuple(3, 53, 1, i, 17), ct.hashOf(tuple(3, 53, 1, i, 17)), 1, 1, 1, 0, 0,
+              i < 20 ? 0 : 100 * S, noop);
   }
   uint32_t removed = 0;
   for (int round = 0; round < 4; ++round) removed += ct.gc(50 * S, 16, noop);

@@ -50,9 +50,12 @@ TEST_CASE("csum: RFC 1624 update equals a full recompute (random, 0x0000, 0xFFFF
     // Modes: 0 and 1 start from a stored checksum of 0x0000 / 0xFFFF; 2 from an ordinary one;
     // 3 rewrites a field with its own value; 4 picks the new value so the result is 0x0000.
     int mode = iter % 5;
-    if (mode == 0) forceChecksumWord(d, csumAt, 0x0000, fillerAt);
-    else if (mode == 1) forceChecksumWord(d, csumAt, 0xffff, fillerAt);
-    else forceChecksumWord(d, csumAt, uint16_t(rng()), fillerAt);
+    if (mode == 0)
+      forceChecksumWord(d, csumAt, 0x0000, fillerAt);
+    else if (mode == 1)
+      forceChecksumWord(d, csumAt, 0xffff, fillerAt);
+    else
+      forceChecksumWord(d, csumAt, uint16_t(rng()), fillerAt);
     size_t flen = std::array<size_t, 3>{2, 4, 16}[rng() % 3];
     size_t at = 4 + 2 * (rng() % ((len - 4 - flen) / 2));
     pb::Bytes before(d.begin() + long(at), d.begin() + long(at + flen));
@@ -81,8 +84,8 @@ TEST_CASE("csum: RFC 1624 update equals a full recompute (random, 0x0000, 0xFFFF
     if (mode == 1 && !ok && incremental == 0xffff && full == 0) ok = false;
     if (!ok) {
       ++failed;
-      std::printf("  len %zu field %zu@%zu mode %d: stored %04x incremental %04x full %04x\n", len, flen, at, mode, stored,
-                  incremental, full);
+      std::printf("  len %zu field %zu@%zu mode %d: stored %04x incremental %04x full %04x\n", len, flen, at, mode,
+                  stored, incremental, full);
     }
     if (mode == 4 && full == 0) ++endsZero;
     ++checked;
@@ -93,8 +96,7 @@ TEST_CASE("csum: RFC 1624 update equals a full recompute (random, 0x0000, 0xFFFF
 }
 
 TEST_CASE("csum: port and address deltas combine; skipping unchanged fields") {
-  pb::Bytes d = {0x45, 0x00, 0x00, 0x54, 0x12, 0x34, 0x40, 0x00, 0x40, 0x06, 0x00, 0x00,
-                 10, 0, 0, 2, 172, 30, 0, 41};
+  pb::Bytes d = {0x45, 0x00, 0x00, 0x54, 0x12, 0x34, 0x40, 0x00, 0x40, 0x06, 0x00, 0x00, 10, 0, 0, 2, 172, 30, 0, 41};
   pb::put16(d, 10, uint16_t(~pb::inetSum(d, 0, 20)));
   uint8_t to[4] = {10, 180, 0, 1};
   uint32_t diff = csum::diff(d.data() + 16, to, 4);

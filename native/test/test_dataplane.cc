@@ -71,7 +71,8 @@ TEST_CASE("dataplane: no active backends gives the service's empty verdict; sour
   Dataplane dp(small());
   dp.upsertBackend(backend(1, 0x0ab40001, BackendState::Terminating));
   Cidr allowed{IpAddr::v4(0xc0a80000), 96 + 16};
-  ServiceSpec s{1, SchedulerKind::Random, 0, Verdict::Drop, {frontend(0x01020304, 80, Scope::External, true)}, {1}, {allowed}};
+  ServiceSpec s{
+      1, SchedulerKind::Random, 0, Verdict::Drop, {frontend(0x01020304, 80, Scope::External, true)}, {1}, {allowed}};
   CHECK(dp.upsertService(s).ok());
   Decision d;
   dp.decide(flow(0x0a000002, 1, 0x01020304, 80), S, d);
@@ -149,15 +150,21 @@ TEST_CASE("dataplane: the service maps grow up to their ceiling; flows and lc co
   CHECK_EQ(dp.services().capacity(), kInitialServices);
   CHECK(dp.upsertBackend(backend(1, 0x0ab40001)).ok());
   CHECK(dp.upsertBackend(backend(2, 0x0ab40002)).ok());
-  CHECK(dp.upsertService(ServiceSpec{1, SchedulerKind::LeastConn, 0, Verdict::Reject, {frontend(0xac1e0001, 80)}, {1, 2}, {}}).ok());
+  CHECK(dp.upsertService(
+              ServiceSpec{1, SchedulerKind::LeastConn, 0, Verdict::Reject, {frontend(0xac1e0001, 80)}, {1, 2}, {}})
+            .ok());
   Decision first;
   dp.decide(flow(0x0a000002, 1000, 0xac1e0001, 80), 1 * S, first);
   CHECK(first.verdict == Verdict::Forward);
   for (uint32_t b = 3; b <= 17000; ++b) CHECK(dp.upsertBackend(backend(b, 0x0ac00000 + b)).ok());
-  for (uint32_t s = 2; s <= 3000; ++s) CHECK(dp.upsertService(ServiceSpec{s, SchedulerKind::Random, 0, Verdict::Reject, {frontend(0xac200000 + s, 80)}, {s + 3}, {}}).ok());
+  for (uint32_t s = 2; s <= 3000; ++s)
+    CHECK(dp.upsertService(
+                ServiceSpec{s, SchedulerKind::Random, 0, Verdict::Reject, {frontend(0xac200000 + s, 80)}, {s + 3}, {}})
+              .ok());
   CHECK(dp.backends().capacity() > kInitialBackends);
   CHECK_EQ(dp.services().capacity(), 3000u);  // doubling stops at the ceiling
-  Result full = dp.upsertService(ServiceSpec{3001, SchedulerKind::Random, 0, Verdict::Reject, {frontend(0xac300000, 80)}, {5}, {}});
+  Result full = dp.upsertService(
+      ServiceSpec{3001, SchedulerKind::Random, 0, Verdict::Reject, {frontend(0xac300000, 80)}, {5}, {}});
   CHECK(full.status == Status::Full);
   Decision d;
   dp.decide(flow(0x0a000002, 1000, 0xac1e0001, 80, kAck), 2 * S, d);

@@ -27,8 +27,8 @@ IpAddr ip(const pb::Addr& a) {
 
 const pb::Addr kClient = pb::v4(192, 168, 1, 10), kVip = pb::v4(172, 30, 0, 41), kBackend = pb::v4(10, 180, 0, 1),
                kNode = pb::v4(192, 168, 0, 2), kPod = pb::v4(10, 0, 0, 5);
-const pb::Addr kClient6 = pb::v6({0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10}), kVip6 = pb::v6({0xfd00, 0, 0, 0, 0, 0, 0, 0x41}),
-               kBackend6 = pb::v6({0xfd00, 1, 0, 0, 0, 0, 0, 1});
+const pb::Addr kClient6 = pb::v6({0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10}),
+               kVip6 = pb::v6({0xfd00, 0, 0, 0, 0, 0, 0, 0x41}), kBackend6 = pb::v6({0xfd00, 1, 0, 0, 0, 0, 0, 1});
 
 struct Fixture {
   Dataplane dp;
@@ -94,7 +94,9 @@ struct Fixture {
   }
 };
 
-bool addrAt(const pb::Bytes& p, size_t at, const pb::Addr& a) { return std::memcmp(p.data() + at, a.b, a.family == 4 ? 4 : 16) == 0; }
+bool addrAt(const pb::Bytes& p, size_t at, const pb::Addr& a) {
+  return std::memcmp(p.data() + at, a.b, a.family == 4 ? 4 : 16) == 0;
+}
 
 }  // namespace
 
@@ -355,7 +357,7 @@ TEST_CASE("packet: reject replies (ICMP port unreachable, ICMPv6, TCP RST)") {
   fx.run(t.bytes, PacketDirection::ToService, false, S, &sink, RejectMode::TcpReset);
   pb::Bytes rst(buf + offs[0], buf + offs[0] + lens[0]);
   CHECK_EQ(rst.size(), 40u);
-  CHECK_EQ(rst[33], 0x14);                        // RST|ACK
+  CHECK_EQ(rst[33], 0x14);                                            // RST|ACK
   CHECK_EQ(pb::get16(rst, 28) * 65536u + pb::get16(rst, 30), 1001u);  // ack = seq + SYN
   CHECK(pb::checksumsValid(rst, 0));
 

@@ -89,8 +89,7 @@ std::vector<uint32_t> slotOwners(Scheduler& s, const std::vector<SchedBackend>& 
 
 // Maglev straight from the paper's Pseudocode 1 (NSDI'16, section 3.4): full permutation
 // matrix, unweighted, backends in the order given.
-std::vector<int32_t> referenceMaglev(const std::vector<SchedBackend>& ordered, uint32_t m,
-                                     uint64_t seed) {
+std::vector<int32_t> referenceMaglev(const std::vector<SchedBackend>& ordered, uint32_t m, uint64_t seed) {
   const size_t n = ordered.size();
   std::vector<std::vector<uint32_t>> permutation(n, std::vector<uint32_t>(m));
   for (size_t i = 0; i < n; ++i) {
@@ -148,13 +147,12 @@ TEST_CASE("isPrime: agrees with a sieve below 200000") {
 }
 
 TEST_CASE("isPrime: Cilium's Maglev sizes and values near 2^32") {
-  for (uint32_t m : {251u, 509u, 1021u, 2039u, 4093u, 8191u, 16381u, 32749u, 65521u, 131071u})
-    CHECK(isPrime(m));
-  CHECK(isPrime(2147483647u));        // 2^31 - 1
-  CHECK(isPrime(4294967291u));        // largest prime below 2^32
-  CHECK(!isPrime(4294967295u));       // 3 * 5 * 17 * 257 * 65537
-  CHECK(!isPrime(65521u * 65521u));   // a prime squared: the loop bound must include sqrt(n)
-  CHECK(!isPrime(65519u * 65521u));   // two large prime factors
+  for (uint32_t m : {251u, 509u, 1021u, 2039u, 4093u, 8191u, 16381u, 32749u, 65521u, 131071u}) CHECK(isPrime(m));
+  CHECK(isPrime(2147483647u));       // 2^31 - 1
+  CHECK(isPrime(4294967291u));       // largest prime below 2^32
+  CHECK(!isPrime(4294967295u));      // 3 * 5 * 17 * 257 * 65537
+  CHECK(!isPrime(65521u * 65521u));  // a prime squared: the loop bound must include sqrt(n)
+  CHECK(!isPrime(65519u * 65521u));  // two large prime factors
   CHECK(!isPrime(16383u));
 }
 
@@ -254,8 +252,7 @@ TEST_CASE("random: weights {1,2,3,4} give shares w/10 (chi-square, 3 dof, p=0.00
     in.random = splitmix64(rng);
     ++counts[size_t(s->pick(in))];
   }
-  std::printf("  # random weighted counts: %ld %ld %ld %ld\n", counts[0], counts[1], counts[2],
-              counts[3]);
+  std::printf("  # random weighted counts: %ld %ld %ld %ld\n", counts[0], counts[1], counts[2], counts[3]);
   CHECK(chiSquare(counts, {0.1, 0.2, 0.3, 0.4}, n) < 16.27);
 }
 
@@ -346,8 +343,7 @@ TEST_CASE("maglev: the same set in another order and the same seed build the sam
   for (size_t i = 0; i < 30; i += 4) b.list[i].weight = 2;
   std::vector<SchedBackend> shuffled = b.list;
   uint64_t rng = 99;
-  for (size_t i = shuffled.size() - 1; i > 0; --i)
-    std::swap(shuffled[i], shuffled[splitmix64(rng) % (i + 1)]);
+  for (size_t i = shuffled.size() - 1; i > 0; --i) std::swap(shuffled[i], shuffled[splitmix64(rng) % (i + 1)]);
   CHECK(shuffled[0].backendId != b.list[0].backendId);
 
   auto s1 = make(SchedulerKind::Maglev);
@@ -390,15 +386,13 @@ TEST_CASE("maglev, sh, dh: the table depends on (addr, port), not on node-local 
     b.push_back(x);
   }
   std::reverse(b.begin(), b.end());
-  for (SchedulerKind k : {SchedulerKind::Maglev, SchedulerKind::SourceHash,
-                          SchedulerKind::DestinationHash}) {
+  for (SchedulerKind k : {SchedulerKind::Maglev, SchedulerKind::SourceHash, SchedulerKind::DestinationHash}) {
     auto s1 = make(k);
     auto s2 = make(k);
     s1->rebuild(a);
     s2->rebuild(b);
     CHECK(!s1->table().empty());
-    CHECK(std::equal(s1->table().begin(), s1->table().end(), s2->table().begin(),
-                     s2->table().end()));
+    CHECK(std::equal(s1->table().begin(), s1->table().end(), s2->table().begin(), s2->table().end()));
     int diffs = 0;
     for (uint64_t h = 0; h < 4096; ++h) {
       const SchedBackend& x = a[size_t(s1->pick(flow(h)))];
@@ -485,8 +479,8 @@ TEST_CASE("maglev: removing one of N backends remaps ~1/N of the slots, survivor
     s->rebuild(b.list);
     std::vector<uint32_t> after = slotOwners(*s, b.list, m);
     Disruption d = compareTables(before, after, b.list);
-    std::printf("  # maglev remove 1 of %zu: total %.4f (1/N %.4f), survivors %.4f\n", n, d.total,
-                1.0 / double(n), d.survivors);
+    std::printf("  # maglev remove 1 of %zu: total %.4f (1/N %.4f), survivors %.4f\n", n, d.total, 1.0 / double(n),
+                d.survivors);
     CHECK(d.survivors < 0.02);
     CHECK(d.total > 0.99 / double(n) && d.total < 1.0 / double(n) + 0.02);
     // Nothing maps to the removed backend any more.
@@ -511,8 +505,8 @@ TEST_CASE("maglev: adding a backend takes ~1/(N+1) of the slots, others barely m
   }
   // Slots that changed hands between two old backends: the churn Maglev keeps small.
   const double betweenOld = double(changed - toNew) / m;
-  std::printf("  # maglev add 1 to %zu: changed %.4f (1/(N+1) %.4f), between old backends %.4f\n",
-              n, double(changed) / m, 1.0 / double(n + 1), betweenOld);
+  std::printf("  # maglev add 1 to %zu: changed %.4f (1/(N+1) %.4f), between old backends %.4f\n", n,
+              double(changed) / m, 1.0 / double(n + 1), betweenOld);
   CHECK(double(toNew) / m > 0.99 / double(n + 1) && double(toNew) / m < 1.01 / double(n + 1));
   CHECK(betweenOld < 0.02);
 }
@@ -526,8 +520,7 @@ TEST_CASE("maglev: removing a weighted backend keeps the survivors mostly in pla
   b.erase(3);  // weight 3 of 20
   s->rebuild(b.list);
   Disruption d = compareTables(before, slotOwners(*s, b.list, m), b.list);
-  std::printf("  # maglev weighted remove: total %.4f (ideal %.4f), survivors %.4f\n", d.total,
-              3.0 / 20, d.survivors);
+  std::printf("  # maglev weighted remove: total %.4f (ideal %.4f), survivors %.4f\n", d.total, 3.0 / 20, d.survivors);
   CHECK(d.total > 0.99 * 3 / 20 && d.total < 3.0 / 20 + 0.05);
   CHECK(d.survivors < 0.05);
 }
@@ -559,8 +552,8 @@ TEST_CASE("maglev: table for a fixed set and seed is pinned (nodes on different 
   s->rebuild(b.list);
   auto t = s->table();
   uint64_t digest = keyedHash(t.data(), t.size_bytes(), 0);
-  std::printf("  # maglev pinned digest: 0x%016llx, first slots %u %u %u %u\n",
-              (unsigned long long)digest, t[0], t[1], t[2], t[3]);
+  std::printf("  # maglev pinned digest: 0x%016llx, first slots %u %u %u %u\n", (unsigned long long)digest, t[0], t[1],
+              t[2], t[3]);
   CHECK_EQ(digest, 0xb2663a7b5792ff41ull);
 }
 
@@ -617,7 +610,10 @@ TEST_CASE("wrr: weights {4,3,2} interleave as IPVS does: AABABCABC") {
   auto s = make(SchedulerKind::WeightedRoundRobin);
   s->rebuild(b.list);
   std::string seq = wrrSequence(*s, 27);
-  CHECK(seq == "AABABCABC" "AABABCABC" "AABABCABC");
+  CHECK(seq ==
+        "AABABCABC"
+        "AABABCABC"
+        "AABABCABC");
 }
 
 TEST_CASE("wrr: each backend appears weight/gcd times per cycle") {
