@@ -4,7 +4,7 @@
 // with the nftables-only verdicts (reject on an unserved ClusterIP port, drop on an
 // unallocated ClusterIP, no localhost NodePorts); conntrack in front; affinity sets on
 // virtual time; explain().
-import t from 'tap'
+import t, { type Test } from 'tap'
 import type { Proxier, ProxierOptions } from '../../lib/modes/index.js'
 import {
   lbStatus, makeService, makeSlice, port, testExternalClient, type KubeProxyFlow, clusterIPGeneralObjects, testExternalClientBlocked, testExternalIP, testNodeIP, testNodeIPAlt, testNodeName,
@@ -19,7 +19,7 @@ interface Flow extends KubeProxyFlow {
   reason?: string
 }
 
-function runFlows(t: Tap.Test, p: Proxier, flows: Flow[]): void {
+function runFlows(t: Test, p: Proxier, flows: Flow[]): void {
   for (const f of flows) {
     const seen = new Set<string>()
     const hook = nodeAddresses.has(f.src) ? 'output' : 'prerouting'
