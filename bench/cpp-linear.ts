@@ -2,7 +2,7 @@
 // C++ (native/linear). The same rules as ts-iptables, the same language as the native core:
 // the ratio to native-batch is the algorithmic one, O(n) against O(1).
 import { native } from '../lib/dataplane/native.js'
-import { parseAddr, type Addr, type Cidr } from '../lib/iptables/ip.js'
+import { parseAddr, type Addr, type Cidr } from '../lib/util/address-words.js'
 import { parseIptablesSave } from '../lib/iptables/save/parser.js'
 import type { Rule } from '../lib/iptables/save/types.js'
 

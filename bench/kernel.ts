@@ -16,7 +16,7 @@
 // IP routed to lo inside the namespace: no traffic leaves it.
 import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { Proxier, type ProxierOptions } from '../lib/index.js'
+import { Proxier } from '../lib/index.js'
 import type { EndpointSlice } from '../lib/k8s/types.js'
 import { BENCH_NODE, generateCluster } from './cluster.js'
 import { lastServiceTarget } from './iptables.js'
@@ -53,14 +53,14 @@ export function kernelAvailable(): { ok: boolean; why?: string } {
 }
 
 /** The bench cluster's Proxier (as loadProxier), without nfacct matches: a fresh namespace has no nfacct objects. */
-function kernelProxier(n: number): Proxier {
+function kernelProxier(): Proxier {
   return new Proxier({ mode: 'iptables', ...BENCH_NODE, iptables: { nfacct: false } })
 }
 
 /** Rules for N plain services, the last one in KUBE-SERVICES pointed at 127.0.0.3:8080. */
 function buildRules(n: number): { ruleset: string; last: { ip: string; port: number } } {
   const cluster = generateCluster(n, 'plain')
-  const p = kernelProxier(n)
+  const p = kernelProxier()
   for (const s of cluster.services) p.applyService(s)
   for (const s of cluster.slices) p.applyEndpointSlice(s)
   p.sync()

@@ -29,10 +29,10 @@ function parseArgs(argv: string[]): Args {
   const a: Args = { duration: 5, connections: 32, threads: 1 }
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1]
-    if (argv[i] === '--duration') (a.duration = Number(v), i++)
-    else if (argv[i] === '--connections') (a.connections = Number(v), i++)
-    else if (argv[i] === '--threads') (a.threads = Number(v), i++)
-    else if (argv[i] === '--json') (a.json = v, i++)
+    if (argv[i] === '--duration') { a.duration = Number(v); i++ }
+    else if (argv[i] === '--connections') { a.connections = Number(v); i++ }
+    else if (argv[i] === '--threads') { a.threads = Number(v); i++ }
+    else if (argv[i] === '--json') { a.json = v; i++ }
     else {
       console.error('usage: node dist-bench/bench/proxy.js [--duration S (1..60)] [--connections N] [--threads N] [--json FILE]')
       process.exit(2)

@@ -1,28 +1,18 @@
-// Public entry point of svcplane: the API users rely on. Internals stay behind their modules.
+// Public entry point of svcplane: the API users rely on. The layers underneath have subpath
+// entry points of their own: 'svcplane/model' (kube-proxy's semantics: service ports, endpoint
+// categorisation, traffic plans, the trace, the mode interface), 'svcplane/iptables' (the
+// iptables-save format, kube-proxy's renderer and chain names, the netfilter evaluator) and
+// 'svcplane/k8s' (Service and EndpointSlice validation).
 export { Dataplane, DEFAULT_CAPACITY, DEFAULT_TIMEOUTS } from './dataplane/dataplane.js'
 export type { DataplaneCounters, FlowEntry } from './dataplane/dataplane.js'
 export { FlowBatch, DecisionBatch, TCP_FLAGS } from './dataplane/wire.js'
 export { parseCidr, canonicalAddress, formatAddress, addressFamily } from './util/address.js'
+export { joinHostPort, splitHostPort, type HostPort } from './util/host-port.js'
 export type * from './dataplane/types.js'
 
 // The kube-proxy model: Services and EndpointSlices in, kube-proxy's decisions out.
-export { Proxier, PROXY_MODE_NAMES, isProxyMode, NativeMode, IptablesMode } from './modes/index.js'
+export { Proxier, PROXY_MODE_NAMES, isProxyMode } from './modes/index.js'
 export type { ProxierOptions, ProxyMode, ModeView, ModeSections, NativeView, NativeModeOptions, IptablesView, IptablesModeOptions } from './modes/index.js'
-export {
-  traceKubeProxy,
-  classifySource,
-  buildServicePorts,
-  categorizeEndpoints,
-  canUseTopology,
-  planTraffic,
-  frontendsOf,
-  EndpointSliceCache,
-  LocalTrafficDetector,
-  joinHostPort,
-  externallyAccessible,
-  usesClusterEndpoints,
-  usesLocalEndpoints,
-} from './proxy/index.js'
 export type {
   CommonProxierOptions,
   Packet,
@@ -38,22 +28,10 @@ export type {
   ServicePortState,
   ServicePortInfo,
   EndpointInfo,
-  CategorizedEndpoints,
-  TrafficPlan,
   Frontend,
   FrontendKind,
-  KubeProxyTrace,
   Step,
-  SourceClass,
-  ProxyModeImpl,
-  ProxyModeFactory,
-  ModeDecision,
-  SyncListener,
   NodeInfo,
-  ResolvedOptions,
-  ModelOptions,
-  ServiceDiff,
-  EndpointSetName,
 } from './proxy/index.js'
 export {
   parseService,
@@ -66,7 +44,7 @@ export {
 } from './k8s/index.js'
 export type { Service, EndpointSlice, List, ValidService, ValidEndpointSlice } from './k8s/index.js'
 
-// iptables: kube-proxy's rules as text, a parser for iptables-save, and a linear evaluator.
+// iptables: a parser for iptables-save and a linear evaluator (the rest: 'svcplane/iptables').
 export { parseIptablesSave, type ParseOptions } from './iptables/save/parser.js'
 export { serializeIptables, serializeRule, serializeRuleArgs } from './iptables/save/serialize.js'
 export { IptablesParseError } from './iptables/save/errors.js'
@@ -82,15 +60,19 @@ export {
   type ChainCounter,
 } from './iptables/netfilter/evaluator.js'
 export { seededRandom, type RandomSource } from './util/random.js'
-export { renderIptablesRestore, renderJumpRules, renderNodeRuleset, computeProbability, formatMasqueradeMark } from './iptables/kube-proxy/render.js'
-export type { RenderServicePort, RenderEndpoint, RenderOptions } from './iptables/kube-proxy/render-types.js'
-export {
-  serviceClusterChainName,
-  serviceLocalChainName,
-  serviceExternalChainName,
-  serviceFirewallChainName,
-  endpointChainName,
-} from './iptables/kube-proxy/chain-names.js'
+
+// nftables: a parser for `nft -f` input and `nft list ruleset` output, and an evaluator that
+// runs packets through the hooks as netfilter does (sets and verdict maps hashed).
+export { parseNftRuleset, applyNftCommands, emptyRuleset as emptyNftRuleset } from './nftables/nft/apply.js'
+export { parseNftCommands } from './nftables/nft/parser.js'
+export { serializeNftCommands, serializeNftRuleset, ruleText as nftRuleText } from './nftables/nft/serialize.js'
+export { canonicalNftRuleset } from './nftables/nft/canonical.js'
+export { findUnknownNft, type NftUnknownItem } from './nftables/nft/unknown.js'
+export { NftParseError } from './nftables/nft/errors.js'
+export { NftEvaluator, NftEvalError } from './nftables/nft/evaluator.js'
+export type { NftPacket, NftPacketHook, NftCtState, NftEvalResult, NftEvaluatorOptions, NftRuleRef, NftTraceEntry, NftCounter } from './nftables/nft/evaluator.js'
+export { formatNftTrace } from './nftables/nft/trace.js'
+export type * from './nftables/nft/types.js'
 
 // The packet path: raw IPv4/IPv6 frames parsed and rewritten in batches; pcap in and out.
 export {
@@ -116,8 +98,6 @@ export type {
 export { runPcap, readCapture, PcapWriter, CaptureError, LINKTYPE_ETHERNET, LINKTYPE_RAW } from './pcap/index.js'
 export type { RunPcapOptions, PcapSummary, PcapProxier, Capture, CaptureLink } from './pcap/index.js'
 export type { IptablesRestoreRequest } from './iptables/kube-proxy/restore-writer.js'
-export { Conntrack as IptablesConntrack, type CtFlow } from './iptables/netfilter/conntrack.js'
-export type { IptablesExtraOptions } from './iptables/kube-proxy/from-model.js'
 
 // Watching a live cluster, and kube-proxy's metrics and health endpoints.
 export {

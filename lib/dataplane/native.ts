@@ -57,7 +57,6 @@ export interface NativeModule {
   cidrStride: number
 }
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const load = require('node-gyp-build') as (dir: string) => unknown
 
 function packageRoot(): string {

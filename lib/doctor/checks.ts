@@ -10,7 +10,8 @@ import { sourceAllowed } from '../proxy/traffic-plan.js'
 import type { IPFamily, K8sProtocol } from '../k8s/types.js'
 import type { Finding, FindingCode, Probe, Severity } from './findings.js'
 import { nodeAddresses, type ClusterNode, type PodRef } from './nodes.js'
-import { DEFAULT_EXTERNAL_CLIENT, hostPort, type Prober } from './probe.js'
+import { joinHostPort } from '../util/host-port.js'
+import { DEFAULT_EXTERNAL_CLIENT, type Prober } from './probe.js'
 
 export const DEFAULT_NODE_PORT_RANGE: [number, number] = [30000, 32767]
 
@@ -385,7 +386,7 @@ export function checkTarget(view: NodeView, ctx: CheckContext, t: Target): Findi
           family === 'IPv6'
             ? 'kube-proxy never opens NodePorts on ::1 (IPv6 has no route_localnet)'
             : 'localhost NodePorts are disabled (kube-proxy --iptables-localhost-nodeports=false; the ipvs and nftables modes never open them), so only the node\'s own addresses answer',
-        fix: `connect to a node address instead (${view.model.node.ips.filter((ip) => ip.includes(':') === (family === 'IPv6')).map((ip) => hostPort(ip, t.port)).join(', ')})${family === 'IPv4' ? ', or enable localhost NodePorts (iptables mode: --iptables-localhost-nodeports=true, the default)' : ''}`,
+        fix: `connect to a node address instead (${view.model.node.ips.filter((ip) => ip.includes(':') === (family === 'IPv6')).map((ip) => joinHostPort(ip, t.port)).join(', ')})${family === 'IPv4' ? ', or enable localhost NodePorts (iptables mode: --iptables-localhost-nodeports=true, the default)' : ''}`,
         probe,
       })
     }
@@ -399,10 +400,10 @@ export function checkTarget(view: NodeView, ctx: CheckContext, t: Target): Findi
       ...base(withNodePort[0]),
       code: 'wrong-node-address',
       severity: 'error',
-      what: `nothing answers on ${hostPort(t.address, t.port)}: ${t.address} is not an address of any node${frontendOwner ? ` (it is an address of ${frontendOwner.info.name}, which has no port ${t.port}/${t.protocol})` : ''}`,
+      what: `nothing answers on ${joinHostPort(t.address, t.port)}: ${t.address} is not an address of any node${frontendOwner ? ` (it is an address of ${frontendOwner.info.name}, which has no port ${t.port}/${t.protocol})` : ''}`,
       why: `NodePorts answer only on the nodes' own addresses (${known || 'none known: the dump has no Nodes'})`,
       fix: withNodePort.length > 0
-        ? `connect to a node address with NodePort ${t.port}, e.g. ${hostPort(ctx.clusterNodes.map((n) => nodeAddresses(n).find((ip) => ip.includes(':') === (family === 'IPv6'))).find((ip) => ip !== undefined) ?? nodeIP(view, family) ?? '', t.port)}; behind a NAT or a cloud, use the address that is translated to a node address`
+        ? `connect to a node address with NodePort ${t.port}, e.g. ${joinHostPort(ctx.clusterNodes.map((n) => nodeAddresses(n).find((ip) => ip.includes(':') === (family === 'IPv6'))).find((ip) => ip !== undefined) ?? nodeIP(view, family) ?? '', t.port)}; behind a NAT or a cloud, use the address that is translated to a node address`
         : 'connect to a node address and the NodePort of the Service (kubectl get service shows PORT:NODEPORT)',
       probe,
     })
@@ -415,7 +416,7 @@ export function checkTarget(view: NodeView, ctx: CheckContext, t: Target): Findi
     let fix: string
     if (hint !== undefined && hint.info.nodePort !== 0) {
       why = `${t.port} is the service port of ${hint.info.name}; on node addresses it answers on its NodePort ${hint.info.nodePort}`
-      fix = `connect to ${hostPort(t.address, hint.info.nodePort)}`
+      fix = `connect to ${joinHostPort(t.address, hint.info.nodePort)}`
     } else if (hint !== undefined) {
       why = `${t.port} is the service port of ${hint.info.name}, which is type ${hint.info.type}${hint.info.type === 'LoadBalancer' ? ' without NodePorts (allocateLoadBalancerNodePorts: false)' : ''}: it has no NodePort`
       fix = hint.info.type === 'LoadBalancer' ? 'connect to its load-balancer IP, or set allocateLoadBalancerNodePorts: true' : 'make it type: NodePort (or LoadBalancer) and connect to the NodePort it gets'
@@ -427,7 +428,7 @@ export function checkTarget(view: NodeView, ctx: CheckContext, t: Target): Findi
       ...base(hint),
       code: hint !== undefined && hint.info.nodePort === 0 && hint.info.type === 'LoadBalancer' ? 'no-node-port' : 'wrong-port',
       severity: 'error',
-      what: `nothing answers on ${hostPort(t.address, t.port)}/${t.protocol}: no NodePort ${t.port}`,
+      what: `nothing answers on ${joinHostPort(t.address, t.port)}/${t.protocol}: no NodePort ${t.port}`,
       why,
       fix,
       probe,
@@ -444,7 +445,7 @@ export function checkTarget(view: NodeView, ctx: CheckContext, t: Target): Findi
     why: owner !== undefined && owner.name !== view.node.name
       ? `${t.address} is an address of ${owner.name}, not of ${view.node.name}`
       : `${t.address} is not among the addresses this node opens NodePorts on (${view.model.node.ips.join(', ')})`,
-    fix: `connect to ${hostPort(nodeIP(view, family) ?? t.address, t.port)}`,
+    fix: `connect to ${joinHostPort(nodeIP(view, family) ?? t.address, t.port)}`,
     probe,
   })
   return out

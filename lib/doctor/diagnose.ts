@@ -1,6 +1,7 @@
 // The doctor: loads the cluster's objects into one Proxier per node (as that node's kube-proxy
 // would see them), runs the checks on every ServicePort, and merges what is the same on
 // several nodes. diagnoseProxier() checks a running Proxier instead, including its conntrack.
+import { joinHostPort } from '../util/host-port.js'
 import { Proxier } from '../modes/index.js'
 import type { ProxierOptions } from '../modes/index.js'
 import type { ProxyModelView } from '../proxy/model.js'
@@ -191,7 +192,7 @@ function flowFindings(model: ProxyModelView, node: string, flows: readonly Track
     if (s !== undefined) stale.push(s)
     let c = perPort.get(hit.state.info.key)
     if (c === undefined) perPort.set(hit.state.info.key, (c = { endpoints: new Map(), clients: new Set() }))
-    const ep = f.endpointAddress.includes(':') ? `[${f.endpointAddress}]:${f.endpointPort}` : `${f.endpointAddress}:${f.endpointPort}`
+    const ep = joinHostPort(f.endpointAddress, f.endpointPort)
     c.endpoints.set(ep, (c.endpoints.get(ep) ?? 0) + 1)
     c.clients.add(f.src)
   }

@@ -4,7 +4,8 @@
 // a first packet, which tracks nothing (a probe must not leave flows in a live conntrack).
 import { parseCidr } from '../util/address.js'
 import type { ProxyModelView } from '../proxy/model.js'
-import { checkPacket, type Packet, type RouteResult } from '../proxy/packet.js'
+import { joinHostPort } from '../util/host-port.js'
+import { checkPacket, dnatResult, type Packet, type RouteResult } from '../proxy/packet.js'
 import type { Proxier } from '../modes/index.js'
 import { classifySource, traceKubeProxy } from '../proxy/trace.js'
 import type { Probe } from './findings.js'
@@ -33,7 +34,8 @@ export function tracingProber(model: ProxyModelView): Prober {
     let result: RouteResult
     const name = trace.state?.info.name ?? ''
     if (trace.action === 'dnat') {
-      result = { action: 'dnat', servicePort: name, endpoint: trace.candidates[0]?.endpoint ?? '', masquerade: trace.masquerade }
+      const first = trace.candidates[0]
+      result = first ? dnatResult(name, first.ip, first.port, trace.masquerade) : { action: 'dnat', servicePort: name, endpoint: '', address: '', port: 0, masquerade: trace.masquerade }
     } else if (trace.action === 'accept') {
       result = { action: 'accept' }
     } else {
@@ -89,9 +91,7 @@ function formatBytes(b: Uint8Array, family: 4 | 6): string {
   return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`
 }
 
-export function hostPort(address: string, port: number): string {
-  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`
-}
+
 
 export function describeProbe(p: Probe): string {
   const pk = p.packet
@@ -100,5 +100,5 @@ export function describeProbe(p: Probe): string {
   if (r.action === 'dnat') verdict = `DNAT to ${r.endpoint}${r.masquerade ? ', masqueraded' : ''}`
   else if (r.action === 'accept') verdict = 'ACCEPT (no service answers there)'
   else verdict = `${r.action.toUpperCase()} (${r.reason})`
-  return `${pk.protocol} ${hostPort(pk.src, pk.sport)} -> ${hostPort(pk.dst, pk.dport)}${pk.hook === 'output' ? ' (from the node)' : ''} on ${p.node}: ${verdict}`
+  return `${pk.protocol} ${joinHostPort(pk.src, pk.sport)} -> ${joinHostPort(pk.dst, pk.dport)}${pk.hook === 'output' ? ' (from the node)' : ''} on ${p.node}: ${verdict}`
 }

@@ -4,7 +4,7 @@
 // mode) or in a `conntrack -L` listing, and cleared.
 import type { ProxyModelView, ServicePortState } from '../proxy/model.js'
 import type { Proxier } from '../modes/index.js'
-import { hostPort } from './probe.js'
+import { joinHostPort } from '../util/host-port.js'
 
 export type StaleWhy = 'terminating' | 'deleted' | 'not-in-set'
 
@@ -17,8 +17,10 @@ export interface StaleFlow {
   /** The service address and port the client connected to. */
   dst: string
   dport: number
-  /** The endpoint the flow is pinned to, "IP:port". */
+  /** The endpoint the flow is pinned to, "IP:port", and its parts. */
   endpoint: string
+  endpointAddress: string
+  endpointPort: number
   /** terminating: still listed, but terminating; deleted: no longer listed; not-in-set: listed, but not in the set new connections use (not ready). */
   why: StaleWhy
   state: string
@@ -44,7 +46,7 @@ export interface TrackedFlow {
 export function classifyFlow(model: ProxyModelView, f: TrackedFlow): StaleFlow | undefined {
   const hit = model.lookupFrontend(f.dst, f.dport, f.protocol.toUpperCase())
   if (hit === undefined) return undefined
-  const endpoint = hostPort(f.endpointAddress, f.endpointPort)
+  const endpoint = joinHostPort(f.endpointAddress, f.endpointPort)
   const why = staleness(hit.state, endpoint)
   if (why === undefined) return undefined
   return {
@@ -55,6 +57,8 @@ export function classifyFlow(model: ProxyModelView, f: TrackedFlow): StaleFlow |
     dst: f.dst,
     dport: f.dport,
     endpoint,
+    endpointAddress: f.endpointAddress,
+    endpointPort: f.endpointPort,
     why,
     state: f.state,
     expiresIn: f.expiresIn,
@@ -88,15 +92,14 @@ export function trackedFlows(proxier: Proxier, now = proxier.options.clock()): T
   if (ipt === undefined) return []
   return ipt.flows().map((f) => {
     const [protocol, src, sport, dst, dport] = f.orig.split('|')
-    const cut = f.endpoint.lastIndexOf(':')
     return {
       protocol,
       src,
       sport: Number(sport),
       dst,
       dport: Number(dport),
-      endpointAddress: f.endpoint.slice(0, cut).replace(/^\[(.*)\]$/, '$1'),
-      endpointPort: Number(f.endpoint.slice(cut + 1)),
+      endpointAddress: f.endpointAddress,
+      endpointPort: f.endpointPort,
       state: f.state,
       expiresIn: Math.max(0, Math.floor(f.expires - now)),
     }
@@ -150,8 +153,7 @@ export function conntrackDeleteCommands(flows: readonly StaleFlow[]): string[] {
   const seen = new Set<string>()
   const out: string[] = []
   for (const f of flows) {
-    const ip = f.endpoint.slice(0, f.endpoint.lastIndexOf(':')).replace(/^\[(.*)\]$/, '$1')
-    const cmd = `conntrack -D -p ${f.protocol.toLowerCase()} --orig-dst ${f.dst} --orig-port-dst ${f.dport} --dst-nat ${ip}`
+    const cmd = `conntrack -D -p ${f.protocol.toLowerCase()} --orig-dst ${f.dst} --orig-port-dst ${f.dport} --dst-nat ${f.endpointAddress}`
     if (!seen.has(cmd)) {
       seen.add(cmd)
       out.push(cmd)

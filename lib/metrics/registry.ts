@@ -42,7 +42,10 @@ export class ProxyMetrics {
     options: ProxyMetricsOptions = {},
   ) {
     const registers = [this.registry]
-    const self = this
+    // prom-client calls collect() with the metric as `this`; the pending counts come from here.
+    const pending = () => this.pending()
+    const noLocalEndpoints = () => this.noLocalEndpoints()
+    const servicePorts = () => this.proxier.state.servicePorts()
     this.syncDuration = new Histogram({ name: 'kubeproxy_sync_proxy_rules_duration_seconds', help: 'SyncProxyRules latency in seconds', buckets: exponentialBuckets(0.001, 2, 15), registers })
     this.lastTimestamp = new Gauge({ name: 'kubeproxy_sync_proxy_rules_last_timestamp_seconds', help: 'The last time proxy rules were successfully synced', registers })
     this.lastQueuedTimestamp = new Gauge({ name: 'kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds', help: 'The last time a sync of proxy rules was queued', registers })
@@ -52,7 +55,7 @@ export class ProxyMetrics {
       help: 'Pending proxy rules Endpoint changes',
       registers,
       collect() {
-        this.set(self.pending().endpointSlices)
+        this.set(pending().endpointSlices)
       },
     })
     this.endpointChanges = new Counter({ name: 'kubeproxy_sync_proxy_rules_endpoint_changes_total', help: 'Cumulative proxy rules Endpoint changes', registers })
@@ -61,7 +64,7 @@ export class ProxyMetrics {
       help: 'Pending proxy rules Service changes',
       registers,
       collect() {
-        this.set(self.pending().services)
+        this.set(pending().services)
       },
     })
     this.serviceChanges = new Counter({ name: 'kubeproxy_sync_proxy_rules_service_changes_total', help: 'Cumulative proxy rules Service changes', registers })
@@ -73,7 +76,7 @@ export class ProxyMetrics {
       labelNames: ['traffic_policy'],
       registers,
       collect() {
-        const n = self.noLocalEndpoints()
+        const n = noLocalEndpoints()
         this.set({ traffic_policy: 'internal' }, n.internal)
         this.set({ traffic_policy: 'external' }, n.external)
       },
@@ -89,7 +92,7 @@ export class ProxyMetrics {
       help: 'ServicePorts programmed',
       registers,
       collect() {
-        this.set(self.proxier.state.servicePorts().length)
+        this.set(servicePorts().length)
       },
     })
     if (proxier.dataplane !== undefined) this.registerDataplane(registers)

@@ -3,7 +3,8 @@
 // the endpoint the rules chose; kube-proxy's UDP cleanup runs when a Service changes.
 import { Conntrack, flowKey } from '../iptables/netfilter/conntrack.js'
 import type { ServiceDiff } from '../proxy/model.js'
-import type { CheckedPacket } from '../proxy/packet.js'
+import { dnatResult, type CheckedPacket } from '../proxy/packet.js'
+import { joinHostPort } from '../util/host-port.js'
 import type { ModeDecision } from '../proxy/proxy-mode.js'
 import type { KubeProxyTrace } from '../proxy/trace.js'
 
@@ -31,27 +32,28 @@ export function trackedDecision(conntrack: Conntrack, p: CheckedPacket, now: num
     return { result: { action: 'accept' }, steps: [{ kind: 'conntrack', text: `reply of a tracked flow, source rewritten to ${f.frontend}` }] }
   }
   return {
-    result: { action: 'dnat', servicePort: f.servicePort, endpoint: f.endpoint, masquerade: f.masquerade },
+    result: dnatResult(f.servicePort, f.endpointAddress, f.endpointPort, f.masquerade),
     steps: [{ kind: 'conntrack', text: `established flow: keeps ${f.endpoint} (conntrack; ${rules} see only a connection's first packet)` }],
   }
 }
 
-/** Tracks a new flow DNATed to `endpoint` ("ip:port" or "[ip]:port"). */
+/** Tracks a new flow DNATed to address:port. */
 export function trackNewFlow(
   conntrack: Conntrack, p: CheckedPacket, now: number, trace: KubeProxyTrace,
-  chosen: { servicePort: string; endpoint: string; masquerade: boolean },
+  chosen: { servicePort: string; address: string; port: number; masquerade: boolean },
 ): void {
   const family = p.src.includes(':') ? 'IPv6' : 'IPv4'
   const state = trace.state?.info.name === chosen.servicePort ? trace.state : undefined
-  const colon = chosen.endpoint.lastIndexOf(':')
   conntrack.create({
     orig: flowKey(p.protocol, p.src, p.sport, p.dst, p.dport),
-    reply: flowKey(p.protocol, chosen.endpoint.slice(0, colon).replace(/^\[|\]$/g, ''), Number(chosen.endpoint.slice(colon + 1)), p.src, p.sport),
+    reply: flowKey(p.protocol, chosen.address, chosen.port, p.src, p.sport),
     protocol: p.protocol,
     servicePortKey: state?.info.key ?? `${chosen.servicePort}/${p.protocol}/${family}`,
     servicePort: chosen.servicePort,
-    frontend: p.dst.includes(':') ? `[${p.dst}]:${p.dport}` : `${p.dst}:${p.dport}`,
-    endpoint: chosen.endpoint,
+    frontend: joinHostPort(p.dst, p.dport),
+    endpoint: joinHostPort(chosen.address, chosen.port),
+    endpointAddress: chosen.address,
+    endpointPort: chosen.port,
     masquerade: chosen.masquerade,
   }, p.tcpFlags ?? 0, now)
 }

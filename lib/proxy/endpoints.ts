@@ -3,6 +3,7 @@
 // sorted by "IP:port").
 import type { IPFamily, K8sProtocol } from '../k8s/types.js'
 import type { ValidEndpointSlice } from '../k8s/endpointslice.js'
+import { joinHostPort } from '../util/host-port.js'
 
 export interface EndpointInfo {
   ip: string
@@ -16,10 +17,6 @@ export interface EndpointInfo {
   nodeName: string | null
   zone: string | null
   zoneHints: string[]
-}
-
-export function joinHostPort(ip: string, port: number): string {
-  return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`
 }
 
 export class EndpointSliceCache {

@@ -1,5 +1,6 @@
 // The packets route() and explain() take, and what they answer.
 import { canonicalAddress } from '../util/address.js'
+import { joinHostPort } from '../util/host-port.js'
 import type { K8sProtocol } from '../k8s/types.js'
 
 /** `output`: sent by a process on this node; `prerouting`: arriving (from a pod or the network). */
@@ -25,9 +26,15 @@ export type RouteReason =
   | 'invalid-port' | 'unallocated-cluster-ip'
 
 export type RouteResult =
-  | { action: 'dnat'; servicePort: string; endpoint: string; masquerade: boolean }
+  /** `endpoint` is "ip:port" ("[ip6]:port"); `address` and `port` are its parts, as kube-proxy's Endpoint has them. */
+  | { action: 'dnat'; servicePort: string; endpoint: string; address: string; port: number; masquerade: boolean }
   | { action: 'reject' | 'drop'; servicePort: string; reason: RouteReason }
   | { action: 'accept' }
+
+/** A DNAT answer to the endpoint at address:port. */
+export function dnatResult(servicePort: string, address: string, port: number, masquerade: boolean): RouteResult {
+  return { action: 'dnat', servicePort, endpoint: joinHostPort(address, port), address, port, masquerade }
+}
 
 export interface CheckedPacket extends Required<Omit<Packet, 'now' | 'tcpFlags'>> {
   now: number | undefined

@@ -1,6 +1,7 @@
 // Which addresses this host owns (so a listener can bind them) and the text forms sockets use.
 import * as os from 'node:os'
 import { canonicalAddress } from '../util/address.js'
+import { splitHostPort } from '../util/host-port.js'
 
 /** "::ffff:1.2.3.4" (a dual-stack socket's view of an IPv4 peer) -> "1.2.3.4"; otherwise canonical. */
 export function peerAddress(address: string | undefined): string | undefined {
@@ -9,11 +10,11 @@ export function peerAddress(address: string | undefined): string | undefined {
   return canonicalAddress(plain) ?? plain
 }
 
-/** Splits kube-proxy's endpoint string "IP:port" / "[IPv6]:port". */
+/** Splits kube-proxy's endpoint string "IP:port" / "[IPv6]:port" (the model made it: it is well formed). */
 export function splitEndpoint(endpoint: string): { host: string; port: number } {
-  const colon = endpoint.lastIndexOf(':')
-  const host = endpoint.slice(0, colon)
-  return { host: host.startsWith('[') ? host.slice(1, -1) : host, port: Number(endpoint.slice(colon + 1)) }
+  const hp = splitHostPort(endpoint)
+  if (hp === undefined) throw new RangeError(`endpoint ${JSON.stringify(endpoint)} is not "IP:port"`)
+  return { host: hp.address, port: hp.port }
 }
 
 /** Linux answers on all of 127.0.0.0/8 through lo, so any of them is bindable without configuration. */

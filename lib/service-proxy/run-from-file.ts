@@ -67,8 +67,8 @@ export async function runProxyFromFile(file: string, options: RunProxyOptions): 
     const nextServices = new Set(input.parsed.services.map((s) => s.key))
     const nextSlices = new Set(input.parsed.endpointSlices.map((s) => s.key))
     let deleted = 0
-    for (const key of slices) if (!nextSlices.has(key)) (proxier.deleteEndpointSlice(key), deleted++)
-    for (const key of services) if (!nextServices.has(key)) (proxier.deleteService(key), deleted++)
+    for (const key of slices) if (!nextSlices.has(key)) { proxier.deleteEndpointSlice(key); deleted++ }
+    for (const key of services) if (!nextServices.has(key)) { proxier.deleteService(key); deleted++ }
     proxier.applyList(input.text)
     services = nextServices
     slices = nextSlices

@@ -1,6 +1,6 @@
 // The svcplane command line, run in-process through main(): exit statuses, --help, --version,
 // explain, dump, and run (offline from a dump, serving on 127.0.0.1, stopped by a signal).
-import t from 'tap'
+import t, { type Test } from 'tap'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
@@ -17,8 +17,7 @@ async function cli(...argv: string[]) {
   return { code, out: io.out, err: io.err }
 }
 
-const noStack = (t: Tap, s: string) => t.notMatch(s, /\n\s+at .+:\d+/, 'no stack trace')
-type Tap = Parameters<Parameters<typeof t.test>[1]>[0]
+const noStack = (t: Test, s: string) => t.notMatch(s, /\n\s+at .+:\d+/, 'no stack trace')
 
 t.test('version, help, unknown commands', async (t) => {
   const v = await cli('--version')

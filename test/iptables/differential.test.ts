@@ -183,7 +183,8 @@ function compareCluster(c: ClusterSpec): void {
         const reachable = explorer.reachable(pkt)
         if ([...reachable].sort().join() !== [...candidates].sort().join()) fail('reachable endpoint sets differ', { reachable: [...reachable], candidates: [...candidates] })
       } else if (a.action !== 'accept' && b.action !== 'accept' && a.action === b.action) {
-        if (a.servicePort !== b.servicePort || a.reason !== (b as typeof a).reason) fail('reject/drop details differ')
+        const [ra, rb] = [a, b] as Extract<RouteResult, { action: 'reject' | 'drop' }>[]
+        if (ra!.servicePort !== rb!.servicePort || ra!.reason !== rb!.reason) fail('reject/drop details differ')
       }
     }
   }

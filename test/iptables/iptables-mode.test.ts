@@ -51,8 +51,8 @@ t.test('kube-proxy TestTracePacket flows through the loaded rules', async (t) =>
   const route = (src: string, dst: string, dport: number, sport = 40000) =>
     p.route({ src, sport, dst, dport, protocol: 'TCP', hook: src === testNodeIP ? 'output' : 'prerouting', now: 1 })
   t.same(route('10.0.0.2', '10.0.0.3', 80), { action: 'accept' })
-  t.same(route('10.0.0.2', '172.30.0.41', 80), { action: 'dnat', servicePort: 'ns1/svc1:p80', endpoint: '10.180.0.1:80', masquerade: false })
-  t.same(route(testNodeIP, '192.168.99.22', 80), { action: 'dnat', servicePort: 'ns2/svc2:p80', endpoint: '10.180.0.2:80', masquerade: true })
+  t.same(route('10.0.0.2', '172.30.0.41', 80), { action: 'dnat', servicePort: 'ns1/svc1:p80', endpoint: '10.180.0.1:80', address: '10.180.0.1', port: 80, masquerade: false })
+  t.same(route(testNodeIP, '192.168.99.22', 80), { action: 'dnat', servicePort: 'ns2/svc2:p80', endpoint: '10.180.0.2:80', address: '10.180.0.2', port: 80, masquerade: true })
   t.same(route(testExternalClient, '192.168.99.22', 80), { action: 'drop', servicePort: 'ns2/svc2:p80', reason: 'no-local-endpoints' })
   t.same(route(testNodeIP, testNodeIP, 30000), { action: 'accept' })
   t.same(route('10.0.0.2', '172.30.0.46', 80), { action: 'reject', servicePort: 'ns6/svc6:p80', reason: 'no-endpoints' })

@@ -6,27 +6,20 @@
 import t from 'tap'
 import { Proxier } from '../../lib/modes/index.js'
 import type { ProxierOptions } from '../../lib/modes/index.js'
-import { connectAll, createNamespace, namespaceSkipReason, which } from '../fixtures/netns'
+import { connectAll } from '../fixtures/loopback-connect'
+import { createNetns, which } from '../fixtures/netns'
 import { makeService } from '../fixtures/objects'
 import { loopbackClusterObjects } from '../fixtures/loopback-cluster'
 import { Explorer } from './explore'
 
-function skipReason(): string | undefined {
-  const base = namespaceSkipReason()
-  if (base !== undefined) return base
-  if (!which('iptables-restore') && !which('iptables-nft-restore') && !which('iptables-legacy-restore')) return 'iptables is not installed (apt-get install -y iptables)'
-  return undefined
-}
+const hasIptables = ['iptables-restore', 'iptables-nft-restore', 'iptables-legacy-restore'].some(which)
+const netns = hasIptables ? createNetns('test', []) : { skip: 'iptables is not installed (apt-get install -y iptables)' }
+const inNs = 'skip' in netns ? () => { throw new Error('no namespace') } : netns.exec
 
-const reason = skipReason()
-const netns = reason === undefined ? createNamespace('svcplane-test') : undefined
-if (netns !== undefined && !netns.created) t.comment(`ip netns add failed: ${netns.error}`)
-const inNs = (cmd: string, args: string[], input?: string, timeout?: number) => netns!.exec(cmd, args, input, timeout)
-
-if (netns === undefined || !netns.created) {
-  t.plan(0, `skipped: ${reason ?? 'cannot create a network namespace (ip netns add)'}`)
+if ('skip' in netns) {
+  t.plan(0, `skipped: ${netns.skip}`)
 } else {
-  t.teardown(netns.delete)
+  t.teardown(netns.remove)
   const restores = ['iptables-nft-restore', 'iptables-legacy-restore'].filter(which)
   if (restores.length === 0) restores.push('iptables-restore')
 

@@ -8,10 +8,11 @@ import { ProxyMetrics } from '../../lib/metrics/registry.js'
 import { startHealthzServer, startMetricsServer } from '../../lib/metrics/servers.js'
 import { ServiceHealthServers, serviceHealthBody } from '../../lib/metrics/service-health.js'
 import { ProxierSyncLoop } from '../../lib/watch/sync-loop.js'
+import type { EndpointSlice, Service } from '../../lib/k8s/types.js'
 import { lbStatus, makeService, makeSlice, port } from '../fixtures/objects'
 
 const opts = { mode: 'native' as const, nodeName: 'node-a', nodeIPs: ['192.168.0.2'], podCIDRs: ['10.0.0.0/8'], seed: 1 }
-const local = (n: number, endpoints: { ip: string; node: string; ready?: boolean }[]) => [
+const local = (n: number, endpoints: { ip: string; node: string; ready?: boolean }[]): [Service, EndpointSlice] => [
   makeService('ns', `lb${n}`, { type: 'LoadBalancer', clusterIP: `172.30.1.${n}`, ports: [port('p80', 80, { nodePort: 30000 + n })], externalTrafficPolicy: 'Local', healthCheckNodePort: 0 }, lbStatus(`198.51.100.${n}`)),
   makeSlice('ns', `lb${n}`, 1, endpoints, [{ name: 'p80', port: 8080 }]),
 ]

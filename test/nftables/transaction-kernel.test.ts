@@ -8,18 +8,13 @@ import t from 'tap'
 import { Proxier, type ProxierOptions } from '../../lib/modes/index.js'
 import { checkPacket } from '../../lib/proxy/packet.js'
 import { classifySource, traceKubeProxy } from '../../lib/proxy/trace.js'
-import { connectAll, createNamespace, namespaceSkipReason, which } from '../fixtures/netns'
+import { connectAll } from '../fixtures/loopback-connect'
+import { createNetns } from '../fixtures/netns'
 import { makeService, makeSlice } from '../fixtures/objects'
 import { loopbackClusterObjects } from '../fixtures/loopback-cluster'
 
-function skipReason(): string | undefined {
-  return namespaceSkipReason() ?? (which('nft') ? undefined : 'nft is not installed (apt-get install -y nftables)')
-}
-
-const reason = skipReason()
-const netns = reason === undefined ? createNamespace('svcplane-nft') : undefined
-if (netns !== undefined && !netns.created) t.comment(`ip netns add failed: ${netns.error}`)
-const inNs = (cmd: string, args: string[], input?: string, timeout?: number) => netns!.exec(cmd, args, input, timeout)
+const netns = createNetns('nftrules', ['nft'], { nft: 'apt-get install -y nftables' })
+const inNs = 'skip' in netns ? () => { throw new Error('no namespace') } : netns.exec
 const nft = (text: string) => inNs('nft', ['-f', '-'], text)
 
 /** What the kernel's table holds, as counts we can compare with ours. */
@@ -46,10 +41,10 @@ function ourShape(p: Proxier, family: 'IPv4' | 'IPv6'): Map<string, number> {
 
 const sortedEntries = (m: Map<string, number> | string) => (typeof m === 'string' ? m : [...m.entries()].sort())
 
-if (netns === undefined || !netns.created) {
-  t.plan(0, `skipped: ${reason ?? 'cannot create a network namespace (ip netns add)'}`)
+if ('skip' in netns) {
+  t.plan(0, `skipped: ${netns.skip}`)
 } else {
-  t.teardown(netns.delete)
+  t.teardown(netns.remove)
 
   t.test('namespace setup', async (t) => {
     t.ok(inNs('ip', ['link', 'set', 'lo', 'up']).ok, 'lo up')

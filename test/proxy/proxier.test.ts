@@ -77,8 +77,8 @@ t.test('conntrack through the Proxier', async (t) => {
   p.sync()
   const tcp = pkt('172.30.0.1', 5000)
   const udp = { ...pkt('172.30.0.2', 5001), dport: 53, protocol: 'UDP' as const }
-  t.same(p.route(tcp), { action: 'dnat', servicePort: 'ns/tcp:p80', endpoint: '10.1.0.1:80', masquerade: false })
-  t.same(p.route(udp), { action: 'dnat', servicePort: 'ns/udp:dns', endpoint: '10.1.0.2:53', masquerade: false })
+  t.same(p.route(tcp), { action: 'dnat', servicePort: 'ns/tcp:p80', endpoint: '10.1.0.1:80', address: '10.1.0.1', port: 80, masquerade: false })
+  t.same(p.route(udp), { action: 'dnat', servicePort: 'ns/udp:dns', endpoint: '10.1.0.2:53', address: '10.1.0.2', port: 53, masquerade: false })
 
   // Terminating but serving, plus a new ready endpoint: established flows stay, new ones move.
   p.applyEndpointSlice(makeSlice('ns', 'tcp', 1, [{ ip: '10.1.0.1', ready: false, serving: true, terminating: true }, '10.1.0.9'], p80))
@@ -120,8 +120,8 @@ t.test('dual-stack: one Proxier for both families', async (t) => {
   p.applyEndpointSlice(makeSlice('ns', 'ds', 2, ['fd00:10:1::1'], p80, 'IPv6'))
   const s = p.sync()
   t.same(s.servicePorts, { added: 3, changed: 0, removed: 0 })
-  t.same(p.route(pkt('172.30.0.1', 1)), { action: 'dnat', servicePort: 'ns/ds:p80', endpoint: '10.1.0.1:80', masquerade: false })
-  t.same(p.route({ ...pkt('fd00:172:30::1', 1), src: 'fd00:10::5' }), { action: 'dnat', servicePort: 'ns/ds:p80', endpoint: '[fd00:10:1::1]:80', masquerade: false })
+  t.same(p.route(pkt('172.30.0.1', 1)), { action: 'dnat', servicePort: 'ns/ds:p80', endpoint: '10.1.0.1:80', address: '10.1.0.1', port: 80, masquerade: false })
+  t.same(p.route({ ...pkt('fd00:172:30::1', 1), src: 'fd00:10::5' }), { action: 'dnat', servicePort: 'ns/ds:p80', endpoint: '[fd00:10:1::1]:80', address: 'fd00:10:1::1', port: 80, masquerade: false })
   t.same(p.route({ ...pkt('fd00:172:30::2', 1), src: 'fd00:10::5' }), { action: 'reject', servicePort: 'ns/v6only', reason: 'no-endpoints' })
   const v4only = new Proxier(opts)
   v4only.applyService(makeService('ns', 'v6only', { clusterIP: 'fd00:172:30::2', ipFamilies: ['IPv6'], ports: [port('', 80)] }))
@@ -134,7 +134,7 @@ t.test('explain gives the steps as data and text', async (t) => {
   p.applyEndpointSlice(makeSlice('ns', 'lb', 1, [{ ip: '10.1.0.1', node: 'other' }, { ip: '10.1.0.2', node: testNodeName, ready: false, serving: true, terminating: true }], p80))
   p.sync()
   const e = p.explain({ src: testExternalClient, sport: 9, dst: '1.2.3.4', dport: 80, protocol: 'TCP', now: 1 })
-  t.same(e.result, { action: 'dnat', servicePort: 'ns/lb:p80', endpoint: '10.1.0.2:80', masquerade: false })
+  t.same(e.result, { action: 'dnat', servicePort: 'ns/lb:p80', endpoint: '10.1.0.2:80', address: '10.1.0.2', port: 80, masquerade: false })
   t.same(e.steps.map((s) => s.kind), ['source', 'frontend', 'policy', 'endpoints', 'endpoint'])
   t.match(e.text, /loadBalancer of ns\/lb:p80[\s\S]*externalTrafficPolicy Local[\s\S]*falling back to serving terminating[\s\S]*=> DNAT ns\/lb:p80 -> 10\.1\.0\.2:80/)
   const again = p.explain({ src: testExternalClient, sport: 9, dst: '1.2.3.4', dport: 80, protocol: 'TCP', now: 2 })
@@ -195,5 +195,5 @@ t.test('a frontend moving between the local and cluster sets is reprogrammed, no
   p.applyEndpointSlice(makeSlice('ns', 'svc1', 1, [{ ip: '10.1.0.1', node: testNodeName }], p80))
   t.same(p.sync().errors, [], 'and back')
   const r = p.route(pkt('172.30.0.1', 7))
-  t.same(r, { action: 'dnat', servicePort: 'ns/svc1:p80', endpoint: '10.1.0.1:80', masquerade: false })
+  t.same(r, { action: 'dnat', servicePort: 'ns/svc1:p80', endpoint: '10.1.0.1:80', address: '10.1.0.1', port: 80, masquerade: false })
 })

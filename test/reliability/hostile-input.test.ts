@@ -6,7 +6,7 @@
 // changes nothing; and the maps' invariants (counts, links between services, frontends,
 // reverse NAT, backends, conntrack, affinity, NAT ports; helpers/invariants.ts) hold after
 // every step. At least 100,000 inputs in total (RELIABILITY_SCALE multiplies every count).
-import t from 'tap'
+import t, { type Test } from 'tap'
 import fc from 'fast-check'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -40,16 +40,12 @@ import { batch, build, pcapFile } from '../packet/builder.js'
 const SEED = Number(process.env.RELIABILITY_SEED ?? 20261125)
 const assertOpts = (numRuns: number) => ({ numRuns: runs(numRuns), seed: SEED, endOnFailure: true })
 
-function invariantsHold(t: Tap.Test, dp: Dataplane | undefined, where: string): void {
+function invariantsHold(t: Test, dp: Dataplane | undefined, where: string): void {
   if (!dp) return
   const bad = checkInvariants(dp)
   if (bad.length) throw new Error(`${where}: map invariants broken:\n  ${bad.join('\n  ')}`)
 }
 // tap's Test type, without importing tap's internals.
-declare namespace Tap {
-  type Test = typeof t
-}
-
 t.test('object loaders: random and malformed Services and EndpointSlices', async (t) => {
   fc.assert(
     fc.property(serviceArb, (svc) => {
@@ -408,7 +404,7 @@ function runDataplane(ops: DpOp[], policy: 'evict-oldest' | 'refuse'): void {
           dp.processPackets(buffer, offsets, lengths, n, { direction: dir as never, now, linkType: eth ? 'ethernet' : 'raw', replies }, new Uint8Array(n), new Uint8Array(n))
           break
         }
-        case 'flows': [...dp.flows(args[0] as number)]; break
+        case 'flows': Array.from(dp.flows(args[0] as number)); break
         case 'lookupFlow': dp.lookupFlow(args[0] as Flow); break
         default: (dp as unknown as Record<string, (...a: unknown[]) => unknown>)[name]!(...args)
       }

@@ -1,13 +1,13 @@
 // Regressions: bugs the reliability properties found (error messages that themselves threw on
 // BigInt or prototype-less values, unchecked evaluator packets, iptablesRestore(null)), each
 // kept as a test of the right behaviour.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { Dataplane, FlowBatch, IptablesEvaluator, Proxier, parseIptablesSave } from '../../lib/index.js'
 
 
 
 /** The call throws a TypeError/RangeError whose message names `field` (not JavaScript's own). */
-function namesField(t: Tap, call: () => unknown, field: RegExp, what: string) {
+function namesField(t: Test, call: () => unknown, field: RegExp, what: string) {
   try {
     call()
     t.fail(`${what}: did not throw`)
@@ -17,7 +17,6 @@ function namesField(t: Tap, call: () => unknown, field: RegExp, what: string) {
     t.match(err.message, field, `${what}: the message names the field (got "${err.message}")`)
   }
 }
-type Tap = typeof t
 
 t.test('a BigInt as a bad Dataplane field gives an error naming the field', async (t) => {
   const dp = new Dataplane({ seed: 1n, capacity: { conntrack: 16 } })

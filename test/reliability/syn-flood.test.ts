@@ -56,7 +56,10 @@ function flood(dp: Dataplane, now: number, seed: number, established?: Array<{ s
       fb.setSourcePort(i, 1024 + (next() % 60000))
     }
     dp.decideBatch(fb, now, out)
-    for (let i = 0; i < n; i++) (out.verdict(i) === 'forward' ? forwarded++ : dropped++)
+    for (let i = 0; i < n; i++) {
+      if (out.verdict(i) === 'forward') forwarded++
+      else dropped++
+    }
     // Established connections keep talking during the flood.
     if (established && sent % (n * 16) === 0) {
       for (const c of established.slice(0, 64)) {

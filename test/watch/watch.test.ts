@@ -1,7 +1,7 @@
 // Watching a cluster through @kubernetes/client-node's informers against a local API server
 // double: changes on the server reach the Proxier's decisions within one sync period, and a
 // dropped connection, a bookmark or a 410 Gone loses nothing.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { Proxier } from '../../lib/modes/index.js'
 import { ClusterWatcher } from '../../lib/watch/informers.js'
 import { loadKubeConfig } from '../../lib/watch/kubeconfig.js'
@@ -16,7 +16,7 @@ const WITHIN = SYNC_PERIOD * 1000
 const svc = (n: number, extra = {}) => makeService('ns', `svc${n}`, { clusterIP: `172.30.0.${n}`, ports: [port('p80', 80)], ...extra })
 const slice = (n: number, ip: string) => makeSlice('ns', `svc${n}`, 1, [ip], [{ name: 'p80', port: 8080 }])
 
-async function setup(t: Tap.Test, server?: FakeApiServer) {
+async function setup(t: Test, server?: FakeApiServer) {
   const api = server ?? (await new FakeApiServer().start())
   const proxier = new Proxier({ mode: 'native', nodeName: 'node-a', nodeIPs: ['192.168.0.2'], podCIDRs: ['10.0.0.0/8'], seed: 1 })
   const errors: string[] = []
@@ -51,10 +51,6 @@ async function startAll(s: Awaited<ReturnType<typeof setup>>) {
 function decision(p: Proxier, n: number, sport = 1000 + Math.floor(Math.random() * 50000)): string {
   const r = p.route({ src: '10.0.0.2', sport, dst: `172.30.0.${n}`, dport: 80, protocol: 'TCP' })
   return r.action === 'dnat' ? r.endpoint : r.action
-}
-
-declare namespace Tap {
-  type Test = Parameters<Parameters<typeof t.test>[1]>[0]
 }
 
 t.test('list, then added, changed and deleted objects reach the Proxier within one sync period', async (t) => {

@@ -3,9 +3,7 @@
 import type { Dataplane, FlowEntry } from '../../dataplane/dataplane.js'
 import type { Proxier } from '../../modes/index.js'
 
-function hostPort(address: string, port: number): string {
-  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`
-}
+import { joinHostPort as hostPort } from '../../util/host-port.js'
 
 /** IPVS has Maglev as "mh"; the iptables-style random choice has no IPVS name and keeps ours. */
 function ipvsScheduler(s: string): string {

@@ -7,7 +7,8 @@ import {
   endpointChainName, isServiceChainName, serviceClusterChainName, serviceExternalChainName,
   serviceFirewallChainName, serviceLocalChainName,
 } from './chain-names.js'
-import { cidrContains, formatAddr, parseAddr, parseCidr } from '../ip.js'
+import { cidrContains, formatAddr, parseAddr, parseCidr } from '../../util/address-words.js'
+import { joinHostPort } from '../../util/host-port.js'
 import type { RenderEndpoint, RenderOptions, RenderServicePort } from './render-types.js'
 
 const KUBE_SERVICES = 'KUBE-SERVICES'
@@ -56,9 +57,8 @@ function canonicalCidr(text: string, what: string): string {
   return `${formatAddr({ family: c.family, w: c.w })}/${c.bits}`
 }
 
-function endpointString(ep: RenderEndpoint, family: 4 | 6): string {
-  const ip = canonicalIP(ep.ip, 'endpoint')
-  return family === 6 ? `[${ip}]:${ep.port}` : `${ip}:${ep.port}`
+function endpointString(ep: RenderEndpoint): string {
+  return joinHostPort(canonicalIP(ep.ip, 'endpoint'), ep.port)
 }
 
 /** Quotes an argument the way kube-proxy's fmt.Sprintf(`"%s ..."`) does. */
@@ -260,14 +260,14 @@ export function renderRestore(servicePorts: RenderServicePort[], options: Render
     const writeToEndpoints = (chain: string, eps: RenderEndpoint[]) => {
       if (sp.sessionAffinityTimeoutSeconds !== undefined) {
         for (const ep of eps) {
-          const epStr = endpointString(ep, family)
+          const epStr = endpointString(ep)
           const sep = endpointChainName(name, protocol, epStr)
           rules.write(serviceComment(['-A', chain], q(`${name} -> ${epStr}`)), '-m', 'recent', '--name', sep,
             '--rcheck', '--seconds', String(sp.sessionAffinityTimeoutSeconds), '--reap', '-j', sep)
         }
       }
       eps.forEach((ep, i) => {
-        const epStr = endpointString(ep, family)
+        const epStr = endpointString(ep)
         const args = serviceComment(['-A', chain], q(`${name} -> ${epStr}`))
         if (i < eps.length - 1) args.push('-m', 'statistic', '--mode', 'random', '--probability', computeProbability(eps.length - i))
         rules.write(args, '-j', endpointChainName(name, protocol, epStr))
@@ -284,7 +284,7 @@ export function renderRestore(servicePorts: RenderServicePort[], options: Render
       writeToEndpoints(svlChain, local)
     }
     for (const ep of reachableFor(sp, usesClusterEndpoints, usesLocalEndpoints)) {
-      const epStr = endpointString(ep, family)
+      const epStr = endpointString(ep)
       const sep = endpointChainName(name, protocol, epStr)
       chains.write(`:${sep} - [0:0]`)
       activeNatChains.add(sep)

@@ -2,7 +2,7 @@
 // that walking a chain does no string work: addresses are uint32 words,
 // protocols numbers, conntrack states and TCP flags bitmasks.
 
-import { addrKey, cidrContains, LOOPBACK_V4, LOOPBACK_V6, maskAddr, MULTICAST_V4, MULTICAST_V6, parseCidr, type Addr, type Cidr } from '../ip.js'
+import { addrKey, cidrContains, LOOPBACK_V4, LOOPBACK_V6, maskAddr, MULTICAST_V4, MULTICAST_V6, parseCidr, type Addr, type Cidr } from '../../util/address-words.js'
 import type { RandomSource } from '../../util/random.js'
 import type { RecentCheck, RecentLists } from './recent.js'
 import type { AddrSpec, IfaceSpec, IpSpec, Match, PortSpec } from '../save/types.js'

@@ -30,7 +30,10 @@ export interface CtFlow {
   readonly servicePort: string
   /** the address the client connected to, "ip:port" ("[ip]:port" for IPv6) */
   readonly frontend: string
+  /** the DNAT destination, "ip:port", and its parts */
   readonly endpoint: string
+  readonly endpointAddress: string
+  readonly endpointPort: number
   readonly masquerade: boolean
   state: CtState
   /** which side sent FIN first: bit 0 original, bit 1 reply */

@@ -10,9 +10,10 @@
 // (ctstate NEW); later packets reuse the conntrack binding, so for them only
 // the filter table is walked.
 
+import { joinHostPort } from '../../util/host-port.js'
 import { show } from '../../util/show.js'
 import { compileIpTest, compileMatch, combine, CT_BITS, CT_DNAT, CT_NEW, CT_SNAT, TCP_FLAG_BITS, type MatchEnv, type PacketState, type Test } from './compile.js'
-import { addrKey, cidrContains, formatAddr, parseAddr, parseCidr, type Addr, type Cidr } from '../ip.js'
+import { addrKey, cidrContains, formatAddr, parseAddr, parseCidr, type Addr, type Cidr } from '../../util/address-words.js'
 import { PROTOCOLS } from '../save/extensions.js'
 import { parseIptablesSave } from '../save/parser.js'
 import { seededRandom, type RandomSource } from '../../util/random.js'
@@ -191,7 +192,7 @@ function protoNumber(p: string | number): number {
 }
 
 function formatEndpoint(a: Addr, port: number): string {
-  return a.family === 6 ? `[${formatAddr(a)}]:${port}` : `${formatAddr(a)}:${port}`
+  return joinHostPort(formatAddr(a), port)
 }
 
 export class IptablesEvaluator {

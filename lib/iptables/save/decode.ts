@@ -3,7 +3,7 @@
 
 import { IptablesParseError } from './errors.js'
 import { PROTOCOLS } from './extensions.js'
-import { parseCidr, type Cidr } from '../ip.js'
+import { parseCidr, type Cidr } from '../../util/address-words.js'
 import type { RawMatch, RawTarget } from './rule-args.js'
 import type {
   AddrSpec, FlagListSpec, IfaceSpec, IpSpec, Match, NatRange, PortRange, PortSpec, RuleOption,

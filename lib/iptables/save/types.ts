@@ -4,7 +4,7 @@
 // values were quoted, so a parsed rule serializes back to the same text; the
 // typed fields beside the options are decoded views the evaluator compiles.
 
-import type { Cidr } from '../ip.js'
+import type { Cidr } from '../../util/address-words.js'
 
 /** One option of a rule: `-s 10.0.0.0/8`, `! --ctstate NEW`, `--set`. */
 export interface RuleOption {

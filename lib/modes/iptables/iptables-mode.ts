@@ -8,13 +8,14 @@ import { Conntrack, type CtFlow } from '../../iptables/netfilter/conntrack.js'
 import { removeUnservedUdpFlows, trackNewFlow, trackedDecision } from '../flow-tracking.js'
 import { IptablesEvaluator, type EvalResult, type RuleCounter, type RuleVisit } from '../../iptables/netfilter/evaluator.js'
 import { renderOptionsFor, renderServicePorts, type Family, type IptablesExtraOptions } from '../../iptables/kube-proxy/from-model.js'
+import { joinHostPort, splitHostPort } from '../../util/host-port.js'
 import { seededRandom, type RandomSource } from '../../util/random.js'
 import { RecentLists } from '../../iptables/netfilter/recent.js'
 import { renderNodeRuleset } from '../../iptables/kube-proxy/render.js'
 import { serviceChainsOf } from '../../iptables/kube-proxy/restore-writer.js'
 import type { ProxyModelView, ServiceDiff } from '../../proxy/model.js'
 import type { ResolvedOptions } from '../../proxy/options.js'
-import type { CheckedPacket, RouteReason, RouteResult } from '../../proxy/packet.js'
+import { dnatResult, type CheckedPacket, type RouteReason, type RouteResult } from '../../proxy/packet.js'
 import type { ModeDecision, ProxyModeImpl } from '../../proxy/proxy-mode.js'
 import type { KubeProxyTrace, SourceClass, Step } from '../../proxy/trace.js'
 
@@ -190,11 +191,12 @@ export class IptablesMode implements ProxyModeImpl<IptablesView> {
     let result: RouteResult
     if (r.action === 'dnat') {
       const servicePort = r.servicePort ?? trace.state?.info.name ?? ''
-      const endpoint = r.endpoint!
-      trackNewFlow(this.conntrack, p, now, trace, { servicePort, endpoint, masquerade: r.masquerade })
+      const { address, port } = splitHostPort(r.endpoint!)!
+      const endpoint = joinHostPort(address, port)
+      trackNewFlow(this.conntrack, p, now, trace, { servicePort, address, port, masquerade: r.masquerade })
       steps.push({ kind: 'endpoint', text: `new flow: the rules chose ${endpoint} (${walk})` })
       if (r.masquerade) steps.push({ kind: 'masquerade', text: 'KUBE-MARK-MASQ set the mark: KUBE-POSTROUTING masquerades' })
-      result = { action: 'dnat', servicePort, endpoint, masquerade: r.masquerade }
+      result = dnatResult(servicePort, address, port, r.masquerade)
     } else if (r.action === 'reject' || r.action === 'drop') {
       const reason = reasonOf(r.reason, trace)
       steps.push({ kind: 'verdict', text: `${r.action.toUpperCase()} by "${r.reason}" (${walk})` })

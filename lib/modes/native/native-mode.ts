@@ -4,7 +4,8 @@
 import { Dataplane } from '../../dataplane/dataplane.js'
 import type { ProxyModelView, ServiceDiff } from '../../proxy/model.js'
 import type { ResolvedOptions } from '../../proxy/options.js'
-import type { CheckedPacket, RouteReason } from '../../proxy/packet.js'
+import { dnatResult, type CheckedPacket, type RouteReason } from '../../proxy/packet.js'
+import { joinHostPort } from '../../util/host-port.js'
 import type { ModeDecision, ProxyModeImpl } from '../../proxy/proxy-mode.js'
 import { isHairpin, type KubeProxyTrace, type SourceClass, type Step } from '../../proxy/trace.js'
 import { NativeBackend } from './native-backend.js'
@@ -59,7 +60,7 @@ export class NativeMode implements ProxyModeImpl<NativeView> {
     const ref = this.backend.ref(d.serviceId)
     const servicePort = ref?.servicePort ?? trace.state?.info.name ?? ''
     if (d.verdict === 'forward') {
-      const endpoint = d.address.includes(':') ? `[${d.address}]:${d.port}` : `${d.address}:${d.port}`
+      const endpoint = joinHostPort(d.address, d.port)
       if (d.established) steps.push({ kind: 'conntrack', text: `established flow: keeps ${endpoint}` })
       else if (d.affinityHit) steps.push({ kind: 'affinity', text: `sessionAffinity ClientIP: ${p.src} stays on ${endpoint}` })
       else steps.push({ kind: 'endpoint', text: `new flow: scheduler chose ${endpoint} from the ${ref?.role ?? 'cluster'} set` })
@@ -68,7 +69,7 @@ export class NativeMode implements ProxyModeImpl<NativeView> {
       const hairpin = isHairpin(p.src, endpoint)
       if (hairpin) steps.push({ kind: 'masquerade', text: 'hairpin: the endpoint is the client itself' })
       const masquerade = (sameService && trace.masquerade) || hairpin
-      return { result: { action: 'dnat', servicePort, endpoint, masquerade }, steps }
+      return { result: dnatResult(servicePort, d.address, d.port, masquerade), steps }
     }
     // The model lets this packet leave the node (see traceKubeProxy); the dataplane only knows
     // the service has no endpoints.

@@ -11,9 +11,10 @@ import { KubeProxyPacketPath, type NftPacketPath, type NftPathResult } from '../
 import { NftProxierSync, type NftSyncResult } from '../../nftables/kube-proxy/proxier-sync.js'
 import type { ProxyModelView, ServiceDiff } from '../../proxy/model.js'
 import type { ResolvedOptions } from '../../proxy/options.js'
-import type { CheckedPacket, RouteReason, RouteResult } from '../../proxy/packet.js'
+import { dnatResult, type CheckedPacket, type RouteReason, type RouteResult } from '../../proxy/packet.js'
 import type { ModeDecision, ProxyModeImpl } from '../../proxy/proxy-mode.js'
 import type { KubeProxyTrace, SourceClass, Step } from '../../proxy/trace.js'
+import { joinHostPort, splitHostPort } from '../../util/host-port.js'
 import { seededRandom, type RandomSource } from '../../util/random.js'
 import type { NftablesSettings } from './nftables-options.js'
 
@@ -162,11 +163,12 @@ export class NftablesMode implements ProxyModeImpl<NftablesView> {
     if (r.verdict === 'accept' && r.dnat !== undefined) {
       const chain = [...r.visited].reverse().find((v) => servicePortOfChain(v.chain) !== undefined)?.chain
       const servicePort = (chain !== undefined ? servicePortOfChain(chain) : undefined) ?? trace.state?.info.name ?? ''
-      const endpoint = r.dnat
-      trackNewFlow(this.conntrack, p, now, trace, { servicePort, endpoint, masquerade: r.masquerade })
+      const { address, port } = splitHostPort(r.dnat)!
+      const endpoint = joinHostPort(address, port)
+      trackNewFlow(this.conntrack, p, now, trace, { servicePort, address, port, masquerade: r.masquerade })
       steps.push({ kind: 'endpoint', text: `new flow: the ruleset chose ${endpoint} (${walk})` })
       if (r.masquerade) steps.push({ kind: 'masquerade', text: 'mark-for-masquerade set the mark: masquerading masquerades in nat-postrouting' })
-      result = { action: 'dnat', servicePort, endpoint, masquerade: r.masquerade }
+      result = dnatResult(servicePort, address, port, r.masquerade)
     } else if (r.verdict === 'drop' || r.verdict === 'reject') {
       const { servicePort, reason } = refusal(r)
       const last = r.visited[r.visited.length - 1]

@@ -39,6 +39,9 @@ export class NftTableState {
   /** How many rules and map elements jump or go to each chain. */
   private readonly chainRefs = new Map<string, number>()
 
+  /** Bumped by every applied transaction (readers cache what they derive from the table). */
+  version = 0
+
   constructor(readonly family: NftFamily, readonly name: string) {}
 
   get present(): boolean {
@@ -70,6 +73,7 @@ export class NftTableState {
     const undo: (() => void)[] = []
     try {
       ops.forEach((op, i) => this.applyOne(op, i, undo))
+      this.version++
     } catch (error) {
       for (let i = undo.length - 1; i >= 0; i--) undo[i]!()
       throw error

@@ -1,6 +1,10 @@
-// IP addresses and CIDRs as numbers, so the evaluator's hot path compares
-// integers instead of strings. IPv4 is one uint32; IPv6 is four uint32 words
-// (most significant first), which lets both families share one masked compare.
+// IP addresses and CIDRs as 32-bit words, so the netfilter evaluators' hot paths compare integers
+// instead of strings. IPv4 is one uint32; IPv6 is four uint32 words (most significant first), which
+// lets both families share one masked compare. Text is parsed by ./address.ts, the one strict
+// parser (no leading zeros, no zone ids); here the family follows the text ("::ffff:a.b.c.d" is
+// an IPv6 address to an ip6tables rule), and dotted masks ("/255.255.0.0") are accepted.
+
+import { parseAddressInto } from './address.js'
 
 export type Family = 4 | 6
 
@@ -19,72 +23,12 @@ export interface Cidr {
   readonly bits: number
 }
 
-function parseV4Words(s: string): number | undefined {
-  const parts = s.split('.')
-  if (parts.length !== 4) return undefined
-  let v = 0
-  for (const p of parts) {
-    if (!/^\d{1,3}$/.test(p)) return undefined
-    const n = Number(p)
-    if (n > 255) return undefined
-    v = v * 256 + n
-  }
-  return v >>> 0
-}
-
-function parseV6Words(s: string): number[] | undefined {
-  // Strip a zone id ("fe80::1%eth0"): it does not take part in matching.
-  const pct = s.indexOf('%')
-  if (pct >= 0) s = s.slice(0, pct)
-  const dbl = s.indexOf('::')
-  if (dbl !== s.lastIndexOf('::')) return undefined
-  let head: string[]
-  let tail: string[]
-  if (dbl >= 0) {
-    head = s.slice(0, dbl) === '' ? [] : s.slice(0, dbl).split(':')
-    tail = s.slice(dbl + 2) === '' ? [] : s.slice(dbl + 2).split(':')
-  } else {
-    head = s.split(':')
-    tail = []
-  }
-  const groups: number[] = []
-  const pushGroups = (list: string[], allowV4Tail: boolean): boolean => {
-    for (let i = 0; i < list.length; i++) {
-      const g = list[i]!
-      if (allowV4Tail && i === list.length - 1 && g.includes('.')) {
-        const v4 = parseV4Words(g)
-        if (v4 === undefined) return false
-        groups.push(v4 >>> 16, v4 & 0xffff)
-        continue
-      }
-      if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return false
-      groups.push(parseInt(g, 16))
-    }
-    return true
-  }
-  if (!pushGroups(head, tail.length === 0 && dbl < 0)) return undefined
-  const headLen = groups.length
-  if (!pushGroups(tail, true)) return undefined
-  if (dbl >= 0) {
-    if (groups.length > 7) return undefined
-    const zeros = new Array<number>(8 - groups.length).fill(0)
-    groups.splice(headLen, 0, ...zeros)
-  } else if (groups.length !== 8) {
-    return undefined
-  }
-  const w: number[] = []
-  for (let i = 0; i < 8; i += 2) w.push(((groups[i]! << 16) | groups[i + 1]!) >>> 0)
-  return w
-}
-
 /** Parses an IPv4 or IPv6 address; undefined when it is neither. */
 export function parseAddr(s: string): Addr | undefined {
-  if (s.includes(':')) {
-    const w = parseV6Words(s)
-    return w ? { family: 6, w } : undefined
-  }
-  const v = parseV4Words(s)
-  return v === undefined ? undefined : { family: 4, w: [v] }
+  const b = new Uint8Array(16)
+  if (parseAddressInto(s, b, 0) === 0) return undefined
+  const word = (i: number) => ((b[i]! << 24) | (b[i + 1]! << 16) | (b[i + 2]! << 8) | b[i + 3]!) >>> 0
+  return s.includes(':') ? { family: 6, w: [word(0), word(4), word(8), word(12)] } : { family: 4, w: [word(12)] }
 }
 
 function maskWords(family: Family, bits: number): number[] {

@@ -1,0 +1,13 @@
+// The walk of one packet as `nft monitor trace` prints it: one line per rule that matched,
+// with the verdict it issued, and the policy of each base chain the packet fell off.
+
+import type { NftTraceEntry } from './evaluator.js'
+import { ruleText } from './serialize.js'
+
+export function formatNftTrace(visited: readonly NftTraceEntry[]): string[] {
+  return visited.map((v) => {
+    if (v.kind === 'policy') return `${v.table} ${v.chain} policy ${v.verdict}`
+    const text = v.rule ? ruleText(v.rule.rule) : ''
+    return `${v.table} ${v.chain} rule ${text} (verdict ${v.verdict})`
+  })
+}
