@@ -6,11 +6,10 @@ import { join } from 'node:path'
 import { Proxier } from '../../lib/modes/index.js'
 import type { ProxierOptions } from '../../lib/modes/index.js'
 import { parseIptablesSave } from '../../lib/iptables/save/parser.js'
-import { kubeProxyOverallObjects, lbStatus, makeService, makeSlice, port, testExternalClient, testNodeIP, testNodeName, type EP } from '../fixtures/objects'
+import { kubeProxyOverallObjects, makeService, makeSlice, port, testExternalClient, testNodeIP, testNodeName, type EP } from '../fixtures/objects'
 import { sortIPTablesRules } from './kube-proxy-sort'
 
 const p80 = [{ name: 'p80', port: 80 }]
-const ep = (ip: string, node?: string, cond: Partial<EP> = {}): EP => ({ ip, node, ...cond })
 
 // The objects of kube-proxy's TestOverallIPTablesRules (pkg/proxy/iptables/proxier_test.go, v1.31).
 const overall = kubeProxyOverallObjects

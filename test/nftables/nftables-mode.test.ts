@@ -7,9 +7,9 @@
 import t, { type Test } from 'tap'
 import type { Proxier, ProxierOptions } from '../../lib/modes/index.js'
 import {
-  lbStatus, makeService, makeSlice, port, testExternalClient, type KubeProxyFlow, clusterIPGeneralObjects, testExternalClientBlocked, testExternalIP, testNodeIP, testNodeIPAlt, testNodeName,
+  lbStatus, makeService, makeSlice, port, testExternalClient, type KubeProxyFlow, clusterIPGeneralObjects, testExternalClientBlocked, testExternalIP, testNodeIP, testNodeIPAlt,
 } from '../fixtures/objects'
-import { ep, fakeProxier, overallObjects, p80 } from './fake-proxier'
+import { fakeProxier, overallObjects, p80 } from './fake-proxier'
 
 // kube-proxy's packet-flow tests treat every address of the fake node as local.
 const flowNode: Partial<ProxierOptions> = { nodeIPs: [testNodeIP, testNodeIPAlt, testExternalIP] }
