@@ -12,7 +12,7 @@ export type * from './dataplane/types.js'
 
 // The kube-proxy model: Services and EndpointSlices in, kube-proxy's decisions out.
 export { Proxier, PROXY_MODE_NAMES, isProxyMode } from './modes/index.js'
-export type { ProxierOptions, ProxyMode, ModeView, ModeSections, NativeView, NativeModeOptions, IptablesView, IptablesModeOptions } from './modes/index.js'
+export type { ProxierOptions, ProxyMode, ModeView, ModeSections, NativeView, NativeModeOptions, IptablesView, IptablesModeOptions, NftablesView, NftablesModeOptions } from './modes/index.js'
 export type {
   CommonProxierOptions,
   Packet,
