@@ -37,7 +37,7 @@ export const NODE_OPTIONS: OptionSpec[] = [
   { name: 'seed', type: 'integer', valueName: 'N', description: 'fix the hash and scheduler seed (reproducible choices)' },
   { name: 'hostname-override', type: 'string', hidden: true, description: 'alias of --node-name' },
   { name: 'cluster-cidr', type: 'list', hidden: true, description: 'alias of --pod-cidr' },
-  { name: 'proxy-mode', type: 'string', hidden: true, choices: ['native', 'iptables'], description: 'alias of --mode' },
+  { name: 'proxy-mode', type: 'string', hidden: true, choices: PROXY_MODE_NAMES, description: 'alias of --mode' },
 ]
 
 function hostAddresses(): string[] {
