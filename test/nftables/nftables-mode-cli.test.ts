@@ -1,19 +1,8 @@
 // The nftables mode on the command line: `svcplane dump --mode nftables --format nft` prints
 // the table nft -f loads, `explain --mode nftables` decides through it.
 import t from 'tap'
-import * as path from 'node:path'
-import { main } from '../../lib/cli/main.js'
-import { bufferIO } from '../../lib/cli/io.js'
 import { parseNftRuleset } from '../../lib/nftables/nft/apply.js'
-
-const CLUSTER = path.join(__dirname, '..', 'fixtures', 'cluster.json')
-const NODE = ['--node-name', 'node-a', '--node-ip', '192.168.0.2', '--pod-cidr', '10.244.0.0/16', '--seed', '1']
-
-async function cli(...argv: string[]) {
-  const io = bufferIO()
-  const code = await main(argv, io)
-  return { code, out: io.out, err: io.err }
-}
+import { CLUSTER, cli, NODE } from '../fixtures/cli'
 
 t.test('dump --format nft', async (t) => {
   const d = await cli('dump', '--cluster', CLUSTER, ...NODE, '--mode', 'nftables', '--format', 'nft')
