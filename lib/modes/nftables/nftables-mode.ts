@@ -1,17 +1,17 @@
 // The nftables proxy mode: every sync() runs kube-proxy's nftables proxier per family (a full
 // first transaction, partial ones after) against the table it keeps; packets go through
-// conntrack first, as in the kernel, and a connection's first packet walks the table in the
-// nft evaluator (lib/nftables/nft), loaded from the table as the syncs left it.
+// conntrack first, as in the kernel, and a connection's first packet walks the live table
+// (KubeProxyPacketPath); the general nft evaluator over the same table is evaluator().
 // `new Proxier({ mode: 'nftables', nftables: { ... }, serviceCIDRs, nodePortAddresses, ... })`.
 import { DEFAULT_TIMEOUTS } from '../../dataplane/dataplane.js'
 import { formatMasqueradeMark } from '../../iptables/kube-proxy/render.js'
 import { Conntrack, type CtFlow } from '../../iptables/netfilter/conntrack.js'
 import { removeUnservedUdpFlows, trackNewFlow, trackedDecision } from '../flow-tracking.js'
 import { nftConfigFor, type Family } from '../../nftables/kube-proxy/from-model.js'
-import { servicePortFromNftChain } from '../../nftables/nft/kube-proxy-names.js'
-import { NftEvaluator, type NftEvalResult, type NftTraceEntry } from '../../nftables/nft/evaluator.js'
-import { ruleText } from '../../nftables/nft/serialize.js'
+import { KubeProxyPacketPath, type NftPacketPath, type NftPathResult } from '../../nftables/kube-proxy/packet-path.js'
 import { NftProxierSync, type NftSyncResult } from '../../nftables/kube-proxy/proxier-sync.js'
+import { NftEvaluator } from '../../nftables/nft/evaluator.js'
+import { servicePortFromNftChain } from '../../nftables/nft/kube-proxy-names.js'
 import type { ProxyModelView, ServiceDiff } from '../../proxy/model.js'
 import type { ResolvedOptions } from '../../proxy/options.js'
 import { dnatResult, type CheckedPacket, type RouteReason, type RouteResult } from '../../proxy/packet.js'
@@ -28,10 +28,11 @@ export interface NftablesView {
 
 interface FamilyState {
   sync: NftProxierSync
+  /** What route() walks: the live table, no reload after a sync. */
+  path: NftPacketPath
   last: NftSyncResult | undefined
-  /** The evaluator loaded from the table at `version` (rebuilt when a packet finds the table changed). */
-  evaluator: NftEvaluator | undefined
-  version: number
+  /** The general nft evaluator over the table, built on demand for the table version it read. */
+  evaluator?: { version: number; evaluator: NftEvaluator }
 }
 
 function seedOf(seed: number | bigint | undefined): number {
@@ -39,26 +40,27 @@ function seedOf(seed: number | bigint | undefined): number {
   return typeof seed === 'bigint' ? Number(BigInt.asUintN(32, seed)) : seed >>> 0
 }
 
-const ruleEntries = (r: NftEvalResult): NftTraceEntry[] => r.visited.filter((v) => v.kind === 'rule')
-
-/** Why the table refused a packet: the chain whose rule or map element said so. */
-function refusal(r: NftEvalResult): { servicePort: string; reason: RouteReason } {
-  const entries = ruleEntries(r)
-  const last = entries[entries.length - 1]
-  const named = [...entries].reverse().map((v) => servicePortFromNftChain(v.chain)).find((n) => n !== undefined)
-  const servicePort = r.servicePort ?? named ?? ''
-  if (last === undefined) return { servicePort, reason: 'no-endpoints' }
-  if (last.chain === 'reject-chain') return { servicePort, reason: 'no-endpoints' }
-  if (last.chain === 'service-endpoints-check' || last.chain === 'nodeport-endpoints-check') return { servicePort, reason: 'no-local-endpoints' }
-  if (last.chain.startsWith('firewall-')) return { servicePort, reason: 'source-range' }
-  if (last.chain === 'cluster-ips-check') return { servicePort: '', reason: r.action === 'reject' ? 'invalid-port' : 'unallocated-cluster-ip' }
-  return { servicePort, reason: 'no-endpoints' }
+/** Why the table refused a packet: the element or rule that said so. */
+function refusal(r: NftPathResult): { servicePort: string; reason: RouteReason } {
+  const last = r.visited[r.visited.length - 1]
+  const named = [...r.visited].reverse().find((v) => servicePortFromNftChain(v.chain) !== undefined)
+  const fromChain = named !== undefined ? servicePortFromNftChain(named.chain)! : ''
+  if (last === undefined) return { servicePort: '', reason: 'no-endpoints' }
+  if (last.chain === 'reject-chain' || last.chain === 'service-endpoints-check' || last.chain === 'nodeport-endpoints-check') {
+    const mapHit = [...r.visited].reverse().find((v) => v.chain === 'service-endpoints-check' || v.chain === 'nodeport-endpoints-check')
+    return { servicePort: mapHit?.comment ?? fromChain, reason: r.verdict === 'reject' ? 'no-endpoints' : 'no-local-endpoints' }
+  }
+  if (last.chain.startsWith('firewall-')) return { servicePort: fromChain, reason: 'source-range' }
+  if (last.chain === 'cluster-ips-check') {
+    return { servicePort: '', reason: r.verdict === 'reject' ? 'invalid-port' : 'unallocated-cluster-ip' }
+  }
+  return { servicePort: fromChain, reason: 'no-endpoints' }
 }
 
-/** "nat-prerouting -> services -> service-... -> endpoint-..." from the rules that matched. */
-function walkText(r: NftEvalResult): string {
+/** "services -> service-... -> endpoint-..." from the rules that matched. */
+function walkText(r: NftPathResult): string {
   const out: string[] = []
-  for (const v of ruleEntries(r)) if (out[out.length - 1] !== v.chain) out.push(v.chain)
+  for (const v of r.visited) if (out[out.length - 1] !== v.chain) out.push(v.chain)
   return out.join(' -> ')
 }
 
@@ -83,7 +85,8 @@ export class NftablesMode implements ProxyModeImpl<NftablesView> {
     const masqueradeMark = settings.masqueradeMark ?? formatMasqueradeMark(settings.masqueradeBit ?? model.options.masqueradeBit)
     for (const family of model.node.families) {
       const sync = new NftProxierSync(nftConfigFor(model, family, { serviceCIDRs: options.serviceCIDRs, nodePortAddresses: options.nodePortAddresses, masqueradeMark }))
-      this.families.set(family, { sync, last: undefined, evaluator: undefined, version: -1 })
+      const path = new KubeProxyPacketPath(sync.table, (a) => model.nodeAddresses.isLocal(a), this.random)
+      this.families.set(family, { sync, path, last: undefined })
     }
   }
 
@@ -140,20 +143,17 @@ export class NftablesMode implements ProxyModeImpl<NftablesView> {
     return this.family(family).sync
   }
 
-  /** The evaluator holding a family's table as it stands (its counters, sets, trace). */
-  evaluator(family?: Family, now = this.clock()): NftEvaluator {
-    return this.loaded(this.family(family), now)
-  }
-
-  private loaded(f: FamilyState, now: number): NftEvaluator {
-    if (f.evaluator === undefined || f.version !== f.sync.table.version) {
-      const next = new NftEvaluator(f.sync.table.dump(), { localAddresses: this.model.node.ips, random: this.random, now })
-      // The kernel keeps what the data path wrote into the affinity sets across transactions.
-      if (f.evaluator !== undefined) next.adoptDynamicState(f.evaluator, now)
-      f.evaluator = next
-      f.version = f.sync.table.version
+  /**
+   * The general nft evaluator (lib/nftables/nft) loaded from a family's table as it stands:
+   * counters, nft-monitor-style traces, `nft list ruleset` output. Loading parses and compiles
+   * the whole table, so route() walks the live table instead.
+   */
+  evaluator(family?: Family): NftEvaluator {
+    const f = this.family(family)
+    if (f.evaluator?.version !== f.sync.table.version) {
+      f.evaluator = { version: f.sync.table.version, evaluator: new NftEvaluator(f.sync.table.dump(), { localAddresses: this.model.node.ips }) }
     }
-    return f.evaluator
+    return f.evaluator.evaluator
   }
 
   flows(): CtFlow[] {
@@ -168,26 +168,24 @@ export class NftablesMode implements ProxyModeImpl<NftablesView> {
     if (f === undefined || !f.sync.table.present) {
       return { result: { action: 'accept' }, steps: [{ kind: 'verdict', text: `${family}: no kube-proxy table (not served, or not synced yet)` }] }
     }
-    const r = this.loaded(f, now).evaluate({ src: p.src, sport: p.sport, dst: p.dst, dport: p.dport, protocol: p.protocol.toLowerCase(), hook: p.hook, now })
+    const r = f.path.evaluate({ src: p.src, sport: p.sport, dst: p.dst, dport: p.dport, protocol: p.protocol.toLowerCase(), hook: p.hook, now })
     const walk = walkText(r)
     const steps: Step[] = []
     let result: RouteResult
-    if (r.action === 'dnat') {
-      const named = [...ruleEntries(r)].reverse().map((v) => servicePortFromNftChain(v.chain)).find((n) => n !== undefined)
-      const servicePort = r.servicePort ?? named ?? trace.state?.info.name ?? ''
-      const { address, port } = splitHostPort(r.endpoint!)!
+    if (r.verdict === 'accept' && r.dnat !== undefined) {
+      const chain = [...r.visited].reverse().find((v) => servicePortFromNftChain(v.chain) !== undefined)?.chain
+      const servicePort = (chain !== undefined ? servicePortFromNftChain(chain) : undefined) ?? trace.state?.info.name ?? ''
+      const { address, port } = splitHostPort(r.dnat)!
       const endpoint = joinHostPort(address, port)
       trackNewFlow(this.conntrack, p, now, trace, { servicePort, address, port, masquerade: r.masquerade })
       steps.push({ kind: 'endpoint', text: `new flow: the ruleset chose ${endpoint} (${walk})` })
       if (r.masquerade) steps.push({ kind: 'masquerade', text: 'mark-for-masquerade set the mark: masquerading masquerades in nat-postrouting' })
       result = dnatResult(servicePort, address, port, r.masquerade)
-    } else if (r.action === 'drop' || r.action === 'reject') {
+    } else if (r.verdict === 'drop' || r.verdict === 'reject') {
       const { servicePort, reason } = refusal(r)
-      const entries = ruleEntries(r)
-      const last = entries[entries.length - 1]
-      const by = last?.rule !== undefined ? `"${ruleText(last.rule.rule)}" in ${last.chain}` : 'policy'
-      steps.push({ kind: 'verdict', text: `${r.action.toUpperCase()} by ${by}${r.reason !== undefined ? ` (${r.reason})` : ''} (${walk})` })
-      result = { action: r.action, servicePort, reason }
+      const last = r.visited[r.visited.length - 1]
+      steps.push({ kind: 'verdict', text: `${r.verdict.toUpperCase()} by "${last?.rule ?? ''}"${last?.comment !== undefined ? ` (${last.comment})` : ''} (${walk})` })
+      result = { action: r.verdict, servicePort, reason }
     } else {
       result = { action: 'accept' }
     }
