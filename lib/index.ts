@@ -12,6 +12,8 @@ export type * from './dataplane/types.js'
 
 // The kube-proxy model: Services and EndpointSlices in, kube-proxy's decisions out.
 export { Proxier, PROXY_MODE_NAMES, isProxyMode } from './modes/index.js'
+export type { IpvsView, IpvsState, IpvsModeOptions } from './modes/index.js'
+export { IPVS_SCHEDULERS, type IpvsScheduler, type VirtualServer, type RealServer } from './ipvs/types.js'
 export type { ProxierOptions, ProxyMode, ModeView, ModeSections, NativeView, NativeModeOptions, IptablesView, IptablesModeOptions, NftablesView, NftablesModeOptions } from './modes/index.js'
 export type {
   CommonProxierOptions,
@@ -41,8 +43,14 @@ export {
   objectKey,
   SERVICE_NAME_LABEL,
   DEFAULT_AFFINITY_TIMEOUT_SECONDS,
+  mirrorEndpoints,
+  notProxiedReason,
+  requireKubernetesObjects,
+  SERVICE_PROXY_NAME_LABEL,
+  HEADLESS_LABEL,
+  SKIP_MIRROR_LABEL,
 } from './k8s/index.js'
-export type { Service, EndpointSlice, List, ValidService, ValidEndpointSlice } from './k8s/index.js'
+export type { Service, EndpointSlice, List, ValidService, ValidEndpointSlice, LoadNotice, SplitObjects, ParsedObjects, MirroredEndpoints } from './k8s/index.js'
 
 // iptables: a parser for iptables-save and a linear evaluator (the rest: 'svcplane/iptables').
 export { parseIptablesSave, type ParseOptions } from './iptables/save/parser.js'
@@ -95,7 +103,7 @@ export type {
   PacketCounters,
   PacketCountName,
 } from './dataplane/packets.js'
-export { runPcap, readCapture, PcapWriter, CaptureError, LINKTYPE_ETHERNET, LINKTYPE_RAW } from './pcap/index.js'
+export { runPcap, PcapFileError, readCapture, PcapWriter, CaptureError, LINKTYPE_ETHERNET, LINKTYPE_RAW } from './pcap/index.js'
 export type { RunPcapOptions, PcapSummary, PcapProxier, Capture, CaptureLink } from './pcap/index.js'
 export type { IptablesRestoreRequest } from './iptables/kube-proxy/restore-writer.js'
 
@@ -151,6 +159,7 @@ export type {
 // svcplane doctor: findings per Service from the model, stale flows, performance at this size.
 export {
   diagnose,
+  doctorObjects,
   diagnoseProxier,
   staleFlows,
   clearStaleFlows,

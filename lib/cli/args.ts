@@ -1,9 +1,11 @@
 // The shared argument parser: GNU-style long options (`--name value`, `--name=value`,
 // `--no-flag`), a few short aliases, `--` to end options. Every value is checked here, so
 // commands receive typed values and a mistake is a usage error (exit 2) naming the option.
+// An option that takes one value given twice is refused: the second must not silently win.
+import { parseBytes } from '../util/read-limited.js'
 import { UsageError } from './errors.js'
 
-export type OptionType = 'string' | 'number' | 'integer' | 'boolean' | 'duration' | 'list'
+export type OptionType = 'string' | 'number' | 'integer' | 'boolean' | 'duration' | 'list' | 'bytes'
 
 export interface OptionSpec {
   /** Long name without the dashes: `node-ip`. */
@@ -19,6 +21,10 @@ export interface OptionSpec {
   choices?: readonly string[]
   /** Hidden from help (aliases kept for compatibility). */
   hidden?: boolean
+  /** Another name of option `alias` (kube-proxy's flag name): its value lands there. */
+  alias?: string
+  /** A string option that may be given several times: the values are collected in an array. */
+  repeatable?: boolean
 }
 
 export interface PositionalSpec {
@@ -63,9 +69,13 @@ export function formatDuration(seconds: number): string {
 function convert(spec: OptionSpec, raw: string, command: string): unknown {
   const bad = (why: string) => new UsageError(`--${spec.name}: ${why}`, command)
   switch (spec.type) {
-    case 'string':
-      if (spec.choices && !spec.choices.includes(raw)) throw bad(`must be one of ${spec.choices.join(', ')}, got ${JSON.stringify(raw)}`)
-      return raw
+    case 'string': {
+      if (!spec.choices) return raw
+      // Choices are matched case-insensitively (--proto TCP), and given back as spelt in choices.
+      const choice = spec.choices.find((c) => c.toLowerCase() === raw.toLowerCase())
+      if (choice === undefined) throw bad(`must be one of ${spec.choices.join(', ')}, got ${JSON.stringify(raw)}`)
+      return choice
+    }
     case 'number': {
       const n = Number(raw)
       if (raw.trim() === '' || !Number.isFinite(n)) throw bad(`must be a number, got ${JSON.stringify(raw)}`)
@@ -75,6 +85,12 @@ function convert(spec: OptionSpec, raw: string, command: string): unknown {
       if (!/^-?\d+$/.test(raw.trim())) throw bad(`must be an integer, got ${JSON.stringify(raw)}`)
       return Number(raw)
     }
+    case 'bytes':
+      try {
+        return parseBytes(raw)
+      } catch (err) {
+        throw bad((err as Error).message)
+      }
     case 'duration':
       try {
         return parseDuration(raw)
@@ -82,11 +98,13 @@ function convert(spec: OptionSpec, raw: string, command: string): unknown {
         throw bad((err as Error).message)
       }
     case 'list': {
-      const items = raw.split(',').map((s) => s.trim()).filter((s) => s !== '')
-      for (const item of items) {
-        if (spec.choices && !spec.choices.includes(item)) throw bad(`must be among ${spec.choices.join(', ')}, got ${JSON.stringify(item)}`)
-      }
-      return items
+      const items = raw.split(',').map((s) => s.trim())
+      if (items.some((s) => s === '')) throw bad(raw.trim() === '' ? 'needs a value, got ""' : `has an empty item in ${JSON.stringify(raw)}`)
+      return items.map((item) => {
+        const choice = spec.choices?.find((c) => c.toLowerCase() === item.toLowerCase())
+        if (spec.choices && choice === undefined) throw bad(`must be among ${spec.choices.join(', ')}, got ${JSON.stringify(item)}`)
+        return choice ?? item
+      })
     }
     case 'boolean': {
       if (/^(true|1|yes)$/i.test(raw)) return true
@@ -124,14 +142,20 @@ export function parseArgs(argv: readonly string[], options: readonly OptionSpec[
   const values: ParsedValues = {}
   const positionals: string[] = []
   for (const o of options) if (o.default !== undefined) values[o.name] = o.default
-  const seenList = new Set<string>()
-  const set = (spec: OptionSpec, value: unknown) => {
-    if (spec.type === 'list') {
+  const seen = new Map<string, string>()
+  const set = (given: OptionSpec, value: unknown, asTyped: string) => {
+    const spec = (given.alias !== undefined ? byName.get(given.alias) : undefined) ?? given
+    const previous = seen.get(spec.name)
+    seen.set(spec.name, asTyped)
+    if (spec.type === 'list' || spec.repeatable) {
       // A repeated list option accumulates; the first use replaces the default.
-      const prev = seenList.has(spec.name) ? (values[spec.name] as string[]) : []
-      values[spec.name] = [...prev, ...(value as string[])]
-      seenList.add(spec.name)
+      const prev = previous !== undefined ? (values[spec.name] as string[]) : []
+      values[spec.name] = [...prev, ...(Array.isArray(value) ? value : [value])]
     } else {
+      if (previous !== undefined) {
+        const both = previous === asTyped ? `${asTyped} is given twice` : `${previous} and ${asTyped} both set --${spec.name}`
+        throw new UsageError(`${both}: it takes one value (the second would silently win)`, command)
+      }
       values[spec.name] = value
     }
   }
@@ -167,7 +191,7 @@ export function parseArgs(argv: readonly string[], options: readonly OptionSpec[
     }
     if (spec.type === 'boolean') {
       if (negated && inline !== undefined) throw new UsageError(`--no-${spec.name} takes no value`, command)
-      set(spec, negated ? false : inline === undefined ? true : convert(spec, inline, command))
+      set(spec, negated ? false : inline === undefined ? true : convert(spec, inline, command), `--${negated ? 'no-' : ''}${spec.name}`)
       continue
     }
     let raw = inline
@@ -175,7 +199,7 @@ export function parseArgs(argv: readonly string[], options: readonly OptionSpec[
       if (i + 1 >= argv.length) throw new UsageError(`--${spec.name} needs a value${spec.valueName ? ` (${spec.valueName})` : ''}`, command)
       raw = argv[++i]
     }
-    set(spec, convert(spec, raw, command))
+    set(spec, convert(spec, raw, command), `--${spec.name}`)
   }
   return { values, positionals }
 }

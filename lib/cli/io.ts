@@ -14,6 +14,8 @@ export interface CliIO {
   cwd: string
   /** Aborted to stop long-running commands (SIGINT / SIGTERM in the real process). */
   signal: AbortSignal
+  /** What "-" reads (a --cluster - file); absent: no standard input. */
+  stdin?: AsyncIterable<Uint8Array | string>
 }
 
 export function processIO(signal: AbortSignal): CliIO {
@@ -24,11 +26,12 @@ export function processIO(signal: AbortSignal): CliIO {
     env: process.env,
     cwd: process.cwd(),
     signal,
+    stdin: process.stdin,
   }
 }
 
 /** An in-memory CliIO for tests and embedding: what was written is in `out` and `err`. */
-export function bufferIO(signal: AbortSignal = new AbortController().signal, env: Record<string, string | undefined> = {}) {
+export function bufferIO(signal: AbortSignal = new AbortController().signal, env: Record<string, string | undefined> = {}, stdin?: string) {
   const io = {
     out: '',
     err: '',
@@ -38,6 +41,9 @@ export function bufferIO(signal: AbortSignal = new AbortController().signal, env
     env,
     cwd: process.cwd(),
     signal,
+    stdin: stdin === undefined ? undefined : (async function* () {
+      yield stdin
+    })(),
   }
   return io
 }

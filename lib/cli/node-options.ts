@@ -2,11 +2,13 @@
 // construction of that Proxier from them, offline from a --cluster dump.
 import * as os from 'node:os'
 import { canonicalAddress, parseCidr } from '../util/address.js'
+import { addressConflicts, describeConflict } from '../k8s/address-conflicts.js'
+import { parseService } from '../k8s/service.js'
 import type { SchedulerName } from '../dataplane/types.js'
 import { isProxyMode, PROXY_MODE_NAMES, Proxier, type ProxierOptions, type ProxyMode } from '../modes/index.js'
 import type { SyncSummary } from '../proxy/proxier.js'
 import type { OptionSpec, ParsedValues } from './args.js'
-import { loadClusterFile, type ClusterDump } from './cluster-file.js'
+import { loadClusterFiles, MAX_INPUT_OPTION, printNotices, type ClusterDump } from './cluster-file.js'
 import { CliError, UsageError } from './errors.js'
 import type { CliIO } from './io.js'
 import { progressBar } from './progress.js'
@@ -16,9 +18,12 @@ export const SCHEDULERS: readonly SchedulerName[] = ['random', 'maglev', 'rr', '
 export const CLUSTER_OPTION: OptionSpec = {
   name: 'cluster',
   type: 'string',
+  repeatable: true,
   valueName: 'FILE',
-  description: 'work offline from a `kubectl get services,endpointslices -A -o json` (or -o yaml) dump; "-" reads stdin',
+  description: 'work offline from a `kubectl get services,endpointslices -A -o json` (or -o yaml; v1 Endpoints are read too) dump; "-" reads stdin; repeat to merge several files',
 }
+
+export { MAX_INPUT_OPTION }
 
 export const JSON_OPTION: OptionSpec = { name: 'json', type: 'boolean', description: 'print machine-readable JSON' }
 
@@ -35,9 +40,9 @@ export const NODE_OPTIONS: OptionSpec[] = [
   { name: 'scheduler', type: 'string', valueName: 'NAME', choices: SCHEDULERS, default: 'random', description: 'backend selection of new flows in native mode' },
   { name: 'masquerade-all', type: 'boolean', description: 'masquerade all traffic to cluster IPs' },
   { name: 'seed', type: 'integer', valueName: 'N', description: 'fix the hash and scheduler seed (reproducible choices)' },
-  { name: 'hostname-override', type: 'string', hidden: true, description: 'alias of --node-name' },
-  { name: 'cluster-cidr', type: 'list', hidden: true, description: 'alias of --pod-cidr' },
-  { name: 'proxy-mode', type: 'string', hidden: true, choices: PROXY_MODE_NAMES, description: 'alias of --mode' },
+  { name: 'hostname-override', type: 'string', hidden: true, alias: 'node-name', description: 'alias of --node-name' },
+  { name: 'cluster-cidr', type: 'list', hidden: true, alias: 'pod-cidr', description: 'alias of --pod-cidr' },
+  { name: 'proxy-mode', type: 'string', hidden: true, alias: 'mode', choices: PROXY_MODE_NAMES, description: 'alias of --mode' },
 ]
 
 function hostAddresses(): string[] {
@@ -47,25 +52,27 @@ function hostAddresses(): string[] {
   return [v4, v6].filter((a): a is string => a !== undefined)
 }
 
+/** Checks --node-ip / --pod-cidr values in the CLI's words (usage errors naming the flag). */
+export function checkNodeFlags(v: ParsedValues, command?: string): void {
+  if (v['node-name'] !== undefined && (v['node-name'] as string).trim() === '') throw new UsageError('--node-name: must not be empty', command)
+  for (const ip of (v['node-ip'] as string[] | undefined) ?? []) if (canonicalAddress(ip) === undefined) throw new UsageError(`--node-ip: ${JSON.stringify(ip)} is not an IP address`, command)
+  for (const c of (v['pod-cidr'] as string[] | undefined) ?? []) {
+    if (!c.includes('/') || parseCidr(c) === undefined) throw new UsageError(`--pod-cidr: ${JSON.stringify(c)} is not a CIDR (ADDRESS/LENGTH, like 10.244.0.0/16)`, command)
+  }
+}
+
 /** ProxierOptions from the parsed node flags; checks them (usage errors name the flag). */
-export function proxierOptionsFrom(v: ParsedValues, mode: ProxyMode): ProxierOptions {
-  const nodeName = (v['node-name'] ?? v['hostname-override'] ?? os.hostname()) as string
+export function proxierOptionsFrom(v: ParsedValues, mode: ProxyMode, command?: string): ProxierOptions {
+  checkNodeFlags(v, command)
+  const nodeName = (v['node-name'] ?? os.hostname()) as string
   let nodeIPs = v['node-ip'] as string[] | undefined
   if (nodeIPs === undefined || nodeIPs.length === 0) {
     nodeIPs = hostAddresses()
-    if (nodeIPs.length === 0) throw new UsageError('--node-ip is required: this host has no non-loopback address to default to')
+    if (nodeIPs.length === 0) throw new UsageError('--node-ip is required: this host has no non-loopback address to default to', command)
   }
-  for (const ip of nodeIPs) if (canonicalAddress(ip) === undefined) throw new UsageError(`--node-ip: ${JSON.stringify(ip)} is not an IP address`)
-  const podCIDRs = [...((v['pod-cidr'] as string[] | undefined) ?? []), ...((v['cluster-cidr'] as string[] | undefined) ?? [])]
-  for (const c of podCIDRs) {
-    try {
-      parseCidr(c)
-    } catch {
-      throw new UsageError(`--pod-cidr: ${JSON.stringify(c)} is not a CIDR`)
-    }
-  }
+  const podCIDRs = (v['pod-cidr'] as string[] | undefined) ?? []
   const seed = v.seed as number | undefined
-  if (seed !== undefined && seed < 0) throw new UsageError('--seed must be >= 0')
+  if (seed !== undefined && seed < 0) throw new UsageError('--seed must be >= 0', command)
   return {
     mode,
     nodeName,
@@ -79,7 +86,7 @@ export function proxierOptionsFrom(v: ParsedValues, mode: ProxyMode): ProxierOpt
 }
 
 export function selectedMode(v: ParsedValues): string {
-  return (v['proxy-mode'] ?? v.mode ?? 'native') as string
+  return (v.mode ?? 'native') as string
 }
 
 /** Fails with a usage error naming the modes when `mode` is none of them. */
@@ -114,20 +121,36 @@ export function loadInto(proxier: Proxier, dump: ClusterDump, io: CliIO): SyncSu
   bar.done()
   if (summary.errors.length) {
     const first = summary.errors[0]
+    // The dataplane names Services by internal id; a clash of addresses is said by name instead.
+    const clash = addressConflicts(dump.services.map((s) => parseService(s))).find((c) => summary.errors.some((e) => c.services.includes(e.service)))
+    if (clash !== undefined) throw new CliError(`${dump.file}: ${describeConflict(clash)}; one address and port can belong to one Service`)
     throw new CliError(`programming ${summary.errors.length} service(s) failed, first ${first.service}`, { cause: first.error })
   }
   return summary
 }
 
+/** The --cluster files given (none: undefined). */
+export function clusterFiles(v: ParsedValues): string[] | undefined {
+  const files = v.cluster as string[] | undefined
+  return files === undefined || files.length === 0 ? undefined : files
+}
+
+/** Reads and merges the --cluster files, saying on stderr what the loader did (Endpoints read, Services skipped). */
+export async function readCluster(files: string[], v: ParsedValues, io: CliIO, command: string): Promise<ClusterDump> {
+  const dump = await loadClusterFiles(files, io, { maxBytes: v['max-input-bytes'] as number | undefined })
+  printNotices(io, command, dump.notices)
+  return dump
+}
+
 export async function requireCluster(v: ParsedValues, io: CliIO, command: string): Promise<ClusterDump> {
-  const file = v.cluster as string | undefined
-  if (file === undefined) throw new UsageError('--cluster FILE is required (a `kubectl get services,endpointslices -A -o json` dump)', command)
-  return loadClusterFile(file, io.cwd)
+  const files = clusterFiles(v)
+  if (files === undefined) throw new UsageError('--cluster FILE is required (a `kubectl get services,endpointslices -A -o json` dump)', command)
+  return readCluster(files, v, io, command)
 }
 
 /** One Proxier per mode asked for, each loaded with the dump. */
 export async function proxierFromCluster(v: ParsedValues, io: CliIO, command: string, mode: ProxyMode): Promise<{ proxier: Proxier; dump: ClusterDump }> {
-  const options = proxierOptionsFrom(v, mode)
+  const options = proxierOptionsFrom(v, mode, command)
   const dump = await requireCluster(v, io, command)
   const proxier = newProxier(options)
   loadInto(proxier, dump, io)

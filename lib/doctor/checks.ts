@@ -137,7 +137,22 @@ export function checkServicePort(view: NodeView, s: ServicePortState, ctx: Check
     })
   }
 
-  if (info.type === 'LoadBalancer' && info.loadBalancerVIPs.length === 0) {
+  // A load balancer named by a hostname (AWS ELB/NLB) or in ipMode Proxy is provisioned: it
+  // sends to the NodePorts (or to the node), and kube-proxy has no IP to program for it.
+  const svc = view.model instanceof ProxyModel ? view.model.services.get(info.service) : undefined
+  const lbElsewhere = [...(svc?.loadBalancerHostnames ?? []), ...(svc?.loadBalancerProxyIPs ?? []).map((ip) => `${ip} (ipMode: Proxy)`)]
+  if (info.type === 'LoadBalancer' && info.loadBalancerVIPs.length === 0 && lbElsewhere.length > 0) {
+    add({
+      code: 'load-balancer-hostname',
+      severity: info.nodePort === 0 ? 'warning' : 'info',
+      nodes: [],
+      what: `the load balancer is ${lbElsewhere.join(', ')}: provisioned, with no IP for kube-proxy to program`,
+      why: `status.loadBalancer.ingress names the load balancer by hostname (or it proxies, ipMode: Proxy), so its traffic reaches the nodes ${info.nodePort === 0 ? 'on their own addresses, and this Service has no NodePort to receive it (spec.allocateLoadBalancerNodePorts: false)' : `on the NodePort ${info.nodePort}, which answers on every node address`}`,
+      fix: info.nodePort === 0 ? 'set allocateLoadBalancerNodePorts: true, unless the load balancer sends straight to pod IPs' : 'nothing to fix; to test it, connect to NODE-ADDRESS:' + info.nodePort + ' or to the hostname',
+    })
+  }
+
+  if (info.type === 'LoadBalancer' && info.loadBalancerVIPs.length === 0 && lbElsewhere.length === 0) {
     const noNodePort = info.nodePort === 0
     add({
       code: noNodePort ? 'no-node-port' : 'load-balancer-pending',
@@ -147,7 +162,7 @@ export function checkServicePort(view: NodeView, s: ServicePortState, ctx: Check
         ? 'not reachable from outside: no load-balancer IP and no NodePort'
         : 'no load-balancer IP: only the NodePort is reachable from outside',
       why:
-        'status.loadBalancer.ingress has no IP (no load balancer was provisioned: no cloud controller or MetalLB, a quota or an annotation error; or the load balancer reports only a hostname or ipMode: Proxy)' +
+        'status.loadBalancer.ingress is empty (no load balancer was provisioned: no cloud controller or MetalLB, a quota or an annotation error)' +
         (noNodePort ? ', and spec.allocateLoadBalancerNodePorts: false left the Service without NodePorts' : `; the NodePort ${info.nodePort} answers on every node address`),
       fix: noNodePort
         ? 'check the load-balancer controller (kubectl describe service shows its events), or set allocateLoadBalancerNodePorts: true to get NodePorts'

@@ -3,13 +3,15 @@
 // several nodes. diagnoseProxier() checks a running Proxier instead, including its conntrack.
 import { joinHostPort } from '../util/host-port.js'
 import { Proxier } from '../modes/index.js'
-import type { ProxierOptions } from '../modes/index.js'
+import type { ProxierOptions, ProxyMode } from '../modes/index.js'
 import type { ProxyModelView } from '../proxy/model.js'
 import { isRecord } from '../k8s/fields.js'
+import { listItems, splitObjects, type SplitObjects } from '../k8s/load.js'
+import { checkOptions, optionKeys } from '../util/known-keys.js'
 import type { IPFamily } from '../k8s/types.js'
 import { checkServicePort, checkTarget, DEFAULT_NODE_PORT_RANGE, type CheckContext, type NodeView, type Target } from './checks.js'
 import { mergeFindings, type Finding } from './findings.js'
-import { nodeAddresses, type ClusterNode, type PodRef } from './nodes.js'
+import { nodeAddresses, splitNodesAndPods, type ClusterNode, type PodRef } from './nodes.js'
 import { addressInCidr, ownedProber, tracingProber, type Prober } from './probe.js'
 import { classifyFlow, staleFlows, trackedFlows, conntrackDeleteCommands, type StaleFlow, type TrackedFlow } from './stale.js'
 
@@ -19,6 +21,8 @@ export interface DoctorObjects {
   nodes: ClusterNode[]
   /** Pods, when the dump has them: endpoints are checked against them. */
   pods?: PodRef[]
+  /** Services kube-proxy skips (another proxy's, headless-labelled): reported as notes saying why. */
+  notProxied?: SplitObjects['notProxied']
 }
 
 export interface DoctorOptions {
@@ -94,7 +98,7 @@ export function nodesToCheck(objects: DoctorObjects, options: DoctorOptions): Cl
 }
 
 /** kube-proxy's options for a node: its name, addresses, zone and detector. */
-export function proxierOptionsFor(node: ClusterNode, objects: DoctorObjects, options: DoctorOptions, mode: 'native' | 'iptables'): ProxierOptions {
+export function proxierOptionsFor(node: ClusterNode, objects: DoctorObjects, options: DoctorOptions, mode: ProxyMode): ProxierOptions {
   let ports = 0
   for (const s of objects.services) if (isRecord(s) && isRecord(s.spec) && Array.isArray(s.spec.ports)) ports += s.spec.ports.length
   let endpoints = 0
@@ -127,7 +131,7 @@ export function proxierOptionsFor(node: ClusterNode, objects: DoctorObjects, opt
 }
 
 /** A Proxier of `mode` for `node`, loaded with the objects and synced. */
-export function loadNode(node: ClusterNode, objects: DoctorObjects, options: DoctorOptions, mode: 'native' | 'iptables' = 'native'): Proxier {
+export function loadNode(node: ClusterNode, objects: DoctorObjects, options: DoctorOptions, mode: ProxyMode = 'native'): Proxier {
   const proxier = new Proxier(proxierOptionsFor(node, objects, options, mode))
   for (const s of objects.services) proxier.applyService(s)
   for (const s of objects.endpointSlices) proxier.applyEndpointSlice(s)
@@ -247,11 +251,51 @@ function finish(findings: Finding[], options: DoctorOptions, nodes: string[], al
   return merged
 }
 
-/** Checks every Service of the dump from every node (or options.nodeName). */
-export function diagnose(objects: DoctorObjects, options: DoctorOptions = {}): DoctorReport {
+const DOCTOR_OPTION_KEYS = optionKeys<DoctorOptions>({
+  nodeName: true, nodeIPs: true, podCIDRs: true, zone: true, services: true, client: true, target: true,
+  nodePortRange: true, localhostNodePorts: true, masqueradeAll: true, includeInfo: true, conntrack: true, seed: true,
+})
+const LIVE_OPTION_KEYS = optionKeys<LiveOptions>({ services: true, client: true, target: true, nodePortRange: true, includeInfo: true, nodes: true, pods: true, now: true })
+
+function isDoctorObjects(v: unknown): v is DoctorObjects {
+  return isRecord(v) && Array.isArray(v.services) && Array.isArray(v.endpointSlices) && !('kind' in v)
+}
+
+/**
+ * The doctor's objects from anything the other entry points take: DoctorObjects as they are,
+ * or a List (kubectl JSON, an array, JSON text) whose Nodes and Pods are read too and whose
+ * v1 Endpoints are read as EndpointSlices.
+ */
+export function doctorObjects(input: unknown): DoctorObjects {
+  if (isDoctorObjects(input)) return { ...input, nodes: input.nodes ?? [] }
+  const items = listItems(input)
+  const split = splitObjects(items)
+  const extra = splitNodesAndPods(items)
+  return { services: split.services, endpointSlices: split.endpointSlices, nodes: extra.nodes, pods: extra.pods.length > 0 ? extra.pods : undefined, notProxied: split.notProxied }
+}
+
+/** Notes for the Services kube-proxy leaves out, saying why. */
+function notProxiedFindings(objects: DoctorObjects, wanted: (service: string) => boolean): Finding[] {
+  return (objects.notProxied ?? []).filter((n) => n.kind === 'Service' && wanted(n.key)).map((n): Finding => ({
+    code: 'not-proxied',
+    severity: 'info',
+    servicePort: '',
+    service: n.key,
+    protocol: '',
+    nodes: [],
+    what: 'kube-proxy does not program this Service: no rules, no frontends',
+    why: `it is ${n.reason} (kube-proxy's informers select "!service.kubernetes.io/service-proxy-name,!service.kubernetes.io/headless")`,
+    fix: 'nothing, if the proxy named by the label serves it; otherwise remove the label so kube-proxy takes it',
+  }))
+}
+
+/** Checks every Service of the dump (DoctorObjects, or a List) from every node (or options.nodeName). */
+export function diagnose(input: DoctorObjects | unknown, options: DoctorOptions = {}): DoctorReport {
+  checkOptions('diagnose options', options, DOCTOR_OPTION_KEYS)
+  const objects = doctorObjects(input)
   const nodes = nodesToCheck(objects, options)
   if (options.conntrack !== undefined && nodes.length !== 1) throw new RangeError('a conntrack listing belongs to one node: name it (nodeName / --node-name)')
-  const known = new Set(objects.services.map(serviceKey))
+  const known = new Set([...objects.services.map(serviceKey), ...(objects.notProxied ?? []).filter((n) => n.kind === 'Service').map((n) => n.key)])
   for (const s of options.services ?? []) {
     if (!known.has(s)) throw new RangeError(`Service ${s} is not in the dump`)
   }
@@ -265,7 +309,7 @@ export function diagnose(objects: DoctorObjects, options: DoctorOptions = {}): D
   if (options.target !== undefined && focus !== undefined) scoped.endpointSlices = objects.endpointSlices
   const all = { ...objects, nodes: objects.nodes.length > 0 ? objects.nodes : nodes }
   const ctx = contextOf(all, options, options.nodeName !== undefined)
-  const findings: Finding[] = []
+  const findings: Finding[] = notProxiedFindings(objects, wanted)
   const stale: StaleFlow[] = []
   let servicePorts = 0
   for (const node of nodes) {
@@ -307,6 +351,7 @@ export interface LiveOptions extends Pick<DoctorOptions, 'services' | 'client' |
  * only: nothing enters its conntrack), and its conntrack: stale flows, affinity pinning.
  */
 export function diagnoseProxier(proxier: Proxier, options: LiveOptions = {}): DoctorReport {
+  checkOptions('diagnoseProxier options', options, LIVE_OPTION_KEYS)
   const o = proxier.options
   const self: ClusterNode = { name: o.node.name, internalIPs: o.node.ips, externalIPs: [], zone: o.node.zone, podCIDRs: o.podCIDRs, ready: true, unschedulable: false }
   const nodes = options.nodes ?? [self]

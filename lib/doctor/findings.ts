@@ -14,6 +14,8 @@ export type FindingCode =
   | 'not-exposed'
   | 'no-node-port'
   | 'load-balancer-pending'
+  | 'load-balancer-hostname'
+  | 'not-proxied'
   | 'wrong-node-address'
   | 'wrong-port'
   | 'localhost-node-ports-disabled'

@@ -112,7 +112,8 @@ export function formatPerf(p: PerfReport): string {
     '    (kubectl -n kube-system edit configmap kube-proxy; or the --proxy-mode flag), then',
     '    kubectl -n kube-system rollout restart daemonset kube-proxy. Switching leaves the old rules behind:',
     '    run kube-proxy --cleanup once on each node (or reboot it).',
-    '  svcplane:   svcplane run --mode native (hash maps: the native column).',
+    '  svcplane:   models and measures the native column (hash maps); `svcplane run` observes and does not forward traffic,',
+    '              so it is not a replacement for kube-proxy on a node.',
   )
   return out.join('\n') + '\n'
 }

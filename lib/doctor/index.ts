@@ -1,5 +1,5 @@
 // svcplane doctor: finds why Services do not route, from the cluster's objects or a running Proxier.
-export { diagnose, diagnoseProxier, loadNode, nodesToCheck, proxierOptionsFor, type DoctorObjects, type DoctorOptions, type DoctorReport, type LiveOptions } from './diagnose.js'
+export { diagnose, diagnoseProxier, doctorObjects, loadNode, nodesToCheck, proxierOptionsFor, type DoctorObjects, type DoctorOptions, type DoctorReport, type LiveOptions } from './diagnose.js'
 export { checkServicePort, checkTarget, DEFAULT_NODE_PORT_RANGE, type CheckContext, type NodeView, type Target } from './checks.js'
 export { mergeFindings, type Finding, type FindingCode, type Probe, type Severity } from './findings.js'
 export { parseNode, parsePod, splitNodesAndPods, nodeAddresses, ZONE_LABEL, type ClusterNode, type PodRef } from './nodes.js'

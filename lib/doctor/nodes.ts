@@ -2,6 +2,7 @@
 // addresses (NodePorts answer on them; InternalIP first, as kube-proxy picks its node IP), its
 // zone (topology hints) and its pod CIDRs (kube-proxy's NodeCIDR local-traffic detector).
 // lib/k8s loads Services and EndpointSlices only, so Nodes and Pods are split out here.
+import { show } from '../util/show.js'
 import { canonicalAddress, parseCidr } from '../util/address.js'
 import { isRecord, optionalArray, optionalString, requiredString } from '../k8s/fields.js'
 
@@ -24,7 +25,7 @@ export interface ClusterNode {
 
 function invalid(name: unknown, field: string, expected: string, got: unknown): TypeError {
   const n = typeof name === 'string' && name !== '' ? name : '<no name>'
-  return new TypeError(`Node ${n}: ${field} must be ${expected}, got ${got === undefined ? 'nothing' : JSON.stringify(got)}`)
+  return new TypeError(`Node ${n}: ${field} must be ${expected}, got ${got === undefined ? 'nothing' : show(got)}`)
 }
 
 /** Checks one Node object (`kubectl get nodes -o json` item); a TypeError names the field. */

@@ -244,7 +244,7 @@ export function measurePerf(node: ClusterNode, objects: DoctorObjects, options: 
       nodes: [node.name],
       what: `the iptables mode walks ${Math.round(walked)} rules on average for every new connection (${ipt.rulesWalked?.worst ?? 0} for the last Service), and a full sync takes ${ipt.syncFullMs.toFixed(0)} ms`,
       why: `kube-proxy's iptables mode matches a new connection against KUBE-SERVICES one rule at a time (${ipt.rules?.kubeServicesRules ?? 0} rules here, ${ipt.rules?.totalRules ?? 0} in all), so its cost grows with the number of Services; measured on these objects a new connection costs ${ipt.newConnectionUs.toFixed(1)} µs in iptables mode and ${nat.newConnectionUs.toFixed(1)} µs with hash maps${ratio > 0 ? ` (${ratio.toFixed(0)}x)` : ''}`,
-      fix: 'switch kube-proxy to nftables (--proxy-mode=nftables, or mode: "nftables" in its KubeProxyConfiguration; Kubernetes 1.31+) or ipvs (mode: "ipvs", needs the ip_vs kernel modules), which look Services up in hash maps; or run svcplane run --mode native',
+      fix: 'switch kube-proxy to nftables (--proxy-mode=nftables, or mode: "nftables" in its KubeProxyConfiguration; Kubernetes 1.31+) or ipvs (mode: "ipvs", needs the ip_vs kernel modules), which look Services up in hash maps (the native column here models that cost; svcplane observes and forwards nothing, so it does not replace kube-proxy)',
       details: { rulesWalked: ipt.rulesWalked, rules: ipt.rules, syncFullMs: ipt.syncFullMs },
     })
   }

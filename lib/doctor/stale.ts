@@ -168,10 +168,13 @@ export function conntrackDeleteCommands(flows: readonly StaleFlow[]): string[] {
  * Lines that are not flows are skipped.
  */
 export function parseConntrackList(text: string): TrackedFlow[] {
+  if (typeof text !== 'string') throw new TypeError(`a conntrack listing must be text, got ${typeof text}`)
   const out: TrackedFlow[] = []
+  let firstOther: string | undefined
   for (const raw of text.split('\n')) {
     const line = raw.trim()
     if (line === '' || line.startsWith('conntrack ') || line.includes('flow entries')) continue
+    firstOther ??= line
     const words = line.split(/\s+/)
     // "ipv4 2 tcp 6 ..." (/proc/net/nf_conntrack) or "tcp 6 ..." (conntrack -L).
     const start = words[0] === 'ipv4' || words[0] === 'ipv6' ? 2 : 0
@@ -198,6 +201,11 @@ export function parseConntrackList(text: string): TrackedFlow[] {
       state,
       expiresIn: Number.isFinite(timeout) ? timeout : 0,
     })
+  }
+  // Text with lines and not one flow in it is something else (a wrong file), not an empty table.
+  if (out.length === 0 && firstOther !== undefined) {
+    const shown = firstOther.length > 60 ? `${firstOther.slice(0, 60)}...` : firstOther
+    throw Object.assign(new TypeError(`not a conntrack -L listing: no line is a TCP/UDP/SCTP flow (the first reads ${JSON.stringify(shown)})`), { code: 'INVALID' })
   }
   return out
 }

@@ -3,3 +3,7 @@ export { parseService, DEFAULT_AFFINITY_TIMEOUT_SECONDS, type ValidService, type
 export { parseEndpointSlice, type ValidEndpointSlice, type ValidEndpoint, type ValidEndpointPort, type AddressType } from './endpointslice.js'
 export { objectKey, type ObjectKey } from './object-key.js'
 export { splitObjects, parseObjects, type SplitObjects, type ParsedObjects } from './load.js'
+export { describeFound, requireKubernetesObjects, listItems, type LoadNotice, type LoadedKind } from './load.js'
+export { mirrorEndpoints, mirrorSkipReason, SKIP_MIRROR_LABEL, MAX_ENDPOINTS_PER_SUBSET, type MirroredEndpoints } from './endpoints.js'
+export { notProxiedReason, SERVICE_PROXY_NAME_LABEL, HEADLESS_LABEL, KUBE_PROXY_LABEL_SELECTOR } from './not-proxied.js'
+export { addressConflicts, describeConflict, type AddressConflict } from './address-conflicts.js'

@@ -47,6 +47,9 @@ export interface ValidService {
   loadBalancerSourceRanges: string[]
   /** Load-balancer ingress IPs kube-proxy programs: non-empty `ip`, `ipMode` not `Proxy`. */
   loadBalancerIPs: string[]
+  /** Ingress entries kube-proxy programs nothing for: hostnames (a DNS-named load balancer sends to NodePorts) and ipMode Proxy IPs. */
+  loadBalancerHostnames: string[]
+  loadBalancerProxyIPs: string[]
   externalTrafficPolicy: TrafficPolicy
   internalTrafficPolicy: TrafficPolicy
   healthCheckNodePort: number
@@ -127,15 +130,21 @@ export function parseService(input: unknown): ValidService {
   const status = isRecord(input.status) ? input.status : {}
   const lb = isRecord(status.loadBalancer) ? status.loadBalancer : {}
   const loadBalancerIPs: string[] = []
+  const loadBalancerHostnames: string[] = []
+  const loadBalancerProxyIPs: string[] = []
   optionalArray(obj, 'status.loadBalancer.ingress', lb.ingress).forEach((ing, i) => {
     const f = `status.loadBalancer.ingress[${i}]`
     if (!isRecord(ing)) throw invalidField(obj, f, 'an object', ing)
     const ip = optionalString(obj, `${f}.ip`, ing.ip) ?? ''
     const mode = oneOf(obj, `${f}.ipMode`, ing.ipMode, ['VIP', 'Proxy'], 'VIP')
-    if (ip === '') return
+    const hostname = optionalString(obj, `${f}.hostname`, ing.hostname) ?? ''
+    if (ip === '') {
+      if (hostname !== '') loadBalancerHostnames.push(hostname)
+      return
+    }
     const parsed = ipAddress(obj, `${f}.ip`, ip).ip
     // ipMode Proxy: the load balancer terminates traffic itself and sends it to the node.
-    if (mode === 'Proxy') return
+    if (mode === 'Proxy') return void loadBalancerProxyIPs.push(parsed)
     loadBalancerIPs.push(parsed)
   })
 
@@ -171,6 +180,8 @@ export function parseService(input: unknown): ValidService {
     externalIPs,
     loadBalancerSourceRanges,
     loadBalancerIPs,
+    loadBalancerHostnames,
+    loadBalancerProxyIPs,
     externalTrafficPolicy: policy('spec.externalTrafficPolicy', spec.externalTrafficPolicy),
     internalTrafficPolicy: policy('spec.internalTrafficPolicy', spec.internalTrafficPolicy),
     healthCheckNodePort: integerIn(obj, 'spec.healthCheckNodePort', spec.healthCheckNodePort, 0, 65535, 0),

@@ -9,6 +9,7 @@ import type { RouteResult } from '../proxy/packet.js'
 import { externallyAccessible } from '../proxy/serviceport.js'
 import type { ResourceStats, ResourceName } from '../watch/informers.js'
 import type { SyncHooks, SyncInfo } from '../watch/sync-loop.js'
+import { checkOptions, optionKeys } from '../util/known-keys.js'
 
 export interface ProxyMetricsOptions {
   /** process_* and nodejs_* metrics, like kube-proxy's process_* and go_* (default true). */
@@ -21,6 +22,8 @@ export interface ProxyMetricsOptions {
 export const NETWORK_PROGRAMMING_BUCKETS = [...linearBuckets(0.25, 0.25, 2), ...linearBuckets(1, 1, 59), ...linearBuckets(60, 5, 12), ...linearBuckets(120, 30, 7)]
 
 const MAP_OPERATIONS = ['hits', 'misses', 'inserts', 'updates', 'deletes', 'evictions', 'refusals', 'expirations'] as const
+
+const PROXY_METRICS_KEYS = optionKeys<ProxyMetricsOptions>({ defaultMetrics: true, watchStats: true })
 
 export class ProxyMetrics {
   readonly registry = new Registry()
@@ -41,6 +44,7 @@ export class ProxyMetrics {
     private readonly proxier: Proxier,
     options: ProxyMetricsOptions = {},
   ) {
+    checkOptions('ProxyMetrics options', options, PROXY_METRICS_KEYS)
     const registers = [this.registry]
     // prom-client calls collect() with the metric as `this`; the pending counts come from here.
     const pending = () => this.pending()

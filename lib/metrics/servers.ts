@@ -5,6 +5,7 @@ import * as http from 'node:http'
 import type { ProxierHealth } from './health.js'
 import { close, listen, send, type BindAddress } from './http.js'
 import type { ProxyMetrics } from './registry.js'
+import { checkOptions, optionKeys } from '../util/known-keys.js'
 
 export interface RunningServer {
   address: BindAddress
@@ -41,7 +42,10 @@ export interface MetricsServerOptions {
   routes?: ExtraRoutes
 }
 
+const METRICS_SERVER_KEYS = optionKeys<MetricsServerOptions>({ metrics: true, mode: true, config: true, routes: true })
+
 export function startMetricsServer(addr: BindAddress, o: MetricsServerOptions): Promise<RunningServer> {
+  checkOptions('startMetricsServer options', o, METRICS_SERVER_KEYS)
   const text = { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' }
   return serve(addr, 'metrics', async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost')

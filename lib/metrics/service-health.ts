@@ -6,6 +6,7 @@
 import * as http from 'node:http'
 import type { HealthCheck } from '../proxy/health.js'
 import { close, formatAddress, listen, send } from './http.js'
+import { checkOptions, optionKeys } from '../util/known-keys.js'
 
 export function serviceHealthBody(service: string, localEndpoints: number, proxyHealthy: boolean): string {
   const slash = service.indexOf('/')
@@ -22,13 +23,15 @@ interface Instance {
 }
 
 export interface ServiceHealthOptions {
-  /** Addresses to listen on (kube-proxy: the node port addresses; default every address). */
+  /** Addresses to listen on (kube-proxy: the node port addresses; default 127.0.0.1 only). */
   addresses?: string[]
   /** kube-proxy answers 503 everywhere while it is itself unhealthy. */
   proxyHealthy?: () => boolean
   /** A server could not be opened (port in use...): reported, the others keep working. */
   onError?: (service: string, error: Error) => void
 }
+
+const SERVICE_HEALTH_KEYS = optionKeys<ServiceHealthOptions>({ addresses: true, proxyHealthy: true, onError: true })
 
 export class ServiceHealthServers {
   private readonly instances = new Map<string, Instance>()
@@ -37,7 +40,10 @@ export class ServiceHealthServers {
   private pending: Promise<void> = Promise.resolve()
 
   constructor(private readonly options: ServiceHealthOptions = {}) {
-    this.addresses = options.addresses ?? ['0.0.0.0']
+    checkOptions('ServiceHealthServers options', options, SERVICE_HEALTH_KEYS)
+    // Loopback unless asked: a health check that says "healthy" on every address draws
+    // load-balancer traffic to this node, and svcplane does not forward it.
+    this.addresses = options.addresses ?? ['127.0.0.1']
     this.proxyHealthy = options.proxyHealthy ?? (() => true)
   }
 

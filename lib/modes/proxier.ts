@@ -10,6 +10,8 @@ import { iptablesExtraOptions } from './iptables/iptables-options.js'
 import type { IptablesMode } from './iptables/iptables-mode.js'
 import type { NftablesMode } from './nftables/nftables-mode.js'
 import { nftablesSettings } from './nftables/nftables-options.js'
+import type { IpvsMode, IpvsState } from './ipvs/ipvs-mode.js'
+import { ipvsSettings } from './ipvs/ipvs-options.js'
 import { isProxyMode, PROXY_MODE_NAMES, PROXY_MODES, SECTION_KEYS, type ModeSections, type ModeView, type ProxyMode } from './table.js'
 
 export interface ProxierOptions extends Omit<CommonProxierOptions, 'mode' | 'iptables'>, ModeSections {
@@ -48,6 +50,7 @@ export class Proxier extends ProxierCore<ModeView> {
     // Checked whatever the mode: iptablesRestore() renders the iptables section in any mode.
     const iptables = iptablesExtraOptions(given.iptables)
     nftablesSettings(given.nftables)
+    ipvsSettings(given.ipvs)
     super(resolved, (model) => PROXY_MODES[given.mode].create(model, resolved, given))
     this.restoreWriter = new ModelRestoreWriter(this.state, iptables)
     this.addSyncListener(this.restoreWriter)
@@ -95,6 +98,25 @@ export class Proxier extends ProxierCore<ModeView> {
    */
   nftablesTransaction(family?: 'IPv4' | 'IPv6'): string {
     return this.requireNftables('nftablesTransaction').transaction(family)
+  }
+
+  /** The ipvs mode (IPVS table, ipsets, rules), in mode 'ipvs'. */
+  get ipvs(): IpvsMode | undefined {
+    const view = this.inspect()
+    return view.mode === 'ipvs' ? view.ipvs : undefined
+  }
+
+  /**
+   * Mode 'ipvs': the virtual servers with their real servers, the ipsets, the iptables rules
+   * and kube-ipvs0's addresses, as kube-proxy's ipvs proxier programs them. Other modes throw
+   * (code WRONG_MODE).
+   */
+  ipvsState(): IpvsState {
+    const mode = this.ipvs
+    if (mode === undefined) {
+      throw Object.assign(new Error(`ipvsState() needs mode "ipvs"; this Proxier runs mode ${JSON.stringify(this.options.mode)}`), { code: 'WRONG_MODE' })
+    }
+    return mode.state()
   }
 
   /**

@@ -10,16 +10,19 @@ import { NATIVE_OPTION_KEYS, nativeSettings, type NativeModeOptions } from './na
 import { NativeMode, type NativeView } from './native/native-mode.js'
 import { NFTABLES_OPTION_KEYS, nftablesSettings, type NftablesModeOptions } from './nftables/nftables-options.js'
 import { NftablesMode, type NftablesView } from './nftables/nftables-mode.js'
+import { IPVS_OPTION_KEYS, ipvsSettings, type IpvsModeOptions } from './ipvs/ipvs-options.js'
+import { IpvsMode, type IpvsView } from './ipvs/ipvs-mode.js'
 
 /** Every mode's options section, by the section's name (a KubeProxyConfiguration's layout). */
 export interface ModeSections {
   native?: NativeModeOptions
   iptables?: IptablesModeOptions
   nftables?: NftablesModeOptions
+  ipvs?: IpvsModeOptions
 }
 
 /** What `proxier.inspect()` returns: the running mode's own state, told apart by `mode`. */
-export type ModeView = NativeView | IptablesView | NftablesView
+export type ModeView = NativeView | IptablesView | NftablesView | IpvsView
 
 interface ModeEntry {
   /** Builds the mode; `sections` are the options as given (each mode checks its own section). */
@@ -36,6 +39,9 @@ export const PROXY_MODES = {
   nftables: {
     create: (model, options, sections) => new NftablesMode(model, options, nftablesSettings(sections.nftables)),
   },
+  ipvs: {
+    create: (model, options, sections) => new IpvsMode(model, options, ipvsSettings(sections.ipvs), iptablesExtraOptions(sections.iptables)),
+  },
 } satisfies Record<string, ModeEntry>
 
 export type ProxyMode = keyof typeof PROXY_MODES
@@ -47,6 +53,7 @@ export const SECTION_KEYS: Readonly<Record<keyof ModeSections, readonly string[]
   native: NATIVE_OPTION_KEYS,
   iptables: IPTABLES_OPTION_KEYS,
   nftables: NFTABLES_OPTION_KEYS,
+  ipvs: IPVS_OPTION_KEYS,
 }
 
 export function isProxyMode(name: unknown): name is ProxyMode {

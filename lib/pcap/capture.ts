@@ -136,6 +136,15 @@ function readPcapng(data: Uint8Array, view: DataView, out: Growing): void {
 }
 
 /** Reads a pcap or pcapng capture held in memory (the bytes are not copied). */
+const CAPTURE_MAGICS = [0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1, 0x0a0d0d0a]
+
+/** Throws at once when the first bytes are not a pcap or pcapng header (so a wrong file is not read to its end). */
+export function checkCaptureStart(start: Uint8Array): void {
+  if (start.length < 4) return
+  const magic = new DataView(start.buffer, start.byteOffset, start.byteLength).getUint32(0, false)
+  if (!CAPTURE_MAGICS.includes(magic)) throw new CaptureError(`not a pcap or pcapng file (magic 0x${magic.toString(16).padStart(8, '0')})`)
+}
+
 export function readCapture(bytes: Uint8Array): Capture {
   if (!(bytes instanceof Uint8Array)) throw new TypeError('capture must be a Uint8Array or Buffer')
   if (bytes.length < 4) throw new CaptureError('not a pcap or pcapng file: too short')

@@ -1,3 +1,3 @@
 // Packet captures in and out of the dataplane.
-export { readCapture, PcapWriter, CaptureError, linkOf, LINKTYPE_ETHERNET, LINKTYPE_RAW, type Capture, type CaptureLink } from './capture.js'
-export { runPcap, type RunPcapOptions, type PcapSummary, type PcapProxier } from './run-pcap.js'
+export { readCapture, checkCaptureStart, PcapWriter, CaptureError, linkOf, LINKTYPE_ETHERNET, LINKTYPE_RAW, type Capture, type CaptureLink } from './capture.js'
+export { runPcap, PcapFileError, DEFAULT_MAX_CAPTURE_BYTES, type RunPcapOptions, type PcapSummary, type PcapProxier } from './run-pcap.js'

@@ -11,7 +11,10 @@ import type { Dataplane } from '../dataplane/dataplane.js'
 import { PACKET_REASONS, PacketReplies, type PacketReason, type RejectWith } from '../dataplane/packets.js'
 import { VERDICTS } from '../dataplane/codes.js'
 import type { Verdict } from '../dataplane/types.js'
-import { CaptureError, linkOf, PcapWriter, readCapture } from './capture.js'
+import { checkOptions, optionKeys } from '../util/known-keys.js'
+import { readFileLimitedSync } from '../util/read-limited.js'
+import { show } from '../util/show.js'
+import { CaptureError, checkCaptureStart, linkOf, PcapWriter, readCapture } from './capture.js'
 
 /** What runPcap needs of a Proxier (mode 'native'): its dataplane and its node options. */
 export interface PcapProxier {
@@ -37,6 +40,30 @@ export interface RunPcapOptions {
   /** Write the reply a rejected packet gets in its place (default true). */
   replies?: boolean
   rejectWith?: RejectWith
+  /** A capture file larger than this is refused (bytes, default 256 MiB); one that does not start like a capture (/dev/zero) at once. */
+  maxInputBytes?: number
+}
+
+/** 256 MiB, like the cluster files. */
+export const DEFAULT_MAX_CAPTURE_BYTES = 256 * 1024 * 1024
+
+const RUN_PCAP_KEYS = optionKeys<RunPcapOptions>({ proxier: true, dataplane: true, in: true, out: true, batchSize: true, start: true, replies: true, rejectWith: true, maxInputBytes: true })
+
+/** An error about one of runPcap's files: `file` is the path, `role` says which ('in' or 'out'). */
+export class PcapFileError extends Error {
+  override name = 'PcapFileError'
+  constructor(readonly role: 'in' | 'out', readonly file: string, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+  }
+}
+
+function why(err: unknown): string {
+  const e = err as NodeJS.ErrnoException
+  if (e.code === 'ENOENT') return 'no such file or directory'
+  if (e.code === 'EISDIR') return 'is a directory'
+  if (e.code === 'EACCES') return 'permission denied'
+  if (e.code === 'ENOTDIR') return 'a part of the path is not a directory'
+  return (e.message ?? String(err)).split('\n')[0]!
 }
 
 export interface PcapSummary {
@@ -54,6 +81,7 @@ export interface PcapSummary {
 
 export function runPcap(o: RunPcapOptions): PcapSummary {
   if (o === null || typeof o !== 'object') throw new TypeError('runPcap options must be an object')
+  checkOptions('runPcap options', o, RUN_PCAP_KEYS)
   let dp = o.dataplane
   if (o.proxier !== undefined) {
     if (dp !== undefined) throw new TypeError('runPcap: give either proxier or dataplane, not both')
@@ -65,16 +93,32 @@ export function runPcap(o: RunPcapOptions): PcapSummary {
   }
   if (dp === undefined) throw new TypeError('runPcap: a proxier or a dataplane is required')
   const batchSize = o.batchSize ?? 256
-  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 65536) throw new RangeError(`runPcap: batchSize must be 1..65536, got ${batchSize}`)
+  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 65536) throw new RangeError(`runPcap: batchSize must be 1..65536, got ${show(batchSize)}`)
   const start = o.start ?? 1
-  if (typeof start !== 'number' || !Number.isFinite(start) || start < 0) throw new RangeError(`runPcap: start must be seconds >= 0, got ${start}`)
+  if (typeof start !== 'number' || !Number.isFinite(start) || start < 0) throw new RangeError(`runPcap: start must be seconds >= 0, got ${show(start)}`)
+  const maxBytes = o.maxInputBytes ?? DEFAULT_MAX_CAPTURE_BYTES
   const writeReplies = o.replies ?? true
 
   let bytes: Uint8Array
-  if (typeof o.in === 'string') bytes = fs.readFileSync(o.in)
-  else if (o.in instanceof Uint8Array) bytes = Uint8Array.from(o.in)  // rewritten in place: never the caller's
+  const inName = typeof o.in === 'string' ? o.in : 'the input bytes'
+  if (typeof o.in === 'string') {
+    const file = o.in
+    try {
+      bytes = readFileLimitedSync(file, { maxBytes, what: `capture ${file}`, checkStart: checkCaptureStart })
+    } catch (err) {
+      if ((err as { code?: unknown }).code === 'TOO_LARGE') throw new PcapFileError('in', file, (err as Error).message, { cause: err })
+      if (err instanceof CaptureError) throw new PcapFileError('in', file, `capture ${file}: ${err.message}`, { cause: err })
+      throw new PcapFileError('in', file, `cannot read capture ${file}: ${why(err)}`, { cause: err })
+    }
+  } else if (o.in instanceof Uint8Array) bytes = Uint8Array.from(o.in)  // rewritten in place: never the caller's
   else throw new TypeError('runPcap: in must be a path or a Uint8Array')
-  const cap = readCapture(bytes)
+  let cap
+  try {
+    cap = readCapture(bytes)
+  } catch (err) {
+    if (typeof o.in === 'string') throw new PcapFileError('in', o.in, `capture ${inName}: ${(err as Error).message}`, { cause: err })
+    throw err
+  }
 
   const links = new Set(cap.linkTypes)
   if (links.size > 1) throw new CaptureError(`runPcap: the capture mixes link types ${[...links].join(', ')}; one is supported per file`)
@@ -115,7 +159,13 @@ export function runPcap(o: RunPcapOptions): PcapSummary {
     }
   }
   const output = writer.bytes()
-  if (o.out !== undefined) fs.writeFileSync(o.out, output)
+  if (o.out !== undefined) {
+    try {
+      fs.writeFileSync(o.out, output)
+    } catch (err) {
+      throw new PcapFileError('out', o.out, `cannot write output capture ${o.out}: ${why(err)}`, { cause: err })
+    }
+  }
   const reasonsOut: Partial<Record<PacketReason, number>> = {}
   PACKET_REASONS.forEach((r, i) => {
     if (reasonCount[i]) reasonsOut[r] = reasonCount[i]

@@ -1,5 +1,6 @@
 // Where a packet comes from, as kube-proxy sees it: from a pod (its local-traffic detector, a
 // match on the pod CIDRs) and/or from this node itself (`-m addrtype --src-type LOCAL`).
+import { show } from '../util/show.js'
 import { cidrContains, parseAddressInto, parseCidr, type ParsedCidr } from '../util/address.js'
 
 export class LocalTrafficDetector {
@@ -8,7 +9,7 @@ export class LocalTrafficDetector {
   constructor(podCIDRs: readonly string[]) {
     this.cidrs = podCIDRs.map((c, i) => {
       const parsed = typeof c === 'string' && c.includes('/') ? parseCidr(c.trim()) : undefined
-      if (parsed === undefined) throw new TypeError(`Proxier options: podCIDRs[${i}] must be a CIDR, got ${JSON.stringify(c)}`)
+      if (parsed === undefined) throw new TypeError(`Proxier options: podCIDRs[${i}] must be a CIDR, got ${show(c)}`)
       return parsed
     })
   }

@@ -1,4 +1,5 @@
 // The packets route() and explain() take, and what they answer.
+import { show } from '../util/show.js'
 import { canonicalAddress } from '../util/address.js'
 import { joinHostPort } from '../util/host-port.js'
 import type { K8sProtocol } from '../k8s/types.js'
@@ -20,10 +21,10 @@ export interface Packet {
   tcpFlags?: number
 }
 
-/** `invalid-port` / `unallocated-cluster-ip`: nftables mode only (its cluster-ips-check chain). */
+/** `invalid-port` / `unallocated-cluster-ip`: nftables mode only (its cluster-ips-check chain); `unserved-port` / `loopback-source`: ipvs mode only. */
 export type RouteReason =
   | 'no-endpoints' | 'no-local-endpoints' | 'source-range' | 'conntrack-full' | 'affinity-full'
-  | 'invalid-port' | 'unallocated-cluster-ip'
+  | 'invalid-port' | 'unallocated-cluster-ip' | 'unserved-port' | 'loopback-source'
 
 export type RouteResult =
   /** `endpoint` is "ip:port" ("[ip6]:port"); `address` and `port` are its parts, as kube-proxy's Endpoint has them. */
@@ -42,14 +43,14 @@ export interface CheckedPacket extends Required<Omit<Packet, 'now' | 'tcpFlags'>
 }
 
 function port(field: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isInteger(v)) throw new TypeError(`packet: ${field} must be an integer 0..65535, got ${JSON.stringify(v)}`)
+  if (typeof v !== 'number' || !Number.isInteger(v)) throw new TypeError(`packet: ${field} must be an integer 0..65535, got ${show(v)}`)
   if (v < 0 || v > 65535) throw new RangeError(`packet: ${field} must be an integer 0..65535, got ${v}`)
   return v
 }
 
 function address(field: string, v: unknown): string {
   const c = typeof v === 'string' ? canonicalAddress(v) : undefined
-  if (c === undefined) throw new TypeError(`packet: ${field} must be an IP address, got ${JSON.stringify(v)}`)
+  if (c === undefined) throw new TypeError(`packet: ${field} must be an IP address, got ${show(v)}`)
   return c
 }
 
@@ -59,15 +60,15 @@ export function checkPacket(p: Packet): CheckedPacket {
   const dst = address('dst', p.dst)
   if (src.includes(':') !== dst.includes(':')) throw new TypeError(`packet: src ${src} and dst ${dst} must be of the same IP family`)
   if (p.protocol !== 'TCP' && p.protocol !== 'UDP' && p.protocol !== 'SCTP') {
-    throw new TypeError(`packet: protocol must be one of TCP, UDP, SCTP, got ${JSON.stringify(p.protocol)}`)
+    throw new TypeError(`packet: protocol must be one of TCP, UDP, SCTP, got ${show(p.protocol)}`)
   }
   const hook = p.hook ?? 'prerouting'
-  if (hook !== 'output' && hook !== 'prerouting') throw new TypeError(`packet: hook must be "output" or "prerouting", got ${JSON.stringify(p.hook)}`)
+  if (hook !== 'output' && hook !== 'prerouting') throw new TypeError(`packet: hook must be "output" or "prerouting", got ${show(p.hook)}`)
   if (p.now !== undefined && (typeof p.now !== 'number' || !Number.isFinite(p.now) || p.now < 0)) {
-    throw new RangeError(`packet: now must be a finite number of seconds >= 0, got ${JSON.stringify(p.now)}`)
+    throw new RangeError(`packet: now must be a finite number of seconds >= 0, got ${show(p.now)}`)
   }
   if (p.tcpFlags !== undefined && (!Number.isInteger(p.tcpFlags) || p.tcpFlags < 0 || p.tcpFlags > 255)) {
-    throw new RangeError(`packet: tcpFlags must be an integer 0..255, got ${JSON.stringify(p.tcpFlags)}`)
+    throw new RangeError(`packet: tcpFlags must be an integer 0..255, got ${show(p.tcpFlags)}`)
   }
   return { src, sport: port('sport', p.sport), dst, dport: port('dport', p.dport), protocol: p.protocol, hook, now: p.now, tcpFlags: p.tcpFlags }
 }

@@ -3,7 +3,7 @@
 // explain() decide packets through the mode it is handed (lib/modes picks and builds it).
 import { performance } from 'node:perf_hooks'
 import { parseEndpointSlice, type ValidEndpointSlice } from '../k8s/endpointslice.js'
-import { parseObjects } from '../k8s/load.js'
+import { parseObjects, type LoadNotice } from '../k8s/load.js'
 import { objectKey } from '../k8s/object-key.js'
 import { parseService, type ValidService } from '../k8s/service.js'
 import { ChangeTracker } from './change-tracker.js'
@@ -36,6 +36,8 @@ export interface ApplyListResult {
   endpointSlices: number
   /** Items of other kinds. */
   skipped: number
+  /** v1 Endpoints read as EndpointSlices, objects kube-proxy skips (another proxy's, headless): one line each. */
+  notices: LoadNotice[]
 }
 
 export class ProxierCore<View = unknown> {
@@ -95,7 +97,7 @@ export class ProxierCore<View = unknown> {
     const parsed = parseObjects(input)
     for (const svc of parsed.services) this.tracker.serviceChanged(svc.key, svc)
     for (const slice of parsed.endpointSlices) this.tracker.sliceChanged(slice.key, slice)
-    return { services: parsed.services.length, endpointSlices: parsed.endpointSlices.length, skipped: parsed.skipped }
+    return { services: parsed.services.length, endpointSlices: parsed.endpointSlices.length, skipped: parsed.skipped, notices: parsed.notices }
   }
 
   /** Changes recorded and not yet synced. */

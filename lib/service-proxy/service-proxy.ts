@@ -14,6 +14,7 @@ import type { ProxyContext } from './context.js'
 import { CounterTable, type ServiceCounters } from './counters.js'
 import { acceptTcp, type TcpSession } from './tcp.js'
 import { UdpFrontend } from './udp.js'
+import { checkOptions, optionKeys } from '../util/known-keys.js'
 
 export interface ServiceProxyOptions {
   /** Decides every new connection and datagram; the proxy calls its sync(). */
@@ -79,6 +80,8 @@ function positive(name: string, v: number | undefined, dflt: number, allowZero =
   return v
 }
 
+const SERVICE_PROXY_KEYS = optionKeys<ServiceProxyOptions>({ proxier: true, clock: true, connectTimeoutMs: true, udpIdleTimeoutMs: true, gcIntervalMs: true, listenOn: true, onError: true })
+
 export class ServiceProxy {
   readonly proxier: Proxier
   private readonly ctx: ProxyContext
@@ -95,8 +98,9 @@ export class ServiceProxy {
 
   constructor(options: ServiceProxyOptions) {
     if (typeof options !== 'object' || options === null) throw new TypeError('ServiceProxy options must be an object')
+    checkOptions('ServiceProxy options', options, SERVICE_PROXY_KEYS)
     const p = options.proxier
-    if (typeof p !== 'object' || p === null || typeof (p as Proxier).route !== 'function') {
+    if (typeof p !== 'object' || p === null || typeof (p as Proxier).route !== 'function' || typeof (p as Proxier).options !== 'object' || (p as Proxier).options === null) {
       throw new TypeError('ServiceProxy options: proxier must be a Proxier')
     }
     if (options.clock !== undefined && typeof options.clock !== 'function') throw new TypeError('ServiceProxy options: clock must be a function')

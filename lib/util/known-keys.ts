@@ -45,3 +45,20 @@ export function rejectUnknownKeys(where: string, value: object, known: readonly 
     throw err
   }
 }
+
+/**
+ * The keys of an options type, listed once: a Record over `keyof T` makes the compiler refuse a
+ * list that misses or invents a key, so the runtime check cannot drift from the interface.
+ */
+export function optionKeys<T>(keys: Record<keyof T, true>): string[] {
+  return Object.keys(keys)
+}
+
+/** rejectUnknownKeys for an options argument that may also be missing, or not an object at all. */
+export function checkOptions(where: string, value: unknown, known: readonly string[]): void {
+  if (value === undefined) return
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw Object.assign(new TypeError(`${where} must be an object, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`), { code: 'INVALID' })
+  }
+  rejectUnknownKeys(where, value, known)
+}

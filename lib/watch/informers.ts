@@ -11,8 +11,10 @@ import { loadClientNode, type KubeConfig } from './client.js'
 export type ObjectEvent = 'add' | 'update' | 'delete'
 export type ResourceName = 'services' | 'endpointslices'
 
+import { KUBE_PROXY_LABEL_SELECTOR } from '../k8s/not-proxied.js'
+import { checkOptions, optionKeys } from '../util/known-keys.js'
 /** kube-proxy ignores Services handled by another proxy and headless Services (and their slices). */
-export const KUBE_PROXY_LABEL_SELECTOR = '!service.kubernetes.io/service-proxy-name,!service.kubernetes.io/headless'
+export { KUBE_PROXY_LABEL_SELECTOR }
 
 export interface WatchHandlers {
   onService(event: ObjectEvent, obj: unknown): void
@@ -177,6 +179,9 @@ class ResourceInformer {
   }
 }
 
+const WATCHER_KEYS = optionKeys<WatcherOptions>({ labelSelector: true, backoff: true, minWatchMs: true })
+const BACKOFF_KEYS = optionKeys<BackoffOptions>({ initialMs: true, maxMs: true, factor: true, jitter: true, random: true })
+
 /** Watches a cluster's Services and EndpointSlices and hands every change to the handlers. */
 export class ClusterWatcher {
   private readonly services: ResourceInformer
@@ -189,6 +194,8 @@ export class ClusterWatcher {
     private readonly handlers: WatchHandlers,
     private readonly options: WatcherOptions = {},
   ) {
+    checkOptions('ClusterWatcher options', options, WATCHER_KEYS)
+    if (options.backoff !== undefined) checkOptions('ClusterWatcher options: backoff', options.backoff, BACKOFF_KEYS)
     const labelSelector = options.labelSelector ?? KUBE_PROXY_LABEL_SELECTOR
     const opts = { ...options, labelSelector: labelSelector === '' ? undefined : labelSelector }
     const firstSync = () => this.checkSynced()

@@ -7,6 +7,7 @@ import type { SyncSummary } from '../proxy/proxier.js'
 import type { Proxier } from '../modes/index.js'
 import type { ObjectEvent } from './informers.js'
 import { SyncRunner, type SyncTrigger } from './sync-runner.js'
+import { checkOptions, optionKeys } from '../util/known-keys.js'
 
 /** The EndpointSlice controller's annotation: when the change that produced this slice happened. */
 export const TRIGGER_TIME_ANNOTATION = 'endpoints.kubernetes.io/last-change-trigger-time'
@@ -54,6 +55,8 @@ function triggerTime(obj: unknown): number | undefined {
   return Number.isFinite(t) ? t : undefined
 }
 
+const SYNC_LOOP_KEYS = optionKeys<SyncLoopOptions>({ minSyncPeriod: true, syncPeriod: true, hooks: true, wallClock: true })
+
 export class ProxierSyncLoop {
   readonly runner: SyncRunner
   private readonly hooks: SyncHooks
@@ -68,6 +71,7 @@ export class ProxierSyncLoop {
     readonly proxier: Proxier,
     options: SyncLoopOptions = {},
   ) {
+    checkOptions('ProxierSyncLoop options', options, SYNC_LOOP_KEYS)
     this.hooks = options.hooks ?? {}
     this.wallClock = options.wallClock ?? Date.now
     this.runner = new SyncRunner((trigger) => this.sync(trigger), {

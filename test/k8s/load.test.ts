@@ -51,7 +51,7 @@ t.test('normalisation with API defaults', async (t) => {
 
 t.test('the fixture cluster through a Proxier', async (t) => {
   const p = new Proxier({ mode: 'native', nodeName: 'node-a', nodeIPs: ['192.168.0.2', '2001:db8::2'], podCIDRs: ['10.244.0.0/16', 'fd00:10:244::/56'], zone: 'zone-a', seed: 1 })
-  t.same(p.applyList(text), { services: 6, endpointSlices: 7, skipped: 0 })
+  t.match(p.applyList(text), { services: 6, endpointSlices: 7, skipped: 0, notices: [] })
   const s = p.sync()
   t.same(s.servicePorts.added, 6, 'kubernetes, 2x kube-dns, web v4 + v6, cache; headless and ExternalName skipped')
   t.same(p.state.servicePorts().map((sp) => `${sp.info.name}/${sp.info.protocol}/${sp.info.family}`), [

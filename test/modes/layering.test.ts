@@ -30,6 +30,7 @@ const FORBIDDEN: Record<string, string[]> = {
   k8s: ['proxy', 'modes', 'iptables', 'nftables', 'dataplane', 'cli', 'doctor', 'watch', 'metrics', 'pcap', 'service-proxy'],
   proxy: ['modes', 'iptables', 'nftables', 'cli', 'doctor', 'watch', 'metrics', 'pcap', 'service-proxy'],
   iptables: ['modes', 'cli', 'doctor', 'watch', 'metrics', 'pcap', 'service-proxy'],
+  ipvs: ['modes', 'nftables', 'dataplane', 'cli', 'doctor', 'watch', 'metrics', 'pcap', 'service-proxy'],
   nftables: ['modes', 'cli', 'doctor', 'watch', 'metrics', 'pcap', 'service-proxy'],
   dataplane: ['k8s', 'proxy', 'modes', 'iptables', 'nftables', 'cli', 'doctor', 'watch', 'metrics', 'pcap', 'service-proxy'],
   modes: ['cli', 'doctor', 'watch', 'metrics', 'pcap'],

@@ -22,7 +22,7 @@ t.test('both modes on the same objects', async (t) => {
   t.match(f.why, /a new connection costs [\d.]+ µs in iptables mode and [\d.]+ µs with hash maps/)
   t.match(f.fix, /mode: "nftables"/)
   t.match(f.fix, /mode: "ipvs"/)
-  t.match(f.fix, /svcplane run --mode native/)
+  t.match(f.fix, /does not replace kube-proxy/)
 })
 
 t.test('svcplane doctor --perf: side by side, and how to switch', async (t) => {
@@ -35,5 +35,5 @@ t.test('svcplane doctor --perf: side by side, and how to switch', async (t) => {
   t.match(r.out, /\(worst case: team-29\/svc-1499:http \(10\.96\.105\.250:80\), the last Service in KUBE-SERVICES\)\n/)
   t.match(r.out, /\nSwitching modes:\n  kube-proxy: set mode: "nftables" \(Kubernetes 1\.31\+\) or mode: "ipvs"/)
   t.match(r.out, /kubectl -n kube-system rollout restart daemonset kube-proxy/)
-  t.match(r.out, /\n  svcplane: {3}svcplane run --mode native/)
+  t.match(r.out, /\n  svcplane: {3}models and measures the native column/)
 })

@@ -1,16 +1,13 @@
 // svcplane doctor: checks every Service of a cluster dump from every node's point of view and
 // says what is wrong, why, and the fix; --perf measures the proxy on the same objects.
-import * as fs from 'node:fs'
-import * as path from 'node:path'
 import { canonicalAddress } from '../../util/address.js'
-import { parseObjects, splitObjects } from '../../k8s/load.js'
 import type { K8sProtocol } from '../../k8s/types.js'
 import { diagnose, nodesToCheck, type DoctorObjects, type DoctorOptions } from '../../doctor/diagnose.js'
 import { formatPerf, formatReport } from '../../doctor/format.js'
 import { splitNodesAndPods } from '../../doctor/nodes.js'
 import { measurePerf, type PerfReport } from '../../doctor/perf.js'
 import { parseConntrackList } from '../../doctor/stale.js'
-import { parseClusterText } from '../cluster-file.js'
+import { loadClusterFiles, MAX_INPUT_OPTION, printNotices, readInputText } from '../cluster-file.js'
 import { CliError, UsageError } from '../errors.js'
 import type { CliIO } from '../io.js'
 import { JSON_OPTION } from '../node-options.js'
@@ -20,32 +17,17 @@ import type { Command } from '../registry.js'
 /** Exit status with --fail-on-findings when there is an error or a warning (0 success, 1 failure, 2 usage are taken). */
 export const EXIT_FINDINGS = 3
 
-function readText(file: string, cwd: string, what: string): string {
-  try {
-    return file === '-' ? fs.readFileSync(0, 'utf8') : fs.readFileSync(path.resolve(cwd, file), 'utf8')
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException
-    const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EISDIR' ? 'is a directory' : e.code === 'EACCES' ? 'permission denied' : e.message
-    throw new CliError(`cannot read ${what} ${file}: ${why}`)
-  }
-}
-
-/** Services, EndpointSlices, Nodes (and Pods) of a `kubectl get services,endpointslices,nodes -A -o json` dump. */
-export async function loadDoctorObjects(file: string, io: CliIO): Promise<DoctorObjects> {
-  const items = await parseClusterText(readText(file, io.cwd, 'cluster file'), file)
-  try {
-    parseObjects(items)
-  } catch (err) {
-    throw new CliError(`cluster file ${file} holds an invalid object`, { cause: err })
-  }
-  const split = splitObjects(items)
+/** Services, EndpointSlices, Nodes (and Pods) of `kubectl get services,endpointslices,nodes -A -o json` dumps (several merged). */
+export async function loadDoctorObjects(files: string[], io: CliIO, maxBytes?: number, command = 'doctor'): Promise<DoctorObjects> {
+  const dump = await loadClusterFiles(files, io, { maxBytes })
+  printNotices(io, command, dump.notices)
   let extra
   try {
-    extra = splitNodesAndPods(items)
+    extra = splitNodesAndPods(dump.items)
   } catch (err) {
-    throw new CliError(`cluster file ${file} holds an invalid object`, { cause: err })
+    throw new CliError(`cluster file ${dump.file} holds an invalid object`, { cause: err })
   }
-  return { services: split.services, endpointSlices: split.endpointSlices, nodes: extra.nodes, pods: extra.pods.length > 0 ? extra.pods : undefined }
+  return { services: dump.services, endpointSlices: dump.endpointSlices, nodes: extra.nodes, pods: extra.pods.length > 0 ? extra.pods : undefined, notProxied: dump.notProxied }
 }
 
 function nodePortRange(text: string, command: string): [number, number] {
@@ -69,7 +51,8 @@ export const doctorCommand: Command = {
     '--perf measures the proxy on these objects in both modes. ' +
     `Exit status 0 (also with findings) unless --fail-on-findings, which exits ${EXIT_FINDINGS} when there is an error or a warning.`,
   options: [
-    { name: 'cluster', type: 'string', valueName: 'FILE', description: 'a `kubectl get services,endpointslices,nodes -A -o json` (or -o yaml) dump; "-" reads stdin' },
+    { name: 'cluster', type: 'string', repeatable: true, valueName: 'FILE', description: 'a `kubectl get services,endpointslices,nodes -A -o json` (or -o yaml; v1 Endpoints are read too) dump; "-" reads stdin; repeat to merge several files' },
+    MAX_INPUT_OPTION,
     { name: 'node-name', type: 'string', valueName: 'NAME', description: 'check from this node only (default: every node of the dump)' },
     { name: 'node-ip', type: 'list', valueName: 'IP', description: 'the node\'s addresses, when the dump has no Node for --node-name' },
     { name: 'pod-cidr', type: 'list', valueName: 'CIDR', description: 'kube-proxy\'s --cluster-cidr (default: each node\'s spec.podCIDRs)' },
@@ -82,7 +65,7 @@ export const doctorCommand: Command = {
     { name: 'localhost-node-ports', type: 'boolean', default: true, description: 'kube-proxy opens NodePorts on 127.0.0.1 (--iptables-localhost-nodeports; --no-localhost-node-ports for ipvs/nftables or when disabled)' },
     { name: 'masquerade-all', type: 'boolean', description: 'kube-proxy runs with --masquerade-all' },
     { name: 'mode', type: 'string', valueName: 'MODE', choices: ['iptables', 'native'], default: 'iptables', description: 'the proxy mode your nodes run (kube-proxy\'s default is iptables), for --perf' },
-    { name: 'proxy-mode', type: 'string', hidden: true, choices: ['iptables', 'native'], description: 'alias of --mode' },
+    { name: 'proxy-mode', type: 'string', hidden: true, alias: 'mode', choices: ['iptables', 'native'], description: 'alias of --mode' },
     { name: 'perf', type: 'boolean', description: 'measure the proxy on these objects: rules, rules walked and cost per new connection, sync times, both modes side by side' },
     { name: 'perf-budget', type: 'duration', valueName: 'DURATION', default: 0.2, description: 'time budget per measurement of --perf' },
     { name: 'conntrack', type: 'string', valueName: 'FILE', description: 'the node\'s `conntrack -L` (or `svcplane dump --format conntrack`) listing: connections pinned to old endpoints' },
@@ -100,8 +83,8 @@ export const doctorCommand: Command = {
     'svcplane doctor --cluster cluster.json --perf --mode iptables',
   ],
   async run({ options: v, io, command }) {
-    const file = v.cluster as string | undefined
-    if (file === undefined) throw new UsageError('--cluster FILE is required (a `kubectl get services,endpointslices,nodes -A -o json` dump)', command)
+    const files = v.cluster as string[] | undefined
+    if (files === undefined || files.length === 0) throw new UsageError('--cluster FILE is required (a `kubectl get services,endpointslices,nodes -A -o json` dump)', command)
     const options: DoctorOptions = {
       nodeName: v['node-name'] as string | undefined,
       nodeIPs: v['node-ip'] as string[] | undefined,
@@ -129,8 +112,17 @@ export const doctorCommand: Command = {
     if (v['clear-stale'] === true && v.conntrack === undefined) {
       throw new UsageError('--clear-stale needs --conntrack FILE (the node\'s `conntrack -L`); a running svcplane is cleared through the API (clearStaleFlows)', command)
     }
-    const objects = await loadDoctorObjects(file, io)
-    if (v.conntrack !== undefined) options.conntrack = parseConntrackList(readText(v.conntrack as string, io.cwd, 'conntrack listing'))
+    const maxBytes = v['max-input-bytes'] as number | undefined
+    const objects = await loadDoctorObjects(files, io, maxBytes, command)
+    if (v.conntrack !== undefined) {
+      const ct = v.conntrack as string
+      const text = await readInputText(ct, io, 'conntrack listing', { maxBytes })
+      try {
+        options.conntrack = parseConntrackList(text)
+      } catch (err) {
+        throw new CliError(`conntrack listing ${ct}: ${(err as Error).message}`)
+      }
+    }
     let report
     try {
       report = diagnose(objects, options)

@@ -4,10 +4,11 @@
 import type { Proxier, ProxyMode } from '../../modes/index.js'
 import { CliError, UsageError } from '../errors.js'
 import { dumpJson, formatConntrack, formatIpvsadm, virtualServers } from '../format/dump.js'
-import { CLUSTER_OPTION, JSON_OPTION, modeOption, NODE_OPTIONS, proxierFromCluster, selectedMode } from '../node-options.js'
+import { CLUSTER_OPTION, MAX_INPUT_OPTION, JSON_OPTION, modeOption, NODE_OPTIONS, proxierFromCluster, selectedMode } from '../node-options.js'
 import type { Command } from '../registry.js'
+import type { IpvsadmView } from '../../ipvs/format-ipvsadm.js'
 
-export const DUMP_FORMATS = ['iptables-save', 'nft', 'ipvsadm', 'conntrack', 'json'] as const
+export const DUMP_FORMATS = ['iptables-save', 'nft', 'ipvsadm', 'ipset', 'conntrack', 'json'] as const
 export type DumpFormat = (typeof DUMP_FORMATS)[number]
 export const DUMP_PATH = '/debug/svcplane/dump'
 
@@ -19,8 +20,20 @@ export interface RenderedDump {
 }
 
 /** One dump of a Proxier (shared by this command and the running proxy's debug endpoint). */
-export function renderDump(proxier: Proxier, format: DumpFormat, json: boolean): RenderedDump {
+export function renderDump(proxier: Proxier, format: DumpFormat, json: boolean, view: IpvsadmView = 'list'): RenderedDump {
   const asJson = (data: unknown): RenderedDump => ({ contentType: 'application/json', body: JSON.stringify(data, null, 2) + '\n' })
+  const text = (body: string): RenderedDump => ({ contentType: 'text/plain; charset=utf-8', body })
+  // Mode ipvs: what kube-proxy's IPVS proxier programs, as ipvsadm and ipset print it.
+  const ipvs = proxier.ipvs
+  if (ipvs !== undefined && format === 'ipvsadm') return json ? asJson(proxier.ipvsState().virtualServers) : text(ipvs.ipvsadm({ view }))
+  if (format === 'ipset') {
+    if (ipvs === undefined) throw new CliError('--format ipset shows the ipsets of IPVS mode: use --mode ipvs')
+    return json ? asJson(proxier.ipvsState().ipsets) : text(ipvs.ipsetSave())
+  }
+  if (ipvs !== undefined && format === 'iptables-save') {
+    const s = proxier.ipvsState()
+    return json ? asJson({ format, text: s.iptables, ip6tables: s.ip6tables }) : text(s.iptables + s.ip6tables)
+  }
   switch (format) {
     case 'iptables-save': {
       const text = proxier.iptablesRestore()
@@ -76,9 +89,12 @@ export const dumpCommand: Command = {
     { name: 'format', short: 'f', type: 'string', valueName: 'FORMAT', choices: DUMP_FORMATS, default: 'ipvsadm', description: 'what to print' },
     { name: 'server', type: 'string', valueName: 'HOST:PORT', description: 'ask a running `svcplane run` (its metrics address) instead of loading --cluster' },
     CLUSTER_OPTION,
+    MAX_INPUT_OPTION,
     modeOption(),
     ...NODE_OPTIONS,
     { ...JSON_OPTION, description: 'print the chosen dump as JSON data' },
+    { name: 'stats', type: 'boolean', description: 'with --format ipvsadm in mode ipvs: counters, as ipvsadm -Ln --stats' },
+    { name: 'rate', type: 'boolean', description: 'with --format ipvsadm in mode ipvs: rates, as ipvsadm -Ln --rate' },
   ],
   examples: [
     'svcplane dump --cluster cluster.json --node-ip 192.168.0.2 --format ipvsadm',
@@ -95,12 +111,13 @@ export const dumpCommand: Command = {
       out = await fetchDump(v.server as string, format, json)
     } else {
       const mode = selectedMode(v) as ProxyMode
-      if ((format === 'ipvsadm' || format === 'conntrack') && mode !== 'native') {
-        throw new UsageError(`--format ${format} shows the native dataplane: use --mode native`, command)
+      if ((format === 'ipvsadm' || format === 'conntrack') && mode !== 'native' && !(format === 'ipvsadm' && mode === 'ipvs')) {
+        throw new UsageError(`--format ${format} shows the native dataplane (or, for ipvsadm, IPVS mode): use --mode native or ipvs`, command)
       }
+      if (format === 'ipset' && mode !== 'ipvs') throw new UsageError('--format ipset shows the ipsets of IPVS mode: use --mode ipvs', command)
       if (format === 'nft' && mode !== 'nftables') throw new UsageError('--format nft shows the nftables mode\'s table: use --mode nftables', command)
       const { proxier } = await proxierFromCluster(v, io, command, mode)
-      out = renderDump(proxier, format, json)
+      out = renderDump(proxier, format, json, v.rate === true ? 'rate' : v.stats === true ? 'stats' : 'list')
     }
     io.stdout.write(out.body)
     if (format === 'conntrack' && !json && out.count !== undefined) {

@@ -1,11 +1,28 @@
 // svcplane explain: what kube-proxy does with one packet, and why, in both proxy modes.
 import type { Explanation } from '../../proxy/explain.js'
+import type { Packet } from '../../proxy/packet.js'
+import { isRecord } from '../../k8s/fields.js'
+import { canonicalAddress } from '../../util/address.js'
+import type { ClusterDump } from '../cluster-file.js'
 import type { ProxyMode } from '../../modes/index.js'
 import { CliError } from '../errors.js'
 import { describePacket, sameDecision, sideBySide } from '../format/explain.js'
-import { CLUSTER_OPTION, JSON_OPTION, loadInto, modeOption, newProxier, NODE_OPTIONS, proxierOptionsFrom, requireCluster, selectedMode } from '../node-options.js'
+import { CLUSTER_OPTION, MAX_INPUT_OPTION, JSON_OPTION, loadInto, modeOption, newProxier, NODE_OPTIONS, proxierOptionsFrom, requireCluster, selectedMode } from '../node-options.js'
 import { packetFrom } from '../packet-args.js'
 import type { Command } from '../registry.js'
+
+/** The Service kube-proxy skips (another proxy's, headless-labelled) that owns the packet's destination address, with why. */
+function skippedOwner(dump: ClusterDump, packet: Packet): { service: string; reason: string } | undefined {
+  for (const n of dump.notProxied) {
+    if (n.kind !== 'Service') continue
+    const svc = dump.items.find((i) => isRecord(i) && i.kind === 'Service' && isRecord(i.metadata) && `${String(i.metadata.namespace)}/${String(i.metadata.name)}` === n.key)
+    const spec = isRecord(svc) && isRecord(svc.spec) ? svc.spec : {}
+    const status = isRecord(svc) && isRecord(svc.status) && isRecord(svc.status.loadBalancer) ? svc.status.loadBalancer : {}
+    const addresses = [spec.clusterIP, ...(Array.isArray(spec.clusterIPs) ? spec.clusterIPs : []), ...(Array.isArray(spec.externalIPs) ? spec.externalIPs : []), ...(Array.isArray(status.ingress) ? status.ingress.map((i) => (isRecord(i) ? i.ip : undefined)) : [])]
+    if (addresses.some((a) => typeof a === 'string' && canonicalAddress(a) === packet.dst)) return { service: n.key, reason: n.reason }
+  }
+  return undefined
+}
 
 export const explainCommand: Command = {
   name: 'explain',
@@ -21,6 +38,7 @@ export const explainCommand: Command = {
     { name: 'hook', type: 'string', valueName: 'HOOK', choices: ['prerouting', 'output'], default: 'prerouting', description: 'output: sent by a process on this node; prerouting: arriving from a pod or the network' },
     { name: 'now', type: 'number', valueName: 'SECONDS', description: 'virtual time of the packet' },
     CLUSTER_OPTION,
+    MAX_INPUT_OPTION,
     modeOption(['both'], 'both'),
     ...NODE_OPTIONS,
     JSON_OPTION,
@@ -35,8 +53,16 @@ export const explainCommand: Command = {
     const modes: ProxyMode[] = asked === 'both' ? ['native', 'iptables'] : [asked as ProxyMode]
     const dump = await requireCluster(v, io, command)
     const results: { mode: ProxyMode; explanation: Explanation }[] = []
+    const options = proxierOptionsFrom(v, modes[0]!, command)
+    // Which node the packet is decided on matters (local endpoints, node ports): say what was assumed.
+    const node = {
+      name: options.nodeName,
+      ips: options.nodeIPs,
+      podCIDRs: options.podCIDRs ?? [],
+      assumed: [...(v['node-name'] === undefined ? ['name (the host name; --node-name)'] : []), ...(v['node-ip'] === undefined ? ['addresses (the host\'s; --node-ip)'] : [])],
+    }
     for (const mode of modes) {
-      const proxier = newProxier(proxierOptionsFrom(v, mode))
+      const proxier = newProxier({ ...options, mode })
       loadInto(proxier, dump, io)
       let explanation: Explanation
       try {
@@ -46,20 +72,24 @@ export const explainCommand: Command = {
       }
       results.push({ mode, explanation })
     }
+    const skipped = results.every((r) => r.explanation.result.action === 'accept') ? skippedOwner(dump, packet) : undefined
     const agree = results.length < 2 || sameDecision(results[0].explanation, results[1].explanation)
     if (v.json) {
-      const out: Record<string, unknown> = { packet: { ...packet, hook: packet.hook ?? 'prerouting' } }
+      const out: Record<string, unknown> = { packet: { ...packet, hook: packet.hook ?? 'prerouting' }, node }
+      if (skipped !== undefined) out.notProxied = skipped
       for (const r of results) out[r.mode] = { result: r.explanation.result, steps: r.explanation.steps }
       if (results.length === 2) out.agree = agree
       io.stdout.write(JSON.stringify(out, null, 2) + '\n')
     } else {
-      io.stdout.write(`${describePacket(packet)}\n\n`)
+      const assumed = node.assumed.length > 0 ? ` (assumed: ${node.assumed.join(', ')})` : ''
+      io.stdout.write(`${describePacket(packet)}\non node ${node.name}, addresses ${node.ips.join(', ')}, pod CIDRs ${node.podCIDRs.join(', ') || 'none'}${assumed}\n\n`)
       if (results.length === 2) {
         io.stdout.write(sideBySide({ title: 'native', text: results[0].explanation.text }, { title: 'iptables', text: results[1].explanation.text }))
         io.stdout.write(agree ? '\nBoth modes agree.\n' : '\nThe modes DISAGREE.\n')
       } else {
         io.stdout.write(`${results[0].mode}:\n${results[0].explanation.text}\n`)
       }
+      if (skipped !== undefined) io.stdout.write(`\n${packet.dst} belongs to Service ${skipped.service}, which kube-proxy does not program: it is ${skipped.reason}.\n`)
     }
     return agree ? 0 : 1
   },

@@ -1,8 +1,8 @@
 // svcplane pcap: a packet capture through the dataplane's packet path (lib/pcap's runPcap).
 import * as path from 'node:path'
-import { runPcap } from '../../pcap/run-pcap.js'
+import { PcapFileError, runPcap } from '../../pcap/run-pcap.js'
 import { CliError, UsageError } from '../errors.js'
-import { CLUSTER_OPTION, JSON_OPTION, NODE_OPTIONS, proxierFromCluster } from '../node-options.js'
+import { CLUSTER_OPTION, MAX_INPUT_OPTION, JSON_OPTION, NODE_OPTIONS, proxierFromCluster } from '../node-options.js'
 import type { Command } from '../registry.js'
 
 export const pcapCommand: Command = {
@@ -19,6 +19,7 @@ export const pcapCommand: Command = {
     { name: 'start', type: 'number', valueName: 'SECONDS', default: 1, description: 'virtual time of the first packet' },
     { name: 'replies', type: 'boolean', default: true, description: 'write the reply a rejected packet gets (--no-replies: leave it out)' },
     CLUSTER_OPTION,
+    MAX_INPUT_OPTION,
     ...NODE_OPTIONS,
     { ...JSON_OPTION, description: 'print the summary as JSON' },
   ],
@@ -36,10 +37,15 @@ export const pcapCommand: Command = {
         batchSize: v['batch-size'] as number,
         start: v.start as number,
         replies: v.replies as boolean,
+        maxInputBytes: v['max-input-bytes'] as number,
       })
     } catch (err) {
-      const e = err as NodeJS.ErrnoException
-      if (e.code === 'ENOENT') throw new CliError(`cannot read capture ${v.in as string}: no such file`)
+      // Name the file as the user wrote it, and say which one is wrong.
+      if (err instanceof PcapFileError) {
+        const given = err.role === 'in' ? (v.in as string) : (v.out as string)
+        const hint = (err.cause as { code?: unknown } | undefined)?.code === 'TOO_LARGE' ? '; --max-input-bytes raises it' : ''
+        throw new CliError(`${err.message.split(err.file).join(given)}${hint}`)
+      }
       throw new CliError(`cannot process ${v.in as string}`, { cause: err })
     } finally {
       proxier.dataplane?.destroy()

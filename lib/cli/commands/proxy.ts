@@ -2,9 +2,10 @@
 // UDP for the Services of a dump file, re-read when the file changes.
 import * as path from 'node:path'
 import { runProxyFromFile } from '../../service-proxy/run-from-file.js'
+import { loadClusterFiles, printNotices } from '../cluster-file.js'
 import { CliError, describeError } from '../errors.js'
 import { logger } from '../log.js'
-import { CLUSTER_OPTION, JSON_OPTION, modeOption, NODE_OPTIONS, proxierOptionsFrom, requireCluster, requireMode, selectedMode } from '../node-options.js'
+import { CLUSTER_OPTION, MAX_INPUT_OPTION, JSON_OPTION, modeOption, NODE_OPTIONS, proxierOptionsFrom, requireCluster, requireMode, selectedMode } from '../node-options.js'
 import type { Command } from '../registry.js'
 
 export const proxyCommand: Command = {
@@ -12,9 +13,11 @@ export const proxyCommand: Command = {
   summary: 'forward TCP and UDP to the endpoints of the Services in a dump file (a userspace kube-proxy), reloading it on change',
   description:
     'Listens on cluster IPs and NodePorts (and external / load-balancer IPs local to this host) and forwards each new connection or UDP flow where the Proxier decides. ' +
-    'The --cluster file (JSON) is re-read when it changes; a file that does not parse changes nothing. Stops on SIGINT / SIGTERM, letting open connections drain.',
+    'The --cluster files (JSON or YAML, like every command; several are merged) are re-read when one changes; input that does not parse changes nothing. ' +
+    '"-" reads stdin once (nothing to watch). Stops on SIGINT / SIGTERM, letting open connections drain.',
   options: [
     CLUSTER_OPTION,
+    MAX_INPUT_OPTION,
     modeOption(),
     ...NODE_OPTIONS,
     { name: 'watch', type: 'boolean', default: true, description: 're-read the file when it changes (--no-watch: read it once)' },
@@ -26,27 +29,42 @@ export const proxyCommand: Command = {
   examples: ['svcplane proxy --cluster cluster.json --node-ip 192.168.0.2 --pod-cidr 10.244.0.0/16'],
   async run({ options: v, io, command }) {
     const log = logger(io, v.json === true)
-    await requireCluster(v, io, command) // a clear error for a missing or invalid file first
     const mode = selectedMode(v) as 'native' | 'iptables'
     requireMode(mode)
-    const file = path.resolve(io.cwd, v.cluster as string)
-    const { mode: _m, ...node } = proxierOptionsFrom(v, mode)
+    const { mode: _m, ...node } = proxierOptionsFrom(v, mode, command)
+    const first = await requireCluster(v, io, command) // a clear error for a missing or invalid file first
+    const files = first.files
+    const maxBytes = v['max-input-bytes'] as number | undefined
+    let pending: unknown[] | undefined = first.items
+    // The first load is the one just checked (stdin can be read once); a reload reads the files again.
+    const load = async () => {
+      if (pending !== undefined) {
+        const items = pending
+        pending = undefined
+        return items
+      }
+      const dump = await loadClusterFiles(files, io, { maxBytes })
+      printNotices(io, command, dump.notices)
+      return dump.items
+    }
+    const watch = v.watch === true && !files.includes('-')
     let running
     try {
-      running = await runProxyFromFile(file, {
+      running = await runProxyFromFile(files.map((f) => path.resolve(io.cwd, f)), {
         ...node,
         mode,
-        watch: v.watch as boolean,
+        load,
+        watch,
         connectTimeoutMs: (v['connect-timeout'] as number) * 1000,
         udpIdleTimeoutMs: (v['udp-idle-timeout'] as number) * 1000,
         onError: (err, context) => log.warn(`${context}: ${err.message}`),
         onReload: (r) => {
-          if (r.ok) log.info(`loaded ${v.cluster as string}: ${r.services} Services, ${r.endpointSlices} EndpointSlices${r.deleted ? `, ${r.deleted} deleted` : ''}${r.sync ? `; listeners +${r.sync.listenersOpened} -${r.sync.listenersClosed}${r.sync.listenersFailed ? `, ${r.sync.listenersFailed} failed` : ''}` : ''}`)
-          else log.error(`reloading ${v.cluster as string} failed, keeping the previous state: ${describeError(r.error)}`)
+          if (r.ok) log.info(`loaded ${first.file}: ${r.services} Services, ${r.endpointSlices} EndpointSlices${r.deleted ? `, ${r.deleted} deleted` : ''}${r.sync ? `; listeners +${r.sync.listenersOpened} -${r.sync.listenersClosed}${r.sync.listenersFailed ? `, ${r.sync.listenersFailed} failed` : ''}` : ''}`)
+          else log.error(`reloading ${first.file} failed, keeping the previous state: ${describeError(r.error)}`)
         },
       })
     } catch (err) {
-      throw new CliError(`cannot start the proxy from ${v.cluster as string}`, { cause: err })
+      throw new CliError(`cannot start the proxy from ${first.file}`, { cause: err })
     }
     for (const l of running.proxy.listeners()) if (l.state === 'failed') log.warn(`cannot listen on ${l.protocol} ${l.address}:${l.port} (${l.servicePort})${'error' in l && l.error ? `: ${String(l.error)}` : ''}`)
     log.info(`proxying ${running.proxy.listeners().filter((l) => l.state === 'listening').length} frontends`)

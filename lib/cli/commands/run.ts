@@ -1,6 +1,8 @@
-// svcplane run: kube-proxy for this node. Watches the cluster's Services and EndpointSlices
-// (or loads a dump with --cluster), programs the Proxier with kube-proxy's sync timing, and
-// serves kube-proxy's metrics, /healthz, /livez and the health check node ports.
+// svcplane run: models kube-proxy for this node. Watches the cluster's Services and
+// EndpointSlices (or loads a dump with --cluster), programs the Proxier with kube-proxy's sync
+// timing, and serves kube-proxy's metrics, /healthz, /livez and the health check node ports.
+// It forwards no traffic (that is `svcplane proxy`, or a later dataplane): it observes and
+// models what kube-proxy would do, so it does not replace kube-proxy on a node.
 import type { SyncSummary } from '../../proxy/proxier.js'
 import { ProxierHealth } from '../../metrics/health.js'
 import { formatAddress, parseBindAddress } from '../../metrics/http.js'
@@ -10,10 +12,9 @@ import { ServiceHealthServers } from '../../metrics/service-health.js'
 import { ClusterWatcher } from '../../watch/informers.js'
 import { loadKubeConfig } from '../../watch/kubeconfig.js'
 import { ProxierSyncLoop, type SyncHooks, type SyncInfo } from '../../watch/sync-loop.js'
-import { loadClusterFile } from '../cluster-file.js'
 import { CliError, describeError, UsageError } from '../errors.js'
 import { logger } from '../log.js'
-import { CLUSTER_OPTION, JSON_OPTION, modeOption, newProxier, NODE_OPTIONS, proxierOptionsFrom, selectedMode } from '../node-options.js'
+import { CLUSTER_OPTION, MAX_INPUT_OPTION, clusterFiles, JSON_OPTION, modeOption, newProxier, NODE_OPTIONS, proxierOptionsFrom, readCluster, selectedMode } from '../node-options.js'
 import type { Command } from '../registry.js'
 import { DUMP_FORMATS, DUMP_PATH, renderDump, type DumpFormat } from './dump.js'
 
@@ -37,8 +38,10 @@ function untilAborted(signal: AbortSignal): Promise<void> {
 
 export const runCommand: Command = {
   name: 'run',
-  summary: 'run as kube-proxy for this node: watch the cluster, sync with kube-proxy\'s timing, serve metrics and health checks',
+  summary: 'model kube-proxy for this node: watch the cluster, sync with kube-proxy\'s timing, serve its metrics and health checks (forwards no traffic)',
   description:
+    'It models and observes: the Proxier is programmed exactly as kube-proxy would be, but no packet is forwarded, so it does not replace kube-proxy on a node ' +
+    '(`svcplane proxy` forwards in userspace). ' +
     'The cluster is --kubeconfig PATH, else the in-cluster service account when running in a pod, else $KUBECONFIG or ~/.kube/config; ' +
     '--cluster FILE runs offline from a dump instead. Services and EndpointSlices are listed and watched (bookmarks, reconnects with backoff, relist on 410 Gone); ' +
     'changes are batched by --min-sync-period and a full sync runs every --sync-period. ' +
@@ -47,13 +50,14 @@ export const runCommand: Command = {
     { name: 'kubeconfig', type: 'string', valueName: 'PATH', description: 'kubeconfig file of the cluster to watch' },
     { name: 'context', type: 'string', valueName: 'NAME', description: 'kubeconfig context to use instead of the current one' },
     CLUSTER_OPTION,
+    MAX_INPUT_OPTION,
     modeOption(),
     ...NODE_OPTIONS,
     { name: 'min-sync-period', type: 'duration', valueName: 'DURATION', default: 1, description: 'minimum time between syncs; changes within it are batched' },
     { name: 'sync-period', type: 'duration', valueName: 'DURATION', default: 30, description: 'maximum time between syncs (a full resync)' },
     { name: 'metrics-bind-address', type: 'string', valueName: 'IP:PORT', default: '127.0.0.1:10249', description: 'serve /metrics (and /healthz, /proxyMode, /configz, dumps) here' },
     { name: 'healthz-bind-address', type: 'string', valueName: 'IP:PORT', default: '127.0.0.1:10256', description: 'serve kube-proxy\'s /healthz and /livez here' },
-    { name: 'health-check-bind-address', type: 'list', valueName: 'IP', default: ['0.0.0.0'], description: 'addresses of the health check node port servers' },
+    { name: 'health-check-bind-address', type: 'list', valueName: 'IP', default: ['127.0.0.1'], description: 'addresses of the health check node port servers (kube-proxy uses every address; the default is loopback because this node forwards nothing, and a load balancer told it is healthy would send it traffic)' },
     { name: 'label-selector', type: 'string', hidden: true, description: 'override the label selector of the watches' },
     { name: 'once', type: 'boolean', description: 'list, sync once, print the summary and exit' },
     { ...JSON_OPTION, description: 'with --once, print the summary as JSON; otherwise log lines as JSON' },
@@ -67,7 +71,8 @@ export const runCommand: Command = {
     const json = v.json === true
     const once = v.once === true
     const log = logger(io, json && !once)
-    if (v.cluster !== undefined && (v.kubeconfig !== undefined || v.context !== undefined)) throw new UsageError('--cluster and --kubeconfig/--context are exclusive', command)
+    const files = clusterFiles(v)
+    if (files !== undefined && (v.kubeconfig !== undefined || v.context !== undefined)) throw new UsageError('--cluster and --kubeconfig/--context are exclusive', command)
     const minSyncPeriod = v['min-sync-period'] as number
     const syncPeriod = v['sync-period'] as number
     if (syncPeriod <= 0) throw new UsageError('--sync-period must be greater than 0', command)
@@ -81,7 +86,7 @@ export const runCommand: Command = {
     }
 
     const mode = selectedMode(v) as 'native' | 'iptables'
-    const proxierOptions = proxierOptionsFrom(v, mode)
+    const proxierOptions = proxierOptionsFrom(v, mode, command)
     const proxier = newProxier(proxierOptions)
     const signal = io.signal
 
@@ -116,14 +121,14 @@ export const runCommand: Command = {
     cleanup.push(() => loop.stop())
 
     metrics = new ProxyMetrics(proxier, {
-      watchStats: v.cluster === undefined ? () => watcher?.stats() ?? ({} as ReturnType<ClusterWatcher['stats']>) : undefined,
+      watchStats: files === undefined ? () => watcher?.stats() ?? ({} as ReturnType<ClusterWatcher['stats']>) : undefined,
       defaultMetrics: !once,
     })
     metrics.setPendingSource(() => loop.pending)
 
     try {
-      if (v.cluster !== undefined) {
-        const dump = await loadClusterFile(v.cluster as string, io.cwd)
+      if (files !== undefined) {
+        const dump = await readCluster(files, v, io, command)
         source = `cluster file ${dump.file}`
         for (const s of dump.services) loop.serviceEvent('add', s)
         for (const s of dump.endpointSlices) loop.endpointSliceEvent('add', s)

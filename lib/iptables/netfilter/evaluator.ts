@@ -187,7 +187,7 @@ function protoNumber(p: string | number): number {
     return p
   }
   const n = PROTOCOLS[p.toLowerCase()]
-  if (n === undefined) throw new TypeError(`packet.protocol: unknown protocol ${JSON.stringify(p)}`)
+  if (n === undefined) throw new TypeError(`packet.protocol: unknown protocol ${show(p)}`)
   return n
 }
 
@@ -218,20 +218,20 @@ export class IptablesEvaluator {
     this.document = typeof input === 'string' ? parseIptablesSave(input) : input
     for (const a of options.localAddresses ?? []) {
       const addr = parseAddr(a)
-      if (!addr) throw new TypeError(`options.localAddresses: invalid address ${JSON.stringify(a)}`)
+      if (!addr) throw new TypeError(`options.localAddresses: invalid address ${show(a)}`)
       if (addr.family === 4) this.local4.add(addr.w[0]!)
       else this.local6.add(addrKey(addr))
     }
     for (const c of options.localCidrs ?? []) {
       const cidr = parseCidr(c)
-      if (!cidr) throw new TypeError(`options.localCidrs: invalid prefix ${JSON.stringify(c)}`)
+      if (!cidr) throw new TypeError(`options.localCidrs: invalid prefix ${show(c)}`)
       this.localCidrs.push(cidr)
     }
     for (const [iface, addrs] of Object.entries(options.interfaces ?? {})) {
       const keys = new Set<string>()
       for (const a of addrs) {
         const addr = parseAddr(a)
-        if (!addr) throw new TypeError(`options.interfaces.${iface}: invalid address ${JSON.stringify(a)}`)
+        if (!addr) throw new TypeError(`options.interfaces.${iface}: invalid address ${show(a)}`)
         keys.add(addrKey(addr))
       }
       this.ifaceAddrs.set(iface, keys)
@@ -240,7 +240,7 @@ export class IptablesEvaluator {
     for (const [name, members] of Object.entries(options.ipsets ?? {})) {
       ipsets.set(name, members.map((m) => {
         const c = parseCidr(m)
-        if (!c) throw new TypeError(`options.ipsets.${name}: invalid member ${JSON.stringify(m)}`)
+        if (!c) throw new TypeError(`options.ipsets.${name}: invalid member ${show(m)}`)
         return c
       }))
     }
@@ -378,7 +378,7 @@ export class IptablesEvaluator {
       if (verdict === Action.Accept) verdict = this.walk('filter', local ? 'INPUT' : 'FORWARD', p, w)
       if (verdict === Action.Accept && natActive) verdict = this.walk('nat', local ? 'INPUT' : 'POSTROUTING', p, w)
     } else {
-      throw new TypeError(`packet.hook must be 'output' or 'prerouting', got ${JSON.stringify(packet.hook)}`)
+      throw new TypeError(`packet.hook must be 'output' or 'prerouting', got ${show(packet.hook)}`)
     }
 
     const result: EvalResult = {
@@ -407,9 +407,9 @@ export class IptablesEvaluator {
   private packetState(packet: EvalPacket): PacketState {
     if (packet === null || typeof packet !== 'object') throw new TypeError('packet must be an object')
     const src = parseAddr(packet.src)
-    if (!src) throw new TypeError(`packet.src: invalid address ${JSON.stringify(packet.src)}`)
+    if (!src) throw new TypeError(`packet.src: invalid address ${show(packet.src)}`)
     const dst = parseAddr(packet.dst)
-    if (!dst) throw new TypeError(`packet.dst: invalid address ${JSON.stringify(packet.dst)}`)
+    if (!dst) throw new TypeError(`packet.dst: invalid address ${show(packet.dst)}`)
     if (src.family !== dst.family) throw new TypeError(`packet.src ${packet.src} and packet.dst ${packet.dst} are of different families`)
     const proto = protoNumber(packet.protocol)
     const sport = packet.sport ?? 0
@@ -419,12 +419,12 @@ export class IptablesEvaluator {
     }
     const ctName = packet.ctstate ?? 'NEW'
     const ctstate = CT_BITS[ctName]
-    if (ctstate === undefined) throw new TypeError(`packet.ctstate: unknown state ${JSON.stringify(ctName)}`)
+    if (ctstate === undefined) throw new TypeError(`packet.ctstate: unknown state ${show(ctName)}`)
     let tcpFlags = 0
     if (packet.tcpFlags) {
       for (const f of packet.tcpFlags) {
         const bit = TCP_FLAG_BITS[f.toUpperCase()]
-        if (bit === undefined) throw new TypeError(`packet.tcpFlags: unknown flag ${JSON.stringify(f)}`)
+        if (bit === undefined) throw new TypeError(`packet.tcpFlags: unknown flag ${show(f)}`)
         tcpFlags |= bit
       }
     } else if (proto === 6) {
