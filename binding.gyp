@@ -6,6 +6,7 @@
         "native/addon/addon.cc",
         "native/addon/linear_binding.cc",
         "native/linear/linear_rules.cc",
+        "native/bridge/validate.cc",
         "<!@(node -p \"require('fs').readdirSync('native/core').filter(f => f.endsWith('.cc')).map(f => 'native/core/' + f).join(' ')\")"
       ],
       "include_dirs": [

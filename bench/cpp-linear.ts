@@ -1,7 +1,7 @@
 // `cpp-linear`: kube-proxy's nat rules compiled into flat records and walked first-match by
 // C++ (native/linear). The same rules as ts-iptables, the same language as the native core:
 // the ratio to native-batch is the algorithmic one, O(n) against O(1).
-import { native } from '../lib/dataplane/native.js'
+import { nativeBinding } from '../lib/dataplane/native.js'
 import { parseAddr, type Addr, type Cidr } from '../lib/util/address-words.js'
 import { parseIptablesSave } from '../lib/iptables/save/parser.js'
 import type { Rule } from '../lib/iptables/save/types.js'
@@ -194,7 +194,7 @@ export function createLinear(program: LinearProgram, localAddrs: string[], seed 
     if (!a) throw new TypeError(`local address ${s} is not an IP address`)
     local.set(words4(a, 'w'), i * 4)
   })
-  const mod = native as unknown as {
+  const mod = nativeBinding() as unknown as {
     createLinear(r: Uint32Array, c: Uint32Array, l: Uint32Array, pre: number, post: number, seed: number): LinearEvaluator
   }
   return mod.createLinear(program.rules, program.chains, local, program.prerouting, program.postrouting, seed)

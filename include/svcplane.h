@@ -24,7 +24,7 @@
  *    deciding calls (deciding updates conntrack, affinity and counters). Serialise per handle
  *    (one handle per worker thread, or a lock around each call).
  *  - Different handles share nothing and may be used from different threads at once.
- *  - svcplane_version, svcplane_config_init, svcplane_addr_*, svcplane_*_name are
+ *  - svcplane_abi_version, svcplane_config_init, svcplane_addr_*, svcplane_*_name are
  *    thread-safe (pure functions).
  *
  * Two ways to use it: decide on 5-tuples (svcplane_decide*) and rewrite packets yourself, or
@@ -182,11 +182,14 @@ typedef struct svcplane_timeouts {
 } svcplane_timeouts;
 
 /* Fill with svcplane_config_init(), then change what you need. 0 means "default" for every
- * capacity. Capacities are 1..2^25. */
+ * capacity. Capacities are 1..2^25. The services, frontends (and revnat) and backends maps
+ * grow with the cluster: they start at 1024 / 4096 / 16384 entries (or their max_, when
+ * smaller) and double, rebuilt aside and swapped in whole inside the upsert call, up to max_;
+ * only past max_ does an upsert fail with SVCPLANE_ERR_FULL. The flow maps are sized once. */
 typedef struct svcplane_config {
-  uint32_t max_services;  /* 1024 */
-  uint32_t max_frontends; /* 4096; also the revnat map's size */
-  uint32_t max_backends;  /* 16384 */
+  uint32_t max_services;  /* 2^25: ceiling of the growing services map */
+  uint32_t max_frontends; /* 2^25: ceiling of the growing frontends map (and revnat) */
+  uint32_t max_backends;  /* 2^25: ceiling of the growing backends map */
   uint32_t max_flows;     /* 65536: conntrack entries */
   uint32_t max_affinity;  /* 65536: (client, service) affinity entries */
   uint32_t max_nat_ports; /* 65536: masqueraded flows (packet path) */

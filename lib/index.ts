@@ -3,7 +3,9 @@
 // categorisation, traffic plans, the trace, the mode interface), 'svcplane/iptables' (the
 // iptables-save format, kube-proxy's renderer and chain names, the netfilter evaluator) and
 // 'svcplane/k8s' (Service and EndpointSlice validation).
-export { Dataplane, DEFAULT_CAPACITY, DEFAULT_TIMEOUTS } from './dataplane/dataplane.js'
+export { Dataplane, DEFAULT_CAPACITY, DEFAULT_TIMEOUTS, INITIAL_CAPACITY, MAX_CAPACITY } from './dataplane/dataplane.js'
+export { setNativeBinding } from './dataplane/native.js'
+export { SvcplaneError, SvcplaneTypeError, SvcplaneRangeError, errorCode, ERROR_CODES, type ErrorCode } from './errors.js'
 export type { DataplaneCounters, FlowEntry } from './dataplane/dataplane.js'
 export { FlowBatch, DecisionBatch, TCP_FLAGS } from './dataplane/wire.js'
 export { parseCidr, canonicalAddress, formatAddress, addressFamily } from './util/address.js'
@@ -155,6 +157,10 @@ export type {
   ReloadResult,
   ServiceCounters,
 } from './service-proxy/index.js'
+
+// Two proxy modes on one cluster: every probe they decide differently.
+export { compareModes, formatComparison, probesFor, PROBE_CLASSES } from './compare/index.js'
+export type { CompareOptions, ModeComparison, ModeDifference, ModeAnswer, Probe, ProbeClass } from './compare/index.js'
 
 // svcplane doctor: findings per Service from the model, stale flows, performance at this size.
 export {

@@ -196,11 +196,6 @@ export async function loadClusterFiles(files: readonly string[], io: CliIO, opti
   return { file: names, files: [...files], services: split.services, endpointSlices: split.endpointSlices, skipped: split.skipped, items, notProxied: split.notProxied, notices: split.notices }
 }
 
-/** One file (the library-style entry point kept for callers with a single path). */
-export async function loadClusterFile(file: string, io: CliIO, options: ReadOptions = {}): Promise<ClusterDump> {
-  return loadClusterFiles([file], io, options)
-}
-
 /** The notices of a load, summarised for stderr: one line per kind of thing done. */
 export function noticeLines(notices: readonly LoadNotice[]): string[] {
   const lines: string[] = []

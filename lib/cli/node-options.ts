@@ -2,9 +2,10 @@
 // construction of that Proxier from them, offline from a --cluster dump.
 import * as os from 'node:os'
 import { canonicalAddress, parseCidr } from '../util/address.js'
-import { addressConflicts, describeConflict } from '../k8s/address-conflicts.js'
+import { conflictMessage } from '../k8s/address-conflicts.js'
 import { parseService } from '../k8s/service.js'
 import type { SchedulerName } from '../dataplane/types.js'
+import { parseCapacityFlag } from '../modes/native/native-options.js'
 import { isProxyMode, PROXY_MODE_NAMES, Proxier, type ProxierOptions, type ProxyMode } from '../modes/index.js'
 import type { SyncSummary } from '../proxy/proxier.js'
 import type { OptionSpec, ParsedValues } from './args.js'
@@ -40,6 +41,7 @@ export const NODE_OPTIONS: OptionSpec[] = [
   { name: 'scheduler', type: 'string', valueName: 'NAME', choices: SCHEDULERS, default: 'random', description: 'backend selection of new flows in native mode' },
   { name: 'masquerade-all', type: 'boolean', description: 'masquerade all traffic to cluster IPs' },
   { name: 'seed', type: 'integer', valueName: 'N', description: 'fix the hash and scheduler seed (reproducible choices)' },
+  { name: 'capacity', type: 'string', valueName: 'N|MAP=N,...', description: 'native mode: ceiling of the services map (N), or per map (services=N,frontends=N,backends=N,conntrack=N,...); the service maps grow with the cluster up to it (default 33554432)' },
   { name: 'hostname-override', type: 'string', hidden: true, alias: 'node-name', description: 'alias of --node-name' },
   { name: 'cluster-cidr', type: 'list', hidden: true, alias: 'pod-cidr', description: 'alias of --pod-cidr' },
   { name: 'proxy-mode', type: 'string', hidden: true, alias: 'mode', choices: PROXY_MODE_NAMES, description: 'alias of --mode' },
@@ -73,13 +75,19 @@ export function proxierOptionsFrom(v: ParsedValues, mode: ProxyMode, command?: s
   const podCIDRs = (v['pod-cidr'] as string[] | undefined) ?? []
   const seed = v.seed as number | undefined
   if (seed !== undefined && seed < 0) throw new UsageError('--seed must be >= 0', command)
+  let capacity: ReturnType<typeof parseCapacityFlag> | undefined
+  try {
+    if (v.capacity !== undefined) capacity = parseCapacityFlag(v.capacity as string)
+  } catch (err) {
+    throw new UsageError(`--capacity: ${(err as Error).message}`, command)
+  }
   return {
     mode,
     nodeName,
     nodeIPs,
     podCIDRs,
     zone: v.zone as string | undefined,
-    native: { scheduler: v.scheduler as SchedulerName },
+    native: { scheduler: v.scheduler as SchedulerName, ...(capacity !== undefined ? { capacity } : {}) },
     masqueradeAll: v['masquerade-all'] === true,
     seed,
   }
@@ -122,8 +130,9 @@ export function loadInto(proxier: Proxier, dump: ClusterDump, io: CliIO): SyncSu
   if (summary.errors.length) {
     const first = summary.errors[0]
     // The dataplane names Services by internal id; a clash of addresses is said by name instead.
-    const clash = addressConflicts(dump.services.map((s) => parseService(s))).find((c) => summary.errors.some((e) => c.services.includes(e.service)))
-    if (clash !== undefined) throw new CliError(`${dump.file}: ${describeConflict(clash)}; one address and port can belong to one Service`)
+    const parsed = dump.services.map((s) => parseService(s))
+    const clash = summary.errors.map((e) => conflictMessage(e.service, parsed)).find((m) => m !== undefined)
+    if (clash !== undefined) throw new CliError(`${dump.file}: ${clash}`)
     throw new CliError(`programming ${summary.errors.length} service(s) failed, first ${first.service}`, { cause: first.error })
   }
   return summary

@@ -3,7 +3,10 @@
 import { show } from '../util/show.js'
 import { canonicalAddress, formatAddress, parseAddressInto, parseCidr } from '../util/address.js'
 import { BACKEND_STATES, NativeStatus, PROTOCOL_NUMBER, REASONS, SCHEDULERS, TIMEOUT_ORDER, VERDICTS } from './codes.js'
-import { native, type NativeError, type NativeHandle } from './native.js'
+import { nativeBinding, type NativeError, type NativeHandle, type NativeModule } from './native.js'
+import { DEFAULT_CAPACITY, DEFAULT_MAGLEV_TABLE_SIZE, DEFAULT_TIMEOUTS, GROWING_MAPS, MAX_CAPACITY } from './defaults.js'
+import { SvcplaneError, SvcplaneRangeError, SvcplaneTypeError, type ErrorCode } from '../errors.js'
+import { rejectUnknownKeys } from '../util/known-keys.js'
 import type {
   BackendSpec,
   ConntrackTimeouts,
@@ -30,31 +33,8 @@ import {
   type ResolvedPacketConfig,
 } from './packets.js'
 
-export const DEFAULT_TIMEOUTS: Readonly<ConntrackTimeouts> = Object.freeze({
-  tcpSynSent: 120,
-  tcpSynRecv: 60,
-  tcpEstablished: 86400,
-  tcpFinWait: 120,
-  tcpCloseWait: 60,
-  tcpLastAck: 30,
-  tcpTimeWait: 120,
-  tcpClose: 10,
-  udp: 30,
-  udpStream: 120,
-  sctp: 210,
-})
+export { DEFAULT_CAPACITY, DEFAULT_TIMEOUTS, INITIAL_CAPACITY, MAX_CAPACITY } from './defaults.js'
 
-export const DEFAULT_CAPACITY = Object.freeze({
-  services: 1024,
-  frontends: 4096,
-  backends: 16384,
-  conntrack: 65536,
-  affinity: 65536,
-  natPorts: 65536,
-  fragments: 1024,
-})
-
-const MAX_CAPACITY = 1 << 25
 const MAX_ID = 0xffffffff
 
 export interface FlowEntry {
@@ -89,19 +69,19 @@ export interface DataplaneCounters {
 
 function checkId(id: unknown, field: string): asserts id is number {
   if (typeof id !== 'number' || !Number.isInteger(id) || id < 1 || id > MAX_ID)
-    throw new RangeError(`${field} must be an integer 1..4294967295, got ${show(id)}`)
+    throw new SvcplaneRangeError(`${field} must be an integer 1..4294967295, got ${show(id)}`)
 }
 
 function checkNow(now: unknown): asserts now is number {
   if (typeof now !== 'number' || !Number.isFinite(now) || now < 0)
-    throw new RangeError(`now must be a finite number of seconds >= 0, got ${show(now)}`)
+    throw new SvcplaneRangeError(`now must be a finite number of seconds >= 0, got ${show(now)}`)
 }
 
 function checkSeed(v: unknown, field: string): bigint | undefined {
   if (v === undefined) return undefined
   if (typeof v === 'bigint' && v >= 0n && v < 1n << 64n) return v
   if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return BigInt(v)
-  throw new RangeError(`${field} must be a non-negative integer below 2^64, got ${show(v)}`)
+  throw new SvcplaneRangeError(`${field} must be a non-negative integer below 2^64, got ${show(v)}`)
 }
 
 function randomSeed(): bigint {
@@ -116,17 +96,39 @@ function isPrime(n: number): boolean {
   return true
 }
 
+/** The keys a Dataplane's options may have. */
+export const DATAPLANE_OPTION_KEYS: readonly string[] = [
+  'capacity', 'conntrackFullPolicy', 'affinityFullPolicy', 'timeouts', 'seed', 'maglevTableSize', 'maglevSeed', 'rngSeed',
+]
+
+const STATUS_CODE: Record<number, ErrorCode> = {
+  [NativeStatus.NotFound]: 'NOT_FOUND',
+  [NativeStatus.InUse]: 'IN_USE',
+  [NativeStatus.Conflict]: 'CONFLICT',
+  [NativeStatus.Full]: 'FULL',
+  [NativeStatus.Invalid]: 'INVALID',
+}
+
+/**
+ * A refused control-path call as the error the API documents: a bad value or an unknown id is
+ * a RangeError (code INVALID / NOT_FOUND), a map at its capacity a RangeError with code FULL
+ * (which says how to raise it), a backend in use or a frontend owned by another service a
+ * SvcplaneError (IN_USE / CONFLICT).
+ */
 function raise(err: NativeError, context: string): never {
   const [status, message] = err
-  const text = `${context}: ${message}`
-  if (status === NativeStatus.Invalid || status === NativeStatus.Full || status === NativeStatus.NotFound)
-    throw new RangeError(text)
-  throw new Error(text)
+  const code = STATUS_CODE[status] ?? 'INVALID'
+  const map = code === 'FULL' ? /^(\w+) map/.exec(message)?.[1] : undefined
+  const hint = map !== undefined && (GROWING_MAPS as readonly string[]).includes(map) ? `; raise capacity.${map}` : ''
+  const text = `${context}: ${message}${hint}`
+  if (code === 'IN_USE' || code === 'CONFLICT') throw new SvcplaneError(code, text)
+  throw new SvcplaneRangeError(text, code)
 }
 
 export class Dataplane {
   readonly capacity: Readonly<Required<NonNullable<DataplaneOptions['capacity']>>>
   private readonly h: NativeHandle
+  private readonly native: NativeModule
   private readonly scratchIn = new Uint8Array(FLOW_STRIDE)
   private readonly scratchInView = new DataView(this.scratchIn.buffer)
   private readonly scratchOut = new Uint8Array(DECISION_STRIDE)
@@ -146,23 +148,26 @@ export class Dataplane {
   }
 
   constructor(options: DataplaneOptions = {}) {
-    if (options === null || typeof options !== 'object') throw new TypeError(`options must be an object, got ${show(options)}`)
+    if (options === null || typeof options !== 'object') throw new SvcplaneTypeError(`options must be an object, got ${show(options)}`)
+    rejectUnknownKeys('Dataplane options', options, DATAPLANE_OPTION_KEYS)
+    if (options.capacity !== undefined && (options.capacity === null || typeof options.capacity !== 'object'))
+      throw new SvcplaneTypeError(`capacity must be an object, got ${show(options.capacity)}`)
+    rejectUnknownKeys('Dataplane options: capacity', options.capacity ?? {}, Object.keys(DEFAULT_CAPACITY))
     const cap = { ...DEFAULT_CAPACITY, ...(options.capacity ?? {}) }
     for (const [k, v] of Object.entries(cap)) {
-      if (!(k in DEFAULT_CAPACITY)) throw new TypeError(`capacity.${k} is not a map (use ${Object.keys(DEFAULT_CAPACITY).join(', ')})`)
       if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > MAX_CAPACITY)
-        throw new RangeError(`capacity.${k} must be an integer 1..${MAX_CAPACITY}, got ${show(v)}`)
+        throw new SvcplaneRangeError(`capacity.${k} must be an integer 1..${MAX_CAPACITY}, got ${show(v)}`)
     }
     this.capacity = Object.freeze(cap)
     const policy = (v: unknown, field: string): number => {
       if (v === undefined || v === 'evict-oldest') return 0
       if (v === 'refuse') return 1
-      throw new TypeError(`${field} must be 'evict-oldest' or 'refuse', got ${show(v)}`)
+      throw new SvcplaneTypeError(`${field} must be 'evict-oldest' or 'refuse', got ${show(v)}`)
     }
     this.timeouts = this.mergeTimeouts(options.timeouts ?? {})
-    const maglevTableSize = options.maglevTableSize ?? 16381
+    const maglevTableSize = options.maglevTableSize ?? DEFAULT_MAGLEV_TABLE_SIZE
     if (!Number.isInteger(maglevTableSize) || maglevTableSize < 7 || maglevTableSize > 1_000_003 || !isPrime(maglevTableSize))
-      throw new RangeError(`maglevTableSize must be a prime 7..1000003, got ${show(maglevTableSize)}`)
+      throw new SvcplaneRangeError(`maglevTableSize must be a prime 7..1000003, got ${show(maglevTableSize)}`)
     const seed = checkSeed(options.seed, 'seed') ?? randomSeed()
     const config: Record<string, unknown> = {
       ...cap,
@@ -175,17 +180,18 @@ export class Dataplane {
     }
     const maglevSeed = checkSeed(options.maglevSeed, 'maglevSeed')
     if (maglevSeed !== undefined) config.maglevSeed = maglevSeed
-    this.h = native.create(config)
+    this.native = nativeBinding()
+    this.h = this.native.create(config)
     this.h.setScratch(this.scratchIn, this.scratchOut)
   }
 
   private mergeTimeouts(t: Partial<ConntrackTimeouts>): ConntrackTimeouts {
-    if (t === null || typeof t !== 'object') throw new TypeError(`timeouts must be an object, got ${show(t)}`)
+    if (t === null || typeof t !== 'object') throw new SvcplaneTypeError(`timeouts must be an object, got ${show(t)}`)
+    rejectUnknownKeys('timeouts', t, TIMEOUT_ORDER)
     const out = { ...(this.timeouts ?? DEFAULT_TIMEOUTS) }
     for (const [k, v] of Object.entries(t)) {
-      if (!(k in DEFAULT_TIMEOUTS)) throw new TypeError(`timeouts.${k} is not a timeout (use ${TIMEOUT_ORDER.join(', ')})`)
       if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || v > 1e9)
-        throw new RangeError(`timeouts.${k} must be seconds in (0, 1e9], got ${show(v)}`)
+        throw new SvcplaneRangeError(`timeouts.${k} must be seconds in (0, 1e9], got ${show(v)}`)
       out[k as keyof ConntrackTimeouts] = v
     }
     return out
@@ -212,23 +218,23 @@ export class Dataplane {
   // ---------------------------------------------------------------- control path
 
   upsertBackend(spec: BackendSpec): void {
-    if (spec === null || typeof spec !== 'object') throw new TypeError(`backend must be an object, got ${show(spec)}`)
+    if (spec === null || typeof spec !== 'object') throw new SvcplaneTypeError(`backend must be an object, got ${show(spec)}`)
     checkId(spec.id, 'backend.id')
     const ctx = `backend ${spec.id}`
     const addr = new Uint8Array(16)
-    if (!parseAddressInto(spec.address, addr)) throw new TypeError(`${ctx}: address is not an IP address: ${show(spec.address)}`)
+    if (!parseAddressInto(spec.address, addr)) throw new SvcplaneTypeError(`${ctx}: address is not an IP address: ${show(spec.address)}`)
     checkPort(spec.port, `${ctx}: port`)
     const state = BACKEND_STATES.indexOf(spec.state ?? 'active')
-    if (state < 0) throw new TypeError(`${ctx}: state must be one of ${BACKEND_STATES.join(', ')}, got ${show(spec.state)}`)
+    if (state < 0) throw new SvcplaneTypeError(`${ctx}: state must be one of ${BACKEND_STATES.join(', ')}, got ${show(spec.state)}`)
     const weight = spec.weight ?? 1
-    if (!Number.isInteger(weight) || weight < 1 || weight > 65535) throw new RangeError(`${ctx}: weight must be 1..65535, got ${show(weight)}`)
-    if (spec.nodeLocal !== undefined && typeof spec.nodeLocal !== 'boolean') throw new TypeError(`${ctx}: nodeLocal must be a boolean, got ${show(spec.nodeLocal)}`)
-    if (spec.zone !== undefined && typeof spec.zone !== 'string') throw new TypeError(`${ctx}: zone must be a string, got ${show(spec.zone)}`)
+    if (!Number.isInteger(weight) || weight < 1 || weight > 65535) throw new SvcplaneRangeError(`${ctx}: weight must be 1..65535, got ${show(weight)}`)
+    if (spec.nodeLocal !== undefined && typeof spec.nodeLocal !== 'boolean') throw new SvcplaneTypeError(`${ctx}: nodeLocal must be a boolean, got ${show(spec.nodeLocal)}`)
+    if (spec.zone !== undefined && typeof spec.zone !== 'string') throw new SvcplaneTypeError(`${ctx}: zone must be a string, got ${show(spec.zone)}`)
     let zone = 0
     if (spec.zone) {
       zone = this.zones.get(spec.zone) ?? 0
       if (!zone) {
-        if (this.zoneNames.length > 65535) throw new RangeError(`${ctx}: too many distinct zones`)
+        if (this.zoneNames.length > 65535) throw new SvcplaneRangeError(`${ctx}: too many distinct zones`)
         zone = this.zoneNames.push(spec.zone) - 1
         this.zones.set(spec.zone, zone)
       }
@@ -246,37 +252,37 @@ export class Dataplane {
   }
 
   upsertService(spec: ServiceSpec): void {
-    if (spec === null || typeof spec !== 'object') throw new TypeError(`service must be an object, got ${show(spec)}`)
+    if (spec === null || typeof spec !== 'object') throw new SvcplaneTypeError(`service must be an object, got ${show(spec)}`)
     checkId(spec.id, 'service.id')
     const ctx = `service ${spec.id}`
-    if (!Array.isArray(spec.frontends)) throw new TypeError(`${ctx}: frontends must be an array, got ${show(spec.frontends)}`)
-    if (!Array.isArray(spec.backends)) throw new TypeError(`${ctx}: backends must be an array of backend ids, got ${show(spec.backends)}`)
+    if (!Array.isArray(spec.frontends)) throw new SvcplaneTypeError(`${ctx}: frontends must be an array, got ${show(spec.frontends)}`)
+    if (!Array.isArray(spec.backends)) throw new SvcplaneTypeError(`${ctx}: backends must be an array of backend ids, got ${show(spec.backends)}`)
     const scheduler = SCHEDULERS.indexOf(spec.scheduler ?? 'random')
-    if (scheduler < 0) throw new TypeError(`${ctx}: scheduler must be one of ${SCHEDULERS.join(', ')}, got ${show(spec.scheduler)}`)
+    if (scheduler < 0) throw new SvcplaneTypeError(`${ctx}: scheduler must be one of ${SCHEDULERS.join(', ')}, got ${show(spec.scheduler)}`)
     const affinity = spec.affinityTimeout ?? 0
     if (typeof affinity !== 'number' || !Number.isFinite(affinity) || affinity < 0 || affinity > 86400 * 365)
-      throw new RangeError(`${ctx}: affinityTimeout must be seconds 0..31536000, got ${show(affinity)}`)
+      throw new SvcplaneRangeError(`${ctx}: affinityTimeout must be seconds 0..31536000, got ${show(affinity)}`)
     const empty = spec.emptyVerdict ?? 'reject'
-    if (empty !== 'reject' && empty !== 'drop') throw new TypeError(`${ctx}: emptyVerdict must be 'reject' or 'drop', got ${show(empty)}`)
+    if (empty !== 'reject' && empty !== 'drop') throw new SvcplaneTypeError(`${ctx}: emptyVerdict must be 'reject' or 'drop', got ${show(empty)}`)
 
-    const fe = new Uint8Array(spec.frontends.length * native.frontendStride)
+    const fe = new Uint8Array(spec.frontends.length * this.native.frontendStride)
     const feView = new DataView(fe.buffer)
     spec.frontends.forEach((f, i) => {
       const field = `${ctx}: frontends[${i}]`
-      if (f === null || typeof f !== 'object') throw new TypeError(`${field} must be an object, got ${show(f)}`)
-      const off = i * native.frontendStride
-      if (!parseAddressInto(f.address, fe, off)) throw new TypeError(`${field}.address is not an IP address: ${show(f.address)}`)
+      if (f === null || typeof f !== 'object') throw new SvcplaneTypeError(`${field} must be an object, got ${show(f)}`)
+      const off = i * this.native.frontendStride
+      if (!parseAddressInto(f.address, fe, off)) throw new SvcplaneTypeError(`${field}.address is not an IP address: ${show(f.address)}`)
       checkPort(f.port, `${field}.port`)
       const proto = PROTOCOL_NUMBER[f.protocol]
-      if (proto === undefined) throw new TypeError(`${field}.protocol must be TCP, UDP or SCTP, got ${show(f.protocol)}`)
+      if (proto === undefined) throw new SvcplaneTypeError(`${field}.protocol must be TCP, UDP or SCTP, got ${show(f.protocol)}`)
       if (f.scope !== 'internal' && f.scope !== 'external')
-        throw new TypeError(`${field}.scope must be 'internal' or 'external', got ${show(f.scope)}`)
+        throw new SvcplaneTypeError(`${field}.scope must be 'internal' or 'external', got ${show(f.scope)}`)
       feView.setUint16(off + 16, f.port, true)
       fe[off + 18] = proto
       fe[off + 19] = f.scope === 'external' ? 1 : 0
       fe[off + 20] = f.checkSourceRanges ? 1 : 0
       const masq = MASQUERADE_POLICIES.indexOf(f.masquerade ?? 'never')
-      if (masq < 0) throw new TypeError(`${field}.masquerade must be one of ${MASQUERADE_POLICIES.join(', ')}, got ${show(f.masquerade)}`)
+      if (masq < 0) throw new SvcplaneTypeError(`${field}.masquerade must be one of ${MASQUERADE_POLICIES.join(', ')}, got ${show(f.masquerade)}`)
       fe[off + 21] = masq
     })
     const ids = new Uint32Array(spec.backends.length)
@@ -285,13 +291,13 @@ export class Dataplane {
       ids[i] = id
     })
     const ranges = spec.sourceRanges ?? []
-    if (!Array.isArray(ranges)) throw new TypeError(`${ctx}: sourceRanges must be an array of CIDRs, got ${show(ranges)}`)
-    const rb = new Uint8Array(ranges.length * native.cidrStride)
+    if (!Array.isArray(ranges)) throw new SvcplaneTypeError(`${ctx}: sourceRanges must be an array of CIDRs, got ${show(ranges)}`)
+    const rb = new Uint8Array(ranges.length * this.native.cidrStride)
     ranges.forEach((r, i) => {
       const c = parseCidr(typeof r === 'string' ? r.trim() : r)
-      if (!c) throw new TypeError(`${ctx}: sourceRanges[${i}] is not a CIDR: ${show(r)}`)
-      rb.set(c.bytes, i * native.cidrStride)
-      rb[i * native.cidrStride + 16] = c.bits
+      if (!c) throw new SvcplaneTypeError(`${ctx}: sourceRanges[${i}] is not a CIDR: ${show(r)}`)
+      rb.set(c.bytes, i * this.native.cidrStride)
+      rb[i * this.native.cidrStride + 16] = c.bits
     })
     const err = this.h.upsertService(spec.id, scheduler, affinity, empty === 'drop' ? 4 : 3, fe, ids, rb)
     if (err) raise(err, ctx)
@@ -301,6 +307,25 @@ export class Dataplane {
     checkId(id, 'service id')
     const err = this.h.deleteService(id)
     if (err) raise(err, `service ${id}`)
+  }
+
+  /**
+   * Sizes the growing maps (services, frontends, backends) for at least this many entries at
+   * once, instead of doubling as upserts arrive; never shrinks them. A count above the map's
+   * `capacity` ceiling is a RangeError with code FULL and changes nothing. Flow state is not
+   * touched.
+   */
+  reserve(counts: { services?: number; frontends?: number; backends?: number }): void {
+    if (counts === null || typeof counts !== 'object') throw new SvcplaneTypeError(`reserve: counts must be an object, got ${show(counts)}`)
+    rejectUnknownKeys('reserve', counts, GROWING_MAPS)
+    const n = (k: (typeof GROWING_MAPS)[number]): number => {
+      const v = counts[k] ?? 0
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new SvcplaneRangeError(`reserve: ${k} must be an integer >= 0, got ${show(v)}`)
+      return Math.min(v, 0xffffffff)
+    }
+    const services = n('services'), frontends = n('frontends'), backends = n('backends')
+    const err = this.h.reserve(services, frontends, backends)
+    if (err) raise(err, 'reserve')
   }
 
   // ---------------------------------------------------------------- packet path
@@ -332,10 +357,10 @@ export class Dataplane {
 
   /** Decides flows[0 .. flows.length) into out; returns the count. No object per flow. */
   decideBatch(flows: FlowBatch, now: number, out: DecisionBatch): number {
-    if (!(flows instanceof FlowBatch)) throw new TypeError(`flows must be a FlowBatch, got ${show(flows)}`)
-    if (!(out instanceof DecisionBatch)) throw new TypeError(`out must be a DecisionBatch, got ${show(out)}`)
+    if (!(flows instanceof FlowBatch)) throw new SvcplaneTypeError(`flows must be a FlowBatch, got ${show(flows)}`)
+    if (!(out instanceof DecisionBatch)) throw new SvcplaneTypeError(`out must be a DecisionBatch, got ${show(out)}`)
     checkNow(now)
-    if (out.capacity < flows.length) throw new RangeError(`out holds ${out.capacity} decisions, flows has ${flows.length}`)
+    if (out.capacity < flows.length) throw new SvcplaneRangeError(`out holds ${out.capacity} decisions, flows has ${flows.length}`)
     return this.h.decideBatch(flows.buffer, flows.length, now, out.buffer)
   }
 
@@ -346,7 +371,7 @@ export class Dataplane {
    * rewrites sources to). Replaces the previous configuration as a whole.
    */
   configurePackets(config: PacketConfig): void {
-    const c = encodePacketConfig(config, native.cidrStride)
+    const c = encodePacketConfig(config, this.native.cidrStride)
     const [lo, hi] = c.resolved.natPortRange
     const err = this.h.setPacketConfig(c.nodes, c.cidrs, c.masq4, c.masq6, c.resolved.masqueradeAll, lo, hi, c.resolved.fragmentTimeout)
     if (err) raise(err, 'packet config')
@@ -372,17 +397,17 @@ export class Dataplane {
     verdicts: Uint8Array,
     reasons: Uint8Array,
   ): number {
-    if (!(buffer instanceof Uint8Array)) throw new TypeError('buffer must be a Uint8Array (or Buffer)')
-    if (!(offsets instanceof Uint32Array)) throw new TypeError('offsets must be a Uint32Array')
-    if (!(lengths instanceof Uint32Array)) throw new TypeError('lengths must be a Uint32Array')
-    if (!(verdicts instanceof Uint8Array)) throw new TypeError('verdicts must be a Uint8Array')
-    if (!(reasons instanceof Uint8Array)) throw new TypeError('reasons must be a Uint8Array')
-    if (!Number.isInteger(count) || count < 0) throw new RangeError(`count must be an integer >= 0, got ${show(count)}`)
+    if (!(buffer instanceof Uint8Array)) throw new SvcplaneTypeError('buffer must be a Uint8Array (or Buffer)')
+    if (!(offsets instanceof Uint32Array)) throw new SvcplaneTypeError('offsets must be a Uint32Array')
+    if (!(lengths instanceof Uint32Array)) throw new SvcplaneTypeError('lengths must be a Uint32Array')
+    if (!(verdicts instanceof Uint8Array)) throw new SvcplaneTypeError('verdicts must be a Uint8Array')
+    if (!(reasons instanceof Uint8Array)) throw new SvcplaneTypeError('reasons must be a Uint8Array')
+    if (!Number.isInteger(count) || count < 0) throw new SvcplaneRangeError(`count must be an integer >= 0, got ${show(count)}`)
     for (const [name, a] of [['offsets', offsets], ['lengths', lengths], ['verdicts', verdicts], ['reasons', reasons]] as const)
-      if (a.length < count) throw new RangeError(`${name} holds ${a.length} entries, count is ${count}`)
+      if (a.length < count) throw new SvcplaneRangeError(`${name} holds ${a.length} entries, count is ${count}`)
     const o = checkProcessOptions(options)
     const r = o.replies
-    if (r !== undefined && r.offsets.length < count) throw new RangeError(`options.replies holds ${r.offsets.length} packets, count is ${count}`)
+    if (r !== undefined && r.offsets.length < count) throw new SvcplaneRangeError(`options.replies holds ${r.offsets.length} packets, count is ${count}`)
     const used = this.h.processPackets(
       buffer, offsets, lengths, count, o.direction, o.now, o.link, o.fromNode, o.reject, verdicts, reasons,
       r ? r.buffer : null, r ? r.offsets : null, r ? r.lengths : null,
@@ -422,7 +447,7 @@ export class Dataplane {
 
   /** Iterates the conntrack table (like `conntrack -L`), in pages so huge tables stay cheap. */
   *flows(pageSize = 4096): IterableIterator<FlowEntry> {
-    if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_CAPACITY) throw new RangeError(`pageSize must be an integer 1..${MAX_CAPACITY}, got ${show(pageSize)}`)
+    if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_CAPACITY) throw new SvcplaneRangeError(`pageSize must be an integer 1..${MAX_CAPACITY}, got ${show(pageSize)}`)
     let next = 0
     while (next >= 0) {
       const page = this.h.dumpConntrack(next, pageSize)
@@ -448,7 +473,7 @@ export class Dataplane {
   /** Incremental garbage collection: examines up to `budget` slots of conntrack and of affinity. */
   gc(now: number, budget = 4096): { flows: number; affinity: number } {
     checkNow(now)
-    if (!Number.isInteger(budget) || budget < 1 || budget > MAX_CAPACITY) throw new RangeError(`budget must be 1..${MAX_CAPACITY}, got ${show(budget)}`)
+    if (!Number.isInteger(budget) || budget < 1 || budget > MAX_CAPACITY) throw new SvcplaneRangeError(`budget must be 1..${MAX_CAPACITY}, got ${show(budget)}`)
     return this.h.gc(now, budget)
   }
 
@@ -460,7 +485,7 @@ export class Dataplane {
 
   map(name: string): MapInfo {
     const m = this.maps().find((x) => x.name === name)
-    if (!m) throw new TypeError(`no map named ${show(name)} (maps: ${this.maps().map((x) => x.name).join(', ')})`)
+    if (!m) throw new SvcplaneTypeError(`no map named ${show(name)} (maps: ${this.maps().map((x) => x.name).join(', ')})`)
     return m
   }
 

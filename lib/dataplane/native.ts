@@ -1,7 +1,10 @@
-// Loads the compiled addon (build/Release, or a prebuild) from the package root: the nearest
-// directory above this file holding binding.gyp (this file runs from lib/, dist/ or dist-bench/).
+// The compiled addon, loaded on first use (better-sqlite3's lib/binding pattern): importing the
+// library needs no .node file; only a Dataplane (mode 'native') does. The binding can be
+// injected (a path to a .node file, or a module object) with setNativeBinding().
 import * as fs from 'node:fs'
 import * as path from 'node:path'
+import { SvcplaneError, SvcplaneTypeError } from '../errors.js'
+import { show } from '../util/show.js'
 
 export interface NativeHandle {
   setScratch(input: Uint8Array, output: Uint8Array): void
@@ -16,6 +19,7 @@ export interface NativeHandle {
     frontends: Uint8Array, backends: Uint32Array, sourceRanges: Uint8Array,
   ): NativeError | undefined
   deleteService(id: number): NativeError | undefined
+  reserve(services: number, frontends: number, backends: number): NativeError | undefined
   deleteFlowsByBackend(id: number): number
   deleteFlowsByService(id: number): number
   flushConntrack(): number
@@ -49,16 +53,39 @@ export interface NativeHandle {
 /** [status, message] from a refused control-path call. */
 export type NativeError = [number, string]
 
+/** Capacities by map name, as the addon exports them. */
+export type NativeCapacities = Record<'services' | 'frontends' | 'backends' | 'conntrack' | 'affinity' | 'natPorts' | 'fragments', number>
+
 export interface NativeModule {
   create(config: Record<string, unknown>): NativeHandle
   flowStride: number
   decisionStride: number
   frontendStride: number
   cidrStride: number
+  maxCapacity: number
+  defaultCapacity: NativeCapacities
+  initialCapacity: Pick<NativeCapacities, 'services' | 'frontends' | 'backends'>
+  defaultTimeouts: Record<string, number>
+  defaultMaglevTableSize: number
+  /** The core's name tables (native/bridge/names.h), indexed by the core's codes. */
+  names: {
+    verdicts: string[]
+    reasons: string[]
+    /** How many of `reasons` the tuple API gives (the rest are the packet path's). */
+    tupleReasons: number
+    schedulers: string[]
+    backendStates: string[]
+    masqueradePolicies: string[]
+    rejectWith: string[]
+    conntrackStates: string[]
+    /** Timeout option names by conntrack state (slot 0, "none", is ""). */
+    timeouts: string[]
+    packetCounters: string[]
+    statuses: string[]
+  }
 }
 
-const load = require('node-gyp-build') as (dir: string) => unknown
-
+/** The package root: the nearest directory above this file holding binding.gyp (lib/, dist/ or dist-bench/). */
 function packageRoot(): string {
   for (let dir = __dirname; ; dir = path.dirname(dir)) {
     if (fs.existsSync(path.join(dir, 'binding.gyp'))) return dir
@@ -66,4 +93,37 @@ function packageRoot(): string {
   }
 }
 
-export const native = load(packageRoot()) as NativeModule
+const BUILD_HINT =
+  'build it with `npm rebuild svcplane` (in a checkout: `npm run build:native`; needs python3, make and a C++20 compiler), ' +
+  "or use mode 'iptables', which needs no addon"
+
+let loaded: NativeModule | undefined
+let injected: string | NativeModule | undefined
+
+/**
+ * Which addon the next Dataplane uses: a path to a compiled svcplane .node file, or the module
+ * itself; `undefined` restores the default (build/Release or a prebuild in the package).
+ * Takes effect for Dataplanes created afterwards.
+ */
+export function setNativeBinding(binding: string | NativeModule | undefined): void {
+  if (binding !== undefined && typeof binding !== 'string' && (typeof binding !== 'object' || binding === null || typeof (binding as NativeModule).create !== 'function'))
+    throw new SvcplaneTypeError(`setNativeBinding: binding must be a path to the addon or its module, got ${show(binding)}`)
+  injected = binding
+  loaded = undefined
+}
+
+/** The addon, loaded now if it was not yet; SvcplaneError NATIVE_UNAVAILABLE saying how to build it. */
+export function nativeBinding(): NativeModule {
+  if (loaded !== undefined) return loaded
+  const from = injected
+  try {
+    if (typeof from === 'object') loaded = from
+    else if (typeof from === 'string') loaded = require(path.resolve(from)) as NativeModule
+    else loaded = (require('node-gyp-build') as (dir: string) => NativeModule)(packageRoot())
+  } catch (err) {
+    const what = typeof from === 'string' ? `the addon ${show(from)}` : 'the svcplane native addon'
+    const why = err instanceof Error ? err.message.split('\n')[0] : String(err)
+    throw new SvcplaneError('NATIVE_UNAVAILABLE', `${what} could not be loaded (${why}); ${BUILD_HINT}`, { cause: err })
+  }
+  return loaded
+}

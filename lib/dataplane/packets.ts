@@ -2,6 +2,7 @@
 // processPackets writes, and PacketReplies, the caller-owned buffer reject replies go into.
 import { show } from '../util/show.js'
 import { formatAddress, parseAddressInto, parseCidr } from '../util/address.js'
+import { SvcplaneRangeError, SvcplaneTypeError } from '../errors.js'
 import { REASONS, VERDICTS } from './codes.js'
 import type { Reason, Verdict } from './types.js'
 
@@ -49,7 +50,8 @@ export const PACKET_VERDICT = Object.freeze({ pass: 0, forward: 1, reply: 2, rej
 export const PACKET_VERDICTS: readonly Verdict[] = VERDICTS
 
 export const MASQUERADE_POLICIES: readonly MasqueradePolicy[] = ['never', 'always', 'outside-pod-cidrs', 'from-node']
-const REJECT_WITH: readonly RejectWith[] = ['none', 'icmp-port-unreachable', 'tcp-reset']
+/** By the core's RejectMode code. */
+export const REJECT_WITH: readonly RejectWith[] = ['none', 'icmp-port-unreachable', 'tcp-reset']
 
 /** Per-packet counters of the packet path, in the core's order (native/core/packet_path.h). */
 export const PACKET_COUNT_NAMES = [
@@ -125,27 +127,27 @@ export interface EncodedPacketConfig {
 }
 
 export function encodePacketConfig(c: PacketConfig, cidrStride: number): EncodedPacketConfig {
-  if (c === null || typeof c !== 'object') throw new TypeError('packet config must be an object')
+  if (c === null || typeof c !== 'object') throw new SvcplaneTypeError('packet config must be an object')
   const known = ['nodeAddresses', 'podCIDRs', 'masqueradeAddresses', 'masqueradeAll', 'natPortRange', 'fragmentTimeout']
-  for (const k of Object.keys(c)) if (!known.includes(k)) throw new TypeError(`packet config: unknown field ${k} (use ${known.join(', ')})`)
+  for (const k of Object.keys(c)) if (!known.includes(k)) throw new SvcplaneTypeError(`packet config: unknown field ${k} (use ${known.join(', ')})`)
   const list = (v: unknown, field: string): unknown[] => {
     if (v === undefined) return []
-    if (!Array.isArray(v)) throw new TypeError(`packet config: ${field} must be an array, got ${show(v)}`)
-    if (v.length > 64) throw new RangeError(`packet config: ${field} holds at most 64 entries, got ${v.length}`)
+    if (!Array.isArray(v)) throw new SvcplaneTypeError(`packet config: ${field} must be an array, got ${show(v)}`)
+    if (v.length > 64) throw new SvcplaneRangeError(`packet config: ${field} holds at most 64 entries, got ${v.length}`)
     return v
   }
   const nodeTexts = list(c.nodeAddresses, 'nodeAddresses')
   const nodes = new Uint8Array(nodeTexts.length * 16)
   const nodeAddresses = nodeTexts.map((a, i) => {
     if (!parseAddressInto(a as string, nodes, i * 16))
-      throw new TypeError(`packet config: nodeAddresses[${i}] is not an IP address: ${show(a)}`)
+      throw new SvcplaneTypeError(`packet config: nodeAddresses[${i}] is not an IP address: ${show(a)}`)
     return formatAddress(nodes, i * 16)
   })
   const cidrTexts = list(c.podCIDRs, 'podCIDRs')
   const cidrs = new Uint8Array(cidrTexts.length * cidrStride)
   const podCIDRs = cidrTexts.map((t, i) => {
     const p = typeof t === 'string' && t.includes('/') ? parseCidr(t.trim()) : undefined
-    if (!p) throw new TypeError(`packet config: podCIDRs[${i}] is not a CIDR: ${show(t)}`)
+    if (!p) throw new SvcplaneTypeError(`packet config: podCIDRs[${i}] is not a CIDR: ${show(t)}`)
     cidrs.set(p.bytes, i * cidrStride)
     cidrs[i * cidrStride + 16] = p.bits
     return p.text
@@ -157,8 +159,8 @@ export function encodePacketConfig(c: PacketConfig, cidrStride: number): Encoded
     masqTexts.forEach((a, i) => {
       const b = new Uint8Array(16)
       const fam = parseAddressInto(a as string, b, 0)
-      if (!fam) throw new TypeError(`packet config: masqueradeAddresses[${i}] is not an IP address: ${show(a)}`)
-      if ((fam === 4 ? masq4 : masq6) !== null) throw new TypeError(`packet config: masqueradeAddresses has two IPv${fam} addresses`)
+      if (!fam) throw new SvcplaneTypeError(`packet config: masqueradeAddresses[${i}] is not an IP address: ${show(a)}`)
+      if ((fam === 4 ? masq4 : masq6) !== null) throw new SvcplaneTypeError(`packet config: masqueradeAddresses has two IPv${fam} addresses`)
       if (fam === 4) masq4 = b
       else masq6 = b
     })
@@ -171,13 +173,13 @@ export function encodePacketConfig(c: PacketConfig, cidrStride: number): Encoded
   }
   const masqueradeAddresses = [masq4, masq6].filter((b): b is Uint8Array => b !== null).map((b) => formatAddress(b))
   if (c.masqueradeAll !== undefined && typeof c.masqueradeAll !== 'boolean')
-    throw new TypeError(`packet config: masqueradeAll must be a boolean, got ${show(c.masqueradeAll)}`)
+    throw new SvcplaneTypeError(`packet config: masqueradeAll must be a boolean, got ${show(c.masqueradeAll)}`)
   const range = c.natPortRange ?? [1024, 65535]
   if (!Array.isArray(range) || range.length !== 2 || !range.every((p) => Number.isInteger(p) && p >= 1 && p <= 65535) || range[0] > range[1])
-    throw new RangeError(`packet config: natPortRange must be [low, high] with 1 <= low <= high <= 65535, got ${show(c.natPortRange)}`)
+    throw new SvcplaneRangeError(`packet config: natPortRange must be [low, high] with 1 <= low <= high <= 65535, got ${show(c.natPortRange)}`)
   const fragmentTimeout = c.fragmentTimeout ?? 30
   if (typeof fragmentTimeout !== 'number' || !Number.isFinite(fragmentTimeout) || fragmentTimeout <= 0 || fragmentTimeout > 3600)
-    throw new RangeError(`packet config: fragmentTimeout must be seconds in (0, 3600], got ${show(c.fragmentTimeout)}`)
+    throw new SvcplaneRangeError(`packet config: fragmentTimeout must be seconds in (0, 3600], got ${show(c.fragmentTimeout)}`)
   return {
     resolved: {
       nodeAddresses,
@@ -204,18 +206,18 @@ export interface CheckedProcessOptions {
 }
 
 export function checkProcessOptions(o: ProcessOptions): CheckedProcessOptions {
-  if (o === null || typeof o !== 'object') throw new TypeError('processPackets options must be an object')
+  if (o === null || typeof o !== 'object') throw new SvcplaneTypeError('processPackets options must be an object')
   if (o.direction !== 'to-service' && o.direction !== 'from-backend')
-    throw new TypeError(`options.direction must be 'to-service' or 'from-backend', got ${show(o.direction)}`)
+    throw new SvcplaneTypeError(`options.direction must be 'to-service' or 'from-backend', got ${show(o.direction)}`)
   if (typeof o.now !== 'number' || !Number.isFinite(o.now) || o.now < 0)
-    throw new RangeError(`options.now must be a finite number of seconds >= 0, got ${show(o.now)}`)
+    throw new SvcplaneRangeError(`options.now must be a finite number of seconds >= 0, got ${show(o.now)}`)
   const linkType = o.linkType ?? 'ethernet'
-  if (linkType !== 'ethernet' && linkType !== 'raw') throw new TypeError(`options.linkType must be 'ethernet' or 'raw', got ${show(o.linkType)}`)
+  if (linkType !== 'ethernet' && linkType !== 'raw') throw new SvcplaneTypeError(`options.linkType must be 'ethernet' or 'raw', got ${show(o.linkType)}`)
   const hook = o.hook ?? 'prerouting'
-  if (hook !== 'prerouting' && hook !== 'output') throw new TypeError(`options.hook must be 'prerouting' or 'output', got ${show(o.hook)}`)
+  if (hook !== 'prerouting' && hook !== 'output') throw new SvcplaneTypeError(`options.hook must be 'prerouting' or 'output', got ${show(o.hook)}`)
   const reject = REJECT_WITH.indexOf(o.rejectWith ?? 'icmp-port-unreachable')
-  if (reject < 0) throw new TypeError(`options.rejectWith must be one of ${REJECT_WITH.join(', ')}, got ${show(o.rejectWith)}`)
-  if (o.replies !== undefined && !(o.replies instanceof PacketReplies)) throw new TypeError('options.replies must be a PacketReplies')
+  if (reject < 0) throw new SvcplaneTypeError(`options.rejectWith must be one of ${REJECT_WITH.join(', ')}, got ${show(o.rejectWith)}`)
+  if (o.replies !== undefined && !(o.replies instanceof PacketReplies)) throw new SvcplaneTypeError('options.replies must be a PacketReplies')
   return { direction: o.direction === 'to-service' ? 0 : 1, now: o.now, link: linkType === 'ethernet' ? 0 : 1, fromNode: hook === 'output', reject, replies: o.replies }
 }
 
@@ -233,9 +235,9 @@ export class PacketReplies {
 
   /** `bytes`: room for replies (an ICMP reply is at most 576 + 18 bytes for IPv4, 1280 + 18 for IPv6); `maxPackets`: the largest batch. */
   constructor(bytes: number, maxPackets: number) {
-    if (!Number.isInteger(bytes) || bytes < 1 || bytes > 1 << 30) throw new RangeError(`bytes must be an integer 1..2^30, got ${show(bytes)}`)
+    if (!Number.isInteger(bytes) || bytes < 1 || bytes > 1 << 30) throw new SvcplaneRangeError(`bytes must be an integer 1..2^30, got ${show(bytes)}`)
     if (!Number.isInteger(maxPackets) || maxPackets < 1 || maxPackets > 1 << 24)
-      throw new RangeError(`maxPackets must be an integer 1..16777216, got ${show(maxPackets)}`)
+      throw new SvcplaneRangeError(`maxPackets must be an integer 1..16777216, got ${show(maxPackets)}`)
     this.buffer = new Uint8Array(bytes)
     this.offsets = new Uint32Array(maxPackets)
     this.lengths = new Uint32Array(maxPackets)

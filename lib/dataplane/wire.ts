@@ -2,6 +2,7 @@
 // into a FlowBatch once (or rewrites fields in place), and reads decisions from a
 // DecisionBatch, without one JS object per flow.
 import { show } from '../util/show.js'
+import { SvcplaneRangeError, SvcplaneTypeError } from '../errors.js'
 import { formatAddress, parseAddressInto } from '../util/address.js'
 import { PROTOCOL_NUMBER, REASONS, VERDICTS } from './codes.js'
 import type { Flow, Reason, Verdict } from './types.js'
@@ -13,22 +14,22 @@ export const TCP_FLAGS = { FIN: 0x01, SYN: 0x02, RST: 0x04, PSH: 0x08, ACK: 0x10
 
 /** Writes one flow at byte offset off; throws a TypeError/RangeError naming the bad field. */
 export function encodeFlow(flow: Flow, buf: Uint8Array, view: DataView, off: number, field = 'flow'): void {
-  if (flow === null || typeof flow !== 'object') throw new TypeError(`${field} must be an object, got ${show(flow)}`)
-  if (!parseAddressInto(flow.src, buf, off)) throw new TypeError(`${field}.src is not an IP address: ${show(flow.src)}`)
+  if (flow === null || typeof flow !== 'object') throw new SvcplaneTypeError(`${field} must be an object, got ${show(flow)}`)
+  if (!parseAddressInto(flow.src, buf, off)) throw new SvcplaneTypeError(`${field}.src is not an IP address: ${show(flow.src)}`)
   if (!parseAddressInto(flow.dst, buf, off + 16))
-    throw new TypeError(`${field}.dst is not an IP address: ${show(flow.dst)}`)
+    throw new SvcplaneTypeError(`${field}.dst is not an IP address: ${show(flow.dst)}`)
   checkPort(flow.sport, `${field}.sport`, true)
   checkPort(flow.dport, `${field}.dport`, true)
   const proto = PROTOCOL_NUMBER[flow.protocol]
-  if (proto === undefined) throw new TypeError(`${field}.protocol must be TCP, UDP or SCTP, got ${show(flow.protocol)}`)
+  if (proto === undefined) throw new SvcplaneTypeError(`${field}.protocol must be TCP, UDP or SCTP, got ${show(flow.protocol)}`)
   const scope = flow.scope ?? 'external'
   if (scope !== 'internal' && scope !== 'external')
-    throw new TypeError(`${field}.scope must be 'internal' or 'external', got ${show(flow.scope)}`)
+    throw new SvcplaneTypeError(`${field}.scope must be 'internal' or 'external', got ${show(flow.scope)}`)
   const flags = flow.tcpFlags ?? 0
-  if (!Number.isInteger(flags) || flags < 0 || flags > 255) throw new RangeError(`${field}.tcpFlags must be 0..255, got ${show(flags)}`)
+  if (!Number.isInteger(flags) || flags < 0 || flags > 255) throw new SvcplaneRangeError(`${field}.tcpFlags must be 0..255, got ${show(flags)}`)
   const bytes = flow.bytes ?? 0
   if (!Number.isInteger(bytes) || bytes < 0 || bytes > 0xffffffff)
-    throw new RangeError(`${field}.bytes must be an integer 0..2^32-1, got ${show(bytes)}`)
+    throw new SvcplaneRangeError(`${field}.bytes must be an integer 0..2^32-1, got ${show(bytes)}`)
   view.setUint16(off + 32, flow.sport, true)
   view.setUint16(off + 34, flow.dport, true)
   buf[off + 36] = proto
@@ -41,7 +42,7 @@ export function encodeFlow(flow: Flow, buf: Uint8Array, view: DataView, off: num
 
 export function checkPort(port: unknown, field: string, allowZero = false): asserts port is number {
   if (typeof port !== 'number' || !Number.isInteger(port) || port < (allowZero ? 0 : 1) || port > 65535)
-    throw new RangeError(`${field} must be an integer ${allowZero ? 0 : 1}..65535, got ${show(port)}`)
+    throw new SvcplaneRangeError(`${field} must be an integer ${allowZero ? 0 : 1}..65535, got ${show(port)}`)
 }
 
 /** N flow tuples in one buffer. */
@@ -54,7 +55,7 @@ export class FlowBatch {
 
   constructor(capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 1 || capacity > 1 << 24)
-      throw new RangeError(`capacity must be an integer 1..16777216, got ${show(capacity)}`)
+      throw new SvcplaneRangeError(`capacity must be an integer 1..16777216, got ${show(capacity)}`)
     this.capacity = capacity
     this.buffer = new Uint8Array(capacity * FLOW_STRIDE)
     this.view = new DataView(this.buffer.buffer)
@@ -67,7 +68,7 @@ export class FlowBatch {
   }
 
   private checkIndex(i: number): void {
-    if (!Number.isInteger(i) || i < 0 || i >= this.capacity) throw new RangeError(`index must be 0..${this.capacity - 1}, got ${show(i)}`)
+    if (!Number.isInteger(i) || i < 0 || i >= this.capacity) throw new SvcplaneRangeError(`index must be 0..${this.capacity - 1}, got ${show(i)}`)
   }
 
   /** Writes flow i (0 <= i < capacity). */
@@ -84,7 +85,7 @@ export class FlowBatch {
   /** Rewrites only the TCP flags of flow i (e.g. SYN, then ACK), in place. */
   setTcpFlags(i: number, flags: number): void {
     this.checkIndex(i)
-    if (!Number.isInteger(flags) || flags < 0 || flags > 255) throw new RangeError(`flows[${i}].tcpFlags must be 0..255, got ${show(flags)}`)
+    if (!Number.isInteger(flags) || flags < 0 || flags > 255) throw new SvcplaneRangeError(`flows[${i}].tcpFlags must be 0..255, got ${show(flags)}`)
     this.buffer[i * FLOW_STRIDE + 38] = flags
   }
 
@@ -104,7 +105,7 @@ export class DecisionBatch {
 
   constructor(capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 1 || capacity > 1 << 24)
-      throw new RangeError(`capacity must be an integer 1..16777216, got ${show(capacity)}`)
+      throw new SvcplaneRangeError(`capacity must be an integer 1..16777216, got ${show(capacity)}`)
     this.capacity = capacity
     this.buffer = new Uint8Array(capacity * DECISION_STRIDE)
     this.view = new DataView(this.buffer.buffer)

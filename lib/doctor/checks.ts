@@ -162,7 +162,7 @@ export function checkServicePort(view: NodeView, s: ServicePortState, ctx: Check
         ? 'not reachable from outside: no load-balancer IP and no NodePort'
         : 'no load-balancer IP: only the NodePort is reachable from outside',
       why:
-        'status.loadBalancer.ingress is empty (no load balancer was provisioned: no cloud controller or MetalLB, a quota or an annotation error)' +
+        'status.loadBalancer.ingress has no IP and no hostname (no load balancer was provisioned: no cloud controller or MetalLB, a quota or an annotation error)' +
         (noNodePort ? ', and spec.allocateLoadBalancerNodePorts: false left the Service without NodePorts' : `; the NodePort ${info.nodePort} answers on every node address`),
       fix: noNodePort
         ? 'check the load-balancer controller (kubectl describe service shows its events), or set allocateLoadBalancerNodePorts: true to get NodePorts'

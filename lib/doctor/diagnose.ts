@@ -7,6 +7,8 @@ import type { ProxierOptions, ProxyMode } from '../modes/index.js'
 import type { ProxyModelView } from '../proxy/model.js'
 import { isRecord } from '../k8s/fields.js'
 import { listItems, splitObjects, type SplitObjects } from '../k8s/load.js'
+import { conflictMessage } from '../k8s/address-conflicts.js'
+import { parseService } from '../k8s/service.js'
 import { checkOptions, optionKeys } from '../util/known-keys.js'
 import type { IPFamily } from '../k8s/types.js'
 import { checkServicePort, checkTarget, DEFAULT_NODE_PORT_RANGE, type CheckContext, type NodeView, type Target } from './checks.js'
@@ -137,7 +139,9 @@ export function loadNode(node: ClusterNode, objects: DoctorObjects, options: Doc
   for (const s of objects.endpointSlices) proxier.applyEndpointSlice(s)
   const summary = proxier.sync()
   if (summary.errors.length > 0) {
-    const e = summary.errors[0]
+    const e = summary.errors[0]!
+    const clash = conflictMessage(e.service, objects.services.flatMap((s) => { try { return [parseService(s)] } catch { return [] } }))
+    if (clash !== undefined) throw Object.assign(new Error(clash), { code: 'CONFLICT' })
     throw new Error(`programming ${e.service} failed on node ${node.name}: ${e.error.message}`, { cause: e.error })
   }
   return proxier

@@ -42,3 +42,12 @@ export function describeConflict(c: AddressConflict): string {
   const kinds = c.kinds[0] === c.kinds[1] ? `${c.kinds[0]} of both` : `${c.kinds[0]} of ${c.services[0]}, ${c.kinds[1]} of ${c.services[1]}`
   return `Services ${c.services[0]} and ${c.services[1]} both use ${c.address} (${kinds})`
 }
+
+/**
+ * A sync error of `service` said in the user's terms when it is an address clash with another
+ * of `services` (the dataplane names Services by internal id); undefined when it is not one.
+ */
+export function conflictMessage(service: string, services: readonly ValidService[]): string | undefined {
+  const clash = addressConflicts(services).find((c) => c.services.includes(service))
+  return clash === undefined ? undefined : `${describeConflict(clash)}; one address and port can belong to one Service`
+}

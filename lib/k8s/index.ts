@@ -6,4 +6,4 @@ export { splitObjects, parseObjects, type SplitObjects, type ParsedObjects } fro
 export { describeFound, requireKubernetesObjects, listItems, type LoadNotice, type LoadedKind } from './load.js'
 export { mirrorEndpoints, mirrorSkipReason, SKIP_MIRROR_LABEL, MAX_ENDPOINTS_PER_SUBSET, type MirroredEndpoints } from './endpoints.js'
 export { notProxiedReason, SERVICE_PROXY_NAME_LABEL, HEADLESS_LABEL, KUBE_PROXY_LABEL_SELECTOR } from './not-proxied.js'
-export { addressConflicts, describeConflict, type AddressConflict } from './address-conflicts.js'
+export { addressConflicts, conflictMessage, describeConflict, type AddressConflict } from './address-conflicts.js'

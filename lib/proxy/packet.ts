@@ -21,10 +21,14 @@ export interface Packet {
   tcpFlags?: number
 }
 
-/** `invalid-port` / `unallocated-cluster-ip`: nftables mode only (its cluster-ips-check chain); `unserved-port` / `loopback-source`: ipvs mode only. */
+/**
+ * `invalid-port`: a service address on a port no Service uses (nftables' cluster-ips-check, ipvs'
+ * KUBE-IPVS-FILTER); `unallocated-cluster-ip`: nftables only; `loopback-source`: ipvs only.
+ * `not-programmed`: a Service answers here, but the mode could not program it (native mode: a map at its capacity).
+ */
 export type RouteReason =
   | 'no-endpoints' | 'no-local-endpoints' | 'source-range' | 'conntrack-full' | 'affinity-full'
-  | 'invalid-port' | 'unallocated-cluster-ip' | 'unserved-port' | 'loopback-source'
+  | 'invalid-port' | 'unallocated-cluster-ip' | 'loopback-source' | 'not-programmed'
 
 export type RouteResult =
   /** `endpoint` is "ip:port" ("[ip6]:port"); `address` and `port` are its parts, as kube-proxy's Endpoint has them. */

@@ -116,8 +116,10 @@ export class ProxierCore<View = unknown> {
       errors: [],
     }
     const { services, slices } = this.tracker.drain()
-    const dirty = new Set(this.retry)
+    // Services that failed last time go last, so this sync's removals make room for them first.
+    const retry = [...this.retry]
     this.retry.clear()
+    const dirty = new Set<string>()
     for (const [key, slice] of slices) {
       const touched = slice === null ? this.model.slices.remove(key) : this.model.slices.set(slice as ValidEndpointSlice)
       for (const s of touched) dirty.add(s)
@@ -127,6 +129,7 @@ export class ProxierCore<View = unknown> {
       else this.model.services.set(key, svc as ValidService)
       dirty.add(key)
     }
+    for (const service of retry) dirty.add(service)
     for (const service of dirty) {
       const diff = this.model.diffService(service)
       if (isEmptyDiff(diff)) continue

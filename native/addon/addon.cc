@@ -9,8 +9,9 @@
 #include <cstring>
 #include <memory>
 
+#include "bridge/names.h"
+#include "bridge/validate.h"
 #include "core/dataplane.h"
-#include "core/sched_impl.h"
 #include "wire.h"
 
 using namespace svcplane;
@@ -112,7 +113,9 @@ void writeDecision(uint8_t* p, const Decision& d) {
 Holder* holderOf(const Napi::CallbackInfo& info) {
   Holder* h = static_cast<Holder*>(info.Data());
   if (!h->dp) {
-    Napi::Error::New(info.Env(), "Dataplane has been destroyed").ThrowAsJavaScriptException();
+    Napi::Error e = Napi::Error::New(info.Env(), "Dataplane has been destroyed");
+    e.Set("code", "DESTROYED");
+    e.ThrowAsJavaScriptException();
     return nullptr;
   }
   return h;
@@ -139,6 +142,20 @@ Napi::Value result(Napi::Env env, const Result& r) {
   return a;
 }
 
+// A refused raw value: `out` becomes the [status, message] pair lib/dataplane raises; false.
+bool check(Napi::Env env, const Result& r, Napi::Value& out) {
+  if (r.ok()) return true;
+  out = result(env, r);
+  return false;
+}
+
+// The wire's CIDRs carry the prefix in IPv4-mapped form (IPv4 /n is 96 + n): the family's
+// own length is what the bridge checks.
+Result checkWireCidr(const std::string& field, const IpAddr& net, uint8_t bits) {
+  if (net.isV4()) return bits < 96 ? Result{Status::Invalid, field + " IPv4 prefix is below 96 in mapped form"} : bridge::checkPrefix(field, net, bits - 96u);
+  return bridge::checkPrefix(field, net, bits);
+}
+
 Napi::Object statsObject(Napi::Env env, const MapStats& s) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("hits", double(s.hits));
@@ -163,8 +180,6 @@ Napi::Object mapInfo(Napi::Env env, const char* name, M& m) {
   return o;
 }
 
-const char* kStateNames[] = {"none",     "syn-sent", "syn-recv", "established", "fin-wait", "close-wait", "last-ack",
-                             "time-wait", "close",    "udp",      "udp-stream",  "sctp"};
 
 const char* protoName(uint8_t p) {
   switch (p) {
@@ -187,7 +202,7 @@ Napi::Object flowObject(Napi::Env env, const Flow& f) {
   o.Set("serviceId", double(f.serviceId));
   o.Set("backendId", double(f.backendId));
   o.Set("revNatId", double(f.revNatId));
-  o.Set("state", kStateNames[size_t(f.state)]);
+  o.Set("state", bridge::nameAt(bridge::kConntrackStateNames, size_t(f.state)));
   o.Set("created", double(f.created) / 1e9);
   o.Set("lastSeen", double(f.lastSeen) / 1e9);
   o.Set("expires", double(f.expires) / 1e9);
@@ -262,10 +277,12 @@ Napi::Value UpsertBackend(const Napi::CallbackInfo& info) {
   size_t len;
   if (!typed(info, 1, addr, len) || len < 16) return info.Env().Undefined();
   BackendSpec s{};
+  Napi::Value out;
   s.id = info[0].As<Napi::Number>().Uint32Value();
   std::memcpy(s.addr.b, addr, 16);
   s.port = uint16_t(info[2].As<Napi::Number>().Uint32Value());
-  s.state = BackendState(info[3].As<Napi::Number>().Uint32Value() % 3);
+  if (!check(info.Env(), bridge::checkBackendState(s.id, info[3].As<Napi::Number>().Uint32Value()), out)) return out;
+  s.state = BackendState(info[3].As<Napi::Number>().Uint32Value());
   s.weight = info[4].As<Napi::Number>().Uint32Value();
   s.nodeLocal = info[5].ToBoolean();
   s.zone = uint16_t(info[6].As<Napi::Number>().Uint32Value());
@@ -282,21 +299,26 @@ Napi::Value UpsertService(const Napi::CallbackInfo& info) {
   Holder* h = holderOf(info);
   if (!h) return info.Env().Undefined();
   ServiceSpec s{};
+  Napi::Value out;
   s.id = info[0].As<Napi::Number>().Uint32Value();
-  s.kind = SchedulerKind(info[1].As<Napi::Number>().Uint32Value());
+  const std::string who = "service " + std::to_string(s.id);
+  uint32_t kind = info[1].As<Napi::Number>().Uint32Value(), empty = info[3].As<Napi::Number>().Uint32Value();
+  if (!check(info.Env(), bridge::checkScheduler(who, kind), out) || !check(info.Env(), bridge::checkEmptyVerdict(who, empty), out)) return out;
+  s.kind = SchedulerKind(kind);
   s.affinityTimeoutNs = toNs(info[2].As<Napi::Number>().DoubleValue());
-  s.emptyVerdict = Verdict(info[3].As<Napi::Number>().Uint32Value());
+  s.emptyVerdict = Verdict(empty);
   uint8_t *fe, *ranges;
   uint32_t* ids;
   size_t feBytes, idBytes, rangeBytes;
   if (!typed(info, 4, fe, feBytes) || !typed(info, 5, ids, idBytes) || !typed(info, 6, ranges, rangeBytes))
     return info.Env().Undefined();
   for (size_t off = 0; off + wire::kFrontendStride <= feBytes; off += wire::kFrontendStride) {
+    if (!check(info.Env(), bridge::checkFrontend(who, off / wire::kFrontendStride, fe[off + 18], fe[off + 19], fe[off + 21]), out)) return out;
     FrontendSpec f{};
     std::memcpy(f.key.addr.b, fe + off, 16);
     f.key.port = rd<uint16_t>(fe + off + 16);
     f.key.proto = fe[off + 18];
-    f.key.scope = fe[off + 19] ? 1 : 0;
+    f.key.scope = fe[off + 19];
     f.checkSourceRanges = fe[off + 20] != 0;
     f.masquerade = MasqPolicy(fe[off + 21]);
     s.frontends.push_back(f);
@@ -305,7 +327,9 @@ Napi::Value UpsertService(const Napi::CallbackInfo& info) {
   for (size_t off = 0; off + wire::kCidrStride <= rangeBytes; off += wire::kCidrStride) {
     Cidr c{};
     std::memcpy(c.net.b, ranges + off, 16);
-    c.bits = ranges[off + 16] > 128 ? 128 : ranges[off + 16];
+    if (!check(info.Env(), checkWireCidr(who + " source ranges[" + std::to_string(off / wire::kCidrStride) + "]", c.net, ranges[off + 16]), out))
+      return out;
+    c.bits = ranges[off + 16];
     s.sourceRanges.push_back(c);
   }
   return result(info.Env(), h->dp->upsertService(s));
@@ -315,6 +339,13 @@ Napi::Value DeleteService(const Napi::CallbackInfo& info) {
   Holder* h = holderOf(info);
   if (!h) return info.Env().Undefined();
   return result(info.Env(), h->dp->deleteService(info[0].As<Napi::Number>().Uint32Value()));
+}
+
+Napi::Value Reserve(const Napi::CallbackInfo& info) {
+  Holder* h = holderOf(info);
+  if (!h) return info.Env().Undefined();
+  auto u32 = [&](size_t i) { return info[i].As<Napi::Number>().Uint32Value(); };
+  return result(info.Env(), h->dp->reserve(u32(0), u32(1), u32(2)));
 }
 
 Napi::Value DeleteFlowsByBackend(const Napi::CallbackInfo& info) {
@@ -379,7 +410,6 @@ Napi::Value DumpConntrack(const Napi::CallbackInfo& info) {
   return o;
 }
 
-const char* const kBackendStates[] = {"active", "terminating", "quarantined"};
 
 // Every used entry of a fixed map as an array of objects (like `bpftool map dump`).
 template <class M, class Fill>
@@ -450,7 +480,7 @@ Napi::Value DumpBackends(const Napi::CallbackInfo& info) {
     o.Set("id", double(e.key));
     o.Set("address", formatAddr(e.value.addr));
     o.Set("port", e.value.port);
-    o.Set("state", kBackendStates[size_t(e.value.state)]);
+    o.Set("state", bridge::nameAt(bridge::kBackendStateNames, size_t(e.value.state)));
     o.Set("weight", double(e.value.weight));
     o.Set("nodeLocal", e.value.nodeLocal);
     o.Set("zone", double(e.value.zone));
@@ -503,14 +533,10 @@ Napi::Value MaglevTable(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Holder* h = holderOf(info);
   if (!h) return env.Undefined();
-  ServiceRec* s = h->dp->services().peek(info[0].As<Napi::Number>().Uint32Value());
-  if (!s || !s->set) return env.Null();
-  // The table holds positions in the canonical (address, port) order, not in `active`.
-  auto table = s->set->scheduler->table();
-  auto order = sched::canonicalOrder(s->set->active);
+  std::vector<uint32_t> table;
+  if (!h->dp->schedulerTable(info[0].As<Napi::Number>().Uint32Value(), table)) return env.Null();
   Napi::Uint32Array out = Napi::Uint32Array::New(env, table.size());
-  for (size_t i = 0; i < table.size(); ++i)
-    out[i] = table[i] < order.size() ? s->set->active[order[table[i]]].backendId : 0;
+  if (!table.empty()) std::memcpy(out.Data(), table.data(), table.size() * sizeof(uint32_t));
   return out;
 }
 
@@ -590,7 +616,12 @@ Napi::Value ProcessPackets(const Napi::CallbackInfo& info) {
   uint64_t now = toNs(info[5].As<Napi::Number>().DoubleValue());
   opt.link = info[6].As<Napi::Number>().Uint32Value() ? LinkType::Raw : LinkType::Ethernet;
   opt.fromNode = info[7].ToBoolean();
-  opt.reject = RejectMode(info[8].As<Napi::Number>().Uint32Value() % 3);
+  uint32_t reject = info[8].As<Napi::Number>().Uint32Value();
+  if (Result r = bridge::checkRejectMode(reject); !r.ok()) {
+    Napi::RangeError::New(env, r.message).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  opt.reject = RejectMode(reject);
   ReplySink sink;
   if (info[11].IsTypedArray()) {
     size_t rb, ob, lb;
@@ -635,10 +666,12 @@ Napi::Value SetPacketConfig(const Napi::CallbackInfo& info) {
     std::memcpy(a.b, nodes + off, 16);
     c.nodeAddrs.push_back(a);
   }
+  Napi::Value out;
   for (size_t off = 0; off + wire::kCidrStride <= cb; off += wire::kCidrStride) {
     Cidr x{};
     std::memcpy(x.net.b, cidrs + off, 16);
-    x.bits = cidrs[off + 16] > 128 ? 128 : cidrs[off + 16];
+    if (!check(info.Env(), checkWireCidr("pod CIDRs[" + std::to_string(off / wire::kCidrStride) + "]", x.net, cidrs[off + 16]), out)) return out;
+    x.bits = cidrs[off + 16];
     c.podCidrs.push_back(x);
   }
   uint8_t* a;
@@ -745,18 +778,30 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
   }
   Napi::Object c = info[0].As<Napi::Object>();
   DataplaneConfig cfg;
-  cfg.maxServices = u32Or(c, "services", cfg.maxServices);
-  cfg.maxFrontends = u32Or(c, "frontends", cfg.maxFrontends);
-  cfg.maxBackends = u32Or(c, "backends", cfg.maxBackends);
-  cfg.maxFlows = u32Or(c, "conntrack", cfg.maxFlows);
-  cfg.maxAffinity = u32Or(c, "affinity", cfg.maxAffinity);
-  cfg.maxNatPorts = u32Or(c, "natPorts", cfg.maxNatPorts);
-  cfg.maxFragments = u32Or(c, "fragments", cfg.maxFragments);
-  cfg.conntrackPolicy = FullPolicy(u32Or(c, "conntrackPolicy", 0) ? 1 : 0);
-  cfg.affinityPolicy = FullPolicy(u32Or(c, "affinityPolicy", 0) ? 1 : 0);
+  struct Field {
+    const char* name;
+    uint32_t* into;
+  } caps[] = {{"services", &cfg.maxServices},    {"frontends", &cfg.maxFrontends}, {"backends", &cfg.maxBackends},
+              {"conntrack", &cfg.maxFlows},      {"affinity", &cfg.maxAffinity},   {"natPorts", &cfg.maxNatPorts},
+              {"fragments", &cfg.maxFragments}};
+  auto refuse = [&](const Result& r) {
+    Napi::RangeError::New(env, r.message).ThrowAsJavaScriptException();
+    return env.Undefined();
+  };
+  for (const Field& f : caps) {
+    double v = c.Get(f.name).IsNumber() ? c.Get(f.name).As<Napi::Number>().DoubleValue() : double(*f.into);
+    if (Result r = bridge::checkCapacity(f.name, v >= 0 && v < 1e10 ? uint64_t(v) : UINT64_MAX); !r.ok()) return refuse(r);
+    *f.into = uint32_t(v);
+  }
+  uint32_t ctPolicy = u32Or(c, "conntrackPolicy", 0), affPolicy = u32Or(c, "affinityPolicy", 0);
+  if (Result r = bridge::checkFullPolicy("conntrackPolicy", ctPolicy); !r.ok()) return refuse(r);
+  if (Result r = bridge::checkFullPolicy("affinityPolicy", affPolicy); !r.ok()) return refuse(r);
+  cfg.conntrackPolicy = FullPolicy(ctPolicy);
+  cfg.affinityPolicy = FullPolicy(affPolicy);
   cfg.seed = bigintOr(c, "seed", 0);
   cfg.rngSeed = bigintOr(c, "rngSeed", 0);
   cfg.sched.maglevTableSize = u32Or(c, "maglevTableSize", cfg.sched.maglevTableSize);
+  if (Result r = bridge::checkMaglevTableSize("maglevTableSize", cfg.sched.maglevTableSize); !r.ok()) return refuse(r);
   cfg.sched.maglevSeed = bigintOr(c, "maglevSeed", cfg.sched.maglevSeed);
   Napi::Value t = c.Get("timeouts");
   if (t.IsTypedArray()) {
@@ -777,6 +822,7 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
   fn("deleteBackend", DeleteBackend);
   fn("upsertService", UpsertService);
   fn("deleteService", DeleteService);
+  fn("reserve", Reserve);
   fn("deleteFlowsByBackend", DeleteFlowsByBackend);
   fn("deleteFlowsByService", DeleteFlowsByService);
   fn("flushConntrack", FlushConntrack);
@@ -803,6 +849,36 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
   return o;
 }
 
+template <size_t N>
+Napi::Array nameArray(Napi::Env env, const char* const (&table)[N]) {
+  Napi::Array a = Napi::Array::New(env, N);
+  for (size_t i = 0; i < N; ++i) a.Set(uint32_t(i), table[i]);
+  return a;
+}
+
+// The core's name tables (native/bridge/names.h), for TypeScript to check its unions against.
+Napi::Object nameTables(Napi::Env env) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("verdicts", nameArray(env, bridge::kVerdictNames));
+  o.Set("reasons", nameArray(env, bridge::kReasonNames));
+  o.Set("tupleReasons", Napi::Number::New(env, kReasons));
+  o.Set("schedulers", nameArray(env, bridge::kSchedulerNames));
+  o.Set("backendStates", nameArray(env, bridge::kBackendStateNames));
+  o.Set("masqueradePolicies", nameArray(env, bridge::kMasqueradeNames));
+  o.Set("rejectWith", nameArray(env, bridge::kRejectNames));
+  o.Set("conntrackStates", nameArray(env, bridge::kConntrackStateNames));
+  o.Set("timeouts", nameArray(env, bridge::kTimeoutNames));
+  o.Set("packetCounters", nameArray(env, bridge::kPacketCountNames));
+  o.Set("statuses", nameArray(env, bridge::kStatusNames));
+  return o;
+}
+
+Napi::Object capacityObject(Napi::Env env, std::initializer_list<std::pair<const char*, uint32_t>> caps) {
+  Napi::Object o = Napi::Object::New(env);
+  for (const auto& [name, value] : caps) o.Set(name, double(value));
+  return o;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("create", Napi::Function::New(env, Create, "create"));
   RegisterLinear(env, exports);
@@ -810,6 +886,23 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("decisionStride", double(wire::kDecisionStride));
   exports.Set("frontendStride", double(wire::kFrontendStride));
   exports.Set("cidrStride", double(wire::kCidrStride));
+  exports.Set("maxCapacity", double(kMaxCapacity));
+  exports.Set("names", nameTables(env));
+  exports.Set("defaultCapacity", capacityObject(env, {{"services", DataplaneConfig{}.maxServices},
+                                                      {"frontends", DataplaneConfig{}.maxFrontends},
+                                                      {"backends", DataplaneConfig{}.maxBackends},
+                                                      {"conntrack", DataplaneConfig{}.maxFlows},
+                                                      {"affinity", DataplaneConfig{}.maxAffinity},
+                                                      {"natPorts", DataplaneConfig{}.maxNatPorts},
+                                                      {"fragments", DataplaneConfig{}.maxFragments}}));
+  exports.Set("initialCapacity", capacityObject(env, {{"services", kInitialServices},
+                                                      {"frontends", kInitialFrontends},
+                                                      {"backends", kInitialBackends}}));
+  Napi::Object timeouts = Napi::Object::New(env);
+  const CtTimeouts t = CtTimeouts::defaults();
+  for (size_t i = 1; i < size_t(CtState::Count); ++i) timeouts.Set(bridge::kTimeoutNames[i], double(t.ns[i]) / 1e9);
+  exports.Set("defaultTimeouts", timeouts);
+  exports.Set("defaultMaglevTableSize", double(SchedulerConfig{}.maglevTableSize));
   return exports;
 }
 

@@ -15,6 +15,8 @@
 #include <new>
 #include <string>
 
+#include "bridge/names.h"
+#include "bridge/validate.h"
 #include "core/dataplane.h"
 
 using namespace svcplane;
@@ -26,7 +28,6 @@ struct svcplane_handle {
 
 namespace {
 
-constexpr uint32_t kMaxCapacity = 1u << 25;
 constexpr uint64_t kSec = 1000000000ull;
 
 int fail(svcplane_t* h, int status, std::string message) {
@@ -71,7 +72,6 @@ svcplane_addr fromAddr(const IpAddr& a) {
   return r;
 }
 
-bool validProto(uint8_t p) { return p == SVCPLANE_PROTO_TCP || p == SVCPLANE_PROTO_UDP || p == SVCPLANE_PROTO_SCTP; }
 
 void toFlowInput(const svcplane_flow& f, FlowInput& in) {
   in = FlowInput{};
@@ -217,21 +217,23 @@ int svcplane_create(const svcplane_config* cfg, svcplane_t** out, char* error, s
               {"max_fragments", c.max_fragments, &d.maxFragments}};
   for (const Cap& cap : caps) {
     if (cap.value == 0) continue;
-    if (cap.value > kMaxCapacity) {
-      copyError(error, error_len, std::string(cap.name) + " must be 1.." + std::to_string(kMaxCapacity) + ", got " + std::to_string(cap.value));
+    if (Result r = bridge::checkCapacity(cap.name, cap.value); !r.ok()) {
+      copyError(error, error_len, r.message);
       return SVCPLANE_ERR_INVALID;
     }
     *cap.into = cap.value;
   }
-  if (c.conntrack_full_policy > 1 || c.affinity_full_policy > 1) {
-    copyError(error, error_len, "conntrack_full_policy and affinity_full_policy must be SVCPLANE_FULL_EVICT_OLDEST or SVCPLANE_FULL_REFUSE");
-    return SVCPLANE_ERR_INVALID;
-  }
+  for (Result r : {bridge::checkFullPolicy("conntrack_full_policy", c.conntrack_full_policy),
+                   bridge::checkFullPolicy("affinity_full_policy", c.affinity_full_policy)})
+    if (!r.ok()) {
+      copyError(error, error_len, r.message);
+      return SVCPLANE_ERR_INVALID;
+    }
   d.conntrackPolicy = FullPolicy(c.conntrack_full_policy);
   d.affinityPolicy = FullPolicy(c.affinity_full_policy);
   if (c.maglev_table_size != 0) {
-    if (c.maglev_table_size < 7 || c.maglev_table_size > 1000003 || !isPrime(c.maglev_table_size)) {
-      copyError(error, error_len, "maglev_table_size must be a prime 7..1000003, got " + std::to_string(c.maglev_table_size));
+    if (Result r = bridge::checkMaglevTableSize("maglev_table_size", c.maglev_table_size); !r.ok()) {
+      copyError(error, error_len, r.message);
       return SVCPLANE_ERR_INVALID;
     }
     d.sched.maglevTableSize = c.maglev_table_size;
@@ -265,8 +267,7 @@ const char* svcplane_last_error(const svcplane_t* dp) { return dp ? dp->error.c_
 int svcplane_upsert_backend(svcplane_t* h, const svcplane_backend* b) {
   if (!h) return SVCPLANE_ERR_INVALID;
   if (!b) return fail(h, SVCPLANE_ERR_INVALID, "backend must not be NULL");
-  if (b->state > SVCPLANE_BACKEND_QUARANTINED)
-    return fail(h, SVCPLANE_ERR_INVALID, "backend " + std::to_string(b->id) + " state must be 0..2, got " + std::to_string(b->state));
+  if (Result r = bridge::checkBackendState(b->id, b->state); !r.ok()) return fromResult(h, r);
   BackendSpec s{};
   s.id = b->id;
   s.addr = toAddr(b->addr);
@@ -289,9 +290,8 @@ int svcplane_upsert_service(svcplane_t* h, const svcplane_service* s) {
   const std::string who = "service " + std::to_string(s->id);
   if ((s->n_frontends && !s->frontends) || (s->n_backends && !s->backend_ids) || (s->n_source_ranges && !s->source_ranges))
     return fail(h, SVCPLANE_ERR_INVALID, who + ": an array with a non-zero count is NULL");
-  if (s->scheduler > SVCPLANE_SCHED_DH) return fail(h, SVCPLANE_ERR_INVALID, who + " scheduler must be 0..7, got " + std::to_string(s->scheduler));
-  if (s->empty_verdict != SVCPLANE_VERDICT_REJECT && s->empty_verdict != SVCPLANE_VERDICT_DROP)
-    return fail(h, SVCPLANE_ERR_INVALID, who + " empty_verdict must be SVCPLANE_VERDICT_REJECT or _DROP, got " + std::to_string(s->empty_verdict));
+  if (Result r = bridge::checkScheduler(who, s->scheduler); !r.ok()) return fromResult(h, r);
+  if (Result r = bridge::checkEmptyVerdict(who, s->empty_verdict); !r.ok()) return fromResult(h, r);
   ServiceSpec spec;
   spec.id = s->id;
   spec.kind = SchedulerKind(s->scheduler);
@@ -301,12 +301,7 @@ int svcplane_upsert_service(svcplane_t* h, const svcplane_service* s) {
     spec.frontends.reserve(s->n_frontends);
     for (uint32_t i = 0; i < s->n_frontends; ++i) {
       const svcplane_frontend& f = s->frontends[i];
-      if (!validProto(f.protocol))
-        return fail(h, SVCPLANE_ERR_INVALID, who + " frontends[" + std::to_string(i) + "].protocol must be TCP, UDP or SCTP, got " + std::to_string(f.protocol));
-      if (f.scope > SVCPLANE_SCOPE_EXTERNAL)
-        return fail(h, SVCPLANE_ERR_INVALID, who + " frontends[" + std::to_string(i) + "].scope must be 0 or 1, got " + std::to_string(f.scope));
-      if (f.masquerade > SVCPLANE_MASQ_FROM_NODE)
-        return fail(h, SVCPLANE_ERR_INVALID, who + " frontends[" + std::to_string(i) + "].masquerade must be 0..3, got " + std::to_string(f.masquerade));
+      if (Result r = bridge::checkFrontend(who, i, f.protocol, f.scope, f.masquerade); !r.ok()) return fromResult(h, r);
       FrontendSpec fs{};
       fs.masquerade = MasqPolicy(f.masquerade);
       fs.key.addr = toAddr(f.addr);
@@ -321,9 +316,8 @@ int svcplane_upsert_service(svcplane_t* h, const svcplane_service* s) {
       const svcplane_cidr& c = s->source_ranges[i];
       Cidr r{};
       r.net = toAddr(c.addr);
-      uint8_t max = r.net.isV4() ? 32 : 128;
-      if (c.prefix_len > max)
-        return fail(h, SVCPLANE_ERR_INVALID, who + " source_ranges[" + std::to_string(i) + "].prefix_len must be 0.." + std::to_string(max) + ", got " + std::to_string(c.prefix_len));
+      if (Result e = bridge::checkPrefix(who + " source_ranges[" + std::to_string(i) + "]", r.net, c.prefix_len); !e.ok())
+        return fromResult(h, e);
       r.bits = uint8_t(r.net.isV4() ? c.prefix_len + 96 : c.prefix_len);
       spec.sourceRanges.push_back(r);
     }
@@ -572,23 +566,16 @@ int svcplane_addr_format(const svcplane_addr* a, char* buf, size_t len) {
   return ok ? SVCPLANE_OK : SVCPLANE_ERR_INVALID;
 }
 
-const char* svcplane_verdict_name(uint8_t v) {
-  static const char* names[] = {"pass", "forward", "reply", "reject", "drop"};
-  return v < SVCPLANE_VERDICTS ? names[v] : "unknown";
-}
+const char* svcplane_verdict_name(uint8_t v) { return bridge::nameAt(bridge::kVerdictNames, v); }
 
 const char* svcplane_reason_name(uint8_t r) {
-  static const char* names[] = {"none",          "no-frontend",      "no-backends",      "source-range",  "conntrack-full",
-                                "affinity-full", "not-tracked",      "truncated",        "malformed",     "not-ip",
-                                "unsupported-protocol", "fragment-unknown", "icmp-untracked", "icmp-echo",
-                                "nat-ports-exhausted",  "no-masquerade-address", "bad-checksum", "reply-buffer-full"};
-  static_assert(sizeof names / sizeof names[0] == SVCPLANE_PACKET_REASONS, "a reason without a name");
-  return r < SVCPLANE_PACKET_REASONS ? names[r] : "unknown";
+  static_assert(bridge::count(bridge::kReasonNames) == SVCPLANE_PACKET_REASONS, "the C ABI's reasons are the core's");
+  return bridge::nameAt(bridge::kReasonNames, r);
 }
 
 const char* svcplane_status_name(int s) {
-  static const char* names[] = {"ok", "not-found", "in-use", "conflict", "full", "invalid", "no-memory"};
-  return s >= 0 && s <= SVCPLANE_ERR_NO_MEMORY ? names[s] : "unknown";
+  if (s == SVCPLANE_ERR_NO_MEMORY) return "no-memory";  // the C ABI's own status (the core never allocates-and-fails softly)
+  return s >= 0 ? bridge::nameAt(bridge::kStatusNames, size_t(s)) : "unknown";
 }
 
 }  // extern "C"

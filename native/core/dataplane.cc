@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "sched_impl.h"
+
 namespace svcplane {
 
 namespace {
@@ -14,6 +16,15 @@ uint64_t derive(uint64_t seed, uint64_t salt) {
 
 std::string num(uint64_t v) { return std::to_string(v); }
 
+uint32_t initialSize(uint32_t initial, uint32_t ceiling) { return ceiling < initial ? ceiling : initial; }
+
+// The next size of a growing map that must hold `need`: doubled (so n inserts cost O(n)),
+// at least `need`, at most `ceiling`.
+uint32_t grownSize(uint32_t current, uint64_t need, uint32_t ceiling) {
+  uint64_t next = std::max<uint64_t>(uint64_t(current) * 2, need);
+  return uint32_t(std::min<uint64_t>(next, ceiling));
+}
+
 }  // namespace
 
 bool BackendSet::isActive(uint32_t id) const { return std::binary_search(activeSorted.begin(), activeSorted.end(), id); }
@@ -21,10 +32,10 @@ bool BackendSet::isActive(uint32_t id) const { return std::binary_search(activeS
 Dataplane::Dataplane(const DataplaneConfig& cfg)
     : cfg_(cfg),
       rngState_(cfg.rngSeed ? cfg.rngSeed : derive(cfg.seed, 7)),
-      services_(cfg.maxServices, derive(cfg.seed, 1), FullPolicy::Refuse),
-      frontends_(cfg.maxFrontends, derive(cfg.seed, 2), FullPolicy::Refuse),
-      backends_(cfg.maxBackends, derive(cfg.seed, 3), FullPolicy::Refuse),
-      revnat_(cfg.maxFrontends, derive(cfg.seed, 4), FullPolicy::Refuse),
+      services_(initialSize(kInitialServices, cfg.maxServices), derive(cfg.seed, 1), FullPolicy::Refuse),
+      frontends_(initialSize(kInitialFrontends, cfg.maxFrontends), derive(cfg.seed, 2), FullPolicy::Refuse),
+      backends_(initialSize(kInitialBackends, cfg.maxBackends), derive(cfg.seed, 3), FullPolicy::Refuse),
+      revnat_(initialSize(kInitialFrontends, cfg.maxFrontends), derive(cfg.seed, 4), FullPolicy::Refuse),
       affinity_(cfg.maxAffinity, derive(cfg.seed, 5), cfg.affinityPolicy),
       ct_(cfg.maxFlows, derive(cfg.seed, 6), cfg.conntrackPolicy, cfg.timeouts),
       nat_(cfg.maxNatPorts, derive(cfg.seed, 8)),
@@ -333,7 +344,7 @@ Result Dataplane::upsertBackend(const BackendSpec& spec) {
   if (spec.id == 0) return {Status::Invalid, "backend id must be >= 1"};
   if (spec.weight == 0 || spec.weight > 65535) return {Status::Invalid, "backend " + num(spec.id) + " weight must be 1..65535"};
   BackendRec* existing = backends_.peek(spec.id);
-  if (!existing && backends_.size() == backends_.capacity())
+  if (!existing && !roomForBackends(uint64_t(backends_.size()) + 1))
     return {Status::Full, "backends map is full (capacity " + num(backends_.capacity()) + ")"};
   bool moved = existing && (existing->addr != spec.addr || existing->port != spec.port);
   if (!existing) existing = &backends_.at(backends_.insert(spec.id).index).value;
@@ -409,9 +420,9 @@ Result Dataplane::upsertService(const ServiceSpec& spec) {
   if (uint32_t(spec.kind) >= uint32_t(kSchedulerKinds)) return {Status::Invalid, "unknown scheduler"};
   if (spec.emptyVerdict != Verdict::Reject && spec.emptyVerdict != Verdict::Drop)
     return {Status::Invalid, "emptyVerdict must be reject or drop"};
-  ServiceRec* existing = services_.peek(spec.id);
-  if (!existing && services_.size() == services_.capacity())
+  if (!services_.peek(spec.id) && !roomForServices(uint64_t(services_.size()) + 1))
     return {Status::Full, "services map is full (capacity " + num(services_.capacity()) + ")"};
+  ServiceRec* existing = services_.peek(spec.id);  // after growth, which moves the records
   for (size_t i = 0; i < spec.frontends.size(); ++i) {
     const FrontendKey& k = spec.frontends[i].key;
     if (!isKnownProtocol(k.proto)) return {Status::Invalid, "frontends[" + num(i) + "].protocol is not TCP, UDP or SCTP"};
@@ -430,7 +441,7 @@ Result Dataplane::upsertService(const ServiceSpec& spec) {
       bool kept = std::any_of(spec.frontends.begin(), spec.frontends.end(), [&](const FrontendSpec& f) { return f.key == old; });
       if (!kept) ++dropped;
     }
-  if (frontends_.size() - dropped + added > frontends_.capacity())
+  if (!roomForFrontends(uint64_t(frontends_.size()) - dropped + added))
     return {Status::Full, "frontends map is full (capacity " + num(frontends_.capacity()) + ")"};
   std::unique_ptr<BackendSet> set;
   if (Result r = buildSet(spec.backendIds, spec.kind, set, existing); !r.ok()) return r;
@@ -477,6 +488,54 @@ Result Dataplane::upsertService(const ServiceSpec& spec) {
   return {};
 }
 
+bool Dataplane::roomForServices(uint64_t need) {
+  if (need <= services_.capacity()) return true;
+  if (need > cfg_.maxServices) return false;
+  services_.grow(grownSize(services_.capacity(), need, cfg_.maxServices));
+  return true;
+}
+
+bool Dataplane::roomForFrontends(uint64_t need) {
+  if (need <= frontends_.capacity() && need <= revnat_.capacity()) return true;
+  if (need > cfg_.maxFrontends) return false;
+  uint32_t size = grownSize(frontends_.capacity(), need, cfg_.maxFrontends);
+  frontends_.grow(size);
+  revnat_.grow(size);
+  return true;
+}
+
+// Backend records move when the map grows: every backend set points at its backends'
+// connection counts, so those pointers are refreshed, and the schedulers that read them
+// (lc, wlc) are handed the refreshed set.
+bool Dataplane::roomForBackends(uint64_t need) {
+  if (need <= backends_.capacity()) return true;
+  if (need > cfg_.maxBackends) return false;
+  backends_.grow(grownSize(backends_.capacity(), need, cfg_.maxBackends));
+  for (uint32_t i = 0; i < services_.capacity(); ++i) {
+    auto& e = services_.at(i);
+    if (!e.used || !e.value.set) continue;
+    BackendSet& set = *e.value.set;
+    for (SchedBackend& b : set.active) b.activeConns = &backends_.peek(b.backendId)->activeConns;
+    if (e.value.kind == SchedulerKind::LeastConn || e.value.kind == SchedulerKind::WeightedLeastConn)
+      set.scheduler->rebuild(set.active);
+  }
+  return true;
+}
+
+Result Dataplane::reserve(uint32_t services, uint32_t frontends, uint32_t backends) {
+  if (services > cfg_.maxServices)
+    return {Status::Full, "services map cannot hold " + num(services) + " (capacity " + num(cfg_.maxServices) + ")"};
+  if (frontends > cfg_.maxFrontends)
+    return {Status::Full, "frontends map cannot hold " + num(frontends) + " (capacity " + num(cfg_.maxFrontends) + ")"};
+  if (backends > cfg_.maxBackends)
+    return {Status::Full, "backends map cannot hold " + num(backends) + " (capacity " + num(cfg_.maxBackends) + ")"};
+  if (services > services_.capacity()) services_.grow(services);
+  if (frontends > frontends_.capacity()) frontends_.grow(frontends);
+  if (frontends > revnat_.capacity()) revnat_.grow(frontends);
+  roomForBackends(backends);
+  return {};
+}
+
 Result Dataplane::deleteService(uint32_t id) {
   ServiceRec* svc = services_.peek(id);
   if (!svc) return {Status::NotFound, "service " + num(id) + " does not exist"};
@@ -493,6 +552,18 @@ Result Dataplane::deleteService(uint32_t id) {
       if (affinity_.at(i).used && affinity_.at(i).key.serviceId == id) affinity_.eraseAt(i);
   services_.erase(id);
   return {};
+}
+
+bool Dataplane::schedulerTable(uint32_t serviceId, std::vector<uint32_t>& out) {
+  out.clear();
+  const ServiceRec* s = services_.peek(serviceId);
+  if (!s || !s->set) return false;
+  // The table holds positions in the canonical (address, port) order, not in `active`.
+  auto table = s->set->scheduler->table();
+  auto order = sched::canonicalOrder(s->set->active);
+  out.resize(table.size());
+  for (size_t i = 0; i < table.size(); ++i) out[i] = table[i] < order.size() ? s->set->active[order[table[i]]].backendId : 0;
+  return true;
 }
 
 uint32_t Dataplane::deleteFlowsByBackend(uint32_t backendId) {

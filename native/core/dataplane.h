@@ -22,10 +22,21 @@
 
 namespace svcplane {
 
+// The most entries any map holds (the bindings refuse larger capacities).
+constexpr uint32_t kMaxCapacity = 1u << 25;
+
+// The control-plane maps (services, frontends and revnat, backends) start at these sizes (or
+// their ceiling, when smaller) and double, rebuilt aside and swapped in whole, up to the
+// ceiling in DataplaneConfig. Flow state (conntrack, affinity, NAT ports, fragments) is sized
+// once and never moved.
+constexpr uint32_t kInitialServices = 1024;
+constexpr uint32_t kInitialFrontends = 4096;
+constexpr uint32_t kInitialBackends = 16384;
+
 struct DataplaneConfig {
-  uint32_t maxServices = 1024;
-  uint32_t maxFrontends = 4096;
-  uint32_t maxBackends = 16384;
+  uint32_t maxServices = kMaxCapacity;   // ceilings of the growing maps
+  uint32_t maxFrontends = kMaxCapacity;  // also the revnat map's
+  uint32_t maxBackends = kMaxCapacity;
   uint32_t maxFlows = 65536;
   uint32_t maxAffinity = 65536;
   uint32_t maxNatPorts = 65536;   // masqueraded flows (packet path)
@@ -128,6 +139,9 @@ class Dataplane {
   Result deleteBackend(uint32_t id);
   Result upsertService(const ServiceSpec& spec);
   Result deleteService(uint32_t id);
+  // Grows the control-plane maps to hold at least this many entries (a caller that knows the
+  // cluster's size sizes them once instead of doubling). Full when a ceiling is smaller.
+  Result reserve(uint32_t services, uint32_t frontends, uint32_t backends);
 
   uint32_t deleteFlowsByBackend(uint32_t backendId);
   uint32_t deleteFlowsByService(uint32_t serviceId);
@@ -140,6 +154,9 @@ class Dataplane {
   void setFragmentTimeout(uint64_t ns) { frags_.setTimeout(ns); }
 
   // Inspection.
+  // A service's scheduler table as backend ids, one per slot (Maglev's M slots, sh/dh's 256
+  // buckets); false for an unknown service, empty for schedulers without a table.
+  bool schedulerTable(uint32_t serviceId, std::vector<uint32_t>& out);
   FixedMap<FrontendKey, FrontendRec>& frontends() { return frontends_; }
   FixedMap<uint32_t, ServiceRec>& services() { return services_; }
   FixedMap<uint32_t, BackendRec>& backends() { return backends_; }
@@ -189,6 +206,10 @@ class Dataplane {
   Result buildSet(const std::vector<uint32_t>& ids, SchedulerKind kind, std::unique_ptr<BackendSet>& out,
                   ServiceRec* reuse = nullptr);
   void rebuildServicesOf(const BackendRec& b);
+  // Room for `need` entries in each growing map, within its ceiling; false when it cannot.
+  bool roomForServices(uint64_t need);
+  bool roomForFrontends(uint64_t need);
+  bool roomForBackends(uint64_t need);
   void onFlowRemoved(const Flow& f);
   uint64_t nextRandom();
 

@@ -150,6 +150,29 @@ class FixedMap {
     size_ = 0;
   }
 
+  // Rebuilds the map aside with room for `capacity` entries and swaps it in whole: keys,
+  // values, age order and stats carry over; slab indices do not (callers that keep pointers
+  // into values refresh them). For the control-plane maps, which grow with the cluster.
+  void grow(uint32_t capacity) {
+    if (capacity <= capacity_) return;
+    FixedMap next(capacity, seed_, policy_);
+    for (uint32_t i = head_; i != kNone; i = entries_[i].newer) {
+      Entry& e = entries_[i];
+      uint32_t j = next.free_;
+      Entry& n = next.entries_[j];
+      next.free_ = n.older;
+      n.key = e.key;
+      n.value = std::move(e.value);
+      n.hash = e.hash;
+      n.used = true;
+      next.linkNewest(j);
+      next.index_.insert(e.hash, j);
+      ++next.size_;
+    }
+    next.stats_ = stats_;
+    *this = std::move(next);
+  }
+
   // Slab access for iteration (index < capacity(); check used).
   Entry& at(uint32_t i) { return entries_[i]; }
   const Entry& at(uint32_t i) const { return entries_[i]; }

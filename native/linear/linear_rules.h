@@ -1,5 +1,5 @@
 // A first-match rule walker in C++: kube-proxy's nat rules compiled (by
-// lib/iptables/linear-program.ts) into flat records and walked one by one, the way netfilter's
+// bench/cpp-linear.ts compileLinear) into flat records and walked one by one, the way netfilter's
 // legacy iptables does. It exists so the benchmark can measure the O(n) algorithm like for like
 // with the hash-based core — same language, same compiler — without the JS-versus-C++ factor.
 // It understands the matches and targets kube-proxy's nat rules use; a rule with anything else

@@ -138,3 +138,37 @@ TEST_CASE("dataplane: session affinity holds until the timeout") {
   dp.decide(flow(5, 2000, 1, 80), 13 * S, d);
   CHECK(!d.affinityHit);
 }
+
+TEST_CASE("dataplane: the service maps grow up to their ceiling; flows and lc counts survive") {
+  DataplaneConfig c = small();
+  c.maxServices = 3000;
+  c.maxFrontends = 3000;
+  c.maxBackends = 20000;
+  c.maxFlows = 1024;
+  Dataplane dp(c);
+  CHECK_EQ(dp.services().capacity(), kInitialServices);
+  CHECK(dp.upsertBackend(backend(1, 0x0ab40001)).ok());
+  CHECK(dp.upsertBackend(backend(2, 0x0ab40002)).ok());
+  CHECK(dp.upsertService(ServiceSpec{1, SchedulerKind::LeastConn, 0, Verdict::Reject, {frontend(0xac1e0001, 80)}, {1, 2}, {}}).ok());
+  Decision first;
+  dp.decide(flow(0x0a000002, 1000, 0xac1e0001, 80), 1 * S, first);
+  CHECK(first.verdict == Verdict::Forward);
+  for (uint32_t b = 3; b <= 17000; ++b) CHECK(dp.upsertBackend(backend(b, 0x0ac00000 + b)).ok());
+  for (uint32_t s = 2; s <= 3000; ++s) CHECK(dp.upsertService(ServiceSpec{s, SchedulerKind::Random, 0, Verdict::Reject, {frontend(0xac200000 + s, 80)}, {s + 3}, {}}).ok());
+  CHECK(dp.backends().capacity() > kInitialBackends);
+  CHECK_EQ(dp.services().capacity(), 3000u);  // doubling stops at the ceiling
+  Result full = dp.upsertService(ServiceSpec{3001, SchedulerKind::Random, 0, Verdict::Reject, {frontend(0xac300000, 80)}, {5}, {}});
+  CHECK(full.status == Status::Full);
+  Decision d;
+  dp.decide(flow(0x0a000002, 1000, 0xac1e0001, 80, kAck), 2 * S, d);
+  CHECK(d.established);
+  CHECK_EQ(d.backendId, first.backendId);
+  // lc reads the moved records: the other backend (no flows) takes the next new flow.
+  dp.decide(flow(0x0a000003, 1001, 0xac1e0001, 80), 2 * S, d);
+  CHECK(d.backendId != first.backendId);
+  CHECK_EQ(dp.backends().peek(first.backendId)->activeConns, 1u);
+  CHECK_EQ(dp.deleteFlowsByService(1), 2u);
+  CHECK_EQ(dp.backends().peek(1)->activeConns + dp.backends().peek(2)->activeConns, 0u);
+  CHECK(dp.reserve(3000, 3000, 20000).ok());
+  CHECK(dp.reserve(3001, 0, 0).status == Status::Full);
+}

@@ -105,7 +105,7 @@ const cases: Case[] = [
   // setTimeouts
   ...([[-1, '-1'], [0, '0'], [NaN, 'NaN'], [Infinity, 'Infinity'], [2e9, '2000000000'], ['30', '30']] as Array<[unknown, string]>).map(([v, text]): Case => ({ what: `setTimeouts udp ${text}`, call: (dp) => dp.setTimeouts({ udp: v as number }), error: 'RangeError', field: /timeouts\.udp/, value: text })),
   { what: 'setTimeouts with one bad value among good ones', call: (dp) => dp.setTimeouts({ udp: 5, tcpEstablished: 100, tcpClose: -1 }), error: 'RangeError', field: /timeouts\.tcpClose/, value: '-1' },
-  { what: 'setTimeouts unknown key', call: (dp) => dp.setTimeouts({ tcpFin: 5 } as never), error: 'TypeError', field: /timeouts\.tcpFin is not a timeout/ },
+  { what: 'setTimeouts unknown key', call: (dp) => dp.setTimeouts({ tcpFin: 5 } as never), error: 'TypeError', field: /timeouts: unknown option "tcpFin"/ },
   { what: 'setTimeouts null', call: (dp) => dp.setTimeouts(null as never), error: 'TypeError', field: /timeouts must be an object/, value: 'null' },
 ]
 
@@ -144,7 +144,10 @@ t.test('the constructor refuses bad options', async (t) => {
         what: `capacity.${map} ${text}`, options: { capacity: { [map]: v } }, error: 'RangeError' as const, field: new RegExp(`capacity\\.${map}`), value: text,
       })),
     ),
-    { what: 'capacity of an unknown map', options: { capacity: { lru: 5 } }, error: 'TypeError', field: /capacity\.lru is not a map/ },
+    { what: 'capacity of an unknown map', options: { capacity: { lru: 5 } }, error: 'TypeError', field: /capacity: unknown option "lru"/ },
+    { what: 'a misspelt capacity map', options: { capacity: { service: 5 } }, error: 'TypeError', field: /capacity: unknown option "service"; did you mean "services"\?/ },
+    { what: 'a misspelt option', options: { capacty: { services: 5 } }, error: 'TypeError', field: /Dataplane options: unknown option "capacty"; did you mean "capacity"\?/ },
+    { what: 'an option of another layer', options: { podCIDR: '10.0.0.0/8' }, error: 'TypeError', field: /Dataplane options: unknown option "podCIDR"/ },
     { what: 'conntrackFullPolicy', options: { conntrackFullPolicy: 'lru' }, error: 'TypeError', field: /conntrackFullPolicy/, value: '"lru"' },
     { what: 'affinityFullPolicy', options: { affinityFullPolicy: 'drop' }, error: 'TypeError', field: /affinityFullPolicy/, value: '"drop"' },
     ...([[16380, '16380'], [1, '1'], [4, '4'], [1.5, '1.5'], [1000033, '1000033'], ['16381', '16381'], [NaN, 'NaN']] as Array<[unknown, string]>).map(([v, text]) => ({
@@ -153,7 +156,7 @@ t.test('the constructor refuses bad options', async (t) => {
     ...([[-1, '-1'], [0, '0'], [NaN, 'NaN'], ['5', '5']] as Array<[unknown, string]>).map(([v, text]) => ({
       what: `timeouts.tcpSynSent ${text}`, options: { timeouts: { tcpSynSent: v } }, error: 'RangeError' as const, field: /timeouts\.tcpSynSent/, value: text,
     })),
-    { what: 'an unknown timeout', options: { timeouts: { icmp: 5 } }, error: 'TypeError', field: /timeouts\.icmp is not a timeout/ },
+    { what: 'an unknown timeout', options: { timeouts: { icmp: 5 } }, error: 'TypeError', field: /timeouts: unknown option "icmp"/ },
     { what: 'timeouts a string', options: { timeouts: 'bogus' }, error: 'TypeError', field: /timeouts must be an object/, value: 'bogus' },
     ...([[-1, '-1'], [1.5, '1.5'], [2n ** 64n, '18446744073709551616'], [-5n, '-5'], ['7', '7']] as Array<[unknown, string]>).flatMap(([v, text]) =>
       ['seed', 'rngSeed', 'maglevSeed'].map((field) => ({ what: `${field} ${text}`, options: { [field]: v }, error: 'RangeError' as const, field: new RegExp(`^${field} `), value: text })),

@@ -195,6 +195,15 @@ t.test('every error is one line naming the file and the problem', async (t) => {
     t.match(r.err, re, name)
     oneLineError(t, r.err, name)
   }
+  // The same clash in doctor and in run: both Services named, not the dataplane's ids.
+  const clash = file('clash2.json', JSON.stringify(two))
+  const d = await cli(['doctor', '--cluster', clash, '--node-name', 'node-a', '--node-ip', '192.168.0.2'])
+  t.match(d.err, /diagnosing .*clash2\.json failed: Services ns\/a and ns\/b both use 192\.0\.2\.10:80\/TCP/)
+  oneLineError(t, d.err, 'doctor clash')
+  const r = await cli(['run', '--cluster', clash, '--node-name', 'node-a', '--node-ip', '192.168.0.2', '--once'])
+  t.equal(r.code, 1)
+  t.match(r.err, /ERROR programming ns\/b failed \(retried at the next sync\): Services ns\/a and ns\/b both use 192\.0\.2\.10:80\/TCP/)
+  t.notMatch(r.err, /service \d+:|frontends\[/)
   const missing = await cli(['dump', '--cluster', path.join(dir, 'nope.json'), ...NODE])
   t.match(missing.err, /cannot read cluster file .*nope\.json: no such file/)
 })

@@ -20,7 +20,7 @@ function proxier(mode: ProxyMode, nodeName: string, nodeIP: string) {
 
 /** Why IPVS mode decides `packet` otherwise than iptables mode, or undefined when it should not. */
 function difference(p: Packet, ipt: RouteResult, ipvs: RouteResult, kubeIpvs0: Set<string>): string | undefined {
-  if (ipvs.action === 'reject' && ipvs.reason === 'unserved-port' && ipt.action === 'accept' && kubeIpvs0.has(p.dst)) return 'KUBE-IPVS-FILTER rejects unserved ports of service addresses'
+  if (ipvs.action === 'reject' && ipvs.reason === 'invalid-port' && ipt.action === 'accept' && kubeIpvs0.has(p.dst)) return 'KUBE-IPVS-FILTER rejects unserved ports of service addresses'
   if (ipvs.action === 'drop' && ipvs.reason === 'loopback-source') return 'IPVS does not send a loopback source to a remote real server'
   if (loopback(p.dst) && ipvs.action === 'accept') return 'no localhost NodePorts (and no localnet drop rule) in IPVS mode'
   if (loopback(p.src) && ipt.action === 'dnat' && ipvs.action === 'dnat' && !ipvs.masquerade) return 'KUBE-SERVICES returns loopback sources before any mark'

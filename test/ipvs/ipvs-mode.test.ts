@@ -50,7 +50,7 @@ t.test('packets as IPVS mode decides them', async (t) => {
     },
     { name: 'an allowed source range', packet: pkt('198.51.100.7', '203.0.113.11', 80), want: { action: 'dnat', servicePort: 'ns/fw:p80', masquerade: true } },
     { name: 'a source outside the ranges: KUBE-SOURCE-RANGES-FIREWALL drops', packet: pkt('203.0.113.2', '203.0.113.11', 80), want: { action: 'drop', servicePort: 'ns/fw:p80', reason: 'source-range' } },
-    { name: 'a cluster IP on a port no service uses: KUBE-IPVS-FILTER rejects', packet: pkt('10.2.0.9', '172.30.0.10', 81), want: { action: 'reject', reason: 'unserved-port' } },
+    { name: 'a cluster IP on a port no service uses: KUBE-IPVS-FILTER rejects', packet: pkt('10.2.0.9', '172.30.0.10', 81), want: { action: 'reject', reason: 'invalid-port' } },
     { name: 'a virtual server without real servers: ICMP port unreachable', packet: pkt('10.2.0.9', '172.30.0.14', 80), want: { action: 'reject', servicePort: 'ns/empty', reason: 'no-endpoints' } },
     { name: 'hairpin: KUBE-LOOP-BACK masquerades an endpoint reaching itself', packet: pkt('10.1.0.6', '172.30.0.15', 80), want: { action: 'dnat', endpoint: '10.1.0.6:8080', address: '10.1.0.6', port: 8080, masquerade: true } },
     { name: 'an address no service holds', packet: pkt('10.2.0.9', '172.31.0.1', 80), want: { action: 'accept' } },

@@ -34,6 +34,7 @@ const FORBIDDEN: Record<string, string[]> = {
   nftables: ['modes', 'cli', 'doctor', 'watch', 'metrics', 'pcap', 'service-proxy'],
   dataplane: ['k8s', 'proxy', 'modes', 'iptables', 'nftables', 'cli', 'doctor', 'watch', 'metrics', 'pcap', 'service-proxy'],
   modes: ['cli', 'doctor', 'watch', 'metrics', 'pcap'],
+  compare: ['cli', 'doctor', 'watch', 'metrics', 'pcap', 'service-proxy'],
 }
 
 t.test('no layer imports from a layer above it', async (t) => {

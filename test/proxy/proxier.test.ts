@@ -166,18 +166,16 @@ t.test('bad input is refused, naming the object and field; nothing is half-appli
   t.throws(() => new Proxier({ ...opts, nodeIPs: ['x'] }), /nodeIPs\[0\] must be an IP address/)
 })
 
-t.test('a full table is reported per service and retried; other services keep working', async (t) => {
+t.test('a full table fails the sync with code FULL, names the service, and is retried; other services keep working', async (t) => {
   const p = new Proxier({ ...opts, native: { capacity: { services: 2, frontends: 8, backends: 4, conntrack: 64, affinity: 64 } } })
   p.applyService(svc(1))
   p.applyEndpointSlice(makeSlice('ns', 'svc1', 1, ['10.1.0.1'], p80))
   t.same(p.sync().errors, [])
   p.applyService(svc(2))
   p.applyEndpointSlice(makeSlice('ns', 'svc2', 1, ['10.1.0.2', '10.1.0.3', '10.1.0.4', '10.1.0.5'], p80))
-  const s = p.sync()
-  t.equal(s.errors.length, 1)
-  t.equal(s.errors[0].service, 'ns/svc2')
+  t.throws(() => p.sync(), { name: 'RangeError', code: 'FULL', services: ['ns/svc2'], message: /1 Service\(s\) could not be programmed, ns\/svc2 first \(backends map is full \(capacity 4\); raise capacity\.backends\)/ })
   t.match(p.route(pkt('172.30.0.1', 1)), { endpoint: '10.1.0.1:80' })
-  t.same(p.route(pkt('172.30.0.2', 1)), { action: 'accept' }, 'the failed service is not half-programmed')
+  t.same(p.route(pkt('172.30.0.2', 1)), { action: 'drop', servicePort: 'ns/svc2:p80', reason: 'not-programmed' }, 'the failed service is not half-programmed, and route() says so')
   p.applyEndpointSlice(makeSlice('ns', 'svc2', 1, ['10.1.0.2'], p80))
   t.same(p.sync().errors, [], 'retried at the next sync')
   t.match(p.route(pkt('172.30.0.2', 1)), { endpoint: '10.1.0.2:80' })

@@ -128,7 +128,7 @@ export const doctorCommand: Command = {
       report = diagnose(objects, options)
     } catch (err) {
       if (err instanceof RangeError) throw new UsageError(err.message, command)
-      throw new CliError('diagnosis failed', { cause: err })
+      throw new CliError(`diagnosing ${files.join(', ')} failed`, { cause: err })
     }
     if (v['clear-stale'] === true) {
       if (v.json) io.stdout.write(JSON.stringify({ staleFlows: report.staleFlows, commands: report.clearCommands }, null, 2) + '\n')

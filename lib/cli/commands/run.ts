@@ -9,7 +9,9 @@ import { formatAddress, parseBindAddress } from '../../metrics/http.js'
 import { ProxyMetrics } from '../../metrics/registry.js'
 import { startHealthzServer, startMetricsServer, type RunningServer } from '../../metrics/servers.js'
 import { ServiceHealthServers } from '../../metrics/service-health.js'
-import { ClusterWatcher } from '../../watch/informers.js'
+import { ClusterWatcher, type ObjectEvent } from '../../watch/informers.js'
+import { conflictMessage } from '../../k8s/address-conflicts.js'
+import { parseService, type ValidService } from '../../k8s/service.js'
 import { loadKubeConfig } from '../../watch/kubeconfig.js'
 import { ProxierSyncLoop, type SyncHooks, type SyncInfo } from '../../watch/sync-loop.js'
 import { CliError, describeError, UsageError } from '../errors.js'
@@ -104,11 +106,22 @@ export const runCommand: Command = {
     })
     cleanup.push(() => hcServers.close())
 
+    // The Services as last seen, to name both sides of an address clash (the dataplane gives ids).
+    const seen = new Map<string, ValidService>()
+    const remember = (event: ObjectEvent, obj: unknown) => {
+      try {
+        const svc = parseService(obj)
+        if (event === 'delete') seen.delete(svc.key)
+        else seen.set(svc.key, svc)
+      } catch {
+        // Invalid objects are reported by the sync loop.
+      }
+    }
     const ownHooks: SyncHooks = {
       onQueued: () => health.queuedUpdate(),
       onSynced: (summary: SyncSummary, info: SyncInfo) => {
         if (summary.errors.length === 0) health.updated()
-        for (const e of summary.errors) log.error(`programming ${e.service} failed (retried at the next sync): ${describeError(e.error)}`)
+        for (const e of summary.errors) log.error(`programming ${e.service} failed (retried at the next sync): ${conflictMessage(e.service, [...seen.values()]) ?? describeError(e.error)}`)
         const changed = summary.servicePorts.added + summary.servicePorts.changed + summary.servicePorts.removed + summary.endpoints.added + summary.endpoints.changed + summary.endpoints.removed
         if (changed > 0 || info.trigger === 'initial') log.info(`sync (${info.trigger}): ${changes(summary)} in ${summary.durationMs.toFixed(1)} ms`)
         void hcServers.sync(proxier.healthChecks())
@@ -130,7 +143,7 @@ export const runCommand: Command = {
       if (files !== undefined) {
         const dump = await readCluster(files, v, io, command)
         source = `cluster file ${dump.file}`
-        for (const s of dump.services) loop.serviceEvent('add', s)
+        for (const s of dump.services) (remember('add', s), loop.serviceEvent('add', s))
         for (const s of dump.endpointSlices) loop.endpointSliceEvent('add', s)
       } else {
         const kc = await loadKubeConfig({ kubeconfig: v.kubeconfig as string | undefined, context: v.context as string | undefined, env: io.env }).catch((err: Error) => {
@@ -138,7 +151,7 @@ export const runCommand: Command = {
         })
         source = `${kc.server} (${kc.source})`
         watcher = new ClusterWatcher(kc.kc, {
-          onService: (e, o) => loop.serviceEvent(e, o),
+          onService: (e, o) => (remember(e, o), loop.serviceEvent(e, o)),
           onEndpointSlice: (e, o) => loop.endpointSliceEvent(e, o),
           onError: (resource, err, retryInMs) => {
             firstError ??= err

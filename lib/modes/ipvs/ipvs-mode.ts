@@ -301,7 +301,7 @@ export class IpvsMode implements ProxyModeImpl<IpvsView> {
       || has('KUBE-HEALTH-CHECK-NODE-PORT', String(p.dport))
     if (!served && has('KUBE-IPVS-IPS', p.dst)) {
       steps.push({ kind: 'firewall', text: `KUBE-IPVS-FILTER: ${p.dst} is on kube-ipvs0 but no service uses port ${p.dport}/${p.protocol}: REJECT` })
-      return { action: 'reject', reason: 'unserved-port' }
+      return { action: 'reject', reason: 'invalid-port' }
     }
     return undefined
   }

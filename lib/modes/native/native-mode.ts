@@ -2,6 +2,8 @@
 // affinity) and packets decided by it; TypeScript adds what kube-proxy's rules would add on
 // top (masquerade, and the REJECT/DROP reason).
 import { Dataplane } from '../../dataplane/dataplane.js'
+import { errorCode, SvcplaneRangeError } from '../../errors.js'
+import { frontendKey } from '../../proxy/frontends.js'
 import type { ProxyModelView, ServiceDiff } from '../../proxy/model.js'
 import type { ResolvedOptions } from '../../proxy/options.js'
 import { dnatResult, type CheckedPacket, type RouteReason } from '../../proxy/packet.js'
@@ -18,9 +20,26 @@ export interface NativeView {
   backend: NativeBackend
 }
 
+/** What a FULL error says without the dataplane's internal ids ("service 1001: ..."). */
+function capacityProblem(err: Error): string {
+  return err.message.replace(/^(?:service|backend) \d+: /, '')
+}
+
+/** A Service the dataplane had no room for: what route() says for its frontends. */
+interface Unprogrammed {
+  servicePort: string
+  error: Error
+}
+
 export class NativeMode implements ProxyModeImpl<NativeView> {
   readonly dataplane: Dataplane
   readonly backend: NativeBackend
+  /** frontendKey -> the ServicePort behind it, for Services a full map kept out. */
+  private readonly unprogrammed = new Map<string, Unprogrammed>()
+  /** Service ("ns/name") -> its frontendKeys in `unprogrammed`. */
+  private readonly unprogrammedOf = new Map<string, string[]>()
+  /** Services this sync could not program for lack of room. */
+  private fullThisSync: { service: string; error: Error }[] = []
 
   constructor(
     private readonly model: ProxyModelView,
@@ -42,8 +61,55 @@ export class NativeMode implements ProxyModeImpl<NativeView> {
     return { mode: 'native', dataplane: this.dataplane, backend: this.backend }
   }
 
+  /**
+   * Programs one Service. When a map is at its capacity the Service is left out entirely (its
+   * previous programming stays), remembered so route() says so, and synced() fails the sync.
+   */
   apply(diff: ServiceDiff): { flowsRemoved: number } {
-    return this.backend.apply(diff)
+    let result: { flowsRemoved: number }
+    try {
+      result = this.backend.apply(diff)
+    } catch (error) {
+      if (errorCode(error) === 'FULL') this.markUnprogrammed(diff, error as Error)
+      throw error
+    }
+    this.clearUnprogrammed(diff.service)
+    return result
+  }
+
+  /** Fails the sync (RangeError, code FULL) when a Service could not be programmed for lack of room. */
+  synced(): void {
+    const full = this.fullThisSync
+    this.fullThisSync = []
+    if (full.length === 0) return
+    const first = full[0]!
+    throw Object.assign(
+      new SvcplaneRangeError(
+        `native mode: ${full.length} Service(s) could not be programmed, ${first.service} first (${capacityProblem(first.error)}); ` +
+          'they stay out of the dataplane and are retried at every sync (raise native.capacity, or the CLI\'s --capacity)',
+        'FULL',
+      ),
+      { services: full.map((f) => f.service), cause: first.error },
+    )
+  }
+
+  private markUnprogrammed(diff: ServiceDiff, error: Error): void {
+    this.clearUnprogrammed(diff.service)
+    this.fullThisSync.push({ service: diff.service, error })
+    const keys: string[] = []
+    for (const state of [...diff.added, ...diff.changed.map((c) => c.after)]) {
+      for (const f of state.frontends) {
+        const key = frontendKey(f.address, f.port, f.protocol)
+        keys.push(key)
+        this.unprogrammed.set(key, { servicePort: state.info.name, error })
+      }
+    }
+    this.unprogrammedOf.set(diff.service, keys)
+  }
+
+  private clearUnprogrammed(service: string): void {
+    for (const key of this.unprogrammedOf.get(service) ?? []) this.unprogrammed.delete(key)
+    this.unprogrammedOf.delete(service)
   }
 
   route(p: CheckedPacket, source: SourceClass, trace: KubeProxyTrace, now: number): ModeDecision {
@@ -53,6 +119,12 @@ export class NativeMode implements ProxyModeImpl<NativeView> {
       now,
     )
     const steps: Step[] = []
+    const left = d.verdict === 'pass' ? this.unprogrammed.get(frontendKey(p.dst, p.dport, p.protocol)) : undefined
+    if (left !== undefined) {
+      // Not "not service traffic": a Service answers here, but the dataplane had no room for it.
+      steps.push({ kind: 'verdict', text: `${left.servicePort} is not programmed: ${capacityProblem(left.error)}` })
+      return { result: { action: 'drop', servicePort: left.servicePort, reason: 'not-programmed' }, steps }
+    }
     if (d.verdict === 'pass' || d.verdict === 'reply') {
       if (d.verdict === 'reply') steps.push({ kind: 'conntrack', text: `reply of a tracked flow, source rewritten to ${d.address}:${d.port}` })
       return { result: { action: 'accept' }, steps }

@@ -3,22 +3,22 @@
 // endpoint is a backend), arbitraries for "almost valid" Kubernetes objects, and a tally of
 // every input tried.
 import fc from 'fast-check'
-import { CaptureError, IptablesParseError } from '../../../lib/index.js'
+import { CaptureError, IptablesParseError, SvcplaneError } from '../../../lib/index.js'
 
 /** Messages of JavaScript's own errors: a bug escaping as a TypeError/RangeError. */
 const INTERNAL = /Cannot read propert|Cannot set propert|is not a function|is not iterable|is not a constructor|Cannot convert|Cannot destructure|Cannot mix BigInt|undefined is not|null is not|Maximum call stack|Invalid array length|Invalid typed array length|Offset is outside the bounds|out of memory|Do not know how to serialize/i
 
 /**
  * Throws unless e is one of the library's typed errors: TypeError / RangeError naming a field,
- * IptablesParseError (with its line), CaptureError, or the Error the API documents for a
- * backend still in use / a frontend owned by another service. JavaScript's own TypeErrors
+ * IptablesParseError (with its line), CaptureError, or the SvcplaneError the API documents for a
+ * backend still in use (IN_USE) / a frontend owned by another service (CONFLICT). JavaScript's own TypeErrors
  * ("Cannot read properties of undefined", ...) are bugs and fail the property.
  */
 export function expectTyped(e: unknown, where: string): void {
   if (!(e instanceof Error)) throw new Error(`${where}: threw a non-Error: ${String(e)}`)
   if (INTERNAL.test(e.message)) throw new Error(`${where}: an internal error escaped: ${e.name}: ${e.message}\n${e.stack}`)
   if (e instanceof TypeError || e instanceof RangeError || e instanceof IptablesParseError || e instanceof CaptureError) return
-  if (e.constructor === Error && /still listed by service|already a frontend of service/.test(e.message)) return
+  if (e instanceof SvcplaneError && (e.code === 'IN_USE' || e.code === 'CONFLICT')) return
   throw new Error(`${where}: untyped error ${e.name}: ${e.message}\n${e.stack}`)
 }
 
