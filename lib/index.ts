@@ -16,7 +16,7 @@ export type * from './dataplane/types.js'
 export { Proxier, PROXY_MODE_NAMES, isProxyMode } from './modes/index.js'
 export type { IpvsView, IpvsState, IpvsModeOptions } from './modes/index.js'
 export { IPVS_SCHEDULERS, type IpvsScheduler, type VirtualServer, type RealServer } from './ipvs/types.js'
-export type { ProxierOptions, ProxyMode, ModeView, ModeSections, NativeView, NativeModeOptions, IptablesView, IptablesModeOptions } from './modes/index.js'
+export type { ProxierOptions, ProxyMode, ModeView, ModeSections, NativeView, NativeModeOptions, IptablesView, IptablesModeOptions, NftablesView, NftablesModeOptions } from './modes/index.js'
 export type {
   CommonProxierOptions,
   Packet,

@@ -7,15 +7,8 @@ import * as path from 'node:path'
 import { main } from '../../lib/cli/main.js'
 import { bufferIO } from '../../lib/cli/io.js'
 import { listCommands } from '../../lib/cli/registry.js'
+import { CLUSTER, cli, NODE } from '../fixtures/cli'
 
-const CLUSTER = path.join(__dirname, '..', 'fixtures', 'cluster.json')
-const NODE = ['--node-name', 'node-a', '--node-ip', '192.168.0.2', '--pod-cidr', '10.244.0.0/16', '--seed', '1']
-
-async function cli(...argv: string[]) {
-  const io = bufferIO()
-  const code = await main(argv, io)
-  return { code, out: io.out, err: io.err }
-}
 
 const noStack = (t: Test, s: string) => t.notMatch(s, /\n\s+at .+:\d+/, 'no stack trace')
 

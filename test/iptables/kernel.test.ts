@@ -4,51 +4,22 @@
 // says so). Needs root and `ip netns`; skipped with a message elsewhere. No traffic leaves the
 // namespace: every address is in 127.0.0.0/8.
 import t from 'tap'
-import { spawnSync } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
 import { Proxier } from '../../lib/modes/index.js'
 import type { ProxierOptions } from '../../lib/modes/index.js'
-import { lbStatus, makeService, makeSlice, port, type EP } from '../fixtures/objects'
+import { connectAll } from '../fixtures/loopback-connect'
+import { createNetns, which } from '../fixtures/netns'
+import { makeService } from '../fixtures/objects'
+import { loopbackClusterObjects } from '../fixtures/loopback-cluster'
 import { Explorer } from './explore'
 
-function run(cmd: string, args: string[], input?: string, timeout = 20_000) {
-  const r = spawnSync(cmd, args, { input, encoding: 'utf8', timeout })
-  return { ok: r.status === 0, status: r.status, stdout: r.stdout ?? '', stderr: (r.stderr ?? '') + (r.error ? String(r.error) : '') }
-}
+const hasIptables = ['iptables-restore', 'iptables-nft-restore', 'iptables-legacy-restore'].some(which)
+const netns = hasIptables ? createNetns('test', []) : { skip: 'iptables is not installed (apt-get install -y iptables)' }
+const inNs = 'skip' in netns ? () => { throw new Error('no namespace') } : netns.exec
 
-const which = (cmd: string) => run('sh', ['-c', `command -v ${cmd}`]).ok
-
-function skipReason(): string | undefined {
-  if (process.platform !== 'linux') return 'not Linux'
-  if (process.getuid?.() !== 0) return 'not running as root (CI runs this as root)'
-  if (!which('ip')) return 'iproute2 (ip) is not installed'
-  if (!which('iptables-restore') && !which('iptables-nft-restore') && !which('iptables-legacy-restore')) return 'iptables is not installed (apt-get install -y iptables)'
-  return undefined
-}
-
-const reason = skipReason()
-const ns = `svcplane-test-${process.pid}-${randomBytes(3).toString('hex')}`
-let created = false
-if (reason === undefined) {
-  const r = run('ip', ['netns', 'add', ns])
-  created = r.ok
-  if (!r.ok) t.comment(`ip netns add failed: ${r.stderr.trim()}`)
-}
-
-function deleteNamespace(): void {
-  if (created) {
-    run('ip', ['netns', 'del', ns])
-    created = false
-  }
-}
-process.on('exit', deleteNamespace)
-
-const inNs = (cmd: string, args: string[], input?: string, timeout?: number) => run('ip', ['netns', 'exec', ns, cmd, ...args], input, timeout)
-
-if (reason !== undefined || !created) {
-  t.plan(0, `skipped: ${reason ?? 'cannot create a network namespace (ip netns add)'}`)
+if ('skip' in netns) {
+  t.plan(0, `skipped: ${netns.skip}`)
 } else {
-  t.teardown(deleteNamespace)
+  t.teardown(netns.remove)
   const restores = ['iptables-nft-restore', 'iptables-legacy-restore'].filter(which)
   if (restores.length === 0) restores.push('iptables-restore')
 
@@ -64,29 +35,7 @@ if (reason !== undefined || !created) {
     // the nfacct counter objects do not exist in a fresh namespace (kube-proxy creates them first)
     iptables: { nfacct: false }, seed: 5,
   }
-  const ep = (ip: string, local = true, cond: Partial<EP> = {}): EP => ({ ip, node: local ? 'kernel-node' : 'other', ...cond })
-
-  // Services covering every rule shape kube-proxy writes.
-  function clusterObjects(variant: number): unknown[] {
-    const v = variant
-    return [
-      makeService('ns', 'plain', { clusterIP: '127.10.0.1', ports: [port('http', 80)] }),
-      makeService('ns', 'sticky', { clusterIP: '127.10.0.2', ports: [port('http', 80)], sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 300 } } }),
-      makeService('ns', 'np', { type: 'NodePort', clusterIP: '127.10.0.3', ports: [port('http', 80, { nodePort: 30080 })] }),
-      makeService('ns', 'empty', { clusterIP: '127.10.0.4', ports: [port('http', 80)] }),
-      makeService('ns', 'lb', {
-        type: 'LoadBalancer', clusterIP: '127.10.0.5', externalTrafficPolicy: v % 2 ? 'Local' : 'Cluster', healthCheckNodePort: 32000,
-        externalIPs: ['127.30.0.5'], loadBalancerSourceRanges: ['127.0.0.0/8', '10.0.0.0/8'], ports: [port('http', 80, { nodePort: 30081 }), port('dns', 53, { protocol: 'UDP', nodePort: 30053 })],
-      }, lbStatus('127.40.0.5')),
-      makeService('ns', 'itp', { clusterIP: '127.10.0.6', internalTrafficPolicy: 'Local', ports: [port('http', 80, { protocol: 'SCTP' })] }),
-      makeSlice('ns', 'plain', 1, [ep('127.20.0.1'), ep('127.20.0.2'), ep('127.20.0.3', false)], [{ name: 'http', port: 8080 }]),
-      makeSlice('ns', 'sticky', 1, [ep('127.20.1.1'), ep('127.20.1.2', false)], [{ name: 'http', port: 8080 }]),
-      makeSlice('ns', 'np', 1, [ep('127.20.2.1'), ep('127.20.2.2'), ...(v > 1 ? [ep('127.20.2.3')] : [])], [{ name: 'http', port: 8080 }]),
-      makeSlice('ns', 'lb', 1, [ep('127.20.3.1', v % 3 === 0), ep('127.20.3.2', false, { ready: false, serving: true, terminating: true })],
-        [{ name: 'http', port: 8080 }, { name: 'dns', port: 5353, protocol: 'UDP' }]),
-      makeSlice('ns', 'itp', 1, [ep('127.20.4.1', v % 2 === 0)], [{ name: 'http', port: 8080, protocol: 'SCTP' }]),
-    ]
-  }
+  const clusterObjects = loopbackClusterObjects
 
   for (const restore of restores) {
     t.test(`${restore}: the kernel accepts every generated ruleset`, async (t) => {
@@ -127,44 +76,11 @@ if (reason !== undefined || !created) {
         ['127.10.0.1', 80, 40], ['127.10.0.2', 80, 12], ['127.10.0.3', 80, 12], ['127.0.0.2', 30080, 12],
         ['127.0.0.1', 30080, 8], ['127.10.0.4', 80, 2], ['127.10.0.5', 80, 6], ['127.30.0.5', 80, 4], ['127.40.0.5', 80, 4],
       ]
-      const script = `
-import json, socket, sys, threading
-spec = json.loads(sys.stdin.read())
-def serve(s, name):
-    while True:
-        try:
-            c, peer = s.accept()
-        except OSError:
-            return
-        c.sendall((name + " " + peer[0] + "\\n").encode())
-        c.close()
-for ip, port in spec["endpoints"]:
-    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind((ip, port)); s.listen(64)
-    threading.Thread(target=serve, args=(s, "%s:%d" % (ip, port)), daemon=True).start()
-out = []
-for dst, dport, n in spec["targets"]:
-    for i in range(n):
-        c = socket.socket(); c.settimeout(2)
-        try:
-            c.connect((dst, dport))
-            data = b""
-            while not data.endswith(b"\\n"):
-                chunk = c.recv(100)
-                if not chunk: break
-                data += chunk
-            ep, peer = data.decode().split()
-            out.append({"dst": dst, "dport": dport, "endpoint": ep, "peer": peer})
-        except Exception as e:
-            out.append({"dst": dst, "dport": dport, "error": type(e).__name__ + ": " + str(e)})
-        finally:
-            c.close()
-print(json.dumps(out))
-`
-      const r = inNs('python3', ['-c', script], JSON.stringify({ endpoints, targets }), 60_000)
-      t.ok(r.ok, `client and listeners ran ${r.stderr}`)
-      if (!r.ok) return
-      const results = JSON.parse(r.stdout) as { dst: string; dport: number; endpoint?: string; peer?: string; error?: string }[]
+      const results = connectAll(netns, endpoints, targets, 60_000)
+      if (typeof results === 'string') {
+        t.fail(results)
+        return
+      }
       t.equal(results.length, targets.reduce((n, x) => n + x[2], 0))
       const seen = new Map<string, Set<string>>()
       for (const res of results) {

@@ -45,6 +45,14 @@ function runFlows(t: Test, p: Proxier, flows: Flow[]): void {
       }
     }
     if (!['', 'REJECT', 'DROP'].includes(f.output)) t.same([...seen].sort(), f.output.split(', ').sort(), `${f.name}: ${f.output}`)
+    // The general nft evaluator, loaded from the same table, decides alike.
+    const e = p.nftables!.evaluator().evaluate({ src: f.src, sport: 1, dst: f.dst, dport: f.dport, protocol: (f.protocol ?? 'TCP').toLowerCase(), hook, now: 1 })
+    const want = f.output === '' ? 'accept' : f.output === 'REJECT' ? 'reject' : f.output === 'DROP' ? 'drop' : 'dnat'
+    t.equal(e.action, want, `${f.name}: the nft evaluator agrees`)
+    if (want === 'dnat') {
+      t.ok(f.output.split(', ').includes(e.endpoint!), `${f.name}: the nft evaluator picks ${e.endpoint}`)
+      t.equal(e.masquerade, f.masq ?? false, `${f.name}: the nft evaluator's masquerade`)
+    }
   }
 }
 

@@ -186,3 +186,16 @@ t.test('the table refuses what the kernel refuses, all or nothing', async (t) =>
     t.equal(table.dump(), before, `${name}: nothing applied`)
   }
 })
+
+t.test('a set a rule uses cannot be deleted; once the rule is flushed it can', async (t) => {
+  const table = new NftTableState('ip', 'kube-proxy')
+  table.apply([
+    { verb: 'add', object: { kind: 'table' } },
+    { verb: 'add', object: { kind: 'chain', name: 'c' } },
+    { verb: 'add', object: { kind: 'set', name: 's', type: 'ipv4_addr' } },
+    { verb: 'add', object: { kind: 'rule', chain: 'c', rule: 'ip saddr @s drop' } },
+  ])
+  t.throws(() => table.apply([{ verb: 'delete', object: { kind: 'set', name: 's' } }]), { code: 'IN_USE' })
+  table.apply([{ verb: 'flush', object: { kind: 'chain', name: 'c' } }, { verb: 'delete', object: { kind: 'set', name: 's' } }])
+  t.equal(table.set('s'), undefined)
+})

@@ -1,14 +1,14 @@
 // svcplane dump: the programmed state as iptables-save text, an ipvsadm -Ln listing, a
 // conntrack -L listing or JSON; offline from --cluster, or from a running `svcplane run`
 // through its metrics address (--server).
-import type { Proxier } from '../../modes/index.js'
+import type { Proxier, ProxyMode } from '../../modes/index.js'
 import { CliError, UsageError } from '../errors.js'
 import { dumpJson, formatConntrack, formatIpvsadm, virtualServers } from '../format/dump.js'
 import { CLUSTER_OPTION, MAX_INPUT_OPTION, JSON_OPTION, modeOption, NODE_OPTIONS, proxierFromCluster, selectedMode } from '../node-options.js'
 import type { Command } from '../registry.js'
 import type { IpvsadmView } from '../../ipvs/format-ipvsadm.js'
 
-export const DUMP_FORMATS = ['iptables-save', 'ipvsadm', 'ipset', 'conntrack', 'json'] as const
+export const DUMP_FORMATS = ['iptables-save', 'nft', 'ipvsadm', 'ipset', 'conntrack', 'json'] as const
 export type DumpFormat = (typeof DUMP_FORMATS)[number]
 export const DUMP_PATH = '/debug/svcplane/dump'
 
@@ -41,6 +41,11 @@ export function renderDump(proxier: Proxier, format: DumpFormat, json: boolean, 
     case 'iptables-save': {
       const text = proxier.iptablesRestore()
       return json ? asJson({ format, text }) : { contentType: 'text/plain; charset=utf-8', body: text.endsWith('\n') ? text : text + '\n' }
+    }
+    case 'nft': {
+      // kube-proxy's nftables table(s), in the `add ...` form `nft -f` loads.
+      const text = proxier.nftablesRuleset()
+      return json ? asJson({ format, text }) : { contentType: 'text/plain; charset=utf-8', body: text }
     }
     case 'ipvsadm':
       return json ? asJson(virtualServers(proxier)) : { contentType: 'text/plain; charset=utf-8', body: formatIpvsadm(proxier) }
@@ -78,9 +83,9 @@ async function fetchDump(server: string, format: DumpFormat, json: boolean): Pro
 
 export const dumpCommand: Command = {
   name: 'dump',
-  summary: 'print the programmed state: iptables-save, ipvsadm -Ln or conntrack -L style, or JSON',
+  summary: 'print the programmed state: iptables-save, nft, ipvsadm -Ln or conntrack -L style, or JSON',
   description:
-    'iptables-save: the iptables-restore input kube-proxy (iptables mode) would write. ipvsadm: virtual servers with scheduler and persistence, ' +
+    'iptables-save: the iptables-restore input kube-proxy (iptables mode) would write. nft: kube-proxy\'s nftables table (--mode nftables), as nft -f loads it. ipvsadm: virtual servers with scheduler and persistence, ' +
     'real servers with weight and active/inactive connections. conntrack: the tracked flows. json: the ServicePorts and every dataplane map. ' +
     'Offline with --cluster FILE, or from a running `svcplane run` with --server (its --metrics-bind-address).',
   options: [
@@ -98,6 +103,7 @@ export const dumpCommand: Command = {
   examples: [
     'svcplane dump --cluster cluster.json --node-ip 192.168.0.2 --format ipvsadm',
     'svcplane dump --cluster cluster.json --node-ip 192.168.0.2 --format iptables-save',
+    'svcplane dump --cluster cluster.json --node-ip 192.168.0.2 --mode nftables --format nft',
     'svcplane dump --server 127.0.0.1:10249 --format conntrack',
   ],
   async run({ options: v, io, command }) {
@@ -108,11 +114,12 @@ export const dumpCommand: Command = {
       if (v.cluster !== undefined) throw new UsageError('--server and --cluster are exclusive', command)
       out = await fetchDump(v.server as string, format, json)
     } else {
-      const mode = selectedMode(v) as 'native' | 'iptables' | 'ipvs'
+      const mode = selectedMode(v) as ProxyMode
       if ((format === 'ipvsadm' || format === 'conntrack') && mode !== 'native' && !(format === 'ipvsadm' && mode === 'ipvs')) {
         throw new UsageError(`--format ${format} shows the native dataplane (or, for ipvsadm, IPVS mode): use --mode native or ipvs`, command)
       }
       if (format === 'ipset' && mode !== 'ipvs') throw new UsageError('--format ipset shows the ipsets of IPVS mode: use --mode ipvs', command)
+      if (format === 'nft' && mode !== 'nftables') throw new UsageError('--format nft shows the nftables mode\'s table: use --mode nftables', command)
       const { proxier } = await proxierFromCluster(v, io, command, mode)
       out = renderDump(proxier, format, json, v.connections === true ? 'connections' : v.rate === true ? 'rate' : v.stats === true ? 'stats' : 'list')
     }

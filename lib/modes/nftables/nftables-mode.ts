@@ -1,6 +1,7 @@
 // The nftables proxy mode: every sync() runs kube-proxy's nftables proxier per family (a full
 // first transaction, partial ones after) against the table it keeps; packets go through
-// conntrack first, as in the kernel, and a connection's first packet walks the table.
+// conntrack first, as in the kernel, and a connection's first packet walks the live table
+// (KubeProxyPacketPath); the general nft evaluator over the same table is evaluator().
 // `new Proxier({ mode: 'nftables', nftables: { ... }, serviceCIDRs, nodePortAddresses, ... })`.
 import { DEFAULT_TIMEOUTS } from '../../dataplane/dataplane.js'
 import { formatMasqueradeMark } from '../../iptables/kube-proxy/render.js'
@@ -9,6 +10,8 @@ import { removeUnservedUdpFlows, trackNewFlow, trackedDecision } from '../flow-t
 import { nftConfigFor, type Family } from '../../nftables/kube-proxy/from-model.js'
 import { KubeProxyPacketPath, type NftPacketPath, type NftPathResult } from '../../nftables/kube-proxy/packet-path.js'
 import { NftProxierSync, type NftSyncResult } from '../../nftables/kube-proxy/proxier-sync.js'
+import { NftEvaluator } from '../../nftables/nft/evaluator.js'
+import { servicePortFromNftChain } from '../../nftables/nft/kube-proxy-names.js'
 import type { ProxyModelView, ServiceDiff } from '../../proxy/model.js'
 import type { ResolvedOptions } from '../../proxy/options.js'
 import { dnatResult, type CheckedPacket, type RouteReason, type RouteResult } from '../../proxy/packet.js'
@@ -25,8 +28,11 @@ export interface NftablesView {
 
 interface FamilyState {
   sync: NftProxierSync
+  /** What route() walks: the live table, no reload after a sync. */
   path: NftPacketPath
   last: NftSyncResult | undefined
+  /** The general nft evaluator over the table, built on demand for the table version it read. */
+  evaluator?: { version: number; evaluator: NftEvaluator }
 }
 
 function seedOf(seed: number | bigint | undefined): number {
@@ -34,18 +40,11 @@ function seedOf(seed: number | bigint | undefined): number {
   return typeof seed === 'bigint' ? Number(BigInt.asUintN(32, seed)) : seed >>> 0
 }
 
-/** "ns1/svc1:p80" from a per-service chain name ("endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80"). */
-export function servicePortOfChain(chain: string): string | undefined {
-  const m = /^[a-z]+-[A-Z2-7]{8}-([^/]+)\/([^/]+)\/[a-z]+\/([^_]*?)(?:__.*)?$/.exec(chain)
-  if (m === null) return undefined
-  return m[3] === '' ? `${m[1]}/${m[2]}` : `${m[1]}/${m[2]}:${m[3]}`
-}
-
 /** Why the table refused a packet: the element or rule that said so. */
 function refusal(r: NftPathResult): { servicePort: string; reason: RouteReason } {
   const last = r.visited[r.visited.length - 1]
-  const named = [...r.visited].reverse().find((v) => servicePortOfChain(v.chain) !== undefined)
-  const fromChain = named !== undefined ? servicePortOfChain(named.chain)! : ''
+  const named = [...r.visited].reverse().find((v) => servicePortFromNftChain(v.chain) !== undefined)
+  const fromChain = named !== undefined ? servicePortFromNftChain(named.chain)! : ''
   if (last === undefined) return { servicePort: '', reason: 'no-endpoints' }
   if (last.chain === 'reject-chain' || last.chain === 'service-endpoints-check' || last.chain === 'nodeport-endpoints-check') {
     const mapHit = [...r.visited].reverse().find((v) => v.chain === 'service-endpoints-check' || v.chain === 'nodeport-endpoints-check')
@@ -144,6 +143,19 @@ export class NftablesMode implements ProxyModeImpl<NftablesView> {
     return this.family(family).sync
   }
 
+  /**
+   * The general nft evaluator (lib/nftables/nft) loaded from a family's table as it stands:
+   * counters, nft-monitor-style traces, `nft list ruleset` output. Loading parses and compiles
+   * the whole table, so route() walks the live table instead.
+   */
+  evaluator(family?: Family): NftEvaluator {
+    const f = this.family(family)
+    if (f.evaluator?.version !== f.sync.table.version) {
+      f.evaluator = { version: f.sync.table.version, evaluator: new NftEvaluator(f.sync.table.dump(), { localAddresses: this.model.node.ips }) }
+    }
+    return f.evaluator.evaluator
+  }
+
   flows(): CtFlow[] {
     return this.conntrack.flows()
   }
@@ -161,8 +173,8 @@ export class NftablesMode implements ProxyModeImpl<NftablesView> {
     const steps: Step[] = []
     let result: RouteResult
     if (r.verdict === 'accept' && r.dnat !== undefined) {
-      const chain = [...r.visited].reverse().find((v) => servicePortOfChain(v.chain) !== undefined)?.chain
-      const servicePort = (chain !== undefined ? servicePortOfChain(chain) : undefined) ?? trace.state?.info.name ?? ''
+      const chain = [...r.visited].reverse().find((v) => servicePortFromNftChain(v.chain) !== undefined)?.chain
+      const servicePort = (chain !== undefined ? servicePortFromNftChain(chain) : undefined) ?? trace.state?.info.name ?? ''
       const { address, port } = splitHostPort(r.dnat)!
       const endpoint = joinHostPort(address, port)
       trackNewFlow(this.conntrack, p, now, trace, { servicePort, address, port, masquerade: r.masquerade })

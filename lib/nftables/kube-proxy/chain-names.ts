@@ -32,10 +32,10 @@ export function servicePortChainNameBase(namespace: string, name: string, portNa
 
 /** "5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80"; `endpoint` is "ip:port" or "[ipv6]:port". */
 export function servicePortEndpointChainNameBase(namespace: string, name: string, portName: string, protocol: string, endpoint: string): string {
+  // As Go's net.SplitHostPort: the text as written, not canonicalised (it is part of a name).
   const colon = endpoint.lastIndexOf(':')
-  const ip = endpoint.slice(0, colon).replace(/^\[|\]$/g, '').replaceAll(':', '.')
-  const port = endpoint.slice(colon + 1)
-  return hashAndTruncate(`${namespace}/${name}/${protocol}/${portName}__${ip}/${port}`)
+  const ip = endpoint.slice(0, colon).replace(/^\[(.*)\]$/, '$1').replaceAll(':', '.')
+  return hashAndTruncate(`${namespace}/${name}/${protocol}/${portName}__${ip}/${endpoint.slice(colon + 1)}`)
 }
 
 /** Per-service chains are the only ones with a "/" in their name. */

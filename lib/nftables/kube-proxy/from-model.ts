@@ -10,7 +10,7 @@ export type Family = 'IPv4' | 'IPv6'
 
 const ofFamily = (family: Family) => (text: string) => text.includes(':') === (family === 'IPv6')
 
-/** kube-proxy's NodePortAddresses.GetNodeIPs for the node's addresses, or 'all' (MatchAll). Loopback never accepts NodePorts here. */
+/** kube-proxy's NodePortAddresses.GetNodeIPs for the node's addresses, or 'all' (MatchAll). Loopback addresses are left out: the nftables mode has no localhost NodePorts. */
 export function nodePortIPsFor(family: Family, nodeIPs: readonly string[], nodePortAddresses: readonly string[]): string[] | 'all' {
   const primary = nodeIPs.find(ofFamily(family))
   const cidrs = nodePortAddresses.flatMap((a) => {
@@ -19,7 +19,8 @@ export function nodePortIPsFor(family: Family, nodeIPs: readonly string[], nodeP
   }).map((c) => parseCidr(c)!)
   if (cidrs.length === 0 || cidrs.some((c) => c.bits === (c.family === 4 ? 96 : 0))) return 'all'
   const b = new Uint8Array(16)
-  return nodeIPs.filter(ofFamily(family)).filter((ip) => parseAddressInto(ip, b, 0) !== 0 && cidrs.some((c) => cidrContains(c, b, 0)))
+  const loopback = (ip: string) => ip === '::1' || ip.startsWith('127.')
+  return nodeIPs.filter(ofFamily(family)).filter((ip) => !loopback(ip) && parseAddressInto(ip, b, 0) !== 0 && cidrs.some((c) => cidrContains(c, b, 0)))
 }
 
 export function nftConfigFor(

@@ -5,6 +5,7 @@
 // writes (an unknown one is an error, never skipped). Verdict maps and sets are hash lookups.
 // It stands in for a general nft evaluator behind NftPacketPath.
 import { cidrContains, parseAddressInto, parseCidr, type ParsedCidr } from '../../util/address.js'
+import { splitHostPort } from '../../util/host-port.js'
 import type { RandomSource } from '../../util/random.js'
 import { elementKey, type NftRuleObject } from './objects.js'
 import type { NftTableState } from './table-state.js'
@@ -164,13 +165,13 @@ export class KubeProxyPacketPath implements NftPacketPath {
       if (w === 'meta' && words[i + 1] === 'l4proto' && words[i + 3] === 'dnat' && words[i + 4] === 'to') {
         const proto = words[i + 2]!
         const target = words[i + 5]!
+        const to = splitHostPort(target)
+        if (to === undefined) throw bad()
         steps.push((p) => {
           if (p.protocol !== proto) return false
           // The hooks' later chains see the new destination.
           p.dnat = target
-          const colon = target.lastIndexOf(':')
-          p.dst = target.slice(0, colon).replace(/^\[|\]$/g, '')
-          p.dport = Number(target.slice(colon + 1))
+          ;({ address: p.dst, port: p.dport } = to)
           return 'accept'
         })
         i += 6
@@ -274,10 +275,20 @@ export class KubeProxyPacketPath implements NftPacketPath {
     return undefined
   }
 
+  /** Base chains by hook in priority order, for the table version they were read from. */
+  private hooks: { version: number; byHook: Map<string, string[]> } | undefined
+
   private baseChains(hook: string): string[] {
-    return this.table.chainNames()
-      .filter((c) => this.table.chain(c)!.base?.hook === hook)
-      .sort((a, b) => this.table.chain(a)!.base!.priority - this.table.chain(b)!.base!.priority)
+    if (this.hooks?.version !== this.table.version) {
+      const byHook = new Map<string, string[]>()
+      for (const c of this.table.chainNames()) {
+        const base = this.table.chain(c)!.base
+        if (base !== undefined) byHook.set(base.hook, [...(byHook.get(base.hook) ?? []), c])
+      }
+      for (const list of byHook.values()) list.sort((a, b) => this.table.chain(a)!.base!.priority - this.table.chain(b)!.base!.priority)
+      this.hooks = { version: this.table.version, byHook }
+    }
+    return this.hooks.byHook.get(hook) ?? []
   }
 
   private runHook(hook: string, p: Packet, visited: NftRuleVisit[]): 'accept' | 'drop' | 'reject' {

@@ -83,7 +83,13 @@ export function servicePortNames(s: ServicePortState): ServicePortNames {
   const { namespace, serviceName, portName } = s.info
   const protocol = s.info.protocol.toLowerCase()
   const base = servicePortChainNameBase(namespace, serviceName, portName, protocol)
-  const epBase = (e: EndpointInfo) => servicePortEndpointChainNameBase(namespace, serviceName, portName, protocol, e.endpoint)
+  // kube-proxy computes these hashes once per endpoint, not per sync.
+  const epBases = new Map<string, string>()
+  const epBase = (e: EndpointInfo) => {
+    let b = epBases.get(e.endpoint)
+    if (b === undefined) epBases.set(e.endpoint, (b = servicePortEndpointChainNameBase(namespace, serviceName, portName, protocol, e.endpoint)))
+    return b
+  }
   return {
     cluster: CHAIN_PREFIX.cluster + base,
     local: CHAIN_PREFIX.local + base,
@@ -116,6 +122,8 @@ export class NftProxierSync {
   private readonly noEndpointServices = new ElementStorage('map', 'no-endpoint-services')
   private readonly noEndpointNodePorts = new ElementStorage('map', 'no-endpoint-nodeports')
   private readonly serviceNodePorts = new ElementStorage('map', 'service-nodeports')
+  /** Names by ServicePort key, kept for the ports the last sync saw. */
+  private names = new Map<string, ServicePortNames>()
 
   constructor(readonly config: NftProxierConfig) {
     this.family = config.family === 'IPv6' ? 'ip6' : 'ip'
@@ -226,7 +234,13 @@ export class NftProxierSync {
     if (full) this.setup(tx)
     const activeChains = new Set<string>()
     const activeAffinitySets = new Set<string>()
-    for (const s of servicePorts) this.syncServicePort(s, tx, activeChains, activeAffinitySets, !full && !changed.has(s.info.service))
+    const names = new Map<string, ServicePortNames>()
+    for (const s of servicePorts) {
+      const n = this.names.get(s.info.key) ?? servicePortNames(s)
+      names.set(s.info.key, n)
+      this.syncServicePort(s, n, tx, activeChains, activeAffinitySets, !full && !changed.has(s.info.service))
+    }
+    this.names = names
     // Chains can't go at once (before kernel 6.2 a map element's reference lingers a moment):
     // flush them now and delete them once they have been stale for a second.
     for (const chain of this.table.chainNames()) {
@@ -253,10 +267,9 @@ export class NftProxierSync {
     return { staleChainDeletion, transaction: tx, full }
   }
 
-  private syncServicePort(s: ServicePortState, tx: NftTransaction, activeChains: Set<string>, activeAffinitySets: Set<string>, skip: boolean): void {
+  private syncServicePort(s: ServicePortState, names: ServicePortNames, tx: NftTransaction, activeChains: Set<string>, activeAffinitySets: Set<string>, skip: boolean): void {
     const { info, categorized } = s
     const { ipX, config } = this
-    const names = servicePortNames(s)
     const protocol = info.protocol.toLowerCase()
     const port = String(info.port)
     const affinity = info.affinityTimeoutSeconds > 0

@@ -31,6 +31,12 @@ interface SetState {
 
 const byName = <T>(m: Map<string, T>) => [...m.keys()].sort()
 
+function count(m: Map<string, number>, key: string, delta: number): void {
+  const n = (m.get(key) ?? 0) + delta
+  if (n === 0) m.delete(key)
+  else m.set(key, n)
+}
+
 export class NftTableState {
   private comment: string | undefined
   private exists = false
@@ -38,6 +44,11 @@ export class NftTableState {
   private readonly sets = new Map<string, SetState>()
   /** How many rules and map elements jump or go to each chain. */
   private readonly chainRefs = new Map<string, number>()
+  /** How many rules use each named set or map. */
+  private readonly setRefs = new Map<string, number>()
+
+  /** Bumped by every applied transaction (readers cache what they derive from the table). */
+  version = 0
 
   constructor(readonly family: NftFamily, readonly name: string) {}
 
@@ -70,6 +81,7 @@ export class NftTableState {
     const undo: (() => void)[] = []
     try {
       ops.forEach((op, i) => this.applyOne(op, i, undo))
+      this.version++
     } catch (error) {
       for (let i = undo.length - 1; i >= 0; i--) undo[i]!()
       throw error
@@ -77,11 +89,12 @@ export class NftTableState {
   }
 
   private ref(text: string, delta: number): void {
-    for (const c of chainsReferenced(text)) {
-      const n = (this.chainRefs.get(c) ?? 0) + delta
-      if (n === 0) this.chainRefs.delete(c)
-      else this.chainRefs.set(c, n)
-    }
+    for (const c of chainsReferenced(text)) count(this.chainRefs, c, delta)
+  }
+
+  private ruleRef(rule: string, delta: number): void {
+    this.ref(rule, delta)
+    for (const s of setsReferenced(rule)) count(this.setRefs, s, delta)
   }
 
   private fail(op: NftOperation, i: number, why: string, code: NftTransactionError['code']): never {
@@ -113,9 +126,9 @@ export class NftTableState {
 
   private flushRules(c: ChainState, undo: (() => void)[]): void {
     const old = c.rules
-    for (const r of old) this.ref(r.rule, -1)
+    for (const r of old) this.ruleRef(r.rule, -1)
     c.rules = []
-    undo.push(() => { c.rules = old; for (const r of old) this.ref(r.rule, +1) })
+    undo.push(() => { c.rules = old; for (const r of old) this.ruleRef(r.rule, +1) })
   }
 
   private applyChain(op: NftOperation, o: NftChainObject, i: number, undo: (() => void)[]): void {
@@ -149,11 +162,7 @@ export class NftTableState {
       return
     }
     if (s === undefined || s.object.kind !== o.kind) this.fail(op, i, `no such ${o.kind} ${o.name}`, 'NOT_FOUND')
-    if (op.verb === 'delete') {
-      for (const c of this.chains.values()) {
-        if (c.rules.some((r) => setsReferenced(r.rule).includes(o.name))) this.fail(op, i, `${o.kind} is in use by chain ${c.object.name}`, 'IN_USE')
-      }
-    }
+    if (op.verb === 'delete' && this.setRefs.has(o.name)) this.fail(op, i, `${o.kind} is in use by a rule (Device or resource busy)`, 'IN_USE')
     const old = s.elements
     const values = [...old.values()].flatMap((e) => (e.value === undefined ? [] : [e.value.join(' ')]))
     for (const v of values) this.ref(v, -1)
@@ -177,8 +186,8 @@ export class NftTableState {
       if (!this.sets.has(set)) this.fail(op, i, `no such set ${set}`, 'NOT_FOUND')
     }
     c.rules.push(o)
-    this.ref(o.rule, +1)
-    undo.push(() => { c.rules.pop(); this.ref(o.rule, -1) })
+    this.ruleRef(o.rule, +1)
+    undo.push(() => { c.rules.pop(); this.ruleRef(o.rule, -1) })
   }
 
   private applyElement(op: NftOperation, o: NftElementObject, i: number, undo: (() => void)[]): void {
