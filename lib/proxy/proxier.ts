@@ -5,7 +5,9 @@ import { performance } from 'node:perf_hooks'
 import { parseEndpointSlice, type ValidEndpointSlice } from '../k8s/endpointslice.js'
 import { parseObjects, type LoadNotice } from '../k8s/load.js'
 import { objectKey } from '../k8s/object-key.js'
+import { conflictMessage } from '../k8s/address-conflicts.js'
 import { parseService, type ValidService } from '../k8s/service.js'
+import { errorCode, SvcplaneError, SvcplaneRangeError } from '../errors.js'
 import { ChangeTracker } from './change-tracker.js'
 import { explanation, type Explanation } from './explain.js'
 import { healthChecks, type HealthCheck } from './health.js'
@@ -38,6 +40,17 @@ export interface ApplyListResult {
   skipped: number
   /** v1 Endpoints read as EndpointSlices, objects kube-proxy skips (another proxy's, headless): one line each. */
   notices: LoadNotice[]
+}
+
+/**
+ * A mode's refusal of two Services on one address and port names its own ids; say it with the
+ * Services' names and the address instead, as the user wrote them.
+ */
+function withServiceNames(service: string, error: Error, services: ReadonlyMap<string, ValidService>): Error {
+  if (errorCode(error) !== 'CONFLICT') return error
+  const named = conflictMessage(service, [...services.values()])
+  if (named === undefined) return error
+  return error instanceof RangeError ? new SvcplaneRangeError(`${service}: ${named}`, 'CONFLICT') : new SvcplaneError('CONFLICT', `${service}: ${named}`, { cause: error })
 }
 
 export class ProxierCore<View = unknown> {
@@ -136,7 +149,7 @@ export class ProxierCore<View = unknown> {
       try {
         summary.flowsRemoved += this.mode.apply(diff).flowsRemoved
       } catch (error) {
-        summary.errors.push({ service, error: error as Error })
+        summary.errors.push({ service, error: withServiceNames(service, error as Error, this.model.services) })
         this.retry.add(service)
         continue
       }

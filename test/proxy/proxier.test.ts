@@ -195,3 +195,18 @@ t.test('a frontend moving between the local and cluster sets is reprogrammed, no
   const r = p.route(pkt('172.30.0.1', 7))
   t.same(r, { action: 'dnat', servicePort: 'ns/svc1:p80', endpoint: '10.1.0.1:80', address: '10.1.0.1', port: 80, masquerade: false })
 })
+
+t.test('two Services on one external IP and port: the sync error names both Services and the address, not internal ids', async (t) => {
+  const p = new Proxier(opts)
+  t.teardown(() => p.dataplane?.destroy())
+  p.applyService(makeService('ns', 'first', { clusterIP: '172.30.0.1', externalIPs: ['198.51.100.9'], ports: [port('p80', 80)] }))
+  p.applyService(makeService('ns', 'second', { clusterIP: '172.30.0.2', externalIPs: ['198.51.100.9'], ports: [port('p80', 80)] }))
+  const { errors } = p.sync()
+  t.equal(errors.length, 1, 'one Service could not be programmed')
+  const e = errors[0]!.error as Error & { code?: string }
+  t.equal(e.code, 'CONFLICT')
+  t.match(e.message, /ns\/first/)
+  t.match(e.message, /ns\/second/)
+  t.match(e.message, /198\.51\.100\.9:80/)
+  t.notMatch(e.message, /service \d+:|frontends\[\d+\]/, 'no internal ids')
+})
