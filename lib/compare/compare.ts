@@ -6,6 +6,7 @@ import type { Packet, RouteResult } from '../proxy/packet.js'
 import type { Step } from '../proxy/trace.js'
 import { show } from '../util/show.js'
 import { probesFor, type ProbeClass } from './probes.js'
+import { SvcplaneTypeError } from '../errors.js'
 
 export interface CompareOptions {
   from: ProxyMode
@@ -54,7 +55,7 @@ function why(steps: Step[]): string {
 }
 
 function checkMode(field: string, v: unknown): ProxyMode {
-  if (!isProxyMode(v)) throw new TypeError(`compareModes: ${field} must be one of ${PROXY_MODE_NAMES.map((m) => JSON.stringify(m)).join(', ')}, got ${show(v)}`)
+  if (!isProxyMode(v)) throw new SvcplaneTypeError(`compareModes: ${field} must be one of ${PROXY_MODE_NAMES.map((m) => JSON.stringify(m)).join(', ')}, got ${show(v)}`)
   return v
 }
 
@@ -63,7 +64,7 @@ function checkMode(field: string, v: unknown): ProxyMode {
  * both the probes of every service port; returns where they decide differently.
  */
 export function compareModes(objects: unknown, options: CompareOptions): ModeComparison {
-  if (typeof options !== 'object' || options === null) throw new TypeError(`compareModes: options must be an object, got ${show(options)}`)
+  if (typeof options !== 'object' || options === null) throw new SvcplaneTypeError(`compareModes: options must be an object, got ${show(options)}`)
   const from = checkMode('from', options.from)
   const to = checkMode('to', options.to)
   const now = options.now ?? 1

@@ -16,6 +16,7 @@ import { mergeFindings, type Finding } from './findings.js'
 import { nodeAddresses, splitNodesAndPods, type ClusterNode, type PodRef } from './nodes.js'
 import { addressInCidr, ownedProber, tracingProber, type Prober } from './probe.js'
 import { classifyFlow, staleFlows, trackedFlows, conntrackDeleteCommands, type StaleFlow, type TrackedFlow } from './stale.js'
+import { SvcplaneRangeError } from '../errors.js'
 
 export interface DoctorObjects {
   services: unknown[]
@@ -88,13 +89,13 @@ export function nodesToCheck(objects: DoctorObjects, options: DoctorOptions): Cl
       nodes = [{ name: options.nodeName, internalIPs: options.nodeIPs, externalIPs: [], zone: options.zone, podCIDRs: [], ready: true, unschedulable: false }]
     } else {
       const known = objects.nodes.map((n) => n.name).join(', ')
-      throw new RangeError(`node ${JSON.stringify(options.nodeName)} is not in the dump (${known === '' ? 'it has no Nodes' : `nodes: ${known}`}); give its addresses with nodeIPs (--node-ip)`)
+      throw new SvcplaneRangeError(`node ${JSON.stringify(options.nodeName)} is not in the dump (${known === '' ? 'it has no Nodes' : `nodes: ${known}`}); give its addresses with nodeIPs (--node-ip)`)
     }
   }
-  if (nodes.length === 0) throw new RangeError('the dump has no Nodes: name the node to check from and give its addresses (--node-name, --node-ip)')
+  if (nodes.length === 0) throw new SvcplaneRangeError('the dump has no Nodes: name the node to check from and give its addresses (--node-name, --node-ip)')
   return nodes.map((n) => {
     const withIPs = options.nodeIPs !== undefined && options.nodeIPs.length > 0 && options.nodeName === n.name ? { ...n, internalIPs: options.nodeIPs, externalIPs: [] } : n
-    if (nodeAddresses(withIPs).length === 0) throw new RangeError(`Node ${n.name} has no InternalIP or ExternalIP address: give its addresses (--node-name ${n.name} --node-ip IP)`)
+    if (nodeAddresses(withIPs).length === 0) throw new SvcplaneRangeError(`Node ${n.name} has no InternalIP or ExternalIP address: give its addresses (--node-name ${n.name} --node-ip IP)`)
     return { ...withIPs, zone: withIPs.zone ?? (options.nodeName === n.name ? options.zone : undefined) }
   })
 }
@@ -298,10 +299,10 @@ export function diagnose(input: DoctorObjects | unknown, options: DoctorOptions 
   checkOptions('diagnose options', options, DOCTOR_OPTION_KEYS)
   const objects = doctorObjects(input)
   const nodes = nodesToCheck(objects, options)
-  if (options.conntrack !== undefined && nodes.length !== 1) throw new RangeError('a conntrack listing belongs to one node: name it (nodeName / --node-name)')
+  if (options.conntrack !== undefined && nodes.length !== 1) throw new SvcplaneRangeError('a conntrack listing belongs to one node: name it (nodeName / --node-name)')
   const known = new Set([...objects.services.map(serviceKey), ...(objects.notProxied ?? []).filter((n) => n.kind === 'Service').map((n) => n.key)])
   for (const s of options.services ?? []) {
-    if (!known.has(s)) throw new RangeError(`Service ${s} is not in the dump`)
+    if (!known.has(s)) throw new SvcplaneRangeError(`Service ${s} is not in the dump`)
   }
   const focus = options.services !== undefined && options.services.length > 0 ? new Set(options.services) : undefined
   const wanted = (service: string) => focus === undefined || focus.has(service)

@@ -5,6 +5,7 @@
 import { show } from '../util/show.js'
 import { canonicalAddress, parseCidr } from '../util/address.js'
 import { isRecord, optionalArray, optionalString, requiredString } from '../k8s/fields.js'
+import { SvcplaneTypeError } from '../errors.js'
 
 export const ZONE_LABEL = 'topology.kubernetes.io/zone'
 /** Still set by older cloud providers. */
@@ -25,12 +26,12 @@ export interface ClusterNode {
 
 function invalid(name: unknown, field: string, expected: string, got: unknown): TypeError {
   const n = typeof name === 'string' && name !== '' ? name : '<no name>'
-  return new TypeError(`Node ${n}: ${field} must be ${expected}, got ${got === undefined ? 'nothing' : show(got)}`)
+  return new SvcplaneTypeError(`Node ${n}: ${field} must be ${expected}, got ${got === undefined ? 'nothing' : show(got)}`)
 }
 
 /** Checks one Node object (`kubectl get nodes -o json` item); a TypeError names the field. */
 export function parseNode(input: unknown): ClusterNode {
-  if (!isRecord(input)) throw new TypeError(`Node must be an object, got ${input === null ? 'null' : typeof input}`)
+  if (!isRecord(input)) throw new SvcplaneTypeError(`Node must be an object, got ${input === null ? 'null' : typeof input}`)
   const meta = isRecord(input.metadata) ? input.metadata : undefined
   if (meta === undefined) throw invalid(undefined, 'metadata', 'an object', input.metadata)
   const obj = `Node ${typeof meta.name === 'string' ? meta.name : '<no name>'}`
@@ -90,7 +91,7 @@ export interface PodRef {
 
 /** The few Pod fields the doctor cross-checks EndpointSlices against. */
 export function parsePod(input: unknown): PodRef {
-  if (!isRecord(input) || !isRecord(input.metadata)) throw new TypeError('Pod must be an object with metadata')
+  if (!isRecord(input) || !isRecord(input.metadata)) throw new SvcplaneTypeError('Pod must be an object with metadata')
   const meta = input.metadata
   const obj = `Pod ${String(meta.namespace)}/${String(meta.name)}`
   const status = isRecord(input.status) ? input.status : {}
@@ -127,7 +128,7 @@ export function splitNodesAndPods(items: readonly unknown[]): { nodes: ClusterNo
   }
   const seen = new Set<string>()
   for (const n of nodes) {
-    if (seen.has(n.name)) throw new TypeError(`Node ${n.name}: listed twice`)
+    if (seen.has(n.name)) throw new SvcplaneTypeError(`Node ${n.name}: listed twice`)
     seen.add(n.name)
   }
   return { nodes, pods }

@@ -5,6 +5,7 @@
 import type { ProxyModelView, ServicePortState } from '../proxy/model.js'
 import type { Proxier } from '../modes/index.js'
 import { joinHostPort } from '../util/host-port.js'
+import { SvcplaneTypeError } from '../errors.js'
 
 export type StaleWhy = 'terminating' | 'deleted' | 'not-in-set'
 
@@ -168,7 +169,7 @@ export function conntrackDeleteCommands(flows: readonly StaleFlow[]): string[] {
  * Lines that are not flows are skipped.
  */
 export function parseConntrackList(text: string): TrackedFlow[] {
-  if (typeof text !== 'string') throw new TypeError(`a conntrack listing must be text, got ${typeof text}`)
+  if (typeof text !== 'string') throw new SvcplaneTypeError(`a conntrack listing must be text, got ${typeof text}`)
   const out: TrackedFlow[] = []
   let firstOther: string | undefined
   for (const raw of text.split('\n')) {
@@ -205,7 +206,7 @@ export function parseConntrackList(text: string): TrackedFlow[] {
   // Text with lines and not one flow in it is something else (a wrong file), not an empty table.
   if (out.length === 0 && firstOther !== undefined) {
     const shown = firstOther.length > 60 ? `${firstOther.slice(0, 60)}...` : firstOther
-    throw Object.assign(new TypeError(`not a conntrack -L listing: no line is a TCP/UDP/SCTP flow (the first reads ${JSON.stringify(shown)})`), { code: 'INVALID' })
+    throw Object.assign(new SvcplaneTypeError(`not a conntrack -L listing: no line is a TCP/UDP/SCTP flow (the first reads ${JSON.stringify(shown)})`), { code: 'INVALID' })
   }
   return out
 }

@@ -9,6 +9,7 @@ import { canonicalAddress } from '../util/address.js'
 import { describeObject, invalidField } from './invalid.js'
 import { integerIn, isRecord, optionalArray, optionalString, protocol } from './fields.js'
 import { SERVICE_NAME_LABEL, type EndpointSlice, type Endpoint, type EndpointPort, type IPFamily } from './types.js'
+import { SvcplaneTypeError } from '../errors.js'
 
 export const SKIP_MIRROR_LABEL = 'endpointslice.kubernetes.io/skip-mirror'
 export const MANAGED_BY_LABEL = 'endpointslice.kubernetes.io/managed-by'
@@ -45,7 +46,7 @@ function stringMap(v: unknown, drop: readonly string[] = []): Record<string, str
 
 /** The slices the mirroring controller writes for one v1 Endpoints (validated; errors name the field). */
 export function mirrorEndpoints(input: unknown): MirroredEndpoints {
-  if (!isRecord(input)) throw new TypeError(`Endpoints must be an object, got ${input === null ? 'null' : typeof input}`)
+  if (!isRecord(input)) throw new SvcplaneTypeError(`Endpoints must be an object, got ${input === null ? 'null' : typeof input}`)
   const meta = isRecord(input.metadata) ? input.metadata : {}
   const obj = describeObject('Endpoints', meta.namespace, meta.name)
   if (!isRecord(input.metadata)) throw invalidField(obj, 'metadata', 'an object', input.metadata)

@@ -3,6 +3,7 @@
 import { describeObject, invalidField } from './invalid.js'
 import { integerIn, ipAddress, isRecord, oneOf, optionalArray, optionalBoolean, optionalString, protocol, requiredString } from './fields.js'
 import { SERVICE_NAME_LABEL, type K8sProtocol } from './types.js'
+import { SvcplaneTypeError } from '../errors.js'
 
 export type AddressType = 'IPv4' | 'IPv6' | 'FQDN'
 
@@ -40,7 +41,7 @@ export interface ValidEndpointSlice {
 }
 
 export function parseEndpointSlice(input: unknown): ValidEndpointSlice {
-  if (!isRecord(input)) throw new TypeError(`EndpointSlice must be an object, got ${input === null ? 'null' : typeof input}`)
+  if (!isRecord(input)) throw new SvcplaneTypeError(`EndpointSlice must be an object, got ${input === null ? 'null' : typeof input}`)
   const meta = isRecord(input.metadata) ? input.metadata : {}
   const obj = describeObject('EndpointSlice', meta.namespace, meta.name)
   if (!isRecord(input.metadata)) throw invalidField(obj, 'metadata', 'an object', input.metadata)

@@ -1,6 +1,7 @@
 // Errors for malformed Kubernetes objects. Every message names the object (Kind ns/name) and
 // the field, so one bad object in a List of thousands can be found.
 import { show } from '../util/show.js'
+import { SvcplaneTypeError, SvcplaneRangeError } from '../errors.js'
 
 export type ObjectKind = 'Service' | 'EndpointSlice' | 'Endpoints'
 
@@ -24,10 +25,10 @@ function showValue(value: unknown): string {
 
 /** Wrong type, missing, or unparsable. */
 export function invalidField(object: string, field: string, expected: string, got: unknown): TypeError {
-  return new TypeError(`${object}: ${field} must be ${expected}, got ${showValue(got)}`)
+  return new SvcplaneTypeError(`${object}: ${field} must be ${expected}, got ${showValue(got)}`)
 }
 
 /** A number outside what the field allows. */
 export function outOfRange(object: string, field: string, expected: string, got: unknown): RangeError {
-  return new RangeError(`${object}: ${field} must be ${expected}, got ${showValue(got)}`)
+  return new SvcplaneRangeError(`${object}: ${field} must be ${expected}, got ${showValue(got)}`)
 }

@@ -13,6 +13,7 @@ import { parseEndpointSlice, type ValidEndpointSlice } from './endpointslice.js'
 import { mirrorEndpoints, mirrorSkipReason } from './endpoints.js'
 import { notProxiedReason } from './not-proxied.js'
 import { SERVICE_NAME_LABEL } from './types.js'
+import { SvcplaneTypeError } from '../errors.js'
 
 export type LoadedKind = 'Service' | 'EndpointSlice' | 'Endpoints'
 
@@ -98,7 +99,7 @@ export function describeFound(v: unknown): string {
 export function requireKubernetesObjects(value: unknown, where = 'input'): void {
   if (isKubernetesObject(value)) return
   if (Array.isArray(value) && (value.length === 0 || value.some(isKubernetesObject))) return
-  const err = new TypeError(`${where} holds no Kubernetes objects: found ${describeFound(value)}`)
+  const err = new SvcplaneTypeError(`${where} holds no Kubernetes objects: found ${describeFound(value)}`)
   throw Object.assign(err, { code: 'INVALID' })
 }
 
@@ -109,7 +110,7 @@ export function listItems(input: unknown): unknown[] {
     try {
       value = JSON.parse(value)
     } catch (err) {
-      throw Object.assign(new TypeError(`input is not valid JSON: ${(err as Error).message.split('\n')[0]}`), { code: 'INVALID' })
+      throw Object.assign(new SvcplaneTypeError(`input is not valid JSON: ${(err as Error).message.split('\n')[0]}`), { code: 'INVALID' })
     }
   }
   requireKubernetesObjects(value)

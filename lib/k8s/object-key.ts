@@ -2,6 +2,7 @@
 // stale or partial copy of the object (or a "namespace/name" string) is enough.
 import { describeObject } from './invalid.js'
 import { isRecord, requiredString } from './fields.js'
+import { SvcplaneTypeError } from '../errors.js'
 
 export interface ObjectKey {
   namespace: string
@@ -14,10 +15,10 @@ export interface ObjectKey {
 export function objectKey(kind: 'Service' | 'EndpointSlice', input: unknown): ObjectKey {
   if (typeof input === 'string') {
     const slash = input.indexOf('/')
-    if (slash <= 0 || slash === input.length - 1) throw new TypeError(`${kind} key must be "namespace/name", got ${JSON.stringify(input)}`)
+    if (slash <= 0 || slash === input.length - 1) throw new SvcplaneTypeError(`${kind} key must be "namespace/name", got ${JSON.stringify(input)}`)
     return { namespace: input.slice(0, slash), name: input.slice(slash + 1), key: input }
   }
-  if (!isRecord(input)) throw new TypeError(`${kind} must be an object or "namespace/name", got ${input === null ? 'null' : typeof input}`)
+  if (!isRecord(input)) throw new SvcplaneTypeError(`${kind} must be an object or "namespace/name", got ${input === null ? 'null' : typeof input}`)
   const meta = isRecord(input.metadata) ? input.metadata : {}
   const obj = describeObject(kind, meta.namespace, meta.name)
   const namespace = requiredString(obj, 'metadata.namespace', meta.namespace)

@@ -13,6 +13,7 @@ import {
   requiredString,
 } from './fields.js'
 import type { IPFamily, K8sProtocol } from './types.js'
+import { SvcplaneTypeError } from '../errors.js'
 
 export type ServiceType = 'ClusterIP' | 'NodePort' | 'LoadBalancer' | 'ExternalName'
 export type TrafficPolicy = 'Cluster' | 'Local'
@@ -92,7 +93,7 @@ function parseClusterIPs(obj: string, spec: Record<string, unknown>): { byFamily
 }
 
 export function parseService(input: unknown): ValidService {
-  if (!isRecord(input)) throw new TypeError(`Service must be an object, got ${input === null ? 'null' : typeof input}`)
+  if (!isRecord(input)) throw new SvcplaneTypeError(`Service must be an object, got ${input === null ? 'null' : typeof input}`)
   const meta = isRecord(input.metadata) ? input.metadata : {}
   const obj = describeObject('Service', meta.namespace, meta.name)
   if (!isRecord(input.metadata)) throw invalidField(obj, 'metadata', 'an object', input.metadata)

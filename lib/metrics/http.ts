@@ -1,6 +1,7 @@
 // Small HTTP helpers shared by the metrics, healthz and health-check-node-port servers.
 import * as http from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { SvcplaneRangeError } from '../errors.js'
 
 export interface BindAddress {
   host: string
@@ -24,7 +25,7 @@ export function parseBindAddress(text: string, defaultPort: number, flag: string
     ;[host, port] = i === -1 ? [t, undefined] : [t.slice(0, i), t.slice(i + 1)]
   }
   const p = port === undefined || port === '' ? defaultPort : Number(port)
-  if (!Number.isInteger(p) || p < 0 || p > 65535) throw new RangeError(`${flag}: invalid port in ${JSON.stringify(text)}`)
+  if (!Number.isInteger(p) || p < 0 || p > 65535) throw new SvcplaneRangeError(`${flag}: invalid port in ${JSON.stringify(text)}`)
   return { host: host === '' ? '0.0.0.0' : host, port: p }
 }
 

@@ -13,6 +13,7 @@ import { nftablesSettings } from './nftables/nftables-options.js'
 import type { IpvsMode, IpvsState } from './ipvs/ipvs-mode.js'
 import { ipvsSettings } from './ipvs/ipvs-options.js'
 import { isProxyMode, PROXY_MODE_NAMES, PROXY_MODES, SECTION_KEYS, type ModeSections, type ModeView, type ProxyMode } from './table.js'
+import { SvcplaneTypeError } from '../errors.js'
 
 export interface ProxierOptions extends Omit<CommonProxierOptions, 'mode' | 'iptables'>, ModeSections {
   /** kube-proxy's --proxy-mode. */
@@ -33,10 +34,10 @@ const MOVED_KEYS: Record<string, string> = {
 }
 
 function checkedOptions(options: ProxierOptions): ProxierOptions {
-  if (typeof options !== 'object' || options === null) throw new TypeError(`Proxier options must be an object, got ${show(options)}`)
+  if (typeof options !== 'object' || options === null) throw new SvcplaneTypeError(`Proxier options must be an object, got ${show(options)}`)
   rejectUnknownKeys('Proxier options', options, [...COMMON_OPTION_KEYS, ...Object.keys(SECTION_KEYS)], MOVED_KEYS)
   if (!isProxyMode(options.mode)) {
-    throw new TypeError(`Proxier options: mode must be one of ${PROXY_MODE_NAMES.map((m) => JSON.stringify(m)).join(', ')}, got ${show(options.mode)}`)
+    throw new SvcplaneTypeError(`Proxier options: mode must be one of ${PROXY_MODE_NAMES.map((m) => JSON.stringify(m)).join(', ')}, got ${show(options.mode)}`)
   }
   return options
 }

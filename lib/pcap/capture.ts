@@ -2,6 +2,7 @@
 // (section, interface, enhanced and simple packet blocks; other blocks skipped) read into one
 // buffer with per-packet offsets, so the packets can go to Dataplane.processPackets as they
 // lie; classic pcap written back out.
+import { SvcplaneTypeError } from '../errors.js'
 
 /** LINKTYPE_ values (tcpdump.org/linktypes.html) that carry frames the dataplane parses. */
 export const LINKTYPE_ETHERNET = 1
@@ -25,7 +26,10 @@ export interface Capture {
   count: number
 }
 
-export class CaptureError extends Error {}
+/** A capture that cannot be read (bad magic, truncated record): bad input, code 'INVALID'. */
+export class CaptureError extends Error {
+  readonly code = 'INVALID'
+}
 
 export function linkOf(linkType: number): CaptureLink | undefined {
   if (linkType === LINKTYPE_ETHERNET) return 'ethernet'
@@ -146,7 +150,7 @@ export function checkCaptureStart(start: Uint8Array): void {
 }
 
 export function readCapture(bytes: Uint8Array): Capture {
-  if (!(bytes instanceof Uint8Array)) throw new TypeError('capture must be a Uint8Array or Buffer')
+  if (!(bytes instanceof Uint8Array)) throw new SvcplaneTypeError('capture must be a Uint8Array or Buffer')
   if (bytes.length < 4) throw new CaptureError('not a pcap or pcapng file: too short')
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   const magic = view.getUint32(0, false)

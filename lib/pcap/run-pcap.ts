@@ -15,6 +15,7 @@ import { checkOptions, optionKeys } from '../util/known-keys.js'
 import { readFileLimitedSync } from '../util/read-limited.js'
 import { show } from '../util/show.js'
 import { CaptureError, checkCaptureStart, linkOf, PcapWriter, readCapture } from './capture.js'
+import { SvcplaneTypeError, SvcplaneRangeError } from '../errors.js'
 
 /** What runPcap needs of a Proxier (mode 'native'): its dataplane and its node options. */
 export interface PcapProxier {
@@ -80,22 +81,22 @@ export interface PcapSummary {
 }
 
 export function runPcap(o: RunPcapOptions): PcapSummary {
-  if (o === null || typeof o !== 'object') throw new TypeError('runPcap options must be an object')
+  if (o === null || typeof o !== 'object') throw new SvcplaneTypeError('runPcap options must be an object')
   checkOptions('runPcap options', o, RUN_PCAP_KEYS)
   let dp = o.dataplane
   if (o.proxier !== undefined) {
-    if (dp !== undefined) throw new TypeError('runPcap: give either proxier or dataplane, not both')
+    if (dp !== undefined) throw new SvcplaneTypeError('runPcap: give either proxier or dataplane, not both')
     const p = o.proxier
-    if (!p.dataplane) throw new TypeError(`runPcap: the proxier must be in mode 'native' (it is '${p.options?.mode}')`)
+    if (!p.dataplane) throw new SvcplaneTypeError(`runPcap: the proxier must be in mode 'native' (it is '${p.options?.mode}')`)
     if (p.pendingChanges && p.sync) p.sync()
     dp = p.dataplane
     dp.configurePackets({ nodeAddresses: p.options.node.ips, podCIDRs: p.options.podCIDRs, masqueradeAll: p.options.masqueradeAll })
   }
-  if (dp === undefined) throw new TypeError('runPcap: a proxier or a dataplane is required')
+  if (dp === undefined) throw new SvcplaneTypeError('runPcap: a proxier or a dataplane is required')
   const batchSize = o.batchSize ?? 256
-  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 65536) throw new RangeError(`runPcap: batchSize must be 1..65536, got ${show(batchSize)}`)
+  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 65536) throw new SvcplaneRangeError(`runPcap: batchSize must be 1..65536, got ${show(batchSize)}`)
   const start = o.start ?? 1
-  if (typeof start !== 'number' || !Number.isFinite(start) || start < 0) throw new RangeError(`runPcap: start must be seconds >= 0, got ${show(start)}`)
+  if (typeof start !== 'number' || !Number.isFinite(start) || start < 0) throw new SvcplaneRangeError(`runPcap: start must be seconds >= 0, got ${show(start)}`)
   const maxBytes = o.maxInputBytes ?? DEFAULT_MAX_CAPTURE_BYTES
   const writeReplies = o.replies ?? true
 
@@ -111,7 +112,7 @@ export function runPcap(o: RunPcapOptions): PcapSummary {
       throw new PcapFileError('in', file, `cannot read capture ${file}: ${why(err)}`, { cause: err })
     }
   } else if (o.in instanceof Uint8Array) bytes = Uint8Array.from(o.in)  // rewritten in place: never the caller's
-  else throw new TypeError('runPcap: in must be a path or a Uint8Array')
+  else throw new SvcplaneTypeError('runPcap: in must be a path or a Uint8Array')
   let cap
   try {
     cap = readCapture(bytes)

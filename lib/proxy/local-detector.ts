@@ -2,6 +2,7 @@
 // match on the pod CIDRs) and/or from this node itself (`-m addrtype --src-type LOCAL`).
 import { show } from '../util/show.js'
 import { cidrContains, parseAddressInto, parseCidr, type ParsedCidr } from '../util/address.js'
+import { SvcplaneTypeError } from '../errors.js'
 
 export class LocalTrafficDetector {
   private readonly cidrs: ParsedCidr[]
@@ -9,7 +10,7 @@ export class LocalTrafficDetector {
   constructor(podCIDRs: readonly string[]) {
     this.cidrs = podCIDRs.map((c, i) => {
       const parsed = typeof c === 'string' && c.includes('/') ? parseCidr(c.trim()) : undefined
-      if (parsed === undefined) throw new TypeError(`Proxier options: podCIDRs[${i}] must be a CIDR, got ${show(c)}`)
+      if (parsed === undefined) throw new SvcplaneTypeError(`Proxier options: podCIDRs[${i}] must be a CIDR, got ${show(c)}`)
       return parsed
     })
   }

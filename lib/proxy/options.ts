@@ -3,6 +3,7 @@ import { canonicalAddress, parseCidr } from '../util/address.js'
 import { show } from '../util/show.js'
 import type { ConntrackTimeouts } from '../dataplane/types.js'
 import type { IPFamily } from '../k8s/types.js'
+import { SvcplaneTypeError, SvcplaneRangeError } from '../errors.js'
 
 /** The iptables options the model itself needs (the iptables mode has more, in lib/modes). */
 export interface ModelIptablesOptions {
@@ -82,7 +83,7 @@ export interface ResolvedOptions {
 }
 
 function bad(field: string, expected: string, got: unknown): TypeError {
-  return new TypeError(`Proxier options: ${field} must be ${expected}, got ${show(got)}`)
+  return new SvcplaneTypeError(`Proxier options: ${field} must be ${expected}, got ${show(got)}`)
 }
 
 function cidrList(field: string, value: unknown, primaryAllowed: boolean): string[] {
@@ -101,7 +102,7 @@ const monotonicSeconds = () => Number(process.hrtime.bigint()) / 1e9
 
 /** Checks and normalises the shared options; the mode name and sections are lib/modes' to check. */
 export function resolveOptions(o: CommonProxierOptions): ResolvedOptions {
-  if (typeof o !== 'object' || o === null) throw new TypeError('Proxier options must be an object')
+  if (typeof o !== 'object' || o === null) throw new SvcplaneTypeError('Proxier options must be an object')
   if (typeof o.mode !== 'string') throw bad('mode', 'a proxy mode name', o.mode)
   if (typeof o.nodeName !== 'string' || o.nodeName === '') throw bad('nodeName', 'a non-empty string', o.nodeName)
   if (!Array.isArray(o.nodeIPs) || o.nodeIPs.length === 0) throw bad('nodeIPs', 'a non-empty array of IP addresses', o.nodeIPs)
@@ -124,7 +125,7 @@ export function resolveOptions(o: CommonProxierOptions): ResolvedOptions {
   if (typeof ipt !== 'object' || ipt === null) throw bad('iptables', 'an object', ipt)
   const masqueradeBit = ipt.masqueradeBit ?? 14
   if (!Number.isInteger(masqueradeBit) || masqueradeBit < 0 || masqueradeBit > 31) {
-    throw new RangeError(`Proxier options: iptables.masqueradeBit must be an integer 0..31, got ${show(ipt.masqueradeBit)}`)
+    throw new SvcplaneRangeError(`Proxier options: iptables.masqueradeBit must be an integer 0..31, got ${show(ipt.masqueradeBit)}`)
   }
   if (o.masqueradeAll !== undefined && typeof o.masqueradeAll !== 'boolean') throw bad('masqueradeAll', 'a boolean', o.masqueradeAll)
   if (ipt.localhostNodePorts !== undefined && typeof ipt.localhostNodePorts !== 'boolean') {

@@ -3,6 +3,7 @@ import { show } from '../util/show.js'
 import { canonicalAddress } from '../util/address.js'
 import { joinHostPort } from '../util/host-port.js'
 import type { K8sProtocol } from '../k8s/types.js'
+import { SvcplaneTypeError, SvcplaneRangeError } from '../errors.js'
 
 /** `output`: sent by a process on this node; `prerouting`: arriving (from a pod or the network). */
 export type Hook = 'output' | 'prerouting'
@@ -47,32 +48,32 @@ export interface CheckedPacket extends Required<Omit<Packet, 'now' | 'tcpFlags'>
 }
 
 function port(field: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isInteger(v)) throw new TypeError(`packet: ${field} must be an integer 0..65535, got ${show(v)}`)
-  if (v < 0 || v > 65535) throw new RangeError(`packet: ${field} must be an integer 0..65535, got ${v}`)
+  if (typeof v !== 'number' || !Number.isInteger(v)) throw new SvcplaneTypeError(`packet: ${field} must be an integer 0..65535, got ${show(v)}`)
+  if (v < 0 || v > 65535) throw new SvcplaneRangeError(`packet: ${field} must be an integer 0..65535, got ${v}`)
   return v
 }
 
 function address(field: string, v: unknown): string {
   const c = typeof v === 'string' ? canonicalAddress(v) : undefined
-  if (c === undefined) throw new TypeError(`packet: ${field} must be an IP address, got ${show(v)}`)
+  if (c === undefined) throw new SvcplaneTypeError(`packet: ${field} must be an IP address, got ${show(v)}`)
   return c
 }
 
 export function checkPacket(p: Packet): CheckedPacket {
-  if (typeof p !== 'object' || p === null) throw new TypeError('packet must be an object')
+  if (typeof p !== 'object' || p === null) throw new SvcplaneTypeError('packet must be an object')
   const src = address('src', p.src)
   const dst = address('dst', p.dst)
-  if (src.includes(':') !== dst.includes(':')) throw new TypeError(`packet: src ${src} and dst ${dst} must be of the same IP family`)
+  if (src.includes(':') !== dst.includes(':')) throw new SvcplaneTypeError(`packet: src ${src} and dst ${dst} must be of the same IP family`)
   if (p.protocol !== 'TCP' && p.protocol !== 'UDP' && p.protocol !== 'SCTP') {
-    throw new TypeError(`packet: protocol must be one of TCP, UDP, SCTP, got ${show(p.protocol)}`)
+    throw new SvcplaneTypeError(`packet: protocol must be one of TCP, UDP, SCTP, got ${show(p.protocol)}`)
   }
   const hook = p.hook ?? 'prerouting'
-  if (hook !== 'output' && hook !== 'prerouting') throw new TypeError(`packet: hook must be "output" or "prerouting", got ${show(p.hook)}`)
+  if (hook !== 'output' && hook !== 'prerouting') throw new SvcplaneTypeError(`packet: hook must be "output" or "prerouting", got ${show(p.hook)}`)
   if (p.now !== undefined && (typeof p.now !== 'number' || !Number.isFinite(p.now) || p.now < 0)) {
-    throw new RangeError(`packet: now must be a finite number of seconds >= 0, got ${show(p.now)}`)
+    throw new SvcplaneRangeError(`packet: now must be a finite number of seconds >= 0, got ${show(p.now)}`)
   }
   if (p.tcpFlags !== undefined && (!Number.isInteger(p.tcpFlags) || p.tcpFlags < 0 || p.tcpFlags > 255)) {
-    throw new RangeError(`packet: tcpFlags must be an integer 0..255, got ${show(p.tcpFlags)}`)
+    throw new SvcplaneRangeError(`packet: tcpFlags must be an integer 0..255, got ${show(p.tcpFlags)}`)
   }
   return { src, sport: port('sport', p.sport), dst, dport: port('dport', p.dport), protocol: p.protocol, hook, now: p.now, tcpFlags: p.tcpFlags }
 }

@@ -2,6 +2,7 @@
 import * as os from 'node:os'
 import { canonicalAddress } from '../util/address.js'
 import { splitHostPort } from '../util/host-port.js'
+import { SvcplaneRangeError } from '../errors.js'
 
 /** "::ffff:1.2.3.4" (a dual-stack socket's view of an IPv4 peer) -> "1.2.3.4"; otherwise canonical. */
 export function peerAddress(address: string | undefined): string | undefined {
@@ -13,7 +14,7 @@ export function peerAddress(address: string | undefined): string | undefined {
 /** Splits kube-proxy's endpoint string "IP:port" / "[IPv6]:port" (the model made it: it is well formed). */
 export function splitEndpoint(endpoint: string): { host: string; port: number } {
   const hp = splitHostPort(endpoint)
-  if (hp === undefined) throw new RangeError(`endpoint ${JSON.stringify(endpoint)} is not "IP:port"`)
+  if (hp === undefined) throw new SvcplaneRangeError(`endpoint ${JSON.stringify(endpoint)} is not "IP:port"`)
   return { host: hp.address, port: hp.port }
 }
 

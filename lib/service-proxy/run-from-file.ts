@@ -15,6 +15,7 @@ import { type SyncSummary } from '../proxy/proxier.js'
 import { Proxier } from '../modes/index.js'
 import type { ProxierOptions } from '../modes/index.js'
 import { ServiceProxy, type ServiceProxyOptions, type ProxySyncResult } from './service-proxy.js'
+import { SvcplaneTypeError } from '../errors.js'
 
 export interface RunProxyOptions extends Omit<ProxierOptions, 'mode'>, Omit<ServiceProxyOptions, 'proxier'> {
   /** Default 'native'. */
@@ -50,7 +51,7 @@ async function readJsonFiles(files: readonly string[], maxBytes: number): Promis
     try {
       value = JSON.parse(text)
     } catch (err) {
-      throw new TypeError(`${file} is not valid JSON: ${(err as Error).message.split('\n')[0]}`)
+      throw new SvcplaneTypeError(`${file} is not valid JSON: ${(err as Error).message.split('\n')[0]}`)
     }
     items.push(...flatten(value))
   }
@@ -77,8 +78,8 @@ export interface RunningProxy {
 
 export async function runProxyFromFile(file: string | readonly string[], options: RunProxyOptions): Promise<RunningProxy> {
   const files = typeof file === 'string' ? [file] : Array.isArray(file) ? [...(file as string[])] : []
-  if (files.length === 0 || files.some((f) => typeof f !== 'string' || f === '')) throw new TypeError(`runProxyFromFile: file must be a path or a non-empty array of paths, got ${show(file)}`)
-  if (options === null || typeof options !== 'object') throw new TypeError(`runProxyFromFile: options must be an object, got ${show(options)}`)
+  if (files.length === 0 || files.some((f) => typeof f !== 'string' || f === '')) throw new SvcplaneTypeError(`runProxyFromFile: file must be a path or a non-empty array of paths, got ${show(file)}`)
+  if (options === null || typeof options !== 'object') throw new SvcplaneTypeError(`runProxyFromFile: options must be an object, got ${show(options)}`)
   const { watch = true, watchIntervalMs = 500, onReload, load, maxInputBytes = 256 * 1024 * 1024, mode = 'native', clock, connectTimeoutMs, udpIdleTimeoutMs, gcIntervalMs, listenOn, onError, ...rest } = options
   // Checked whole, so a misspelt key of ours is not reported as an unknown Proxier option.
   rejectUnknownKeys('runProxyFromFile options', options, [...OWN_KEYS, ...COMMON_OPTION_KEYS, ...Object.keys(SECTION_KEYS)])

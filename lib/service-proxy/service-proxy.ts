@@ -15,6 +15,7 @@ import { CounterTable, type ServiceCounters } from './counters.js'
 import { acceptTcp, type TcpSession } from './tcp.js'
 import { UdpFrontend } from './udp.js'
 import { checkOptions, optionKeys } from '../util/known-keys.js'
+import { SvcplaneTypeError, SvcplaneRangeError } from '../errors.js'
 
 export interface ServiceProxyOptions {
   /** Decides every new connection and datagram; the proxy calls its sync(). */
@@ -75,7 +76,7 @@ function defaultListenOn(f: ListenerSpec, isLocal: boolean): boolean {
 function positive(name: string, v: number | undefined, dflt: number, allowZero = false): number {
   if (v === undefined) return dflt
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (!allowZero && v === 0)) {
-    throw new RangeError(`ServiceProxy options: ${name} must be a ${allowZero ? 'number >= 0' : 'positive number'}, got ${JSON.stringify(v)}`)
+    throw new SvcplaneRangeError(`ServiceProxy options: ${name} must be a ${allowZero ? 'number >= 0' : 'positive number'}, got ${JSON.stringify(v)}`)
   }
   return v
 }
@@ -97,13 +98,13 @@ export class ServiceProxy {
   private queue: Promise<unknown> = Promise.resolve()
 
   constructor(options: ServiceProxyOptions) {
-    if (typeof options !== 'object' || options === null) throw new TypeError('ServiceProxy options must be an object')
+    if (typeof options !== 'object' || options === null) throw new SvcplaneTypeError('ServiceProxy options must be an object')
     checkOptions('ServiceProxy options', options, SERVICE_PROXY_KEYS)
     const p = options.proxier
     if (typeof p !== 'object' || p === null || typeof (p as Proxier).route !== 'function' || typeof (p as Proxier).options !== 'object' || (p as Proxier).options === null) {
-      throw new TypeError('ServiceProxy options: proxier must be a Proxier')
+      throw new SvcplaneTypeError('ServiceProxy options: proxier must be a Proxier')
     }
-    if (options.clock !== undefined && typeof options.clock !== 'function') throw new TypeError('ServiceProxy options: clock must be a function')
+    if (options.clock !== undefined && typeof options.clock !== 'function') throw new SvcplaneTypeError('ServiceProxy options: clock must be a function')
     this.proxier = p
     const clock = options.clock ?? p.options.clock
     const onError = options.onError ?? (() => {})

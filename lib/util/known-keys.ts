@@ -1,5 +1,6 @@
 // Options objects are checked key by key: a misspelt key ({ capacty: ... }) must fail loudly,
 // naming the key and the nearest valid one, instead of being ignored.
+import { SvcplaneTypeError } from '../errors.js'
 
 /** Edit distance (insertions, deletions, substitutions), for "did you mean". */
 function distance(a: string, b: string): number {
@@ -40,7 +41,7 @@ export function rejectUnknownKeys(where: string, value: object, known: readonly 
       const near = nearestKey(key, known)
       return near !== undefined ? `; did you mean ${JSON.stringify(near)}?` : ''
     })()
-    const err = new TypeError(`${where}: unknown option ${JSON.stringify(key)}${hint} (known: ${known.join(', ')})`)
+    const err = new SvcplaneTypeError(`${where}: unknown option ${JSON.stringify(key)}${hint} (known: ${known.join(', ')})`)
     Object.assign(err, { code: 'INVALID' })
     throw err
   }
@@ -58,7 +59,7 @@ export function optionKeys<T>(keys: Record<keyof T, true>): string[] {
 export function checkOptions(where: string, value: unknown, known: readonly string[]): void {
   if (value === undefined) return
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw Object.assign(new TypeError(`${where} must be an object, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`), { code: 'INVALID' })
+    throw Object.assign(new SvcplaneTypeError(`${where} must be an object, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`), { code: 'INVALID' })
   }
   rejectUnknownKeys(where, value, known)
 }

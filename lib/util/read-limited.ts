@@ -2,6 +2,7 @@
 // ends or a 50 GB file by mistake ends with a clear error instead of exhausting memory (or a
 // C++ abort inside readFileSync). The async reader also stops when its signal is aborted.
 import * as fs from 'node:fs'
+import { SvcplaneRangeError } from '../errors.js'
 
 const CHUNK = 1 << 20
 
@@ -26,7 +27,7 @@ export function formatBytes(n: number): string {
 /** "256Mi", "1G", "64k", "1000": a byte count (binary suffixes K/Ki, M/Mi, G/Gi; case-insensitive). */
 export function parseBytes(text: string): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?)?b?\s*$/i.exec(text)
-  if (m === null) throw new RangeError(`invalid size ${JSON.stringify(text)} (examples: 1000, 64Ki, 256Mi, 1Gi)`)
+  if (m === null) throw new SvcplaneRangeError(`invalid size ${JSON.stringify(text)} (examples: 1000, 64Ki, 256Mi, 1Gi)`)
   const scale = { k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 }[(m[2] ?? '').charAt(0).toLowerCase() as 'k'] ?? 1
   return Math.floor(Number(m[1]) * scale)
 }
@@ -42,7 +43,7 @@ export interface ReadLimitOptions {
 }
 
 function checkMax(maxBytes: number): void {
-  if (!Number.isSafeInteger(maxBytes) || maxBytes < 1) throw new RangeError(`maxBytes must be a positive integer, got ${String(maxBytes)}`)
+  if (!Number.isSafeInteger(maxBytes) || maxBytes < 1) throw new SvcplaneRangeError(`maxBytes must be a positive integer, got ${String(maxBytes)}`)
 }
 
 /** Reads a file (any kind: regular, FIFO, device) up to the limit. */

@@ -1,6 +1,7 @@
 // kube-proxy's sync timing (its BoundedFrequencyRunner): a change asks for a sync, which runs
 // at once unless the last one was less than minInterval ago (then at lastRun + minInterval), so
 // a burst of changes costs one sync; and a sync runs at least every maxInterval regardless.
+import { SvcplaneRangeError } from '../errors.js'
 export interface SyncRunnerOptions {
   /** Seconds (--min-sync-period). */
   minInterval: number
@@ -38,7 +39,7 @@ export class SyncRunner {
     private readonly options: SyncRunnerOptions,
   ) {
     if (!(options.minInterval >= 0) || !(options.maxInterval > 0)) {
-      throw new RangeError(`sync periods must be minInterval >= 0 and maxInterval > 0 seconds, got ${options.minInterval} and ${options.maxInterval}`)
+      throw new SvcplaneRangeError(`sync periods must be minInterval >= 0 and maxInterval > 0 seconds, got ${options.minInterval} and ${options.maxInterval}`)
     }
     this.now = options.now ?? (() => performance.now())
     this.timers = options.timers ?? realTimers

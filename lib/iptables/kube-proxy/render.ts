@@ -10,6 +10,7 @@ import {
 import { cidrContains, formatAddr, parseAddr, parseCidr } from '../../util/address-words.js'
 import { joinHostPort } from '../../util/host-port.js'
 import type { RenderEndpoint, RenderOptions, RenderServicePort } from './render-types.js'
+import { SvcplaneTypeError, SvcplaneRangeError } from '../../errors.js'
 
 const KUBE_SERVICES = 'KUBE-SERVICES'
 const KUBE_EXTERNAL_SERVICES = 'KUBE-EXTERNAL-SERVICES'
@@ -25,7 +26,7 @@ const INVALID_DROP_COUNTER = 'ct_state_invalid_dropped_pkts'
 
 /** Go's fmt "%#08x": zero-pads the digits to 8, then prefixes 0x. */
 export function formatMasqueradeMark(bit: number): string {
-  if (!Number.isInteger(bit) || bit < 0 || bit > 31) throw new RangeError(`masqueradeBit must be 0-31, got ${bit}`)
+  if (!Number.isInteger(bit) || bit < 0 || bit > 31) throw new SvcplaneRangeError(`masqueradeBit must be 0-31, got ${bit}`)
   return `0x${((1 << bit) >>> 0).toString(16).padStart(8, '0')}`
 }
 
@@ -35,7 +36,7 @@ export function formatMasqueradeMark(bit: number): string {
  * double (1/n is exact whenever it is a decimal tie, i.e. n a power of two).
  */
 export function computeProbability(n: number): string {
-  if (!Number.isInteger(n) || n < 1) throw new RangeError(`probability denominator must be a positive integer, got ${n}`)
+  if (!Number.isInteger(n) || n < 1) throw new SvcplaneRangeError(`probability denominator must be a positive integer, got ${n}`)
   const scale = 10_000_000_000n
   const big = BigInt(n)
   let q = scale / big
@@ -47,13 +48,13 @@ export function computeProbability(n: number): string {
 
 function canonicalIP(ip: string, what: string): string {
   const a = parseAddr(ip.trim())
-  if (!a) throw new TypeError(`${what}: invalid IP ${JSON.stringify(ip)}`)
+  if (!a) throw new SvcplaneTypeError(`${what}: invalid IP ${JSON.stringify(ip)}`)
   return formatAddr(a)
 }
 
 function canonicalCidr(text: string, what: string): string {
   const c = parseCidr(text.trim())
-  if (!c || c.bits < 0) throw new TypeError(`${what}: invalid CIDR ${JSON.stringify(text)}`)
+  if (!c || c.bits < 0) throw new SvcplaneTypeError(`${what}: invalid CIDR ${JSON.stringify(text)}`)
   return `${formatAddr({ family: c.family, w: c.w })}/${c.bits}`
 }
 
@@ -77,10 +78,10 @@ function namespacedName(servicePortName: string): string {
 }
 
 function validatePort(sp: RenderServicePort): void {
-  if (typeof sp.name !== 'string' || !sp.name.includes('/')) throw new TypeError(`servicePort.name must be "ns/name[:port]", got ${JSON.stringify(sp.name)}`)
-  if (!['TCP', 'UDP', 'SCTP'].includes(sp.protocol)) throw new TypeError(`${sp.name}: protocol must be TCP, UDP or SCTP, got ${JSON.stringify(sp.protocol)}`)
+  if (typeof sp.name !== 'string' || !sp.name.includes('/')) throw new SvcplaneTypeError(`servicePort.name must be "ns/name[:port]", got ${JSON.stringify(sp.name)}`)
+  if (!['TCP', 'UDP', 'SCTP'].includes(sp.protocol)) throw new SvcplaneTypeError(`${sp.name}: protocol must be TCP, UDP or SCTP, got ${JSON.stringify(sp.protocol)}`)
   for (const [field, v] of [['port', sp.port], ['nodePort', sp.nodePort ?? 0], ['healthCheckNodePort', sp.healthCheckNodePort ?? 0]] as const) {
-    if (!Number.isInteger(v) || v < 0 || v > 65535) throw new RangeError(`${sp.name}: ${field} must be 0-65535, got ${v}`)
+    if (!Number.isInteger(v) || v < 0 || v > 65535) throw new SvcplaneRangeError(`${sp.name}: ${field} must be 0-65535, got ${v}`)
   }
 }
 
@@ -310,7 +311,7 @@ export function renderRestore(servicePorts: RenderServicePort[], options: Render
   } else {
     for (const ipText of options.nodePortAddresses) {
       const a = parseAddr(ipText)
-      if (!a) throw new TypeError(`options.nodePortAddresses: invalid IP ${JSON.stringify(ipText)}`)
+      if (!a) throw new SvcplaneTypeError(`options.nodePortAddresses: invalid IP ${JSON.stringify(ipText)}`)
       const loopback = a.family === 4 ? a.w[0]! >>> 24 === 127 : formatAddr(a) === '::1'
       if (loopback && (isIPv6 || !localhostNodePorts)) continue
       natRules.write('-A', KUBE_SERVICES, '-m', 'comment', '--comment', nodeportsComment, '-d', formatAddr(a), '-j', KUBE_NODEPORTS)

@@ -7,6 +7,7 @@ import type { ProxyModelView, ServiceDiff, ServicePortState } from '../../proxy/
 import type { SyncListener } from '../../proxy/proxy-mode.js'
 import { renderOptionsFor, renderServicePort, renderServicePorts, type Family, type IptablesExtraOptions } from './from-model.js'
 import { renderRestore } from './render.js'
+import { SvcplaneTypeError, SvcplaneRangeError } from '../../errors.js'
 
 export interface IptablesRestoreRequest extends IptablesExtraOptions {
   /** kube-proxy's partial-sync text instead of the full one. */
@@ -83,10 +84,10 @@ export class ModelRestoreWriter implements SyncListener {
   }
 
   render(request: IptablesRestoreRequest = {}): string {
-    if (request === null || typeof request !== 'object') throw new TypeError(`iptablesRestore: the request must be an object, got ${show(request)}`)
+    if (request === null || typeof request !== 'object') throw new SvcplaneTypeError(`iptablesRestore: the request must be an object, got ${show(request)}`)
     const families = this.model.node.families
     const family = request.ipFamily ?? (families.includes('IPv4') ? 'IPv4' : 'IPv6')
-    if (!families.includes(family)) throw new RangeError(`iptablesRestore: ipFamily ${JSON.stringify(request.ipFamily)} is not served (node families: ${families.join(', ')})`)
+    if (!families.includes(family)) throw new SvcplaneRangeError(`iptablesRestore: ipFamily ${JSON.stringify(request.ipFamily)} is not served (node families: ${families.join(', ')})`)
     const extra: IptablesExtraOptions = { ...this.defaults }
     for (const k of ['nfacct', 'randomFully', 'masqueradeMark', 'conntrackTCPLiberal', 'largeClusterEndpointsThreshold'] as const) {
       if (request[k] !== undefined) (extra as Record<string, unknown>)[k] = request[k]

@@ -21,6 +21,7 @@ import { RecentLists } from './recent.js'
 import { serializeRule } from '../save/serialize.js'
 import { servicePortFromComment } from '../kube-proxy/service-port-comment.js'
 import type { Chain, IptablesDocument, Rule, Table } from '../save/types.js'
+import { SvcplaneTypeError, SvcplaneRangeError } from '../../errors.js'
 
 export type Hook = 'output' | 'prerouting'
 export type Verdict = 'dnat' | 'reject' | 'drop' | 'accept'
@@ -183,11 +184,11 @@ interface WalkState {
 
 function protoNumber(p: string | number): number {
   if (typeof p === 'number') {
-    if (!Number.isInteger(p) || p < 0 || p > 255) throw new RangeError(`packet.protocol must be 0-255, got ${show(p)}`)
+    if (!Number.isInteger(p) || p < 0 || p > 255) throw new SvcplaneRangeError(`packet.protocol must be 0-255, got ${show(p)}`)
     return p
   }
   const n = PROTOCOLS[p.toLowerCase()]
-  if (n === undefined) throw new TypeError(`packet.protocol: unknown protocol ${show(p)}`)
+  if (n === undefined) throw new SvcplaneTypeError(`packet.protocol: unknown protocol ${show(p)}`)
   return n
 }
 
@@ -218,20 +219,20 @@ export class IptablesEvaluator {
     this.document = typeof input === 'string' ? parseIptablesSave(input) : input
     for (const a of options.localAddresses ?? []) {
       const addr = parseAddr(a)
-      if (!addr) throw new TypeError(`options.localAddresses: invalid address ${show(a)}`)
+      if (!addr) throw new SvcplaneTypeError(`options.localAddresses: invalid address ${show(a)}`)
       if (addr.family === 4) this.local4.add(addr.w[0]!)
       else this.local6.add(addrKey(addr))
     }
     for (const c of options.localCidrs ?? []) {
       const cidr = parseCidr(c)
-      if (!cidr) throw new TypeError(`options.localCidrs: invalid prefix ${show(c)}`)
+      if (!cidr) throw new SvcplaneTypeError(`options.localCidrs: invalid prefix ${show(c)}`)
       this.localCidrs.push(cidr)
     }
     for (const [iface, addrs] of Object.entries(options.interfaces ?? {})) {
       const keys = new Set<string>()
       for (const a of addrs) {
         const addr = parseAddr(a)
-        if (!addr) throw new TypeError(`options.interfaces.${iface}: invalid address ${show(a)}`)
+        if (!addr) throw new SvcplaneTypeError(`options.interfaces.${iface}: invalid address ${show(a)}`)
         keys.add(addrKey(addr))
       }
       this.ifaceAddrs.set(iface, keys)
@@ -240,13 +241,13 @@ export class IptablesEvaluator {
     for (const [name, members] of Object.entries(options.ipsets ?? {})) {
       ipsets.set(name, members.map((m) => {
         const c = parseCidr(m)
-        if (!c) throw new TypeError(`options.ipsets.${name}: invalid member ${show(m)}`)
+        if (!c) throw new SvcplaneTypeError(`options.ipsets.${name}: invalid member ${show(m)}`)
         return c
       }))
     }
     this.recent = options.recent ?? new RecentLists(options.recentCapacity ?? 200)
     const random = options.random ?? seededRandom(options.seed ?? 1)
-    if (typeof random !== 'function') throw new TypeError('options.random must be a function returning numbers in [0, 1)')
+    if (typeof random !== 'function') throw new SvcplaneTypeError('options.random must be a function returning numbers in [0, 1)')
     this.env = { isLocal: (a, iface) => this.isLocal(a, iface), random, recent: this.recent, ipsets }
     this.trace = options.trace ?? 'matched'
     this.maxDepth = options.maxDepth ?? 128
@@ -378,7 +379,7 @@ export class IptablesEvaluator {
       if (verdict === Action.Accept) verdict = this.walk('filter', local ? 'INPUT' : 'FORWARD', p, w)
       if (verdict === Action.Accept && natActive) verdict = this.walk('nat', local ? 'INPUT' : 'POSTROUTING', p, w)
     } else {
-      throw new TypeError(`packet.hook must be 'output' or 'prerouting', got ${show(packet.hook)}`)
+      throw new SvcplaneTypeError(`packet.hook must be 'output' or 'prerouting', got ${show(packet.hook)}`)
     }
 
     const result: EvalResult = {
@@ -405,33 +406,33 @@ export class IptablesEvaluator {
   }
 
   private packetState(packet: EvalPacket): PacketState {
-    if (packet === null || typeof packet !== 'object') throw new TypeError('packet must be an object')
+    if (packet === null || typeof packet !== 'object') throw new SvcplaneTypeError('packet must be an object')
     const src = parseAddr(packet.src)
-    if (!src) throw new TypeError(`packet.src: invalid address ${show(packet.src)}`)
+    if (!src) throw new SvcplaneTypeError(`packet.src: invalid address ${show(packet.src)}`)
     const dst = parseAddr(packet.dst)
-    if (!dst) throw new TypeError(`packet.dst: invalid address ${show(packet.dst)}`)
-    if (src.family !== dst.family) throw new TypeError(`packet.src ${packet.src} and packet.dst ${packet.dst} are of different families`)
+    if (!dst) throw new SvcplaneTypeError(`packet.dst: invalid address ${show(packet.dst)}`)
+    if (src.family !== dst.family) throw new SvcplaneTypeError(`packet.src ${packet.src} and packet.dst ${packet.dst} are of different families`)
     const proto = protoNumber(packet.protocol)
     const sport = packet.sport ?? 0
     const dport = packet.dport ?? 0
     for (const [name, v] of [['sport', sport], ['dport', dport]] as const) {
-      if (!Number.isInteger(v) || v < 0 || v > 65535) throw new RangeError(`packet.${name} must be 0-65535, got ${show(v)}`)
+      if (!Number.isInteger(v) || v < 0 || v > 65535) throw new SvcplaneRangeError(`packet.${name} must be 0-65535, got ${show(v)}`)
     }
     const ctName = packet.ctstate ?? 'NEW'
     const ctstate = CT_BITS[ctName]
-    if (ctstate === undefined) throw new TypeError(`packet.ctstate: unknown state ${show(ctName)}`)
+    if (ctstate === undefined) throw new SvcplaneTypeError(`packet.ctstate: unknown state ${show(ctName)}`)
     let tcpFlags = 0
     if (packet.tcpFlags) {
       for (const f of packet.tcpFlags) {
         const bit = TCP_FLAG_BITS[f.toUpperCase()]
-        if (bit === undefined) throw new TypeError(`packet.tcpFlags: unknown flag ${show(f)}`)
+        if (bit === undefined) throw new SvcplaneTypeError(`packet.tcpFlags: unknown flag ${show(f)}`)
         tcpFlags |= bit
       }
     } else if (proto === 6) {
       tcpFlags = ctName === 'NEW' ? TCP_FLAG_BITS.SYN! : TCP_FLAG_BITS.ACK!
     }
     const now = packet.now ?? 0
-    if (!Number.isFinite(now)) throw new RangeError(`packet.now must be a finite number of seconds, got ${show(now)}`)
+    if (!Number.isFinite(now)) throw new SvcplaneRangeError(`packet.now must be a finite number of seconds, got ${show(now)}`)
     return {
       family: src.family, src, dst, src4: src.w[0]!, dst4: dst.w[0]!, sport, dport, proto,
       inIface: packet.inIface ?? '', outIface: packet.outIface ?? '',
@@ -488,7 +489,7 @@ export class IptablesEvaluator {
           i = stackIndex.pop()!
           break
         case Action.Jump:
-          if (stackChains.length >= this.maxDepth) throw new RangeError(`jump depth exceeds ${this.maxDepth} at ${table} ${chain.name} rule ${r.ref.num} (line ${r.ref.line})`)
+          if (stackChains.length >= this.maxDepth) throw new SvcplaneRangeError(`jump depth exceeds ${this.maxDepth} at ${table} ${chain.name} rule ${r.ref.num} (line ${r.ref.line})`)
           stackChains.push(chain)
           stackIndex.push(i)
           chain = r.target!
@@ -560,21 +561,21 @@ export class IptablesEvaluator {
   /** The counter of one rule, found by its reference. */
   counterOf(ref: RuleRef): { packets: number; bytes: number } {
     const r = this.rules.find((x) => x.ref === ref)
-    if (!r) throw new RangeError(`rule ${ref.table} ${ref.chain} ${ref.num} is not part of this evaluator`)
+    if (!r) throw new SvcplaneRangeError(`rule ${ref.table} ${ref.chain} ${ref.num} is not part of this evaluator`)
     return { packets: this.packetCounts[r.id]!, bytes: this.byteCounts[r.id]! }
   }
 
   /** The rules of a chain, in order, as references. */
   chainRules(table: string, chain: string): RuleRef[] {
     const c = this.chains.get(`${table}/${chain}`)
-    if (!c) throw new RangeError(`no chain ${chain} in table ${table}`)
+    if (!c) throw new SvcplaneRangeError(`no chain ${chain} in table ${table}`)
     return c.rules.map((r) => r.ref)
   }
 
   /** `iptables -t TABLE -L CHAIN -v`-style text with counters, for humans. */
   listChain(table: string, chain: string): string {
     const c = this.chains.get(`${table}/${chain}`)
-    if (!c) throw new RangeError(`no chain ${chain} in table ${table}`)
+    if (!c) throw new SvcplaneRangeError(`no chain ${chain} in table ${table}`)
     const head = c.builtin
       ? `Chain ${chain} (policy ${c.policyName} ${this.policyPackets[c.id]} packets, ${this.policyBytes[c.id]} bytes)`
       : `Chain ${chain}`
@@ -613,15 +614,15 @@ export class IptablesEvaluator {
 
 /** The packet's shape, checked before anything reads it, so bad input is a TypeError naming the field. */
 function checkEvalPacket(packet: EvalPacket): void {
-  if (packet === null || typeof packet !== 'object') throw new TypeError(`packet must be an object, got ${show(packet)}`)
+  if (packet === null || typeof packet !== 'object') throw new SvcplaneTypeError(`packet must be an object, got ${show(packet)}`)
   for (const f of ['src', 'dst'] as const)
-    if (typeof packet[f] !== 'string') throw new TypeError(`packet.${f} must be an IP address string, got ${show(packet[f])}`)
+    if (typeof packet[f] !== 'string') throw new SvcplaneTypeError(`packet.${f} must be an IP address string, got ${show(packet[f])}`)
   if (typeof packet.protocol !== 'string' && typeof packet.protocol !== 'number')
-    throw new TypeError(`packet.protocol must be a name or an IP protocol number, got ${show(packet.protocol)}`)
+    throw new SvcplaneTypeError(`packet.protocol must be a name or an IP protocol number, got ${show(packet.protocol)}`)
   for (const f of ['sport', 'dport', 'mark', 'length', 'now', 'ttl'] as const)
-    if (packet[f] !== undefined && typeof packet[f] !== 'number') throw new TypeError(`packet.${f} must be a number, got ${show(packet[f])}`)
+    if (packet[f] !== undefined && typeof packet[f] !== 'number') throw new SvcplaneTypeError(`packet.${f} must be a number, got ${show(packet[f])}`)
   if (packet.tcpFlags !== undefined && (!Array.isArray(packet.tcpFlags) || !packet.tcpFlags.every((x) => typeof x === 'string')))
-    throw new TypeError(`packet.tcpFlags must be an array of flag names, got ${show(packet.tcpFlags)}`)
+    throw new SvcplaneTypeError(`packet.tcpFlags must be an array of flag names, got ${show(packet.tcpFlags)}`)
   for (const f of ['inIface', 'outIface', 'physdevIn', 'physdevOut', 'ctstate'] as const)
-    if (packet[f] !== undefined && typeof packet[f] !== 'string') throw new TypeError(`packet.${f} must be a string, got ${show(packet[f])}`)
+    if (packet[f] !== undefined && typeof packet[f] !== 'string') throw new SvcplaneTypeError(`packet.${f} must be a string, got ${show(packet[f])}`)
 }

@@ -5,6 +5,7 @@
 // keeps its last `stampsPerEntry` hit times in a ring; `--seconds` accepts a
 // stamp no older than the window; `--reap` drops the least recently used
 // entry when it has expired.
+import { SvcplaneRangeError } from '../../errors.js'
 
 export interface RecentEntry {
   stamps: number[]
@@ -29,8 +30,8 @@ export class RecentLists {
     readonly capacity = 200,
     readonly stampsPerEntry = 20,
   ) {
-    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`recent capacity must be a positive integer, got ${capacity}`)
-    if (!Number.isInteger(stampsPerEntry) || stampsPerEntry < 1) throw new RangeError(`recent stampsPerEntry must be a positive integer, got ${stampsPerEntry}`)
+    if (!Number.isInteger(capacity) || capacity < 1) throw new SvcplaneRangeError(`recent capacity must be a positive integer, got ${capacity}`)
+    if (!Number.isInteger(stampsPerEntry) || stampsPerEntry < 1) throw new SvcplaneRangeError(`recent stampsPerEntry must be a positive integer, got ${stampsPerEntry}`)
   }
 
   private list(name: string): Map<string, RecentEntry> {

@@ -3,6 +3,8 @@
 
 export class IptablesParseError extends SyntaxError {
   readonly line: number
+  /** A parse error is bad input: code 'INVALID', as every bad argument of the library. */
+  readonly code = 'INVALID'
   constructor(line: number, message: string) {
     super(`line ${line}: ${message}`)
     this.name = 'IptablesParseError'

@@ -13,6 +13,7 @@ import { tokenizeLine } from './tokenize.js'
 import type {
   Chain, Counters, IptablesDocument, Rule, RuleCommand, Statement, Table, UnsupportedItem,
 } from './types.js'
+import { SvcplaneTypeError } from '../../errors.js'
 
 export interface ParseOptions {
   /**
@@ -50,7 +51,7 @@ function newTable(name: string, line: number): Table {
 
 /** Parses iptables-save / iptables-restore text. Throws IptablesParseError with the line number. */
 export function parseIptablesSave(text: string, options: ParseOptions = {}): IptablesDocument {
-  if (typeof text !== 'string') throw new TypeError(`iptables text must be a string, got ${typeof text}`)
+  if (typeof text !== 'string') throw new SvcplaneTypeError(`iptables text must be a string, got ${typeof text}`)
   const requireCommit = options.requireCommit ?? true
   const statements: Statement[] = []
   const tables = new Map<string, Table>()

@@ -18,6 +18,7 @@ import type { ResolvedOptions } from '../../proxy/options.js'
 import { dnatResult, type CheckedPacket, type RouteReason, type RouteResult } from '../../proxy/packet.js'
 import type { ModeDecision, ProxyModeImpl } from '../../proxy/proxy-mode.js'
 import type { KubeProxyTrace, SourceClass, Step } from '../../proxy/trace.js'
+import { SvcplaneTypeError, SvcplaneRangeError } from '../../errors.js'
 
 const BUILTIN_CHAINS = new Set(['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'])
 
@@ -81,7 +82,7 @@ export class IptablesMode implements ProxyModeImpl<IptablesView> {
     for (const family of ['IPv4', 'IPv6'] as const) {
       const cidrs = model.detector.podCIDRs.filter((c) => c.includes(':') === (family === 'IPv6'))
       if (cidrs.length > 1) {
-        throw new TypeError(`Proxier options: podCIDRs has ${cidrs.length} ${family} CIDRs (${cidrs.join(', ')}); kube-proxy's iptables mode detects pod traffic by one CIDR per family`)
+        throw new SvcplaneTypeError(`Proxier options: podCIDRs has ${cidrs.length} ${family} CIDRs (${cidrs.join(', ')}); kube-proxy's iptables mode detects pod traffic by one CIDR per family`)
       }
     }
     this.conntrack = new Conntrack({ ...DEFAULT_TIMEOUTS, ...options.timeouts })
@@ -132,7 +133,7 @@ export class IptablesMode implements ProxyModeImpl<IptablesView> {
   private familyOf(family: Family | undefined): Family {
     this.ensureBuilt()
     const f = family ?? (this.built.has('IPv4') ? 'IPv4' : 'IPv6')
-    if (!this.built.has(f)) throw new RangeError(`iptables mode: family ${JSON.stringify(family)} is not served`)
+    if (!this.built.has(f)) throw new SvcplaneRangeError(`iptables mode: family ${JSON.stringify(family)} is not served`)
     return f
   }
 

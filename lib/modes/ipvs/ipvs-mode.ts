@@ -21,6 +21,7 @@ import type { ModeDecision, ProxyModeImpl } from '../../proxy/proxy-mode.js'
 import type { KubeProxyTrace, SourceClass, Step } from '../../proxy/trace.js'
 import type { IptablesExtraOptions } from '../../iptables/kube-proxy/from-model.js'
 import type { IpvsSettings } from './ipvs-options.js'
+import { SvcplaneTypeError } from '../../errors.js'
 
 /** What inspect() shows in mode 'ipvs'. */
 export interface IpvsView {
@@ -94,7 +95,7 @@ export class IpvsMode implements ProxyModeImpl<IpvsView> {
     for (const family of ['IPv4', 'IPv6'] as const) {
       const cidrs = model.detector.podCIDRs.filter((c) => c.includes(':') === (family === 'IPv6'))
       if (cidrs.length > 1) {
-        throw new TypeError(`Proxier options: podCIDRs has ${cidrs.length} ${family} CIDRs (${cidrs.join(', ')}); kube-proxy's ipvs mode detects pod traffic by one CIDR per family`)
+        throw new SvcplaneTypeError(`Proxier options: podCIDRs has ${cidrs.length} ${family} CIDRs (${cidrs.join(', ')}); kube-proxy's ipvs mode detects pod traffic by one CIDR per family`)
       }
     }
     this.table = new IpvsTable(settings.timeouts)

@@ -5,6 +5,7 @@ import { show } from '../../util/show.js'
 import { rejectUnknownKeys } from '../../util/known-keys.js'
 import { IPVS_SCHEDULERS, type IpvsScheduler } from '../../ipvs/types.js'
 import type { IpvsTimeouts } from '../../ipvs/ipvs-table.js'
+import { SvcplaneTypeError, SvcplaneRangeError } from '../../errors.js'
 
 export interface IpvsModeOptions {
   /** --ipvs-scheduler; default "rr". */
@@ -33,7 +34,7 @@ const UNIT_SECONDS: Record<string, number> = { h: 3600, m: 60, s: 1, ms: 1e-3, u
 /** Seconds from a number or a Go duration string ("1h30m", "900s", "0"). */
 export function durationSeconds(field: string, value: unknown): number {
   if (typeof value === 'number') {
-    if (!Number.isFinite(value) || value < 0) throw new RangeError(`Proxier options: ${field} must be a number of seconds >= 0, got ${show(value)}`)
+    if (!Number.isFinite(value) || value < 0) throw new SvcplaneRangeError(`Proxier options: ${field} must be a number of seconds >= 0, got ${show(value)}`)
     return value
   }
   if (typeof value === 'string') {
@@ -43,24 +44,24 @@ export function durationSeconds(field: string, value: unknown): number {
       return parts.reduce((sum, p) => sum + Number(p[1]) * UNIT_SECONDS[p[2]!]!, 0)
     }
   }
-  throw new TypeError(`Proxier options: ${field} must be seconds or a duration like "900s", got ${show(value)}`)
+  throw new SvcplaneTypeError(`Proxier options: ${field} must be seconds or a duration like "900s", got ${show(value)}`)
 }
 
 export function ipvsSettings(section: IpvsModeOptions | undefined): IpvsSettings {
   const o = (section ?? {}) as Record<string, unknown>
-  if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new TypeError(`Proxier options: ipvs must be an object, got ${show(o)}`)
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new SvcplaneTypeError(`Proxier options: ipvs must be an object, got ${show(o)}`)
   rejectUnknownKeys('Proxier options: ipvs', o, IPVS_OPTION_KEYS)
   // kube-proxy takes an empty scheduler as the default.
   const scheduler = o.scheduler === undefined || o.scheduler === '' ? 'rr' : o.scheduler
   if (!(IPVS_SCHEDULERS as readonly unknown[]).includes(scheduler)) {
-    throw new TypeError(`Proxier options: ipvs.scheduler must be one of ${IPVS_SCHEDULERS.join(', ')}, got ${show(o.scheduler)}`)
+    throw new SvcplaneTypeError(`Proxier options: ipvs.scheduler must be one of ${IPVS_SCHEDULERS.join(', ')}, got ${show(o.scheduler)}`)
   }
-  if (o.strictARP !== undefined && typeof o.strictARP !== 'boolean') throw new TypeError(`Proxier options: ipvs.strictARP must be a boolean, got ${show(o.strictARP)}`)
+  if (o.strictARP !== undefined && typeof o.strictARP !== 'boolean') throw new SvcplaneTypeError(`Proxier options: ipvs.strictARP must be a boolean, got ${show(o.strictARP)}`)
   const excludeCIDRs = o.excludeCIDRs ?? []
-  if (!Array.isArray(excludeCIDRs)) throw new TypeError(`Proxier options: ipvs.excludeCIDRs must be an array of CIDRs, got ${show(o.excludeCIDRs)}`)
+  if (!Array.isArray(excludeCIDRs)) throw new SvcplaneTypeError(`Proxier options: ipvs.excludeCIDRs must be an array of CIDRs, got ${show(o.excludeCIDRs)}`)
   const cidrs = excludeCIDRs.map((c, i) => {
     const parsed = typeof c === 'string' && c.includes('/') ? parseCidr(c) : undefined
-    if (parsed === undefined) throw new TypeError(`Proxier options: ipvs.excludeCIDRs[${i}] must be a CIDR, got ${show(c)}`)
+    if (parsed === undefined) throw new SvcplaneTypeError(`Proxier options: ipvs.excludeCIDRs[${i}] must be a CIDR, got ${show(c)}`)
     return parsed.text
   })
   const seconds = (k: string) => (o[k] === undefined ? 0 : durationSeconds(`ipvs.${k}`, o[k]))

@@ -26,14 +26,14 @@ export const NATIVE_OPTION_KEYS: readonly string[] = ['scheduler', 'capacity']
 
 export function nativeSettings(section: NativeModeOptions | undefined): NativeSettings {
   const o = section ?? {}
-  if (typeof o !== 'object' || o === null) throw new TypeError(`Proxier options: native must be an object, got ${show(o)}`)
+  if (typeof o !== 'object' || o === null) throw new SvcplaneTypeError(`Proxier options: native must be an object, got ${show(o)}`)
   rejectUnknownKeys('Proxier options: native', o, NATIVE_OPTION_KEYS)
   const scheduler = o.scheduler ?? 'random'
   if (!SCHEDULERS.includes(scheduler)) {
-    throw new TypeError(`Proxier options: native.scheduler must be one of ${SCHEDULERS.join(', ')}, got ${show(o.scheduler)}`)
+    throw new SvcplaneTypeError(`Proxier options: native.scheduler must be one of ${SCHEDULERS.join(', ')}, got ${show(o.scheduler)}`)
   }
   if (o.capacity !== undefined && (typeof o.capacity !== 'object' || o.capacity === null)) {
-    throw new TypeError(`Proxier options: native.capacity must be an object, got ${show(o.capacity)}`)
+    throw new SvcplaneTypeError(`Proxier options: native.capacity must be an object, got ${show(o.capacity)}`)
   }
   if (o.capacity !== undefined) rejectUnknownKeys('Proxier options: native.capacity', o.capacity, CAPACITY_MAPS)
   return { scheduler, capacity: o.capacity ?? {} }

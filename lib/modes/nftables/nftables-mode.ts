@@ -20,6 +20,7 @@ import type { KubeProxyTrace, SourceClass, Step } from '../../proxy/trace.js'
 import { joinHostPort, splitHostPort } from '../../util/host-port.js'
 import { seededRandom, type RandomSource } from '../../util/random.js'
 import type { NftablesSettings } from './nftables-options.js'
+import { SvcplaneRangeError } from '../../errors.js'
 
 export interface NftablesView {
   mode: 'nftables'
@@ -115,7 +116,7 @@ export class NftablesMode implements ProxyModeImpl<NftablesView> {
 
   private family(family: Family | undefined): FamilyState {
     const f = this.families.get(family ?? (this.families.has('IPv4') ? 'IPv4' : 'IPv6'))
-    if (f === undefined) throw new RangeError(`nftables mode: family ${JSON.stringify(family)} is not served`)
+    if (f === undefined) throw new SvcplaneRangeError(`nftables mode: family ${JSON.stringify(family)} is not served`)
     return f
   }
 

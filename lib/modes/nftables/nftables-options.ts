@@ -3,6 +3,7 @@
 // masqueradeAll are shared by every mode and sit at the top.
 import { show } from '../../util/show.js'
 import { rejectUnknownKeys } from '../../util/known-keys.js'
+import { SvcplaneTypeError, SvcplaneRangeError } from '../../errors.js'
 
 export interface NftablesModeOptions {
   /** Bit of the masquerade mark (0..31). Default: iptables.masqueradeBit, else 14 (0x4000). */
@@ -20,19 +21,19 @@ export const NFTABLES_OPTION_KEYS: readonly string[] = ['masqueradeBit', 'masque
 
 export function nftablesSettings(section: NftablesModeOptions | undefined): NftablesSettings {
   const o = (section ?? {}) as Record<string, unknown>
-  if (typeof o !== 'object' || o === null) throw new TypeError(`Proxier options: nftables must be an object, got ${show(o)}`)
+  if (typeof o !== 'object' || o === null) throw new SvcplaneTypeError(`Proxier options: nftables must be an object, got ${show(o)}`)
   rejectUnknownKeys('Proxier options: nftables', o, NFTABLES_OPTION_KEYS)
   const out: NftablesSettings = {}
   const bit = o.masqueradeBit
   if (bit !== undefined) {
     if (typeof bit !== 'number' || !Number.isInteger(bit) || bit < 0 || bit > 31) {
-      throw new RangeError(`Proxier options: nftables.masqueradeBit must be an integer 0..31, got ${show(bit)}`)
+      throw new SvcplaneRangeError(`Proxier options: nftables.masqueradeBit must be an integer 0..31, got ${show(bit)}`)
     }
     out.masqueradeBit = bit
   }
   if (o.masqueradeMark !== undefined) {
     if (typeof o.masqueradeMark !== 'string' || !/^0x[0-9a-fA-F]{1,8}$/.test(o.masqueradeMark)) {
-      throw new TypeError(`Proxier options: nftables.masqueradeMark must be a hex mark like "0x4000", got ${show(o.masqueradeMark)}`)
+      throw new SvcplaneTypeError(`Proxier options: nftables.masqueradeMark must be a hex mark like "0x4000", got ${show(o.masqueradeMark)}`)
     }
     out.masqueradeMark = o.masqueradeMark
   }

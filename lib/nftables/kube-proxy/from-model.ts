@@ -5,6 +5,7 @@
 import type { ProxyModelView } from '../../proxy/model.js'
 import { cidrContains, parseAddressInto, parseCidr } from '../../util/address.js'
 import type { NftProxierConfig } from './proxier-sync.js'
+import { SvcplaneTypeError } from '../../errors.js'
 
 export type Family = 'IPv4' | 'IPv6'
 
@@ -30,7 +31,7 @@ export function nftConfigFor(
 ): NftProxierConfig {
   const pod = model.detector.podCIDRs.filter(ofFamily(family))
   if (pod.length > 1) {
-    throw new TypeError(`Proxier options: podCIDRs has ${pod.length} ${family} CIDRs (${pod.join(', ')}); kube-proxy's nftables mode detects pod traffic by one CIDR per family`)
+    throw new SvcplaneTypeError(`Proxier options: podCIDRs has ${pod.length} ${family} CIDRs (${pod.join(', ')}); kube-proxy's nftables mode detects pod traffic by one CIDR per family`)
   }
   const config: NftProxierConfig = {
     family,

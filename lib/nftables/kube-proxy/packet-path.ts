@@ -9,6 +9,7 @@ import { splitHostPort } from '../../util/host-port.js'
 import type { RandomSource } from '../../util/random.js'
 import { elementKey, type NftRuleObject } from './objects.js'
 import type { NftTableState } from './table-state.js'
+import { SvcplaneTypeError, SvcplaneRangeError } from '../../errors.js'
 
 export interface NftPacket {
   src: string
@@ -83,7 +84,7 @@ function parseVerdict(words: string[], i: number): [Verdict, number] | undefined
 
 function cidrOrAddress(text: string): ParsedCidr {
   const c = parseCidr(text)
-  if (c === undefined) throw new TypeError(`nftables packet path: bad address ${JSON.stringify(text)}`)
+  if (c === undefined) throw new SvcplaneTypeError(`nftables packet path: bad address ${JSON.stringify(text)}`)
   return c
 }
 
@@ -109,7 +110,7 @@ export class KubeProxyPacketPath implements NftPacketPath {
     const words = r.rule.split(/\s+/)
     const steps: Step[] = []
     let i = 0
-    const bad = () => new TypeError(`nftables packet path: cannot evaluate "${r.rule}" (chain ${r.chain}) at "${words.slice(i).join(' ')}"`)
+    const bad = () => new SvcplaneTypeError(`nftables packet path: cannot evaluate "${r.rule}" (chain ${r.chain}) at "${words.slice(i).join(' ')}"`)
     while (i < words.length) {
       const w = words[i]!
       const verdict = parseVerdict(words, i)
@@ -250,9 +251,9 @@ export class KubeProxyPacketPath implements NftPacketPath {
 
   /** Runs `chain`; a verdict ends the packet's walk of this base chain, undefined falls back to the caller. */
   private run(chain: string, p: Packet, visited: NftRuleVisit[], depth: number): 'accept' | 'drop' | 'reject' | undefined {
-    if (depth > 64) throw new RangeError(`nftables packet path: jumps nested deeper than 64 at chain ${chain}`)
+    if (depth > 64) throw new SvcplaneRangeError(`nftables packet path: jumps nested deeper than 64 at chain ${chain}`)
     const rules = this.table.rules(chain)
-    if (rules === undefined) throw new RangeError(`nftables packet path: no chain ${chain}`)
+    if (rules === undefined) throw new SvcplaneRangeError(`nftables packet path: no chain ${chain}`)
     for (const r of rules) {
       let outcome: ReturnType<Step> = true
       let seen = false

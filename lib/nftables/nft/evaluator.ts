@@ -21,6 +21,7 @@ import { servicePortFromNftChain } from './kube-proxy-names.js'
 import { serializeNftRuleset } from './serialize.js'
 import { KEY_TYPE_KINDS, LiteralError, SetIndex, type PartKind, type PartValue } from './set-index.js'
 import type { NftChain, NftElement, NftExpr, NftFamily, NftHook, NftRule, NftRuleset, NftSet, NftSetExpr, NftSetRef, NftStatement, NftTable } from './types.js'
+import { SvcplaneTypeError, SvcplaneRangeError } from '../../errors.js'
 
 export type NftPacketHook = 'output' | 'prerouting'
 export type NftCtState = 'new' | 'established' | 'related' | 'invalid' | 'untracked'
@@ -237,27 +238,27 @@ export class NftEvaluator {
   private readonly loadedAt: number
 
   constructor(input: NftRuleset | string, options: NftEvaluatorOptions = {}) {
-    if (options === null || typeof options !== 'object') throw new TypeError(`options must be an object, got ${show(options)}`)
+    if (options === null || typeof options !== 'object') throw new SvcplaneTypeError(`options must be an object, got ${show(options)}`)
     rejectUnknownKeys('NftEvaluator options', options, OPTION_KEYS)
     this.ruleset = typeof input === 'string' ? parseNftRuleset(input) : input
-    if (!this.ruleset || !(this.ruleset.tables instanceof Map)) throw new TypeError(`ruleset must be nft text or a parsed NftRuleset, got ${show(input)}`)
+    if (!this.ruleset || !(this.ruleset.tables instanceof Map)) throw new SvcplaneTypeError(`ruleset must be nft text or a parsed NftRuleset, got ${show(input)}`)
     for (const a of options.localAddresses ?? []) {
       const addr = typeof a === 'string' ? parseAddr(a) : undefined
-      if (!addr) throw new TypeError(`options.localAddresses: invalid address ${show(a)}`)
+      if (!addr) throw new SvcplaneTypeError(`options.localAddresses: invalid address ${show(a)}`)
       this.local.add(addrKey(addr))
       this.localList.push(addr)
     }
     const random = options.random ?? seededRandom(options.seed ?? 1)
-    if (typeof random !== 'function') throw new TypeError(`options.random must be a function returning numbers in [0, 1), got ${show(random)}`)
+    if (typeof random !== 'function') throw new SvcplaneTypeError(`options.random must be a function returning numbers in [0, 1), got ${show(random)}`)
     this.random = random
-    if (options.trace !== undefined && options.trace !== 'matched' && options.trace !== 'none') throw new TypeError(`options.trace must be "matched" or "none", got ${show(options.trace)}`)
-    if (options.unknown !== undefined && options.unknown !== 'nomatch' && options.unknown !== 'match') throw new TypeError(`options.unknown must be "nomatch" or "match", got ${show(options.unknown)}`)
-    if (options.maxDepth !== undefined && (!Number.isInteger(options.maxDepth) || options.maxDepth < 1)) throw new RangeError(`options.maxDepth must be an integer >= 1, got ${show(options.maxDepth)}`)
+    if (options.trace !== undefined && options.trace !== 'matched' && options.trace !== 'none') throw new SvcplaneTypeError(`options.trace must be "matched" or "none", got ${show(options.trace)}`)
+    if (options.unknown !== undefined && options.unknown !== 'nomatch' && options.unknown !== 'match') throw new SvcplaneTypeError(`options.unknown must be "nomatch" or "match", got ${show(options.unknown)}`)
+    if (options.maxDepth !== undefined && (!Number.isInteger(options.maxDepth) || options.maxDepth < 1)) throw new SvcplaneRangeError(`options.maxDepth must be an integer >= 1, got ${show(options.maxDepth)}`)
     this.traceOn = (options.trace ?? 'matched') !== 'none'
     this.unknownPasses = options.unknown === 'match'
     this.maxDepth = options.maxDepth ?? 64
     this.loadedAt = options.now ?? 0
-    if (!Number.isFinite(this.loadedAt)) throw new RangeError(`options.now must be a finite number of seconds, got ${show(options.now)}`)
+    if (!Number.isFinite(this.loadedAt)) throw new SvcplaneRangeError(`options.now must be a finite number of seconds, got ${show(options.now)}`)
 
     for (const [key, t] of this.ruleset.tables) this.compileTable(key, t)
     this.packets = new Float64Array(this.rules.length)
@@ -714,36 +715,36 @@ export class NftEvaluator {
   }
 
   private packetState(packet: NftPacket): PacketState {
-    if (packet === null || typeof packet !== 'object') throw new TypeError(`packet must be an object, got ${show(packet)}`)
-    for (const f of ['src', 'dst'] as const) if (typeof packet[f] !== 'string') throw new TypeError(`packet.${f} must be an IP address string, got ${show(packet[f])}`)
+    if (packet === null || typeof packet !== 'object') throw new SvcplaneTypeError(`packet must be an object, got ${show(packet)}`)
+    for (const f of ['src', 'dst'] as const) if (typeof packet[f] !== 'string') throw new SvcplaneTypeError(`packet.${f} must be an IP address string, got ${show(packet[f])}`)
     const src = parseAddr(packet.src)
-    if (!src) throw new TypeError(`packet.src: invalid address ${show(packet.src)}`)
+    if (!src) throw new SvcplaneTypeError(`packet.src: invalid address ${show(packet.src)}`)
     const dst = parseAddr(packet.dst)
-    if (!dst) throw new TypeError(`packet.dst: invalid address ${show(packet.dst)}`)
-    if (src.family !== dst.family) throw new TypeError(`packet.src ${packet.src} and packet.dst ${packet.dst} are of different families`)
+    if (!dst) throw new SvcplaneTypeError(`packet.dst: invalid address ${show(packet.dst)}`)
+    if (src.family !== dst.family) throw new SvcplaneTypeError(`packet.src ${packet.src} and packet.dst ${packet.dst} are of different families`)
     let proto: number
     if (typeof packet.protocol === 'number') {
-      if (!Number.isInteger(packet.protocol) || packet.protocol < 0 || packet.protocol > 255) throw new RangeError(`packet.protocol must be 0-255, got ${show(packet.protocol)}`)
+      if (!Number.isInteger(packet.protocol) || packet.protocol < 0 || packet.protocol > 255) throw new SvcplaneRangeError(`packet.protocol must be 0-255, got ${show(packet.protocol)}`)
       proto = packet.protocol
     } else if (typeof packet.protocol === 'string') {
       const n = PROTOCOLS[packet.protocol.toLowerCase()]
-      if (n === undefined) throw new TypeError(`packet.protocol: unknown protocol ${show(packet.protocol)}`)
+      if (n === undefined) throw new SvcplaneTypeError(`packet.protocol: unknown protocol ${show(packet.protocol)}`)
       proto = n
     } else {
-      throw new TypeError(`packet.protocol must be a name or an IP protocol number, got ${show(packet.protocol)}`)
+      throw new SvcplaneTypeError(`packet.protocol must be a name or an IP protocol number, got ${show(packet.protocol)}`)
     }
-    if (packet.hook !== 'output' && packet.hook !== 'prerouting') throw new TypeError(`packet.hook must be "output" or "prerouting", got ${show(packet.hook)}`)
+    if (packet.hook !== 'output' && packet.hook !== 'prerouting') throw new SvcplaneTypeError(`packet.hook must be "output" or "prerouting", got ${show(packet.hook)}`)
     const int = (name: string, v: unknown, max: number, dflt: number): number => {
       if (v === undefined) return dflt
-      if (typeof v !== 'number' || !Number.isInteger(v)) throw new TypeError(`packet.${name} must be an integer, got ${show(v)}`)
-      if (v < 0 || v > max) throw new RangeError(`packet.${name} must be 0-${max}, got ${v}`)
+      if (typeof v !== 'number' || !Number.isInteger(v)) throw new SvcplaneTypeError(`packet.${name} must be an integer, got ${show(v)}`)
+      if (v < 0 || v > max) throw new SvcplaneRangeError(`packet.${name} must be 0-${max}, got ${v}`)
       return v
     }
     const now = packet.now ?? 0
-    if (typeof now !== 'number' || !Number.isFinite(now)) throw new RangeError(`packet.now must be a finite number of seconds, got ${show(packet.now)}`)
+    if (typeof now !== 'number' || !Number.isFinite(now)) throw new SvcplaneRangeError(`packet.now must be a finite number of seconds, got ${show(packet.now)}`)
     const ctstate = packet.ctstate ?? 'new'
-    if (!['new', 'established', 'related', 'invalid', 'untracked'].includes(ctstate)) throw new TypeError(`packet.ctstate must be new, established, related, invalid or untracked, got ${show(ctstate)}`)
-    for (const f of ['iifname', 'oifname'] as const) if (packet[f] !== undefined && typeof packet[f] !== 'string') throw new TypeError(`packet.${f} must be a string, got ${show(packet[f])}`)
+    if (!['new', 'established', 'related', 'invalid', 'untracked'].includes(ctstate)) throw new SvcplaneTypeError(`packet.ctstate must be new, established, related, invalid or untracked, got ${show(ctstate)}`)
+    for (const f of ['iifname', 'oifname'] as const) if (packet[f] !== undefined && typeof packet[f] !== 'string') throw new SvcplaneTypeError(`packet.${f} must be a string, got ${show(packet[f])}`)
     return {
       family: src.family, src, dst, proto,
       sport: int('sport', packet.sport, 65535, 0), dport: int('dport', packet.dport, 65535, 0),
@@ -830,7 +831,7 @@ export class NftEvaluator {
         case 'goto': {
           const target = res.chain!
           if (res.v === 'jump') {
-            if (stack.length >= this.maxDepth) throw new RangeError(`jump depth exceeds ${this.maxDepth} at ${tableKey} ${chain.name} rule ${r.ref.index + 1} (line ${r.ref.line})`)
+            if (stack.length >= this.maxDepth) throw new SvcplaneRangeError(`jump depth exceeds ${this.maxDepth} at ${tableKey} ${chain.name} rule ${r.ref.index + 1} (line ${r.ref.line})`)
             stack.push({ chain, i })
           }
           // a vmap element comment names the service port of a no-endpoints verdict
@@ -859,14 +860,14 @@ export class NftEvaluator {
   /** The rules of a chain, in order. */
   chainRules(table: string, chain: string): NftRuleRef[] {
     const c = this.tables.get(table)?.chains.get(chain)
-    if (!c) throw new RangeError(`no chain ${chain} in table ${table}`)
+    if (!c) throw new SvcplaneRangeError(`no chain ${chain} in table ${table}`)
     return c.rules.map((r) => r.ref)
   }
 
   /** The live elements of a set (dynamic ones included) with seconds left, at `now`. */
   setElements(table: string, set: string, now = 0): Array<{ key: string; expiresIn?: number; comment?: string }> {
     const s = this.tables.get(table)?.sets.get(set)
-    if (!s) throw new RangeError(`no set ${set} in table ${table}`)
+    if (!s) throw new SvcplaneRangeError(`no set ${set} in table ${table}`)
     return s.index.entries(now).map((e) => {
       const out: { key: string; expiresIn?: number; comment?: string } = { key: keyText(e.element) }
       if (e.expires !== undefined) out.expiresIn = e.expires - now

@@ -11,6 +11,7 @@ import type {
   NftBaseChain, NftChain, NftChainType, NftCommand, NftElement, NftExpr, NftFamily, NftHook, NftNatStatement,
   NftRelOp, NftRule, NftSet, NftSetExpr, NftSetRef, NftStatement, NftTable, NftValue, NftVerdict,
 } from './types.js'
+import { SvcplaneTypeError } from '../../errors.js'
 
 /** table objects kept as written: the evaluator does not need them to judge a packet */
 const TABLE_OBJECTS = new Set(['flowtable', 'counter', 'quota', 'limit', 'ct', 'secmark', 'synproxy'])
@@ -892,7 +893,7 @@ export function newTable(family: NftFamily, name: string, line: number): NftTabl
 
 /** Parses nft text (command form, block form, or a mix) into its commands, in order. */
 export function parseNftCommands(text: string): NftCommand[] {
-  if (typeof text !== 'string') throw new TypeError(`nft text must be a string, got ${typeof text}`)
+  if (typeof text !== 'string') throw new SvcplaneTypeError(`nft text must be a string, got ${typeof text}`)
   const lastLine = text.split('\n').length
   return new Parser(tokenize(text), lastLine).parseFile()
 }
