@@ -2,6 +2,7 @@
 // unique, but spec.externalIPs and load-balancer ingress IPs can collide. kube-proxy renders
 // both (the first rule wins); a hash dataplane can hold one. Found here by name, so an error can
 // say which two Services and which address, not an internal id.
+import { joinHostPort } from '../util/host-port.js'
 import type { ValidService } from './service.js'
 
 export interface AddressConflict {
@@ -13,7 +14,7 @@ export interface AddressConflict {
 }
 
 function hostPort(ip: string, port: number, protocol: string): string {
-  return `${ip.includes(':') ? `[${ip}]` : ip}:${port}/${protocol}`
+  return `${joinHostPort(ip, port)}/${protocol}`
 }
 
 /** Every address:port/protocol claimed by two Services (each pair once, in input order). */

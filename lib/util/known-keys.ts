@@ -41,9 +41,7 @@ export function rejectUnknownKeys(where: string, value: object, known: readonly 
       const near = nearestKey(key, known)
       return near !== undefined ? `; did you mean ${JSON.stringify(near)}?` : ''
     })()
-    const err = new SvcplaneTypeError(`${where}: unknown option ${JSON.stringify(key)}${hint} (known: ${known.join(', ')})`)
-    Object.assign(err, { code: 'INVALID' })
-    throw err
+    throw new SvcplaneTypeError(`${where}: unknown option ${JSON.stringify(key)}${hint} (known: ${known.join(', ')})`)
   }
 }
 
@@ -59,7 +57,7 @@ export function optionKeys<T>(keys: Record<keyof T, true>): string[] {
 export function checkOptions(where: string, value: unknown, known: readonly string[]): void {
   if (value === undefined) return
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw Object.assign(new SvcplaneTypeError(`${where} must be an object, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`), { code: 'INVALID' })
+    throw new SvcplaneTypeError(`${where} must be an object, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`)
   }
   rejectUnknownKeys(where, value, known)
 }
