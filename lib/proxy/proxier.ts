@@ -4,6 +4,7 @@
 import { performance } from 'node:perf_hooks'
 import { parseEndpointSlice, type ValidEndpointSlice } from '../k8s/endpointslice.js'
 import { parseObjects, type LoadNotice } from '../k8s/load.js'
+import { notProxiedReason } from '../k8s/not-proxied.js'
 import { objectKey } from '../k8s/object-key.js'
 import { conflictMessage } from '../k8s/address-conflicts.js'
 import { parseService, type ValidService } from '../k8s/service.js'
@@ -83,10 +84,15 @@ export class ProxierCore<View = unknown> {
     this.listeners.push(listener)
   }
 
-  /** Records a Service (added or updated) for the next sync; throws if it is malformed, recording nothing. */
+  /**
+   * Records a Service (added or updated) for the next sync; throws if it is malformed, recording
+   * nothing. A Service labelled for another proxy (service.kubernetes.io/service-proxy-name) or
+   * headless is one kube-proxy's informer never delivers: it counts as deleted, as when a label
+   * moves a Service out of kube-proxy's selector.
+   */
   applyService(service: unknown): void {
     const svc = parseService(service)
-    this.tracker.serviceChanged(svc.key, svc)
+    this.tracker.serviceChanged(svc.key, notProxiedReason(service) === undefined ? svc : null)
   }
 
   deleteService(service: unknown): void {

@@ -218,3 +218,26 @@ t.test('two Services on one external IP and port: the sync error names both Serv
   t.match(e.message, /198\.51\.100\.9:80/)
   t.notMatch(e.message, /service \d+:|frontends\[\d+\]/, 'no internal ids')
 })
+
+t.test('a Service labelled for another proxy or headless is not proxied, and labelling one removes it', async (t) => {
+  const labelled = (labels: Record<string, string>) => {
+    const s = svc(1)
+    s.metadata.labels = labels
+    return s
+  }
+  const cases: Record<string, string>[] = [{ 'service.kubernetes.io/service-proxy-name': 'other-proxy' }, { 'service.kubernetes.io/headless': '' }]
+  for (const labels of cases) {
+    const p = new Proxier(opts)
+    p.applyEndpointSlice(makeSlice('ns', 'svc1', 1, ['10.1.0.1'], p80))
+    p.applyService(labelled(labels))
+    p.sync()
+    t.equal(p.route(pkt('172.30.0.1', 1)).action, 'accept', `${Object.keys(labels)[0]}: never programmed`)
+    p.applyService(svc(1))
+    p.sync()
+    t.equal(p.route(pkt('172.30.0.1', 2)).action, 'dnat', 'label gone: programmed')
+    p.applyService(labelled(labels))
+    const s = p.sync()
+    t.equal(s.servicePorts.removed, 1, 'label added: removed as kube-proxy\'s informer deletes it')
+    t.equal(p.route(pkt('172.30.0.1', 3)).action, 'accept')
+  }
+})
