@@ -12,8 +12,8 @@ import type { RouteResult } from '../../lib/proxy/packet.js'
 import { checkPacket } from '../../lib/proxy/packet.js'
 import { classifySource, traceKubeProxy } from '../../lib/proxy/trace.js'
 import { Explorer } from './explore'
-import { clusterArb, hairpin, objectsOf, packetsFor, type ClusterSpec } from '../fixtures/random-cluster'
-import { testNodeIP, testNodeName } from '../fixtures/objects'
+import { clusterArb, hairpin, nodeOptionsFor, objectsOf, packetsFor, type ClusterSpec } from '../fixtures/random-cluster'
+import { testNodeIP } from '../fixtures/objects'
 
 const RUNS = Number(process.env.SVCPLANE_DIFF_RUNS ?? 220)
 const PACKETS_PER_CLUSTER = Number(process.env.SVCPLANE_DIFF_PACKETS ?? 520)
@@ -24,11 +24,7 @@ let nodeToExternalWithoutEndpoints = 0
 const MIN_PACKETS = 100_000
 
 function compareCluster(c: ClusterSpec): void {
-  const base = {
-    nodeName: testNodeName, nodeIPs: [testNodeIP], podCIDRs: c.detector ? ['10.0.0.0/8'] : [],
-    zone: c.zone, masqueradeAll: c.masqueradeAll, iptables: { localhostNodePorts: c.localhostNodePorts }, seed: c.seed,
-    native: { capacity: { services: 64, frontends: 256, backends: 256, conntrack: 1 << 14, affinity: 1 << 12 } },
-  }
+  const base = nodeOptionsFor(c)
   const native = new Proxier({ ...base, mode: 'native' })
   const ipt = new Proxier({ ...base, mode: 'iptables' })
   const rand = seededRandom(c.seed)

@@ -25,8 +25,8 @@ import { checkPacket } from '../../lib/proxy/packet.js'
 import { classifySource, traceKubeProxy, type KubeProxyTrace } from '../../lib/proxy/trace.js'
 import { NftEvaluator } from '../../lib/nftables/nft/evaluator.js'
 import { cidrContains, parseAddr, parseCidr } from '../../lib/util/address-words.js'
-import { clusterArb, hairpin, objectsOf, packetsFor, type ClusterSpec } from '../fixtures/random-cluster'
-import { testNodeIP, testNodeName } from '../fixtures/objects'
+import { clusterArb, hairpin, nodeOptionsFor, objectsOf, packetsFor, type ClusterSpec } from '../fixtures/random-cluster'
+import { testNodeIP } from '../fixtures/objects'
 
 const RUNS = Number(process.env.SVCPLANE_DIFF_RUNS ?? 200)
 const PACKETS_PER_CLUSTER = Number(process.env.SVCPLANE_DIFF_PACKETS ?? 520)
@@ -105,11 +105,7 @@ function documentedDifference(pkt: Packet, other: RouteResult, nft: RouteResult,
 }
 
 function compareCluster(c: ClusterSpec): void {
-  const base = {
-    nodeName: testNodeName, nodeIPs: [testNodeIP], podCIDRs: c.detector ? ['10.0.0.0/8'] : [], serviceCIDRs: [SERVICE_CIDR],
-    zone: c.zone, masqueradeAll: c.masqueradeAll, iptables: { localhostNodePorts: c.localhostNodePorts }, seed: c.seed,
-    native: { capacity: { services: 64, frontends: 256, backends: 256, conntrack: 1 << 14, affinity: 1 << 12 } },
-  }
+  const base = nodeOptionsFor(c, { serviceCIDRs: [SERVICE_CIDR] })
   const native = new Proxier({ ...base, mode: 'native' })
   const ipt = new Proxier({ ...base, mode: 'iptables' })
   const nft = new Proxier({ ...base, mode: 'nftables' })
