@@ -10,6 +10,7 @@ import type { EndpointSlice, Service } from '../lib/k8s/types.js'
 import type { Cluster, Mix } from './cluster.js'
 import { measureEstablished, measureNewFlows } from './dataplane.js'
 import { measureIptables } from './iptables.js'
+import { measureNftables } from './nft.js'
 import { kernelAvailable, measureKernel } from './kernel.js'
 import { textTable, writeReport, type Machine } from './report.js'
 import type { BenchResult } from './results.js'
@@ -131,10 +132,11 @@ async function main() {
   const kernel = args.kernel ? kernelAvailable() : undefined
   if (kernel && !kernel.ok) console.error(`bench: --kernel skipped: ${kernel.why}`)
   // The kernel step runs once per backend (nft, legacy).
-  const progress = new Progress(counts.length * 2 + iptablesCounts.length * (kernel?.ok ? 3 : 1) + flowCounts.length)
+  const progress = new Progress(counts.length * 2 + iptablesCounts.length * (kernel?.ok ? 4 : 2) + flowCounts.length)
   const results: BenchResult[] = [
     ...measureNewFlows(counts, args.mix, newFlows, () => progress.step('native new flows'), cluster),
     ...measureIptables(iptablesCounts, args.mix, iptBudget, () => progress.step('iptables (TypeScript evaluator)'), cluster),
+    ...measureNftables(iptablesCounts, args.mix, iptBudget, () => progress.step('nftables (TypeScript evaluator)'), cluster),
     ...measureSync(counts, args.mix, () => progress.step('native sync'), cluster),
     ...measureEstablished(flowCounts, () => progress.step('established flows')),
     ...(kernel?.ok ? await measureKernel(iptablesCounts, () => progress.step('real kernel')) : []),
@@ -143,6 +145,7 @@ async function main() {
   const notes = [
     `workload: ${cluster ? `${args.cluster} (${cluster.services.length} services)` : `${args.mix}, generated from seed 1`}`,
     'new-flow: conntrack misses; native-batch decides 256 flows per call, native-call one flow per call from JS; ts-iptables walks kube-proxy\'s rules (nat and filter, as netfilter does for a new connection) in the TypeScript evaluator; cpp-linear walks the same nat rules first-match in C++, 256 packets per call.',
+    'ts-nftables: kube-proxy\'s nftables table (mode nftables) walked by the TypeScript nft evaluator, base chains hook by hook, verdict maps as hash lookups; sync-full transaction / sync-one transaction: the mode\'s sync() building kube-proxy\'s full and partial nft transactions; sync-full evaluator-load: parsing and compiling the whole table into the evaluator.',
     'new-flow:last: every packet to the service that KUBE-SERVICES matches last, the worst case for a linear walk; new-flow:spread: packets spread over all services.',
     'sync-one: one endpoint of one service replaced, then sync() (native: incremental; ts-iptables reload: re-render and reload the evaluator; full-text / partial-text: producing kube-proxy\'s full or partial (KEP-3453) iptables-restore text); sync-full: the first sync of every object.',
     'memory: native bytes are the services, frontends, backends and revnat maps as allocated for this cluster (capacities 6-12x the counts, so per-service and per-endpoint figures are upper bounds); per flow is the conntrack record plus its index slots; ts-iptables is the size of the iptables-restore text (the kernel holds about 7.9 KiB per service with nft, NOTES.md); rss is the growth of the process while the state was built.',
