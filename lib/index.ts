@@ -176,6 +176,7 @@ export {
   formatPerf,
   parseNode,
   splitNodesAndPods,
+  checkNftRuleset,
 } from './doctor/index.js'
 export type {
   Finding,
@@ -188,4 +189,5 @@ export type {
   TrackedFlow,
   PerfReport,
   ClusterNode,
+  NftRulesetReport,
 } from './doctor/index.js'

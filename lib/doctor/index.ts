@@ -18,3 +18,4 @@ export {
 } from './stale.js'
 export { measurePerf, type PerfReport, type PerfOptions, type ModePerf, type RuleCounts } from './perf.js'
 export { formatReport, formatFinding, formatPerf } from './format.js'
+export { checkNftRuleset, type NftRulesetReport } from './nft-ruleset.js'
