@@ -10,6 +10,7 @@
 #include <iterator>
 #include <memory>
 
+#include "bridge/batch.h"
 #include "bridge/names.h"
 #include "bridge/validate.h"
 #include "core/dataplane.h"
@@ -278,15 +279,9 @@ Napi::Value DecideBatch(const Napi::CallbackInfo& info) {
     Napi::RangeError::New(env, "batch count exceeds the buffers").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  constexpr uint32_t kChunk = 64;
-  FlowInput flows[kChunk];
-  Decision ds[kChunk];
-  for (uint32_t base = 0; base < n; base += kChunk) {
-    uint32_t m = n - base < kChunk ? n - base : kChunk;
-    for (uint32_t i = 0; i < m; ++i) readFlow(in + size_t(base + i) * wire::kFlowStride, flows[i]);
-    h->dp->decideBatch(flows, m, now, ds);
-    for (uint32_t i = 0; i < m; ++i) writeDecision(out + size_t(base + i) * wire::kDecisionStride, ds[i]);
-  }
+  bridge::decideChunked(
+      *h->dp, n, now, [&](uint32_t i, FlowInput& f) { readFlow(in + size_t(i) * wire::kFlowStride, f); },
+      [&](uint32_t i, const Decision& d) { writeDecision(out + size_t(i) * wire::kDecisionStride, d); });
   return Napi::Number::New(env, n);
 }
 
@@ -733,22 +728,13 @@ Napi::Value ProcessPackets(const Napi::CallbackInfo& info) {
     sink.lengths = reinterpret_cast<uint32_t*>(p[wire::kReplyLengths]);
     sink.capacity = uint32_t(bytes[wire::kReplies] > UINT32_MAX ? UINT32_MAX : bytes[wire::kReplies]);
   }
-  const bool hasReplies = sink.data != nullptr;
-  constexpr uint32_t kChunk = 256;
-  PacketRef refs[kChunk];
-  for (uint32_t base = 0; base < n; base += kChunk) {
-    uint32_t m = n - base < kChunk ? n - base : kChunk;
-    for (uint32_t i = 0; i < m; ++i) refs[i] = PacketRef{buf + offsets[base + i], lengths[base + i]};
-    // The core indexes replies by position in its batch: give each chunk its slice.
-    ReplySink chunkSink = sink;
-    if (hasReplies) {
-      chunkSink.offsets = sink.offsets + base;
-      chunkSink.lengths = sink.lengths + base;
-      opt.replies = &chunkSink;
-    }
-    h->dp->processPackets(refs, m, opt, now, verdicts + base, reasons + base);
-    if (hasReplies) sink.used = chunkSink.used;
-  }
+  bridge::processChunked(
+      *h->dp, n, opt, now,
+      [&](uint32_t base, uint32_t m, PacketRef* scratch) {
+        for (uint32_t i = 0; i < m; ++i) scratch[i] = PacketRef{buf + offsets[base + i], lengths[base + i]};
+        return scratch;
+      },
+      verdicts, reasons, sink.data ? &sink : nullptr);
   return Napi::Number::New(env, sink.used);
 }
 
