@@ -268,6 +268,19 @@ static void test_helpers(void) {
   CHECK(strcmp(svcplane_status_name(SVCPLANE_ERR_IN_USE), "in-use") == 0, "status names");
 }
 
+/* Service 1: 172.30.0.1:80/TCP, no backends, rejecting. */
+static void tcp80_service(svcplane_service* s, svcplane_frontend* fe) {
+  memset(fe, 0, sizeof *fe);
+  fe->addr = ip("172.30.0.1");
+  fe->port = 80;
+  fe->protocol = SVCPLANE_PROTO_TCP;
+  memset(s, 0, sizeof *s);
+  s->id = 1;
+  s->empty_verdict = SVCPLANE_VERDICT_REJECT;
+  s->frontends = fe;
+  s->n_frontends = 1;
+}
+
 static void test_packet_api(void) {
   svcplane_t* dp = make(16, 64);
   svcplane_packet_config pc;
@@ -311,17 +324,9 @@ static void test_packet_api(void) {
   CHECK(strcmp(svcplane_reason_name(SVCPLANE_REASON_REPLY_BUFFER_FULL), "reply-buffer-full") == 0,
         "packet reason names");
   svcplane_frontend fe;
-  memset(&fe, 0, sizeof fe);
-  fe.addr = ip("172.30.0.1");
-  fe.port = 80;
-  fe.protocol = SVCPLANE_PROTO_TCP;
-  fe.masquerade = 9;
   svcplane_service s;
-  memset(&s, 0, sizeof s);
-  s.id = 1;
-  s.empty_verdict = SVCPLANE_VERDICT_REJECT;
-  s.frontends = &fe;
-  s.n_frontends = 1;
+  tcp80_service(&s, &fe);
+  fe.masquerade = 9;
   CHECK(svcplane_upsert_service(dp, &s) == SVCPLANE_ERR_INVALID && strstr(svcplane_last_error(dp), "masquerade"),
         "unknown masquerade policy refused");
   svcplane_destroy(dp);
@@ -355,16 +360,8 @@ static void test_reply_sink_across_chunks(void) {
   enum { N = 300 };
   svcplane_t* dp = make(16, 1024);
   svcplane_frontend fe;
-  memset(&fe, 0, sizeof fe);
-  fe.addr = ip("172.30.0.1");
-  fe.port = 80;
-  fe.protocol = SVCPLANE_PROTO_TCP;
   svcplane_service s;
-  memset(&s, 0, sizeof s);
-  s.id = 1;
-  s.empty_verdict = SVCPLANE_VERDICT_REJECT;
-  s.frontends = &fe;
-  s.n_frontends = 1;
+  tcp80_service(&s, &fe);
   CHECK(svcplane_upsert_service(dp, &s) == SVCPLANE_OK, "a service without backends");
   static uint8_t frames[N][40], replies[N * 128];
   static uint32_t offsets[N], lengths[N];
