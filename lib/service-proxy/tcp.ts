@@ -2,6 +2,7 @@
 // the chosen endpoint with backpressure (stream.pipe pauses the faster side) and half-close
 // (a FIN in one direction is forwarded, the other keeps flowing). Refusals are TCP resets.
 import * as net from 'node:net'
+import { SvcplaneError } from '../errors.js'
 import { peerAddress, splitEndpoint } from './addresses.js'
 import { feedConntrack, hookOf, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type ProxyContext, type Tuple } from './context.js'
 import type { ServiceCounters } from './counters.js'
@@ -50,7 +51,7 @@ export class TcpSession {
     this.endpoint = splitEndpoint(endpointName)
     this.upstream = net.connect({ host: this.endpoint.host, port: this.endpoint.port, allowHalfOpen: true, noDelay: true })
     this.upstream.setTimeout(ctx.connectTimeoutMs, () => {
-      if (!this.connected) this.upstream.destroy(new Error(`connect to ${endpointName} timed out after ${ctx.connectTimeoutMs} ms`))
+      if (!this.connected) this.upstream.destroy(new SvcplaneError('TIMEOUT', `connect to ${endpointName} timed out after ${ctx.connectTimeoutMs} ms`))
     })
     this.upstream.once('connect', () => this.onConnect())
     this.client.on('error', (err) => this.onSocketError('client', err))
