@@ -130,7 +130,7 @@ export function acceptTcp(ctx: ProxyContext, l: TcpListenerRef, client: net.Sock
   const tuple: Tuple = { src, sport, dst: l.address, dport: l.port, protocol: 'TCP' }
   let r
   try {
-    r = ctx.proxier.route({ ...tuple, hook: hookOf(ctx, src), tcpFlags: TCP_SYN, now: ctx.now() })
+    r = ctx.route({ ...tuple, hook: hookOf(ctx, src), tcpFlags: TCP_SYN, now: ctx.now() })
   } catch (err) {
     ctx.counters.of(l.servicePort).errors++
     ctx.onError(err as Error, `${l.servicePort}: route`)
