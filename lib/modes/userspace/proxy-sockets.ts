@@ -72,8 +72,9 @@ export class ProxySockets {
     }
   }
 
-  has(key: string): boolean {
-    return this.byKey.has(key)
+  /** The state of ServicePort `key`'s socket; undefined when it has none. */
+  state(key: string): ProxySocketInfo['state'] | undefined {
+    return this.byKey.get(key)?.state
   }
 
   /** Opens the ServicePort's socket; resolves with the port it listens on, rejects when it cannot bind. */

@@ -178,7 +178,10 @@ export class UserspaceMode implements ProxyModeImpl<UserspaceView> {
     await Promise.all(stale.map((k) => this.sockets.close(k)))
     const opening: Promise<void>[] = []
     for (const [key, e] of this.entries) {
-      if (this.sockets.has(key)) continue
+      const state = this.sockets.state(key)
+      if (state === 'listening' || state === 'opening') continue
+      // A socket that could not bind is tried again at every sync (the port may be free now).
+      if (state === 'failed') await this.sockets.close(key)
       this.socketKeys.add(key)
       const spec = { key, servicePort: e.state.info.name, protocol: e.protocol, address: this.settings.bindAddress, port: e.proxyPort }
       opening.push(
@@ -191,11 +194,8 @@ export class UserspaceMode implements ProxyModeImpl<UserspaceView> {
             now.proxyPort = port
             now.rules = this.rulesOf(now.state, now.protocol, port)
           },
-          () => {
-            // Counted and reported by the socket table; tried again at the next sync.
-            this.socketKeys.delete(key)
-            void this.sockets.close(key)
-          },
+          // Counted, reported and listed by the socket table; tried again at the next sync.
+          () => {},
         ),
       )
     }
