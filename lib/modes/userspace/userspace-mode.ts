@@ -18,6 +18,7 @@ import { formatPortalRule, portalJumpRules, portalRules, renderPortalRestore, NO
 import { ProxyPortAllocator } from './proxy-ports.js'
 import { ProxySockets, type ProxySocketInfo } from './proxy-sockets.js'
 import type { UserspaceSettings } from './userspace-options.js'
+import { formatListenerTable } from './listener-table.js'
 
 /** What inspect() shows in mode 'userspace'. */
 export interface UserspaceView {
@@ -259,6 +260,11 @@ export class UserspaceMode implements ProxyModeImpl<UserspaceView> {
     return this.sockets.list()
   }
 
+  /** The listener table as text: sockets, their state, counters, round-robin order. */
+  listenerTable(): string {
+    return formatListenerTable(this.listeners(), this.servicePorts(), this.counters())
+  }
+
   /** Connection counters per ServicePort name (the sockets' traffic). */
   counters(): Record<string, ServiceCounters> {
     return this.sockets.counters()
@@ -347,7 +353,7 @@ export class UserspaceMode implements ProxyModeImpl<UserspaceView> {
     const { rule, entry } = hit
     const name = entry.state.info.name
     const to = rule.target.kind === 'REDIRECT' ? `the incoming interface's address, port ${rule.target.toPort}` : rule.target.kind === 'DNAT' ? joinHostPort(rule.target.address, rule.target.port) : ''
-    steps.push({ kind: 'frontend', text: `${rule.chain}: ${formatPortalRule(rule)} — ${rule.target.kind} to ${to}, the proxy port of ${name}` })
+    steps.push({ kind: 'frontend', text: `${formatPortalRule(rule)}: ${rule.target.kind} to ${to}, the proxy port of ${name}` })
     const listener = this.settings.listen ? this.sockets.list().find((l) => l.servicePort === name && l.protocol === entry.protocol) : undefined
     if (this.settings.listen && listener?.state !== 'listening') {
       steps.push({ kind: 'verdict', text: `nothing listens on proxy port ${entry.proxyPort} (${listener?.error ?? 'the socket is not open yet'}): the kernel refuses` })

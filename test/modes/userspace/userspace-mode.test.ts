@@ -89,8 +89,8 @@ interface RouteCase {
 }
 
 const routeCases: RouteCase[] = [
-  { name: 'pod to cluster IP: KUBE-PORTALS-CONTAINER, REDIRECT to the proxy port', packet: { src: '10.0.0.2', dst: '172.30.0.41', dport: 80 }, want: { action: 'dnat', servicePort: 'ns1/svc1:p80', masquerade: true }, steps: [/KUBE-PORTALS-CONTAINER: .*REDIRECT --to-ports 36000/, /round-robin: 10\.180\.0\.\d:80, endpoint 1 of 3/, /the endpoint sees the node's address/] },
-  { name: 'node to cluster IP: KUBE-PORTALS-HOST DNAT to the node address', packet: { src: NODE, dst: '172.30.0.41', dport: 80, hook: 'output' }, want: { action: 'dnat', servicePort: 'ns1/svc1:p80' }, steps: [/KUBE-PORTALS-HOST: .*DNAT --to-destination 192\.168\.0\.2:36000/] },
+  { name: 'pod to cluster IP: KUBE-PORTALS-CONTAINER, REDIRECT to the proxy port', packet: { src: '10.0.0.2', dst: '172.30.0.41', dport: 80 }, want: { action: 'dnat', servicePort: 'ns1/svc1:p80', masquerade: true }, steps: [/^-A KUBE-PORTALS-CONTAINER .*REDIRECT --to-ports 36000: REDIRECT/m, /round-robin: 10\.180\.0\.\d:80, endpoint 1 of 3/, /the endpoint sees the node's address/] },
+  { name: 'node to cluster IP: KUBE-PORTALS-HOST DNAT to the node address', packet: { src: NODE, dst: '172.30.0.41', dport: 80, hook: 'output' }, want: { action: 'dnat', servicePort: 'ns1/svc1:p80' }, steps: [/^-A KUBE-PORTALS-HOST .*DNAT --to-destination 192\.168\.0\.2:36000/m] },
   { name: 'NodePort on the node IP from outside', packet: { src: '203.0.113.2', dst: NODE, dport: 3001 }, want: { action: 'dnat', servicePort: 'ns1/svc1:p80' }, steps: [/KUBE-NODEPORT-CONTAINER/] },
   { name: 'NodePort on localhost from the node', packet: { src: '127.0.0.1', dst: '127.0.0.1', dport: 3001, hook: 'output' }, want: { action: 'dnat', servicePort: 'ns1/svc1:p80' }, steps: [/KUBE-NODEPORT-HOST/] },
   { name: 'NodePort port on an address that is not the node\'s', packet: { src: '203.0.113.2', dst: '192.168.5.5', dport: 3001 }, want: { action: 'accept' } },
