@@ -23,6 +23,11 @@ export interface Tuple {
 export interface ProxyContext {
   /** Decides a new TCP connection (its SYN) or a UDP datagram, as route() does. */
   route(packet: Packet): RouteResult
+  /**
+   * A new TCP connection's dial to `failed` did not connect: the endpoint to try instead
+   * (attempt 1, 2, ...), or undefined to give up and reset the client. Unset: never redial.
+   */
+  redial?(tuple: Tuple, failed: string, attempt: number): RouteResult | undefined
   /** The native dataplane whose conntrack follows the sockets; undefined in other modes. */
   dataplane(): Pick<Dataplane, 'lookupFlow' | 'decide'> | undefined
   /** Seconds of a monotonic clock. */

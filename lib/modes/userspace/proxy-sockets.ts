@@ -43,6 +43,8 @@ interface Socket {
 export interface ProxySocketOptions {
   /** The endpoint for a new connection / a datagram that reached the socket of ServicePort `key`. */
   decide(key: string, packet: Packet): RouteResult
+  /** Another endpoint after a failed dial (kube-proxy's TryConnectEndpoints), or undefined to give up. */
+  redial(key: string, packet: Packet, failed: string, attempt: number): RouteResult | undefined
   clock(): number
   connectTimeoutMs: number
   udpIdleTimeoutMs: number
@@ -61,6 +63,7 @@ export class ProxySockets {
     const o = this.options
     return {
       route: (packet) => o.decide(key, packet),
+      redial: (tuple, failed, attempt) => o.redial(key, { ...tuple, now: o.clock() }, failed, attempt),
       dataplane: () => undefined,
       now: o.clock,
       counters: this.counterTable,

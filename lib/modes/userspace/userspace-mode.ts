@@ -54,6 +54,8 @@ interface Flow {
 }
 
 const FLOW_CAPACITY = 65536
+/** kube-proxy's userspace proxy dialled an endpoint up to 4 times (EndpointDialTimeouts). */
+const DIAL_ATTEMPTS = 4
 const TCP_FLOW_SECONDS = 86400
 const TCP_SYN = 0x02
 const TCP_FIN = 0x01
@@ -93,6 +95,7 @@ export class UserspaceMode implements ProxyModeImpl<UserspaceView> {
     this.ports = new ProxyPortAllocator(settings.portRange)
     this.sockets = new ProxySockets({
       decide: (key, packet) => this.decideAtSocket(key, packet),
+      redial: (key, packet, _failed, attempt) => this.redialAtSocket(key, packet, attempt),
       clock: options.clock,
       connectTimeoutMs: settings.connectTimeoutMs,
       udpIdleTimeoutMs: settings.udpIdleTimeoutMs,
@@ -309,6 +312,18 @@ export class UserspaceMode implements ProxyModeImpl<UserspaceView> {
     if (endpoint === undefined) return { action: 'reject', servicePort: e.state.info.name, reason: 'no-endpoints' }
     if (e.protocol === 'TCP') this.flows.delete(`TCP|${p.src}|${p.sport}|${key}`)
     return this.dnat(e, endpoint)
+  }
+
+  /**
+   * kube-proxy's TryConnectEndpoints: a failed dial is tried again, up to DIAL_ATTEMPTS in
+   * all, on the endpoint the load balancer gives with the client's affinity reset (so an
+   * affinity entry pointing at a dead endpoint is replaced).
+   */
+  private redialAtSocket(key: string, p: Packet, attempt: number): RouteResult | undefined {
+    const e = this.entries.get(key)
+    if (e === undefined || attempt >= DIAL_ATTEMPTS) return undefined
+    const chosen = this.lb.next(key, p.src, p.now ?? this.options.clock(), true)
+    return chosen === undefined ? undefined : this.dnat(e, chosen.endpoint)
   }
 
   private dnat(e: Entry, endpoint: string): RouteResult {

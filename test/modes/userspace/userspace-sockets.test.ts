@@ -129,3 +129,28 @@ t.test('a port taken by someone else: the listener fails, is shown so, and route
   t.match(e.result, { action: 'reject', reason: 'not-programmed' })
   t.match(e.text, /nothing listens on proxy port/)
 })
+
+t.test('a dead endpoint: the failed dial is tried on the next endpoint, as TryConnectEndpoints did', async (t) => {
+  const live = await httpEndpoint('127.76.7.1', 9080)
+  t.teardown(() => live.close())
+  // 127.76.7.2:9080 has no server: connecting to it is refused at once.
+  const p = new Proxier({ ...base, userspace: { ...base.userspace, listen: true } })
+  p.applyService(makeService('ns', 'web', { clusterIP: '172.30.7.10', sessionAffinity: 'ClientIP', ports: [port('p', 80)] }))
+  p.applyEndpointSlice(makeSlice('ns', 'web', 1, ['127.76.7.1', '127.76.7.2'], [{ name: 'p', port: 9080 }]))
+  p.sync()
+  const view = p.inspect()
+  if (view.mode !== 'userspace') throw new Error('expected the userspace view')
+  const us = view.userspace
+  await us.settled()
+  t.teardown(() => us.close())
+  const proxyPort = us.servicePorts()[0]!.proxyPort
+  // Each redial takes a turn too, so after the first client every new client's first pick is
+  // the dead endpoint: 4 failed dials when it comes first in the order, else 3.
+  const deadFirst = us.servicePorts()[0]!.endpoints[0] === '127.76.7.2:9080'
+  const replies = []
+  for (const client of ['127.77.7.1', '127.77.7.2', '127.77.7.3', '127.77.7.4']) replies.push(await get('127.0.0.1', proxyPort, client))
+  t.same(replies.map((r) => r.body), Array(4).fill('127.76.7.1:9080'), 'every connection reached the live endpoint')
+  const c = us.counters()['ns/web:p']!
+  t.equal(c.errors, deadFirst ? 4 : 3, 'every dial to the dead endpoint is counted (round-robin keeps walking into it)')
+  t.same(us.affinity('ns/web:p').map((a) => a.endpoint), Array(4).fill('127.76.7.1:9080'), 'the redial reset the affinity of the clients it moved')
+})
