@@ -199,3 +199,19 @@ t.test('userspace options: bad values are errors naming the field', async (t) =>
   }
   t.throws(() => new Proxier({ ...base, mode: 'native', userspace: { listen: 1 } } as unknown as ProxierOptions), /userspace\.listen/, 'the section is checked in any mode')
 })
+
+t.test('IPv6: bound to ::, the IPv6 ServicePorts get /128 portal rules; IPv4 ones are not served', async (t) => {
+  const p = new Proxier({ mode: 'userspace', nodeName: 'node-a', nodeIPs: ['192.168.0.2', 'fd00::2'], seed: 7, userspace: { bindAddress: '::', portRange: '36100-36109' } })
+  p.applyList([
+    makeService('ns', 'v6', { clusterIP: 'fd00:30::41', ipFamilies: ['IPv6'], ports: [port('p', 80)] }),
+    makeSlice('ns', 'v6', 1, ['fd00:180::1'], [{ name: 'p', port: 8080 }], 'IPv6'),
+    svc1, slice1,
+  ])
+  t.same(p.sync().errors, [])
+  const view = p.inspect()
+  if (view.mode !== 'userspace') throw new Error('expected the userspace view')
+  t.same(view.userspace.servicePorts().map((s) => [s.servicePort, s.proxyPort]), [['ns/v6:p', 36100]])
+  t.match(view.userspace.portalRules(), '-A KUBE-PORTALS-HOST -d fd00:30::41/128 -p tcp -m comment --comment "ns/v6:p" -m tcp --dport 80 -j DNAT --to-destination [fd00::2]:36100')
+  t.match(p.route({ src: 'fd00:1::5', sport: 1, dst: 'fd00:30::41', dport: 80, protocol: 'TCP' }), { action: 'dnat', endpoint: '[fd00:180::1]:8080', address: 'fd00:180::1', port: 8080 })
+  t.match(p.route({ src: '10.0.0.2', sport: 1, dst: '172.30.0.41', dport: 80, protocol: 'TCP' }), { action: 'accept' })
+})
