@@ -14,6 +14,7 @@ import { kernelAvailable, measureKernel } from './kernel.js'
 import { textTable, writeReport, type Machine } from './report.js'
 import type { BenchResult } from './results.js'
 import { measureSync } from './sync.js'
+import { measureUserspace, userspaceTable } from './userspace.js'
 
 const USAGE = `usage: npm run bench -- [options]
 
@@ -131,7 +132,7 @@ async function main() {
   const kernel = args.kernel ? kernelAvailable() : undefined
   if (kernel && !kernel.ok) console.error(`bench: --kernel skipped: ${kernel.why}`)
   // The kernel step runs once per backend (nft, legacy).
-  const progress = new Progress(counts.length * 2 + iptablesCounts.length * (kernel?.ok ? 3 : 1) + flowCounts.length)
+  const progress = new Progress(counts.length * 2 + iptablesCounts.length * (kernel?.ok ? 3 : 1) + flowCounts.length + 3)
   const results: BenchResult[] = [
     ...measureNewFlows(counts, args.mix, newFlows, () => progress.step('native new flows'), cluster),
     ...measureIptables(iptablesCounts, args.mix, iptBudget, () => progress.step('iptables (TypeScript evaluator)'), cluster),
@@ -139,6 +140,8 @@ async function main() {
     ...measureEstablished(flowCounts, () => progress.step('established flows')),
     ...(kernel?.ok ? await measureKernel(iptablesCounts, () => progress.step('real kernel')) : []),
   ]
+  // Sockets on loopback: the userspace mode's proxy port against a direct connection.
+  const userspace = await measureUserspace({ durationS: args.full ? 10 : 3, connections: 16, connects: args.full ? 5000 : 1000 }, (label) => progress.step(label))
   const m = machine()
   const notes = [
     `workload: ${cluster ? `${args.cluster} (${cluster.services.length} services)` : `${args.mix}, generated from seed 1`}`,
@@ -153,10 +156,13 @@ async function main() {
     notes.push('kernel-nft / kernel-legacy: sync-full is one iptables-restore of the whole ruleset into a fresh network namespace; new-flow is the difference of the median connect+close latency of 300 loopback TCP connections through the last service and straight to its endpoint (one python3 client), so small-N values carry about ±15 µs of noise.')
   console.log(`\nsvcplane benchmark · ${m.cpu} (${m.cores} cores) · Node ${m.node} · ${m.date.slice(0, 10)}\n`)
   console.log(textTable(results))
+  console.log(`\nuserspace mode (loopback TCP, echo of 64 bytes, 16 keep-alive connections; connect = connect + one request + close):\n${userspaceTable(userspace)}`)
+  const direct = userspace.find((u) => u.path === 'direct')
+  notes.push(`userspace mode, loopback TCP through the proxy port vs straight to the endpoint: ${userspace.map((u) => `${u.path} ${u.requestsPerSecond} requests/s${direct ? ` (${(u.requestsPerSecond / direct.requestsPerSecond).toFixed(2)}x)` : ''}, connection setup p50 ${u.connectP50Us} µs / p99 ${u.connectP99Us} µs`).join('; ')}. Endpoint and load generator run in child processes; service-proxy is the same socket proxy deciding with the native dataplane.`)
   const files = writeReport(args.out, m, results, notes)
   console.log(`\nreport: ${path.join(args.out, 'report.md')} (${files.length - 1} charts)`)
   if (args.json) {
-    fs.writeFileSync(args.json, JSON.stringify({ machine: m, results }, null, 2) + '\n')
+    fs.writeFileSync(args.json, JSON.stringify({ machine: m, results, userspace }, null, 2) + '\n')
     console.log(`json: ${args.json}`)
   }
 }

@@ -15,6 +15,7 @@ export type * from './dataplane/types.js'
 // The kube-proxy model: Services and EndpointSlices in, kube-proxy's decisions out.
 export { Proxier, PROXY_MODE_NAMES, isProxyMode } from './modes/index.js'
 export type { IpvsView, IpvsState, IpvsModeOptions } from './modes/index.js'
+export type { UserspaceView, UserspaceServicePort, UserspaceModeOptions, PortalRule } from './modes/index.js'
 export { IPVS_SCHEDULERS, type IpvsScheduler, type VirtualServer, type RealServer } from './ipvs/types.js'
 export type { ProxierOptions, ProxyMode, ModeView, ModeSections, NativeView, NativeModeOptions, IptablesView, IptablesModeOptions, NftablesView, NftablesModeOptions } from './modes/index.js'
 export type {

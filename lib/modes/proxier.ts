@@ -12,6 +12,7 @@ import type { NftablesMode } from './nftables/nftables-mode.js'
 import { nftablesSettings } from './nftables/nftables-options.js'
 import type { IpvsMode, IpvsState } from './ipvs/ipvs-mode.js'
 import { ipvsSettings } from './ipvs/ipvs-options.js'
+import { userspaceSettings } from './userspace/userspace-options.js'
 import { isProxyMode, PROXY_MODE_NAMES, PROXY_MODES, SECTION_KEYS, type ModeSections, type ModeView, type ProxyMode } from './table.js'
 import { SvcplaneError, SvcplaneTypeError } from '../errors.js'
 
@@ -52,6 +53,7 @@ export class Proxier extends ProxierCore<ModeView> {
     const iptables = iptablesExtraOptions(given.iptables)
     nftablesSettings(given.nftables)
     ipvsSettings(given.ipvs)
+    userspaceSettings(given.userspace)
     super(resolved, (model) => PROXY_MODES[given.mode].create(model, resolved, given))
     this.restoreWriter = new ModelRestoreWriter(this.state, iptables)
     this.addSyncListener(this.restoreWriter)

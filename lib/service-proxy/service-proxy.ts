@@ -110,7 +110,8 @@ export class ServiceProxy {
     const onError = options.onError ?? (() => {})
     this.listenOn = options.listenOn ?? defaultListenOn
     this.ctx = {
-      proxier: p,
+      route: (packet) => p.route(packet),
+      dataplane: () => p.dataplane,
       now: clock,
       counters: this.counterTable,
       local: this.local,
@@ -272,15 +273,7 @@ export class ServiceProxy {
 
   /** Counters per ServicePort name; byte counts include connections still open. */
   counters(): Record<string, ServiceCounters> {
-    const out = this.counterTable.snapshot()
-    for (const s of this.sessions) {
-      const c = out[s.servicePort]
-      if (c === undefined) continue
-      const [i, o] = s.bytes()
-      c.bytesIn += i
-      c.bytesOut += o
-    }
-    return out
+    return this.counterTable.snapshot(this.sessions)
   }
 
   /** TCP connections open now. */
