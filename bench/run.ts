@@ -9,8 +9,10 @@ import { parseObjects, splitObjects } from '../lib/k8s/load.js'
 import type { EndpointSlice, Service } from '../lib/k8s/types.js'
 import type { Cluster, Mix } from './cluster.js'
 import { measureEstablished, measureNewFlows } from './dataplane.js'
+import { measureFloor, withRatios } from './floor.js'
 import { measureIptables } from './iptables.js'
 import { kernelAvailable, measureKernel } from './kernel.js'
+import { benchPackets } from './packets.js'
 import { textTable, writeReport, type Machine } from './report.js'
 import type { BenchResult } from './results.js'
 import { measureSync } from './sync.js'
@@ -132,14 +134,20 @@ async function main() {
   const kernel = args.kernel ? kernelAvailable() : undefined
   if (kernel && !kernel.ok) console.error(`bench: --kernel skipped: ${kernel.why}`)
   // The kernel step runs once per backend (nft, legacy).
-  const progress = new Progress(counts.length * 2 + iptablesCounts.length * (kernel?.ok ? 3 : 1) + flowCounts.length + 3)
-  const results: BenchResult[] = [
+  const progress = new Progress(counts.length * 2 + iptablesCounts.length * (kernel?.ok ? 3 : 1) + flowCounts.length + 5)
+  const floor = measureFloor()
+  progress.step('memory floor')
+  const measured: BenchResult[] = [
+    floor,
     ...measureNewFlows(counts, args.mix, newFlows, () => progress.step('native new flows'), cluster),
     ...measureIptables(iptablesCounts, args.mix, iptBudget, () => progress.step('iptables (TypeScript evaluator)'), cluster),
     ...measureSync(counts, args.mix, () => progress.step('native sync'), cluster),
     ...measureEstablished(flowCounts, () => progress.step('established flows')),
+    ...benchPackets(!args.full),
     ...(kernel?.ok ? await measureKernel(iptablesCounts, () => progress.step('real kernel')) : []),
   ]
+  progress.step('packet path')
+  const results = withRatios(measured, floor)
   // Sockets on loopback: the userspace mode's proxy port against a direct connection.
   const userspace = await measureUserspace({ durationS: args.full ? 10 : 3, connections: 16, connects: args.full ? 5000 : 1000 }, (label) => progress.step(label))
   const m = machine()
@@ -148,6 +156,8 @@ async function main() {
     'new-flow: conntrack misses; native-batch decides 256 flows per call, native-call one flow per call from JS; ts-iptables walks kube-proxy\'s rules (nat and filter, as netfilter does for a new connection) in the TypeScript evaluator; cpp-linear walks the same nat rules first-match in C++, 256 packets per call.',
     'new-flow:last: every packet to the service that KUBE-SERVICES matches last, the worst case for a linear walk; new-flow:spread: packets spread over all services.',
     'sync-one: one endpoint of one service replaced, then sync() (native: incremental; ts-iptables reload: re-render and reload the evaluator; full-text / partial-text: producing kube-proxy\'s full or partial (KEP-3453) iptables-restore text); sync-full: the first sync of every object.',
+    `floor: one random, independent cache-line read in a table the size of a ${(1e6).toLocaleString('en-US')}-flow conntrack, measured in C++ in this run (bench/floor.ts); "x floor" is a result's ns per op divided by it. Native figures are the median of at least 5 runs (runs, min, max in the JSON).`,
+    'packet-path: Dataplane.processPackets on 64-byte IPv4/TCP frames (parse, conntrack, DNAT rewrite, checksums), 100 services; conntrack-hit cycles over established flows, new-flow offers fresh tuples to a full conntrack (each evicts the oldest); batch is packets per call.',
     'memory: native bytes are the services, frontends, backends and revnat maps as allocated for this cluster (capacities 6-12x the counts, so per-service and per-endpoint figures are upper bounds); per flow is the conntrack record plus its index slots; ts-iptables is the size of the iptables-restore text (the kernel holds about 7.9 KiB per service with nft, NOTES.md); rss is the growth of the process while the state was built.',
   ]
   if (iptablesCounts.length < counts.length)

@@ -7,7 +7,7 @@ Conntrack::Conntrack(uint32_t capacity, uint64_t seed, FullPolicy policy, const 
       seed_(seed),
       policy_(policy),
       timeouts_(timeouts),
-      index_(capacity * 2 > capacity ? capacity * 2 : capacity),
+      index_(indexRefs(capacity)),
       flows_(capacity ? capacity : 1) {
   for (uint32_t i = 0; i < capacity_; ++i) {
     flows_[i] = Flow{};

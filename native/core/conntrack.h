@@ -59,7 +59,12 @@ class Conntrack {
 
   uint32_t capacity() const { return capacity_; }
   uint32_t size() const { return size_; }
-  uint64_t bytes() const { return index_.bytes() + uint64_t(capacity_) * sizeof(Flow); }
+  uint64_t bytes() const { return bytesFor(capacity_); }
+  // What a table of this capacity allocates, without building one.
+  static uint64_t bytesFor(uint32_t capacity) {
+    return HashIndex::slotsFor(indexRefs(capacity)) * sizeof(HashIndex::Slot) +
+           uint64_t(capacity ? capacity : 1) * sizeof(Flow);
+  }
   MapStats& stats() { return stats_; }
   const MapStats& stats() const { return stats_; }
   CtTimeouts& timeouts() { return timeouts_; }
@@ -126,6 +131,7 @@ class Conntrack {
   void unlink(uint32_t i);
   // Settled flows (established TCP, answered UDP, SCTP) are evicted only when no expendable
   // one (half-open, closing, unanswered) is left, so a SYN flood cannot push them out.
+  static uint32_t indexRefs(uint32_t capacity) { return capacity * 2 > capacity ? capacity * 2 : capacity; }
   static uint8_t listOf(CtState s) {
     return s == CtState::TcpEstablished || s == CtState::UdpStream || s == CtState::Sctp ? 1 : 0;
   }
