@@ -72,6 +72,10 @@ export {
 } from './iptables/netfilter/evaluator.js'
 export { seededRandom, type RandomSource } from './util/random.js'
 
+// kube-proxy's --config file: a KubeProxyConfiguration read into Proxier options and run settings.
+export { loadKubeProxyConfiguration, kubeProxyConfigurationOptions, nodePortAddressList, KUBE_PROXY_CONFIG_API_VERSION } from './config/index.js'
+export type { KubeProxyConfigurationOptions, KubeProxyConfigurationReadOptions, KubeProxyRunSettings } from './config/index.js'
+
 // nftables: a parser for `nft -f` input and `nft list ruleset` output, and an evaluator that
 // runs packets through the hooks as netfilter does (sets and verdict maps hashed).
 export { parseNftRuleset, applyNftCommands, emptyRuleset as emptyNftRuleset } from './nftables/nft/apply.js'
