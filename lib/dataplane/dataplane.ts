@@ -32,6 +32,7 @@ import {
   type ProcessOptions,
   type ResolvedPacketConfig,
 } from './packets.js'
+import { PACKET_PARAM, PacketCall } from './packet-call.js'
 
 export { DEFAULT_CAPACITY, DEFAULT_TIMEOUTS, INITIAL_CAPACITY, MAX_CAPACITY } from './defaults.js'
 
@@ -133,6 +134,8 @@ export class Dataplane {
   private readonly scratchInView = new DataView(this.scratchIn.buffer)
   private readonly scratchOut = new Uint8Array(DECISION_STRIDE)
   private readonly scratchOutView = new DataView(this.scratchOut.buffer)
+  /** processPackets' arguments, registered with the addon (it holds the last arrays given until the next call or destroy()). */
+  private readonly packetCall: PacketCall
   /** Backend id -> "address" text, so decisions need not format bytes. */
   private readonly backendAddress = new Map<number, string>()
   private readonly zones = new Map<string, number>()
@@ -183,6 +186,7 @@ export class Dataplane {
     this.native = nativeBinding()
     this.h = this.native.create(config)
     this.h.setScratch(this.scratchIn, this.scratchOut)
+    this.packetCall = new PacketCall(this.h)
   }
 
   private mergeTimeouts(t: Partial<ConntrackTimeouts>): ConntrackTimeouts {
@@ -408,10 +412,19 @@ export class Dataplane {
     const o = checkProcessOptions(options)
     const r = o.replies
     if (r !== undefined && r.offsets.length < count) throw new SvcplaneRangeError(`options.replies holds ${r.offsets.length} packets, count is ${count}`)
-    const used = this.h.processPackets(
-      buffer, offsets, lengths, count, o.direction, o.now, o.link, o.fromNode, o.reject, verdicts, reasons,
-      r ? r.buffer : null, r ? r.offsets : null, r ? r.lengths : null,
-    )
+    const call = this.packetCall
+    call.use({
+      buffer, offsets, lengths, verdicts, reasons,
+      replies: r ? r.buffer : null, replyOffsets: r ? r.offsets : null, replyLengths: r ? r.lengths : null,
+    })
+    const p = call.params
+    p[PACKET_PARAM.count] = count
+    p[PACKET_PARAM.direction] = o.direction
+    p[PACKET_PARAM.now] = o.now
+    p[PACKET_PARAM.link] = o.link
+    p[PACKET_PARAM.fromNode] = o.fromNode ? 1 : 0
+    p[PACKET_PARAM.reject] = o.reject
+    const used = this.h.processPackets()
     if (r) r.used = used
     return count
   }

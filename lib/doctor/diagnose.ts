@@ -16,7 +16,7 @@ import { mergeFindings, type Finding } from './findings.js'
 import { nodeAddresses, splitNodesAndPods, type ClusterNode, type PodRef } from './nodes.js'
 import { addressInCidr, ownedProber, tracingProber, type Prober } from './probe.js'
 import { classifyFlow, staleFlows, trackedFlows, conntrackDeleteCommands, type StaleFlow, type TrackedFlow } from './stale.js'
-import { SvcplaneRangeError } from '../errors.js'
+import { errorCode, SvcplaneError, SvcplaneRangeError } from '../errors.js'
 
 export interface DoctorObjects {
   services: unknown[]
@@ -142,8 +142,9 @@ export function loadNode(node: ClusterNode, objects: DoctorObjects, options: Doc
   if (summary.errors.length > 0) {
     const e = summary.errors[0]!
     const clash = conflictMessage(e.service, objects.services.flatMap((s) => { try { return [parseService(s)] } catch { return [] } }))
-    if (clash !== undefined) throw Object.assign(new Error(clash), { code: 'CONFLICT' })
-    throw new Error(`programming ${e.service} failed on node ${node.name}: ${e.error.message}`, { cause: e.error })
+    if (clash !== undefined) throw new SvcplaneError('CONFLICT', clash)
+    // The cause's code (FULL, CONFLICT, ...) says why, as it would from the Proxier itself.
+    throw new SvcplaneError(errorCode(e.error) ?? 'INVALID', `programming ${e.service} failed on node ${node.name}: ${e.error.message}`, { cause: e.error })
   }
   return proxier
 }

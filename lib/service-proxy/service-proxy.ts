@@ -15,7 +15,7 @@ import { CounterTable, type ServiceCounters } from './counters.js'
 import { acceptTcp, type TcpSession } from './tcp.js'
 import { UdpFrontend } from './udp.js'
 import { checkOptions, optionKeys } from '../util/known-keys.js'
-import { SvcplaneTypeError, SvcplaneRangeError } from '../errors.js'
+import { SvcplaneError, SvcplaneTypeError, SvcplaneRangeError } from '../errors.js'
 
 export interface ServiceProxyOptions {
   /** Decides every new connection and datagram; the proxy calls its sync(). */
@@ -129,7 +129,7 @@ export class ServiceProxy {
 
   /** Syncs the Proxier and opens a listener for every frontend. */
   start(): Promise<ProxySyncResult> {
-    if (this.state !== 'new') return Promise.reject(new Error(`ServiceProxy: start() on a proxy that is ${this.state}`))
+    if (this.state !== 'new') return Promise.reject(new SvcplaneError('WRONG_STATE', `ServiceProxy: start() on a proxy that is ${this.state}`))
     this.state = 'running'
     return this.sync()
   }
@@ -146,7 +146,7 @@ export class ServiceProxy {
   }
 
   private async syncNow(): Promise<ProxySyncResult> {
-    if (this.state !== 'running') throw new Error(`ServiceProxy: sync() on a proxy that is ${this.state}`)
+    if (this.state !== 'running') throw new SvcplaneError('WRONG_STATE', `ServiceProxy: sync() on a proxy that is ${this.state}`)
     const summary = this.proxier.sync()
     this.conntrackGeneration++
     const result: ProxySyncResult = { proxier: summary, listenersOpened: 0, listenersClosed: 0, listenersFailed: 0 }

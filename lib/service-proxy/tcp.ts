@@ -2,6 +2,7 @@
 // the chosen endpoint with backpressure (stream.pipe pauses the faster side) and half-close
 // (a FIN in one direction is forwarded, the other keeps flowing). Refusals are TCP resets.
 import * as net from 'node:net'
+import { SvcplaneError } from '../errors.js'
 import { peerAddress, splitEndpoint } from './addresses.js'
 import { feedConntrack, hookOf, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type ProxyContext, type Tuple } from './context.js'
 import type { ServiceCounters } from './counters.js'
@@ -62,7 +63,7 @@ export class TcpSession {
     const up = net.connect({ host: this.endpoint.host, port: this.endpoint.port, allowHalfOpen: true, noDelay: true })
     this.upstream = up
     up.setTimeout(this.ctx.connectTimeoutMs, () => {
-      if (!this.connected) up.destroy(new Error(`connect to ${endpointName} timed out after ${this.ctx.connectTimeoutMs} ms`))
+      if (!this.connected) up.destroy(new SvcplaneError('TIMEOUT', `connect to ${endpointName} timed out after ${this.ctx.connectTimeoutMs} ms`))
     })
     up.once('connect', () => this.onConnect())
     up.on('error', (err) => this.onUpstreamError(up, err))

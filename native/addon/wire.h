@@ -21,4 +21,19 @@ constexpr size_t kFrontendStride = 24;
 // One source range (20 bytes): 0 addr[16]  16 bits u8 (over the 16-byte form)  17 -
 constexpr size_t kCidrStride = 20;
 
+// processPackets' PacketCall (lib/dataplane/packet-call.ts): the slots of its `params`
+// Float64Array, and its arrays in the order the addon keeps them.
+enum PacketParam : uint8_t { kCount, kDirection, kNow, kLink, kFromNode, kReject, kPacketParams };
+enum PacketArray : uint8_t {
+  kBuffer,
+  kOffsets,
+  kLengths,
+  kVerdicts,
+  kReasons,
+  kReplies,
+  kReplyOffsets,
+  kReplyLengths,
+  kPacketArrays
+};
+
 }  // namespace svcplane::wire
