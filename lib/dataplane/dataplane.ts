@@ -33,6 +33,7 @@ import {
   type ResolvedPacketConfig,
 } from './packets.js'
 import { PACKET_PARAM, PacketCall } from './packet-call.js'
+import { DECISION_V4_SLOTS, decideV4Error, TUPLE_V4_SLOTS } from './decide-v4.js'
 
 export { DEFAULT_CAPACITY, DEFAULT_TIMEOUTS, INITIAL_CAPACITY, MAX_CAPACITY } from './defaults.js'
 
@@ -134,6 +135,10 @@ export class Dataplane {
   private readonly scratchInView = new DataView(this.scratchIn.buffer)
   private readonly scratchOut = new Uint8Array(DECISION_STRIDE)
   private readonly scratchOutView = new DataView(this.scratchOut.buffer)
+  /** decideV4's tuple (TUPLE_V4_SLOTS u32), registered with the addon once. */
+  private readonly tupleV4 = new Uint32Array(TUPLE_V4_SLOTS)
+  /** The last decideV4's decision, slots DECISION_V4 (overwritten by the next call). */
+  readonly decisionV4 = new Uint32Array(DECISION_V4_SLOTS)
   /** processPackets' arguments, registered with the addon (it holds the last arrays given until the next call or destroy()). */
   private readonly packetCall: PacketCall
   /** Backend id -> "address" text, so decisions need not format bytes. */
@@ -187,6 +192,7 @@ export class Dataplane {
     this.h = this.native.create(config)
     this.h.setScratch(this.scratchIn, this.scratchOut)
     this.packetCall = new PacketCall(this.h)
+    this.h.setScratchV4(this.tupleV4, this.decisionV4)
   }
 
   private mergeTimeouts(t: Partial<ConntrackTimeouts>): ConntrackTimeouts {
@@ -357,6 +363,30 @@ export class Dataplane {
       established: (o[2] & 1) !== 0,
       affinityHit: (o[2] & 2) !== 0,
     }
+  }
+
+  /**
+   * Decides one IPv4 flow given as numbers: addresses as uint32 in host order (10.0.0.1 is
+   * 0x0a000001, see ipv4ToUint32), ports, protocol number (6, 17, 132), the caller's clock in
+   * seconds, and optionally TCP flags and the scope (default external, as decide()). Returns
+   * the verdict code (VERDICTS index) and fills `decisionV4` (slots DECISION_V4: reason,
+   * flags, serviceId, backendId, port, address as uint32). The same decision as decide(); no
+   * string is parsed and nothing is allocated.
+   */
+  decideV4(src: number, sport: number, dst: number, dport: number, protocol: number, now: number, tcpFlags = 0, internal = false): number {
+    // One cheap test of everything (x >>> 0 === x holds only for integers 0..2^32-1, x & m === x
+    // only for integers 0..m); the error names the argument.
+    if (src >>> 0 !== src || dst >>> 0 !== dst || (sport & 0xffff) !== sport || (dport & 0xffff) !== dport ||
+        (protocol !== 6 && protocol !== 17 && protocol !== 132) || typeof now !== 'number' || !(now >= 0 && now <= Number.MAX_VALUE) ||
+        (tcpFlags & 0xff) !== tcpFlags || (internal !== true && internal !== false))
+      throw decideV4Error(src, sport, dst, dport, protocol, now, tcpFlags, internal)
+    const t = this.tupleV4
+    t[0] = src
+    t[1] = dst
+    t[2] = sport | (dport << 16)
+    t[3] = protocol | (internal ? 0 : 0x100) | (tcpFlags << 16)
+    this.h.decideV4(now)
+    return this.decisionV4[0]
   }
 
   /** Decides flows[0 .. flows.length) into out; returns the count. No object per flow. */
