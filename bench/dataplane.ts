@@ -1,6 +1,7 @@
 // ns per decision of the native dataplane: the batch path and the single call from JS, at a
 // range of service counts (conntrack misses: new flows) and tracked-flow counts (hits).
-import { Dataplane, DecisionBatch, FlowBatch, type Flow } from '../lib/index.js'
+import { Dataplane, DecisionBatch, FlowBatch, ipv4ToUint32, type Flow } from '../lib/index.js'
+import type { Bench as BenchClass } from 'tinybench' with { 'resolution-mode': 'import' }
 import { generateCluster, type Cluster, type Mix } from './cluster.js'
 import { lastServiceTarget, loadProxier } from './iptables.js'
 import { MIN_RUNS, summarize, type BenchResult } from './results.js'
@@ -61,6 +62,47 @@ function timeCalls(dp: Dataplane, flows: Flow[], now: number): number {
   const t0 = process.hrtime.bigint()
   for (const f of flows) dp.decide(f, now)
   return Number(process.hrtime.bigint() - t0) / flows.length
+}
+
+// tinybench is an ES module; Node 20.19+ loads it with require().
+const { Bench } = require('tinybench') as { Bench: typeof BenchClass }
+const CALLS_PER_SAMPLE = 1000
+
+/**
+ * ns per call of fn(i) (i counts up across calls) with tinybench: each sample times
+ * CALLS_PER_SAMPLE calls (one ~100 ns call is below the clock's overhead), and the result is
+ * the median of the samples' per-call means, with their min and max and the sample count.
+ */
+function perCall(name: string, fn: (i: number) => void): { nsPerOp: number; min: number; max: number; runs: number } {
+  const bench = new Bench({ time: 300, iterations: 50, warmupTime: 50 })
+  let i = 0
+  bench.add(name, () => {
+    const t0 = bench.now()
+    for (let k = 0; k < CALLS_PER_SAMPLE; k++) fn(i++)
+    const ms = bench.now() - t0
+    return { overriddenDuration: ms / CALLS_PER_SAMPLE, overriddenIterationCost: ms }
+  })
+  bench.runSync()
+  const r = bench.tasks[0].result
+  if (r.state !== 'completed') throw new Error(`bench ${name}: ${r.state}`)
+  const ns = (ms: number): number => Math.round(ms * 1e7) / 10
+  return { nsPerOp: ns(r.latency.p50), min: ns(r.latency.min), max: ns(r.latency.max), runs: r.latency.samplesCount }
+}
+
+/** One established flow per call from JS: decide() (text tuple, object result) against decideV4 (numbers in, numbers out). */
+function singleCalls(dp: Dataplane, sample: Flow[], services: number, flows: number): BenchResult[] {
+  const proto = { TCP: 6, UDP: 17, SCTP: 132 } as const
+  const numeric = sample.map((f) => ({ src: ipv4ToUint32(f.src)!, dst: ipv4ToUint32(f.dst)!, sport: f.sport, dport: f.dport, proto: proto[f.protocol] }))
+  const n = sample.length
+  const text = perCall('decide', (i) => dp.decide(sample[i % n], 3))
+  const v4 = perCall('decideV4', (i) => {
+    const f = numeric[i % n]
+    dp.decideV4(f.src, f.sport, f.dst, f.dport, f.proto, 3, 0x10)
+  })
+  return [
+    { workload: 'established', impl: 'native-call', variant: 'decide-tinybench', services, flows, ...text },
+    { workload: 'established', impl: 'native-call', variant: 'decideV4-tinybench', services, flows, ...v4 },
+  ]
 }
 
 /**
@@ -148,6 +190,7 @@ export function measureEstablished(flowCounts: number[], onStep?: () => void): B
     const sample: Flow[] = []
     for (let i = 0; i < 100_000; i++) sample.push({ ...flows[i % flows.length], tcpFlags: 0x10 })
     results.push({ workload: 'established', impl: 'native-call', services, flows: count, ...summarize(Array.from({ length: MIN_RUNS }, () => timeCalls(dp, sample, tick++))) })
+    results.push(...singleCalls(dp, sample, services, count))
     dp.destroy()
     onStep?.()
   }

@@ -10,6 +10,10 @@ import type { PacketCall } from './packet-call.js'
 export interface NativeHandle {
   setScratch(input: Uint8Array, output: Uint8Array): void
   decideScratch(now: number): void
+  /** Registers decideV4's tuple and decision arrays (lib/dataplane/decide-v4.ts slots). */
+  setScratchV4(input: Uint32Array, output: Uint32Array): void
+  /** Decides the IPv4 tuple in the registered input into the registered output. */
+  decideV4(now: number): void
   decideBatch(input: Uint8Array, count: number, now: number, output: Uint8Array): number
   upsertBackend(
     id: number, address: Uint8Array, port: number, state: number, weight: number, nodeLocal: boolean, zone: number,

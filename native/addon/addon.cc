@@ -35,6 +35,10 @@ class Holder : public Napi::ObjectWrap<Holder> {
   Napi::ObjectReference scratchIn, scratchOut;
   uint8_t* in = nullptr;
   uint8_t* out = nullptr;
+  // decideV4's registered tuple and decision (SetScratchV4).
+  Napi::ObjectReference v4InRef, v4OutRef;
+  uint32_t* v4In = nullptr;
+  uint32_t* v4Out = nullptr;
   // processPackets' registered PacketCall (SetPacketCall).
   Napi::ObjectReference packetParams;
   Napi::ObjectReference packetArrays[wire::kPacketArrays];
@@ -264,6 +268,69 @@ Napi::Value DecideScratch(const Napi::CallbackInfo& info) {
   h->dp->decide(in, toNs(info[0].As<Napi::Number>().DoubleValue()), d);
   writeDecision(h->out, d);
   return info.Env().Undefined();
+}
+
+// setScratchV4(in: Uint32Array of kV4InSlots, out: Uint32Array of kV4OutSlots), once.
+Napi::Value SetScratchV4(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Holder* h = holderOf(info);
+  if (!h) return env.Undefined();
+  uint32_t *in, *out;
+  size_t inBytes, outBytes;
+  if (!typed(info, 0, in, inBytes) || !typed(info, 1, out, outBytes)) return env.Undefined();
+  if (inBytes < wire::kV4InSlots * 4 || outBytes < wire::kV4OutSlots * 4) {
+    Napi::RangeError::New(env, "decideV4 scratch arrays too small").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  h->v4InRef = Napi::Persistent(info[0].As<Napi::Object>());
+  h->v4OutRef = Napi::Persistent(info[1].As<Napi::Object>());
+  h->v4In = in;
+  h->v4Out = out;
+  return env.Undefined();
+}
+
+// decideV4(now): the IPv4 tuple already in the registered array (lib/dataplane checked it), the
+// decision into the other. A raw Node-API callback: this call is the one a proxy makes per
+// packet from JS, and node-addon-api's CallbackInfo and ObjectWrap trampoline cost as much as
+// the decision itself (issue 18). `this` is the handle, unwrapped as ObjectWrap stores it.
+napi_value DecideV4(napi_env env, napi_callback_info cb) {
+  size_t argc = 1;
+  napi_value argv[1], self;
+  double now = 0;
+  void* wrapped = nullptr;
+  if (napi_get_cb_info(env, cb, &argc, argv, &self, nullptr) != napi_ok || argc < 1 ||
+      napi_get_value_double(env, argv[0], &now) != napi_ok || napi_unwrap(env, self, &wrapped) != napi_ok) {
+    napi_throw_type_error(env, nullptr, "decideV4(now) on a Dataplane handle");
+    return nullptr;
+  }
+  Holder* h = static_cast<Holder*>(wrapped);  // ObjectWrap<Holder> wraps the Holder itself
+  if (!h->dp || !h->v4In) {
+    napi_throw_error(env, "DESTROYED", "Dataplane has been destroyed");
+    return nullptr;
+  }
+  const uint32_t* t = h->v4In;
+  FlowInput in{};
+  in.key.src = IpAddr::v4(t[wire::kV4Src]);
+  in.key.dst = IpAddr::v4(t[wire::kV4Dst]);
+  in.key.sport = uint16_t(t[wire::kV4Ports]);
+  in.key.dport = uint16_t(t[wire::kV4Ports] >> 16);
+  in.key.proto = uint8_t(t[wire::kV4Meta]);
+  in.scope = (t[wire::kV4Meta] >> 8) & 1 ? Scope::External : Scope::Internal;
+  in.tcpFlags = uint8_t(t[wire::kV4Meta] >> 16);
+  Decision d;
+  h->dp->decide(in, toNs(now), d);
+  uint32_t* o = h->v4Out;
+  o[wire::kV4Verdict] = uint32_t(d.verdict);
+  o[wire::kV4Reason] = uint32_t(d.reason);
+  o[wire::kV4Flags] = (d.established ? 1u : 0u) | (d.affinityHit ? 2u : 0u);
+  o[wire::kV4ServiceId] = d.serviceId;
+  o[wire::kV4BackendId] = d.backendId;
+  o[wire::kV4Port] = d.port;
+  const bool hasAddr = (d.verdict == Verdict::Forward || d.verdict == Verdict::Reply) && d.addr.isV4();
+  o[wire::kV4Address] =
+      hasAddr ? uint32_t(d.addr.b[12]) << 24 | uint32_t(d.addr.b[13]) << 16 | uint32_t(d.addr.b[14]) << 8 | d.addr.b[15]
+              : 0;
+  return nullptr;
 }
 
 Napi::Value DecideBatch(const Napi::CallbackInfo& info) {
@@ -842,6 +909,9 @@ Napi::Value Destroy(const Napi::CallbackInfo& info) {
   h->in = h->out = nullptr;
   h->scratchIn.Reset();
   h->scratchOut.Reset();
+  h->v4In = h->v4Out = nullptr;
+  h->v4InRef.Reset();
+  h->v4OutRef.Reset();
   h->packetParams.Reset();
   for (auto& r : h->packetArrays) r.Reset();
   return info.Env().Undefined();
@@ -925,6 +995,7 @@ Napi::Function DefineHandle(Napi::Env env) {
                         {
                             W::InstanceMethod<&Holder::call<SetScratch>>("setScratch"),
                             W::InstanceMethod<&Holder::call<DecideScratch>>("decideScratch"),
+                            W::InstanceMethod<&Holder::call<SetScratchV4>>("setScratchV4"),
                             W::InstanceMethod<&Holder::call<DecideBatch>>("decideBatch"),
                             W::InstanceMethod<&Holder::call<UpsertBackend>>("upsertBackend"),
                             W::InstanceMethod<&Holder::call<DeleteBackend>>("deleteBackend"),
@@ -993,6 +1064,10 @@ Napi::Object capacityObject(Napi::Env env, std::initializer_list<std::pair<const
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Napi::Function handle = DefineHandle(env);
+  // decideV4 sits on the prototype as a plain Node-API function (see DecideV4).
+  napi_value decideV4;
+  if (napi_create_function(env, "decideV4", NAPI_AUTO_LENGTH, DecideV4, nullptr, &decideV4) != napi_ok) return exports;
+  handle.Get("prototype").As<Napi::Object>().Set("decideV4", Napi::Value(env, decideV4));
   env.SetInstanceData(new Napi::FunctionReference(Napi::Persistent(handle)));
   exports.Set("DataplaneHandle", handle);
   exports.Set("create", Napi::Function::New(env, Create, "create"));
