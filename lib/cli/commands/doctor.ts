@@ -13,6 +13,7 @@ import type { CliIO } from '../io.js'
 import { JSON_OPTION } from '../node-options.js'
 import { parseEndpoint } from '../packet-args.js'
 import type { Command } from '../registry.js'
+import { checkNftRuleset, type NftRulesetReport } from '../../doctor/nft-ruleset.js'
 
 /** Exit status with --fail-on-findings when there is an error or a warning (0 success, 1 failure, 2 usage are taken). */
 export const EXIT_FINDINGS = 3
@@ -36,6 +37,26 @@ function nodePortRange(text: string, command: string): [number, number] {
   const hi = m ? Number(m[2]) : NaN
   if (!m || lo < 1 || hi > 65535 || lo > hi) throw new UsageError(`--node-port-range: must be FROM-TO within 1-65535, got ${JSON.stringify(text)}`, command)
   return [lo, hi]
+}
+
+/** --nft-ruleset FILE: the node's `nft list ruleset` text. */
+async function readNftRuleset(v: Record<string, unknown>, io: CliIO, command: string): Promise<{ file: string; report: NftRulesetReport } | undefined> {
+  const file = v['nft-ruleset'] as string | undefined
+  if (file === undefined) return undefined
+  if ((v.cluster as string[] | undefined ?? []).length === 0 && (v.perf === true || v.conntrack !== undefined)) {
+    throw new UsageError('--nft-ruleset alone checks the ruleset; --perf and --conntrack need --cluster', command)
+  }
+  const text = await readInputText(file, io, 'nft ruleset', { maxBytes: v['max-input-bytes'] as number | undefined })
+  try {
+    return { file, report: checkNftRuleset(text, (v['node-name'] as string | undefined) ?? file) }
+  } catch (err) {
+    throw new CliError(`nft ruleset ${file}: ${(err as Error).message}`, { cause: err })
+  }
+}
+
+function printReport(report: NftRulesetReport, v: Record<string, unknown>, io: CliIO): number {
+  io.stdout.write(v.json ? JSON.stringify(report, null, 2) + '\n' : formatReport(report))
+  return v['fail-on-findings'] === true && report.findings.some((f) => f.severity !== 'info') ? EXIT_FINDINGS : 0
 }
 
 export const doctorCommand: Command = {
@@ -69,6 +90,7 @@ export const doctorCommand: Command = {
     { name: 'perf', type: 'boolean', description: 'measure the proxy on these objects: rules, rules walked and cost per new connection, sync times, both modes side by side' },
     { name: 'perf-budget', type: 'duration', valueName: 'DURATION', default: 0.2, description: 'time budget per measurement of --perf' },
     { name: 'conntrack', type: 'string', valueName: 'FILE', description: 'the node\'s `conntrack -L` (or `svcplane dump --format conntrack`) listing: connections pinned to old endpoints' },
+    { name: 'nft-ruleset', type: 'string', valueName: 'FILE', description: 'check a node\'s `nft list ruleset` (kube-proxy nftables mode): services without endpoints, chains that reach no endpoint, missing jumps or masquerade, refused packets by counter; --cluster becomes optional' },
     { name: 'clear-stale', type: 'boolean', description: 'with --conntrack: print only the `conntrack -D` commands that clear the stale flows (run them on the node)' },
     { name: 'all', type: 'boolean', description: 'also show notes (info findings) for every Service' },
     { name: 'fail-on-findings', type: 'boolean', description: `exit ${EXIT_FINDINGS} when there is an error or a warning` },
@@ -81,9 +103,12 @@ export const doctorCommand: Command = {
     'svcplane doctor --cluster cluster.json --dst 192.168.0.3:31080',
     'svcplane doctor --cluster cluster.json --node-name node-a --conntrack conntrack.txt --clear-stale',
     'svcplane doctor --cluster cluster.json --perf --mode iptables',
+    'nft -a list ruleset > node-a.nft && svcplane doctor --nft-ruleset node-a.nft --node-name node-a',
   ],
   async run({ options: v, io, command }) {
     const files = v.cluster as string[] | undefined
+    const nftRuleset = await readNftRuleset(v, io, command)
+    if (nftRuleset !== undefined && (files === undefined || files.length === 0)) return printReport(nftRuleset.report, v, io)
     if (files === undefined || files.length === 0) throw new UsageError('--cluster FILE is required (a `kubectl get services,endpointslices,nodes -A -o json` dump)', command)
     const options: DoctorOptions = {
       nodeName: v['node-name'] as string | undefined,
@@ -142,6 +167,7 @@ export const doctorCommand: Command = {
       perf = measurePerf(node, objects, options, { mode: (v['proxy-mode'] ?? v.mode) as 'iptables' | 'native', budgetMs: (v['perf-budget'] as number) * 1000 })
       report.findings.push(...perf.findings)
     }
+    if (nftRuleset !== undefined) report.findings.push(...nftRuleset.report.findings)
     if (v.json) {
       io.stdout.write(JSON.stringify(perf === undefined ? report : { ...report, perf }, null, 2) + '\n')
     } else {

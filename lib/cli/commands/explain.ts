@@ -5,11 +5,12 @@ import { isRecord } from '../../k8s/fields.js'
 import { canonicalAddress } from '../../util/address.js'
 import type { ClusterDump } from '../cluster-file.js'
 import type { ProxyMode } from '../../modes/index.js'
-import { CliError } from '../errors.js'
+import { CliError, UsageError } from '../errors.js'
 import { describePacket, sameDecision, sideBySide } from '../format/explain.js'
 import { CLUSTER_OPTION, MAX_INPUT_OPTION, JSON_OPTION, loadInto, modeOption, newProxier, NODE_OPTIONS, proxierOptionsFrom, requireCluster, selectedMode } from '../node-options.js'
 import { packetFrom } from '../packet-args.js'
 import type { Command } from '../registry.js'
+import { explainNftRuleset } from './explain-nft-ruleset.js'
 
 /** The Service kube-proxy skips (another proxy's, headless-labelled) that owns the packet's destination address, with why. */
 function skippedOwner(dump: ClusterDump, packet: Packet): { service: string; reason: string } | undefined {
@@ -30,7 +31,8 @@ export const explainCommand: Command = {
   description:
     'Loads the cluster dump, programs it like kube-proxy on the given node, and sends one packet. ' +
     'With --mode both (the default) the native dataplane and the iptables rules are shown side by side when the iptables mode is available; ' +
-    'otherwise the native mode alone, saying so. A different decision in the two modes makes the exit status 1.',
+    'otherwise the native mode alone, saying so. A different decision in the two modes makes the exit status 1. ' +
+    'With --nft-ruleset FILE (a node\'s `nft list ruleset`) the packet goes through that ruleset instead, and the rules it visits are printed.',
   options: [
     { name: 'src', type: 'string', valueName: 'IP[:PORT]', description: 'source address and port (port default 40000)' },
     { name: 'dst', type: 'string', valueName: 'IP:PORT', description: 'destination address and port' },
@@ -38,6 +40,7 @@ export const explainCommand: Command = {
     { name: 'hook', type: 'string', valueName: 'HOOK', choices: ['prerouting', 'output'], default: 'prerouting', description: 'output: sent by a process on this node; prerouting: arriving from a pod or the network' },
     { name: 'now', type: 'number', valueName: 'SECONDS', description: 'virtual time of the packet' },
     CLUSTER_OPTION,
+    { name: 'nft-ruleset', type: 'string', valueName: 'FILE', description: 'walk the packet through a node\'s `nft list ruleset` (or `nft -a list ruleset`, or an `nft -f` file) instead of a cluster dump: the decision and the rules visited; --node-ip names the node\'s addresses' },
     MAX_INPUT_OPTION,
     modeOption(['both'], 'both'),
     ...NODE_OPTIONS,
@@ -46,9 +49,14 @@ export const explainCommand: Command = {
   examples: [
     'svcplane explain --cluster cluster.json --node-name node-a --node-ip 192.168.0.2 --pod-cidr 10.244.0.0/16 --src 10.244.0.9 --dst 172.30.10.5:80',
     'svcplane explain --cluster cluster.json --node-ip 192.168.0.2 --src 203.0.113.7:5555 --dst 192.168.0.2:30080 --json',
+    'nft -a list ruleset > node-a.nft && svcplane explain --nft-ruleset node-a.nft --node-ip 192.168.0.2 --src 10.244.0.9 --dst 172.30.10.5:80',
   ],
   async run({ options: v, io, command }) {
     const packet = packetFrom(v, command)
+    if (v['nft-ruleset'] !== undefined) {
+      if (v.cluster !== undefined) throw new UsageError('--nft-ruleset and --cluster: give one (the ruleset is the node\'s state)', command)
+      return explainNftRuleset({ file: v['nft-ruleset'] as string, packet, nodeIPs: (v['node-ip'] as string[] | undefined) ?? [], seed: v.seed as number | undefined, maxBytes: v['max-input-bytes'] as number | undefined, json: v.json === true }, io)
+    }
     const asked = selectedMode(v)
     const modes: ProxyMode[] = asked === 'both' ? ['native', 'iptables'] : [asked as ProxyMode]
     const dump = await requireCluster(v, io, command)

@@ -52,7 +52,7 @@ const BASE_CHAINS: BaseChain[] = [
 ]
 
 /** [destination, source base chain, match]: the jumps from the base chains, in kube-proxy's order. */
-const JUMP_CHAINS: [string, string, string][] = [
+export const JUMP_CHAINS: readonly (readonly [string, string, string])[] = [
   ['nodeport-endpoints-check', 'filter-input', 'ct state new'],
   ['service-endpoints-check', 'filter-input', 'ct state new'],
   ['service-endpoints-check', 'filter-forward', 'ct state new'],

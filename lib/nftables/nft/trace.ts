@@ -4,10 +4,12 @@
 import type { NftTraceEntry } from './evaluator.js'
 import { ruleText } from './serialize.js'
 
-export function formatNftTrace(visited: readonly NftTraceEntry[]): string[] {
+/** handles: end each rule's line with its `# handle N` (as `nft -a` lists it), when the ruleset has handles. */
+export function formatNftTrace(visited: readonly NftTraceEntry[], options: { handles?: boolean } = {}): string[] {
   return visited.map((v) => {
     if (v.kind === 'policy') return `${v.table} ${v.chain} policy ${v.verdict}`
     const text = v.rule ? ruleText(v.rule.rule) : ''
-    return `${v.table} ${v.chain} rule ${text} (verdict ${v.verdict})`
+    const handle = options.handles === true && v.rule?.handle !== undefined ? ` # handle ${v.rule.handle}` : ''
+    return `${v.table} ${v.chain} rule ${text} (verdict ${v.verdict})${handle}`
   })
 }
