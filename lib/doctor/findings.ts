@@ -30,6 +30,12 @@ export type FindingCode =
   | 'stale-endpoints'
   // The proxy itself.
   | 'iptables-scale'
+  // IPVS mode only.
+  | 'ipvs-deprecated'
+  | 'ipvs-service-ip-any-port'
+  | 'ipvs-strict-arp-off'
+  | 'ipvs-weight-zero-reuse'
+  | 'ipvs-local-policy-fallback'
 
 /** A probe: one packet decided by the model, as `svcplane explain` shows it. */
 export interface Probe {
