@@ -124,12 +124,14 @@ export function ipvsFindings(node: string, proxier: Proxier, probe: Prober): Fin
   for (const s of proxier.state.servicePorts()) {
     for (const ip of [...s.info.externalIPs, ...s.info.loadBalancerVIPs]) external.add(ip)
   }
+  // Read the connection counters before the probe: its packet moves the Proxier's clock on.
+  const draining = drainingServers(node, proxier, state)
   const out: Finding[] = [deprecation(node)]
   const filter = filterChain(node, state, probe)
   if (filter !== undefined) out.push(filter)
   const arp = strictArp(node, state, external)
   if (arp !== undefined) out.push(arp)
-  out.push(...drainingServers(node, proxier, state))
+  out.push(...draining)
   return out
 }
 
