@@ -62,7 +62,8 @@ t.test('svcplane dump --proxy-mode ipvs --format ipvsadm: ipvsadm -Ln on a kube-
   ].join('\n'))
 })
 
-t.test('ipvs mode: an endpoint that starts terminating under a live connection drains at weight 0', async (t) => {
+/** node-b in ipvs mode, where 10.244.2.111 starts terminating under a live connection. */
+function drainingNodeB(): Proxier {
   const p = new Proxier({ mode: 'ipvs', nodeName: 'node-b', nodeIPs: ['192.168.10.12'], podCIDRs: ['10.244.1.0/24'], seed: 1 })
   p.applyList(objects(false))
   p.sync()
@@ -73,6 +74,11 @@ t.test('ipvs mode: an endpoint that starts terminating under a live connection d
   }
   p.applyEndpointSlice(session(true))
   p.sync()
+  return p
+}
+
+t.test('ipvs mode: an endpoint that starts terminating under a live connection drains at weight 0', async (t) => {
+  const p = drainingNodeB()
   const lines = p.ipvs!.ipvsadm().split('\n')
   const at = lines.indexOf('TCP  10.96.50.20:80 rr persistent 1800')
   t.same(lines.slice(at + 1, at + 4).map((l) => l.replace(/\s+/g, ' ').trim()), [
@@ -145,15 +151,7 @@ t.test('the doctor names the causes the listing shows', async (t) => {
 })
 
 t.test('doctor in ipvs mode: a draining weight-0 real server, with its connections', async (t) => {
-  const p = new Proxier({ mode: 'ipvs', nodeName: 'node-b', nodeIPs: ['192.168.10.12'], podCIDRs: ['10.244.1.0/24'], seed: 1 })
-  p.applyList(objects(false))
-  p.sync()
-  for (const [i, src] of ['10.244.1.7', '10.244.1.8', '10.244.1.9'].entries()) {
-    p.route({ src, sport: 40000, dst: '10.96.50.20', dport: 80, protocol: 'TCP', tcpFlags: 0x02, now: 1 + i })
-    p.route({ src, sport: 40000, dst: '10.96.50.20', dport: 80, protocol: 'TCP', tcpFlags: 0x10, now: 1.5 + i })
-  }
-  p.applyEndpointSlice(session(true))
-  p.sync()
+  const p = drainingNodeB()
   const found = ipvsFindings('node-b', p, ownedProber(p))
   const reuse = found.find((f) => f.code === 'ipvs-weight-zero-reuse')
   t.match(reuse, { severity: 'warning', servicePort: 'shop/session:http', details: { virtualServer: '10.96.50.20:80/TCP', weightZero: [{ address: '10.244.2.111', port: 8080, weight: 0 }] } })
