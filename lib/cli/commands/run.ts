@@ -16,7 +16,7 @@ import { loadKubeConfig } from '../../watch/kubeconfig.js'
 import { ProxierSyncLoop, type SyncHooks, type SyncInfo } from '../../watch/sync-loop.js'
 import { CliError, describeError, UsageError } from '../errors.js'
 import { logger } from '../log.js'
-import { CLUSTER_OPTION, MAX_INPUT_OPTION, clusterFiles, JSON_OPTION, modeOption, newProxier, NODE_OPTIONS, proxierOptionsFrom, readCluster, selectedMode } from '../node-options.js'
+import { applyConfigFile, CLUSTER_OPTION, CONFIG_OPTION, MAX_INPUT_OPTION, clusterFiles, JSON_OPTION, newProxier, NODE_OPTIONS, proxierOptionsFrom, proxyModeOptions, readCluster, selectedMode } from '../node-options.js'
 import type { Command } from '../registry.js'
 import { DUMP_FORMATS, DUMP_PATH, renderDump, type DumpFormat } from './dump.js'
 
@@ -53,7 +53,8 @@ export const runCommand: Command = {
     { name: 'context', type: 'string', valueName: 'NAME', description: 'kubeconfig context to use instead of the current one' },
     CLUSTER_OPTION,
     MAX_INPUT_OPTION,
-    modeOption(),
+    CONFIG_OPTION,
+    ...proxyModeOptions(),
     ...NODE_OPTIONS,
     { name: 'min-sync-period', type: 'duration', valueName: 'DURATION', default: 1, description: 'minimum time between syncs; changes within it are batched' },
     { name: 'sync-period', type: 'duration', valueName: 'DURATION', default: 30, description: 'maximum time between syncs (a full resync)' },
@@ -69,7 +70,8 @@ export const runCommand: Command = {
     'svcplane run --cluster cluster.json --node-ip 192.168.0.2 --metrics-bind-address 127.0.0.1:0',
     'svcplane run --kubeconfig kc.yaml --node-ip 192.168.0.2 --once --json',
   ],
-  async run({ options: v, io, command }) {
+  async run({ options: v, io, command, given }) {
+    await applyConfigFile(v, given, runCommand.options, io, command)
     const json = v.json === true
     const once = v.once === true
     const log = logger(io, json && !once)
