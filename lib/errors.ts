@@ -19,8 +19,10 @@ export type ErrorCode =
   | 'DESTROYED'
   /** The compiled addon could not be loaded (native mode, Dataplane). */
   | 'NATIVE_UNAVAILABLE'
+  /** A node tool (iptables-restore, nft, sysctl) refused what it was given; the node keeps its previous rules. */
+  | 'APPLY_FAILED'
 
-export const ERROR_CODES: readonly ErrorCode[] = ['INVALID', 'NOT_FOUND', 'IN_USE', 'CONFLICT', 'FULL', 'DESTROYED', 'NATIVE_UNAVAILABLE']
+export const ERROR_CODES: readonly ErrorCode[] = ['INVALID', 'NOT_FOUND', 'IN_USE', 'CONFLICT', 'FULL', 'DESTROYED', 'NATIVE_UNAVAILABLE', 'APPLY_FAILED']
 
 /** An error of the library that is not a bad argument. */
 export class SvcplaneError extends Error {
