@@ -42,11 +42,19 @@ if ('skip' in topo) {
     await topo.startBackends()
   })
 
-  for (const mode of (process.env.APPLY_MODES ?? 'iptables,nftables').split(',') as ('iptables' | 'nftables')[]) {
-    t.test(`${mode}: svcplane run --apply makes Service traffic flow`, async (t) => {
-      const file = join(dir, `${mode}.json`)
+  // iptables with the distribution's backend (nf_tables here), with iptables-legacy, and nftables.
+  const variants: Record<string, { mode: 'iptables' | 'nftables'; extra: string[] }> = {
+    iptables: { mode: 'iptables', extra: [] },
+    'iptables-legacy': { mode: 'iptables', extra: ['--iptables-backend', 'iptables-legacy'] },
+    nftables: { mode: 'nftables', extra: [] },
+  }
+  // APPLY_VARIANTS=nftables picks some while working on one.
+  for (const name of (process.env.APPLY_VARIANTS ?? Object.keys(variants).join(',')).split(',')) {
+    const { mode, extra } = variants[name]!
+    t.test(`${name}: svcplane run --apply makes Service traffic flow`, async (t) => {
+      const file = join(dir, `${name}.json`)
       writeCluster(file, clusterObjects())
-      let run: Child = topo.spawn('node', process.execPath, runArgs(file, mode))
+      let run: Child = topo.spawn('node', process.execPath, runArgs(file, mode, extra))
       t.teardown(() => run.stop())
       await run.waitFor(/applied full/, 60_000)
       t.equal(topo.exec('node', 'cat', ['/proc/sys/net/ipv4/ip_forward']).trim(), '1', 'forwarding set in the node namespace')
@@ -125,7 +133,7 @@ if ('skip' in topo) {
       t.test('a restart takes over the rules a previous run left; --cleanup removes them', async (t) => {
         t.equal(await run.stop(), 0, `stopped cleanly ${run.stderr.slice(-600)}`)
         t.not(leftovers(topo).length, 0, 'the rules stay after a stop')
-        run = topo.spawn('node', process.execPath, runArgs(file, mode))
+        run = topo.spawn('node', process.execPath, runArgs(file, mode, extra))
         await run.waitFor(/applied full/, 60_000)
         const rs = await topo.client('tcp', VIP.web, 80, 20)
         t.same(errorsOf(rs), [], 'traffic flows after the restart')
