@@ -31,10 +31,12 @@ export type ErrorCode =
   | 'API_ERROR'
   /** An input file is larger than its size limit (InputTooLargeError, with `limit`). */
   | 'TOO_LARGE'
+  /** A node tool (iptables-restore, nft, sysctl) refused what it was given; the node keeps its previous rules. */
+  | 'APPLY_FAILED'
 
 export const ERROR_CODES: readonly ErrorCode[] = [
   'INVALID', 'NOT_FOUND', 'IN_USE', 'CONFLICT', 'FULL', 'DESTROYED', 'NATIVE_UNAVAILABLE',
-  'WRONG_MODE', 'WRONG_STATE', 'TIMEOUT', 'LISTEN_FAILED', 'API_ERROR', 'TOO_LARGE',
+  'WRONG_MODE', 'WRONG_STATE', 'TIMEOUT', 'LISTEN_FAILED', 'API_ERROR', 'TOO_LARGE', 'APPLY_FAILED',
 ]
 
 /** An error of the library that is not a bad argument. */
