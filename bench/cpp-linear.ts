@@ -1,12 +1,10 @@
 // `cpp-linear`: kube-proxy's nat rules compiled into flat records and walked first-match by
 // C++ (native/linear). The same rules as ts-iptables, the same language as the native core:
 // the ratio to native-batch is the algorithmic one, O(n) against O(1).
-import { execFileSync } from 'node:child_process'
-import * as fs from 'node:fs'
-import * as path from 'node:path'
 import { parseAddr, type Addr, type Cidr } from '../lib/util/address-words.js'
 import { parseIptablesSave } from '../lib/iptables/save/parser.js'
 import type { Rule } from '../lib/iptables/save/types.js'
+import { loadBenchAddon } from './addons.js'
 
 const W = 32 // words per rule, as native/linear/linear_rules.h
 const F = {
@@ -205,21 +203,9 @@ interface LinearAddon {
 
 let linear: LinearAddon | undefined
 
-/**
- * The benchmark-only addon (native/linear/binding.gyp, svcplane_linear.node), built here on
- * first use: the package's own addon does not carry the linear walker.
- */
+/** The benchmark-only addon of native/linear: the package's own addon does not carry the linear walker. */
 function linearAddon(): LinearAddon {
-  if (linear) return linear
-  let dir = __dirname
-  while (!fs.existsSync(path.join(dir, 'native', 'linear', 'binding.gyp'))) {
-    if (path.dirname(dir) === dir) throw new Error('cpp-linear: native/linear/binding.gyp not found above ' + __dirname)
-    dir = path.dirname(dir)
-  }
-  const src = path.join(dir, 'native', 'linear')
-  const file = path.join(src, 'build', 'Release', 'svcplane_linear.node')
-  if (!fs.existsSync(file)) execFileSync('npx', ['node-gyp', 'rebuild'], { cwd: src, stdio: ['ignore', 'ignore', 'inherit'] })
-  linear = require(file) as LinearAddon
+  linear ??= loadBenchAddon<LinearAddon>('linear', 'svcplane_linear')
   return linear
 }
 

@@ -2,9 +2,10 @@
 //
 // The attacker's model: the table hashes a flow with the core's function (native/core/hash.h,
 // wyhash-style multiply-fold) and a secret it can guess — here the secret the core derives
-// for conntrack from `seed: 0` (what an unkeyed table is). It then picks tuples whose slot
-// (hash & mask) falls in one small window of the open-addressing index, so that they form a
-// single probe cluster: every lookup walks it (O(n)), inserts get slower and slower.
+// for conntrack from `seed: 0` (what an unkeyed table is). It then picks tuples whose home
+// bucket (native/core/bucket_index.h: the hash's high bits, multiply-shift) falls in one small
+// window of the bucketed index, so that they spill into one run of full buckets: every lookup
+// walks it (O(n)), inserts get slower and slower.
 //
 // Three runs of the same workload (FLOWS new flows in batches, then every flow looked up
 // again as established), ns per decision:
@@ -66,8 +67,8 @@ function flowKey(client: number, sport: number): Uint8Array {
 
 interface Tuple { client: number; sport: number }
 
-/** Tuples whose conntrack slot under `secret` falls in [0, window) of a table of `slots`. */
-function colliding(count: number, secret: bigint, slots: number, window: number): { tuples: Tuple[]; tried: number } {
+/** Tuples whose conntrack home bucket under `secret` falls in [0, window) of `buckets`. */
+function colliding(count: number, secret: bigint, buckets: number, window: number): { tuples: Tuple[]; tried: number } {
   const tuples: Tuple[] = []
   let tried = 0
   for (let c = 0; tuples.length < count; c++) {
@@ -75,7 +76,7 @@ function colliding(count: number, secret: bigint, slots: number, window: number)
     const sport = 1024 + (c & 1023)
     tried++
     const h = Number(keyedHash(flowKey(client, sport), secret) & 0xffffffffn)
-    if ((h & (slots - 1)) < window) tuples.push({ client, sport })
+    if (Math.floor((h * buckets) / 2 ** 32) < window) tuples.push({ client, sport })
   }
   return { tuples, tried }
 }
@@ -109,14 +110,14 @@ function run(tuples: Tuple[], seed: bigint | undefined, capacity: number): { ins
 function main() {
   const flows = Number(process.argv[2] ?? 8192)
   const capacity = 65536
-  // Conntrack's index has the next power of two >= 2 x capacity slots; it indexes each flow
-  // twice (original and reply tuple). The attack aims the original tuples at a window of 1/256
-  // of the slots.
-  const slots = 1 << Math.ceil(Math.log2(capacity * 2))
-  const window = slots / 256
+  // Conntrack's index (BucketIndex::bucketsFor) has ceil(2 x capacity x 10 / 64) buckets of 8
+  // ways; it indexes each flow twice (original and reply tuple). The attack aims the original
+  // tuples at a window of 1/256 of the buckets.
+  const buckets = Math.ceil((capacity * 2 * 10) / 64)
+  const window = Math.max(1, Math.floor(buckets / 256))
   const secret = derive(0n, 6n) // conntrack's secret for seed 0
   const started = Date.now()
-  const { tuples: bad, tried } = colliding(flows, secret, slots, window)
+  const { tuples: bad, tried } = colliding(flows, secret, buckets, window)
   const searchMs = Date.now() - started
   const random: Tuple[] = Array.from({ length: flows }, (_, i) => ({ client: 0xc6000000 + ((i * 2654435761) >>> 8), sport: 1024 + (i % 60000) }))
   // Warm up, then the median of 3 runs of each.
@@ -131,7 +132,7 @@ function main() {
   const u = median(() => run(bad, 0n, capacity))
   const line = (name: string, x: { insertNs: number; lookupNs: number }) =>
     `| ${name} | ${x.insertNs.toFixed(0)} | ${x.lookupNs.toFixed(0)} | ${(x.insertNs / r.insertNs).toFixed(2)}x | ${(x.lookupNs / r.lookupNs).toFixed(2)}x |`
-  console.log(`hash flood: ${flows} flows into a ${capacity}-flow conntrack (${slots} index slots); colliding tuples aimed at ${window} slots, ${tried} candidates tried in ${searchMs} ms`)
+  console.log(`hash flood: ${flows} flows into a ${capacity}-flow conntrack (${buckets} index buckets of 8); colliding tuples aimed at ${window} buckets, ${tried} candidates tried in ${searchMs} ms`)
   console.log('| run | new flow ns | established ns | new vs random | established vs random |')
   console.log('|---|---|---|---|---|')
   console.log(line('random tuples, keyed (random secret)', r))

@@ -3,21 +3,13 @@
 // 1,000,000 flows in conntrack. Measurements only: nothing here asserts a speed.
 //
 // Packets are rewritten in place, so each batch is first restored from a pristine copy; the
-// restore is timed on its own and reported apart (`copyNsPerPacket`), and `mpps` excludes it.
+// restore is not timed. Every figure is the median of MIN_RUNS runs (`runs`, `min`, `max`).
 //
 //   npx tsc -p tsconfig.bench.json && node dist-bench/bench/packets.js [--quick] [--json FILE]
 import * as fs from 'node:fs'
 import { Dataplane } from '../lib/dataplane/dataplane.js'
-
-export interface PacketBenchResult {
-  workload: 'conntrack-hit' | 'new-flow'
-  flows: number
-  batch: number
-  packets: number
-  mpps: number
-  nsPerPacket: number
-  copyNsPerPacket: number
-}
+import { measureFloor, withRatios } from './floor.js'
+import { MIN_RUNS, summarize, type BenchResult } from './results.js'
 
 const FRAME = 64
 const SERVICES = 100
@@ -76,13 +68,8 @@ function frames(count: number, first: number): Uint8Array {
   return buf
 }
 
-interface Timing {
-  ns: number
-  copyNs: number
-  packets: number
-}
-
-function measure(dp: Dataplane, pristine: Uint8Array, count: number, batch: number, minPackets: number, now: () => number): Timing {
+/** ns per packet of processPackets over `minPackets` packets in batches of `batch`, cycling through `pristine`. */
+function measure(dp: Dataplane, pristine: Uint8Array, count: number, batch: number, minPackets: number, now: () => number): number {
   const work = new Uint8Array(batch * FRAME)
   const offsets = new Uint32Array(batch)
   const lengths = new Uint32Array(batch).fill(FRAME)
@@ -92,71 +79,77 @@ function measure(dp: Dataplane, pristine: Uint8Array, count: number, batch: numb
   const batches = Math.max(1, Math.ceil(minPackets / batch))
   const perPass = Math.floor(count / batch)
   let ns = 0
-  let copyNs = 0
   for (let b = 0; b < batches; b++) {
     const src = (b % perPass) * batch * FRAME
-    const c0 = process.hrtime.bigint()
     work.set(pristine.subarray(src, src + batch * FRAME))
     const t0 = process.hrtime.bigint()
     dp.processPackets(work, offsets, lengths, batch, { direction: 'to-service', now: now() }, verdicts, reasons)
-    const t1 = process.hrtime.bigint()
-    copyNs += Number(t0 - c0)
-    ns += Number(t1 - t0)
+    ns += Number(process.hrtime.bigint() - t0)
   }
-  return { ns, copyNs, packets: batches * batch }
+  return ns / (batches * batch)
 }
 
-export function benchPackets(quick = false): PacketBenchResult[] {
-  const out: PacketBenchResult[] = []
-  for (const flows of [1000, 1_000_000]) {
-    // Established: every flow created once, then batches cycle over all of them.
+function fill(dp: Dataplane, flows: number, now: number): void {
+  const buf = frames(flows, 0)
+  const offs = new Uint32Array(flows).map((_, i) => i * FRAME)
+  const lens = new Uint32Array(flows).fill(FRAME)
+  dp.processPackets(buf, offs, lens, flows, { direction: 'to-service', now }, new Uint8Array(flows), new Uint8Array(flows))
+}
+
+/**
+ * The packet path (parse, conntrack, rewrite, checksums) per 64-byte frame: `hit` on established
+ * flows cycled in order, `new` on fresh flows into a full conntrack (each evicts the oldest).
+ */
+export function benchPackets(quick = false, flowCounts = [1000, 1_000_000], batches = [64, 256]): BenchResult[] {
+  const out: BenchResult[] = []
+  const runs = MIN_RUNS
+  for (const flows of flowCounts) {
     const dp = makeDataplane(flows)
     const pristine = frames(flows, 0)
     let clock = 1
-    const setup = new Uint8Array(pristine)
-    const offs = new Uint32Array(flows).map((_, i) => i * FRAME)
-    const lens = new Uint32Array(flows).fill(FRAME)
-    dp.processPackets(setup, offs, lens, flows, { direction: 'to-service', now: clock }, new Uint8Array(flows), new Uint8Array(flows))
-    for (const batch of [64, 256]) {
-      const m = measure(dp, pristine, flows, batch, quick ? 200_000 : 2_000_000, () => (clock += 1e-6))
-      out.push(result('conntrack-hit', flows, batch, m))
+    fill(dp, flows, clock)
+    for (const batch of batches) {
+      const ns: number[] = []
+      for (let r = 0; r < runs; r++) ns.push(measure(dp, pristine, flows, batch, quick ? 200_000 : 1_000_000, () => (clock += 1e-6)))
+      out.push(result('conntrack-hit', flows, batch, ns))
     }
     dp.destroy()
-    // New flows: conntrack full at `flows` entries, each new flow evicts the oldest.
-    for (const batch of [64, 256]) {
+    const fresh = quick ? 100_000 : 500_000
+    const newFrames = frames(fresh, 5_000_000)
+    for (const batch of batches) {
       const dpNew = makeDataplane(flows)
-      const fill = frames(flows, 0)
-      dpNew.processPackets(fill, offs, lens, flows, { direction: 'to-service', now: 1 }, new Uint8Array(flows), new Uint8Array(flows))
-      const fresh = quick ? 200_000 : 1_000_000
-      const newFrames = frames(fresh, 5_000_000)
+      fill(dpNew, flows, 1)
       let t = 2
-      const m = measure(dpNew, newFrames, fresh, batch, fresh, () => (t += 1e-6))
-      out.push(result('new-flow', flows, batch, m))
+      const ns: number[] = []
+      // Each run offers the same fresh tuples again: the previous run's flows are flushed first.
+      for (let r = 0; r < runs; r++) {
+        if (r > 0) {
+          dpNew.flushConntrack()
+          fill(dpNew, flows, (t += 1))
+        }
+        ns.push(measure(dpNew, newFrames, fresh, batch, fresh, () => (t += 1e-6)))
+      }
+      out.push(result('new-flow', flows, batch, ns))
       dpNew.destroy()
     }
   }
   return out
 }
 
-function result(workload: PacketBenchResult['workload'], flows: number, batch: number, m: Timing): PacketBenchResult {
-  return {
-    workload,
-    flows,
-    batch,
-    packets: m.packets,
-    mpps: Math.round((m.packets / m.ns) * 1e3 * 100) / 100,
-    nsPerPacket: Math.round((m.ns / m.packets) * 10) / 10,
-    copyNsPerPacket: Math.round((m.copyNs / m.packets) * 10) / 10,
-  }
+function result(variant: 'conntrack-hit' | 'new-flow', flows: number, batch: number, ns: number[]): BenchResult {
+  return { workload: 'packet-path', variant, impl: 'native-batch', services: SERVICES, flows, batch, threads: 1, ...summarize(ns) }
 }
 
 if (require.main === module) {
   const args = process.argv.slice(2)
   const quick = args.includes('--quick')
   const json = args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined
-  const results = benchPackets(quick)
-  console.log('workload        flows      batch  Mpps/core  ns/packet  (restore ns/packet)')
+  const floor = measureFloor()
+  const results = withRatios([floor, ...benchPackets(quick)], floor)
+  console.log('workload                    flows  batch  ns/packet (min-max)      Mpps  x floor')
   for (const r of results)
-    console.log(`${r.workload.padEnd(15)} ${String(r.flows).padStart(9)}  ${String(r.batch).padStart(5)}  ${r.mpps.toFixed(2).padStart(9)}  ${r.nsPerPacket.toFixed(1).padStart(9)}  (${r.copyNsPerPacket})`)
+    console.log(
+      `${(r.variant ?? r.workload).padEnd(20)} ${String(r.flows).padStart(12)}  ${String(r.batch ?? '').padStart(5)}  ${r.nsPerOp!.toFixed(1).padStart(9)} (${r.min}-${r.max})  ${(1e3 / r.nsPerOp!).toFixed(2).padStart(6)}  ${r.ratio ?? ''}`,
+    )
   if (json) fs.writeFileSync(json, JSON.stringify(results, null, 2))
 }

@@ -1,6 +1,6 @@
 // The one result shape every measurement produces (the JSON the harness writes).
-export type Workload = 'new-flow' | 'established' | 'sync-full' | 'sync-one' | 'memory'
-export type Impl = 'native-batch' | 'native-call' | 'native' | 'cpp-linear' | 'ts-iptables' | 'ts-nftables' | 'kernel-nft' | 'kernel-legacy' | 'kernel-nftables'
+export type Workload = 'new-flow' | 'established' | 'sync-full' | 'sync-one' | 'memory' | 'floor' | 'packet-path'
+export type Impl = 'native-batch' | 'native-call' | 'native' | 'cpp-linear' | 'ts-iptables' | 'ts-nftables' | 'kernel-nft' | 'kernel-legacy'
 
 export interface BenchResult {
   workload: Workload
@@ -20,6 +20,28 @@ export interface BenchResult {
   perFlow?: number
   /** Growth of the process's resident set while the state was built. */
   rssBytes?: number
+  /** Repeated measurements: nsPerOp is the median of `runs` runs, min and max their extremes. */
+  runs?: number
+  min?: number
+  max?: number
+  /** nsPerOp as a multiple of the memory floor measured in the same run (bench/floor.ts). */
+  ratio?: number
+  /** packet-path: packets per call, and the threads processing them. */
+  batch?: number
+  threads?: number
+}
+
+/** At least this many runs behind every native figure. */
+export const MIN_RUNS = 5
+
+/** Median, min and max of repeated ns-per-op measurements. */
+export function summarize(ns: number[]): { nsPerOp: number; runs: number; min: number; max: number } {
+  if (ns.length === 0) throw new RangeError('summarize: no runs')
+  const s = [...ns].sort((a, b) => a - b)
+  const mid = s.length >> 1
+  const median = s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2
+  const r = (x: number) => Math.round(x * 100) / 100
+  return { nsPerOp: r(median), runs: s.length, min: r(s[0]), max: r(s[s.length - 1]) }
 }
 
 /** Resident set size now, after a collection when the runtime allows it (node --expose-gc). */

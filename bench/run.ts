@@ -9,12 +9,15 @@ import { parseObjects, splitObjects } from '../lib/k8s/load.js'
 import type { EndpointSlice, Service } from '../lib/k8s/types.js'
 import type { Cluster, Mix } from './cluster.js'
 import { measureEstablished, measureNewFlows } from './dataplane.js'
+import { measureFloor, withRatios } from './floor.js'
 import { measureIptables } from './iptables.js'
 import { measureNftables } from './nft.js'
 import { kernelAvailable, measureKernel } from './kernel.js'
+import { benchPackets } from './packets.js'
 import { textTable, writeReport, type Machine } from './report.js'
 import type { BenchResult } from './results.js'
 import { measureSync } from './sync.js'
+import { measureUserspace, userspaceTable } from './userspace.js'
 
 const USAGE = `usage: npm run bench -- [options]
 
@@ -132,15 +135,23 @@ async function main() {
   const kernel = args.kernel ? kernelAvailable() : undefined
   if (kernel && !kernel.ok) console.error(`bench: --kernel skipped: ${kernel.why}`)
   // The kernel step runs once per backend (nft, legacy).
-  const progress = new Progress(counts.length * 2 + iptablesCounts.length * (kernel?.ok ? 4 : 2) + flowCounts.length)
-  const results: BenchResult[] = [
+  const progress = new Progress(counts.length * 2 + iptablesCounts.length * (kernel?.ok ? 4 : 2) + flowCounts.length + 5)
+  const floor = measureFloor()
+  progress.step('memory floor')
+  const measured: BenchResult[] = [
+    floor,
     ...measureNewFlows(counts, args.mix, newFlows, () => progress.step('native new flows'), cluster),
     ...measureIptables(iptablesCounts, args.mix, iptBudget, () => progress.step('iptables (TypeScript evaluator)'), cluster),
     ...measureNftables(iptablesCounts, args.mix, iptBudget, () => progress.step('nftables (TypeScript evaluator)'), cluster),
     ...measureSync(counts, args.mix, () => progress.step('native sync'), cluster),
     ...measureEstablished(flowCounts, () => progress.step('established flows')),
+    ...benchPackets(!args.full),
     ...(kernel?.ok ? await measureKernel(iptablesCounts, () => progress.step('real kernel')) : []),
   ]
+  progress.step('packet path')
+  const results = withRatios(measured, floor)
+  // Sockets on loopback: the userspace mode's proxy port against a direct connection.
+  const userspace = await measureUserspace({ durationS: args.full ? 10 : 3, connections: 16, connects: args.full ? 5000 : 1000 }, (label) => progress.step(label))
   const m = machine()
   const notes = [
     `workload: ${cluster ? `${args.cluster} (${cluster.services.length} services)` : `${args.mix}, generated from seed 1`}`,
@@ -148,6 +159,8 @@ async function main() {
     'ts-nftables: kube-proxy\'s nftables table (mode nftables) walked by the TypeScript nft evaluator, base chains hook by hook, verdict maps as hash lookups; sync-full transaction / sync-one transaction: the mode\'s sync() building kube-proxy\'s full and partial nft transactions; sync-full evaluator-load: parsing and compiling the whole table into the evaluator.',
     'new-flow:last: every packet to the service that KUBE-SERVICES matches last, the worst case for a linear walk; new-flow:spread: packets spread over all services.',
     'sync-one: one endpoint of one service replaced, then sync() (native: incremental; ts-iptables reload: re-render and reload the evaluator; full-text / partial-text: producing kube-proxy\'s full or partial (KEP-3453) iptables-restore text); sync-full: the first sync of every object.',
+    `floor: one random, independent cache-line read in a table the size of a ${(1e6).toLocaleString('en-US')}-flow conntrack, measured in C++ in this run (bench/floor.ts); "x floor" is a result's ns per op divided by it. Native figures are the median of at least 5 runs (runs, min, max in the JSON).`,
+    'packet-path: Dataplane.processPackets on 64-byte IPv4/TCP frames (parse, conntrack, DNAT rewrite, checksums), 100 services; conntrack-hit cycles over established flows, new-flow offers fresh tuples to a full conntrack (each evicts the oldest); batch is packets per call.',
     'memory: native bytes are the services, frontends, backends and revnat maps as allocated for this cluster (capacities 6-12x the counts, so per-service and per-endpoint figures are upper bounds); per flow is the conntrack record plus its index slots; ts-iptables is the size of the iptables-restore text (the kernel holds about 7.9 KiB per service with nft, NOTES.md); rss is the growth of the process while the state was built.',
   ]
   if (iptablesCounts.length < counts.length)
@@ -156,10 +169,13 @@ async function main() {
     notes.push('kernel-nft / kernel-legacy: sync-full is one iptables-restore of the whole ruleset into a fresh network namespace; new-flow is the difference of the median connect+close latency of 300 loopback TCP connections through the last service and straight to its endpoint (one python3 client), so small-N values carry about ±15 µs of noise.')
   console.log(`\nsvcplane benchmark · ${m.cpu} (${m.cores} cores) · Node ${m.node} · ${m.date.slice(0, 10)}\n`)
   console.log(textTable(results))
+  console.log(`\nuserspace mode (loopback TCP, echo of 64 bytes, 16 keep-alive connections; connect = connect + one request + close):\n${userspaceTable(userspace)}`)
+  const direct = userspace.find((u) => u.path === 'direct')
+  notes.push(`userspace mode, loopback TCP through the proxy port vs straight to the endpoint: ${userspace.map((u) => `${u.path} ${u.requestsPerSecond} requests/s${direct ? ` (${(u.requestsPerSecond / direct.requestsPerSecond).toFixed(2)}x)` : ''}, connection setup p50 ${u.connectP50Us} µs / p99 ${u.connectP99Us} µs`).join('; ')}. Endpoint and load generator run in child processes; service-proxy is the same socket proxy deciding with the native dataplane.`)
   const files = writeReport(args.out, m, results, notes)
   console.log(`\nreport: ${path.join(args.out, 'report.md')} (${files.length - 1} charts)`)
   if (args.json) {
-    fs.writeFileSync(args.json, JSON.stringify({ machine: m, results }, null, 2) + '\n')
+    fs.writeFileSync(args.json, JSON.stringify({ machine: m, results, userspace }, null, 2) + '\n')
     console.log(`json: ${args.json}`)
   }
 }

@@ -19,8 +19,25 @@ export type ErrorCode =
   | 'DESTROYED'
   /** The compiled addon could not be loaded (native mode, Dataplane). */
   | 'NATIVE_UNAVAILABLE'
+  /** A call only another proxy mode has (proxier.ipvsState() in mode 'iptables'). */
+  | 'WRONG_MODE'
+  /** A call the object's state does not allow now (ServiceProxy.start() twice, sync() after stop()). */
+  | 'WRONG_STATE'
+  /** A connection to an endpoint was not made in time (the userspace proxy's connect timeout). */
+  | 'TIMEOUT'
+  /** A server could not listen on its address (the cause says why: EADDRINUSE, EACCES, ...). */
+  | 'LISTEN_FAILED'
+  /** The Kubernetes API refused or failed a list or watch (informers' onError). */
+  | 'API_ERROR'
+  /** An input file is larger than its size limit (InputTooLargeError, with `limit`). */
+  | 'TOO_LARGE'
+  /** A node tool (iptables-restore, nft, sysctl) refused what it was given; the node keeps its previous rules. */
+  | 'APPLY_FAILED'
 
-export const ERROR_CODES: readonly ErrorCode[] = ['INVALID', 'NOT_FOUND', 'IN_USE', 'CONFLICT', 'FULL', 'DESTROYED', 'NATIVE_UNAVAILABLE']
+export const ERROR_CODES: readonly ErrorCode[] = [
+  'INVALID', 'NOT_FOUND', 'IN_USE', 'CONFLICT', 'FULL', 'DESTROYED', 'NATIVE_UNAVAILABLE',
+  'WRONG_MODE', 'WRONG_STATE', 'TIMEOUT', 'LISTEN_FAILED', 'API_ERROR', 'TOO_LARGE', 'APPLY_FAILED',
+]
 
 /** An error of the library that is not a bad argument. */
 export class SvcplaneError extends Error {

@@ -8,6 +8,7 @@ export { setNativeBinding } from './dataplane/native.js'
 export { SvcplaneError, SvcplaneTypeError, SvcplaneRangeError, errorCode, ERROR_CODES, type ErrorCode } from './errors.js'
 export type { DataplaneCounters, FlowEntry } from './dataplane/dataplane.js'
 export { FlowBatch, DecisionBatch, TCP_FLAGS } from './dataplane/wire.js'
+export { DECISION_V4, ipv4ToUint32, uint32ToIpv4 } from './dataplane/decide-v4.js'
 export { parseCidr, canonicalAddress, formatAddress, addressFamily } from './util/address.js'
 export { joinHostPort, splitHostPort, type HostPort } from './util/host-port.js'
 export type * from './dataplane/types.js'
@@ -15,6 +16,7 @@ export type * from './dataplane/types.js'
 // The kube-proxy model: Services and EndpointSlices in, kube-proxy's decisions out.
 export { Proxier, PROXY_MODE_NAMES, isProxyMode } from './modes/index.js'
 export type { IpvsView, IpvsState, IpvsModeOptions } from './modes/index.js'
+export type { UserspaceView, UserspaceServicePort, UserspaceModeOptions, PortalRule } from './modes/index.js'
 export { IPVS_SCHEDULERS, type IpvsScheduler, type VirtualServer, type RealServer } from './ipvs/types.js'
 export type { ProxierOptions, ProxyMode, ModeView, ModeSections, NativeView, NativeModeOptions, IptablesView, IptablesModeOptions, NftablesView, NftablesModeOptions } from './modes/index.js'
 export type {
@@ -70,6 +72,10 @@ export {
   type ChainCounter,
 } from './iptables/netfilter/evaluator.js'
 export { seededRandom, type RandomSource } from './util/random.js'
+
+// kube-proxy's --config file: a KubeProxyConfiguration read into Proxier options and run settings.
+export { loadKubeProxyConfiguration, kubeProxyConfigurationOptions, nodePortAddressList, KUBE_PROXY_CONFIG_API_VERSION } from './config/index.js'
+export type { KubeProxyConfigurationOptions, KubeProxyConfigurationReadOptions, KubeProxyRunSettings } from './config/index.js'
 
 // nftables: a parser for `nft -f` input and `nft list ruleset` output, and an evaluator that
 // runs packets through the hooks as netfilter does (sets and verdict maps hashed).

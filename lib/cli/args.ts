@@ -39,6 +39,8 @@ export type ParsedValues = Record<string, unknown>
 export interface ParsedArgs {
   values: ParsedValues
   positionals: string[]
+  /** The options given on the command line (canonical names: an alias counts as its target), not defaulted. */
+  given: Set<string>
 }
 
 /** Go-style durations as kube-proxy takes them: `1s`, `500ms`, `1m30s`, `2h`; a bare number is seconds. */
@@ -201,5 +203,5 @@ export function parseArgs(argv: readonly string[], options: readonly OptionSpec[
     }
     set(spec, convert(spec, raw, command), `--${spec.name}`)
   }
-  return { values, positionals }
+  return { values, positionals, given: new Set(seen.keys()) }
 }

@@ -47,7 +47,7 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
     const missing = specs.filter((p, i) => p.required && parsed.positionals[i] === undefined)
     if (missing.length) throw new UsageError(`missing ${missing.map((p) => p.name).join(', ')}`, command.name)
     delete parsed.values.help
-    const status = await command.run({ options: parsed.values, positionals: parsed.positionals, io, command: command.name })
+    const status = await command.run({ options: parsed.values, positionals: parsed.positionals, given: parsed.given, io, command: command.name })
     return typeof status === 'number' ? status : EXIT_OK
   } catch (err) {
     if (err instanceof UsageError) return usageFailure(io, err)

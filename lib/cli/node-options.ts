@@ -8,8 +8,9 @@ import type { SchedulerName } from '../dataplane/types.js'
 import { parseCapacityFlag } from '../modes/native/native-options.js'
 import { isProxyMode, PROXY_MODE_NAMES, Proxier, type ProxierOptions, type ProxyMode } from '../modes/index.js'
 import type { SyncSummary } from '../proxy/proxier.js'
+import { loadKubeProxyConfiguration, nodePortAddressList, type KubeProxyConfigurationOptions } from '../config/kube-proxy-configuration.js'
 import type { OptionSpec, ParsedValues } from './args.js'
-import { loadClusterFiles, MAX_INPUT_OPTION, printNotices, type ClusterDump } from './cluster-file.js'
+import { loadClusterFiles, MAX_INPUT_OPTION, printNotices, readInputText, type ClusterDump } from './cluster-file.js'
 import { CliError, UsageError } from './errors.js'
 import type { CliIO } from './io.js'
 import { progressBar } from './progress.js'
@@ -28,8 +29,34 @@ export { MAX_INPUT_OPTION }
 
 export const JSON_OPTION: OptionSpec = { name: 'json', type: 'boolean', description: 'print machine-readable JSON' }
 
-export function modeOption(extra: readonly string[] = [], def: string = 'native'): OptionSpec {
-  return { name: 'mode', type: 'string', valueName: 'MODE', choices: [...PROXY_MODE_NAMES, ...extra], default: def, description: "proxy mode, like kube-proxy's --proxy-mode" }
+/** kube-proxy's --proxy-mode, and --mode, its old name here, kept as a hidden alias. */
+export function proxyModeOptions(extra: readonly string[] = [], def: string = 'native', description = 'the proxy mode (kube-proxy\'s --proxy-mode)'): OptionSpec[] {
+  const choices = [...PROXY_MODE_NAMES, ...extra]
+  return [
+    { name: 'proxy-mode', type: 'string', valueName: 'MODE', choices, default: def, description },
+    { name: 'mode', type: 'string', hidden: true, alias: 'proxy-mode', choices, description: 'alias of --proxy-mode' },
+  ]
+}
+
+export const CONFIG_OPTION: OptionSpec = {
+  name: 'config',
+  type: 'string',
+  valueName: 'FILE',
+  description: 'a KubeProxyConfiguration file (kube-proxy\'s --config, YAML or JSON); flags given on the command line override its fields',
+}
+
+export const SERVICE_CIDR_OPTION: OptionSpec = {
+  name: 'service-cidr',
+  type: 'list',
+  valueName: 'CIDR',
+  description: 'the cluster\'s service CIDRs (kube-proxy --service-cluster-ip-range): nftables mode drops traffic to their unallocated addresses',
+}
+
+export const NODEPORT_ADDRESSES_OPTION: OptionSpec = {
+  name: 'nodeport-addresses',
+  type: 'list',
+  valueName: 'CIDR',
+  description: 'node addresses that accept NodePorts (kube-proxy --nodeport-addresses): CIDRs, "primary" (the node\'s primary IPs), "localhost" or "all" (the default)',
 }
 
 /** kube-proxy's node flags. Hidden aliases take kube-proxy's own flag names. */
@@ -44,7 +71,8 @@ export const NODE_OPTIONS: OptionSpec[] = [
   { name: 'capacity', type: 'string', valueName: 'N|MAP=N,...', description: 'native mode: ceiling of the services map (N), or per map (services=N,frontends=N,backends=N,conntrack=N,...); the service maps grow with the cluster up to it (default 33554432)' },
   { name: 'hostname-override', type: 'string', hidden: true, alias: 'node-name', description: 'alias of --node-name' },
   { name: 'cluster-cidr', type: 'list', hidden: true, alias: 'pod-cidr', description: 'alias of --pod-cidr' },
-  { name: 'proxy-mode', type: 'string', hidden: true, alias: 'mode', choices: PROXY_MODE_NAMES, description: 'alias of --mode' },
+  SERVICE_CIDR_OPTION,
+  NODEPORT_ADDRESSES_OPTION,
 ]
 
 function hostAddresses(): string[] {
@@ -54,13 +82,82 @@ function hostAddresses(): string[] {
   return [v4, v6].filter((a): a is string => a !== undefined)
 }
 
-/** Checks --node-ip / --pod-cidr values in the CLI's words (usage errors naming the flag). */
+/** The CIDRs of a list flag, each checked (a usage error naming the flag). */
+export function cidrFlag(v: ParsedValues, flag: string, example: string, command?: string): string[] {
+  const items = (v[flag] as string[] | undefined) ?? []
+  for (const c of items) {
+    if (!c.includes('/') || parseCidr(c) === undefined) throw new UsageError(`--${flag}: ${JSON.stringify(c)} is not a CIDR (ADDRESS/LENGTH, like ${example})`, command)
+  }
+  return items
+}
+
+/** --nodeport-addresses, its keywords expanded (undefined: not given, every address). */
+export function nodePortAddressesFlag(v: ParsedValues, command?: string): string[] | undefined {
+  const items = v['nodeport-addresses'] as string[] | undefined
+  if (items === undefined) return undefined
+  try {
+    return nodePortAddressList(items, '--nodeport-addresses')
+  } catch (err) {
+    throw new UsageError((err as Error).message.replace(/^--nodeport-addresses\[\d+\] must be/, '--nodeport-addresses: each item must be'), command)
+  }
+}
+
+/** Checks --node-ip / --pod-cidr / --service-cidr / --nodeport-addresses values in the CLI's words (usage errors naming the flag). */
 export function checkNodeFlags(v: ParsedValues, command?: string): void {
   if (v['node-name'] !== undefined && (v['node-name'] as string).trim() === '') throw new UsageError('--node-name: must not be empty', command)
   for (const ip of (v['node-ip'] as string[] | undefined) ?? []) if (canonicalAddress(ip) === undefined) throw new UsageError(`--node-ip: ${JSON.stringify(ip)} is not an IP address`, command)
-  for (const c of (v['pod-cidr'] as string[] | undefined) ?? []) {
-    if (!c.includes('/') || parseCidr(c) === undefined) throw new UsageError(`--pod-cidr: ${JSON.stringify(c)} is not a CIDR (ADDRESS/LENGTH, like 10.244.0.0/16)`, command)
+  cidrFlag(v, 'pod-cidr', '10.244.0.0/16', command)
+  cidrFlag(v, 'service-cidr', '10.96.0.0/12', command)
+  nodePortAddressesFlag(v, command)
+}
+
+/** Where applyConfigFile leaves the file's Proxier sections that no flag sets (iptables, ipvs, nftables, conntrack). */
+const CONFIG_SECTIONS = 'config:sections'
+
+type ConfigSections = Pick<ProxierOptions, 'iptables' | 'ipvs' | 'nftables' | 'native' | 'timeouts'>
+
+/** Flag name -> how to read its value from the file. */
+const FLAGS_FROM_CONFIG: Record<string, (c: KubeProxyConfigurationOptions) => unknown> = {
+  'proxy-mode': (c) => c.proxier.mode,
+  'node-name': (c) => c.proxier.nodeName,
+  'node-ip': (c) => c.proxier.nodeIPs,
+  'pod-cidr': (c) => c.proxier.podCIDRs,
+  'nodeport-addresses': (c) => c.proxier.nodePortAddresses,
+  'masquerade-all': (c) => c.proxier.masqueradeAll,
+  'localhost-node-ports': (c) => c.proxier.iptables?.localhostNodePorts,
+  'sync-period': (c) => c.run.syncPeriod,
+  'min-sync-period': (c) => c.run.minSyncPeriod,
+  'metrics-bind-address': (c) => c.run.metricsBindAddress,
+  'healthz-bind-address': (c) => c.run.healthzBindAddress,
+  kubeconfig: (c) => c.run.kubeconfig,
+}
+
+/**
+ * Reads --config (a KubeProxyConfiguration) and fills every option of `specs` it sets that was
+ * not given on the command line; the file's mode sections go to proxierOptionsFrom. Says on
+ * stderr, in one line, which fields it accepts but does not act on.
+ */
+export async function applyConfigFile(v: ParsedValues, given: ReadonlySet<string> | undefined, specs: readonly OptionSpec[], io: CliIO, command: string): Promise<KubeProxyConfigurationOptions | undefined> {
+  const file = v.config as string | undefined
+  if (file === undefined) return undefined
+  const text = await readInputText(file, io, 'configuration file', { maxBytes: v['max-input-bytes'] as number | undefined })
+  let config: KubeProxyConfigurationOptions
+  try {
+    config = await loadKubeProxyConfiguration(text)
+  } catch (err) {
+    throw new CliError(`--config ${file}: ${(err as Error).message}`)
   }
+  const known = new Set(specs.map((s) => s.name))
+  for (const [flag, read] of Object.entries(FLAGS_FROM_CONFIG)) {
+    const value = read(config)
+    // Offline from --cluster, the file's kubeconfig is not the source.
+    if (flag === 'kubeconfig' && v.cluster !== undefined) continue
+    if (value !== undefined && known.has(flag) && !(given?.has(flag) ?? false)) v[flag] = value
+  }
+  const { iptables, ipvs, nftables, native, timeouts } = config.proxier
+  v[CONFIG_SECTIONS] = { iptables, ipvs, nftables, native, timeouts } satisfies ConfigSections
+  if (config.notActedOn.length > 0) io.stderr.write(`svcplane ${command}: note: ${file}: svcplane does not act on ${config.notActedOn.join(', ')}\n`)
+  return config
 }
 
 /** ProxierOptions from the parsed node flags; checks them (usage errors name the flag). */
@@ -81,25 +178,37 @@ export function proxierOptionsFrom(v: ParsedValues, mode: ProxyMode, command?: s
   } catch (err) {
     throw new UsageError(`--capacity: ${(err as Error).message}`, command)
   }
+  const file = (v[CONFIG_SECTIONS] ?? {}) as ConfigSections
+  const serviceCIDRs = cidrFlag(v, 'service-cidr', '10.96.0.0/12', command)
+  const nodePortAddresses = nodePortAddressesFlag(v, command)
+  const fileCapacity = file.native?.capacity
+  const mergedCapacity = fileCapacity !== undefined || capacity !== undefined ? { ...fileCapacity, ...capacity } : undefined
   return {
     mode,
     nodeName,
     nodeIPs,
     podCIDRs,
+    ...(serviceCIDRs.length > 0 ? { serviceCIDRs } : {}),
+    ...(nodePortAddresses !== undefined ? { nodePortAddresses } : {}),
     zone: v.zone as string | undefined,
-    native: { scheduler: v.scheduler as SchedulerName, ...(capacity !== undefined ? { capacity } : {}) },
+    native: { scheduler: v.scheduler as SchedulerName, ...(mergedCapacity !== undefined ? { capacity: mergedCapacity } : {}) },
     masqueradeAll: v['masquerade-all'] === true,
+    ...(file.iptables !== undefined ? { iptables: file.iptables } : {}),
+    ...(file.ipvs !== undefined ? { ipvs: file.ipvs } : {}),
+    ...(file.nftables !== undefined ? { nftables: file.nftables } : {}),
+    ...(file.timeouts !== undefined ? { timeouts: file.timeouts } : {}),
     seed,
   }
 }
 
+/** The --proxy-mode value (or --mode's, or the --config file's). */
 export function selectedMode(v: ParsedValues): string {
-  return (v.mode ?? 'native') as string
+  return (v['proxy-mode'] ?? 'native') as string
 }
 
 /** Fails with a usage error naming the modes when `mode` is none of them. */
 export function requireMode(mode: string): asserts mode is ProxyMode {
-  if (!isProxyMode(mode)) throw new UsageError(`--mode: ${JSON.stringify(mode)} is not a proxy mode (${PROXY_MODE_NAMES.join(', ')})`)
+  if (!isProxyMode(mode)) throw new UsageError(`--proxy-mode: ${JSON.stringify(mode)} is not a proxy mode (${PROXY_MODE_NAMES.join(', ')})`)
 }
 
 export function newProxier(options: ProxierOptions): Proxier {

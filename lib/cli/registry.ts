@@ -8,6 +8,8 @@ export interface CommandContext {
   /** Option values, typed and defaulted by the parser. */
   options: ParsedValues
   positionals: string[]
+  /** The options given on the command line, by name (the rest hold their defaults); a --config file fills only the others. */
+  given?: ReadonlySet<string>
   io: CliIO
   /** The command's name as registered. */
   command: string

@@ -32,6 +32,8 @@ import {
   type ProcessOptions,
   type ResolvedPacketConfig,
 } from './packets.js'
+import { PACKET_PARAM, PacketCall } from './packet-call.js'
+import { DECISION_V4_SLOTS, decideV4Error, TUPLE_V4_SLOTS } from './decide-v4.js'
 
 export { DEFAULT_CAPACITY, DEFAULT_TIMEOUTS, INITIAL_CAPACITY, MAX_CAPACITY } from './defaults.js'
 
@@ -125,6 +127,28 @@ function raise(err: NativeError, context: string): never {
   throw new SvcplaneRangeError(text, code)
 }
 
+/** A byte buffer reused across calls, grown on demand; take(n) is a view of its first n bytes. */
+class ScratchBytes {
+  private buf = new Uint8Array(1024)
+  view = new DataView(this.buf.buffer)
+  take(n: number): Uint8Array {
+    if (n > this.buf.length) {
+      this.buf = new Uint8Array(Math.max(n, this.buf.length * 2))
+      this.view = new DataView(this.buf.buffer)
+    }
+    return this.buf.subarray(0, n)
+  }
+}
+
+/** The same for backend ids. */
+class ScratchIds {
+  private buf = new Uint32Array(256)
+  take(n: number): Uint32Array {
+    if (n > this.buf.length) this.buf = new Uint32Array(Math.max(n, this.buf.length * 2))
+    return this.buf.subarray(0, n)
+  }
+}
+
 export class Dataplane {
   readonly capacity: Readonly<Required<NonNullable<DataplaneOptions['capacity']>>>
   private readonly h: NativeHandle
@@ -133,6 +157,17 @@ export class Dataplane {
   private readonly scratchInView = new DataView(this.scratchIn.buffer)
   private readonly scratchOut = new Uint8Array(DECISION_STRIDE)
   private readonly scratchOutView = new DataView(this.scratchOut.buffer)
+  /** Scratch for the control path's encodings (upsertBackend, upsertService). */
+  private readonly addressScratch = new Uint8Array(16)
+  private readonly frontendScratch = new ScratchBytes()
+  private readonly rangeScratch = new ScratchBytes()
+  private readonly idScratch = new ScratchIds()
+  /** decideV4's tuple (TUPLE_V4_SLOTS u32), registered with the addon once. */
+  private readonly tupleV4 = new Uint32Array(TUPLE_V4_SLOTS)
+  /** The last decideV4's decision, slots DECISION_V4 (overwritten by the next call). */
+  readonly decisionV4 = new Uint32Array(DECISION_V4_SLOTS)
+  /** processPackets' arguments, registered with the addon (it holds the last arrays given until the next call or destroy()). */
+  private readonly packetCall: PacketCall
   /** Backend id -> "address" text, so decisions need not format bytes. */
   private readonly backendAddress = new Map<number, string>()
   private readonly zones = new Map<string, number>()
@@ -183,6 +218,8 @@ export class Dataplane {
     this.native = nativeBinding()
     this.h = this.native.create(config)
     this.h.setScratch(this.scratchIn, this.scratchOut)
+    this.packetCall = new PacketCall(this.h)
+    this.h.setScratchV4(this.tupleV4, this.decisionV4)
   }
 
   private mergeTimeouts(t: Partial<ConntrackTimeouts>): ConntrackTimeouts {
@@ -221,7 +258,7 @@ export class Dataplane {
     if (spec === null || typeof spec !== 'object') throw new SvcplaneTypeError(`backend must be an object, got ${show(spec)}`)
     checkId(spec.id, 'backend.id')
     const ctx = `backend ${spec.id}`
-    const addr = new Uint8Array(16)
+    const addr = this.addressScratch
     if (!parseAddressInto(spec.address, addr)) throw new SvcplaneTypeError(`${ctx}: address is not an IP address: ${show(spec.address)}`)
     checkPort(spec.port, `${ctx}: port`)
     const state = BACKEND_STATES.indexOf(spec.state ?? 'active')
@@ -265,8 +302,10 @@ export class Dataplane {
     const empty = spec.emptyVerdict ?? 'reject'
     if (empty !== 'reject' && empty !== 'drop') throw new SvcplaneTypeError(`${ctx}: emptyVerdict must be 'reject' or 'drop', got ${show(empty)}`)
 
-    const fe = new Uint8Array(spec.frontends.length * this.native.frontendStride)
-    const feView = new DataView(fe.buffer)
+    // Encoded into scratch buffers reused across calls (views of them: the addon copies what it
+    // reads), so programming 10,000 services makes no garbage of backing stores.
+    const fe = this.frontendScratch.take(spec.frontends.length * this.native.frontendStride)
+    const feView = this.frontendScratch.view
     spec.frontends.forEach((f, i) => {
       const field = `${ctx}: frontends[${i}]`
       if (f === null || typeof f !== 'object') throw new SvcplaneTypeError(`${field} must be an object, got ${show(f)}`)
@@ -285,14 +324,14 @@ export class Dataplane {
       if (masq < 0) throw new SvcplaneTypeError(`${field}.masquerade must be one of ${MASQUERADE_POLICIES.join(', ')}, got ${show(f.masquerade)}`)
       fe[off + 21] = masq
     })
-    const ids = new Uint32Array(spec.backends.length)
+    const ids = this.idScratch.take(spec.backends.length)
     spec.backends.forEach((id, i) => {
       checkId(id, `${ctx}: backends[${i}]`)
       ids[i] = id
     })
     const ranges = spec.sourceRanges ?? []
     if (!Array.isArray(ranges)) throw new SvcplaneTypeError(`${ctx}: sourceRanges must be an array of CIDRs, got ${show(ranges)}`)
-    const rb = new Uint8Array(ranges.length * this.native.cidrStride)
+    const rb = this.rangeScratch.take(ranges.length * this.native.cidrStride)
     ranges.forEach((r, i) => {
       const c = parseCidr(typeof r === 'string' ? r.trim() : r)
       if (!c) throw new SvcplaneTypeError(`${ctx}: sourceRanges[${i}] is not a CIDR: ${show(r)}`)
@@ -355,6 +394,30 @@ export class Dataplane {
     }
   }
 
+  /**
+   * Decides one IPv4 flow given as numbers: addresses as uint32 in host order (10.0.0.1 is
+   * 0x0a000001, see ipv4ToUint32), ports, protocol number (6, 17, 132), the caller's clock in
+   * seconds, and optionally TCP flags and the scope (default external, as decide()). Returns
+   * the verdict code (VERDICTS index) and fills `decisionV4` (slots DECISION_V4: reason,
+   * flags, serviceId, backendId, port, address as uint32). The same decision as decide(); no
+   * string is parsed and nothing is allocated.
+   */
+  decideV4(src: number, sport: number, dst: number, dport: number, protocol: number, now: number, tcpFlags = 0, internal = false): number {
+    // One cheap test of everything (x >>> 0 === x holds only for integers 0..2^32-1, x & m === x
+    // only for integers 0..m); the error names the argument.
+    if (src >>> 0 !== src || dst >>> 0 !== dst || (sport & 0xffff) !== sport || (dport & 0xffff) !== dport ||
+        (protocol !== 6 && protocol !== 17 && protocol !== 132) || typeof now !== 'number' || !(now >= 0 && now <= Number.MAX_VALUE) ||
+        (tcpFlags & 0xff) !== tcpFlags || (internal !== true && internal !== false))
+      throw decideV4Error(src, sport, dst, dport, protocol, now, tcpFlags, internal)
+    const t = this.tupleV4
+    t[0] = src
+    t[1] = dst
+    t[2] = sport | (dport << 16)
+    t[3] = protocol | (internal ? 0 : 0x100) | (tcpFlags << 16)
+    this.h.decideV4(now)
+    return this.decisionV4[0]
+  }
+
   /** Decides flows[0 .. flows.length) into out; returns the count. No object per flow. */
   decideBatch(flows: FlowBatch, now: number, out: DecisionBatch): number {
     if (!(flows instanceof FlowBatch)) throw new SvcplaneTypeError(`flows must be a FlowBatch, got ${show(flows)}`)
@@ -408,10 +471,19 @@ export class Dataplane {
     const o = checkProcessOptions(options)
     const r = o.replies
     if (r !== undefined && r.offsets.length < count) throw new SvcplaneRangeError(`options.replies holds ${r.offsets.length} packets, count is ${count}`)
-    const used = this.h.processPackets(
-      buffer, offsets, lengths, count, o.direction, o.now, o.link, o.fromNode, o.reject, verdicts, reasons,
-      r ? r.buffer : null, r ? r.offsets : null, r ? r.lengths : null,
-    )
+    const call = this.packetCall
+    call.use({
+      buffer, offsets, lengths, verdicts, reasons,
+      replies: r ? r.buffer : null, replyOffsets: r ? r.offsets : null, replyLengths: r ? r.lengths : null,
+    })
+    const p = call.params
+    p[PACKET_PARAM.count] = count
+    p[PACKET_PARAM.direction] = o.direction
+    p[PACKET_PARAM.now] = o.now
+    p[PACKET_PARAM.link] = o.link
+    p[PACKET_PARAM.fromNode] = o.fromNode ? 1 : 0
+    p[PACKET_PARAM.reject] = o.reject
+    const used = this.h.processPackets()
     if (r) r.used = used
     return count
   }

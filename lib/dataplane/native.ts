@@ -5,10 +5,15 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { SvcplaneError, SvcplaneTypeError } from '../errors.js'
 import { show } from '../util/show.js'
+import type { PacketCall } from './packet-call.js'
 
 export interface NativeHandle {
   setScratch(input: Uint8Array, output: Uint8Array): void
   decideScratch(now: number): void
+  /** Registers decideV4's tuple and decision arrays (lib/dataplane/decide-v4.ts slots). */
+  setScratchV4(input: Uint32Array, output: Uint32Array): void
+  /** Decides the IPv4 tuple in the registered input into the registered output. */
+  decideV4(now: number): void
   decideBatch(input: Uint8Array, count: number, now: number, output: Uint8Array): number
   upsertBackend(
     id: number, address: Uint8Array, port: number, state: number, weight: number, nodeLocal: boolean, zone: number,
@@ -36,11 +41,10 @@ export interface NativeHandle {
   counters(): { packets: number; verdicts: number[]; reasons: number[] }
   setTimeouts(seconds: Float64Array): void
   destroy(): void
-  processPackets(
-    buffer: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, direction: number, now: number,
-    link: number, fromNode: boolean, reject: number, verdicts: Uint8Array, reasons: Uint8Array,
-    replies: Uint8Array | null, replyOffsets: Uint32Array | null, replyLengths: Uint32Array | null,
-  ): number
+  /** Registers processPackets' struct (lib/dataplane/packet-call.ts): its params and arrays. */
+  setPacketCall(call: PacketCall): void
+  /** Processes the registered PacketCall; returns the bytes of replies used. */
+  processPackets(): number
   setPacketConfig(
     nodes: Uint8Array, podCidrs: Uint8Array, masq4: Uint8Array | null, masq6: Uint8Array | null, masqueradeAll: boolean,
     natPortLow: number, natPortHigh: number, fragmentTimeout: number,
@@ -67,6 +71,9 @@ export interface NativeModule {
   initialCapacity: Pick<NativeCapacities, 'services' | 'frontends' | 'backends'>
   defaultTimeouts: Record<string, number>
   defaultMaglevTableSize: number
+  /** PacketCall.params slot names and its array names, in the addon's order. */
+  packetParams: string[]
+  packetArrays: string[]
   /** The core's name tables (native/bridge/names.h), indexed by the core's codes. */
   names: {
     verdicts: string[]

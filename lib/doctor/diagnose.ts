@@ -15,8 +15,9 @@ import { checkServicePort, checkTarget, DEFAULT_NODE_PORT_RANGE, type CheckConte
 import { mergeFindings, type Finding } from './findings.js'
 import { nodeAddresses, splitNodesAndPods, type ClusterNode, type PodRef } from './nodes.js'
 import { addressInCidr, ownedProber, tracingProber, type Prober } from './probe.js'
+import { ipvsFindings, reviseForIpvs } from './ipvs-checks.js'
 import { classifyFlow, staleFlows, trackedFlows, conntrackDeleteCommands, type StaleFlow, type TrackedFlow } from './stale.js'
-import { SvcplaneRangeError } from '../errors.js'
+import { errorCode, SvcplaneError, SvcplaneRangeError } from '../errors.js'
 
 export interface DoctorObjects {
   services: unknown[]
@@ -54,6 +55,17 @@ export interface DoctorOptions {
   conntrack?: TrackedFlow[]
   /** Fixes the schedulers of the probe Proxiers (reproducible endpoints in probes). Default 1. */
   seed?: number
+  /**
+   * The nodes' proxy mode: probes run through it, and 'ipvs' adds IPVS mode's own checks.
+   * Default: the native model (the decisions of iptables mode).
+   */
+  mode?: ProxyMode
+  /** kube-proxy's service CIDRs (nftables mode drops their unallocated addresses). */
+  serviceCIDRs?: string[]
+  /** kube-proxy's --nodeport-addresses (CIDRs or "primary"). */
+  nodePortAddresses?: string[]
+  /** The mode sections of a KubeProxyConfiguration (ipvs.strictARP, ipvs.scheduler, ...). */
+  sections?: Pick<ProxierOptions, 'iptables' | 'ipvs' | 'nftables' | 'timeouts'>
 }
 
 export interface DoctorReport {
@@ -112,15 +124,21 @@ export function proxierOptionsFor(node: ClusterNode, objects: DoctorObjects, opt
     // kube-proxy's iptables mode detects pod traffic by one CIDR per family.
     podCIDRs = (['IPv4', 'IPv6'] as IPFamily[]).map((f) => podCIDRs.find((c) => c.includes(':') === (f === 'IPv6'))).filter((c): c is string => c !== undefined)
   }
+  const sections = options.sections ?? {}
   return {
     mode,
     nodeName: node.name,
     nodeIPs: ips,
     podCIDRs,
+    ...(options.serviceCIDRs !== undefined ? { serviceCIDRs: options.serviceCIDRs } : {}),
+    ...(options.nodePortAddresses !== undefined ? { nodePortAddresses: options.nodePortAddresses } : {}),
     zone: node.zone,
     masqueradeAll: options.masqueradeAll ?? false,
     seed: options.seed ?? 1,
-    iptables: { localhostNodePorts: options.localhostNodePorts ?? true },
+    ...(sections.ipvs !== undefined ? { ipvs: sections.ipvs } : {}),
+    ...(sections.nftables !== undefined ? { nftables: sections.nftables } : {}),
+    ...(sections.timeouts !== undefined ? { timeouts: sections.timeouts } : {}),
+    iptables: { ...sections.iptables, localhostNodePorts: options.localhostNodePorts ?? sections.iptables?.localhostNodePorts ?? true },
     native: {
       capacity: {
         services: 2 * ports + 64,
@@ -142,8 +160,9 @@ export function loadNode(node: ClusterNode, objects: DoctorObjects, options: Doc
   if (summary.errors.length > 0) {
     const e = summary.errors[0]!
     const clash = conflictMessage(e.service, objects.services.flatMap((s) => { try { return [parseService(s)] } catch { return [] } }))
-    if (clash !== undefined) throw Object.assign(new Error(clash), { code: 'CONFLICT' })
-    throw new Error(`programming ${e.service} failed on node ${node.name}: ${e.error.message}`, { cause: e.error })
+    if (clash !== undefined) throw new SvcplaneError('CONFLICT', clash)
+    // The cause's code (FULL, CONFLICT, ...) says why, as it would from the Proxier itself.
+    throw new SvcplaneError(errorCode(e.error) ?? 'INVALID', `programming ${e.service} failed on node ${node.name}: ${e.error.message}`, { cause: e.error })
   }
   return proxier
 }
@@ -259,6 +278,7 @@ function finish(findings: Finding[], options: DoctorOptions, nodes: string[], al
 const DOCTOR_OPTION_KEYS = optionKeys<DoctorOptions>({
   nodeName: true, nodeIPs: true, podCIDRs: true, zone: true, services: true, client: true, target: true,
   nodePortRange: true, localhostNodePorts: true, masqueradeAll: true, includeInfo: true, conntrack: true, seed: true,
+  mode: true, serviceCIDRs: true, nodePortAddresses: true, sections: true,
 })
 const LIVE_OPTION_KEYS = optionKeys<LiveOptions>({ services: true, client: true, target: true, nodePortRange: true, includeInfo: true, nodes: true, pods: true, now: true })
 
@@ -318,12 +338,14 @@ export function diagnose(input: DoctorObjects | unknown, options: DoctorOptions 
   const stale: StaleFlow[] = []
   let servicePorts = 0
   for (const node of nodes) {
-    const proxier = loadNode(node, scoped, options)
+    const proxier = loadNode(node, scoped, options, options.mode ?? 'native')
     try {
       const model = proxier.state
       servicePorts = Math.max(servicePorts, model.servicePorts().filter((s) => wanted(s.info.service)).length)
       const view: NodeView = { node, model, probe: ownedProber(proxier), podSource: podSources(model) }
-      findings.push(...checkNode(view, ctx, wanted))
+      const found = checkNode(view, ctx, wanted)
+      findings.push(...(proxier.ipvs !== undefined ? reviseForIpvs(found) : found))
+      findings.push(...ipvsFindings(node.name, proxier, view.probe).filter((f) => f.service === '' || wanted(f.service)))
       if (options.conntrack !== undefined) {
         const r = flowFindings(model, node.name, options.conntrack, wanted)
         findings.push(...r.findings)

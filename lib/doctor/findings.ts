@@ -33,6 +33,12 @@ export type FindingCode =
   // A node's nftables ruleset (--nft-ruleset, lib/doctor/nft-ruleset.ts).
   | 'nft-no-kube-proxy-table' | 'nft-no-endpoints' | 'nft-service-without-endpoints' | 'nft-endpoint-without-dnat'
   | 'nft-missing-jump' | 'nft-missing-masquerade' | 'nft-refused-packets' | 'nft-unknown-expression'
+  // IPVS mode only.
+  | 'ipvs-deprecated'
+  | 'ipvs-service-ip-any-port'
+  | 'ipvs-strict-arp-off'
+  | 'ipvs-weight-zero-reuse'
+  | 'ipvs-local-policy-fallback'
 
 /** A probe: one packet decided by the model, as `svcplane explain` shows it. */
 export interface Probe {

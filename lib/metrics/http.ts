@@ -1,7 +1,7 @@
 // Small HTTP helpers shared by the metrics, healthz and health-check-node-port servers.
 import * as http from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { SvcplaneRangeError } from '../errors.js'
+import { SvcplaneError, SvcplaneRangeError } from '../errors.js'
 
 export interface BindAddress {
   host: string
@@ -38,7 +38,7 @@ export function listen(server: http.Server, addr: BindAddress, what: string): Pr
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
       const why = err.code === 'EADDRINUSE' ? 'address already in use' : err.code === 'EACCES' ? 'permission denied' : err.code === 'EADDRNOTAVAIL' ? 'address not available on this host' : err.message
-      reject(new Error(`cannot serve ${what} on ${formatAddress(addr)}: ${why}`))
+      reject(new SvcplaneError('LISTEN_FAILED', `cannot serve ${what} on ${formatAddress(addr)}: ${why}`, { cause: err }))
     }
     server.once('error', onError)
     server.listen(addr.port, addr.host, () => {

@@ -12,8 +12,9 @@ import type { NftablesMode } from './nftables/nftables-mode.js'
 import { nftablesSettings } from './nftables/nftables-options.js'
 import type { IpvsMode, IpvsState } from './ipvs/ipvs-mode.js'
 import { ipvsSettings } from './ipvs/ipvs-options.js'
+import { userspaceSettings } from './userspace/userspace-options.js'
 import { isProxyMode, PROXY_MODE_NAMES, PROXY_MODES, SECTION_KEYS, type ModeSections, type ModeView, type ProxyMode } from './table.js'
-import { SvcplaneTypeError } from '../errors.js'
+import { SvcplaneError, SvcplaneTypeError } from '../errors.js'
 
 export interface ProxierOptions extends Omit<CommonProxierOptions, 'mode' | 'iptables'>, ModeSections {
   /** kube-proxy's --proxy-mode. */
@@ -52,6 +53,7 @@ export class Proxier extends ProxierCore<ModeView> {
     const iptables = iptablesExtraOptions(given.iptables)
     nftablesSettings(given.nftables)
     ipvsSettings(given.ipvs)
+    userspaceSettings(given.userspace)
     super(resolved, (model) => PROXY_MODES[given.mode].create(model, resolved, given))
     this.restoreWriter = new ModelRestoreWriter(this.state, iptables)
     this.addSyncListener(this.restoreWriter)
@@ -78,7 +80,7 @@ export class Proxier extends ProxierCore<ModeView> {
   private requireNftables(method: string): NftablesMode {
     const n = this.nftables
     if (n === undefined) {
-      throw Object.assign(new Error(`proxier.${method}() needs mode 'nftables' (this Proxier runs mode ${JSON.stringify(this.options.mode)})`), { code: 'WRONG_MODE' })
+      throw new SvcplaneError('WRONG_MODE', `proxier.${method}() needs mode 'nftables' (this Proxier runs mode ${JSON.stringify(this.options.mode)})`)
     }
     return n
   }
@@ -115,7 +117,7 @@ export class Proxier extends ProxierCore<ModeView> {
   ipvsState(): IpvsState {
     const mode = this.ipvs
     if (mode === undefined) {
-      throw Object.assign(new Error(`ipvsState() needs mode "ipvs"; this Proxier runs mode ${JSON.stringify(this.options.mode)}`), { code: 'WRONG_MODE' })
+      throw new SvcplaneError('WRONG_MODE', `ipvsState() needs mode "ipvs"; this Proxier runs mode ${JSON.stringify(this.options.mode)}`)
     }
     return mode.state()
   }

@@ -12,6 +12,8 @@ import { NFTABLES_OPTION_KEYS, nftablesSettings, type NftablesModeOptions } from
 import { NftablesMode, type NftablesView } from './nftables/nftables-mode.js'
 import { IPVS_OPTION_KEYS, ipvsSettings, type IpvsModeOptions } from './ipvs/ipvs-options.js'
 import { IpvsMode, type IpvsView } from './ipvs/ipvs-mode.js'
+import { USERSPACE_OPTION_KEYS, userspaceSettings, type UserspaceModeOptions } from './userspace/userspace-options.js'
+import { UserspaceMode, type UserspaceView } from './userspace/userspace-mode.js'
 
 /** Every mode's options section, by the section's name (a KubeProxyConfiguration's layout). */
 export interface ModeSections {
@@ -19,10 +21,11 @@ export interface ModeSections {
   iptables?: IptablesModeOptions
   nftables?: NftablesModeOptions
   ipvs?: IpvsModeOptions
+  userspace?: UserspaceModeOptions
 }
 
 /** What `proxier.inspect()` returns: the running mode's own state, told apart by `mode`. */
-export type ModeView = NativeView | IptablesView | NftablesView | IpvsView
+export type ModeView = NativeView | IptablesView | NftablesView | IpvsView | UserspaceView
 
 interface ModeEntry {
   /** Builds the mode; `sections` are the options as given (each mode checks its own section). */
@@ -42,6 +45,9 @@ export const PROXY_MODES = {
   ipvs: {
     create: (model, options, sections) => new IpvsMode(model, options, ipvsSettings(sections.ipvs), iptablesExtraOptions(sections.iptables)),
   },
+  userspace: {
+    create: (model, options, sections) => new UserspaceMode(model, options, userspaceSettings(sections.userspace)),
+  },
 } satisfies Record<string, ModeEntry>
 
 export type ProxyMode = keyof typeof PROXY_MODES
@@ -54,6 +60,7 @@ export const SECTION_KEYS: Readonly<Record<keyof ModeSections, readonly string[]
   iptables: IPTABLES_OPTION_KEYS,
   nftables: NFTABLES_OPTION_KEYS,
   ipvs: IPVS_OPTION_KEYS,
+  userspace: USERSPACE_OPTION_KEYS,
 }
 
 export function isProxyMode(name: unknown): name is ProxyMode {

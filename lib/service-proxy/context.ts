@@ -1,8 +1,9 @@
-// What the TCP and UDP halves of the socket proxy share: the Proxier that decides, the clock,
-// the counters, and the feed that keeps the native conntrack's TCP/UDP state machine in step
-// with what the sockets actually see (so timeouts and least-connection counts are right).
-import type { Proxier } from '../modes/index.js'
-import type { Hook } from '../proxy/packet.js'
+// What the TCP and UDP halves of the socket proxy share: what decides a connection (the
+// Proxier, or the userspace mode's load balancer), the clock, the counters, and the feed that
+// keeps the native conntrack's TCP/UDP state machine in step with what the sockets actually
+// see (so timeouts and least-connection counts are right).
+import type { Dataplane } from '../dataplane/dataplane.js'
+import type { Hook, Packet, RouteResult } from '../proxy/packet.js'
 import type { CounterTable } from './counters.js'
 import type { LocalAddresses } from './addresses.js'
 
@@ -20,7 +21,15 @@ export interface Tuple {
 }
 
 export interface ProxyContext {
-  readonly proxier: Proxier
+  /** Decides a new TCP connection (its SYN) or a UDP datagram, as route() does. */
+  route(packet: Packet): RouteResult
+  /**
+   * A new TCP connection's dial to `failed` did not connect: the endpoint to try instead
+   * (attempt 1, 2, ...), or undefined to give up and reset the client. Unset: never redial.
+   */
+  redial?(tuple: Tuple, failed: string, attempt: number): RouteResult | undefined
+  /** The native dataplane whose conntrack follows the sockets; undefined in other modes. */
+  dataplane(): Pick<Dataplane, 'lookupFlow' | 'decide'> | undefined
   /** Seconds of a monotonic clock. */
   now(): number
   readonly counters: CounterTable
@@ -56,7 +65,7 @@ export function feedConntrack(
   tcpFlags: number,
   seenAt: number,
 ): void {
-  const dp = ctx.proxier.dataplane
+  const dp = ctx.dataplane()
   if (dp === undefined) return
   try {
     if (dir === 'original' && seenAt !== ctx.generation()) {

@@ -53,10 +53,18 @@ export class CounterTable {
     return c
   }
 
-  snapshot(): Record<string, ServiceCounters> {
+  /** A copy by ServicePort name; `open` sessions' bytes so far are added in. */
+  snapshot(open: Iterable<{ servicePort: string; bytes(): [number, number] }> = []): Record<string, ServiceCounters> {
     const out: Record<string, ServiceCounters> = {}
     for (const [k, v] of [...this.byService].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
       out[k] = { ...v, endpoints: { ...v.endpoints } }
+    }
+    for (const session of open) {
+      const c = out[session.servicePort]
+      if (c === undefined) continue
+      const [i, o] = session.bytes()
+      c.bytesIn += i
+      c.bytesOut += o
     }
     return out
   }

@@ -15,7 +15,7 @@ import { CounterTable, type ServiceCounters } from './counters.js'
 import { acceptTcp, type TcpSession } from './tcp.js'
 import { UdpFrontend } from './udp.js'
 import { checkOptions, optionKeys } from '../util/known-keys.js'
-import { SvcplaneTypeError, SvcplaneRangeError } from '../errors.js'
+import { SvcplaneError, SvcplaneTypeError, SvcplaneRangeError } from '../errors.js'
 
 export interface ServiceProxyOptions {
   /** Decides every new connection and datagram; the proxy calls its sync(). */
@@ -110,7 +110,8 @@ export class ServiceProxy {
     const onError = options.onError ?? (() => {})
     this.listenOn = options.listenOn ?? defaultListenOn
     this.ctx = {
-      proxier: p,
+      route: (packet) => p.route(packet),
+      dataplane: () => p.dataplane,
       now: clock,
       counters: this.counterTable,
       local: this.local,
@@ -128,7 +129,7 @@ export class ServiceProxy {
 
   /** Syncs the Proxier and opens a listener for every frontend. */
   start(): Promise<ProxySyncResult> {
-    if (this.state !== 'new') return Promise.reject(new Error(`ServiceProxy: start() on a proxy that is ${this.state}`))
+    if (this.state !== 'new') return Promise.reject(new SvcplaneError('WRONG_STATE', `ServiceProxy: start() on a proxy that is ${this.state}`))
     this.state = 'running'
     return this.sync()
   }
@@ -145,7 +146,7 @@ export class ServiceProxy {
   }
 
   private async syncNow(): Promise<ProxySyncResult> {
-    if (this.state !== 'running') throw new Error(`ServiceProxy: sync() on a proxy that is ${this.state}`)
+    if (this.state !== 'running') throw new SvcplaneError('WRONG_STATE', `ServiceProxy: sync() on a proxy that is ${this.state}`)
     const summary = this.proxier.sync()
     this.conntrackGeneration++
     const result: ProxySyncResult = { proxier: summary, listenersOpened: 0, listenersClosed: 0, listenersFailed: 0 }
@@ -272,15 +273,7 @@ export class ServiceProxy {
 
   /** Counters per ServicePort name; byte counts include connections still open. */
   counters(): Record<string, ServiceCounters> {
-    const out = this.counterTable.snapshot()
-    for (const s of this.sessions) {
-      const c = out[s.servicePort]
-      if (c === undefined) continue
-      const [i, o] = s.bytes()
-      c.bytesIn += i
-      c.bytesOut += o
-    }
-    return out
+    return this.counterTable.snapshot(this.sessions)
   }
 
   /** TCP connections open now. */

@@ -2,6 +2,7 @@
 // the chosen endpoint with backpressure (stream.pipe pauses the faster side) and half-close
 // (a FIN in one direction is forwarded, the other keeps flowing). Refusals are TCP resets.
 import * as net from 'node:net'
+import { SvcplaneError } from '../errors.js'
 import { peerAddress, splitEndpoint } from './addresses.js'
 import { feedConntrack, hookOf, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type ProxyContext, type Tuple } from './context.js'
 import type { ServiceCounters } from './counters.js'
@@ -26,9 +27,11 @@ function reset(s: net.Socket): void {
 export class TcpSession {
   private closed = 0
   private readonly client: net.Socket
-  private readonly upstream: net.Socket
-  private readonly endpoint: { host: string; port: number }
+  private upstream!: net.Socket
+  private endpoint!: { host: string; port: number }
   private connected = false
+  /** Dials tried after the first failed (ctx.redial). */
+  private redials = 0
   /** ctx.generation() when the flow was created by route(). */
   private readonly generation: number
   /** Set once both sockets have closed and the counters are final. */
@@ -39,7 +42,8 @@ export class TcpSession {
     private readonly ctx: ProxyContext,
     private readonly tuple: Tuple,
     readonly servicePort: string,
-    readonly endpointName: string,
+    /** The endpoint this connection is forwarded to (another one after a redial). */
+    public endpointName: string,
     private readonly counters: ServiceCounters,
     client: net.Socket,
     private readonly onFinished: (s: TcpSession) => void,
@@ -47,18 +51,40 @@ export class TcpSession {
     this.done = new Promise((resolve) => (this.resolveDone = resolve))
     this.generation = ctx.generation()
     this.client = client
-    this.endpoint = splitEndpoint(endpointName)
-    this.upstream = net.connect({ host: this.endpoint.host, port: this.endpoint.port, allowHalfOpen: true, noDelay: true })
-    this.upstream.setTimeout(ctx.connectTimeoutMs, () => {
-      if (!this.connected) this.upstream.destroy(new Error(`connect to ${endpointName} timed out after ${ctx.connectTimeoutMs} ms`))
-    })
-    this.upstream.once('connect', () => this.onConnect())
     this.client.on('error', (err) => this.onSocketError('client', err))
-    this.upstream.on('error', (err) => this.onSocketError('endpoint', err))
     this.client.once('end', () => this.conntrack('original', TCP_FIN | TCP_ACK))
-    this.upstream.once('end', () => this.conntrack('reply', TCP_FIN | TCP_ACK))
     this.client.once('close', () => this.onClose())
-    this.upstream.once('close', () => this.onClose())
+    this.dial(endpointName)
+  }
+
+  private dial(endpointName: string): void {
+    this.endpointName = endpointName
+    this.endpoint = splitEndpoint(endpointName)
+    const up = net.connect({ host: this.endpoint.host, port: this.endpoint.port, allowHalfOpen: true, noDelay: true })
+    this.upstream = up
+    up.setTimeout(this.ctx.connectTimeoutMs, () => {
+      if (!this.connected) up.destroy(new SvcplaneError('TIMEOUT', `connect to ${endpointName} timed out after ${this.ctx.connectTimeoutMs} ms`))
+    })
+    up.once('connect', () => this.onConnect())
+    up.on('error', (err) => this.onUpstreamError(up, err))
+    up.once('end', () => this.conntrack('reply', TCP_FIN | TCP_ACK))
+    up.once('close', () => this.onClose())
+  }
+
+  /** A dial that failed before connecting is tried on another endpoint when the context allows it. */
+  private onUpstreamError(up: net.Socket, err: Error): void {
+    const next = !this.connected && !this.client.destroyed ? this.ctx.redial?.(this.tuple, this.endpointName, ++this.redials) : undefined
+    if (next?.action !== 'dnat') {
+      this.onSocketError('endpoint', err)
+      return
+    }
+    up.removeAllListeners()
+    up.on('error', () => {})
+    up.destroy()
+    this.counters.errors++
+    this.ctx.onError(err, `${this.servicePort}: endpoint ${this.endpointName} (dialling ${next.endpoint} instead)`)
+    this.counters.endpoints[next.endpoint] = (this.counters.endpoints[next.endpoint] ?? 0) + 1
+    this.dial(next.endpoint)
   }
 
   private conntrack(dir: 'original' | 'reply', flags: number): void {
@@ -130,7 +156,7 @@ export function acceptTcp(ctx: ProxyContext, l: TcpListenerRef, client: net.Sock
   const tuple: Tuple = { src, sport, dst: l.address, dport: l.port, protocol: 'TCP' }
   let r
   try {
-    r = ctx.proxier.route({ ...tuple, hook: hookOf(ctx, src), tcpFlags: TCP_SYN, now: ctx.now() })
+    r = ctx.route({ ...tuple, hook: hookOf(ctx, src), tcpFlags: TCP_SYN, now: ctx.now() })
   } catch (err) {
     ctx.counters.of(l.servicePort).errors++
     ctx.onError(err as Error, `${l.servicePort}: route`)

@@ -56,7 +56,7 @@ export class UdpFrontend {
     const now = this.ctx.now()
     let r
     try {
-      r = this.ctx.proxier.route({ ...tuple, hook: hookOf(this.ctx, src), now })
+      r = this.ctx.route({ ...tuple, hook: hookOf(this.ctx, src), now })
     } catch (err) {
       this.ctx.counters.of(this.ref.servicePort).errors++
       this.ctx.onError(err as Error, `${this.ref.servicePort}: route`)

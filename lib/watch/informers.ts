@@ -6,6 +6,7 @@
 // with exponential backoff after errors, a delay when streams keep closing at once, a "synced"
 // signal, counters, and errors condensed to one readable line.
 import { Backoff, type BackoffOptions } from './backoff.js'
+import { SvcplaneError } from '../errors.js'
 import { loadClientNode, type KubeConfig } from './client.js'
 
 export type ObjectEvent = 'add' | 'update' | 'delete'
@@ -155,7 +156,7 @@ class ResourceInformer {
     if (this.stopped) return // aborting the stream on stop() reports an AbortError
     this.stats.errors++
     const delay = this.backoff.next()
-    this.handlers.onError?.(this.resource, new Error(describeApiError(err)), delay)
+    this.handlers.onError?.(this.resource, new SvcplaneError('API_ERROR', describeApiError(err), { cause: err }), delay)
     clearTimeout(this.retryTimer)
     this.retryTimer = setTimeout(() => {
       if (!this.stopped) void this.informer.start()

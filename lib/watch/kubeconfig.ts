@@ -5,6 +5,7 @@ import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { loadClientNode, type KubeConfig } from './client.js'
+import { SvcplaneError } from '../errors.js'
 
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount'
 
@@ -83,7 +84,7 @@ export async function loadKubeConfig(src: KubeConfigSource = {}): Promise<Loaded
     throw new KubeConfigError('no cluster configuration found: pass --kubeconfig PATH (or set KUBECONFIG), run inside a pod, or use --cluster FILE to work offline')
   }
   try {
-    for (const f of files) if (!fs.existsSync(f)) throw new Error(`${f}: no such file`)
+    for (const f of files) if (!fs.existsSync(f)) throw new SvcplaneError('NOT_FOUND', `${f}: no such file`)
     kc.loadFromDefault()
   } catch (err) {
     throw new KubeConfigError(`kubeconfig ${files.join(path.delimiter)} is invalid: ${(err as Error).message.split('\n')[0]}`)

@@ -7,8 +7,10 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <iterator>
 #include <memory>
 
+#include "bridge/batch.h"
 #include "bridge/names.h"
 #include "bridge/validate.h"
 #include "core/dataplane.h"
@@ -33,6 +35,13 @@ class Holder : public Napi::ObjectWrap<Holder> {
   Napi::ObjectReference scratchIn, scratchOut;
   uint8_t* in = nullptr;
   uint8_t* out = nullptr;
+  // decideV4's registered tuple and decision (SetScratchV4).
+  Napi::ObjectReference v4InRef, v4OutRef;
+  uint32_t* v4In = nullptr;
+  uint32_t* v4Out = nullptr;
+  // processPackets' registered PacketCall (SetPacketCall).
+  Napi::ObjectReference packetParams;
+  Napi::ObjectReference packetArrays[wire::kPacketArrays];
 };
 
 uint64_t toNs(double seconds) {
@@ -261,6 +270,69 @@ Napi::Value DecideScratch(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// setScratchV4(in: Uint32Array of kV4InSlots, out: Uint32Array of kV4OutSlots), once.
+Napi::Value SetScratchV4(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Holder* h = holderOf(info);
+  if (!h) return env.Undefined();
+  uint32_t *in, *out;
+  size_t inBytes, outBytes;
+  if (!typed(info, 0, in, inBytes) || !typed(info, 1, out, outBytes)) return env.Undefined();
+  if (inBytes < wire::kV4InSlots * 4 || outBytes < wire::kV4OutSlots * 4) {
+    Napi::RangeError::New(env, "decideV4 scratch arrays too small").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  h->v4InRef = Napi::Persistent(info[0].As<Napi::Object>());
+  h->v4OutRef = Napi::Persistent(info[1].As<Napi::Object>());
+  h->v4In = in;
+  h->v4Out = out;
+  return env.Undefined();
+}
+
+// decideV4(now): the IPv4 tuple already in the registered array (lib/dataplane checked it), the
+// decision into the other. A raw Node-API callback: this call is the one a proxy makes per
+// packet from JS, and node-addon-api's CallbackInfo and ObjectWrap trampoline cost as much as
+// the decision itself (issue 18). `this` is the handle, unwrapped as ObjectWrap stores it.
+napi_value DecideV4(napi_env env, napi_callback_info cb) {
+  size_t argc = 1;
+  napi_value argv[1], self;
+  double now = 0;
+  void* wrapped = nullptr;
+  if (napi_get_cb_info(env, cb, &argc, argv, &self, nullptr) != napi_ok || argc < 1 ||
+      napi_get_value_double(env, argv[0], &now) != napi_ok || napi_unwrap(env, self, &wrapped) != napi_ok) {
+    napi_throw_type_error(env, nullptr, "decideV4(now) on a Dataplane handle");
+    return nullptr;
+  }
+  Holder* h = static_cast<Holder*>(wrapped);  // ObjectWrap<Holder> wraps the Holder itself
+  if (!h->dp || !h->v4In) {
+    napi_throw_error(env, "DESTROYED", "Dataplane has been destroyed");
+    return nullptr;
+  }
+  const uint32_t* t = h->v4In;
+  FlowInput in{};
+  in.key.src = IpAddr::v4(t[wire::kV4Src]);
+  in.key.dst = IpAddr::v4(t[wire::kV4Dst]);
+  in.key.sport = uint16_t(t[wire::kV4Ports]);
+  in.key.dport = uint16_t(t[wire::kV4Ports] >> 16);
+  in.key.proto = uint8_t(t[wire::kV4Meta]);
+  in.scope = (t[wire::kV4Meta] >> 8) & 1 ? Scope::External : Scope::Internal;
+  in.tcpFlags = uint8_t(t[wire::kV4Meta] >> 16);
+  Decision d;
+  h->dp->decide(in, toNs(now), d);
+  uint32_t* o = h->v4Out;
+  o[wire::kV4Verdict] = uint32_t(d.verdict);
+  o[wire::kV4Reason] = uint32_t(d.reason);
+  o[wire::kV4Flags] = (d.established ? 1u : 0u) | (d.affinityHit ? 2u : 0u);
+  o[wire::kV4ServiceId] = d.serviceId;
+  o[wire::kV4BackendId] = d.backendId;
+  o[wire::kV4Port] = d.port;
+  const bool hasAddr = (d.verdict == Verdict::Forward || d.verdict == Verdict::Reply) && d.addr.isV4();
+  o[wire::kV4Address] =
+      hasAddr ? uint32_t(d.addr.b[12]) << 24 | uint32_t(d.addr.b[13]) << 16 | uint32_t(d.addr.b[14]) << 8 | d.addr.b[15]
+              : 0;
+  return nullptr;
+}
+
 Napi::Value DecideBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Holder* h = holderOf(info);
@@ -274,15 +346,9 @@ Napi::Value DecideBatch(const Napi::CallbackInfo& info) {
     Napi::RangeError::New(env, "batch count exceeds the buffers").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  constexpr uint32_t kChunk = 64;
-  FlowInput flows[kChunk];
-  Decision ds[kChunk];
-  for (uint32_t base = 0; base < n; base += kChunk) {
-    uint32_t m = n - base < kChunk ? n - base : kChunk;
-    for (uint32_t i = 0; i < m; ++i) readFlow(in + size_t(base + i) * wire::kFlowStride, flows[i]);
-    h->dp->decideBatch(flows, m, now, ds);
-    for (uint32_t i = 0; i < m; ++i) writeDecision(out + size_t(base + i) * wire::kDecisionStride, ds[i]);
-  }
+  bridge::decideChunked(
+      *h->dp, n, now, [&](uint32_t i, FlowInput& f) { readFlow(in + size_t(i) * wire::kFlowStride, f); },
+      [&](uint32_t i, const Decision& d) { writeDecision(out + size_t(i) * wire::kDecisionStride, d); });
   return Napi::Number::New(env, n);
 }
 
@@ -606,25 +672,99 @@ Napi::Value SetTimeouts(const Napi::CallbackInfo& info) {
 // ---------------------------------------------------------------------------------------
 // Packet path
 
-// processPackets(buffer, offsets, lengths, count, direction, now, linkType, fromNode, reject,
-//                verdicts, reasons, replies | null, replyOffsets | null, replyLengths | null)
-// -> bytes of replies used. Every offset/length is checked against the buffer before any
-// packet is touched, so a bad batch changes nothing.
+// processPackets' arguments are one struct built once per Dataplane in TypeScript
+// (lib/dataplane/packet-call.ts PacketCall), registered with setPacketCall when its arrays
+// change: `params`, a Float64Array of the scalars (PacketParam order, wire.h), and the arrays
+// below (PacketArray order). A call then carries no argument: it resolves the registered
+// arrays again (so a detached or shrunk buffer is seen, never a stale pointer) and reads the
+// scalars from `params`.
+constexpr const char* kPacketArrayNames[wire::kPacketArrays] = {"buffer",  "offsets", "lengths",      "verdicts",
+                                                                "reasons", "replies", "replyOffsets", "replyLengths"};
+
+// The bytes of a registered array now; false when it is absent (null at registration).
+bool resolve(Napi::Env env, const Napi::ObjectReference& ref, uint8_t*& data, size_t& bytes) {
+  data = nullptr;
+  bytes = 0;
+  if (ref.IsEmpty()) return false;
+  napi_typedarray_type type;
+  size_t length, offset;
+  void* p;
+  napi_value ab;
+  if (napi_get_typedarray_info(env, ref.Value(), &type, &length, &p, &ab, &offset) != napi_ok) return false;
+  static constexpr size_t kElement[] = {1, 1, 1, 2, 2, 4, 4, 4, 8, 8, 8};  // by napi_typedarray_type
+  data = static_cast<uint8_t*>(p);
+  bytes = data ? length * (size_t(type) < std::size(kElement) ? kElement[type] : 1) : 0;
+  return true;
+}
+
+// setPacketCall(call): registers call.params and call's arrays (a Uint8Array / Uint32Array
+// each; the three replies* fields may be null).
+Napi::Value SetPacketCall(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Holder* h = holderOf(info);
+  if (!h) return env.Undefined();
+  if (!info[0].IsObject()) {
+    Napi::TypeError::New(env, "setPacketCall: the argument must be an object").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Object call = info[0].As<Napi::Object>();
+  Napi::Value params = call.Get("params");
+  if (!params.IsTypedArray() || params.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
+      params.As<Napi::TypedArray>().ElementLength() < wire::kPacketParams) {
+    Napi::TypeError::New(
+        env, "setPacketCall: params must be a Float64Array of " + std::to_string(wire::kPacketParams) + " numbers")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::ObjectReference refs[wire::kPacketArrays];
+  for (size_t k = 0; k < wire::kPacketArrays; ++k) {
+    Napi::Value v = call.Get(kPacketArrayNames[k]);
+    if (k >= wire::kReplies && v.IsNull()) continue;
+    if (!v.IsTypedArray()) {
+      Napi::TypeError::New(env, std::string("setPacketCall: ") + kPacketArrayNames[k] + " must be a typed array")
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    refs[k] = Napi::Persistent(v.As<Napi::Object>());
+  }
+  h->packetParams = Napi::Persistent(params.As<Napi::Object>());
+  for (size_t k = 0; k < wire::kPacketArrays; ++k) h->packetArrays[k] = std::move(refs[k]);
+  return env.Undefined();
+}
+
+// processPackets() over the registered PacketCall -> bytes of replies used. Every
+// offset/length is checked against the buffer before any packet is touched, so a bad batch
+// changes nothing.
 Napi::Value ProcessPackets(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Holder* h = holderOf(info);
   if (!h) return env.Undefined();
-  uint8_t *buf, *verdicts, *reasons;
-  uint32_t *offsets, *lengths;
-  size_t bufBytes, offBytes, lenBytes, vBytes, rBytes;
-  if (!typed(info, 0, buf, bufBytes) || !typed(info, 1, offsets, offBytes) || !typed(info, 2, lengths, lenBytes) ||
-      !typed(info, 9, verdicts, vBytes) || !typed(info, 10, reasons, rBytes))
+  uint8_t* p[wire::kPacketArrays];
+  size_t bytes[wire::kPacketArrays];
+  uint8_t* paramBytes;
+  size_t paramLen;
+  if (!resolve(env, h->packetParams, paramBytes, paramLen) || paramLen < wire::kPacketParams * sizeof(double)) {
+    Napi::Error::New(env, "processPackets: no PacketCall registered (setPacketCall)").ThrowAsJavaScriptException();
     return env.Undefined();
-  uint32_t n = info[3].As<Napi::Number>().Uint32Value();
-  if (uint64_t(n) * 4 > offBytes || uint64_t(n) * 4 > lenBytes || n > vBytes || n > rBytes) {
+  }
+  for (size_t k = 0; k < wire::kPacketArrays; ++k) resolve(env, h->packetArrays[k], p[k], bytes[k]);
+  double params[wire::kPacketParams];
+  std::memcpy(params, paramBytes, sizeof params);
+  const double count = params[wire::kCount];
+  if (!(count >= 0 && count <= UINT32_MAX)) {
+    Napi::RangeError::New(env, "processPackets: count must be 0..2^32-1").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  const uint32_t n = uint32_t(count);
+  uint8_t *buf = p[wire::kBuffer], *verdicts = p[wire::kVerdicts], *reasons = p[wire::kReasons];
+  auto* offsets = reinterpret_cast<uint32_t*>(p[wire::kOffsets]);
+  auto* lengths = reinterpret_cast<uint32_t*>(p[wire::kLengths]);
+  if (uint64_t(n) * 4 > bytes[wire::kOffsets] || uint64_t(n) * 4 > bytes[wire::kLengths] ||
+      n > bytes[wire::kVerdicts] || n > bytes[wire::kReasons]) {
     Napi::RangeError::New(env, "count exceeds offsets, lengths, verdicts or reasons").ThrowAsJavaScriptException();
     return env.Undefined();
   }
+  const size_t bufBytes = bytes[wire::kBuffer];
   for (uint32_t i = 0; i < n; ++i)
     if (uint64_t(offsets[i]) + lengths[i] > bufBytes) {
       Napi::RangeError::New(env, "packet " + std::to_string(i) + " (offset " + std::to_string(offsets[i]) +
@@ -634,43 +774,34 @@ Napi::Value ProcessPackets(const Napi::CallbackInfo& info) {
       return env.Undefined();
     }
   PacketOptions opt;
-  opt.dir = info[4].As<Napi::Number>().Uint32Value() ? PacketDirection::FromBackend : PacketDirection::ToService;
-  uint64_t now = toNs(info[5].As<Napi::Number>().DoubleValue());
-  opt.link = info[6].As<Napi::Number>().Uint32Value() ? LinkType::Raw : LinkType::Ethernet;
-  opt.fromNode = info[7].ToBoolean();
-  uint32_t reject = info[8].As<Napi::Number>().Uint32Value();
-  if (Result r = bridge::checkRejectMode(reject); !r.ok()) {
+  opt.dir = params[wire::kDirection] != 0 ? PacketDirection::FromBackend : PacketDirection::ToService;
+  const uint64_t now = toNs(params[wire::kNow]);
+  opt.link = params[wire::kLink] != 0 ? LinkType::Raw : LinkType::Ethernet;
+  opt.fromNode = params[wire::kFromNode] != 0;
+  const double reject = params[wire::kReject];
+  if (Result r = bridge::checkRejectMode(reject >= 0 && reject < 256 ? uint64_t(reject) : UINT64_MAX); !r.ok()) {
     Napi::RangeError::New(env, r.message).ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  opt.reject = RejectMode(reject);
+  opt.reject = RejectMode(uint8_t(reject));
   ReplySink sink;
-  if (info[11].IsTypedArray()) {
-    size_t rb, ob, lb;
-    if (!typed(info, 11, sink.data, rb) || !typed(info, 12, sink.offsets, ob) || !typed(info, 13, sink.lengths, lb))
-      return env.Undefined();
-    if (uint64_t(n) * 4 > ob || uint64_t(n) * 4 > lb) {
+  if (p[wire::kReplies]) {
+    if (uint64_t(n) * 4 > bytes[wire::kReplyOffsets] || uint64_t(n) * 4 > bytes[wire::kReplyLengths]) {
       Napi::RangeError::New(env, "count exceeds the reply offsets or lengths").ThrowAsJavaScriptException();
       return env.Undefined();
     }
-    sink.capacity = uint32_t(rb > UINT32_MAX ? UINT32_MAX : rb);
+    sink.data = p[wire::kReplies];
+    sink.offsets = reinterpret_cast<uint32_t*>(p[wire::kReplyOffsets]);
+    sink.lengths = reinterpret_cast<uint32_t*>(p[wire::kReplyLengths]);
+    sink.capacity = uint32_t(bytes[wire::kReplies] > UINT32_MAX ? UINT32_MAX : bytes[wire::kReplies]);
   }
-  const bool hasReplies = sink.data != nullptr;
-  constexpr uint32_t kChunk = 256;
-  PacketRef refs[kChunk];
-  for (uint32_t base = 0; base < n; base += kChunk) {
-    uint32_t m = n - base < kChunk ? n - base : kChunk;
-    for (uint32_t i = 0; i < m; ++i) refs[i] = PacketRef{buf + offsets[base + i], lengths[base + i]};
-    // The core indexes replies by position in its batch: give each chunk its slice.
-    ReplySink chunkSink = sink;
-    if (hasReplies) {
-      chunkSink.offsets = sink.offsets + base;
-      chunkSink.lengths = sink.lengths + base;
-      opt.replies = &chunkSink;
-    }
-    h->dp->processPackets(refs, m, opt, now, verdicts + base, reasons + base);
-    if (hasReplies) sink.used = chunkSink.used;
-  }
+  bridge::processChunked(
+      *h->dp, n, opt, now,
+      [&](uint32_t base, uint32_t m, PacketRef* scratch) {
+        for (uint32_t i = 0; i < m; ++i) scratch[i] = PacketRef{buf + offsets[base + i], lengths[base + i]};
+        return scratch;
+      },
+      verdicts, reasons, sink.data ? &sink : nullptr);
   return Napi::Number::New(env, sink.used);
 }
 
@@ -778,6 +909,11 @@ Napi::Value Destroy(const Napi::CallbackInfo& info) {
   h->in = h->out = nullptr;
   h->scratchIn.Reset();
   h->scratchOut.Reset();
+  h->v4In = h->v4Out = nullptr;
+  h->v4InRef.Reset();
+  h->v4OutRef.Reset();
+  h->packetParams.Reset();
+  for (auto& r : h->packetArrays) r.Reset();
   return info.Env().Undefined();
 }
 
@@ -859,6 +995,7 @@ Napi::Function DefineHandle(Napi::Env env) {
                         {
                             W::InstanceMethod<&Holder::call<SetScratch>>("setScratch"),
                             W::InstanceMethod<&Holder::call<DecideScratch>>("decideScratch"),
+                            W::InstanceMethod<&Holder::call<SetScratchV4>>("setScratchV4"),
                             W::InstanceMethod<&Holder::call<DecideBatch>>("decideBatch"),
                             W::InstanceMethod<&Holder::call<UpsertBackend>>("upsertBackend"),
                             W::InstanceMethod<&Holder::call<DeleteBackend>>("deleteBackend"),
@@ -881,6 +1018,7 @@ Napi::Function DefineHandle(Napi::Env env) {
                             W::InstanceMethod<&Holder::call<Counters>>("counters"),
                             W::InstanceMethod<&Holder::call<SetTimeouts>>("setTimeouts"),
                             W::InstanceMethod<&Holder::call<Destroy>>("destroy"),
+                            W::InstanceMethod<&Holder::call<SetPacketCall>>("setPacketCall"),
                             W::InstanceMethod<&Holder::call<ProcessPackets>>("processPackets"),
                             W::InstanceMethod<&Holder::call<SetPacketConfig>>("setPacketConfig"),
                             W::InstanceMethod<&Holder::call<PacketCountersOf>>("packetCounters"),
@@ -926,6 +1064,10 @@ Napi::Object capacityObject(Napi::Env env, std::initializer_list<std::pair<const
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Napi::Function handle = DefineHandle(env);
+  // decideV4 sits on the prototype as a plain Node-API function (see DecideV4).
+  napi_value decideV4;
+  if (napi_create_function(env, "decideV4", NAPI_AUTO_LENGTH, DecideV4, nullptr, &decideV4) != napi_ok) return exports;
+  handle.Get("prototype").As<Napi::Object>().Set("decideV4", Napi::Value(env, decideV4));
   env.SetInstanceData(new Napi::FunctionReference(Napi::Persistent(handle)));
   exports.Set("DataplaneHandle", handle);
   exports.Set("create", Napi::Function::New(env, Create, "create"));
@@ -935,6 +1077,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cidrStride", double(wire::kCidrStride));
   exports.Set("maxCapacity", double(kMaxCapacity));
   exports.Set("names", nameTables(env));
+  static constexpr const char* kPacketParamNames[wire::kPacketParams] = {"count", "direction", "now",
+                                                                         "link",  "fromNode",  "reject"};
+  exports.Set("packetParams", nameArray(env, kPacketParamNames));
+  exports.Set("packetArrays", nameArray(env, kPacketArrayNames));
   exports.Set("defaultCapacity", capacityObject(env, {{"services", DataplaneConfig{}.maxServices},
                                                       {"frontends", DataplaneConfig{}.maxFrontends},
                                                       {"backends", DataplaneConfig{}.maxBackends},

@@ -21,4 +21,39 @@ constexpr size_t kFrontendStride = 24;
 // One source range (20 bytes): 0 addr[16]  16 bits u8 (over the 16-byte form)  17 -
 constexpr size_t kCidrStride = 20;
 
+// The numeric IPv4 single-decision path (Dataplane.decideV4): its tuple in a registered
+// Uint32Array, its decision into another, one u32 per slot, addresses in host order.
+enum V4In : uint8_t {
+  kV4Src,
+  kV4Dst,
+  kV4Ports,  // sport | dport << 16
+  kV4Meta,   // proto | scope << 8 (1 external) | tcpFlags << 16
+  kV4InSlots
+};
+enum V4Out : uint8_t {
+  kV4Verdict,
+  kV4Reason,
+  kV4Flags,  // 1 established, 2 affinity hit
+  kV4ServiceId,
+  kV4BackendId,
+  kV4Port,
+  kV4Address,  // the backend (forward) or service (reply) address; 0 otherwise
+  kV4OutSlots
+};
+
+// processPackets' PacketCall (lib/dataplane/packet-call.ts): the slots of its `params`
+// Float64Array, and its arrays in the order the addon keeps them.
+enum PacketParam : uint8_t { kCount, kDirection, kNow, kLink, kFromNode, kReject, kPacketParams };
+enum PacketArray : uint8_t {
+  kBuffer,
+  kOffsets,
+  kLengths,
+  kVerdicts,
+  kReasons,
+  kReplies,
+  kReplyOffsets,
+  kReplyLengths,
+  kPacketArrays
+};
+
 }  // namespace svcplane::wire

@@ -1,9 +1,12 @@
 // Packets per second of Dataplane::processPackets alone (no JS), on the workload of
 // bench/packets.ts: 64-byte IPv4/TCP Ethernet frames, 100 services of 2 backends, conntrack
 // hits (established flows) and new flows, batches of 64 and 256, 1,000 and 1,000,000 flows.
-// A measurement, not a test; run it under `perf record` to see where the time goes.
+// Each figure is the median of `runs` runs (min and max beside it) and its ratio to the memory
+// floor (memory_floor.h) measured first, in the same process. A measurement, not a test; run
+// it under `perf record` to see where the time goes.
 //
 //   cmake --build native/build/release --target bench_packets && native/build/release/bench_packets [runs] [hit|new] [1000|1000000]
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -11,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/memory_floor.h"
 #include "core/dataplane.h"
 
 using namespace svcplane;
@@ -134,13 +138,38 @@ void fill(Dataplane& dp, std::vector<uint8_t> buf, uint32_t count, uint64_t now)
   dp.processPackets(refs.data(), count, PacketOptions{}, now, v.data(), r.data());
 }
 
+struct Summary {
+  double median, min, max;
+};
+
+Summary summarize(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  size_t m = v.size() / 2;
+  return {v.size() % 2 ? v[m] : (v[m - 1] + v[m]) / 2, v.front(), v.back()};
+}
+
+void print(const char* what, uint32_t flows, uint32_t batch, const std::vector<double>& ns, double floor) {
+  Summary s = summarize(ns);
+  std::printf("%-13s %7u  %5u   %8.1f (%6.1f-%6.1f)  %9.2f  %6.2f\n", what, flows, batch, s.median, s.min, s.max,
+              1e3 / s.median, s.median / floor);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  int runs = argc > 1 ? std::atoi(argv[1]) : 3;
+  int runs = argc > 1 ? std::atoi(argv[1]) : 5;
+  if (runs < 1) runs = 1;
   std::string only = argc > 2 ? argv[2] : "";                        // hit | new | (both)
   uint32_t onlyFlows = argc > 3 ? uint32_t(std::atoi(argv[3])) : 0;  // 1000 | 1000000 | (both)
-  std::printf("workload        flows  batch   best ns/pkt  best Mpps   (runs: ns/pkt)\n");
+  std::vector<double> floorRuns;
+  {
+    svcplane::bench::MemoryFloor table(Conntrack::bytesFor(1000000));
+    table.measure(5000000, 99);
+    for (int r = 0; r < runs; ++r) floorRuns.push_back(table.measure(20000000, 1234567 + r));
+  }
+  const double floor = summarize(floorRuns).median;
+  std::printf("workload        flows  batch   median ns/pkt (min-max)      Mpps  x floor\n");
+  print("floor", 1000000, 0, floorRuns, floor);
   for (uint32_t flows : {1000u, 1000000u}) {
     if (onlyFlows && flows != onlyFlows) continue;
     if (only != "new") {
@@ -149,31 +178,23 @@ int main(int argc, char** argv) {
       uint64_t clock = 1000000000ull;
       fill(*dp, pristine, flows, clock);
       for (uint32_t batch : {64u, 256u}) {
-        double best = 1e9;
-        std::string all;
-        for (int r = 0; r < runs; ++r) {
-          double ns = measure(*dp, pristine, flows, batch, 4000000, clock);
-          best = ns < best ? ns : best;
-          all += " " + std::to_string(ns).substr(0, 5);
-        }
-        std::printf("conntrack-hit %7u  %5u   %11.1f  %9.2f  (%s)\n", flows, batch, best, 1e3 / best, all.c_str());
+        std::vector<double> ns;
+        for (int r = 0; r < runs; ++r) ns.push_back(measure(*dp, pristine, flows, batch, 2000000, clock));
+        print("conntrack-hit", flows, batch, ns, floor);
       }
     }
     if (only != "hit") {
       for (uint32_t batch : {64u, 256u}) {
-        double best = 1e9;
-        std::string all;
+        std::vector<double> ns;
         for (int r = 0; r < runs; ++r) {
           auto dp = makeDataplane(flows);
           fill(*dp, frames(flows, 0), flows, 1000000000ull);
-          uint32_t fresh = 1000000;
+          uint32_t fresh = 500000;
           auto newFrames = frames(fresh, 5000000);
           uint64_t clock = 2000000000ull;
-          double ns = measure(*dp, newFrames, fresh, batch, fresh, clock);
-          best = ns < best ? ns : best;
-          all += " " + std::to_string(ns).substr(0, 5);
+          ns.push_back(measure(*dp, newFrames, fresh, batch, fresh, clock));
         }
-        std::printf("new-flow      %7u  %5u   %11.1f  %9.2f  (%s)\n", flows, batch, best, 1e3 / best, all.c_str());
+        print("new-flow", flows, batch, ns, floor);
       }
     }
   }

@@ -15,6 +15,7 @@
 #include <new>
 #include <string>
 
+#include "bridge/batch.h"
 #include "bridge/names.h"
 #include "bridge/validate.h"
 #include "core/dataplane.h"
@@ -346,15 +347,9 @@ int svcplane_decide_batch(svcplane_t* h, const svcplane_flow* flows, uint32_t n,
   if (!h) return SVCPLANE_ERR_INVALID;
   if (n == 0) return SVCPLANE_OK;
   if (!flows || !out) return fail(h, SVCPLANE_ERR_INVALID, "flows and out must not be NULL");
-  constexpr uint32_t kChunk = 64;
-  FlowInput in[kChunk];
-  Decision ds[kChunk];
-  for (uint32_t base = 0; base < n; base += kChunk) {
-    uint32_t m = n - base < kChunk ? n - base : kChunk;
-    for (uint32_t i = 0; i < m; ++i) toFlowInput(flows[base + i], in[i]);
-    h->dp->decideBatch(in, m, now_ns, ds);
-    for (uint32_t i = 0; i < m; ++i) fromDecision(ds[i], out[base + i]);
-  }
+  bridge::decideChunked(
+      *h->dp, n, now_ns, [&](uint32_t i, FlowInput& in) { toFlowInput(flows[i], in); },
+      [&](uint32_t i, const Decision& d) { fromDecision(d, out[i]); });
   return SVCPLANE_OK;
 }
 
@@ -434,22 +429,12 @@ int svcplane_process_packets(svcplane_t* h, svcplane_packet* pkts, uint32_t n, c
       o.replies = &sink;
     }
   }
-  // Verdicts and reasons are always written by the core; a NULL array gets a scratch one,
-  // chunk by chunk (offsets in a reply sink stay batch-relative only without chunking, so a
-  // batch with a reply sink and a NULL array is refused rather than split).
-  if (verdicts && reasons) {
-    h->dp->processPackets(reinterpret_cast<const PacketRef*>(pkts), n, o, now_ns, verdicts, reasons);
-  } else {
-    if (o.replies) return fail(h, SVCPLANE_ERR_INVALID, "with a reply sink, verdicts and reasons must not be NULL");
-    constexpr uint32_t kChunk = 256;
-    uint8_t v[kChunk], r[kChunk];
-    for (uint32_t base = 0; base < n; base += kChunk) {
-      uint32_t m = n - base < kChunk ? n - base : kChunk;
-      h->dp->processPackets(reinterpret_cast<const PacketRef*>(pkts + base), m, o, now_ns, v, r);
-      if (verdicts) std::memcpy(verdicts + base, v, m);
-      if (reasons) std::memcpy(reasons + base, r, m);
-    }
-  }
+  // svcplane_packet has PacketRef's layout: chunks are passed through without a copy. A NULL
+  // verdicts or reasons array gets a chunk-sized scratch one.
+  bridge::processChunked(
+      *h->dp, n, o, now_ns,
+      [&](uint32_t base, uint32_t, PacketRef*) { return reinterpret_cast<const PacketRef*>(pkts + base); }, verdicts,
+      reasons, o.replies);
   if (opt && opt->replies) opt->replies->used = sink.used;
   return SVCPLANE_OK;
 }

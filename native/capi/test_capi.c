@@ -268,6 +268,19 @@ static void test_helpers(void) {
   CHECK(strcmp(svcplane_status_name(SVCPLANE_ERR_IN_USE), "in-use") == 0, "status names");
 }
 
+/* Service 1: 172.30.0.1:80/TCP, no backends, rejecting. */
+static void tcp80_service(svcplane_service* s, svcplane_frontend* fe) {
+  memset(fe, 0, sizeof *fe);
+  fe->addr = ip("172.30.0.1");
+  fe->port = 80;
+  fe->protocol = SVCPLANE_PROTO_TCP;
+  memset(s, 0, sizeof *s);
+  s->id = 1;
+  s->empty_verdict = SVCPLANE_VERDICT_REJECT;
+  s->frontends = fe;
+  s->n_frontends = 1;
+}
+
 static void test_packet_api(void) {
   svcplane_t* dp = make(16, 64);
   svcplane_packet_config pc;
@@ -311,19 +324,69 @@ static void test_packet_api(void) {
   CHECK(strcmp(svcplane_reason_name(SVCPLANE_REASON_REPLY_BUFFER_FULL), "reply-buffer-full") == 0,
         "packet reason names");
   svcplane_frontend fe;
-  memset(&fe, 0, sizeof fe);
-  fe.addr = ip("172.30.0.1");
-  fe.port = 80;
-  fe.protocol = SVCPLANE_PROTO_TCP;
-  fe.masquerade = 9;
   svcplane_service s;
-  memset(&s, 0, sizeof s);
-  s.id = 1;
-  s.empty_verdict = SVCPLANE_VERDICT_REJECT;
-  s.frontends = &fe;
-  s.n_frontends = 1;
+  tcp80_service(&s, &fe);
+  fe.masquerade = 9;
   CHECK(svcplane_upsert_service(dp, &s) == SVCPLANE_ERR_INVALID && strstr(svcplane_last_error(dp), "masquerade"),
         "unknown masquerade policy refused");
+  svcplane_destroy(dp);
+}
+
+/* A raw IPv4 TCP SYN from 10.0.0.2:sport to 172.30.0.1:80 (40 bytes, IP checksum set). */
+static void tcp_syn(uint8_t* p, uint16_t sport) {
+  memset(p, 0, 40);
+  p[0] = 0x45;
+  p[3] = 40;
+  p[8] = 64;
+  p[9] = SVCPLANE_PROTO_TCP;
+  const uint8_t src[4] = {10, 0, 0, 2}, dst[4] = {172, 30, 0, 1};
+  memcpy(p + 12, src, 4);
+  memcpy(p + 16, dst, 4);
+  uint32_t sum = 0;
+  for (int i = 0; i < 20; i += 2) sum += (uint32_t)(p[i] << 8 | p[i + 1]);
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  p[10] = (uint8_t)(~sum >> 8);
+  p[11] = (uint8_t)~sum;
+  p[20] = (uint8_t)(sport >> 8);
+  p[21] = (uint8_t)sport;
+  p[23] = 80;
+  p[32] = 0x50;
+  p[33] = 0x02; /* SYN */
+}
+
+/* A batch longer than one chunk of the bridge's driver, rejected with replies into a sink and
+ * NULL verdict arrays: every packet's reply is where the sink says, batch-relative. */
+static void test_reply_sink_across_chunks(void) {
+  enum { N = 300 };
+  svcplane_t* dp = make(16, 1024);
+  svcplane_frontend fe;
+  svcplane_service s;
+  tcp80_service(&s, &fe);
+  CHECK(svcplane_upsert_service(dp, &s) == SVCPLANE_OK, "a service without backends");
+  static uint8_t frames[N][40], replies[N * 128];
+  static uint32_t offsets[N], lengths[N];
+  svcplane_packet pkts[N];
+  for (int i = 0; i < N; ++i) {
+    tcp_syn(frames[i], (uint16_t)(10000 + i));
+    pkts[i].data = frames[i];
+    pkts[i].len = 40;
+    pkts[i].reserved = 0;
+  }
+  svcplane_reply_sink sink = {replies, sizeof replies, 0, offsets, lengths};
+  svcplane_packet_options o;
+  memset(&o, 0, sizeof o);
+  o.link = SVCPLANE_LINK_RAW;
+  o.reject = SVCPLANE_REJECT_TCP_RESET;
+  o.replies = &sink;
+  CHECK(svcplane_process_packets(dp, pkts, N, &o, SEC, NULL, NULL) == SVCPLANE_OK,
+        "a reply sink with NULL verdict arrays is accepted");
+  int ok = 1;
+  for (int i = 0; i < N; ++i) {
+    const uint8_t* r = replies + offsets[i];
+    /* The reset answers packet i: its destination port is packet i's source port. */
+    if (lengths[i] == 0 || offsets[i] + lengths[i] > sink.used || (r[22] << 8 | r[23]) != 10000 + i) ok = 0;
+  }
+  CHECK(ok && sink.used > 0, "each of 300 packets has its reply at its batch-relative offset");
   svcplane_destroy(dp);
 }
 
@@ -333,6 +396,7 @@ int main(void) {
   test_source_ranges_and_expiry();
   test_helpers();
   test_packet_api();
+  test_reply_sink_across_chunks();
   printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }

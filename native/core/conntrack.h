@@ -3,12 +3,19 @@
 // like the kernel's tuplehash[2], so replies find the flow they belong to and can be
 // reverse-NATed. Fixed capacity; a full table evicts (the oldest, half-open flows first) or
 // refuses.
+//
+// Storage is split by use so a hit touches two cache lines: the index bucket and the flow's
+// hot line (FlowHot: IPv4 tuples, state, expiry, counters, ids). What only creation, removal,
+// inspection or a masqueraded reply needs lives in FlowCold; IPv6 addresses in FlowV6, a
+// reserve whose pages are mapped only when IPv6 flows use them. An IPv4 flow costs 64 + 40 +
+// 2 x 10 (index) = 124 bytes.
 #pragma once
 #include <cstdint>
+#include <cstring>
 #include <memory>
 
+#include "bucket_index.h"
 #include "hash.h"
-#include "hash_index.h"
 #include "map_stats.h"
 #include "table_memory.h"
 #include "tcp_state.h"
@@ -16,34 +23,53 @@
 
 namespace svcplane {
 
-// 192 bytes, cache-line aligned, laid out by use: a conntrack hit reads and writes the first
-// two lines (the key it matched, state, expiry, the other direction's key for the rewrite,
-// packet counters) and the byte counters at the start of the third; the rest of the third is
-// touched only when a flow is created or removed. The batch paths prefetch all three lines.
-struct alignas(64) Flow {
-  // line 0
-  FlowKey orig;  // as the client sent it: client -> frontend
-  CtState state;
-  uint8_t finDir;
-  bool replyIndexed;
-  bool used;
-  bool snat;     // its source was masqueraded: reply.dst/dport hold a port of the NAT port map
-  uint8_t list;  // which eviction list holds it: 0 expendable, 1 settled (see Conntrack)
-  uint32_t backendId;
-  uint32_t serviceId;
-  uint64_t expires;
-  // line 1
+// A flow as owners and inspection see it, assembled from the tables (a copy, not a reference).
+struct Flow {
+  FlowKey orig;   // as the client sent it: client -> frontend
   FlowKey reply;  // as the backend answers: backend -> client
-  uint64_t lastSeen;
-  uint64_t packets[2];
-  // line 2
-  uint64_t bytes[2];
-  uint32_t revNatId;
-  uint32_t origHash, replyHash;
-  uint32_t older, newer;  // its eviction list, oldest first (or the free-list link)
-  uint64_t created;
+  CtState state = CtState::None;
+  uint8_t finDir = 0;
+  bool replyIndexed = false;
+  bool used = false;
+  bool snat = false;  // its source was masqueraded: reply.dst/dport hold a port of the NAT port map
+  uint8_t list = 0;   // which eviction list holds it: 0 expendable, 1 settled (see Conntrack)
+  uint32_t backendId = 0, serviceId = 0, revNatId = 0;
+  uint64_t expires = 0, lastSeen = 0, created = 0;
+  uint64_t packets[2] = {0, 0};
+  uint64_t bytes[2] = {0, 0};
 };
-static_assert(sizeof(Flow) == 192, "Flow is three cache lines");
+
+// Everything a conntrack hit reads or writes, in one line. IPv4 addresses are kept as their
+// four bytes in network order; an IPv6 flow keeps its addresses in FlowV6. The reply tuple's
+// destination is the original source unless kNatReply (masqueraded: FlowCold holds it).
+struct alignas(64) FlowHot {
+  uint64_t expires;
+  uint64_t lastSeen;
+  uint32_t packets[2];  // low words; FlowCold::packetsHi carries
+  uint32_t bytes[2];    // low words; FlowCold::bytesHi carries
+  uint32_t origSrc, origDst, replySrc;
+  uint32_t backendId, serviceId;
+  uint16_t origSport, origDport, replySport;
+  uint8_t proto, state, finDir, flags;
+  uint16_t pad;
+};
+static_assert(sizeof(FlowHot) == 64, "a flow's hot part is one cache line");
+
+struct FlowCold {
+  uint64_t created;
+  uint32_t revNatId;
+  uint32_t older, newer;  // its eviction list, oldest first (or the free-list link)
+  uint32_t natDst;        // kNatReply, IPv4: the reply tuple's destination
+  uint16_t natDport;      // kNatReply: the reply tuple's destination port
+  uint16_t packetsHi[2];
+  uint16_t pad;
+  uint32_t bytesHi[2];
+};
+static_assert(sizeof(FlowCold) == 40, "FlowCold stays small");
+
+struct FlowV6 {
+  IpAddr origSrc, origDst, replySrc, replyDst;
+};
 
 struct CtHit {
   uint32_t flow;  // kNone on a miss
@@ -54,12 +80,21 @@ struct CtHit {
 class Conntrack {
  public:
   static constexpr uint32_t kNone = 0xffffffffu;
+  enum : uint8_t { kUsed = 1, kSnat = 2, kSettled = 4, kReplyIndexed = 8, kV6 = 16, kNatReply = 32 };
 
   Conntrack(uint32_t capacity, uint64_t seed, FullPolicy policy, const CtTimeouts& timeouts);
 
   uint32_t capacity() const { return capacity_; }
   uint32_t size() const { return size_; }
-  uint64_t bytes() const { return index_.bytes() + uint64_t(capacity_) * sizeof(Flow); }
+  // Memory of a table of IPv4 flows: hot and cold parts and the index. The IPv6 reserve
+  // (reserveBytes) costs pages only as IPv6 flows use them.
+  uint64_t bytes() const { return bytesFor(capacity_); }
+  uint64_t reserveBytes() const { return uint64_t(slots()) * sizeof(FlowV6); }
+  // What a table of this capacity allocates, without building one.
+  static uint64_t bytesFor(uint32_t capacity) {
+    return BucketIndex::bytesFor(indexRefs(capacity)) +
+           uint64_t(capacity ? capacity : 1) * (sizeof(FlowHot) + sizeof(FlowCold));
+  }
   MapStats& stats() { return stats_; }
   const MapStats& stats() const { return stats_; }
   CtTimeouts& timeouts() { return timeouts_; }
@@ -69,16 +104,11 @@ class Conntrack {
   // The same hash of a key given as its five little-endian words (FlowKey's bytes).
   uint32_t hashOfWords(const uint64_t w[5]) const { return uint32_t(keyedHash(w, 40, seed_)); }
   void prefetch(uint32_t hash) const { index_.prefetch(hash); }
-  // Second stage of a batch lookup, once prefetch(hash) has brought the index slot in: the
-  // flow the first slot of that hash refers to is brought in too, whole. Only a hint.
+  // Second stage of a batch lookup, once prefetch(hash) has brought the bucket in: the hot line
+  // of the flow its first tag match refers to. Only a hint.
   void prefetchFlow(uint32_t hash) const {
-    uint32_t ref = index_.firstWithHash(hash);
-    if (ref != HashIndex::kEmpty) {
-      const char* p = reinterpret_cast<const char*>(&flows_[ref >> 1]);
-      __builtin_prefetch(p, 1);
-      __builtin_prefetch(p + 64, 1);
-      __builtin_prefetch(p + 128, 1);
-    }
+    uint32_t ref = index_.firstWithTag(hash);
+    if (ref != BucketIndex::kEmpty) __builtin_prefetch(&hot_[ref >> 1], 1);
   }
 
   // Finds the flow for a packet tuple (counted as a hit or a miss; an expired one is a miss).
@@ -110,32 +140,48 @@ class Conntrack {
   uint32_t removeIf(Pred&& pred, OnRemove&& onRemove) {
     uint32_t n = 0;
     for (uint32_t i = 0; i < capacity_; ++i)
-      if (flows_[i].used && pred(flows_[i])) {
+      if ((hot_[i].flags & kUsed) && pred(at(i))) {
         remove(i, onRemove);
         ++n;
       }
     return n;
   }
 
-  const Flow& at(uint32_t i) const { return flows_[i]; }
-  Flow& at(uint32_t i) { return flows_[i]; }
+  // The whole flow, assembled (inspection, removal, tests).
+  Flow at(uint32_t i) const;
+  bool used(uint32_t i) const { return hot_[i].flags & kUsed; }
+  // The hot line alone: what the packet path reads after a hit.
+  const FlowHot& hot(uint32_t i) const { return hot_[i]; }
+  uint32_t revNatIdOf(uint32_t i) const { return cold_[i].revNatId; }
+  // One direction's tuple, from the hot line (and, masqueraded or IPv6, the other parts).
+  FlowKey key(uint32_t i, Dir d) const;
+  // Marks a flow's source as masqueraded (its reply tuple holds a port of the NAT port map).
+  void markSnat(uint32_t i) { hot_[i].flags |= kSnat; }
 
  private:
+  static uint32_t indexRefs(uint32_t capacity) { return capacity * 2 > capacity ? capacity * 2 : capacity; }
+  uint32_t slots() const { return capacity_ ? capacity_ : 1; }
+  bool matches(uint32_t ref, const FlowKey& k) const;
+  FlowKey keyOffLine(uint32_t i, Dir d) const;
   uint32_t pickVictim() const;
   void linkNewest(uint32_t i);
   void unlink(uint32_t i);
+  void store(uint32_t i, const FlowKey& orig, const FlowKey& reply);
   // Settled flows (established TCP, answered UDP, SCTP) are evicted only when no expendable
   // one (half-open, closing, unanswered) is left, so a SYN flood cannot push them out.
   static uint8_t listOf(CtState s) {
     return s == CtState::TcpEstablished || s == CtState::UdpStream || s == CtState::Sctp ? 1 : 0;
   }
+  uint8_t listOf(uint32_t i) const { return (hot_[i].flags & kSettled) ? 1 : 0; }
 
   uint32_t capacity_;
   uint64_t seed_;
   FullPolicy policy_;
   CtTimeouts timeouts_;
-  HashIndex index_;  // refs are flow << 1 | dir
-  TableArray<Flow> flows_;
+  BucketIndex index_;  // refs are flow << 1 | dir
+  TableArray<FlowHot> hot_;
+  TableArray<FlowCold> cold_;
+  TableArray<FlowV6> v6_;
   uint32_t free_ = kNone, head_[2] = {kNone, kNone}, tail_[2] = {kNone, kNone}, size_ = 0, gcCursor_ = 0;
   MapStats stats_;
 };
@@ -155,30 +201,29 @@ uint32_t Conntrack::create(const FlowKey& orig, uint32_t origHash, const FlowKey
     remove(victim, onRemove);
   }
   uint32_t i = free_;
-  Flow& f = flows_[i];
-  free_ = f.older;
-  f = Flow{};
-  f.orig = orig;
-  f.reply = reply;
-  f.serviceId = serviceId;
-  f.backendId = backendId;
-  f.revNatId = revNatId;
-  f.state = initialState(orig.proto, tcpFlags);
-  f.list = listOf(f.state);
-  f.used = true;
-  f.created = f.lastSeen = now;
-  f.expires = now + timeouts_.ns[size_t(f.state)];
-  f.packets[0] = 1;
-  f.bytes[0] = bytes;
-  f.origHash = origHash;
-  f.replyHash = replyHash;
+  free_ = cold_[i].older;
+  FlowHot& h = hot_[i];
+  FlowCold& c = cold_[i];
+  h = FlowHot{};
+  c = FlowCold{};
+  store(i, orig, reply);
+  h.serviceId = serviceId;
+  h.backendId = backendId;
+  c.revNatId = revNatId;
+  const CtState state = initialState(orig.proto, tcpFlags);
+  h.state = uint8_t(state);
+  h.flags |= kUsed | (listOf(state) ? kSettled : 0);
+  c.created = h.lastSeen = now;
+  h.expires = now + timeouts_.ns[size_t(state)];
+  h.packets[0] = 1;
+  h.bytes[0] = bytes;
   index_.insert(origHash, i << 1);
   // Two clients may map to one reply tuple (the same client port towards two frontends that
   // share a backend; the kernel would SNAT one of them). Both stay indexed: lookups find the
   // older flow first, and the newer one takes over when the older goes. Not checking for the
   // clash here saves a dependent cache miss per new flow.
-  index_.insert(f.replyHash, (i << 1) | 1);
-  f.replyIndexed = true;
+  index_.insert(replyHash, (i << 1) | 1);
+  h.flags |= kReplyIndexed;
   linkNewest(i);
   ++size_;
   ++stats_.inserts;
@@ -187,13 +232,13 @@ uint32_t Conntrack::create(const FlowKey& orig, uint32_t origHash, const FlowKey
 
 template <class OnRemove>
 void Conntrack::remove(uint32_t i, OnRemove&& onRemove, bool expired) {
-  Flow& f = flows_[i];
+  const Flow f = at(i);
   onRemove(f);
-  index_.erase(f.origHash, i << 1);
-  if (f.replyIndexed) index_.erase(f.replyHash, (i << 1) | 1);
+  index_.erase(hashOf(f.orig), i << 1);
+  if (f.replyIndexed) index_.erase(hashOf(f.reply), (i << 1) | 1);
   unlink(i);
-  f.used = false;
-  f.older = free_;
+  hot_[i].flags = 0;
+  cold_[i].older = free_;
   free_ = i;
   --size_;
   if (expired)
@@ -209,7 +254,7 @@ uint32_t Conntrack::gc(uint64_t now, uint32_t budget, OnRemove&& onRemove) {
   for (uint32_t n = 0; n < budget && n < capacity_; ++n) {
     uint32_t i = gcCursor_;
     gcCursor_ = gcCursor_ + 1 == capacity_ ? 0 : gcCursor_ + 1;
-    if (flows_[i].used && flows_[i].expires <= now) {
+    if ((hot_[i].flags & kUsed) && hot_[i].expires <= now) {
       remove(i, onRemove, true);
       ++removed;
     }

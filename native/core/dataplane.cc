@@ -88,6 +88,8 @@ void Dataplane::decideBatch(const FlowInput* in, uint32_t n, uint64_t now, Decis
       feHash[i] = frontends_.hashOf(frontendKeyOf(in[base + i]));
       frontends_.prefetch(feHash[i]);
     }
+    // Second stage: the flow line each bucket points to, while the buckets arrive in order.
+    for (uint32_t i = 0; i < m; ++i) ct_.prefetchFlow(ctHash[i]);
     for (uint32_t i = 0; i < m; ++i) {
       NewFlow nf;
       if (!decideLookup(in[base + i], ctHash[i], feHash[i], now, out[base + i], nf))
@@ -97,7 +99,7 @@ void Dataplane::decideBatch(const FlowInput* in, uint32_t n, uint64_t now, Decis
 }
 
 void Dataplane::fillFromFlow(uint32_t flow, Dir dir, Decision& out) {
-  const Flow& f = ct_.at(flow);
+  const FlowHot& f = ct_.hot(flow);
   out.established = true;
   out.flow = flow;
   out.dir = dir;
@@ -105,16 +107,18 @@ void Dataplane::fillFromFlow(uint32_t flow, Dir dir, Decision& out) {
   out.backendId = f.backendId;
   if (dir == Dir::Original) {
     out.verdict = Verdict::Forward;
-    out.addr = f.reply.src;
-    out.port = f.reply.sport;
+    const FlowKey reply = ct_.key(flow, Dir::Reply);
+    out.addr = reply.src;
+    out.port = reply.sport;
   } else {
     out.verdict = Verdict::Reply;
-    if (const RevNatRec* r = revnat_.lookup(f.revNatId)) {
+    if (const RevNatRec* r = revnat_.lookup(ct_.revNatIdOf(flow))) {
       out.addr = r->addr;
       out.port = r->port;
     } else {
-      out.addr = f.orig.dst;
-      out.port = f.orig.dport;
+      const FlowKey orig = ct_.key(flow, Dir::Original);
+      out.addr = orig.dst;
+      out.port = orig.dport;
     }
   }
   ++counters_.verdicts[size_t(out.verdict)];
@@ -219,7 +223,7 @@ void Dataplane::commitNewFlow(const FlowInput& in, uint32_t ctHash, NewFlow& nf,
     out.flow = flow;
     out.dir = Dir::Original;
     if (snat) {
-      ct_.at(flow).snat = true;
+      ct_.markSnat(flow);
       nat_.bind(NatKey{nf.reply.dst, nf.reply.src, nf.reply.dport, nf.reply.sport, nf.reply.proto, {}}, flow);
       ++pktCounters_.counts[kPktMasqueraded];
     }

@@ -19,9 +19,7 @@ class HashIndex {
   };
 
   explicit HashIndex(uint32_t maxRefs) {
-    uint64_t want = uint64_t(maxRefs) * 2;
-    uint64_t n = 16;
-    while (n < want) n <<= 1;
+    uint64_t n = slotsFor(maxRefs);
     mask_ = uint32_t(n - 1);
     slots_ = TableArray<Slot>(n);
     clear();
@@ -82,6 +80,11 @@ class HashIndex {
   // Brings the first probe slot of a hash into cache ahead of a lookup (batch paths).
   void prefetch(uint32_t hash) const { __builtin_prefetch(&slots_[hash & mask_]); }
 
+  static uint64_t slotsFor(uint32_t maxRefs) {
+    uint64_t want = uint64_t(maxRefs) * 2, n = 16;
+    while (n < want) n <<= 1;
+    return n;
+  }
   uint64_t slotCount() const { return uint64_t(mask_) + 1; }
   uint64_t bytes() const { return slotCount() * sizeof(Slot); }
 

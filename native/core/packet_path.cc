@@ -29,13 +29,15 @@ FragKey fragKeyOf(const FlowKey& k, uint32_t id) {
 // Where a packet of a flow goes, seen in direction dir: a packet in the original direction
 // takes the reply tuple's view (backend as destination, and the NAT address as source when
 // masqueraded); a reply takes the original's (service as source, client as destination).
-void targetsOf(const Flow& f, Dir dir, Endpoint& src, Endpoint& dst) {
+void targetsOf(const Conntrack& ct, uint32_t flow, Dir dir, Endpoint& src, Endpoint& dst) {
   if (dir == Dir::Original) {
-    src = {f.reply.dst, f.reply.dport};
-    dst = {f.reply.src, f.reply.sport};
+    const FlowKey r = ct.key(flow, Dir::Reply);
+    src = {r.dst, r.dport};
+    dst = {r.src, r.sport};
   } else {
-    src = {f.orig.dst, f.orig.dport};
-    dst = {f.orig.src, f.orig.sport};
+    const FlowKey o = ct.key(flow, Dir::Original);
+    src = {o.dst, o.dport};
+    dst = {o.src, o.sport};
   }
 }
 
@@ -229,7 +231,7 @@ void Dataplane::finishPacket(const PacketRef& pk, const ParsedPacket& p, const P
   if (d.verdict == Verdict::Forward || d.verdict == Verdict::Reply) {
     r = d.packetReason;
     Endpoint src, dst;
-    targetsOf(ct_.at(d.flow), d.dir, src, dst);
+    targetsOf(ct_, d.flow, d.dir, src, dst);
     if (p.kind == PacketKind::IcmpError) {
       // in.key is the quote reversed: its source is the quote's destination.
       const IpAddr outerSrc = readAddr(pk.data + srcAddrOffset(p.ip), p.ip.family);

@@ -8,15 +8,24 @@
 #include <cstddef>
 #include <cstdint>
 #include <new>
+#include <type_traits>
 #include <utility>
 
 namespace svcplane {
+
+// Lazy: a table of plain data whose zeroed pages stay unmapped until first written (only for
+// tables big enough to be mmap'd; smaller ones are built as usual).
+struct LazyPages {};
 
 template <class T>
 class TableArray {
  public:
   TableArray() = default;
-  explicit TableArray(size_t n) : n_(n ? n : 1) {
+  TableArray(size_t n, LazyPages) : TableArray(n, true) {}
+  explicit TableArray(size_t n) : TableArray(n, false) {}
+
+ private:
+  TableArray(size_t n, bool lazy) : n_(n ? n : 1) {
     size_t bytes = n_ * sizeof(T);
     constexpr size_t kHuge = size_t(2) << 20;
     if (bytes >= kHuge) {
@@ -32,8 +41,12 @@ class TableArray {
       }
     }
     if (!data_) data_ = static_cast<T*>(::operator new(bytes, std::align_val_t(alignof(T) > 64 ? alignof(T) : 64)));
-    for (size_t i = 0; i < n_; ++i) new (&data_[i]) T();
+    // Anonymous pages read as zero: a lazy table of trivially constructible T needs no pass.
+    if (!(lazy && mapped_ && std::is_trivially_default_constructible_v<T>))
+      for (size_t i = 0; i < n_; ++i) new (&data_[i]) T();
   }
+
+ public:
   ~TableArray() { release(); }
   TableArray(const TableArray&) = delete;
   TableArray& operator=(const TableArray&) = delete;

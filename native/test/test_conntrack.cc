@@ -109,3 +109,93 @@ TEST_CASE("conntrack: incremental gc removes only expired flows") {
   CHECK_EQ(ct.size(), 20u);
   CHECK_EQ(ct.stats().expirations, 20u);
 }
+
+namespace {
+FlowKey tuple6(uint8_t host, uint16_t sport, uint8_t dhost, uint16_t dport) {
+  FlowKey k{};
+  k.src.b[0] = 0xfd;
+  k.src.b[15] = host;
+  k.dst.b[0] = 0xfd;
+  k.dst.b[15] = dhost;
+  k.sport = sport;
+  k.dport = dport;
+  k.proto = 6;
+  return k;
+}
+}  // namespace
+
+// Flows whose tuples do not fit the compact IPv4 hot line: IPv6, a masqueraded reply (its
+// destination is the NAT address, not the client), a v4-mapped source towards an IPv6
+// destination. Each must come back exactly and be found from both directions.
+TEST_CASE("conntrack: IPv6, masqueraded and mixed tuples round-trip and are found both ways") {
+  struct Case {
+    FlowKey orig, reply;
+  };
+  FlowKey mixed = tuple(0x0a000001, 5000, 0, 80);
+  mixed.dst = tuple6(9, 0, 0, 0).src;
+  FlowKey mixedReply = mixed.reversed();
+  mixedReply.src = tuple6(3, 0, 0, 0).src;
+  mixedReply.sport = 8080;
+  const Case cases[] = {
+      {tuple6(1, 40000, 2, 80), tuple6(3, 8080, 1, 40000)},
+      {tuple(0x0a000002, 40000, 0xac1e0029, 80), tuple(0x0ab40001, 8080, 0xc0a80001, 61000)},  // SNAT
+      {tuple6(1, 40001, 2, 80), tuple6(3, 8080, 7, 62000)},                                    // SNAT, IPv6
+      {mixed, mixedReply},
+  };
+  Conntrack ct(16, 9, FullPolicy::Refuse, CtTimeouts::defaults());
+  for (const Case& c : cases) {
+    uint32_t f = ct.create(c.orig, ct.hashOf(c.orig), c.reply, ct.hashOf(c.reply), 1, 7, 1, kSyn, 60, 1 * S, noop);
+    CHECK(f != Conntrack::kNone);
+    CHECK(ct.at(f).orig == c.orig);
+    CHECK(ct.at(f).reply == c.reply);
+    CHECK(ct.key(f, Dir::Reply) == c.reply);
+    CtHit a = ct.lookup(c.orig, ct.hashOf(c.orig), 2 * S);
+    CHECK_EQ(a.flow, f);
+    CtHit b = ct.lookup(c.reply, ct.hashOf(c.reply), 2 * S);
+    CHECK_EQ(b.flow, f);
+    CHECK(b.dir == Dir::Reply);
+    CHECK(ct.peek(c.orig.reversed()).flow == Conntrack::kNone);
+  }
+  // Removing each leaves the others findable (index erase by recomputed hash).
+  for (const Case& c : cases) {
+    ct.remove(ct.peek(c.orig).flow, noop);
+    CHECK(ct.peek(c.orig).flow == Conntrack::kNone);
+    CHECK(ct.peek(c.reply).flow == Conntrack::kNone);
+  }
+  CHECK_EQ(ct.size(), 0u);
+}
+
+TEST_CASE("conntrack: hot-line counters carry into the cold part") {
+  Conntrack ct(4, 9, FullPolicy::Refuse, CtTimeouts::defaults());
+  FlowKey o = tuple(1, 1000, 2, 80), r = tuple(3, 8080, 1, 1000);
+  uint32_t f = ct.create(o, ct.hashOf(o), r, ct.hashOf(r), 1, 7, 1, kAck, 0xfffffff0u, 0, noop);
+  ct.update(f, Dir::Original, kAck, 0x20, 1);
+  CHECK_EQ(ct.at(f).bytes[0], 0x100000010ull);
+  CHECK_EQ(ct.at(f).packets[0], 2u);
+}
+
+// The index under load: a table filled to capacity with churn (every flow replaced twice over)
+// keeps every live flow findable and every removed one gone, through bucket spills.
+TEST_CASE("conntrack: full-table churn keeps the bucketed index exact") {
+  const uint32_t cap = 4096;
+  Conntrack ct(cap, 3, FullPolicy::EvictOldest, CtTimeouts::defaults());
+  auto orig = [](uint32_t k) { return tuple(0x0b000000 + (k >> 14), uint16_t(1024 + (k & 0x3fff)), 0xac100001, 80); };
+  auto reply = [](uint32_t k) {
+    return tuple(0x0a800001, 8080, 0x0b000000 + (k >> 14), uint16_t(1024 + (k & 0x3fff)));
+  };
+  const uint32_t total = cap * 3;
+  for (uint32_t k = 0; k < total; ++k) {
+    FlowKey o = orig(k), r = reply(k);
+    CHECK(ct.create(o, ct.hashOf(o), r, ct.hashOf(r), 1, 1, 1, kSyn, 0, k, noop) != Conntrack::kNone);
+  }
+  CHECK_EQ(ct.size(), cap);
+  uint32_t live = 0, gone = 0;
+  for (uint32_t k = 0; k < total; ++k) {
+    bool expectLive = k >= total - cap;
+    bool o = ct.peek(orig(k)).flow != Conntrack::kNone, r = ct.peek(reply(k)).flow != Conntrack::kNone;
+    live += expectLive && o && r;
+    gone += !expectLive && !o && !r;
+  }
+  CHECK_EQ(live, cap);
+  CHECK_EQ(gone, total - cap);
+}

@@ -17,7 +17,7 @@ const slice = {
 }
 
 t.test('every mode of the table routes the same packet through the Proxier', async (t) => {
-  t.same(PROXY_MODE_NAMES, ['native', 'iptables', 'nftables', 'ipvs'])
+  t.same(PROXY_MODE_NAMES, ['native', 'iptables', 'nftables', 'ipvs', 'userspace'])
   for (const mode of PROXY_MODE_NAMES) {
     const p = new Proxier({ ...base, mode })
     p.applyList([svc, slice])
@@ -50,7 +50,7 @@ t.test('mode options sit under the mode; unknown and moved keys are errors namin
     ['misspelt iptables key', { iptables: { nfact: false } }, /iptables: unknown option "nfact"; did you mean "nfacct"\?/],
     ['bad scheduler', { native: { scheduler: 'fastest' } }, /native\.scheduler must be one of/],
     ['bad bit', { iptables: { masqueradeBit: 40n } }, /iptables\.masqueradeBit must be an integer 0\.\.31, got 40n/],
-    ['unknown mode', { mode: 'ebpf' }, /mode must be one of "native", "iptables", "nftables", "ipvs", got "ebpf"/],
+    ['unknown mode', { mode: 'ebpf' }, /mode must be one of "native", "iptables", "nftables", "ipvs", "userspace", got "ebpf"/],
   ]
   for (const [name, extra, message] of cases) {
     t.throws(() => new Proxier({ ...base, ...extra } as ProxierOptions), message, name)

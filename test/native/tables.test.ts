@@ -8,6 +8,7 @@ import { DEFAULT_CAPACITY, DEFAULT_MAGLEV_TABLE_SIZE, DEFAULT_TIMEOUTS, INITIAL_
 import { nativeBinding } from '../../lib/dataplane/native.js'
 import { MASQUERADE_POLICIES, PACKET_COUNT_NAMES, PACKET_REASONS, REJECT_WITH } from '../../lib/dataplane/packets.js'
 import { Dataplane } from '../../lib/index.js'
+import { PACKET_ARRAYS, PACKET_PARAM, PacketCall } from '../../lib/dataplane/packet-call.js'
 
 const native = nativeBinding()
 
@@ -23,7 +24,10 @@ t.test('name tables equal the core\'s', async (t) => {
     ['reject replies', REJECT_WITH, n.rejectWith],
     ['timeouts by conntrack state', TIMEOUT_ORDER, n.timeouts.slice(1)],
     ['packet counters', PACKET_COUNT_NAMES, n.packetCounters],
+    ['processPackets params slots', Object.keys(PACKET_PARAM), native.packetParams],
+    ['processPackets arrays', PACKET_ARRAYS, native.packetArrays],
   ]
+  for (const [i, name] of native.packetParams.entries()) t.equal(PACKET_PARAM[name as keyof typeof PACKET_PARAM], i, `params slot ${name}`)
   for (const [what, ts, core] of cases) t.strictSame([...ts], core, what)
 })
 
@@ -68,9 +72,21 @@ t.test('the addon refuses raw values the C ABI refuses (no coercion)', async (t)
   t.throws(() => native.create({ seed: 1n, services: 0 }), { name: 'RangeError', message: 'services must be 1..33554432, got 0' })
   t.throws(() => native.create({ seed: 1n, conntrackPolicy: 2 }), { name: 'RangeError', message: /conntrackPolicy must be 0 \(evict oldest\) or 1 \(refuse\), got 2/ })
   t.throws(() => native.create({ seed: 1n, maglevTableSize: 100 }), { name: 'RangeError', message: /maglevTableSize must be a prime/ })
-  t.throws(
-    () => h.processPackets(new Uint8Array(0), new Uint32Array(0), new Uint32Array(0), 0, 0, 1, 0, false, 3, new Uint8Array(0), new Uint8Array(0), null, null, null),
-    { name: 'RangeError', message: 'reject mode must be 0..2, got 3' },
-  )
+  t.throws(() => h.processPackets(), { message: 'processPackets: no PacketCall registered (setPacketCall)' })
+  const call = new PacketCall(h)
+  t.throws(() => h.setPacketCall({ ...call, params: new Float64Array(2) } as never), { name: 'TypeError', message: /params must be a Float64Array of 6/ })
+  t.throws(() => h.setPacketCall({ ...call, params: call.params, offsets: [] } as never), { name: 'TypeError', message: 'setPacketCall: offsets must be a typed array' })
+  call.use({ buffer: new Uint8Array(0), offsets: new Uint32Array(0), lengths: new Uint32Array(0), verdicts: new Uint8Array(0), reasons: new Uint8Array(0), replies: null, replyOffsets: null, replyLengths: null })
+  call.params[PACKET_PARAM.reject] = 3
+  t.throws(() => h.processPackets(), { name: 'RangeError', message: 'reject mode must be 0..2, got 3' })
+  call.params[PACKET_PARAM.reject] = 1
+  call.params[PACKET_PARAM.count] = 1
+  t.throws(() => h.processPackets(), { name: 'RangeError', message: 'count exceeds offsets, lengths, verdicts or reasons' })
+  // A buffer detached after registration is seen as empty, never read through a stale pointer.
+  const big = { buffer: new Uint8Array(64), offsets: new Uint32Array(1), lengths: new Uint32Array([64]), verdicts: new Uint8Array(1), reasons: new Uint8Array(1), replies: null, replyOffsets: null, replyLengths: null }
+  call.use(big)
+  t.equal(h.processPackets(), 0, 'one packet processed')
+  structuredClone(big.buffer.buffer, { transfer: [big.buffer.buffer] })
+  t.throws(() => h.processPackets(), { name: 'RangeError', message: /packet 0 \(offset 0, length 64\) lies outside the buffer of 0 bytes/ })
   h.destroy()
 })

@@ -39,8 +39,13 @@ export const dump = list(
   slice('shop', 'admin', 'r4d6w', [{ ip: '10.244.1.60', node: 'node-b', pod: 'admin-84c7d-m2x9q' }], [{ name: 'http', port: 8080 }]),
 )
 
-t.test('a full scan: only what is broken on every node is reported', async (t) => {
-  const r = diagnose(objectsOf(dump))
+// Each outcome in the native model (iptables mode decides alike) and in kube-proxy's ipvs mode;
+// the ipvs node-wide findings (the deprecation, kube-ipvs0) are left out of these comparisons.
+const MODES = [{ name: 'native', mode: {} }, { name: 'ipvs', mode: { mode: 'ipvs' as const } }]
+const serviceFindings = (r: ReturnType<typeof diagnose>) => ({ ...r, findings: r.findings.filter((f) => f.servicePort !== '') })
+
+for (const m of MODES) t.test(`${m.name}: a full scan: only what is broken on every node is reported`, async (t) => {
+  const r = serviceFindings(diagnose(objectsOf(dump), m.mode))
   t.same(r.nodes, ['node-a', 'node-b', 'node-c'])
   t.equal(r.services, 5)
   t.same(r.findings.map((f) => [f.code, f.servicePort]), [['no-node-port', 'shop/checkout:https']],
@@ -52,8 +57,8 @@ t.test('a full scan: only what is broken on every node is reported', async (t) =
   t.match(f.why, /allocateLoadBalancerNodePorts: false/)
 })
 
-t.test('type ClusterIP, asked about from outside', async (t) => {
-  const r = diagnose(objectsOf(dump), { services: ['shop/catalog'], client: CLIENT })
+for (const m of MODES) t.test(`${m.name}: type ClusterIP, asked about from outside`, async (t) => {
+  const r = serviceFindings(diagnose(objectsOf(dump), { services: ['shop/catalog'], client: CLIENT, ...m.mode }))
   t.equal(r.findings.length, 1)
   const f = r.findings[0]
   t.match(f, { code: 'not-exposed', severity: 'error', servicePort: 'shop/catalog:http' })
@@ -78,14 +83,24 @@ t.test('externalTrafficPolicy Local: dropped on the nodes without an endpoint', 
   t.ok(b.findings.some((x) => x.code === 'no-local-endpoints-external' && x.servicePort === 'shop/web:http'), 'asked about node-b, it is reported')
 })
 
-t.test('client outside loadBalancerSourceRanges', async (t) => {
-  const r = diagnose(objectsOf(dump), { services: ['shop/admin'], client: CLIENT })
+t.test('ipvs: externalTrafficPolicy Local forwards to the remote endpoints instead (kubernetes#97081)', async (t) => {
+  const r = diagnose(objectsOf(dump), { services: ['shop/web'], client: CLIENT, mode: 'ipvs' })
+  t.notOk(r.findings.some((x) => x.code === 'no-local-endpoints-external'), 'not dropped in ipvs mode')
+  const f = r.findings.find((x) => x.code === 'ipvs-local-policy-fallback')!
+  t.ok(f)
+  t.same(f.nodes, ['node-b', 'node-c'])
+  t.match(f.probe!.result, { action: 'dnat', servicePort: 'shop/web:http' })
+  t.equal(f.probe!.packet.dport, 31080)
+})
+
+for (const m of MODES) t.test(`${m.name}: client outside loadBalancerSourceRanges`, async (t) => {
+  const r = serviceFindings(diagnose(objectsOf(dump), { services: ['shop/admin'], client: CLIENT, ...m.mode }))
   t.same(r.findings.map((f) => f.code), ['source-range'])
   const f = r.findings[0]
   t.match(f.what, /connections from 198\.51\.100\.7 to the load-balancer IP 34\.120\.5\.20 are dropped/)
   t.match(f.fix, /add 198\.51\.100\.7\/32/)
   t.match(f.probe!.result, { action: 'drop', reason: 'source-range' })
-  const inside = diagnose(objectsOf(dump), { services: ['shop/admin'], client: '203.0.113.44' })
+  const inside = serviceFindings(diagnose(objectsOf(dump), { services: ['shop/admin'], client: '203.0.113.44', ...m.mode }))
   t.same(inside.findings, [], 'a client inside the ranges gets through')
 })
 

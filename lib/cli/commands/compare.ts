@@ -2,9 +2,8 @@
 import { compareModes } from '../../compare/compare.js'
 import { formatComparison } from '../../compare/format.js'
 import { PROXY_MODE_NAMES, type ProxyMode } from '../../modes/index.js'
-import { parseCidr } from '../../util/address.js'
 import { CliError, UsageError } from '../errors.js'
-import { CLUSTER_OPTION, JSON_OPTION, MAX_INPUT_OPTION, NODE_OPTIONS, proxierOptionsFrom, requireCluster } from '../node-options.js'
+import { applyConfigFile, CLUSTER_OPTION, CONFIG_OPTION, JSON_OPTION, MAX_INPUT_OPTION, NODE_OPTIONS, proxierOptionsFrom, requireCluster } from '../node-options.js'
 import type { Command } from '../registry.js'
 
 export const compareCommand: Command = {
@@ -18,26 +17,26 @@ export const compareCommand: Command = {
   options: [
     CLUSTER_OPTION,
     MAX_INPUT_OPTION,
-    { name: 'from', type: 'string', valueName: 'MODE', choices: PROXY_MODE_NAMES, description: 'the mode the node runs now' },
+    { name: 'from', type: 'string', valueName: 'MODE', choices: PROXY_MODE_NAMES, description: 'the mode the node runs now (default: the --config file\'s mode)' },
     { name: 'to', type: 'string', valueName: 'MODE', choices: PROXY_MODE_NAMES, description: 'the mode to move to' },
-    { name: 'service-cidr', type: 'list', valueName: 'CIDR', description: 'the service CIDRs (kube-proxy --service-cluster-ip-range): probes an unallocated address in each' },
+    CONFIG_OPTION,
     ...NODE_OPTIONS,
     JSON_OPTION,
   ],
   examples: [
     'svcplane compare --cluster cluster.json --from ipvs --to nftables --node-name node-a --node-ip 192.168.0.2 --pod-cidr 10.244.0.0/16 --service-cidr 172.30.0.0/16',
   ],
-  async run({ options: v, io, command }) {
-    const from = v.from as ProxyMode | undefined
+  async run({ options: v, io, command, given }) {
+    const config = await applyConfigFile(v, given, compareCommand.options, io, command)
+    // Without --from, the mode a --config file names is the one the node runs now.
+    const from = (v.from ?? config?.proxier.mode) as ProxyMode | undefined
     const to = v.to as ProxyMode | undefined
     if (from === undefined || to === undefined) throw new UsageError('--from and --to are required (two of ' + PROXY_MODE_NAMES.join(', ') + ')', command)
-    const serviceCIDRs = (v['service-cidr'] as string[] | undefined) ?? []
-    for (const c of serviceCIDRs) if (!c.includes('/') || parseCidr(c) === undefined) throw new UsageError(`--service-cidr: ${JSON.stringify(c)} is not a CIDR (ADDRESS/LENGTH, like 10.96.0.0/12)`, command)
     const { mode: _mode, ...shared } = proxierOptionsFrom(v, from, command)
     const dump = await requireCluster(v, io, command)
     let comparison
     try {
-      comparison = compareModes(dump.items, { from, to, proxier: { ...shared, serviceCIDRs } })
+      comparison = compareModes(dump.items, { from, to, proxier: shared })
     } catch (err) {
       throw new CliError(`cannot compare ${from} with ${to} on ${dump.file}`, { cause: err })
     }

@@ -10,7 +10,8 @@ import { parseConntrackList } from '../../doctor/stale.js'
 import { loadClusterFiles, MAX_INPUT_OPTION, printNotices, readInputText } from '../cluster-file.js'
 import { CliError, UsageError } from '../errors.js'
 import type { CliIO } from '../io.js'
-import { JSON_OPTION } from '../node-options.js'
+import { applyConfigFile, cidrFlag, CONFIG_OPTION, JSON_OPTION, NODEPORT_ADDRESSES_OPTION, nodePortAddressesFlag, proxyModeOptions, SERVICE_CIDR_OPTION } from '../node-options.js'
+import type { ProxyMode } from '../../modes/index.js'
 import { parseEndpoint } from '../packet-args.js'
 import type { Command } from '../registry.js'
 import { checkNftRuleset, type NftRulesetReport } from '../../doctor/nft-ruleset.js'
@@ -85,8 +86,10 @@ export const doctorCommand: Command = {
     { name: 'node-port-range', type: 'string', valueName: 'FROM-TO', default: '30000-32767', description: 'the API server\'s --service-node-port-range' },
     { name: 'localhost-node-ports', type: 'boolean', default: true, description: 'kube-proxy opens NodePorts on 127.0.0.1 (--iptables-localhost-nodeports; --no-localhost-node-ports for ipvs/nftables or when disabled)' },
     { name: 'masquerade-all', type: 'boolean', description: 'kube-proxy runs with --masquerade-all' },
-    { name: 'mode', type: 'string', valueName: 'MODE', choices: ['iptables', 'native'], default: 'iptables', description: 'the proxy mode your nodes run (kube-proxy\'s default is iptables), for --perf' },
-    { name: 'proxy-mode', type: 'string', hidden: true, alias: 'mode', choices: ['iptables', 'native'], description: 'alias of --mode' },
+    ...proxyModeOptions([], 'iptables', 'the proxy mode your nodes run (kube-proxy\'s --proxy-mode; its default is iptables): probes run through it, ipvs adds IPVS mode\'s own checks; --perf compares it with native'),
+    CONFIG_OPTION,
+    SERVICE_CIDR_OPTION,
+    NODEPORT_ADDRESSES_OPTION,
     { name: 'perf', type: 'boolean', description: 'measure the proxy on these objects: rules, rules walked and cost per new connection, sync times, both modes side by side' },
     { name: 'perf-budget', type: 'duration', valueName: 'DURATION', default: 0.2, description: 'time budget per measurement of --perf' },
     { name: 'conntrack', type: 'string', valueName: 'FILE', description: 'the node\'s `conntrack -L` (or `svcplane dump --format conntrack`) listing: connections pinned to old endpoints' },
@@ -102,14 +105,20 @@ export const doctorCommand: Command = {
     'svcplane doctor --cluster cluster.json --service shop/web --client 198.51.100.7',
     'svcplane doctor --cluster cluster.json --dst 192.168.0.3:31080',
     'svcplane doctor --cluster cluster.json --node-name node-a --conntrack conntrack.txt --clear-stale',
-    'svcplane doctor --cluster cluster.json --perf --mode iptables',
+    'svcplane doctor --cluster cluster.json --perf --proxy-mode iptables',
     'nft -a list ruleset > node-a.nft && svcplane doctor --nft-ruleset node-a.nft --node-name node-a',
+    'svcplane doctor --cluster cluster.json --config kube-proxy-config.yaml --node-name node-a',
   ],
-  async run({ options: v, io, command }) {
+  async run({ options: v, io, command, given }) {
     const files = v.cluster as string[] | undefined
     const nftRuleset = await readNftRuleset(v, io, command)
     if (nftRuleset !== undefined && (files === undefined || files.length === 0)) return printReport(nftRuleset.report, v, io)
     if (files === undefined || files.length === 0) throw new UsageError('--cluster FILE is required (a `kubectl get services,endpointslices,nodes -A -o json` dump)', command)
+    const config = await applyConfigFile(v, given, doctorCommand.options, io, command)
+    // The probes run in the nodes' mode only when it is named: by default the native model decides (as iptables mode does).
+    const mode = given?.has('proxy-mode') === true || config !== undefined ? (v['proxy-mode'] as ProxyMode) : undefined
+    const serviceCIDRs = cidrFlag(v, 'service-cidr', '10.96.0.0/12', command)
+    const nodePortAddresses = nodePortAddressesFlag(v, command)
     const options: DoctorOptions = {
       nodeName: v['node-name'] as string | undefined,
       nodeIPs: v['node-ip'] as string[] | undefined,
@@ -121,6 +130,10 @@ export const doctorCommand: Command = {
       masqueradeAll: v['masquerade-all'] === true,
       includeInfo: v.all === true ? true : undefined,
       seed: v.seed as number | undefined,
+      ...(mode !== undefined ? { mode } : {}),
+      ...(serviceCIDRs.length > 0 ? { serviceCIDRs } : {}),
+      ...(nodePortAddresses !== undefined ? { nodePortAddresses } : {}),
+      ...(config !== undefined ? { sections: { iptables: config.proxier.iptables, ipvs: config.proxier.ipvs, nftables: config.proxier.nftables, timeouts: config.proxier.timeouts } } : {}),
     }
     for (const ip of options.nodeIPs ?? []) if (canonicalAddress(ip) === undefined) throw new UsageError(`--node-ip: ${JSON.stringify(ip)} is not an IP address`, command)
     if (options.nodeIPs !== undefined && options.nodeName === undefined) throw new UsageError('--node-ip needs --node-name', command)
@@ -164,7 +177,7 @@ export const doctorCommand: Command = {
     let perf: PerfReport | undefined
     if (v.perf === true) {
       const node = nodesToCheck(objects, options)[0]
-      perf = measurePerf(node, objects, options, { mode: (v['proxy-mode'] ?? v.mode) as 'iptables' | 'native', budgetMs: (v['perf-budget'] as number) * 1000 })
+      perf = measurePerf(node, objects, options, { mode: v['proxy-mode'] as ProxyMode, budgetMs: (v['perf-budget'] as number) * 1000 })
       report.findings.push(...perf.findings)
     }
     if (nftRuleset !== undefined) report.findings.push(...nftRuleset.report.findings)

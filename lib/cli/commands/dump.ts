@@ -4,11 +4,11 @@
 import type { Proxier, ProxyMode } from '../../modes/index.js'
 import { CliError, UsageError } from '../errors.js'
 import { dumpJson, formatConntrack, formatIpvsadm, virtualServers } from '../format/dump.js'
-import { CLUSTER_OPTION, MAX_INPUT_OPTION, JSON_OPTION, modeOption, NODE_OPTIONS, proxierFromCluster, selectedMode } from '../node-options.js'
+import { applyConfigFile, CLUSTER_OPTION, CONFIG_OPTION, MAX_INPUT_OPTION, JSON_OPTION, NODE_OPTIONS, proxierFromCluster, proxyModeOptions, selectedMode } from '../node-options.js'
 import type { Command } from '../registry.js'
 import type { IpvsadmView } from '../../ipvs/format-ipvsadm.js'
 
-export const DUMP_FORMATS = ['iptables-save', 'nft', 'ipvsadm', 'ipset', 'conntrack', 'json'] as const
+export const DUMP_FORMATS = ['iptables-save', 'nft', 'ipvsadm', 'ipset', 'conntrack', 'userspace', 'json'] as const
 export type DumpFormat = (typeof DUMP_FORMATS)[number]
 export const DUMP_PATH = '/debug/svcplane/dump'
 
@@ -30,9 +30,22 @@ export function renderDump(proxier: Proxier, format: DumpFormat, json: boolean, 
     return text(view === 'connections' ? ipvs.ipvsadmConnections() : ipvs.ipvsadm({ view }))
   }
   if (format === 'ipset') {
-    if (ipvs === undefined) throw new CliError('--format ipset shows the ipsets of IPVS mode: use --mode ipvs')
+    if (ipvs === undefined) throw new CliError('--format ipset shows the ipsets of IPVS mode: use --proxy-mode ipvs')
     return json ? asJson(proxier.ipvsState().ipsets) : text(ipvs.ipsetSave())
   }
+  // Mode userspace: the portal rules its proxier writes, and its listener table.
+  const inspected = proxier.inspect()
+  if (inspected.mode === 'userspace') {
+    const us = inspected.userspace
+    if (format === 'iptables-save') return json ? asJson({ format, text: us.portalRules(), jumpRules: us.jumpRules() }) : text(us.portalRules())
+    if (format === 'userspace') {
+      if (json) return asJson({ servicePorts: us.servicePorts(), listeners: us.listeners(), counters: us.counters(), rules: us.portalRules(), jumpRules: us.jumpRules() })
+      return text(`${us.listenerTable()}
+${us.portalRules()}`)
+    }
+    if (format === 'json') return asJson({ ...dumpJson(proxier), userspace: { servicePorts: us.servicePorts(), listeners: us.listeners(), counters: us.counters() } })
+  }
+  if (format === 'userspace') throw new CliError('--format userspace shows the userspace proxier\'s listeners and portal rules: use --mode userspace')
   if (ipvs !== undefined && format === 'iptables-save') {
     const s = proxier.ipvsState()
     return json ? asJson({ format, text: s.iptables, ip6tables: s.ip6tables }) : text(s.iptables + s.ip6tables)
@@ -85,15 +98,16 @@ export const dumpCommand: Command = {
   name: 'dump',
   summary: 'print the programmed state: iptables-save, nft, ipvsadm -Ln or conntrack -L style, or JSON',
   description:
-    'iptables-save: the iptables-restore input kube-proxy (iptables mode) would write. nft: kube-proxy\'s nftables table (--mode nftables), as nft -f loads it. ipvsadm: virtual servers with scheduler and persistence, ' +
-    'real servers with weight and active/inactive connections. conntrack: the tracked flows. json: the ServicePorts and every dataplane map. ' +
+    'iptables-save: the iptables-restore input kube-proxy (iptables mode) would write. nft: kube-proxy\'s nftables table (--proxy-mode nftables), as nft -f loads it. ipvsadm: virtual servers with scheduler and persistence, ' +
+    'real servers with weight and active/inactive connections. conntrack: the tracked flows. userspace (--proxy-mode userspace): the listener table and the KUBE-PORTALS-* / KUBE-NODEPORT-* rules. json: the ServicePorts and every dataplane map. ' +
     'Offline with --cluster FILE, or from a running `svcplane run` with --server (its --metrics-bind-address).',
   options: [
-    { name: 'format', short: 'f', type: 'string', valueName: 'FORMAT', choices: DUMP_FORMATS, default: 'ipvsadm', description: 'what to print' },
+    { name: 'format', short: 'f', type: 'string', valueName: 'FORMAT', choices: DUMP_FORMATS, description: 'what to print (default ipvsadm; userspace in --proxy-mode userspace)' },
     { name: 'server', type: 'string', valueName: 'HOST:PORT', description: 'ask a running `svcplane run` (its metrics address) instead of loading --cluster' },
     CLUSTER_OPTION,
     MAX_INPUT_OPTION,
-    modeOption(),
+    CONFIG_OPTION,
+    ...proxyModeOptions(),
     ...NODE_OPTIONS,
     { ...JSON_OPTION, description: 'print the chosen dump as JSON data' },
     { name: 'stats', type: 'boolean', description: 'with --format ipvsadm in mode ipvs: counters, as ipvsadm -Ln --stats' },
@@ -103,23 +117,27 @@ export const dumpCommand: Command = {
   examples: [
     'svcplane dump --cluster cluster.json --node-ip 192.168.0.2 --format ipvsadm',
     'svcplane dump --cluster cluster.json --node-ip 192.168.0.2 --format iptables-save',
-    'svcplane dump --cluster cluster.json --node-ip 192.168.0.2 --mode nftables --format nft',
+    'svcplane dump --cluster cluster.json --node-ip 192.168.0.2 --proxy-mode nftables --format nft',
+    'svcplane dump --cluster cluster.json --node-ip 192.168.0.2 --proxy-mode userspace',
     'svcplane dump --server 127.0.0.1:10249 --format conntrack',
   ],
-  async run({ options: v, io, command }) {
-    const format = v.format as DumpFormat
+  async run({ options: v, io, command, given }) {
+    let format = (v.format ?? 'ipvsadm') as DumpFormat
     const json = v.json === true
     let out: RenderedDump
     if (v.server !== undefined) {
       if (v.cluster !== undefined) throw new UsageError('--server and --cluster are exclusive', command)
       out = await fetchDump(v.server as string, format, json)
     } else {
+      await applyConfigFile(v, given, dumpCommand.options, io, command)
       const mode = selectedMode(v) as ProxyMode
+      if (v.format === undefined && mode === 'userspace') format = 'userspace'
       if ((format === 'ipvsadm' || format === 'conntrack') && mode !== 'native' && !(format === 'ipvsadm' && mode === 'ipvs')) {
-        throw new UsageError(`--format ${format} shows the native dataplane (or, for ipvsadm, IPVS mode): use --mode native or ipvs`, command)
+        throw new UsageError(`--format ${format} shows the native dataplane (or, for ipvsadm, IPVS mode): use --proxy-mode native or ipvs`, command)
       }
-      if (format === 'ipset' && mode !== 'ipvs') throw new UsageError('--format ipset shows the ipsets of IPVS mode: use --mode ipvs', command)
-      if (format === 'nft' && mode !== 'nftables') throw new UsageError('--format nft shows the nftables mode\'s table: use --mode nftables', command)
+      if (format === 'ipset' && mode !== 'ipvs') throw new UsageError('--format ipset shows the ipsets of IPVS mode: use --proxy-mode ipvs', command)
+      if (format === 'nft' && mode !== 'nftables') throw new UsageError('--format nft shows the nftables mode\'s table: use --proxy-mode nftables', command)
+      if (format === 'userspace' && mode !== 'userspace') throw new UsageError('--format userspace shows the userspace proxier\'s listeners and portal rules: use --proxy-mode userspace', command)
       const { proxier } = await proxierFromCluster(v, io, command, mode)
       out = renderDump(proxier, format, json, v.connections === true ? 'connections' : v.rate === true ? 'rate' : v.stats === true ? 'stats' : 'list')
     }

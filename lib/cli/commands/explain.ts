@@ -7,7 +7,7 @@ import type { ClusterDump } from '../cluster-file.js'
 import type { ProxyMode } from '../../modes/index.js'
 import { CliError, UsageError } from '../errors.js'
 import { describePacket, sameDecision, sideBySide } from '../format/explain.js'
-import { CLUSTER_OPTION, MAX_INPUT_OPTION, JSON_OPTION, loadInto, modeOption, newProxier, NODE_OPTIONS, proxierOptionsFrom, requireCluster, selectedMode } from '../node-options.js'
+import { applyConfigFile, CLUSTER_OPTION, CONFIG_OPTION, MAX_INPUT_OPTION, JSON_OPTION, loadInto, newProxier, NODE_OPTIONS, proxierOptionsFrom, proxyModeOptions, requireCluster, selectedMode } from '../node-options.js'
 import { packetFrom } from '../packet-args.js'
 import type { Command } from '../registry.js'
 import { explainNftRuleset } from './explain-nft-ruleset.js'
@@ -30,7 +30,7 @@ export const explainCommand: Command = {
   summary: 'show the decision for one packet and the steps behind it, native and iptables modes side by side',
   description:
     'Loads the cluster dump, programs it like kube-proxy on the given node, and sends one packet. ' +
-    'With --mode both (the default) the native dataplane and the iptables rules are shown side by side when the iptables mode is available; ' +
+    'With --proxy-mode both (the default) the native dataplane and the iptables rules are shown side by side when the iptables mode is available; ' +
     'otherwise the native mode alone, saying so. A different decision in the two modes makes the exit status 1. ' +
     'With --nft-ruleset FILE (a node\'s `nft list ruleset`) the packet goes through that ruleset instead, and the rules it visits are printed.',
   options: [
@@ -42,7 +42,8 @@ export const explainCommand: Command = {
     CLUSTER_OPTION,
     { name: 'nft-ruleset', type: 'string', valueName: 'FILE', description: 'walk the packet through a node\'s `nft list ruleset` (or `nft -a list ruleset`, or an `nft -f` file) instead of a cluster dump: the decision and the rules visited; --node-ip names the node\'s addresses' },
     MAX_INPUT_OPTION,
-    modeOption(['both'], 'both'),
+    CONFIG_OPTION,
+    ...proxyModeOptions(['both'], 'both', 'the proxy mode (kube-proxy\'s --proxy-mode); both: native and iptables side by side'),
     ...NODE_OPTIONS,
     JSON_OPTION,
   ],
@@ -51,7 +52,8 @@ export const explainCommand: Command = {
     'svcplane explain --cluster cluster.json --node-ip 192.168.0.2 --src 203.0.113.7:5555 --dst 192.168.0.2:30080 --json',
     'nft -a list ruleset > node-a.nft && svcplane explain --nft-ruleset node-a.nft --node-ip 192.168.0.2 --src 10.244.0.9 --dst 172.30.10.5:80',
   ],
-  async run({ options: v, io, command }) {
+  async run({ options: v, io, command, given }) {
+    await applyConfigFile(v, given, explainCommand.options, io, command)
     const packet = packetFrom(v, command)
     if (v['nft-ruleset'] !== undefined) {
       if (v.cluster !== undefined) throw new UsageError('--nft-ruleset and --cluster: give one (the ruleset is the node\'s state)', command)

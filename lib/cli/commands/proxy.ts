@@ -5,7 +5,7 @@ import { runProxyFromFile } from '../../service-proxy/run-from-file.js'
 import { loadClusterFiles, printNotices } from '../cluster-file.js'
 import { CliError, describeError } from '../errors.js'
 import { logger } from '../log.js'
-import { CLUSTER_OPTION, MAX_INPUT_OPTION, JSON_OPTION, modeOption, NODE_OPTIONS, proxierOptionsFrom, requireCluster, requireMode, selectedMode } from '../node-options.js'
+import { CLUSTER_OPTION, MAX_INPUT_OPTION, JSON_OPTION, NODE_OPTIONS, proxyModeOptions, proxierOptionsFrom, requireCluster, requireMode, selectedMode } from '../node-options.js'
 import type { Command } from '../registry.js'
 
 export const proxyCommand: Command = {
@@ -18,7 +18,7 @@ export const proxyCommand: Command = {
   options: [
     CLUSTER_OPTION,
     MAX_INPUT_OPTION,
-    modeOption(),
+    ...proxyModeOptions(),
     ...NODE_OPTIONS,
     { name: 'watch', type: 'boolean', default: true, description: 're-read the file when it changes (--no-watch: read it once)' },
     { name: 'connect-timeout', type: 'duration', valueName: 'DURATION', default: 5, description: 'connect timeout towards an endpoint' },

@@ -1,8 +1,10 @@
 // svcplane run: models kube-proxy for this node. Watches the cluster's Services and
 // EndpointSlices (or loads a dump with --cluster), programs the Proxier with kube-proxy's sync
 // timing, and serves kube-proxy's metrics, /healthz, /livez and the health check node ports.
-// It forwards no traffic (that is `svcplane proxy`, or a later dataplane): it observes and
-// models what kube-proxy would do, so it does not replace kube-proxy on a node.
+// Without --apply it forwards no traffic: it observes and models what kube-proxy would do. With
+// --apply (iptables and nftables modes) it writes the mode's rules to this node after every sync,
+// as kube-proxy does; --cleanup removes what any mode left.
+import { watchFile, unwatchFile } from 'node:fs'
 import type { SyncSummary } from '../../proxy/proxier.js'
 import { ProxierHealth } from '../../metrics/health.js'
 import { formatAddress, parseBindAddress } from '../../metrics/http.js'
@@ -10,13 +12,16 @@ import { ProxyMetrics } from '../../metrics/registry.js'
 import { startHealthzServer, startMetricsServer, type RunningServer } from '../../metrics/servers.js'
 import { ServiceHealthServers } from '../../metrics/service-health.js'
 import { ClusterWatcher, type ObjectEvent } from '../../watch/informers.js'
+import { objectKey } from '../../k8s/object-key.js'
+import { APPLIABLE_MODES, cleanupNode, IPTABLES_BACKENDS, NodeApplier, type IptablesBackend } from '../../node/index.js'
+import type { ClusterDump } from '../cluster-file.js'
 import { conflictMessage } from '../../k8s/address-conflicts.js'
 import { parseService, type ValidService } from '../../k8s/service.js'
 import { loadKubeConfig } from '../../watch/kubeconfig.js'
 import { ProxierSyncLoop, type SyncHooks, type SyncInfo } from '../../watch/sync-loop.js'
 import { CliError, describeError, UsageError } from '../errors.js'
 import { logger } from '../log.js'
-import { CLUSTER_OPTION, MAX_INPUT_OPTION, clusterFiles, JSON_OPTION, modeOption, newProxier, NODE_OPTIONS, proxierOptionsFrom, readCluster, selectedMode } from '../node-options.js'
+import { applyConfigFile, CLUSTER_OPTION, CONFIG_OPTION, MAX_INPUT_OPTION, clusterFiles, JSON_OPTION, newProxier, NODE_OPTIONS, proxierOptionsFrom, proxyModeOptions, readCluster, selectedMode } from '../node-options.js'
 import type { Command } from '../registry.js'
 import { DUMP_FORMATS, DUMP_PATH, renderDump, type DumpFormat } from './dump.js'
 
@@ -34,16 +39,34 @@ function combine(...hooks: SyncHooks[]): SyncHooks {
   return out
 }
 
+/** How often --cluster files are checked for changes (--apply follows them). */
+const CLUSTER_POLL_MS = 250
+
+/** Watch events that turn the objects of `before` into those of `after` (deletions first). */
+function dumpEvents(before: ClusterDump | undefined, after: ClusterDump): Array<[kind: 'Service' | 'EndpointSlice', ObjectEvent, unknown]> {
+  const out: Array<['Service' | 'EndpointSlice', ObjectEvent, unknown]> = []
+  for (const [kind, list] of [['Service', 'services'], ['EndpointSlice', 'endpointSlices']] as const) {
+    const now = new Set(after[list].map((o) => objectKey(kind, o).key))
+    for (const o of before?.[list] ?? []) if (!now.has(objectKey(kind, o).key)) out.push([kind, 'delete', o])
+  }
+  for (const s of after.services) out.push(['Service', before ? 'update' : 'add', s])
+  for (const s of after.endpointSlices) out.push(['EndpointSlice', before ? 'update' : 'add', s])
+  return out
+}
+
 function untilAborted(signal: AbortSignal): Promise<void> {
   return signal.aborted ? Promise.resolve() : new Promise((r) => signal.addEventListener('abort', () => r(), { once: true }))
 }
 
 export const runCommand: Command = {
   name: 'run',
-  summary: 'model kube-proxy for this node: watch the cluster, sync with kube-proxy\'s timing, serve its metrics and health checks (forwards no traffic)',
+  summary: 'kube-proxy for this node: watch the cluster, sync with kube-proxy\'s timing, serve its metrics and health checks; --apply writes the rules to the node',
   description:
-    'It models and observes: the Proxier is programmed exactly as kube-proxy would be, but no packet is forwarded, so it does not replace kube-proxy on a node ' +
+    'Without --apply it models and observes: the Proxier is programmed exactly as kube-proxy would be, but no packet is forwarded ' +
     '(`svcplane proxy` forwards in userspace). ' +
+    'With --apply (modes iptables and nftables, needs root) every sync is written to this node as kube-proxy writes it: iptables-restore (full first, --noflush partial after) ' +
+    'with the jumps from the built-in chains, or nft -f; forwarding and route_localnet are set in this network namespace; a restart takes over what a previous run left; ' +
+    'a --cluster file is then followed (re-read when it changes). --cleanup removes everything any mode installed and exits. ' +
     'The cluster is --kubeconfig PATH, else the in-cluster service account when running in a pod, else $KUBECONFIG or ~/.kube/config; ' +
     '--cluster FILE runs offline from a dump instead. Services and EndpointSlices are listed and watched (bookmarks, reconnects with backoff, relist on 410 Gone); ' +
     'changes are batched by --min-sync-period and a full sync runs every --sync-period. ' +
@@ -53,13 +76,17 @@ export const runCommand: Command = {
     { name: 'context', type: 'string', valueName: 'NAME', description: 'kubeconfig context to use instead of the current one' },
     CLUSTER_OPTION,
     MAX_INPUT_OPTION,
-    modeOption(),
+    CONFIG_OPTION,
+    ...proxyModeOptions(),
     ...NODE_OPTIONS,
     { name: 'min-sync-period', type: 'duration', valueName: 'DURATION', default: 1, description: 'minimum time between syncs; changes within it are batched' },
     { name: 'sync-period', type: 'duration', valueName: 'DURATION', default: 30, description: 'maximum time between syncs (a full resync)' },
     { name: 'metrics-bind-address', type: 'string', valueName: 'IP:PORT', default: '127.0.0.1:10249', description: 'serve /metrics (and /healthz, /proxyMode, /configz, dumps) here' },
     { name: 'healthz-bind-address', type: 'string', valueName: 'IP:PORT', default: '127.0.0.1:10256', description: 'serve kube-proxy\'s /healthz and /livez here' },
-    { name: 'health-check-bind-address', type: 'list', valueName: 'IP', default: ['127.0.0.1'], description: 'addresses of the health check node port servers (kube-proxy uses every address; the default is loopback because this node forwards nothing, and a load balancer told it is healthy would send it traffic)' },
+    { name: 'health-check-bind-address', type: 'list', valueName: 'IP', description: 'addresses of the health check node port servers (default: every address with --apply, as kube-proxy; loopback otherwise, because a node that forwards nothing must not tell a load balancer it is healthy)' },
+    { name: 'apply', type: 'boolean', description: 'write the mode\'s rules to this node after every sync (iptables, nftables modes; root)' },
+    { name: 'cleanup', type: 'boolean', description: 'remove every iptables chain and jump and nft table any mode installed on this node, then exit (kube-proxy --cleanup)' },
+    { name: 'iptables-backend', type: 'string', valueName: 'NAME', choices: IPTABLES_BACKENDS, default: 'iptables', description: 'with --apply in iptables mode: the iptables binaries (iptables picks the distribution\'s backend)' },
     { name: 'label-selector', type: 'string', hidden: true, description: 'override the label selector of the watches' },
     { name: 'once', type: 'boolean', description: 'list, sync once, print the summary and exit' },
     { ...JSON_OPTION, description: 'with --once, print the summary as JSON; otherwise log lines as JSON' },
@@ -68,11 +95,23 @@ export const runCommand: Command = {
     'svcplane run --kubeconfig ~/.kube/config --node-name node-a --node-ip 192.168.0.2 --pod-cidr 10.244.0.0/16',
     'svcplane run --cluster cluster.json --node-ip 192.168.0.2 --metrics-bind-address 127.0.0.1:0',
     'svcplane run --kubeconfig kc.yaml --node-ip 192.168.0.2 --once --json',
+    'svcplane run --cluster cluster.json --mode nftables --node-ip 192.168.0.2 --pod-cidr 10.244.0.0/16 --apply',
+    'svcplane run --cleanup',
   ],
-  async run({ options: v, io, command }) {
+  async run({ options: v, io, command, given }) {
+    await applyConfigFile(v, given, runCommand.options, io, command)
     const json = v.json === true
     const once = v.once === true
     const log = logger(io, json && !once)
+    if (v.cleanup === true) {
+      const report = await cleanupNode().catch((err: Error) => {
+        throw new CliError(`cleanup failed: ${err.message}`, { cause: err })
+      })
+      if (json) io.stdout.write(JSON.stringify(report, null, 2) + '\n')
+      else io.stdout.write(report.removed.length === 0 ? 'nothing to clean up\n' : report.removed.map((r) => `removed ${r}\n`).join(''))
+      return 0
+    }
+    const apply = v.apply === true
     const files = clusterFiles(v)
     if (files !== undefined && (v.kubeconfig !== undefined || v.context !== undefined)) throw new UsageError('--cluster and --kubeconfig/--context are exclusive', command)
     const minSyncPeriod = v['min-sync-period'] as number
@@ -88,9 +127,24 @@ export const runCommand: Command = {
     }
 
     const mode = selectedMode(v) as 'native' | 'iptables'
+    if (apply && !(APPLIABLE_MODES as readonly string[]).includes(mode)) throw new UsageError(`--apply: mode ${mode} cannot be applied to a node yet (${APPLIABLE_MODES.join(', ')} can)`, command)
     const proxierOptions = proxierOptionsFrom(v, mode, command)
     const proxier = newProxier(proxierOptions)
     const signal = io.signal
+    // The node side: probed and sysctls set before the first sync, so its text uses what it found.
+    let applier: NodeApplier | undefined
+    if (apply) {
+      applier = await NodeApplier.create(proxier, {
+        iptablesBackend: v['iptables-backend'] as IptablesBackend,
+        onApplied: (a) => log.info(`applied ${a.full ? 'full' : 'partial'} ${a.mode} rules (${a.bytes} bytes) in ${a.durationMs.toFixed(1)} ms`),
+        onError: (err) => log.error(`applying the rules failed (the node keeps its previous rules; the next apply is full): ${err.message}`),
+      }).catch((err: Error) => {
+        throw new CliError(`--apply: ${err.message}`, { cause: err })
+      })
+      const f = applier.probed()
+      if (f) log.info(`${f.version}: --random-fully ${f.randomFully ? 'supported' : 'not supported'}, nfacct ${f.nfacct ? 'available' : 'not available'}`)
+    }
+    const defaultHealthAddresses = apply ? [proxier.options.node.families.includes('IPv6') ? '::' : '0.0.0.0'] : ['127.0.0.1']
 
     // Where objects come from.
     let watcher: ClusterWatcher | undefined
@@ -100,7 +154,7 @@ export const runCommand: Command = {
     let metrics: ProxyMetrics | undefined = undefined
     const health = new ProxierHealth(2 * syncPeriod * 1000)
     const hcServers = new ServiceHealthServers({
-      addresses: v['health-check-bind-address'] as string[],
+      addresses: (v['health-check-bind-address'] as string[] | undefined) ?? defaultHealthAddresses,
       proxyHealthy: () => health.healthy,
       onError: (service, err) => log.error(`health check server of ${service}: ${err.message}`),
     })
@@ -125,6 +179,7 @@ export const runCommand: Command = {
         const changed = summary.servicePorts.added + summary.servicePorts.changed + summary.servicePorts.removed + summary.endpoints.added + summary.endpoints.changed + summary.endpoints.removed
         if (changed > 0 || info.trigger === 'initial') log.info(`sync (${info.trigger}): ${changes(summary)} in ${summary.durationMs.toFixed(1)} ms`)
         void hcServers.sync(proxier.healthChecks())
+        applier?.synced(info.trigger)
       },
       onInvalid: (kind, key, err) => log.warn(`ignoring invalid ${kind} ${key}: ${err.message}`),
       onSyncError: (err) => log.error(`sync failed: ${describeError(err)}`),
@@ -141,13 +196,35 @@ export const runCommand: Command = {
 
     try {
       if (files !== undefined) {
-        const dump = await readCluster(files, v, io, command)
+        let dump = await readCluster(files, v, io, command)
         source = `cluster file ${dump.file}`
-        for (const s of dump.services) {
-          remember('add', s)
-          loop.serviceEvent('add', s)
+        const feed = (before: ClusterDump | undefined, after: ClusterDump) => {
+          for (const [kind, event, obj] of dumpEvents(before, after)) {
+            if (kind === 'Service') {
+              remember(event, obj)
+              loop.serviceEvent(event, obj)
+            } else loop.endpointSliceEvent(event, obj)
+          }
         }
-        for (const s of dump.endpointSlices) loop.endpointSliceEvent('add', s)
+        feed(undefined, dump)
+        // A node that applies follows its cluster file, as it would follow the API server.
+        if (apply && !once && !files.includes('-')) {
+          let reading = false
+          const reread = () => {
+            if (reading) return
+            reading = true
+            readCluster(files, v, io, command)
+              .then((next) => {
+                feed(dump, next)
+                dump = next
+                log.info(`re-read ${source}`)
+              })
+              .catch((err: Error) => log.warn(`keeping the last good ${source}: ${describeError(err)}`))
+              .finally(() => (reading = false))
+          }
+          for (const f of files) watchFile(f, { interval: CLUSTER_POLL_MS }, (cur, prev) => cur.mtimeMs !== prev.mtimeMs && reread())
+          cleanup.push(() => files.forEach((f) => unwatchFile(f)))
+        }
       } else {
         const kc = await loadKubeConfig({ kubeconfig: v.kubeconfig as string | undefined, context: v.context as string | undefined, env: io.env }).catch((err: Error) => {
           throw new CliError(err.message)
@@ -186,6 +263,10 @@ export const runCommand: Command = {
         }
       }
       const initial = loop.sync('initial')
+      if (once && applier) {
+        await applier.idle()
+        if (applier.lastError) throw new CliError(`--apply: ${applier.lastError.message}`, { cause: applier.lastError })
+      }
       if (once) {
         const result = { source, mode, node: proxier.options.node, servicePorts: proxier.state.servicePorts().length, sync: initial, healthChecks: proxier.healthChecks() }
         if (json) io.stdout.write(JSON.stringify(result, (k, x) => (x instanceof Error ? x.message : x), 2) + '\n')
@@ -230,6 +311,8 @@ export const runCommand: Command = {
       log.info(`running in ${mode} mode as node ${proxier.options.node.name} (${proxier.options.node.ips.join(', ')}), min-sync-period ${minSyncPeriod}s, sync-period ${syncPeriod}s`)
       await untilAborted(signal)
       log.info('stopping')
+      // What is being written lands; the rules stay (a restart takes them over, as kube-proxy's do).
+      await applier?.idle()
       return 0
     } finally {
       for (const c of cleanup.reverse()) {

@@ -1,0 +1,42 @@
+// kube-proxy's --cleanup: removes what any mode left on this node (the iptables chains and the
+// jumps to them from the built-in chains, with every backend and family installed; the nft
+// kube-proxy tables). Idempotent: a node with nothing left is not an error.
+import { runTool } from './tool.js'
+import { cleanupText, IPTABLES_BACKENDS, IptablesNode, type IptablesBackend } from './iptables-node.js'
+import { NftablesNode } from './nftables-node.js'
+
+export interface CleanupReport {
+  /** e.g. "iptables-nft IPv4: 14 chains", "nft ip kube-proxy" */
+  removed: string[]
+}
+
+async function installed(cmd: string, args = ['-V']): Promise<boolean> {
+  return (await runTool(cmd, args)).status === 0
+}
+
+/** Backends to clean: both real ones (where installed), since either may hold old rules. */
+async function backendsPresent(): Promise<IptablesBackend[]> {
+  const out: IptablesBackend[] = []
+  for (const b of IPTABLES_BACKENDS.filter((b) => b !== 'iptables')) if (await installed(b)) out.push(b)
+  if (out.length === 0 && (await installed('iptables'))) out.push('iptables')
+  return out
+}
+
+export async function cleanupNode(): Promise<CleanupReport> {
+  const removed: string[] = []
+  for (const backend of await backendsPresent()) {
+    for (const family of ['IPv4', 'IPv6'] as const) {
+      const node = new IptablesNode(backend, family)
+      const save = await runTool(`${backend.replace('iptables', family === 'IPv6' ? 'ip6tables' : 'iptables')}-save`, [])
+      if (save.status !== 0) continue
+      const text = cleanupText(save.stdout)
+      if (text === '') continue
+      await node.cleanup()
+      const chains = (text.match(/^-X /gm) ?? []).length
+      const jumps = (text.match(/^-D /gm) ?? []).length
+      removed.push(`${backend} ${family}: ${chains} chains, ${jumps} jumps`)
+    }
+  }
+  if (await installed('nft', ['--version'])) for (const family of await new NftablesNode().cleanup()) removed.push(`nft table ${family} kube-proxy`)
+  return { removed }
+}
