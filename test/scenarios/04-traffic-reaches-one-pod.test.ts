@@ -3,7 +3,7 @@
 // sending everything to the local zone; externalTrafficPolicy Local with one local endpoint.
 import t from 'tap'
 import { diagnose, diagnoseProxier, loadNode } from '../../lib/doctor/index.js'
-import { list, node, NODES, objectsOf, service, slice, svcplane, writeDump } from './cluster.js'
+import { list, node, NODES, objectsOf, service, slice, svcplane, writeDump, MODES, serviceFindings } from './cluster.js'
 
 const INGRESS_POD = '10.244.0.15' // the ingress controller on node-a: every client arrives from it
 
@@ -41,8 +41,6 @@ export const dump = list(
 
 // Each outcome in the native model (iptables mode decides alike) and in kube-proxy's ipvs mode,
 // whose endpoint choice follows the same categorisation; ipvs's node-wide findings left out.
-const MODES = [{ name: 'native', mode: {} }, { name: 'ipvs', mode: { mode: 'ipvs' as const } }]
-const serviceFindings = (r: ReturnType<typeof diagnose>) => ({ ...r, findings: r.findings.filter((f) => f.servicePort !== '') })
 
 for (const m of MODES) t.test(`${m.name}: the scan: one ready endpoint (everywhere), topology hints (node-a)`, async (t) => {
   const r = serviceFindings(diagnose(objectsOf(dump), m.mode))
