@@ -4,7 +4,7 @@
 // loadBalancerSourceRanges. A healthy Service next to them reports nothing.
 import t from 'tap'
 import { diagnose } from '../../lib/doctor/index.js'
-import { list, node, NODES, objectsOf, service, slice, svcplane, writeDump } from './cluster.js'
+import { list, node, NODES, objectsOf, service, slice, svcplane, writeDump, MODES, serviceFindings } from './cluster.js'
 
 const CLIENT = '198.51.100.7'
 
@@ -41,8 +41,6 @@ export const dump = list(
 
 // Each outcome in the native model (iptables mode decides alike) and in kube-proxy's ipvs mode;
 // the ipvs node-wide findings (the deprecation, kube-ipvs0) are left out of these comparisons.
-const MODES = [{ name: 'native', mode: {} }, { name: 'ipvs', mode: { mode: 'ipvs' as const } }]
-const serviceFindings = (r: ReturnType<typeof diagnose>) => ({ ...r, findings: r.findings.filter((f) => f.servicePort !== '') })
 
 for (const m of MODES) t.test(`${m.name}: a full scan: only what is broken on every node is reported`, async (t) => {
   const r = serviceFindings(diagnose(objectsOf(dump), m.mode))

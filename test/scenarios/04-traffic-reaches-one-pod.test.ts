@@ -3,7 +3,7 @@
 // sending everything to the local zone; externalTrafficPolicy Local with one local endpoint.
 import t from 'tap'
 import { diagnose, diagnoseProxier, loadNode } from '../../lib/doctor/index.js'
-import { list, node, NODES, objectsOf, service, slice, svcplane, writeDump } from './cluster.js'
+import { list, node, NODES, objectsOf, service, slice, svcplane, writeDump, MODES, serviceFindings } from './cluster.js'
 
 const INGRESS_POD = '10.244.0.15' // the ingress controller on node-a: every client arrives from it
 
@@ -39,8 +39,11 @@ export const dump = list(
   ], [{ name: 'http', port: 8080 }]),
 )
 
-t.test('the scan: one ready endpoint (everywhere), topology hints (node-a)', async (t) => {
-  const r = diagnose(objectsOf(dump))
+// Each outcome in the native model (iptables mode decides alike) and in kube-proxy's ipvs mode,
+// whose endpoint choice follows the same categorisation; ipvs's node-wide findings left out.
+
+for (const m of MODES) t.test(`${m.name}: the scan: one ready endpoint (everywhere), topology hints (node-a)`, async (t) => {
+  const r = serviceFindings(diagnose(objectsOf(dump), m.mode))
   t.same(r.findings.map((f) => [f.code, f.servicePort, f.nodes]), [
     ['topology-single-zone', 'shop/recs:grpc', ['node-a']],
     ['one-ready-endpoint', 'shop/search:http', []],
@@ -54,8 +57,8 @@ t.test('the scan: one ready endpoint (everywhere), topology hints (node-a)', asy
   t.match(one.probe!.result, { action: 'dnat', endpoint: '10.244.0.41:9200' })
 })
 
-t.test('asked about: session affinity and externalTrafficPolicy Local notes', async (t) => {
-  const r = diagnose(objectsOf(dump), { services: ['shop/session', 'shop/web'], nodeName: 'node-a' })
+for (const m of MODES) t.test(`${m.name}: asked about: session affinity and externalTrafficPolicy Local notes`, async (t) => {
+  const r = diagnose(objectsOf(dump), { services: ['shop/session', 'shop/web'], nodeName: 'node-a', ...m.mode })
   const aff = r.findings.find((f) => f.code === 'affinity-pinning')!
   t.match(aff, { severity: 'info', servicePort: 'shop/session:http' })
   t.match(aff.what, /each client address sticks to one endpoint for 10800 s \(sessionAffinity: ClientIP\)/)

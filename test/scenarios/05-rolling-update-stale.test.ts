@@ -6,7 +6,7 @@ import t from 'tap'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { clearStaleFlows, diagnose, diagnoseProxier, loadNode, staleFlows } from '../../lib/doctor/index.js'
-import { list, node, NODES, objectsOf, pod, service, slice, svcplane, writeDump, type Pod } from './cluster.js'
+import { list, node, NODES, objectsOf, pod, service, slice, svcplane, writeDump, type Pod, MODES, serviceFindings } from './cluster.js'
 
 const v1: Pod[] = [
   { ip: '10.244.0.81', node: 'node-a', pod: 'web-6d5c4b7f9-aaaaa' },
@@ -84,15 +84,16 @@ for (const mode of ['native', 'iptables'] as const) {
 const stuckSlice = slice('shop', 'web', 'abcde', [...v2, v1[1]], PORTS)
 export const stuck = list(...NODES.map(node), webService, stuckSlice, ...v2.map((p) => pod('shop', p)))
 
-t.test('EndpointSlices still listing a pod that is gone', async (t) => {
-  const r = diagnose(objectsOf(stuck))
+// In both the native model and ipvs mode: the slices are what both read.
+for (const m of MODES) t.test(`${m.name}: EndpointSlices still listing a pod that is gone`, async (t) => {
+  const r = serviceFindings(diagnose(objectsOf(stuck), m.mode))
   t.same(r.findings.map((f) => f.code), ['stale-endpoints'])
   t.match(r.findings[0], { severity: 'warning', servicePort: 'shop/web:http' })
   t.match(r.findings[0].what, /the EndpointSlices list 1 endpoint\(s\) with no pod behind them: 10\.244\.1\.81:8080/)
   t.same(r.findings[0].details!.withoutPod, ['10.244.1.81:8080'])
   // A pod being deleted but still ready in the slice.
   const deleting = list(...NODES.map(node), webService, slice('shop', 'web', 'abcde', v2, PORTS), pod('shop', v2[0], true), pod('shop', v2[1]), pod('shop', v2[2]))
-  const d = diagnose(objectsOf(deleting))
+  const d = serviceFindings(diagnose(objectsOf(deleting), m.mode))
   t.match(d.findings[0].what, /list 1 deleted pod\(s\) as ready: 10\.244\.0\.91:8080/)
 })
 

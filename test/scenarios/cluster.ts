@@ -6,7 +6,7 @@ import * as path from 'node:path'
 import { main } from '../../lib/cli/main.js'
 import { bufferIO } from '../../lib/cli/io.js'
 import { splitNodesAndPods } from '../../lib/doctor/nodes.js'
-import type { DoctorObjects } from '../../lib/doctor/diagnose.js'
+import type { DoctorObjects, DoctorReport } from '../../lib/doctor/diagnose.js'
 
 export const NODES = [
   { name: 'node-a', ip: '192.168.10.11', external: '34.90.10.11', zone: 'europe-west4-a', podCIDR: '10.244.0.0/24' },
@@ -143,4 +143,12 @@ export async function svcplane(...argv: string[]) {
   const io = bufferIO()
   const code = await main(argv, io)
   return { code, out: io.out, err: io.err }
+}
+
+/** The modes a scenario's doctor outcome is checked in: the native model (iptables mode decides alike) and ipvs. */
+export const MODES = [{ name: 'native', mode: {} }, { name: 'ipvs', mode: { mode: 'ipvs' as const } }]
+
+/** A report without the node-wide findings (ipvs mode's deprecation and kube-ipvs0 notes). */
+export function serviceFindings(r: DoctorReport): DoctorReport {
+  return { ...r, findings: r.findings.filter((f) => f.servicePort !== '') }
 }
