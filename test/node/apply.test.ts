@@ -9,7 +9,7 @@ import t from 'tap'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ADDR, parseClient, Topology, type ClientResult, type Child } from './topology'
+import { ADDR, parseClient, sh, Topology, type ClientResult, type Child } from './topology'
 import { clusterObjects, NODE_NAME, NODE_PORT, runArgs, VIP, writeCluster } from './cluster'
 
 const topo = Topology.create('apply')
@@ -21,12 +21,16 @@ const errorsOf = (rs: ClientResult[]) => rs.filter((r) => r.error !== undefined)
 /** svcplane's own rules in the node namespace: iptables KUBE-* chains and the nft kube-proxy tables. */
 function leftovers(topo: Topology): string[] {
   const out: string[] = []
-  for (const save of ['iptables-nft-save', 'iptables-legacy-save']) {
+  for (const save of ['iptables-nft-save', 'iptables-legacy-save'].filter(installed)) {
     const text = topo.exec('node', save, [])
     out.push(...text.split('\n').filter((l) => /^:KUBE-|-j KUBE-/.test(l)).map((l) => `${save}: ${l}`))
   }
   out.push(...topo.exec('node', 'nft', ['list', 'tables']).split('\n').filter((l) => l.includes('kube-proxy')))
   return out
+}
+
+function installed(cmd: string): boolean {
+  return sh('sh', ['-c', `command -v ${cmd}`]).ok
 }
 
 if ('skip' in topo) {
@@ -51,6 +55,10 @@ if ('skip' in topo) {
   // APPLY_VARIANTS=nftables picks some while working on one.
   for (const name of (process.env.APPLY_VARIANTS ?? Object.keys(variants).join(',')).split(',')) {
     const { mode, extra } = variants[name]!
+    if (name === 'iptables-legacy' && !installed('iptables-legacy-restore')) {
+      t.test(name, { skip: 'iptables-legacy is not installed' }, async () => undefined)
+      continue
+    }
     t.test(`${name}: svcplane run --apply makes Service traffic flow`, async (t) => {
       const file = join(dir, `${name}.json`)
       writeCluster(file, clusterObjects())
