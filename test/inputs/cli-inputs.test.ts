@@ -67,7 +67,7 @@ t.test('several --cluster files merge; repeated single-value flags are refused',
     [['dump', '--cluster', svcs, '--cluster', file('again.json', list([web])), ...NODE], 1, /Service shop\/web is in both .*svcs\.json and .*again\.json/],
     [['dump', '--cluster', svcs, ...NODE, '--node-name', 'node-b'], 2, /--node-name is given twice: it takes one value/],
     [['dump', '--cluster', svcs, ...NODE, '--hostname-override', 'node-b'], 2, /--node-name and --hostname-override both set --node-name/],
-    [['dump', '--cluster', svcs, ...NODE, '--mode', 'native', '--proxy-mode', 'iptables'], 2, /--mode and --proxy-mode both set --mode/],
+    [['dump', '--cluster', svcs, ...NODE, '--mode', 'native', '--proxy-mode', 'iptables'], 2, /--mode and --proxy-mode both set --proxy-mode/],
     [['explain', '--cluster', svcs, ...NODE, '--src', '10.0.0.1', '--dst', '172.30.0.5:80', '--dst', '172.30.0.6:80'], 2, /--dst is given twice/],
     [['dump', '--cluster', '-', '--cluster', '-', ...NODE], 1, /stdin \("-"\) can be read once/],
   ]
@@ -260,5 +260,5 @@ t.test('explain says which node it decided on; run says it models and observes',
   t.match(help.out, /forwards no traffic/)
   t.match(help.out, /does not replace kube-proxy/)
   t.notMatch(help.out, /run as kube-proxy/)
-  t.match(help.out, /--health-check-bind-address IP[\s\S]*default\s+127\.0\.0\.1/)
+  t.match(help.out, /--health-check-bind-address IP[\s\S]*every\s+address with --apply[\s\S]*loopback otherwise/)
 })

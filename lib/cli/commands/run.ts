@@ -62,7 +62,7 @@ export const runCommand: Command = {
   name: 'run',
   summary: 'kube-proxy for this node: watch the cluster, sync with kube-proxy\'s timing, serve its metrics and health checks; --apply writes the rules to the node',
   description:
-    'Without --apply it models and observes: the Proxier is programmed exactly as kube-proxy would be, but no packet is forwarded ' +
+    'Without --apply it models and observes: the Proxier is programmed exactly as kube-proxy would be, but it forwards no traffic, so it does not replace kube-proxy on a node ' +
     '(`svcplane proxy` forwards in userspace). ' +
     'With --apply (modes iptables and nftables, needs root) every sync is written to this node as kube-proxy writes it: iptables-restore (full first, --noflush partial after) ' +
     'with the jumps from the built-in chains, or nft -f; forwarding and route_localnet are set in this network namespace; a restart takes over what a previous run left; ' +
