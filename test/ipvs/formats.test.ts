@@ -102,5 +102,5 @@ t.test('svcplane dump in mode ipvs', async (t) => {
   t.match((await cli('dump', '--cluster', CLUSTER, ...NODE, '--format', 'iptables-save')).out, /-A KUBE-SERVICES -m addrtype --dst-type LOCAL -j KUBE-NODE-PORT\n/)
   const wrong = await cli('dump', '--cluster', CLUSTER, '--node-ip', '192.168.0.2', '--mode', 'iptables', '--format', 'ipset')
   t.equal(wrong.code, 2)
-  t.match(wrong.err, /--format ipset shows the ipsets of IPVS mode: use --mode ipvs/)
+  t.match(wrong.err, /--format ipset shows the ipsets of IPVS mode: use --proxy-mode ipvs/)
 })

@@ -14,7 +14,7 @@ t.test('dump --format nft', async (t) => {
   t.equal(JSON.parse(j.out).text, d.out)
   const wrong = await cli('dump', '--cluster', CLUSTER, ...NODE, '--format', 'nft')
   t.equal(wrong.code, 2)
-  t.match(wrong.err, /--format nft shows the nftables mode's table: use --mode nftables/)
+  t.match(wrong.err, /--format nft shows the nftables mode's table: use --proxy-mode nftables/)
 })
 
 t.test('explain --mode nftables', async (t) => {

@@ -45,7 +45,7 @@ ${us.portalRules()}`)
     }
     if (format === 'json') return asJson({ ...dumpJson(proxier), userspace: { servicePorts: us.servicePorts(), listeners: us.listeners(), counters: us.counters() } })
   }
-  if (format === 'userspace') throw new CliError('--format userspace shows the userspace proxier\'s listeners and portal rules: use --mode userspace')
+  if (format === 'userspace') throw new CliError('--format userspace shows the userspace proxier\'s listeners and portal rules: use --proxy-mode userspace')
   if (ipvs !== undefined && format === 'iptables-save') {
     const s = proxier.ipvsState()
     return json ? asJson({ format, text: s.iptables, ip6tables: s.ip6tables }) : text(s.iptables + s.ip6tables)

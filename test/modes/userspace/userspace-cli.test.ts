@@ -29,7 +29,7 @@ const cases: { name: string; argv: string[]; out: RegExp[]; code?: number; err?:
     argv: ['dump', '--cluster', CLUSTER, ...NODE, '--mode', 'iptables', '--format', 'userspace'],
     out: [],
     code: 2,
-    err: /--format userspace shows the userspace proxier's listeners and portal rules: use --mode userspace/,
+    err: /--format userspace shows the userspace proxier's listeners and portal rules: use --proxy-mode userspace/,
   },
   {
     name: 'run --once in mode userspace',
