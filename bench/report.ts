@@ -57,7 +57,7 @@ export function textTable(results: BenchResult[]): string {
 
 /** The summary: per service count, new-flow cost of each implementation side by side. */
 export function summaryTable(results: BenchResult[]): string {
-  const impls = ['native-batch', 'native-call', 'cpp-linear', 'ts-iptables', 'ts-nftables', 'kernel-nft', 'kernel-legacy'].filter((i) =>
+  const impls = ['native-batch', 'native-call', 'cpp-linear', 'ts-iptables', 'ts-nftables', 'kernel-nft', 'kernel-legacy', 'kernel-nftables'].filter((i) =>
     results.some((r) => key(r) === 'new-flow:last' && r.impl === i),
   )
   const counts = [...new Set(results.filter((r) => key(r) === 'new-flow:last').map((r) => r.services))].sort((a, b) => a - b)
@@ -71,6 +71,26 @@ export function summaryTable(results: BenchResult[]): string {
     out.push(
       `| ${n.toLocaleString('en-US')} | ${impls.map((i) => cell('new-flow:last', i, n)).join(' | ')} | ${cell('sync-one', 'native', n)} | ${cell('sync-one:reload', 'ts-iptables', n)} |`,
     )
+  return out.join('\n')
+}
+
+/** The real kernel per service count: iptables-restore (nft and legacy backends) next to kube-proxy's nftables table through `nft -f`. */
+export function kernelTable(results: BenchResult[]): string | undefined {
+  const impls = ['kernel-nft', 'kernel-legacy', 'kernel-nftables'].filter((i) => results.some((r) => r.impl === i))
+  if (impls.length === 0) return undefined
+  const counts = [...new Set(results.filter((r) => impls.includes(r.impl)).map((r) => r.services))].sort((a, b) => a - b)
+  const cell = (w: string, impl: string, n: number) => {
+    const r = find(results, w, impl, n)
+    if (!r) return '–'
+    return r.min !== undefined ? `${human(r)} (${human({ ...r, nsPerOp: r.min })}–${human({ ...r, nsPerOp: r.max })}, ${r.runs} runs)` : human(r)
+  }
+  const columns = [
+    ...impls.map((i) => ['new-flow:last', i, `${i} new flow (last service)`]),
+    ...impls.map((i) => ['sync-full', i, `${i} full sync`]),
+    ...impls.filter((i) => results.some((r) => r.impl === i && r.workload === 'sync-one')).map((i) => ['sync-one', i, `${i} one-service sync`]),
+  ]
+  const out = [`| services | ${columns.map((c) => c[2]).join(' | ')} |`, `|---:|${columns.map(() => '---:').join('|')}|`]
+  for (const n of counts) out.push(`| ${n.toLocaleString('en-US')} | ${columns.map(([w, i]) => cell(w!, i!, n)).join(' | ')} |`)
   return out.join('\n')
 }
 
@@ -183,6 +203,7 @@ export function writeReport(dir: string, machine: Machine, results: BenchResult[
     '',
     summaryTable(results),
     '',
+    ...((k) => (k ? ['## Real kernel', '', k, ''] : []))(kernelTable(results)),
     '![new flow](new-flow.svg)',
     '',
     '![new flow spread](new-flow-spread.svg)',

@@ -23,6 +23,7 @@ const USAGE = `usage: npm run bench -- [options]
 
   --full            also 100,000 services and larger runs (takes longer)
   --kernel          also the real kernel: iptables-restore (nft and legacy) and new connections
+                    (and kube-proxy's nftables table through nft -f, where nft is installed)
                     in a network namespace the harness creates (root only; skipped otherwise)
   --mix MIX         plain (ClusterIP, 2 endpoints; default) or realistic
                     (NodePort, LoadBalancer, affinity, several ports, 1-10 endpoints)
@@ -134,8 +135,8 @@ async function main() {
   const iptablesCounts = cluster ? counts : counts.filter((n) => n <= 10_000)
   const kernel = args.kernel ? kernelAvailable() : undefined
   if (kernel && !kernel.ok) console.error(`bench: --kernel skipped: ${kernel.why}`)
-  // The kernel step runs once per backend (nft, legacy).
-  const progress = new Progress(counts.length * 2 + iptablesCounts.length * (kernel?.ok ? 4 : 2) + flowCounts.length + 5)
+  // The kernel step runs once per backend (nft, legacy) and once for the nftables table.
+  const progress = new Progress(counts.length * 2 + iptablesCounts.length * (kernel?.ok ? 5 : 2) + flowCounts.length + 5)
   const floor = measureFloor()
   progress.step('memory floor')
   const measured: BenchResult[] = [
@@ -167,6 +168,8 @@ async function main() {
     notes.push('ts-iptables, cpp-linear and the kernel runs stop at 10,000 services: compiling kube-proxy\'s rules for 100,000 services into the TypeScript evaluator needs more than the 4 GiB heap of this Node build.')
   if (kernel?.ok)
     notes.push('kernel-nft / kernel-legacy: sync-full is one iptables-restore of the whole ruleset into a fresh network namespace; new-flow is the difference of the median connect+close latency of 300 loopback TCP connections through the last service and straight to its endpoint (one python3 client), so small-N values carry about ±15 µs of noise.')
+  if (kernel?.ok)
+    notes.push('kernel-nftables: kube-proxy\'s nftables table (mode nftables) through the real `nft -f` in a namespace of its own: sync-full is the first sync\'s transaction (the whole table) into an empty namespace, sync-one the next sync\'s partial transaction after the last service\'s endpoints changed, new-flow as for kernel-nft to the same service; median of 5 runs (3 at 10,000 services) with min and max.')
   console.log(`\nsvcplane benchmark · ${m.cpu} (${m.cores} cores) · Node ${m.node} · ${m.date.slice(0, 10)}\n`)
   console.log(textTable(results))
   console.log(`\nuserspace mode (loopback TCP, echo of 64 bytes, 16 keep-alive connections; connect = connect + one request + close):\n${userspaceTable(userspace)}`)
