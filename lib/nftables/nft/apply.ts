@@ -18,13 +18,14 @@ export function elementKeyText(e: NftElement): string {
 }
 
 /** Chains a rule's verdicts can reach (jump/goto, also through inline and named verdict maps are not included). */
-function* chainTargets(e: NftExpr | NftStatement): Generator<string> {
+export function* chainTargets(e: NftExpr | NftStatement): Generator<string> {
   if (e.kind === 'verdict' && e.chain !== undefined) yield e.chain
   else if (e.kind === 'vmap') yield* chainTargets(e.map)
   else if (e.kind === 'set') for (const x of e.elements) if (x.data) yield* chainTargets(x.data)
 }
 
-function* setRefs(e: NftExpr | NftStatement): Generator<string> {
+/** The named sets and maps a statement or expression uses. */
+export function* setRefs(e: NftExpr | NftStatement): Generator<string> {
   switch (e.kind) {
     case 'setref': yield e.name; break
     case 'match': yield* setRefs(e.left); yield* setRefs(e.right); break

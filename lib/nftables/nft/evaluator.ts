@@ -16,11 +16,13 @@ import { show } from '../../util/show.js'
 import { seededRandom, type RandomSource } from '../../util/random.js'
 import { addrKey, formatAddr, parseAddr, type Addr, LOOPBACK_V4, LOOPBACK_V6, cidrContains, MULTICAST_V4, MULTICAST_V6 } from '../../util/address-words.js'
 import { PROTOCOLS } from '../../iptables/save/extensions.js'
-import { parseNftRuleset } from './apply.js'
+import { applyNftCommands, chainTargets, elementKeyText, parseNftRuleset, setRefs } from './apply.js'
+import { NftParseError } from './errors.js'
+import { newTable, parseNftCommands } from './parser.js'
 import { servicePortFromNftChain } from './kube-proxy-names.js'
 import { serializeNftRuleset } from './serialize.js'
 import { KEY_TYPE_KINDS, LiteralError, SetIndex, type PartKind, type PartValue } from './set-index.js'
-import type { NftChain, NftElement, NftExpr, NftFamily, NftHook, NftRule, NftRuleset, NftSet, NftSetExpr, NftSetRef, NftStatement, NftTable } from './types.js'
+import type { NftChain, NftCommand, NftElement, NftExpr, NftFamily, NftHook, NftRule, NftRuleset, NftSet, NftSetExpr, NftSetRef, NftStatement, NftTable } from './types.js'
 import { SvcplaneTypeError, SvcplaneRangeError } from '../../errors.js'
 
 export type NftPacketHook = 'output' | 'prerouting'
@@ -177,7 +179,12 @@ interface CompiledRule {
   ref: NftRuleRef
   steps: Step[]
   unsupported: boolean
-  id: number
+  /** every match of the rule */
+  packets: number
+  bytes: number
+  /** what its `counter` statement counted */
+  counterPackets: number
+  counterBytes: number
 }
 
 interface CompiledChain {
@@ -188,12 +195,43 @@ interface CompiledChain {
   servicePort: string | undefined
 }
 
+interface CompiledSet {
+  set: NftSet
+  index: SetIndex
+  /** the literal elements by key text (what the ruleset lists; dynamic ones live in the index only) */
+  elements: Map<string, NftElement>
+}
+
 interface CompiledTable {
   key: string
   family: NftFamily
+  /** the table's own fields; its chains and sets are the maps below */
   table: NftTable
   chains: Map<string, CompiledChain>
-  sets: Map<string, { set: NftSet; index: SetIndex }>
+  sets: Map<string, CompiledSet>
+  /** how many rules and map elements jump or go to each chain */
+  chainRefs: Map<string, number>
+  /** how many rules use each named set or map */
+  setRefs: Map<string, number>
+}
+
+function count(m: Map<string, number>, key: string, delta: number): void {
+  const n = (m.get(key) ?? 0) + delta
+  if (n === 0) m.delete(key)
+  else m.set(key, n)
+}
+
+/** The commands apply() changes the compiled state with in place; any other makes it recompile (applyNftCommands). */
+function incremental(c: NftCommand): boolean {
+  switch (c.object) {
+    case 'table': return (c.op === 'add' || c.op === 'create') && !('name' in c)
+    case 'chain': return 'chain' in c ? c.chain.rules.length === 0 : true
+    case 'set':
+    case 'map': return true
+    case 'rule': return c.op === 'add' && c.at === undefined
+    case 'element': return true
+    default: return false
+  }
 }
 
 interface BaseChain {
@@ -221,14 +259,12 @@ function formatEndpoint(a: Addr, port: number): string {
 }
 
 export class NftEvaluator {
-  readonly ruleset: NftRuleset
-  private readonly tables = new Map<string, CompiledTable>()
-  private readonly rules: CompiledRule[] = []
-  private readonly hooks = new Map<string, BaseChain[]>()
-  private packets = new Float64Array(0)
-  private bytes = new Float64Array(0)
-  private readonly counterPackets: Float64Array
-  private readonly counterBytes: Float64Array
+  /** The ruleset as loaded and changed by apply() (rebuilt from the compiled state when read after a change). */
+  private view: NftRuleset | undefined
+  private tables = new Map<string, CompiledTable>()
+  private hooks = new Map<string, BaseChain[]>()
+  /** registration order of base chains: equal priorities run in it */
+  private hookOrder = 0
   private readonly local = new Set<string>()
   private readonly localList: Addr[] = []
   private readonly random: RandomSource
@@ -240,8 +276,8 @@ export class NftEvaluator {
   constructor(input: NftRuleset | string, options: NftEvaluatorOptions = {}) {
     if (options === null || typeof options !== 'object') throw new SvcplaneTypeError(`options must be an object, got ${show(options)}`)
     rejectUnknownKeys('NftEvaluator options', options, OPTION_KEYS)
-    this.ruleset = typeof input === 'string' ? parseNftRuleset(input) : input
-    if (!this.ruleset || !(this.ruleset.tables instanceof Map)) throw new SvcplaneTypeError(`ruleset must be nft text or a parsed NftRuleset, got ${show(input)}`)
+    const ruleset = typeof input === 'string' ? parseNftRuleset(input) : input
+    if (!ruleset || !(ruleset.tables instanceof Map)) throw new SvcplaneTypeError(`ruleset must be nft text or a parsed NftRuleset, got ${show(input)}`)
     for (const a of options.localAddresses ?? []) {
       const addr = typeof a === 'string' ? parseAddr(a) : undefined
       if (!addr) throw new SvcplaneTypeError(`options.localAddresses: invalid address ${show(a)}`)
@@ -260,51 +296,128 @@ export class NftEvaluator {
     this.loadedAt = options.now ?? 0
     if (!Number.isFinite(this.loadedAt)) throw new SvcplaneRangeError(`options.now must be a finite number of seconds, got ${show(options.now)}`)
 
-    for (const [key, t] of this.ruleset.tables) this.compileTable(key, t)
-    this.packets = new Float64Array(this.rules.length)
-    this.bytes = new Float64Array(this.rules.length)
-    this.counterPackets = new Float64Array(this.rules.length)
-    this.counterBytes = new Float64Array(this.rules.length)
-    for (const list of this.hooks.values()) list.sort((a, b) => a.priority - b.priority || a.order - b.order)
+    for (const [key, t] of ruleset.tables) this.compileTable(key, t)
+    this.view = ruleset
+  }
+
+  /** The ruleset as loaded and as apply() changed it since. */
+  get ruleset(): NftRuleset {
+    if (this.view === undefined) {
+      const tables = new Map<string, NftTable>()
+      for (const [key, ct] of this.tables) {
+        const chains = new Map<string, NftChain>()
+        for (const [name, cc] of ct.chains) chains.set(name, { ...cc.chain, rules: cc.rules.map((r) => r.ref.rule) })
+        const sets = new Map<string, NftSet>()
+        for (const [name, s] of ct.sets) sets.set(name, { ...s.set, elements: [...s.elements.values()] })
+        tables.set(key, { ...ct.table, chains, sets })
+      }
+      this.view = { tables }
+    }
+    return this.view
   }
 
   // ---- compile ----
 
   private compileTable(key: string, t: NftTable): void {
-    const ct: CompiledTable = { key, family: t.family, table: t, chains: new Map(), sets: new Map() }
+    const ct: CompiledTable = { key, family: t.family, table: t, chains: new Map(), sets: new Map(), chainRefs: new Map(), setRefs: new Map() }
     this.tables.set(key, ct)
     for (const s of t.sets.values()) {
-      const kinds = s.keyType.map((k) => KEY_TYPE_KINDS[k] ?? 'str')
-      const index = new SetIndex(kinds, s.flags.includes('dynamic') || s.flags.includes('timeout') ? s.size ?? 65535 : undefined)
+      const cs = this.newSet(s)
       for (const e of s.elements) {
         try {
-          index.addElement(e, this.loadedAt)
+          this.putElement(ct, cs, e)
         } catch (err) {
           if (err instanceof LiteralError) fail(`${key}: ${s.kind} ${s.name}: ${err.message}`)
           throw err
         }
       }
-      ct.sets.set(s.name, { set: s, index })
+      ct.sets.set(s.name, cs)
     }
-    for (const c of t.chains.values()) ct.chains.set(c.name, { table: ct, name: c.name, chain: c, rules: [], servicePort: servicePortFromNftChain(c.name) })
+    for (const c of t.chains.values()) ct.chains.set(c.name, this.newChain(ct, c))
     for (const cc of ct.chains.values()) {
-      cc.chain.rules.forEach((r, index) => cc.rules.push(this.compileRule(ct, cc, r, index)))
-      const b = cc.chain.base
-      if (b && (t.family === 'ip' || t.family === 'ip6' || t.family === 'inet') && b.hook !== 'ingress' && b.hook !== 'egress') {
-        for (const fam of t.family === 'inet' ? [4, 6] : [t.family === 'ip' ? 4 : 6]) {
-          const hk = `${fam} ${b.hook}`
-          const list = this.hooks.get(hk) ?? []
-          list.push({ chain: cc, type: b.type, priority: b.priority, policy: b.policy ?? 'accept', order: this.hooks.size * 1000 + list.length })
-          this.hooks.set(hk, list)
-        }
+      cc.chain.rules.forEach((r, index) => {
+        cc.rules.push(this.compileRule(ct, cc, r, index))
+        this.noteRule(ct, r, +1)
+      })
+      this.registerBase(cc)
+    }
+  }
+
+  private newSet(s: NftSet): CompiledSet {
+    const kinds = s.keyType.map((k) => KEY_TYPE_KINDS[k] ?? 'str')
+    const index = new SetIndex(kinds, s.flags.includes('dynamic') || s.flags.includes('timeout') ? s.size ?? 65535 : undefined)
+    return { set: s, index, elements: new Map() }
+  }
+
+  private newChain(ct: CompiledTable, c: NftChain): CompiledChain {
+    return { table: ct, name: c.name, chain: c, rules: [], servicePort: servicePortFromNftChain(c.name) }
+  }
+
+  /** Adds (or replaces) one literal element; throws LiteralError when it does not fit the set's type. */
+  private putElement(ct: CompiledTable, cs: CompiledSet, e: NftElement): NftElement | undefined {
+    const k = elementKeyText(e)
+    const had = cs.elements.get(k)
+    if (had !== undefined) {
+      cs.index.removeElement(had)
+      this.noteElement(ct, had, -1)
+    }
+    try {
+      cs.index.addElement(e, this.loadedAt)
+    } catch (err) {
+      if (had !== undefined) {
+        cs.index.addElement(had, this.loadedAt)
+        this.noteElement(ct, had, +1)
       }
+      throw err
+    }
+    cs.elements.set(k, e)
+    this.noteElement(ct, e, +1)
+    return had
+  }
+
+  private dropElement(ct: CompiledTable, cs: CompiledSet, e: NftElement): void {
+    cs.index.removeElement(e)
+    cs.elements.delete(elementKeyText(e))
+    this.noteElement(ct, e, -1)
+  }
+
+  private noteRule(ct: CompiledTable, rule: NftRule, delta: number): void {
+    for (const s of rule.statements) {
+      for (const c of chainTargets(s)) count(ct.chainRefs, c, delta)
+      for (const n of setRefs(s)) count(ct.setRefs, n, delta)
+    }
+  }
+
+  private noteElement(ct: CompiledTable, e: NftElement, delta: number): void {
+    if (e.data !== undefined) for (const c of chainTargets(e.data)) count(ct.chainRefs, c, delta)
+  }
+
+  /** Hooks a base chain in at its priority (kept sorted; equal priorities in registration order). */
+  private registerBase(cc: CompiledChain): void {
+    const b = cc.chain.base
+    const family = cc.table.family
+    if (!b || !(family === 'ip' || family === 'ip6' || family === 'inet') || b.hook === 'ingress' || b.hook === 'egress') return
+    for (const fam of family === 'inet' ? [4, 6] : [family === 'ip' ? 4 : 6]) {
+      const hk = `${fam} ${b.hook}`
+      const list = this.hooks.get(hk) ?? []
+      list.push({ chain: cc, type: b.type, priority: b.priority, policy: b.policy ?? 'accept', order: this.hookOrder++ })
+      list.sort((x, y) => x.priority - y.priority || x.order - y.order)
+      this.hooks.set(hk, list)
+    }
+  }
+
+  private unregisterBase(cc: CompiledChain): void {
+    for (const [hk, list] of this.hooks) {
+      const i = list.findIndex((b) => b.chain === cc)
+      if (i === -1) continue
+      list.splice(i, 1)
+      if (list.length === 0) this.hooks.delete(hk)
     }
   }
 
   private compileRule(t: CompiledTable, c: CompiledChain, rule: NftRule, index: number): CompiledRule {
     const ref: NftRuleRef = Object.freeze({ table: t.key, chain: c.name, index, ...(rule.handle !== undefined ? { handle: rule.handle } : {}), line: rule.line, rule })
-    const cr: CompiledRule = { ref, steps: [], unsupported: false, id: this.rules.length }
-    this.rules.push(cr)
+    const cr: CompiledRule = { ref, steps: [], unsupported: false, packets: 0, bytes: 0, counterPackets: 0, counterBytes: 0 }
     for (const s of rule.statements) {
       let step: Step | undefined
       try {
@@ -322,7 +435,7 @@ export class NftEvaluator {
     return cr
   }
 
-  private setOf(t: CompiledTable, name: string): { set: NftSet; index: SetIndex } {
+  private setOf(t: CompiledTable, name: string): CompiledSet {
     const s = t.sets.get(name)
     if (!s) fail(`${t.key}: set ${name} does not exist`)
     return s
@@ -492,14 +605,12 @@ export class NftEvaluator {
         const v = this.verdictOf(t, s)!
         return () => v
       }
-      case 'counter': {
-        const id = cr.id
+      case 'counter':
         return (p) => {
-          this.counterPackets[id]! += 1
-          this.counterBytes[id]! += p.length
+          cr.counterPackets += 1
+          cr.counterBytes += p.length
           return NEXT
         }
-      }
       case 'match': {
         const kinds = this.kindsOf(s.left)
         const read = this.keyReader(s.left)
@@ -803,8 +914,8 @@ export class NftEvaluator {
       }
       if (r.unsupported) w.unsupported.push(r.ref)
       if (res === BREAK) continue
-      this.packets[r.id]! += 1
-      this.bytes[r.id]! += p.length
+      r.packets += 1
+      r.bytes += p.length
       if (res === NEXT) {
         if (w.trace) w.visited.push({ hook, table: tableKey, chain: chain.name, kind: 'rule', rule: r.ref, verdict: 'continue' })
         continue
@@ -845,16 +956,261 @@ export class NftEvaluator {
     }
   }
 
+  // ---- updates ----
+
+  /**
+   * Applies one `nft -f` transaction (its text, or parsed commands) to the loaded ruleset, all
+   * or nothing, with nft's checks (objects exist before they are used, a chain or set still
+   * referenced cannot be deleted). Tables, chains, sets, rules and elements are changed in place,
+   * so a transaction costs what it touches, not the size of the ruleset: kube-proxy's commands
+   * (add, flush, delete of chains and sets, add rule, element add and delete) all are; any other
+   * command (insert or replace of a rule, flush ruleset, table blocks) recompiles the ruleset.
+   * Counters and dynamic set elements stay. Jump loops are caught when a packet walks them
+   * (the depth limit), not here. Throws NftParseError (with the command's line).
+   */
+  apply(commands: NftCommand[] | string): void {
+    const cmds = typeof commands === 'string' ? parseNftCommands(commands) : commands
+    if (!Array.isArray(cmds)) throw new SvcplaneTypeError(`commands must be nft text or parsed NftCommands, got ${show(commands)}`)
+    if (!cmds.every(incremental)) return this.reload(applyNftCommands(this.ruleset, cmds))
+    const undo: (() => void)[] = []
+    let line = 0
+    try {
+      for (const c of cmds) {
+        line = c.line
+        this.applyOne(c, undo)
+      }
+    } catch (err) {
+      for (let i = undo.length - 1; i >= 0; i--) undo[i]!()
+      if (err instanceof NftEvalError) throw new NftParseError(line, err.message)
+      throw err
+    }
+    if (undo.length > 0) this.view = undefined
+  }
+
+  /** Recompiles from a ruleset, keeping the counters of the rules it still has and the dynamic set elements. */
+  private reload(next: NftRuleset): void {
+    const [tables, hooks, order] = [this.tables, this.hooks, this.hookOrder]
+    const old = new Map<NftRule, CompiledRule>()
+    for (const r of this.allRules()) old.set(r.ref.rule, r)
+    this.tables = new Map()
+    this.hooks = new Map()
+    try {
+      for (const [key, t] of next.tables) this.compileTable(key, t)
+    } catch (err) {
+      ;[this.tables, this.hooks, this.hookOrder] = [tables, hooks, order]
+      throw err
+    }
+    for (const r of this.allRules()) {
+      const o = old.get(r.ref.rule)
+      if (o) ({ packets: r.packets, bytes: r.bytes, counterPackets: r.counterPackets, counterBytes: r.counterBytes } = o)
+    }
+    for (const [key, t] of this.tables) {
+      const was = tables.get(key)
+      if (!was) continue
+      for (const [name, s] of t.sets) {
+        const o = was.sets.get(name)
+        if (o && o.set.keyType.join('.') === s.set.keyType.join('.')) s.index.adoptDynamic(o.index, this.loadedAt)
+      }
+    }
+    this.view = next
+  }
+
+  private tableOf(family: NftFamily, name: string, line: number): CompiledTable {
+    const t = this.tables.get(`${family} ${name}`)
+    if (!t) throw new NftParseError(line, `table ${family} ${name} does not exist`)
+    return t
+  }
+
+  private chainIn(t: CompiledTable, name: string, line: number): CompiledChain {
+    const c = t.chains.get(name)
+    if (!c) throw new NftParseError(line, `chain ${name} does not exist in table ${t.key}`)
+    return c
+  }
+
+  private setIn(t: CompiledTable, name: string, line: number): CompiledSet {
+    const s = t.sets.get(name)
+    if (!s) throw new NftParseError(line, `set ${name} does not exist in table ${t.key}`)
+    return s
+  }
+
+  private applyOne(cmd: NftCommand, undo: (() => void)[]): void {
+    const line = cmd.line
+    switch (cmd.object) {
+      case 'table': {
+        if (!('table' in cmd)) return
+        const key = `${cmd.table.family} ${cmd.table.name}`
+        const found = this.tables.get(key)
+        const fields = (t: NftTable): NftTable => ({
+          ...t,
+          ...(cmd.table.comment !== undefined ? { comment: cmd.table.comment } : {}),
+          ...(cmd.table.flags !== undefined ? { flags: cmd.table.flags } : {}),
+          ...(cmd.table.handle !== undefined ? { handle: cmd.table.handle } : {}),
+        })
+        if (found) {
+          if (cmd.op === 'create') throw new NftParseError(line, `table ${key} already exists`)
+          const was = found.table
+          found.table = fields(was)
+          undo.push(() => { found.table = was })
+          return
+        }
+        this.compileTable(key, fields(newTable(cmd.table.family, cmd.table.name, cmd.table.line)))
+        undo.push(() => this.tables.delete(key))
+        return
+      }
+      case 'chain': {
+        const t = this.tableOf(cmd.family, cmd.table, line)
+        if ('chain' in cmd) return this.addChain(t, cmd.chain, cmd.op === 'create', line, undo)
+        const c = this.chainIn(t, cmd.name, line)
+        const rules = c.rules
+        for (const r of rules) this.noteRule(t, r.ref.rule, -1)
+        c.rules = []
+        undo.push(() => { c.rules = rules; for (const r of rules) this.noteRule(t, r.ref.rule, +1) })
+        if (cmd.op === 'flush') return
+        // the kernel deletes a chain with its rules, but not while something jumps to it
+        if (t.chainRefs.has(c.name)) throw new NftParseError(line, `chain ${c.name} is still jumped to`)
+        t.chains.delete(c.name)
+        this.unregisterBase(c)
+        undo.push(() => { t.chains.set(c.name, c); this.registerBase(c) })
+        return
+      }
+      case 'set':
+      case 'map': {
+        const t = this.tableOf(cmd.family, cmd.table, line)
+        if ('set' in cmd) return this.addSet(t, cmd.set, cmd.op === 'create', line, undo)
+        const s = this.setIn(t, cmd.name, line)
+        if (cmd.object !== s.set.kind) throw new NftParseError(line, `${s.set.name} is a ${s.set.kind}, not a ${cmd.object}`)
+        if (cmd.op === 'delete' && t.setRefs.has(s.set.name)) throw new NftParseError(line, `${s.set.kind} ${s.set.name} is still used by a rule`)
+        const elements = s.elements
+        for (const e of elements.values()) this.noteElement(t, e, -1)
+        const held = s.index.takeAll()
+        s.elements = new Map()
+        undo.push(() => { s.index.restore(held); s.elements = elements; for (const e of elements.values()) this.noteElement(t, e, +1) })
+        if (cmd.op === 'delete') {
+          t.sets.delete(s.set.name)
+          undo.push(() => t.sets.set(s.set.name, s))
+        }
+        return
+      }
+      case 'rule': {
+        if (cmd.op !== 'add' || !('rule' in cmd)) return
+        const t = this.tableOf(cmd.family, cmd.table, line)
+        const c = this.chainIn(t, cmd.chain, line)
+        for (const s of cmd.rule.statements) {
+          for (const target of chainTargets(s)) this.chainIn(t, target, line)
+          for (const name of setRefs(s)) this.setIn(t, name, line)
+        }
+        const cr = this.compileRule(t, c, cmd.rule, c.rules.length)
+        c.rules.push(cr)
+        this.noteRule(t, cmd.rule, +1)
+        undo.push(() => { c.rules.pop(); this.noteRule(t, cmd.rule, -1) })
+        return
+      }
+      case 'element': {
+        const t = this.tableOf(cmd.family, cmd.table, line)
+        const s = this.setIn(t, cmd.set, line)
+        for (const e of cmd.elements) {
+          const k = elementKeyText(e)
+          const had = s.elements.get(k)
+          if (cmd.op === 'delete') {
+            if (had === undefined) throw new NftParseError(line, `element ${k} does not exist in ${s.set.name}`)
+            this.dropElement(t, s, had)
+            undo.push(() => this.putElement(t, s, had))
+            continue
+          }
+          if (s.set.kind === 'map' && e.data === undefined) throw new NftParseError(line, `map ${s.set.name}: element ${k} has no data (KEY : VALUE)`)
+          if (s.set.kind === 'set' && e.data !== undefined) throw new NftParseError(line, `set ${s.set.name}: element ${k} has data but ${s.set.name} is a set, not a map`)
+          if (had !== undefined && cmd.op === 'create') throw new NftParseError(line, `element ${k} already exists in ${s.set.name}`)
+          if (e.data !== undefined) for (const target of chainTargets(e.data)) this.chainIn(t, target, line)
+          this.putLiteral(t, s, e, line)
+          undo.push(() => {
+            this.dropElement(t, s, e)
+            if (had !== undefined) this.putElement(t, s, had)
+          })
+        }
+        return
+      }
+    }
+  }
+
+  private putLiteral(t: CompiledTable, s: CompiledSet, e: NftElement, line: number): void {
+    try {
+      this.putElement(t, s, e)
+    } catch (err) {
+      if (err instanceof LiteralError) throw new NftParseError(line, `${t.key}: ${s.set.kind} ${s.set.name}: ${err.message}`)
+      throw err
+    }
+  }
+
+  private addChain(t: CompiledTable, chain: NftChain, create: boolean, line: number, undo: (() => void)[]): void {
+    const c = t.chains.get(chain.name)
+    if (!c) {
+      const cc = this.newChain(t, { ...chain, rules: [] })
+      t.chains.set(chain.name, cc)
+      this.registerBase(cc)
+      undo.push(() => { t.chains.delete(chain.name); this.unregisterBase(cc) })
+      return
+    }
+    if (create) throw new NftParseError(line, `chain ${chain.name} already exists`)
+    const was = c.chain
+    if (chain.base && was.base && (was.base.type !== chain.base.type || was.base.hook !== chain.base.hook)) {
+      throw new NftParseError(line, `chain ${chain.name} is already a ${was.base.type} chain on hook ${was.base.hook}`)
+    }
+    const next: NftChain = { ...was }
+    if (chain.base) {
+      next.base = { ...chain.base, policy: chain.base.policy ?? was.base?.policy }
+      if (next.base.policy === undefined) delete next.base.policy
+    }
+    if (chain.comment !== undefined) next.comment = chain.comment
+    if (chain.handle !== undefined) next.handle = chain.handle
+    const rehook = JSON.stringify(next.base) !== JSON.stringify(was.base)
+    const set = (x: NftChain) => {
+      if (rehook) this.unregisterBase(c)
+      c.chain = x
+      if (rehook) this.registerBase(c)
+    }
+    set(next)
+    undo.push(() => set(was))
+  }
+
+  private addSet(t: CompiledTable, set: NftSet, create: boolean, line: number, undo: (() => void)[]): void {
+    let s = t.sets.get(set.name)
+    if (!s) {
+      const fresh = this.newSet({ ...set, elements: [] })
+      t.sets.set(set.name, fresh)
+      undo.push(() => t.sets.delete(set.name))
+      s = fresh
+    } else {
+      if (create) throw new NftParseError(line, `${set.kind} ${set.name} already exists`)
+      if (s.set.kind !== set.kind || s.set.keyType.join('.') !== set.keyType.join('.') || s.set.dataType !== set.dataType) {
+        throw new NftParseError(line, `${set.kind} ${set.name} already exists with another type`)
+      }
+    }
+    const target = s
+    for (const e of set.elements) {
+      const had = target.elements.get(elementKeyText(e))
+      this.putLiteral(t, target, e, line)
+      undo.push(() => {
+        this.dropElement(t, target, e)
+        if (had !== undefined) this.putElement(t, target, had)
+      })
+    }
+  }
+
   // ---- inspection ----
+
+  /** Every compiled rule: tables, their chains and each chain's rules, in order. */
+  private *allRules(): Generator<CompiledRule> {
+    for (const t of this.tables.values()) for (const c of t.chains.values()) yield* c.rules
+  }
 
   /** Counters of the rules that have a `counter` statement, like `nft list ruleset` shows them. */
   counters(): NftCounter[] {
-    return this.rules.filter((r) => r.ref.rule.statements.some((s) => s.kind === 'counter')).map((r) => ({ ref: r.ref, packets: this.counterPackets[r.id]!, bytes: this.counterBytes[r.id]! }))
+    return [...this.allRules()].filter((r) => r.ref.rule.statements.some((s) => s.kind === 'counter')).map((r) => ({ ref: r.ref, packets: r.counterPackets, bytes: r.counterBytes }))
   }
 
   /** How many packets matched each rule (every rule, counter statement or not). */
   hits(): NftCounter[] {
-    return this.rules.map((r) => ({ ref: r.ref, packets: this.packets[r.id]!, bytes: this.bytes[r.id]! }))
+    return [...this.allRules()].map((r) => ({ ref: r.ref, packets: r.packets, bytes: r.bytes }))
   }
 
   /** The rules of a chain, in order. */
@@ -878,12 +1234,12 @@ export class NftEvaluator {
 
   /** The ruleset as `nft list ruleset` prints it, with this evaluator's live counters. */
   listRuleset(options: { handles?: boolean } = {}): string {
-    const byRule = new Map(this.rules.map((r) => [r.ref.rule, r.id]))
+    const byRule = new Map([...this.allRules()].map((r) => [r.ref.rule, r]))
     return serializeNftRuleset(this.ruleset, {
       handles: options.handles,
       counterOf: (rule) => {
-        const id = byRule.get(rule)
-        return id === undefined ? undefined : { packets: this.counterPackets[id]!, bytes: this.counterBytes[id]! }
+        const r = byRule.get(rule)
+        return r === undefined ? undefined : { packets: r.counterPackets, bytes: r.counterBytes }
       },
     })
   }
@@ -905,10 +1261,7 @@ export class NftEvaluator {
   }
 
   resetCounters(): void {
-    this.packets.fill(0)
-    this.bytes.fill(0)
-    this.counterPackets.fill(0)
-    this.counterBytes.fill(0)
+    for (const r of this.allRules()) r.packets = r.bytes = r.counterPackets = r.counterBytes = 0
   }
 }
 

@@ -105,10 +105,17 @@ interface PrefixGroup {
   map: Map<string, SetEntry>
 }
 
+/** What an index held, opaque to callers (SetIndex.takeAll / restore). */
+export interface SetIndexContents {
+  readonly exact: unknown
+  readonly groups: unknown
+  readonly ranges: unknown
+}
+
 export class SetIndex {
-  private readonly exact = new Map<string, SetEntry>()
-  private readonly groups: PrefixGroup[] = []
-  private readonly ranges: Array<{ parts: Component[]; entry: SetEntry }> = []
+  private exact = new Map<string, SetEntry>()
+  private groups: PrefixGroup[] = []
+  private ranges: Array<{ parts: Component[]; entry: SetEntry }> = []
 
   constructor(readonly kinds: PartKind[], readonly size?: number) {}
 
@@ -149,6 +156,45 @@ export class SetIndex {
       this.groups.sort((a, b) => b.shape.reduce((n, s) => n + (s?.bits ?? 128), 0) - a.shape.reduce((n, s) => n + (s?.bits ?? 128), 0))
     }
     g.map.set(key, entry)
+  }
+
+  /** Removes a literal element added with addElement (the same object), as `delete element` does. */
+  removeElement(element: NftElement): void {
+    const parts = element.key.kind === 'concat' ? element.key.parts : [element.key]
+    if (parts.length === 1 && parts[0]!.kind === 'list') {
+      for (const v of parts[0]!.values) this.removeElement({ ...element, key: v })
+      return
+    }
+    const comps = parts.map((p, i) => literalComponent(this.kinds[i]!, p))
+    if (comps.some((c) => c.t === 'range')) {
+      const i = this.ranges.findIndex((r) => r.entry.element === element || r.parts.every((c, j) => JSON.stringify(c) === JSON.stringify(comps[j])))
+      if (i !== -1) this.ranges.splice(i, 1)
+      return
+    }
+    const key = comps.map((c) => (c as { key: string }).key).join('|')
+    if (comps.every((c) => c.t === 'exact')) {
+      this.exact.delete(key)
+      return
+    }
+    const shapeKey = comps.map((c) => (c.t === 'prefix' ? `${c.family}/${c.bits}` : 'e')).join('|')
+    const g = this.groups.findIndex((x) => x.shape.map((sh) => (sh ? `${sh.family}/${sh.bits}` : 'e')).join('|') === shapeKey)
+    if (g === -1) return
+    this.groups[g]!.map.delete(key)
+    if (this.groups[g]!.map.size === 0) this.groups.splice(g, 1)
+  }
+
+  /** Empties the index (`flush set`: dynamic elements too) in O(1) and returns what it held, for restore(). */
+  takeAll(): SetIndexContents {
+    const held: SetIndexContents = { exact: this.exact, groups: this.groups, ranges: this.ranges }
+    this.exact = new Map()
+    this.groups = []
+    this.ranges = []
+    return held
+  }
+
+  /** Puts back what takeAll() returned (undoing a flush). */
+  restore(held: SetIndexContents): void {
+    ;({ exact: this.exact, groups: this.groups, ranges: this.ranges } = held as { exact: Map<string, SetEntry>; groups: PrefixGroup[]; ranges: Array<{ parts: Component[]; entry: SetEntry }> })
   }
 
   private live(e: SetEntry | undefined, now: number): SetEntry | undefined {
