@@ -50,11 +50,19 @@ export function measureNftables(counts: number[], mix: Mix, budget: IptablesBudg
       evaluator.evaluate({ src: clientIP(100_000 + (k >>> 10)), sport: 1024 + (k & 1023), dst: last.ip, dport: last.port, protocol: last.protocol, hook: 'prerouting', now: 2 })
     })
     results.push({ workload: 'new-flow', case: 'last', impl: 'ts-nftables', services: n, flows: worst.ops, nsPerOp: worst.nsPerOp })
+    // The mode's own path: route() through the Proxier, conntrack first (every packet a new connection), then the table.
+    for (let k = 0; k < 500; k++) p.route({ src: clientIP(250_000 + (k >>> 10)), sport: 1024 + (k & 1023), dst: last.ip, dport: last.port, protocol: last.protocol, hook: 'prerouting', now: 3 })
+    const routed = timeBudgeted(budget.packets, budget.budgetMs, (k) => {
+      p.route({ src: clientIP(300_000 + (k >>> 10)), sport: 1024 + (k & 1023), dst: last.ip, dport: last.port, protocol: last.protocol, hook: 'prerouting', now: 3 })
+    })
+    results.push({ workload: 'new-flow', case: 'last', impl: 'ts-nftables', variant: 'route', services: n, flows: routed.ops, nsPerOp: routed.nsPerOp })
     // One endpoint of one service replaced: kube-proxy's partial transaction touches only that service.
     const slice = structuredClone(c.slices[Math.floor(c.slices.length / 2)]!)
     slice.endpoints![0]!.addresses = [endpointIP(20_000_000)]
     p.applyEndpointSlice(slice)
     results.push({ workload: 'sync-one', impl: 'ts-nftables', variant: 'transaction', services: n, nsPerOp: elapsed(() => p.sync()) })
+    // What bringing the evaluator route() uses up to date with that sync costs.
+    results.push({ workload: 'sync-one', impl: 'ts-nftables', variant: 'evaluator-update', services: n, nsPerOp: elapsed(() => p.nftables!.evaluator()) })
     const ops = p.nftables!.lastSync()?.transaction.operations.length
     if (ops !== undefined && ops > 64) throw new Error(`ts-nftables: the one-service sync sent ${ops} operations: not a partial transaction`)
     onStep?.()

@@ -15,6 +15,7 @@ import type { NftRuleset } from '../../lib/nftables/nft/types.js'
 import { seededRandom } from '../../lib/util/random.js'
 import { clusterArb, nodeOptionsFor, objectsOf, packetsFor } from '../fixtures/random-cluster'
 import { testNodeIP } from '../fixtures/objects'
+import { loopbackClusterObjects } from '../fixtures/loopback-cluster'
 
 /** A ruleset as comparable data: chains by name with their rules in order, sets by name with their elements sorted. */
 function canonical(rs: NftRuleset): unknown {
@@ -150,4 +151,22 @@ t.test('other commands recompile, keeping counters and dynamic set elements', as
   ev.apply('flush ruleset\n')
   t.equal(ev.ruleset.tables.size, 0)
   t.equal(ev.evaluate(pkt).action, 'accept')
+})
+
+t.test('the nftables mode routes through one evaluator that follows every sync', async (t) => {
+  let now = 100
+  const p = new Proxier({ mode: 'nftables', nodeName: 'kernel-node', nodeIPs: ['127.0.0.2'], podCIDRs: ['127.20.0.0/16'], serviceCIDRs: ['127.10.0.0/16'], seed: 3, clock: () => now })
+  p.applyList(loopbackClusterObjects(0))
+  p.sync()
+  const ev = p.nftables!.evaluator()
+  for (const v of [1, 2, 3, 4]) {
+    now += 2
+    p.applyList(loopbackClusterObjects(v))
+    p.sync()
+    t.equal(p.nftables!.evaluator(), ev, `sync ${v}: the same evaluator, not a reload`)
+    t.same(canonical(ev.ruleset), canonical(new NftEvaluator(p.nftablesRuleset()).ruleset), `sync ${v}: it holds the table`)
+    const endpoints = new Set(p.state.servicePorts().filter((s) => s.info.name === 'ns/plain:http').flatMap((s) => s.endpoints.filter((e) => e.ready).map((e) => `${e.ip}:${e.port}`)))
+    const d = p.route({ src: '127.20.9.9', sport: 5000 + v, dst: '127.10.0.1', dport: 80, protocol: 'TCP', hook: 'prerouting', now })
+    t.ok(d.action === 'dnat' && endpoints.has(`${d.address}:${d.port}`), `sync ${v}: route() DNATs to a current endpoint (${JSON.stringify(d)})`)
+  }
 })

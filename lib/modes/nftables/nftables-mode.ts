@@ -1,17 +1,21 @@
 // The nftables proxy mode: every sync() runs kube-proxy's nftables proxier per family (a full
 // first transaction, partial ones after) against the table it keeps; packets go through
-// conntrack first, as in the kernel, and a connection's first packet walks the live table
-// (KubeProxyPacketPath); the general nft evaluator over the same table is evaluator().
+// conntrack first, as in the kernel, and a connection's first packet goes through the general
+// nft evaluator (lib/nftables/nft), which replays every transaction the table applied (at the
+// transaction's cost, when it is next used), so it always holds the table as it stands.
 // `new Proxier({ mode: 'nftables', nftables: { ... }, serviceCIDRs, nodePortAddresses, ... })`.
 import { DEFAULT_TIMEOUTS } from '../../dataplane/dataplane.js'
 import { formatMasqueradeMark } from '../../iptables/kube-proxy/render.js'
 import { Conntrack, type CtFlow } from '../../iptables/netfilter/conntrack.js'
 import { removeUnservedUdpFlows, trackNewFlow, trackedDecision } from '../flow-tracking.js'
 import { nftConfigFor, type Family } from '../../nftables/kube-proxy/from-model.js'
-import { KubeProxyPacketPath, type NftPacketPath, type NftPathResult } from '../../nftables/kube-proxy/packet-path.js'
+import { operationText, type NftOperation } from '../../nftables/kube-proxy/objects.js'
 import { NftProxierSync, type NftSyncResult } from '../../nftables/kube-proxy/proxier-sync.js'
-import { NftEvaluator } from '../../nftables/nft/evaluator.js'
+import { NftEvaluator, type NftEvalResult, type NftEvaluatorOptions, type NftTraceEntry } from '../../nftables/nft/evaluator.js'
 import { servicePortFromNftChain } from '../../nftables/nft/kube-proxy-names.js'
+import { parseNftCommands } from '../../nftables/nft/parser.js'
+import { statementText } from '../../nftables/nft/serialize.js'
+import type { NftCommand } from '../../nftables/nft/types.js'
 import type { ProxyModelView, ServiceDiff } from '../../proxy/model.js'
 import type { ResolvedOptions } from '../../proxy/options.js'
 import { dnatResult, type CheckedPacket, type RouteReason, type RouteResult } from '../../proxy/packet.js'
@@ -29,11 +33,11 @@ export interface NftablesView {
 
 interface FamilyState {
   sync: NftProxierSync
-  /** What route() walks: the live table, no reload after a sync. */
-  path: NftPacketPath
   last: NftSyncResult | undefined
-  /** The general nft evaluator over the table, built on demand for the table version it read. */
-  evaluator?: { version: number; evaluator: NftEvaluator }
+  /** What route() walks: the nft evaluator, following the table transaction by transaction. */
+  evaluator: NftEvaluator
+  /** Transactions the table applied that the evaluator has not replayed yet. */
+  pending: (readonly NftOperation[])[]
 }
 
 function seedOf(seed: number | bigint | undefined): number {
@@ -41,28 +45,33 @@ function seedOf(seed: number | bigint | undefined): number {
   return typeof seed === 'bigint' ? Number(BigInt.asUintN(32, seed)) : seed >>> 0
 }
 
-/** Why the table refused a packet: the element or rule that said so. */
-function refusal(r: NftPathResult): { servicePort: string; reason: RouteReason } {
-  const last = r.visited[r.visited.length - 1]
-  const named = [...r.visited].reverse().find((v) => servicePortFromNftChain(v.chain) !== undefined)
+/** Why the table refused a packet: the element or rule that said so (`matched`: the rules that matched, in order). */
+function refusal(r: NftEvalResult, matched: NftTraceEntry[]): { servicePort: string; reason: RouteReason } {
+  const last = matched[matched.length - 1]
+  const named = [...matched].reverse().find((v) => servicePortFromNftChain(v.chain) !== undefined)
   const fromChain = named !== undefined ? servicePortFromNftChain(named.chain)! : ''
   if (last === undefined) return { servicePort: '', reason: 'no-endpoints' }
   if (last.chain === 'reject-chain' || last.chain === 'service-endpoints-check' || last.chain === 'nodeport-endpoints-check') {
-    const mapHit = [...r.visited].reverse().find((v) => v.chain === 'service-endpoints-check' || v.chain === 'nodeport-endpoints-check')
-    return { servicePort: mapHit?.comment ?? fromChain, reason: r.verdict === 'reject' ? 'no-endpoints' : 'no-local-endpoints' }
+    // the no-endpoint map element's comment names the service port
+    return { servicePort: r.servicePort ?? fromChain, reason: r.action === 'reject' ? 'no-endpoints' : 'no-local-endpoints' }
   }
   if (last.chain.startsWith('firewall-')) return { servicePort: fromChain, reason: 'source-range' }
   if (last.chain === 'cluster-ips-check') {
-    return { servicePort: '', reason: r.verdict === 'reject' ? 'invalid-port' : 'unallocated-cluster-ip' }
+    return { servicePort: '', reason: r.action === 'reject' ? 'invalid-port' : 'unallocated-cluster-ip' }
   }
   return { servicePort: fromChain, reason: 'no-endpoints' }
 }
 
 /** "services -> service-... -> endpoint-..." from the rules that matched. */
-function walkText(r: NftPathResult): string {
+function walkText(matched: NftTraceEntry[]): string {
   const out: string[] = []
-  for (const v of r.visited) if (out[out.length - 1] !== v.chain) out.push(v.chain)
+  for (const v of matched) if (out[out.length - 1] !== v.chain) out.push(v.chain)
   return out.join(' -> ')
+}
+
+/** A transaction of the table as the evaluator's commands, one per operation (line i + 1). */
+function commandsOf(ops: readonly NftOperation[], family: 'ip' | 'ip6', table: string): NftCommand[] {
+  return ops.map((op, i) => ({ ...parseNftCommands(operationText(op, family, table))[0]!, line: i + 1 }))
 }
 
 export class NftablesMode implements ProxyModeImpl<NftablesView> {
@@ -86,8 +95,9 @@ export class NftablesMode implements ProxyModeImpl<NftablesView> {
     const masqueradeMark = settings.masqueradeMark ?? formatMasqueradeMark(settings.masqueradeBit ?? model.options.masqueradeBit)
     for (const family of model.node.families) {
       const sync = new NftProxierSync(nftConfigFor(model, family, { serviceCIDRs: options.serviceCIDRs, nodePortAddresses: options.nodePortAddresses, masqueradeMark }))
-      const path = new KubeProxyPacketPath(sync.table, (a) => model.nodeAddresses.isLocal(a), this.random)
-      this.families.set(family, { sync, path, last: undefined })
+      const f: FamilyState = { sync, last: undefined, evaluator: new NftEvaluator('', this.evaluatorOptions()), pending: [] }
+      sync.table.onApplied = (ops) => f.pending.push(ops)
+      this.families.set(family, f)
     }
   }
 
@@ -144,17 +154,34 @@ export class NftablesMode implements ProxyModeImpl<NftablesView> {
     return this.family(family).sync
   }
 
+  private evaluatorOptions(): NftEvaluatorOptions {
+    return { localAddresses: this.model.node.ips, random: this.random }
+  }
+
   /**
-   * The general nft evaluator (lib/nftables/nft) loaded from a family's table as it stands:
-   * counters, nft-monitor-style traces, `nft list ruleset` output. Loading parses and compiles
-   * the whole table, so route() walks the live table instead.
+   * The general nft evaluator (lib/nftables/nft) over a family's table as it stands, the one
+   * route() uses: counters, nft-monitor-style traces, `nft list ruleset` output. It replays the
+   * transactions the table applied since it was last used, one by one.
    */
   evaluator(family?: Family): NftEvaluator {
-    const f = this.family(family)
-    if (f.evaluator?.version !== f.sync.table.version) {
-      f.evaluator = { version: f.sync.table.version, evaluator: new NftEvaluator(f.sync.table.dump(), { localAddresses: this.model.node.ips }) }
+    return this.followed(this.family(family))
+  }
+
+  private followed(f: FamilyState): NftEvaluator {
+    const { family, name } = f.sync.table
+    while (f.pending.length > 0) {
+      const ops = f.pending.shift()!
+      try {
+        f.evaluator.apply(commandsOf(ops, family, name))
+      } catch {
+        // The table took this transaction, so the evaluator should have: load the table whole instead.
+        const fresh = new NftEvaluator(f.sync.table.dump(), this.evaluatorOptions())
+        fresh.adoptDynamicState(f.evaluator)
+        f.evaluator = fresh
+        f.pending.length = 0
+      }
     }
-    return f.evaluator.evaluator
+    return f.evaluator
   }
 
   flows(): CtFlow[] {
@@ -169,24 +196,26 @@ export class NftablesMode implements ProxyModeImpl<NftablesView> {
     if (f === undefined || !f.sync.table.present) {
       return { result: { action: 'accept' }, steps: [{ kind: 'verdict', text: `${family}: no kube-proxy table (not served, or not synced yet)` }] }
     }
-    const r = f.path.evaluate({ src: p.src, sport: p.sport, dst: p.dst, dport: p.dport, protocol: p.protocol.toLowerCase(), hook: p.hook, now })
-    const walk = walkText(r)
+    const r = this.followed(f).evaluate({ src: p.src, sport: p.sport, dst: p.dst, dport: p.dport, protocol: p.protocol, hook: p.hook, now })
+    const matched = r.visited.filter((v) => v.kind === 'rule')
+    const walk = walkText(matched)
     const steps: Step[] = []
     let result: RouteResult
-    if (r.verdict === 'accept' && r.dnat !== undefined) {
-      const chain = [...r.visited].reverse().find((v) => servicePortFromNftChain(v.chain) !== undefined)?.chain
+    if (r.action === 'dnat' && r.endpoint !== undefined) {
+      const chain = [...matched].reverse().find((v) => servicePortFromNftChain(v.chain) !== undefined)?.chain
       const servicePort = (chain !== undefined ? servicePortFromNftChain(chain) : undefined) ?? trace.state?.info.name ?? ''
-      const { address, port } = splitHostPort(r.dnat)!
+      const { address, port } = splitHostPort(r.endpoint)!
       const endpoint = joinHostPort(address, port)
       trackNewFlow(this.conntrack, p, now, trace, { servicePort, address, port, masquerade: r.masquerade })
       steps.push({ kind: 'endpoint', text: `new flow: the ruleset chose ${endpoint} (${walk})` })
       if (r.masquerade) steps.push({ kind: 'masquerade', text: 'mark-for-masquerade set the mark: masquerading masquerades in nat-postrouting' })
       result = dnatResult(servicePort, address, port, r.masquerade)
-    } else if (r.verdict === 'drop' || r.verdict === 'reject') {
-      const { servicePort, reason } = refusal(r)
-      const last = r.visited[r.visited.length - 1]
-      steps.push({ kind: 'verdict', text: `${r.verdict.toUpperCase()} by "${last?.rule ?? ''}"${last?.comment !== undefined ? ` (${last.comment})` : ''} (${walk})` })
-      result = { action: r.verdict, servicePort, reason }
+    } else if (r.action === 'drop' || r.action === 'reject') {
+      const { servicePort, reason } = refusal(r, matched)
+      const rule = matched[matched.length - 1]?.rule?.rule
+      const comment = rule?.comment ?? r.servicePort
+      steps.push({ kind: 'verdict', text: `${r.action.toUpperCase()} by "${rule?.statements.map(statementText).join(' ') ?? ''}"${comment !== undefined ? ` (${comment})` : ''} (${walk})` })
+      result = { action: r.action, servicePort, reason }
     } else {
       result = { action: 'accept' }
     }

@@ -50,6 +50,9 @@ export class NftTableState {
   /** Bumped by every applied transaction (readers cache what they derive from the table). */
   version = 0
 
+  /** Told every transaction the table applied, after it did (a follower replays them). */
+  onApplied: ((ops: readonly NftOperation[]) => void) | undefined
+
   constructor(readonly family: NftFamily, readonly name: string) {}
 
   get present(): boolean {
@@ -86,6 +89,7 @@ export class NftTableState {
       for (let i = undo.length - 1; i >= 0; i--) undo[i]!()
       throw error
     }
+    if (ops.length > 0) this.onApplied?.(ops)
   }
 
   private ref(text: string, delta: number): void {
