@@ -170,3 +170,19 @@ t.test('the nftables mode routes through one evaluator that follows every sync',
     t.ok(d.action === 'dnat' && endpoints.has(`${d.address}:${d.port}`), `sync ${v}: route() DNATs to a current endpoint (${JSON.stringify(d)})`)
   }
 })
+
+t.test('syncs nothing routes through are not kept past a bound: the evaluator then loads the table', async (t) => {
+  let now = 100
+  const p = new Proxier({ mode: 'nftables', nodeName: 'kernel-node', nodeIPs: ['127.0.0.2'], podCIDRs: ['127.20.0.0/16'], seed: 3, clock: () => now })
+  p.applyList(loopbackClusterObjects(0))
+  p.sync()
+  const ev = p.nftables!.evaluator()
+  for (let i = 1; i <= 70; i++) {
+    now += 2
+    p.applyList(loopbackClusterObjects(i % 5))
+    p.sync()
+  }
+  const after = p.nftables!.evaluator()
+  t.not(after, ev, 'a fresh evaluator')
+  t.same(canonical(after.ruleset), canonical(new NftEvaluator(p.nftablesRuleset()).ruleset), 'it holds the table')
+})

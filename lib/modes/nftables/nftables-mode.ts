@@ -38,7 +38,12 @@ interface FamilyState {
   evaluator: NftEvaluator
   /** Transactions the table applied that the evaluator has not replayed yet. */
   pending: (readonly NftOperation[])[]
+  /** Too many went unreplayed (nothing used the evaluator): it loads the table whole next time. */
+  reload: boolean
 }
+
+/** Unreplayed transactions kept at most; past this the evaluator reloads instead (memory stays bounded without route() calls). */
+const MAX_PENDING = 64
 
 function seedOf(seed: number | bigint | undefined): number {
   if (seed === undefined) return Math.floor(Math.random() * 0x100000000)
@@ -95,8 +100,15 @@ export class NftablesMode implements ProxyModeImpl<NftablesView> {
     const masqueradeMark = settings.masqueradeMark ?? formatMasqueradeMark(settings.masqueradeBit ?? model.options.masqueradeBit)
     for (const family of model.node.families) {
       const sync = new NftProxierSync(nftConfigFor(model, family, { serviceCIDRs: options.serviceCIDRs, nodePortAddresses: options.nodePortAddresses, masqueradeMark }))
-      const f: FamilyState = { sync, last: undefined, evaluator: new NftEvaluator('', this.evaluatorOptions()), pending: [] }
-      sync.table.onApplied = (ops) => f.pending.push(ops)
+      const f: FamilyState = { sync, last: undefined, evaluator: new NftEvaluator('', this.evaluatorOptions()), pending: [], reload: false }
+      sync.table.onApplied = (ops) => {
+        if (f.reload) return
+        f.pending.push(ops)
+        if (f.pending.length > MAX_PENDING) {
+          f.pending.length = 0
+          f.reload = true
+        }
+      }
       this.families.set(family, f)
     }
   }
@@ -169,17 +181,20 @@ export class NftablesMode implements ProxyModeImpl<NftablesView> {
 
   private followed(f: FamilyState): NftEvaluator {
     const { family, name } = f.sync.table
-    while (f.pending.length > 0) {
-      const ops = f.pending.shift()!
+    while (f.pending.length > 0 && !f.reload) {
       try {
-        f.evaluator.apply(commandsOf(ops, family, name))
+        f.evaluator.apply(commandsOf(f.pending.shift()!, family, name))
       } catch {
         // The table took this transaction, so the evaluator should have: load the table whole instead.
-        const fresh = new NftEvaluator(f.sync.table.dump(), this.evaluatorOptions())
-        fresh.adoptDynamicState(f.evaluator)
-        f.evaluator = fresh
-        f.pending.length = 0
+        f.reload = true
       }
+    }
+    if (f.reload) {
+      const fresh = new NftEvaluator(f.sync.table.dump(), this.evaluatorOptions())
+      fresh.adoptDynamicState(f.evaluator, this.clock())
+      f.evaluator = fresh
+      f.pending.length = 0
+      f.reload = false
     }
     return f.evaluator
   }
