@@ -137,6 +137,8 @@ export class IpvsMode implements ProxyModeImpl<IpvsView> {
     if (this.dirty) this.rebuild()
     // kube-proxy retries the graceful deletions on a timer; here every sync does.
     else this.table.sweep(this.table.now, true)
+    // The core's expired flows still count for lc/wlc until collected.
+    this.native?.dataplane.gc(this.table.now)
   }
 
   /** Recomputes the changed ServicePorts (all of them the first time) and programs what that changes. */
