@@ -6,8 +6,9 @@
 import { Proxier } from '../lib/index.js'
 import { BENCH_NODE, generateCluster, type Cluster, type Mix } from './cluster.js'
 import type { IptablesBudget } from './iptables.js'
-import { timeBudgeted, type BenchResult } from './results.js'
-import { clientIP, endpointIP, rng } from './workload.js'
+import type { BenchResult } from './results.js'
+import { timeNewFlowCases } from './new-flow-cases.js'
+import { clientIP, endpointIP } from './workload.js'
 
 function elapsed(fn: () => void): number {
   const t = process.hrtime.bigint()
@@ -29,21 +30,9 @@ export function measureIpvs(counts: number[], mix: Mix, budget: IptablesBudget, 
     // Every packet must be DNATed (each generated service has endpoints) by a virtual server.
     const probe = p.route({ src: clientIP(300_000), sport: 1024, dst: last.ip, dport: last.port, protocol: last.protocol, hook: 'prerouting', now: 1 })
     if (probe.action !== 'dnat') throw new Error(`ipvs: a packet to ${last.ip}:${last.port} was not DNATed (${probe.action})`)
-    const r = rng(n)
-    // Warm route()'s code paths first, so the first case timed does not pay the JIT.
-    for (let k = 0; k < 2000; k++) {
-      const t = targets[k % targets.length]!
-      p.route({ src: clientIP(200_000 + (k >>> 10)), sport: 1024 + (k & 1023), dst: t.ip, dport: t.port, protocol: t.protocol, hook: 'prerouting', now: 1 })
-    }
-    const spread = timeBudgeted(budget.packets, budget.budgetMs, (k) => {
-      const t = targets[Math.floor(r() * targets.length)]!
-      p.route({ src: clientIP(k >>> 10), sport: 1024 + (k & 1023), dst: t.ip, dport: t.port, protocol: t.protocol, hook: 'prerouting', now: 1 })
-    })
-    results.push({ workload: 'new-flow', case: 'spread', impl: 'ipvs', services: n, flows: spread.ops, nsPerOp: spread.nsPerOp })
-    const worst = timeBudgeted(budget.packets, budget.budgetMs, (k) => {
-      p.route({ src: clientIP(100_000 + (k >>> 10)), sport: 1024 + (k & 1023), dst: last.ip, dport: last.port, protocol: last.protocol, hook: 'prerouting', now: 2 })
-    })
-    results.push({ workload: 'new-flow', case: 'last', impl: 'ipvs', services: n, flows: worst.ops, nsPerOp: worst.nsPerOp })
+    results.push(...timeNewFlowCases('ipvs', n, targets, budget, (src, sport, t, now) => {
+      p.route({ src, sport, dst: t.ip, dport: t.port, protocol: t.protocol, hook: 'prerouting', now })
+    }))
     // One endpoint of one service replaced: the mode recomputes only that ServicePort's virtual servers.
     const slice = structuredClone(c.slices[Math.floor(c.slices.length / 2)]!)
     slice.endpoints![0]!.addresses = [endpointIP(20_000_000)]

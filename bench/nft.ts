@@ -6,8 +6,9 @@
 import { Proxier } from '../lib/index.js'
 import { BENCH_NODE, generateCluster, type Cluster, type Mix } from './cluster.js'
 import type { IptablesBudget } from './iptables.js'
-import { timeBudgeted, type BenchResult } from './results.js'
-import { clientIP, endpointIP, rng } from './workload.js'
+import type { BenchResult } from './results.js'
+import { timeNewFlowCases } from './new-flow-cases.js'
+import { clientIP, endpointIP } from './workload.js'
 
 function loadNftables(cluster: Cluster): Proxier {
   const p = new Proxier({ mode: 'nftables', ...BENCH_NODE })
@@ -35,21 +36,9 @@ export function measureNftables(counts: number[], mix: Mix, budget: IptablesBudg
     // Every packet must be DNATed (each generated service has endpoints): the evaluator walks the real table.
     const probe = evaluator.evaluate({ src: clientIP(0), sport: 1024, dst: last.ip, dport: last.port, protocol: last.protocol, hook: 'prerouting', now: 1 })
     if (probe.action !== 'dnat') throw new Error(`ts-nftables: a packet to ${last.ip}:${last.port} was not DNATed (${probe.action})`)
-    const r = rng(n)
-    // Warm the evaluator's code paths first, so the first case timed does not pay the JIT.
-    for (let k = 0; k < 2000; k++) {
-      const t = targets[k % targets.length]!
-      evaluator.evaluate({ src: clientIP(200_000 + (k >>> 10)), sport: 1024 + (k & 1023), dst: t.ip, dport: t.port, protocol: t.protocol, hook: 'prerouting', now: 1 })
-    }
-    const spread = timeBudgeted(budget.packets, budget.budgetMs, (k) => {
-      const t = targets[Math.floor(r() * targets.length)]!
-      evaluator.evaluate({ src: clientIP(k >>> 10), sport: 1024 + (k & 1023), dst: t.ip, dport: t.port, protocol: t.protocol, hook: 'prerouting', now: 1 })
-    })
-    results.push({ workload: 'new-flow', case: 'spread', impl: 'ts-nftables', services: n, flows: spread.ops, nsPerOp: spread.nsPerOp })
-    const worst = timeBudgeted(budget.packets, budget.budgetMs, (k) => {
-      evaluator.evaluate({ src: clientIP(100_000 + (k >>> 10)), sport: 1024 + (k & 1023), dst: last.ip, dport: last.port, protocol: last.protocol, hook: 'prerouting', now: 2 })
-    })
-    results.push({ workload: 'new-flow', case: 'last', impl: 'ts-nftables', services: n, flows: worst.ops, nsPerOp: worst.nsPerOp })
+    results.push(...timeNewFlowCases('ts-nftables', n, targets, budget, (src, sport, t, now) => {
+      evaluator.evaluate({ src, sport, dst: t.ip, dport: t.port, protocol: t.protocol, hook: 'prerouting', now })
+    }))
     // One endpoint of one service replaced: kube-proxy's partial transaction touches only that service.
     const slice = structuredClone(c.slices[Math.floor(c.slices.length / 2)]!)
     slice.endpoints![0]!.addresses = [endpointIP(20_000_000)]
