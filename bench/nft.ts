@@ -10,7 +10,8 @@ import { Proxier } from '../lib/index.js'
 import { BENCH_NODE, generateCluster, type Cluster, type Mix } from './cluster.js'
 import type { IptablesBudget } from './iptables.js'
 import { summarize, timeBudgeted, type BenchResult } from './results.js'
-import { clientIP, endpointIP, rng } from './workload.js'
+import { timeNewFlowCases } from './new-flow-cases.js'
+import { clientIP, endpointIP } from './workload.js'
 
 /** One-service changes per N (median, min, max of the sync and of the evaluator's update). */
 const ONE_SERVICE_RUNS = 5
@@ -41,21 +42,9 @@ export function measureNftables(counts: number[], mix: Mix, budget: IptablesBudg
     // Every packet must be DNATed (each generated service has endpoints): the evaluator walks the real table.
     const probe = evaluator.evaluate({ src: clientIP(0), sport: 1024, dst: last.ip, dport: last.port, protocol: last.protocol, hook: 'prerouting', now: 1 })
     if (probe.action !== 'dnat') throw new Error(`ts-nftables: a packet to ${last.ip}:${last.port} was not DNATed (${probe.action})`)
-    const r = rng(n)
-    // Warm the evaluator's code paths first, so the first case timed does not pay the JIT.
-    for (let k = 0; k < 2000; k++) {
-      const t = targets[k % targets.length]!
-      evaluator.evaluate({ src: clientIP(200_000 + (k >>> 10)), sport: 1024 + (k & 1023), dst: t.ip, dport: t.port, protocol: t.protocol, hook: 'prerouting', now: 1 })
-    }
-    const spread = timeBudgeted(budget.packets, budget.budgetMs, (k) => {
-      const t = targets[Math.floor(r() * targets.length)]!
-      evaluator.evaluate({ src: clientIP(k >>> 10), sport: 1024 + (k & 1023), dst: t.ip, dport: t.port, protocol: t.protocol, hook: 'prerouting', now: 1 })
-    })
-    results.push({ workload: 'new-flow', case: 'spread', impl: 'ts-nftables', services: n, flows: spread.ops, nsPerOp: spread.nsPerOp })
-    const worst = timeBudgeted(budget.packets, budget.budgetMs, (k) => {
-      evaluator.evaluate({ src: clientIP(100_000 + (k >>> 10)), sport: 1024 + (k & 1023), dst: last.ip, dport: last.port, protocol: last.protocol, hook: 'prerouting', now: 2 })
-    })
-    results.push({ workload: 'new-flow', case: 'last', impl: 'ts-nftables', services: n, flows: worst.ops, nsPerOp: worst.nsPerOp })
+    results.push(...timeNewFlowCases('ts-nftables', n, targets, budget, (src, sport, t, now) => {
+      evaluator.evaluate({ src, sport, dst: t.ip, dport: t.port, protocol: t.protocol, hook: 'prerouting', now })
+    }))
     // The mode's own path: route() through the Proxier, conntrack first (every packet a new connection), then the table.
     for (let k = 0; k < 500; k++) p.route({ src: clientIP(250_000 + (k >>> 10)), sport: 1024 + (k & 1023), dst: last.ip, dport: last.port, protocol: last.protocol, hook: 'prerouting', now: 3 })
     const routed = timeBudgeted(budget.packets, budget.budgetMs, (k) => {

@@ -57,7 +57,7 @@ export function textTable(results: BenchResult[]): string {
 
 /** The summary: per service count, new-flow cost of each implementation side by side. */
 export function summaryTable(results: BenchResult[]): string {
-  const impls = ['native-batch', 'native-call', 'cpp-linear', 'ts-iptables', 'ts-nftables', 'kernel-nft', 'kernel-legacy', 'kernel-nftables'].filter((i) =>
+  const impls = ['native-batch', 'native-call', 'cpp-linear', 'ts-iptables', 'ts-nftables', 'ipvs', 'kernel-nft', 'kernel-legacy', 'kernel-nftables'].filter((i) =>
     results.some((r) => key(r) === 'new-flow:last' && r.impl === i),
   )
   const counts = [...new Set(results.filter((r) => key(r) === 'new-flow:last').map((r) => r.services))].sort((a, b) => a - b)

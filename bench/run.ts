@@ -12,6 +12,7 @@ import { measureEstablished, measureNewFlows } from './dataplane.js'
 import { measureFloor, withRatios } from './floor.js'
 import { measureIptables } from './iptables.js'
 import { measureNftables } from './nft.js'
+import { measureIpvs } from './ipvs.js'
 import { kernelAvailable, measureKernel } from './kernel.js'
 import { benchPackets } from './packets.js'
 import { textTable, writeReport, type Machine } from './report.js'
@@ -136,7 +137,7 @@ async function main() {
   const kernel = args.kernel ? kernelAvailable() : undefined
   if (kernel && !kernel.ok) console.error(`bench: --kernel skipped: ${kernel.why}`)
   // The kernel step runs once per backend (nft, legacy) and once for the nftables table.
-  const progress = new Progress(counts.length * 2 + iptablesCounts.length * (kernel?.ok ? 5 : 2) + flowCounts.length + 5)
+  const progress = new Progress(counts.length * 2 + iptablesCounts.length * (kernel?.ok ? 6 : 3) + flowCounts.length + 5)
   const floor = measureFloor()
   progress.step('memory floor')
   const measured: BenchResult[] = [
@@ -144,6 +145,7 @@ async function main() {
     ...measureNewFlows(counts, args.mix, newFlows, () => progress.step('native new flows'), cluster),
     ...measureIptables(iptablesCounts, args.mix, iptBudget, () => progress.step('iptables (TypeScript evaluator)'), cluster),
     ...measureNftables(iptablesCounts, args.mix, iptBudget, () => progress.step('nftables (TypeScript evaluator)'), cluster),
+    ...measureIpvs(iptablesCounts, args.mix, iptBudget, () => progress.step('ipvs mode (native core)'), cluster),
     ...measureSync(counts, args.mix, () => progress.step('native sync'), cluster),
     ...measureEstablished(flowCounts, () => progress.step('established flows')),
     ...benchPackets(!args.full),
@@ -158,6 +160,7 @@ async function main() {
     `workload: ${cluster ? `${args.cluster} (${cluster.services.length} services)` : `${args.mix}, generated from seed 1`}`,
     'new-flow: conntrack misses; native-batch decides 256 flows per call, native-call one flow per call from JS; ts-iptables walks kube-proxy\'s rules (nat and filter, as netfilter does for a new connection) in the TypeScript evaluator; cpp-linear walks the same nat rules first-match in C++, 256 packets per call.',
     'ts-nftables: kube-proxy\'s nftables table (mode nftables) walked by the TypeScript nft evaluator, base chains hook by hook, verdict maps as hash lookups; sync-full transaction / sync-one transaction: the mode\'s sync() building kube-proxy\'s full and partial nft transactions; sync-full evaluator-load: the evaluator route() uses replaying the first (whole) transaction; sync-one evaluator-update: it replaying one service\'s partial transaction (sync-one: median of 5 changes); new-flow:last:route: route() through the Proxier, conntrack first.',
+    'ipvs: kube-proxy\'s IPVS mode (mode ipvs) through Proxier.route(): the ipset/iptables side (masquerade mark, filters) in TypeScript, then the virtual server, rr scheduler and connection on the native core; sync-full / sync-one: the mode\'s sync() programming the virtual servers, ipsets and rules, and the native core.',
     'new-flow:last: every packet to the service that KUBE-SERVICES matches last, the worst case for a linear walk; new-flow:spread: packets spread over all services.',
     'sync-one: one endpoint of one service replaced, then sync() (native: incremental; ts-iptables reload: re-render and reload the evaluator; full-text / partial-text: producing kube-proxy\'s full or partial (KEP-3453) iptables-restore text); sync-full: the first sync of every object.',
     `floor: one random, independent cache-line read in a table the size of a ${(1e6).toLocaleString('en-US')}-flow conntrack, measured in C++ in this run (bench/floor.ts); "x floor" is a result's ns per op divided by it. Native figures are the median of at least 5 runs (runs, min, max in the JSON).`,

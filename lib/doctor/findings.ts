@@ -30,6 +30,7 @@ export type FindingCode =
   | 'stale-endpoints'
   // The proxy itself.
   | 'iptables-scale'
+  | 'ipvs-scale'
   // A node's nftables ruleset (--nft-ruleset, lib/doctor/nft-ruleset.ts).
   | 'nft-no-kube-proxy-table' | 'nft-no-endpoints' | 'nft-service-without-endpoints' | 'nft-endpoint-without-dnat'
   | 'nft-missing-jump' | 'nft-missing-masquerade' | 'nft-refused-packets' | 'nft-unknown-expression'

@@ -3,7 +3,7 @@
 // forward by masquerading ("Masq").
 import { joinHostPort } from '../util/host-port.js'
 import { FLAG_PERSISTENT, FLAG_SOURCE_HASH } from './types.js'
-import type { Connection, Counters, IpvsTable, VsEntry } from './ipvs-table.js'
+import { listOrder, type Connection, type Counters, type IpvsTable, type VsEntry } from './ipvs-table.js'
 
 export type IpvsadmView = 'list' | 'stats' | 'rate'
 
@@ -61,13 +61,13 @@ export function formatIpvsadm(entries: readonly VsEntry[], options: IpvsadmOptio
       let line = `${serviceName(vs)} ${s.scheduler}`
       if ((s.flags & FLAG_PERSISTENT) !== 0) line += ` persistent ${s.timeout}`
       lines.push(line + schedulerFlags(s.scheduler, s.flags))
-      for (const d of vs.dests) {
+      for (const d of listOrder(vs.dests)) {
         lines.push(`  -> ${joinHostPort(d.address, d.port).padEnd(28)} ${'Masq'.padEnd(7)} ${String(d.weight).padEnd(6)} ${String(d.activeConns).padEnd(10)} ${String(d.inactiveConns).padEnd(10)}`)
       }
     } else {
       const counters = (c: Counters) => columns(view === 'stats' ? c : rates(c, seconds), exact)
       lines.push(`${serviceName(vs).padEnd(33)}${counters(vs.stats)}`)
-      for (const d of vs.dests) lines.push(`  -> ${joinHostPort(d.address, d.port).padEnd(28)}${counters(d.stats)}`)
+      for (const d of listOrder(vs.dests)) lines.push(`  -> ${joinHostPort(d.address, d.port).padEnd(28)}${counters(d.stats)}`)
     }
   }
   return lines.join('\n') + '\n'

@@ -126,3 +126,21 @@ export function renderIpvsIptables(given: FamilyIpsets | IpsetSummary, options: 
     '',
   ].join('\n')
 }
+
+/**
+ * The restore text as iptables-save would show it on the node: with the built-in chains and
+ * the jumps kube-proxy ensures into its chains outside the restore (IPVS_JUMP_CHAINS), so an
+ * evaluator walks it from the hooks.
+ */
+export function withJumpChains(text: string): string {
+  const out: string[] = []
+  for (const line of text.split('\n')) {
+    out.push(line)
+    const table = line === '*nat' ? 'nat' : line === '*filter' ? 'filter' : undefined
+    if (table === undefined) continue
+    const jumps = IPVS_JUMP_CHAINS.filter((j) => j.table === table)
+    for (const from of new Set(jumps.map((j) => j.from))) out.push(`:${from} ACCEPT [0:0]`)
+    for (const j of jumps) out.push(`-A ${j.from} -m comment --comment "${j.comment}" -j ${j.to}`)
+  }
+  return out.join('\n')
+}

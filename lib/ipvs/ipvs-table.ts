@@ -67,6 +67,14 @@ const SYN = 0x02
 const RST = 0x04
 const ACK = 0x10
 
+/** Told when a virtual server's programming changed (its destinations, weights or scheduler), or (`vs` undefined) it was deleted. */
+export type VsListener = (key: string, vs: VsEntry | undefined) => void
+
+/** Destinations as the listings show them (by "address:port"); the table keeps them in the order they were added, as the kernel's list. */
+export function listOrder<D extends { key: string }>(dests: readonly D[]): D[] {
+  return [...dests].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+}
+
 const zero = (): Counters => ({ conns: 0, inPackets: 0, outPackets: 0, inBytes: 0, outBytes: 0 })
 
 export function connKey(protocol: string, src: string, sport: number, dst: string, dport: number): string {
@@ -86,6 +94,8 @@ export class IpvsTable {
   private nextSweep = 0
   /** The latest time a packet was seen at; graceful termination is checked against it. */
   now = 0
+  /** Set by the mode that programs the native core from this table. */
+  listener: VsListener | undefined
 
   constructor(readonly timeouts: Readonly<IpvsTimeouts>) {}
 
@@ -122,6 +132,7 @@ export class IpvsTable {
       if (vs === undefined || keep(vs.server.address)) return
       this.services.delete(key)
       for (const d of vs.dests) this.detach(d)
+      this.listener?.(key, undefined)
       return
     }
     const { realServers, ...server } = want.server
@@ -134,8 +145,10 @@ export class IpvsTable {
     }
     vs.origin = want.origin
     this.syncDestinations(vs, realServers)
+    this.listener?.(key, vs)
   }
 
+  /** Sets the destinations: kept ones stay where they are, new ones are appended (by "address:port" among themselves). */
   private syncDestinations(vs: VsEntry, wanted: RealServer[]): void {
     const want = new Set(wanted.map((r) => joinHostPort(r.address, r.port)))
     const kept: Dest[] = []
@@ -152,11 +165,10 @@ export class IpvsTable {
       }
     }
     const have = new Set(kept.map((d) => d.key))
-    for (const r of wanted) {
-      const key = joinHostPort(r.address, r.port)
+    for (const r of listOrder(wanted.map((w) => ({ ...w, key: joinHostPort(w.address, w.port) })))) {
+      const key = r.key
       if (!have.has(key)) kept.push({ key, address: r.address, port: r.port, weight: r.weight, activeConns: 0, inactiveConns: 0, stats: zero(), deleted: false })
     }
-    kept.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
     if (changed || kept.length !== vs.dests.length || kept.some((d, i) => d !== vs.dests[i])) vs.scheduler.reset()
     vs.dests = kept
   }
@@ -178,7 +190,10 @@ export class IpvsTable {
         if (drained) this.detach(d)
         return !drained
       })
-      if (vs.dests.length !== before) vs.scheduler.reset()
+      if (vs.dests.length !== before) {
+        vs.scheduler.reset()
+        this.listener?.(vs.key, vs)
+      }
     }
   }
 

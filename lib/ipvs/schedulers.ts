@@ -3,6 +3,8 @@
 // a removed endpoint); sh, dh and mh keep their hash slot for it and refuse the client, as the
 // kernel does without the *-fallback flags.
 import type { IpvsScheduler } from './types.js'
+import { addressBucket } from './shared-hash.js'
+import { parseAddressInto } from '../util/address.js'
 
 export interface Destination {
   address: string
@@ -53,17 +55,35 @@ function leastBy(dests: readonly Destination[], cost: (d: Destination) => number
   return best
 }
 
+/**
+ * ip_vs_rr: the next usable destination after the last one picked, in list order. The place is
+ * kept by identity: when the last one picked is deleted, the walk starts from its nearest
+ * surviving predecessor (ip_vs_rr_del_dest), as the native core's rr does by backend id.
+ */
 class RoundRobin implements Scheduler {
-  private next = 0
+  private last: Destination | undefined
+  /** The list the last pick was made from, to find a deleted destination's predecessor. */
+  private lastList: readonly Destination[] = []
   pick(dests: readonly Destination[]): Destination | undefined {
-    for (let i = 0; i < dests.length; i++) {
-      const d = dests[(this.next + i) % dests.length]!
+    const start = this.position(dests)
+    for (let i = 1; i <= dests.length; i++) {
+      const d = dests[(start + i) % dests.length]!
       if (usable(d)) {
-        this.next = (this.next + i + 1) % dests.length
+        this.last = d
+        this.lastList = [...dests]
         return d
       }
     }
     return undefined
+  }
+  /** Index of the last destination picked (or of its nearest surviving predecessor) in `dests`; -1 for the list head. */
+  private position(dests: readonly Destination[]): number {
+    if (this.last === undefined) return -1
+    for (let old = this.lastList.indexOf(this.last); old >= 0; old--) {
+      const at = dests.indexOf(this.lastList[old]!)
+      if (at >= 0) return at
+    }
+    return -1
   }
   reset(): void {}
 }
@@ -136,26 +156,33 @@ class LocalityBased implements Scheduler {
   }
 }
 
-/** sh / dh: 256 hash buckets handed out to the destinations by weight; a bucket whose destination is unusable refuses. */
+/**
+ * sh / dh: 256 hash buckets handed out round-robin to the destinations in address order (sh:
+ * `weight` consecutive buckets each per turn; dh: one), picked by the source (sh) or
+ * destination (dh) address's bucket with the native core's hash, so both put a client on the
+ * same server. A bucket whose destination is unusable refuses (the kernel without
+ * sh-fallback); the native core leaves such a server out of its table instead.
+ */
 class HashBuckets implements Scheduler {
   private buckets: Destination[] | undefined
-  constructor(private readonly key: (p: ScheduleInput) => string) {}
+  constructor(private readonly key: (p: ScheduleInput) => string, private readonly weighted: boolean) {}
   pick(dests: readonly Destination[], p: ScheduleInput): Destination | undefined {
     if (dests.length === 0) return undefined
     if (this.buckets === undefined) {
+      const order = [...dests].sort(byAddressThenPort)
       this.buckets = []
       let i = 0
       let taken = 0
       for (let b = 0; b < 256; b++) {
-        const d = dests[i]!
+        const d = order[i]!
         this.buckets.push(d)
-        if (++taken >= d.weight) {
-          i = (i + 1) % dests.length
+        if (++taken >= (this.weighted ? d.weight : 1)) {
+          i = (i + 1) % order.length
           taken = 0
         }
       }
     }
-    const d = this.buckets[hash(this.key(p)) % 256]!
+    const d = this.buckets[addressBucket(this.key(p))]!
     return usable(d) ? d : undefined
   }
   reset(): void {
@@ -163,12 +190,22 @@ class HashBuckets implements Scheduler {
   }
 }
 
+/** The native core's canonical order (native/core scheduler.cc canonicalOrder): address bytes, then port. */
+function byAddressThenPort(a: Destination, b: Destination): number {
+  const x = new Uint8Array(16)
+  const y = new Uint8Array(16)
+  parseAddressInto(a.address, x, 0)
+  parseAddressInto(b.address, y, 0)
+  for (let i = 0; i < 16; i++) if (x[i] !== y[i]) return x[i]! - y[i]!
+  return a.port - b.port
+}
+
 /** mh: Maglev hashing over a 251-slot lookup table of the destinations with weight > 0. */
 class Maglev implements Scheduler {
   private table: Destination[] | undefined
   constructor(private readonly withPort: boolean) {}
   pick(dests: readonly Destination[], p: ScheduleInput): Destination | undefined {
-    const live = dests.filter(usable)
+    const live = dests.filter(usable).sort((a, b) => byAddressThenPort(a, b))
     if (live.length === 0) return undefined
     if (this.table === undefined) this.table = populate(live, 251)
     return this.table[hash(this.withPort ? `${p.src}|${p.sport}` : p.src) % 251]
@@ -212,8 +249,8 @@ export function createScheduler(name: IpvsScheduler, flags: number): Scheduler {
     case 'nq': return new ShortestExpectedDelay(true)
     case 'lblc': return new LocalityBased(false)
     case 'lblcr': return new LocalityBased(true)
-    case 'sh': return new HashBuckets((p) => p.src)
-    case 'dh': return new HashBuckets((p) => p.dst)
+    case 'sh': return new HashBuckets((p) => p.src, true)
+    case 'dh': return new HashBuckets((p) => p.dst, false)
     case 'mh': return new Maglev((flags & 0x10) !== 0)
   }
 }

@@ -53,3 +53,35 @@ t.test('svcplane doctor --perf', async (t) => {
   t.equal(j.perf.currentMode, 'iptables', 'kube-proxy\'s default mode')
   t.equal(j.perf.modes[0].rulesWalked.samples, 375)
 })
+
+t.test('in ipvs mode: constant rules over ipsets, one virtual-server lookup, what grows instead', async (t) => {
+  const small = objectsOf(bigCluster(30))
+  const o = objectsOf(dump)
+  const r = measurePerf(o.nodes[0], o, {}, { mode: 'ipvs', budgetMs: 20 })
+  const s = measurePerf(small.nodes[0], small, {}, { mode: 'ipvs', budgetMs: 20 })
+  t.equal(r.currentMode, 'ipvs')
+  t.same(r.modes.map((m) => m.mode), ['ipvs', 'iptables', 'native'], 'the current mode first, then the others')
+  const [ipvs, ipt] = r.modes
+  const [smallIpvs, smallIpt] = s.modes
+  t.equal(ipvs.rules!.totalRules, smallIpvs.rules!.totalRules, `IPVS mode's rules do not grow with the Services (${ipvs.rules!.totalRules} for 30 and for 300)`)
+  t.ok(ipt.rules!.totalRules > smallIpt.rules!.totalRules * 5, 'iptables mode\'s do')
+  t.equal(ipvs.rulesWalked!.worst, smallIpvs.rulesWalked!.worst, 'nor does the walk of a new connection')
+  t.ok(ipvs.rulesWalked!.worst > 0 && ipvs.rulesWalked!.worst < 20 && ipt.rulesWalked!.average > 100, `ipvs walks ${ipvs.rulesWalked!.worst} rules at most, iptables ${ipt.rulesWalked!.average.toFixed(0)} on average`)
+  t.ok(ipvs.ipvs!.virtualServers >= 375 && ipvs.ipvs!.virtualServers > smallIpvs.ipvs!.virtualServers * 5, `the IPVS table grows instead: ${smallIpvs.ipvs!.virtualServers} -> ${ipvs.ipvs!.virtualServers} virtual servers`)
+  t.ok(ipvs.ipvs!.ipsetEntries > smallIpvs.ipvs!.ipsetEntries * 5, 'and the ipsets')
+  t.ok(ipvs.mapBytes! > 0, 'decided on the native core')
+  t.ok(ipvs.newConnections > 0 && ipvs.syncOneSamples >= 3)
+  t.same(r.findings.map((f) => f.code), ['ipvs-scale'], 'no iptables-scale finding for an IPVS node')
+  t.match(r.findings[0].what, /^in IPVS mode a new connection examines \d+ iptables rules at most \(avg \d+\) and one virtual-server hash lookup, whatever the number of Services; here \d+ virtual servers and \d+ ipset entries$/)
+  t.match(r.findings[0].fix, /conn_reuse_mode/)
+})
+
+t.test('svcplane doctor --perf --proxy-mode ipvs', async (t) => {
+  const file = writeDump(t.testdir(), dump)
+  const r = await svcplane('doctor', '--cluster', file, '--node-name', 'node-a', '--perf', '--proxy-mode', 'ipvs', '--perf-budget', '20ms')
+  t.equal(r.code, 0, r.err)
+  t.match(r.out, /\n {33}ipvs \(current\) +iptables +native\n/)
+  t.match(r.out, /\nrules {28}\d+ \((nat|filter) \d+, (nat|filter) \d+\) +\d+ \(filter \d+, nat \d+\) +none: hash maps\n/)
+  t.match(r.out, /\nrules walked per new connection  avg \d+, worst [1-9]\d* +avg \d+, worst \d+ +0 \(one hash lookup per map\)\n/)
+  t.match(r.out, /NOTE ipvs-scale \(node-a\)/)
+})

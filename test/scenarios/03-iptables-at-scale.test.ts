@@ -37,3 +37,16 @@ t.test('svcplane doctor --perf: side by side, and how to switch', async (t) => {
   t.match(r.out, /kubectl -n kube-system rollout restart daemonset kube-proxy/)
   t.match(r.out, /\n  svcplane: {3}models and measures the native column/)
 })
+
+t.test('the same 1500 Services in ipvs mode: the walk does not grow, the IPVS table does', async (t) => {
+  const o = objectsOf(dump)
+  const r = measurePerf(o.nodes[0], o, {}, { mode: 'ipvs', budgetMs: 20, walkThreshold: 800, syncThresholdMs: Infinity })
+  const [ipvs, ipt] = r.modes
+  t.equal(ipvs.mode, 'ipvs')
+  t.ok(ipvs.rulesWalked!.worst > 0 && ipvs.rulesWalked!.worst < 20, `ipvs: ${ipvs.rulesWalked!.worst} rules at most for every one of the ${ipvs.rulesWalked!.samples} cluster IPs`)
+  t.ok(ipt.rulesWalked!.average > 800, `iptables mode on the same objects: ${ipt.rulesWalked!.average.toFixed(0)} on average`)
+  t.ok(ipvs.rules!.totalRules < 50, `${ipvs.rules!.totalRules} rules in IPVS mode against ${ipt.rules!.totalRules}`)
+  t.ok(ipvs.ipvs!.virtualServers >= 1875, `${ipvs.ipvs!.virtualServers} virtual servers`)
+  t.same(r.findings.map((f) => f.code), ['ipvs-scale'], 'an IPVS node gets the note, not the iptables-scale warning')
+  t.match(r.findings[0].why, /iptables mode would walk \d+ rules on average for the same Services/)
+})

@@ -10,7 +10,7 @@ import { formatIpvsadm, formatIpvsConnections, type IpvsadmOptions } from '../..
 import { formatIpsetSave } from '../../ipvs/format-ipset.js'
 import { FamilyProgram } from '../../ipvs/family-program.js'
 import { ipsetName, IPSET_INFO } from '../../ipvs/ipsets.js'
-import { connKey, isNewConn, IpvsTable, type Connection, type VsEntry } from '../../ipvs/ipvs-table.js'
+import { connKey, isNewConn, IpvsTable, listOrder, type Connection, type Dest, type VsEntry } from '../../ipvs/ipvs-table.js'
 import { nodePortIPs, type Family } from '../../ipvs/node-port-addresses.js'
 import type { VirtualServer } from '../../ipvs/types.js'
 import { cidrContains, parseAddressInto, parseCidr } from '../../util/address.js'
@@ -22,11 +22,16 @@ import type { KubeProxyTrace, SourceClass, Step } from '../../proxy/trace.js'
 import type { IptablesExtraOptions } from '../../iptables/kube-proxy/from-model.js'
 import type { IpvsSettings } from './ipvs-options.js'
 import { SvcplaneTypeError } from '../../errors.js'
+import { NativeIpvs, type NativeIpvsDecision } from './native-ipvs.js'
+import type { Flow } from '../../dataplane/types.js'
+import { joinHostPort } from '../../util/host-port.js'
 
 /** What inspect() shows in mode 'ipvs'. */
 export interface IpvsView {
   mode: 'ipvs'
   ipvs: IpvsMode
+  /** The native core deciding the packets; undefined when the TypeScript model does (ipvs.dataplane 'typescript', or a scheduler the core lacks). */
+  native: NativeIpvs | undefined
 }
 
 /** proxier.ipvsState(): what `ipvsadm -Ln`, `ipset save`, `iptables-save` and `ip addr show kube-ipvs0` would show. */
@@ -85,6 +90,8 @@ export class IpvsMode implements ProxyModeImpl<IpvsView> {
   private dirty = true
   /** How many times the state was rebuilt (one per sync that changed something). */
   builds = 0
+  /** The native hash core the virtual servers are programmed into, when it decides the packets. */
+  readonly native: NativeIpvs | undefined
 
   constructor(
     private readonly model: ProxyModelView,
@@ -99,10 +106,14 @@ export class IpvsMode implements ProxyModeImpl<IpvsView> {
       }
     }
     this.table = new IpvsTable(settings.timeouts)
+    if (settings.dataplane === 'native' && NativeIpvs.supports(settings.scheduler)) {
+      const native = (this.native = new NativeIpvs(settings.timeouts, options.seed))
+      this.table.listener = (key, vs) => native.program(key, vs)
+    }
   }
 
   inspect(): IpvsView {
-    return { mode: 'ipvs', ipvs: this }
+    return { mode: 'ipvs', ipvs: this, native: this.native }
   }
 
   apply(diff: ServiceDiff): { flowsRemoved: number } {
@@ -126,6 +137,8 @@ export class IpvsMode implements ProxyModeImpl<IpvsView> {
     if (this.dirty) this.rebuild()
     // kube-proxy retries the graceful deletions on a timer; here every sync does.
     else this.table.sweep(this.table.now, true)
+    // The core's expired flows still count for lc/wlc until collected.
+    this.native?.dataplane.gc(this.table.now)
   }
 
   /** Recomputes the changed ServicePorts (all of them the first time) and programs what that changes. */
@@ -165,7 +178,7 @@ export class IpvsMode implements ProxyModeImpl<IpvsView> {
     this.table.expire(this.table.now)
     const virtualServers = this.table.entries().map((vs) => ({
       ...vs.server,
-      realServers: vs.dests.map((d) => ({ address: d.address, port: d.port, weight: d.weight })),
+      realServers: listOrder(vs.dests).map((d) => ({ address: d.address, port: d.port, weight: d.weight })),
     })).sort(compareVirtualServers)
     const ipsets: Record<string, string[]> = {}
     const bound: string[] = []
@@ -222,12 +235,15 @@ export class IpvsMode implements ProxyModeImpl<IpvsView> {
     const built = this.built.get(family)
     if (built === undefined) return { result: { action: 'accept' }, steps: [{ kind: 'verdict', text: `${family} is not served: no ipvs proxier` }] }
     const steps: Step[] = []
+    const flow: Flow = { src: p.src, sport: p.sport, dst: p.dst, dport: p.dport, protocol: p.protocol, tcpFlags: p.tcpFlags }
     const hit = this.table.lookup(connKey(p.protocol, p.src, p.sport, p.dst, p.dport), now)
     if (hit !== undefined) {
       const c = hit.conn
       if (hit.reply) {
         this.table.packet(c, true, p.tcpFlags, now)
-        return { result: { action: 'accept' }, steps: [{ kind: 'conntrack', text: `ipvs: reply of a connection through ${c.vs.key}, source rewritten to the virtual server` }] }
+        const d = this.native?.decide(flow, now).decision
+        if (d !== undefined) steps.push({ kind: 'conntrack', text: `native core: ${d.verdict === 'reply' ? `reply of flow of service ${d.serviceId}, source rewritten to ${joinHostPort(d.address, d.port)}` : `no flow for this reply (${d.verdict})`}` })
+        return { result: { action: 'accept' }, steps: [{ kind: 'conntrack', text: `ipvs: reply of a connection through ${c.vs.key}, source rewritten to the virtual server` }, ...steps] }
       }
       const explicitSyn = p.tcpFlags !== undefined && isNewConn(p.protocol, p.tcpFlags) && p.protocol === 'TCP'
       if (c.dest === undefined) {
@@ -240,6 +256,9 @@ export class IpvsMode implements ProxyModeImpl<IpvsView> {
         // conn_reuse_mode / expire_nodest_conn: a SYN reusing the source port is scheduled afresh.
         steps.push({ kind: 'conntrack', text: `ipvs: new SYN on a ${c.dest.weight === 0 ? 'connection to a weight-0 real server' : `connection in ${c.state}`} (${c.dest.key}): rescheduled` })
         this.table.remove(c)
+        this.native?.close(flow, now)
+      } else if (this.native !== undefined) {
+        return this.established(c, this.native.decide(flow, now), p, source, now, built, steps)
       } else {
         this.table.packet(c, false, p.tcpFlags, now)
         const text = c.dest.weight === 0
@@ -248,7 +267,27 @@ export class IpvsMode implements ProxyModeImpl<IpvsView> {
         return { result: dnatResult(c.vs.origin.servicePort, c.dest.address, c.dest.port, c.masquerade), steps: [{ kind: 'conntrack', text }] }
       }
     }
-    return this.newConnection(p, source, trace, now, built, steps)
+    return this.newConnection(p, source, trace, now, built, steps, flow)
+  }
+
+  /**
+   * A packet of a connection both the IPVS table and the core track: the core's flow decides.
+   * Should the core have lost it (its TCP state machine is netfilter's, not IPVS's), its new
+   * decision stands and the table follows it.
+   */
+  private established(c: Connection, n: NativeIpvsDecision, p: CheckedPacket, source: SourceClass, now: number, built: Built, steps: Step[]): ModeDecision {
+    const d = n.decision
+    if (d.verdict === 'forward' && d.established && n.dest === c.dest && c.dest !== undefined) {
+      this.table.packet(c, false, p.tcpFlags, now)
+      const text = c.dest.weight === 0
+        ? `ipvs: established connection keeps ${c.dest.key} (weight 0: draining, graceful termination)`
+        : `ipvs: established connection keeps ${c.dest.key}`
+      steps.push({ kind: 'conntrack', text }, { kind: 'conntrack', text: `native core: tracked flow of service ${d.serviceId} to backend ${d.backendId} (${joinHostPort(d.address, d.port)})` })
+      return { result: dnatResult(c.vs.origin.servicePort, c.dest.address, c.dest.port, c.masquerade), steps }
+    }
+    this.table.remove(c)
+    steps.push({ kind: 'conntrack', text: 'native core: the connection is no longer tracked there; its new decision stands' })
+    return this.nativeOutcome(n, p, now, built, steps, this.natMark(p, source, built, []))
   }
 
   private isLocal(address: string, built: Built): boolean {
@@ -319,7 +358,12 @@ export class IpvsMode implements ProxyModeImpl<IpvsView> {
     return undefined
   }
 
-  private newConnection(p: CheckedPacket, source: SourceClass, trace: KubeProxyTrace, now: number, built: Built, steps: Step[]): ModeDecision {
+  private newConnection(p: CheckedPacket, source: SourceClass, trace: KubeProxyTrace, now: number, built: Built, steps: Step[], flow: Flow): ModeDecision {
+    if (p.protocol === 'TCP' && !isNewConn(p.protocol, p.tcpFlags) && this.native?.tracks(flow)) {
+      // The core still tracks a connection the IPVS table let go (the two state machines differ): it decides.
+      steps.push({ kind: 'conntrack', text: 'ipvs: no connection in the IPVS table, but the native core tracks this flow' })
+      return this.nativeOutcome(this.native.decide(flow, now), p, now, built, steps, this.natMark(p, source, built, []))
+    }
     if (p.protocol === 'TCP' && !isNewConn(p.protocol, p.tcpFlags)) {
       steps.push({ kind: 'frontend', text: 'ipvs: not a SYN and no connection: IPVS schedules TCP on SYN only, the packet goes to the node' })
       return { result: { action: 'accept' }, steps }
@@ -336,16 +380,45 @@ export class IpvsMode implements ProxyModeImpl<IpvsView> {
       return { result: { action: 'accept' }, steps }
     }
     steps.push({ kind: 'frontend', text: `ipvs: virtual server ${vs.key} (${vs.origin.kind} of ${vs.origin.servicePort}), scheduler ${vs.server.scheduler}` })
+    if (this.native !== undefined) return this.nativeOutcome(this.native.decide(flow, now), p, now, built, steps, masquerade)
+    steps.push({ kind: 'endpoint', text: `decided by the TypeScript IPVS model (${this.settings.dataplane === 'typescript' ? "ipvs.dataplane 'typescript'" : `the native core has no ${vs.server.scheduler} scheduler`})` })
     const { dest, persistent } = this.table.schedule(vs, p.src, p.sport, p.dst, now)
-    if (dest === undefined) {
-      const state = this.model.servicePort(vs.origin.servicePortKey)
-      const reason: RouteReason = state === undefined || !state.categorized.hasAnyEndpoints ? 'no-endpoints' : 'no-local-endpoints'
-      const why = vs.dests.length === 0 ? 'no real servers' : 'no real server the scheduler may use (weight 0)'
-      steps.push({ kind: 'verdict', text: `ipvs: ${why}: ICMP port unreachable (REJECT)` })
-      return { result: { action: 'reject', servicePort: vs.origin.servicePort, reason }, steps }
-    }
+    if (dest === undefined) return this.refused(vs, steps)
     if (persistent) steps.push({ kind: 'affinity', text: `ipvs persistence (timeout ${vs.server.timeout}s): ${p.src} stays on ${dest.key}` })
     else steps.push({ kind: 'endpoint', text: `ipvs: ${vs.server.scheduler} chose ${dest.key}` })
+    return this.forwardNew(p, vs, dest, masquerade, built, steps, now)
+  }
+
+  /** No real server may take the connection: IPVS answers ICMP port unreachable. */
+  private refused(vs: VsEntry, steps: Step[]): ModeDecision {
+    const state = this.model.servicePort(vs.origin.servicePortKey)
+    const reason: RouteReason = state === undefined || !state.categorized.hasAnyEndpoints ? 'no-endpoints' : 'no-local-endpoints'
+    const why = vs.dests.length === 0 ? 'no real servers' : 'no real server the scheduler may use (weight 0)'
+    steps.push({ kind: 'verdict', text: `ipvs: ${why}: ICMP port unreachable (REJECT)` })
+    return { result: { action: 'reject', servicePort: vs.origin.servicePort, reason }, steps }
+  }
+
+  /** The core's decision for a packet the IPVS table has no connection for, recorded in the table. */
+  private nativeOutcome(n: NativeIpvsDecision, p: CheckedPacket, now: number, built: Built, steps: Step[], masquerade: boolean): ModeDecision {
+    const { decision: d, vs, dest } = n
+    if (d.verdict === 'pass' || d.verdict === 'reply' || vs === undefined) {
+      steps.push({ kind: 'frontend', text: `native core: ${d.verdict === 'reply' ? 'reply of a tracked flow' : `no frontend ${joinHostPort(p.dst, p.dport)}/${p.protocol}`}` })
+      return { result: { action: 'accept' }, steps }
+    }
+    const scheduler = vs.server.scheduler
+    if (d.verdict !== 'forward' || dest === undefined) {
+      steps.push({ kind: 'endpoint', text: `native core: service ${d.serviceId} (${scheduler}) has no backend taking new flows` })
+      return this.refused(vs, steps)
+    }
+    const chose = `native core: service ${d.serviceId}, backend ${d.backendId}`
+    if (d.established) steps.push({ kind: 'conntrack', text: `${chose}: tracked flow keeps ${dest.key}` })
+    else if (d.affinityHit) steps.push({ kind: 'affinity', text: `${chose}: ipvs persistence as ClientIP affinity (timeout ${vs.server.timeout}s): ${p.src} stays on ${dest.key}` })
+    else steps.push({ kind: 'endpoint', text: `${chose}: ${scheduler} chose ${dest.key}` })
+    return this.forwardNew(p, vs, dest, masquerade, built, steps, now)
+  }
+
+  /** A real server chosen for a new connection: the loopback check, hairpin and masquerade, and the connection recorded. */
+  private forwardNew(p: CheckedPacket, vs: VsEntry, dest: Dest, masquerade: boolean, built: Built, steps: Step[], now: number): ModeDecision {
     const destLocal = this.model.nodeAddresses.isLocal(dest.address)
     if (isLoopback(p.src) && !destLocal) {
       // __ip_vs_get_out_rt: "Stopping traffic from loopback address ... to non-local address".

@@ -18,6 +18,13 @@ export interface IpvsModeOptions {
   udpTimeout?: number | string
   /** Virtual servers in these CIDRs are never cleaned up by the proxier. */
   excludeCIDRs?: string[]
+  /**
+   * svcplane's own: what decides the packets. `native` (default): the native hash core, for
+   * the schedulers it has (rr, wrr, lc, wlc, sh, dh; sed, nq, lblc, lblcr and mh are always
+   * decided by the TypeScript model); `typescript`: the TypeScript IPVS model for every
+   * scheduler (the reference the native decisions are tested against).
+   */
+  dataplane?: 'native' | 'typescript'
 }
 
 export interface IpvsSettings {
@@ -25,9 +32,10 @@ export interface IpvsSettings {
   strictARP: boolean
   timeouts: IpvsTimeouts
   excludeCIDRs: string[]
+  dataplane: 'native' | 'typescript'
 }
 
-export const IPVS_OPTION_KEYS: readonly string[] = ['scheduler', 'strictARP', 'tcpTimeout', 'tcpFinTimeout', 'udpTimeout', 'excludeCIDRs']
+export const IPVS_OPTION_KEYS: readonly string[] = ['scheduler', 'strictARP', 'tcpTimeout', 'tcpFinTimeout', 'udpTimeout', 'excludeCIDRs', 'dataplane']
 
 const UNIT_SECONDS: Record<string, number> = { h: 3600, m: 60, s: 1, ms: 1e-3, us: 1e-6, µs: 1e-6, ns: 1e-9 }
 
@@ -64,11 +72,14 @@ export function ipvsSettings(section: IpvsModeOptions | undefined): IpvsSettings
     if (parsed === undefined) throw new SvcplaneTypeError(`Proxier options: ipvs.excludeCIDRs[${i}] must be a CIDR, got ${show(c)}`)
     return parsed.text
   })
+  const dataplane = o.dataplane ?? 'native'
+  if (dataplane !== 'native' && dataplane !== 'typescript') throw new SvcplaneTypeError(`Proxier options: ipvs.dataplane must be 'native' or 'typescript', got ${show(o.dataplane)}`)
   const seconds = (k: string) => (o[k] === undefined ? 0 : durationSeconds(`ipvs.${k}`, o[k]))
   return {
     scheduler: scheduler as IpvsScheduler,
     strictARP: (o.strictARP as boolean | undefined) ?? false,
     timeouts: { tcp: seconds('tcpTimeout'), tcpFin: seconds('tcpFinTimeout'), udp: seconds('udpTimeout') },
     excludeCIDRs: cidrs,
+    dataplane,
   }
 }
