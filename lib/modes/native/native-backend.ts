@@ -61,6 +61,28 @@ export function desiredDataplaneServices(s: ServicePortState): DesiredDataplaneS
   return out
 }
 
+/**
+ * program()'s undo log: flat records of UNDO_SLOTS values (kind, then up to three operands),
+ * not closures, as a full sync logs tens of thousands of them.
+ *   NewService (key, id): a dataplane service id taken for `key`.
+ *   NewBackend (backends map, endpoint, id): a backend id taken for an endpoint.
+ *   Backend (old spec): a backend upserted over `old`.
+ *   Service (id, old spec or undefined when new): a service upserted.
+ */
+enum Undo {
+  NewService,
+  NewBackend,
+  Backend,
+  Service,
+}
+const UNDO_SLOTS = 4
+
+function runCleanup(cleanup: (() => number)[]): number {
+  let flowsRemoved = 0
+  for (const c of cleanup) flowsRemoved += c()
+  return flowsRemoved
+}
+
 /** Ids from 1 up, reusing freed ones. */
 class IdPool {
   private next = 1
@@ -73,6 +95,40 @@ class IdPool {
   }
 }
 
+/** Values by id: the ids come from an IdPool (dense from 1), so an array beats a Map's hashing. */
+class IdTable<T> {
+  private readonly values: (T | undefined)[] = []
+  get(id: number): T | undefined {
+    return this.values[id]
+  }
+  set(id: number, value: T): void {
+    this.values[id] = value
+  }
+  delete(id: number): void {
+    this.values[id] = undefined
+  }
+}
+
+/** Where program() sends upserts (and its undo, the deletes of what it created). */
+type UpdateSink = Pick<Dataplane, 'upsertBackend' | 'upsertService' | 'deleteBackend' | 'deleteService'>
+
+/**
+ * A whole sync's upserts, collected for one Dataplane.upsertBatch call. Deletes come only from
+ * undo, after the batch was refused as a whole: nothing of it reached the dataplane then.
+ */
+class BatchSink implements UpdateSink {
+  readonly backends: BackendSpec[] = []
+  readonly services: ServiceSpec[] = []
+  upsertBackend(spec: BackendSpec): void {
+    this.backends.push(spec)
+  }
+  upsertService(spec: ServiceSpec): void {
+    this.services.push(spec)
+  }
+  deleteBackend(): void {}
+  deleteService(): void {}
+}
+
 export interface DataplaneServiceRef {
   servicePort: string
   role: EndpointSetName
@@ -83,11 +139,11 @@ export class NativeBackend {
   private readonly backendIds = new IdPool()
   /** "spKey|role" -> dataplane service id */
   private readonly serviceIdOf = new Map<string, number>()
-  private readonly refOf = new Map<number, DataplaneServiceRef>()
+  private readonly refOf = new IdTable<DataplaneServiceRef>()
   /** dataplane service id -> endpoint string -> backend id */
-  private readonly backendsOf = new Map<number, Map<string, number>>()
-  private readonly specOf = new Map<number, ServiceSpec>()
-  private readonly backendSpecOf = new Map<number, BackendSpec>()
+  private readonly backendsOf = new IdTable<Map<string, number>>()
+  private readonly specOf = new IdTable<ServiceSpec>()
+  private readonly backendSpecOf = new IdTable<BackendSpec>()
 
   constructor(
     readonly dataplane: Dataplane,
@@ -101,33 +157,111 @@ export class NativeBackend {
 
   /** Programs one Service's changes; on failure the previous programming is restored and the error rethrown. */
   apply(diff: ServiceDiff): { flowsRemoved: number } {
-    const undo: (() => void)[] = []
+    const undo: unknown[] = []
     const cleanup: (() => number)[] = []
     try {
-      for (const { before, after } of diff.changed) this.program(before, after, undo, cleanup)
-      for (const after of diff.added) this.program(undefined, after, undo, cleanup)
-      for (const before of diff.removed) this.program(before, undefined, undo, cleanup)
+      this.stage(diff, this.dataplane, undo, cleanup)
     } catch (err) {
-      for (const u of undo.reverse()) {
-        try {
-          u()
-        } catch {
-          // Best effort: the original error is what the caller needs.
-        }
-      }
+      this.undo(undo, this.dataplane)
       throw err
     }
-    let flowsRemoved = 0
-    for (const c of cleanup) flowsRemoved += c()
-    return { flowsRemoved }
+    return { flowsRemoved: runCleanup(cleanup) }
   }
 
-  private program(before: ServicePortState | undefined, after: ServicePortState | undefined, undo: (() => void)[], cleanup: (() => number)[]): void {
+  /**
+   * Programs many Services' changes with one dataplane call (their backends, then their
+   * services), all or nothing: when anything is refused, nothing changed (the dataplane and
+   * this bookkeeping alike) and the error is rethrown, for the caller to retry one by one.
+   * Removals follow the batch, as apply() runs them after its upserts.
+   */
+  applyAll(diffs: readonly ServiceDiff[]): { flowsRemoved: number }[] {
+    const sink = new BatchSink()
+    const undo: unknown[] = []
+    const cleanups: (() => number)[][] = []
+    try {
+      for (const diff of diffs) {
+        const cleanup: (() => number)[] = []
+        cleanups.push(cleanup)
+        this.stage(diff, sink, undo, cleanup)
+      }
+      this.dataplane.upsertBatch(sink)
+    } catch (err) {
+      this.undo(undo, sink)
+      throw err
+    }
+    return cleanups.map((c) => ({ flowsRemoved: runCleanup(c) }))
+  }
+
+  private stage(diff: ServiceDiff, sink: UpdateSink, undo: unknown[], cleanup: (() => number)[]): void {
+    for (const { before, after } of diff.changed) this.program(before, after, sink, undo, cleanup)
+    for (const after of diff.added) this.program(undefined, after, sink, undo, cleanup)
+    for (const before of diff.removed) this.program(before, undefined, sink, undo, cleanup)
+  }
+
+  /** Takes back what program() logged, newest first, through `sink` (best effort: the original error is what the caller needs). */
+  private undo(log: unknown[], sink: UpdateSink): void {
+    for (let i = log.length - UNDO_SLOTS; i >= 0; i -= UNDO_SLOTS) {
+      try {
+        this.undoOne(log[i] as Undo, log[i + 1], log[i + 2], log[i + 3], sink)
+      } catch {
+        // Keep undoing the rest.
+      }
+    }
+  }
+
+  private undoOne(kind: Undo, a: unknown, b: unknown, c: unknown, sink: UpdateSink): void {
+    switch (kind) {
+      case Undo.NewService: {
+        const id = b as number
+        this.serviceIdOf.delete(a as string)
+        this.refOf.delete(id)
+        this.backendsOf.delete(id)
+        this.serviceIds.give(id)
+        return
+      }
+      case Undo.NewBackend: {
+        const bid = c as number
+        ;(a as Map<string, number>).delete(b as string)
+        this.backendSpecOf.delete(bid)
+        try {
+          sink.deleteBackend(bid)
+        } finally {
+          this.backendIds.give(bid)
+        }
+        return
+      }
+      case Undo.Backend: {
+        const old = a as BackendSpec
+        sink.upsertBackend(old)
+        this.backendSpecOf.set(old.id, old)
+        return
+      }
+      case Undo.Service: {
+        const id = a as number
+        const old = b as ServiceSpec | undefined
+        if (old === undefined) {
+          sink.deleteService(id)
+          this.specOf.delete(id)
+        } else {
+          sink.upsertService(old)
+          this.specOf.set(id, old)
+        }
+      }
+    }
+  }
+
+  private program(
+    before: ServicePortState | undefined,
+    after: ServicePortState | undefined,
+    sink: UpdateSink,
+    undo: unknown[],
+    cleanup: (() => number)[],
+  ): void {
     const dp = this.dataplane
     const key = (before ?? after)!.info.key
     const desired = after === undefined ? [] : desiredDataplaneServices(after)
     const roles = new Set(desired.map((d) => d.role))
-    this.releaseMovedFrontends(key, desired, undo)
+    this.releaseMovedFrontends(key, desired, sink, undo)
     for (const d of desired) {
       const k = `${key}|${d.role}`
       let id = this.serviceIdOf.get(k)
@@ -137,16 +271,12 @@ export class NativeBackend {
         this.serviceIdOf.set(k, id)
         this.refOf.set(id, { servicePort: after!.info.name, role: d.role })
         this.backendsOf.set(id, new Map())
-        const newId = id
-        undo.push(() => {
-          this.serviceIdOf.delete(k)
-          this.refOf.delete(newId)
-          this.backendsOf.delete(newId)
-          this.serviceIds.give(newId)
-        })
+        undo.push(Undo.NewService, k, id, undefined)
+      } else {
+        const ref = this.refOf.get(id)
+        if (ref?.servicePort !== after!.info.name || ref.role !== d.role) this.refOf.set(id, { servicePort: after!.info.name, role: d.role })
       }
       const svcId = id
-      this.refOf.set(svcId, { servicePort: after!.info.name, role: d.role })
       const backends = this.backendsOf.get(svcId)!
       const active = new Set(d.active.map((e) => e.endpoint))
       const ids: number[] = []
@@ -164,24 +294,11 @@ export class NativeBackend {
           bid = this.backendIds.take()
           spec.id = bid
           backends.set(ep.endpoint, bid)
-          const newBid = bid
-          undo.push(() => {
-            backends.delete(ep.endpoint)
-            this.backendSpecOf.delete(newBid)
-            try {
-              dp.deleteBackend(newBid)
-            } finally {
-              this.backendIds.give(newBid)
-            }
-          })
+          undo.push(Undo.NewBackend, backends, ep.endpoint, bid)
         } else {
-          const old = this.backendSpecOf.get(bid)!
-          undo.push(() => {
-            dp.upsertBackend(old)
-            this.backendSpecOf.set(old.id, old)
-          })
+          undo.push(Undo.Backend, this.backendSpecOf.get(bid)!, undefined, undefined)
         }
-        dp.upsertBackend(spec)
+        sink.upsertBackend(spec)
         this.backendSpecOf.set(bid, spec)
         ids.push(bid)
       }
@@ -195,17 +312,9 @@ export class NativeBackend {
         emptyVerdict: d.emptyVerdict,
       }
       const oldSpec = this.specOf.get(svcId)
-      dp.upsertService(svcSpec)
+      sink.upsertService(svcSpec)
       this.specOf.set(svcId, svcSpec)
-      undo.push(() => {
-        if (oldSpec === undefined || created) {
-          dp.deleteService(svcId)
-          this.specOf.delete(svcId)
-        } else {
-          dp.upsertService(oldSpec)
-          this.specOf.set(svcId, oldSpec)
-        }
-      })
+      undo.push(Undo.Service, svcId, created ? undefined : oldSpec, undefined)
     }
 
     // kube-proxy's conntrack reconciler: UDP flows whose endpoint stopped serving go now.
@@ -227,6 +336,8 @@ export class NativeBackend {
       const id = this.serviceIdOf.get(k)
       if (id === undefined) continue
       const backends = this.backendsOf.get(id)!
+      // Every backend this role has is one `after` lists (a full sync's case): nothing to remove.
+      if (roles.has(role) && backends.size === after!.endpoints.length) continue
       const listed = new Set(roles.has(role) ? after!.endpoints.map((e) => e.endpoint) : [])
       cleanup.push(() => {
         if (!roles.has(role)) {
@@ -255,7 +366,7 @@ export class NativeBackend {
    * endpoint). The dataplane refuses a frontend another service still owns, so first take
    * moving frontends away from the service that has them.
    */
-  private releaseMovedFrontends(key: string, desired: DesiredDataplaneService[], undo: (() => void)[]): void {
+  private releaseMovedFrontends(key: string, desired: DesiredDataplaneService[], sink: UpdateSink, undo: unknown[]): void {
     const frontendKey = (f: ServiceSpec['frontends'][number]) => `${f.address}|${f.port}|${f.protocol}|${f.scope}`
     for (const role of ['cluster', 'local'] as const) {
       const id = this.serviceIdOf.get(`${key}|${role}`)
@@ -265,12 +376,9 @@ export class NativeBackend {
       const kept = spec.frontends.filter((f) => !claimed.has(frontendKey(f)))
       if (kept.length === spec.frontends.length) continue
       const reduced: ServiceSpec = { ...spec, frontends: kept }
-      this.dataplane.upsertService(reduced)
+      sink.upsertService(reduced)
       this.specOf.set(id, reduced)
-      undo.push(() => {
-        this.dataplane.upsertService(spec)
-        this.specOf.set(id, spec)
-      })
+      undo.push(Undo.Service, id, spec, undefined)
     }
   }
 }
