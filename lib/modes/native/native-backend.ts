@@ -8,6 +8,7 @@ import type { Dataplane } from '../../dataplane/dataplane.js'
 import type { BackendSpec, FrontendSpec, ServiceSpec, SchedulerName } from '../../dataplane/types.js'
 import type { EndpointInfo } from '../../proxy/endpoints.js'
 import type { ServiceDiff, ServicePortState } from '../../proxy/model.js'
+import type { ApplyOutcome } from '../../proxy/proxy-mode.js'
 import type { EndpointSetName } from '../../proxy/traffic-plan.js'
 
 export interface DesiredDataplaneService {
@@ -64,7 +65,7 @@ export function desiredDataplaneServices(s: ServicePortState): DesiredDataplaneS
 /**
  * program()'s undo log: flat records of UNDO_SLOTS values (kind, then up to three operands),
  * not closures, as a full sync logs tens of thousands of them.
- *   NewService (key, id): a dataplane service id taken for `key`.
+ *   NewService (key, role, id): a dataplane service id taken for a ServicePort's role.
  *   NewBackend (backends map, endpoint, id): a backend id taken for an endpoint.
  *   Backend (old spec): a backend upserted over `old`.
  *   Service (id, old spec or undefined when new): a service upserted.
@@ -109,6 +110,25 @@ class IdTable<T> {
   }
 }
 
+/** Dataplane service ids by ServicePort key and role (no "key|role" strings built per lookup). */
+class ServiceIds {
+  private readonly ids = new Map<string, { cluster: number | undefined; local: number | undefined }>()
+  get(key: string, role: EndpointSetName): number | undefined {
+    return this.ids.get(key)?.[role]
+  }
+  set(key: string, role: EndpointSetName, id: number): void {
+    const entry = this.ids.get(key)
+    if (entry === undefined) this.ids.set(key, role === 'cluster' ? { cluster: id, local: undefined } : { cluster: undefined, local: id })
+    else entry[role] = id
+  }
+  delete(key: string, role: EndpointSetName): void {
+    const entry = this.ids.get(key)
+    if (entry === undefined) return
+    entry[role] = undefined
+    if (entry.cluster === undefined && entry.local === undefined) this.ids.delete(key)
+  }
+}
+
 /** Where program() sends upserts (and its undo, the deletes of what it created). */
 type UpdateSink = Pick<Dataplane, 'upsertBackend' | 'upsertService' | 'deleteBackend' | 'deleteService'>
 
@@ -138,7 +158,8 @@ export class NativeBackend {
   private readonly serviceIds = new IdPool()
   private readonly backendIds = new IdPool()
   /** "spKey|role" -> dataplane service id */
-  private readonly serviceIdOf = new Map<string, number>()
+  /** ServicePort key -> role -> dataplane service id */
+  private readonly serviceIdOf = new ServiceIds()
   private readonly refOf = new IdTable<DataplaneServiceRef>()
   /** dataplane service id -> endpoint string -> backend id */
   private readonly backendsOf = new IdTable<Map<string, number>>()
@@ -171,10 +192,10 @@ export class NativeBackend {
   /**
    * Programs many Services' changes with one dataplane call (their backends, then their
    * services), all or nothing: when anything is refused, nothing changed (the dataplane and
-   * this bookkeeping alike) and the error is rethrown, for the caller to retry one by one.
+   * this bookkeeping alike) and the result is undefined, for the caller to retry one by one.
    * Removals follow the batch, as apply() runs them after its upserts.
    */
-  applyAll(diffs: readonly ServiceDiff[]): { flowsRemoved: number }[] {
+  applyAll(diffs: readonly ServiceDiff[]): ApplyOutcome[] | undefined {
     const sink = new BatchSink()
     const undo: unknown[] = []
     const cleanups: (() => number)[][] = []
@@ -185,11 +206,17 @@ export class NativeBackend {
         this.stage(diff, sink, undo, cleanup)
       }
       this.dataplane.upsertBatch(sink)
-    } catch (err) {
+    } catch {
       this.undo(undo, sink)
-      throw err
+      return undefined
     }
-    return cleanups.map((c) => ({ flowsRemoved: runCleanup(c) }))
+    return cleanups.map((c) => {
+      try {
+        return { flowsRemoved: runCleanup(c) }
+      } catch (error) {
+        return { error: error as Error }
+      }
+    })
   }
 
   private stage(diff: ServiceDiff, sink: UpdateSink, undo: unknown[], cleanup: (() => number)[]): void {
@@ -212,8 +239,8 @@ export class NativeBackend {
   private undoOne(kind: Undo, a: unknown, b: unknown, c: unknown, sink: UpdateSink): void {
     switch (kind) {
       case Undo.NewService: {
-        const id = b as number
-        this.serviceIdOf.delete(a as string)
+        const id = c as number
+        this.serviceIdOf.delete(a as string, b as EndpointSetName)
         this.refOf.delete(id)
         this.backendsOf.delete(id)
         this.serviceIds.give(id)
@@ -260,25 +287,25 @@ export class NativeBackend {
     const dp = this.dataplane
     const key = (before ?? after)!.info.key
     const desired = after === undefined ? [] : desiredDataplaneServices(after)
-    const roles = new Set(desired.map((d) => d.role))
+    const roles = desired.map((d) => d.role)
     this.releaseMovedFrontends(key, desired, sink, undo)
     for (const d of desired) {
-      const k = `${key}|${d.role}`
-      let id = this.serviceIdOf.get(k)
+      let id = this.serviceIdOf.get(key, d.role)
       const created = id === undefined
       if (id === undefined) {
         id = this.serviceIds.take()
-        this.serviceIdOf.set(k, id)
+        this.serviceIdOf.set(key, d.role, id)
         this.refOf.set(id, { servicePort: after!.info.name, role: d.role })
         this.backendsOf.set(id, new Map())
-        undo.push(Undo.NewService, k, id, undefined)
+        undo.push(Undo.NewService, key, d.role, id)
       } else {
         const ref = this.refOf.get(id)
         if (ref?.servicePort !== after!.info.name || ref.role !== d.role) this.refOf.set(id, { servicePort: after!.info.name, role: d.role })
       }
       const svcId = id
       const backends = this.backendsOf.get(svcId)!
-      const active = new Set(d.active.map((e) => e.endpoint))
+      // Usually every endpoint is active: no set to build then.
+      const active = d.active.length === after!.endpoints.length ? undefined : new Set(d.active.map((e) => e.endpoint))
       const ids: number[] = []
       for (const ep of after!.endpoints) {
         let bid = backends.get(ep.endpoint)
@@ -286,7 +313,7 @@ export class NativeBackend {
           id: bid ?? 0,
           address: ep.ip,
           port: ep.port,
-          state: active.has(ep.endpoint) ? 'active' : 'terminating',
+          state: active === undefined || active.has(ep.endpoint) ? 'active' : 'terminating',
           nodeLocal: ep.isLocal,
           zone: ep.zone ?? undefined,
         }
@@ -324,7 +351,7 @@ export class NativeBackend {
         const next = now.get(ep.endpoint)
         if (next === undefined || next.serving) continue
         for (const role of roles) {
-          const bid = this.backendsOf.get(this.serviceIdOf.get(`${key}|${role}`)!)!.get(ep.endpoint)
+          const bid = this.backendsOf.get(this.serviceIdOf.get(key, role)!)!.get(ep.endpoint)
           if (bid !== undefined) cleanup.push(() => dp.deleteFlowsByBackend(bid))
         }
       }
@@ -332,18 +359,18 @@ export class NativeBackend {
 
     // Removals cannot fail once nothing references them; they run after every upsert succeeded.
     for (const role of ['cluster', 'local'] as const) {
-      const k = `${key}|${role}`
-      const id = this.serviceIdOf.get(k)
+      const id = this.serviceIdOf.get(key, role)
       if (id === undefined) continue
       const backends = this.backendsOf.get(id)!
+      const kept = roles.includes(role)
       // Every backend this role has is one `after` lists (a full sync's case): nothing to remove.
-      if (roles.has(role) && backends.size === after!.endpoints.length) continue
-      const listed = new Set(roles.has(role) ? after!.endpoints.map((e) => e.endpoint) : [])
+      if (kept && backends.size === after!.endpoints.length) continue
+      const listed = new Set(kept ? after!.endpoints.map((e) => e.endpoint) : [])
       cleanup.push(() => {
-        if (!roles.has(role)) {
+        if (!kept) {
           dp.deleteService(id)
           this.specOf.delete(id)
-          this.serviceIdOf.delete(k)
+          this.serviceIdOf.delete(key, role)
           this.refOf.delete(id)
           this.backendsOf.delete(id)
           this.serviceIds.give(id)
@@ -369,7 +396,7 @@ export class NativeBackend {
   private releaseMovedFrontends(key: string, desired: DesiredDataplaneService[], sink: UpdateSink, undo: unknown[]): void {
     const frontendKey = (f: ServiceSpec['frontends'][number]) => `${f.address}|${f.port}|${f.protocol}|${f.scope}`
     for (const role of ['cluster', 'local'] as const) {
-      const id = this.serviceIdOf.get(`${key}|${role}`)
+      const id = this.serviceIdOf.get(key, role)
       const spec = id === undefined ? undefined : this.specOf.get(id)
       if (id === undefined || spec === undefined) continue
       const claimed = new Set(desired.filter((d) => d.role !== role).flatMap((d) => d.frontends.map(frontendKey)))

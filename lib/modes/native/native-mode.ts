@@ -82,12 +82,7 @@ export class NativeMode implements ProxyModeImpl<NativeView> {
    * applied), Service by Service as apply() does, so each failure is that Service's own.
    */
   applyAll(diffs: readonly ServiceDiff[]): ApplyOutcome[] {
-    let results: { flowsRemoved: number }[] | undefined
-    try {
-      results = this.backend.applyAll(diffs)
-    } catch {
-      results = undefined
-    }
+    const results = this.backend.applyAll(diffs)
     if (results !== undefined) {
       for (const diff of diffs) this.clearUnprogrammed(diff.service)
       return results
