@@ -28,20 +28,17 @@ ServiceSpec svc(uint32_t id, std::vector<FrontendSpec> frontends, std::vector<ui
   return s;
 }
 
-DataplaneConfig small() {
+// Room for four of each, so a fifth service is refused.
+DataplaneConfig four() {
   DataplaneConfig c;
-  c.maxServices = 4;
-  c.maxFrontends = 4;
-  c.maxBackends = 4;
-  c.maxFlows = 64;
-  c.maxAffinity = 64;
+  c.maxServices = c.maxFrontends = c.maxBackends = 4;
   return c;
 }
 
 }  // namespace
 
 TEST_CASE("update batch: backends then services, one call") {
-  Dataplane dp(small());
+  Dataplane dp(four());
   bridge::UpdateBatch b;
   b.backends = {be(1), be(2)};
   b.services = {svc(1, {fe(0xac1e0001)}, {1, 2}), svc(2, {fe(0xac1e0002)}, {2})};
@@ -52,7 +49,7 @@ TEST_CASE("update batch: backends then services, one call") {
 }
 
 TEST_CASE("update batch: a frontend given up earlier in the batch is free after it") {
-  Dataplane dp(small());
+  Dataplane dp(four());
   bridge::UpdateBatch first;
   first.backends = {be(1)};
   first.services = {svc(1, {fe(0xac1e0001)}, {1})};
@@ -72,7 +69,7 @@ TEST_CASE("update batch: a frontend given up earlier in the batch is free after 
 }
 
 TEST_CASE("update batch: refused whole when a later update does not fit") {
-  Dataplane dp(small());
+  Dataplane dp(four());
   bridge::UpdateBatch b;
   b.backends = {be(1), be(2)};
   for (uint32_t i = 1; i <= 5; ++i) b.services.push_back(svc(i, {}, {1}));
