@@ -3,7 +3,8 @@
 // partial syncs (KEP-3453); the native mode's one-service sync should not grow with N.
 import { generateCluster, type Cluster, type Mix } from './cluster.js'
 import { loadProxier } from './iptables.js'
-import { rss, type BenchResult } from './results.js'
+import { MIN_RUNS, rss, summarize, type BenchResult } from './results.js'
+import type { Proxier } from '../lib/index.js'
 import { endpointIP } from './workload.js'
 
 function median(xs: number[]): number {
@@ -15,11 +16,20 @@ export function measureSync(counts: number[], mix: Mix, onStep?: () => void, clu
   const results: BenchResult[] = []
   for (const n of counts) {
     const c = cluster ?? generateCluster(n, mix)
-    const rss0 = rss()
-    const proxier = loadProxier('native', c, n, 1024)
-    const t0 = process.hrtime.bigint()
-    proxier.sync()
-    results.push({ workload: 'sync-full', impl: 'native', services: n, nsPerOp: Number(process.hrtime.bigint() - t0) })
+    // The first sync of every object, each run on a fresh Proxier (the last one stays for the rest).
+    const full: number[] = []
+    let proxier: Proxier | undefined
+    let rss0 = 0
+    for (let run = 0; run < MIN_RUNS; run++) {
+      proxier?.dataplane?.destroy()
+      rss0 = rss()
+      proxier = loadProxier('native', c, n, 1024)
+      const t0 = process.hrtime.bigint()
+      proxier.sync()
+      full.push(Number(process.hrtime.bigint() - t0))
+    }
+    if (proxier === undefined) throw new RangeError('measureSync: no run')
+    results.push({ workload: 'sync-full', impl: 'native', services: n, ...summarize(full) })
     // The service state the maps hold (sized for this cluster); flows are counted apart.
     const maps = proxier.dataplane!.maps()
     const bytesOf = (...names: string[]) => maps.filter((m) => names.includes(m.name)).reduce((sum, m) => sum + m.bytes, 0)

@@ -1,8 +1,8 @@
 // The Dataplane: a typed, validating wrapper over the native core. Everything is checked here
 // before the core sees it, and the core applies an update entirely or not at all.
 import { show } from '../util/show.js'
-import { canonicalAddress, formatAddress, parseAddressInto, parseCidr } from '../util/address.js'
-import { BACKEND_STATES, NativeStatus, PROTOCOL_NUMBER, REASONS, SCHEDULERS, TIMEOUT_ORDER, VERDICTS } from './codes.js'
+import { canonicalAddress, formatAddress } from '../util/address.js'
+import { NativeStatus, REASONS, SCHEDULERS, TIMEOUT_ORDER, VERDICTS } from './codes.js'
 import { nativeBinding, type NativeError, type NativeHandle, type NativeModule } from './native.js'
 import { DEFAULT_CAPACITY, DEFAULT_MAGLEV_TABLE_SIZE, DEFAULT_TIMEOUTS, GROWING_MAPS, MAX_CAPACITY } from './defaults.js'
 import { SvcplaneError, SvcplaneRangeError, SvcplaneTypeError, type ErrorCode } from '../errors.js'
@@ -18,11 +18,10 @@ import type {
   ServiceSpec,
   Verdict,
 } from './types.js'
-import { checkPort, DECISION_STRIDE, DecisionBatch, encodeFlow, FLOW_STRIDE, FlowBatch } from './wire.js'
+import { DECISION_STRIDE, DecisionBatch, encodeFlow, FLOW_STRIDE, FlowBatch } from './wire.js'
 import {
   checkProcessOptions,
   encodePacketConfig,
-  MASQUERADE_POLICIES,
   PACKET_COUNT_NAMES,
   PACKET_REASONS,
   type PacketConfig,
@@ -34,10 +33,9 @@ import {
 } from './packets.js'
 import { PACKET_PARAM, PacketCall } from './packet-call.js'
 import { DECISION_V4_SLOTS, decideV4Error, TUPLE_V4_SLOTS } from './decide-v4.js'
+import { BATCH_BACKEND_STRIDE, BATCH_SERVICE_SLOT, checkId, UpdateBatch } from './update-batch.js'
 
 export { DEFAULT_CAPACITY, DEFAULT_TIMEOUTS, INITIAL_CAPACITY, MAX_CAPACITY } from './defaults.js'
-
-const MAX_ID = 0xffffffff
 
 export interface FlowEntry {
   src: string
@@ -68,11 +66,6 @@ export interface DataplaneCounters {
 }
 
 /** A bad value as an error message shows it: strings quoted, the rest as String() does. */
-
-function checkId(id: unknown, field: string): asserts id is number {
-  if (typeof id !== 'number' || !Number.isInteger(id) || id < 1 || id > MAX_ID)
-    throw new SvcplaneRangeError(`${field} must be an integer 1..4294967295, got ${show(id)}`)
-}
 
 function checkNow(now: unknown): asserts now is number {
   if (typeof now !== 'number' || !Number.isFinite(now) || now < 0)
@@ -127,28 +120,6 @@ function raise(err: NativeError, context: string): never {
   throw new SvcplaneRangeError(text, code)
 }
 
-/** A byte buffer reused across calls, grown on demand; take(n) is a view of its first n bytes. */
-class ScratchBytes {
-  private buf = new Uint8Array(1024)
-  view = new DataView(this.buf.buffer)
-  take(n: number): Uint8Array {
-    if (n > this.buf.length) {
-      this.buf = new Uint8Array(Math.max(n, this.buf.length * 2))
-      this.view = new DataView(this.buf.buffer)
-    }
-    return this.buf.subarray(0, n)
-  }
-}
-
-/** The same for backend ids. */
-class ScratchIds {
-  private buf = new Uint32Array(256)
-  take(n: number): Uint32Array {
-    if (n > this.buf.length) this.buf = new Uint32Array(Math.max(n, this.buf.length * 2))
-    return this.buf.subarray(0, n)
-  }
-}
-
 export class Dataplane {
   readonly capacity: Readonly<Required<NonNullable<DataplaneOptions['capacity']>>>
   private readonly h: NativeHandle
@@ -157,11 +128,9 @@ export class Dataplane {
   private readonly scratchInView = new DataView(this.scratchIn.buffer)
   private readonly scratchOut = new Uint8Array(DECISION_STRIDE)
   private readonly scratchOutView = new DataView(this.scratchOut.buffer)
-  /** Scratch for the control path's encodings (upsertBackend, upsertService). */
-  private readonly addressScratch = new Uint8Array(16)
-  private readonly frontendScratch = new ScratchBytes()
-  private readonly rangeScratch = new ScratchBytes()
-  private readonly idScratch = new ScratchIds()
+  /** The control path's encodings: one upsert at a time (single), or many (upsertBatch). */
+  private readonly single: UpdateBatch
+  private readonly batch: UpdateBatch
   /** decideV4's tuple (TUPLE_V4_SLOTS u32), registered with the addon once. */
   private readonly tupleV4 = new Uint32Array(TUPLE_V4_SLOTS)
   /** The last decideV4's decision, slots DECISION_V4 (overwritten by the next call). */
@@ -220,6 +189,9 @@ export class Dataplane {
     this.h.setScratch(this.scratchIn, this.scratchOut)
     this.packetCall = new PacketCall(this.h)
     this.h.setScratchV4(this.tupleV4, this.decisionV4)
+    const zoneId = (zone: string, ctx: string) => this.zoneId(zone, ctx)
+    this.single = new UpdateBatch(this.native.frontendStride, this.native.cidrStride, zoneId)
+    this.batch = new UpdateBatch(this.native.frontendStride, this.native.cidrStride, zoneId)
   }
 
   private mergeTimeouts(t: Partial<ConntrackTimeouts>): ConntrackTimeouts {
@@ -255,30 +227,25 @@ export class Dataplane {
   // ---------------------------------------------------------------- control path
 
   upsertBackend(spec: BackendSpec): void {
-    if (spec === null || typeof spec !== 'object') throw new SvcplaneTypeError(`backend must be an object, got ${show(spec)}`)
-    checkId(spec.id, 'backend.id')
-    const ctx = `backend ${spec.id}`
-    const addr = this.addressScratch
-    if (!parseAddressInto(spec.address, addr)) throw new SvcplaneTypeError(`${ctx}: address is not an IP address: ${show(spec.address)}`)
-    checkPort(spec.port, `${ctx}: port`)
-    const state = BACKEND_STATES.indexOf(spec.state ?? 'active')
-    if (state < 0) throw new SvcplaneTypeError(`${ctx}: state must be one of ${BACKEND_STATES.join(', ')}, got ${show(spec.state)}`)
-    const weight = spec.weight ?? 1
-    if (!Number.isInteger(weight) || weight < 1 || weight > 65535) throw new SvcplaneRangeError(`${ctx}: weight must be 1..65535, got ${show(weight)}`)
-    if (spec.nodeLocal !== undefined && typeof spec.nodeLocal !== 'boolean') throw new SvcplaneTypeError(`${ctx}: nodeLocal must be a boolean, got ${show(spec.nodeLocal)}`)
-    if (spec.zone !== undefined && typeof spec.zone !== 'string') throw new SvcplaneTypeError(`${ctx}: zone must be a string, got ${show(spec.zone)}`)
-    let zone = 0
-    if (spec.zone) {
-      zone = this.zones.get(spec.zone) ?? 0
-      if (!zone) {
-        if (this.zoneNames.length > 65535) throw new SvcplaneRangeError(`${ctx}: too many distinct zones`)
-        zone = this.zoneNames.push(spec.zone) - 1
-        this.zones.set(spec.zone, zone)
-      }
+    const one = this.single
+    one.clear()
+    one.addBackend(spec)
+    const b = one.backends
+    const v = new DataView(b.buffer, b.byteOffset, BATCH_BACKEND_STRIDE)
+    const err = this.h.upsertBackend(spec.id, one.backendAddress(0), spec.port, b[22], v.getUint32(24, true), b[23] === 1, v.getUint16(28, true))
+    if (err) raise(err, `backend ${spec.id}`)
+    this.backendAddress.set(spec.id, formatAddress(one.backendAddress(0)))
+  }
+
+  /** The zone's number for the core, interned on first use. */
+  private zoneId(zone: string, ctx: string): number {
+    let id = this.zones.get(zone) ?? 0
+    if (!id) {
+      if (this.zoneNames.length > 65535) throw new SvcplaneRangeError(`${ctx}: too many distinct zones`)
+      id = this.zoneNames.push(zone) - 1
+      this.zones.set(zone, id)
     }
-    const err = this.h.upsertBackend(spec.id, addr, spec.port, state, weight, spec.nodeLocal ?? false, zone)
-    if (err) raise(err, ctx)
-    this.backendAddress.set(spec.id, formatAddress(addr))
+    return id
   }
 
   deleteBackend(id: number): void {
@@ -289,57 +256,43 @@ export class Dataplane {
   }
 
   upsertService(spec: ServiceSpec): void {
-    if (spec === null || typeof spec !== 'object') throw new SvcplaneTypeError(`service must be an object, got ${show(spec)}`)
-    checkId(spec.id, 'service.id')
-    const ctx = `service ${spec.id}`
-    if (!Array.isArray(spec.frontends)) throw new SvcplaneTypeError(`${ctx}: frontends must be an array, got ${show(spec.frontends)}`)
-    if (!Array.isArray(spec.backends)) throw new SvcplaneTypeError(`${ctx}: backends must be an array of backend ids, got ${show(spec.backends)}`)
-    const scheduler = SCHEDULERS.indexOf(spec.scheduler ?? 'random')
-    if (scheduler < 0) throw new SvcplaneTypeError(`${ctx}: scheduler must be one of ${SCHEDULERS.join(', ')}, got ${show(spec.scheduler)}`)
-    const affinity = spec.affinityTimeout ?? 0
-    if (typeof affinity !== 'number' || !Number.isFinite(affinity) || affinity < 0 || affinity > 86400 * 365)
-      throw new SvcplaneRangeError(`${ctx}: affinityTimeout must be seconds 0..31536000, got ${show(affinity)}`)
-    const empty = spec.emptyVerdict ?? 'reject'
-    if (empty !== 'reject' && empty !== 'drop') throw new SvcplaneTypeError(`${ctx}: emptyVerdict must be 'reject' or 'drop', got ${show(empty)}`)
+    const one = this.single
+    one.clear()
+    one.addService(spec)
+    const slots = one.services
+    const err = this.h.upsertService(
+      spec.id,
+      slots[BATCH_SERVICE_SLOT.scheduler],
+      one.affinity[0],
+      slots[BATCH_SERVICE_SLOT.emptyVerdict],
+      one.frontends.subarray(0, slots[BATCH_SERVICE_SLOT.frontends] * this.native.frontendStride),
+      one.backendIds.subarray(0, slots[BATCH_SERVICE_SLOT.backends]),
+      one.ranges.subarray(0, slots[BATCH_SERVICE_SLOT.ranges] * this.native.cidrStride),
+    )
+    if (err) raise(err, `service ${spec.id}`)
+  }
 
-    // Encoded into scratch buffers reused across calls (views of them: the addon copies what it
-    // reads), so programming 10,000 services makes no garbage of backing stores.
-    const fe = this.frontendScratch.take(spec.frontends.length * this.native.frontendStride)
-    const feView = this.frontendScratch.view
-    spec.frontends.forEach((f, i) => {
-      const field = `${ctx}: frontends[${i}]`
-      if (f === null || typeof f !== 'object') throw new SvcplaneTypeError(`${field} must be an object, got ${show(f)}`)
-      const off = i * this.native.frontendStride
-      if (!parseAddressInto(f.address, fe, off)) throw new SvcplaneTypeError(`${field}.address is not an IP address: ${show(f.address)}`)
-      checkPort(f.port, `${field}.port`)
-      const proto = PROTOCOL_NUMBER[f.protocol]
-      if (proto === undefined) throw new SvcplaneTypeError(`${field}.protocol must be TCP, UDP or SCTP, got ${show(f.protocol)}`)
-      if (f.scope !== 'internal' && f.scope !== 'external')
-        throw new SvcplaneTypeError(`${field}.scope must be 'internal' or 'external', got ${show(f.scope)}`)
-      feView.setUint16(off + 16, f.port, true)
-      fe[off + 18] = proto
-      fe[off + 19] = f.scope === 'external' ? 1 : 0
-      fe[off + 20] = f.checkSourceRanges ? 1 : 0
-      const masq = MASQUERADE_POLICIES.indexOf(f.masquerade ?? 'never')
-      if (masq < 0) throw new SvcplaneTypeError(`${field}.masquerade must be one of ${MASQUERADE_POLICIES.join(', ')}, got ${show(f.masquerade)}`)
-      fe[off + 21] = masq
-    })
-    const ids = this.idScratch.take(spec.backends.length)
-    spec.backends.forEach((id, i) => {
-      checkId(id, `${ctx}: backends[${i}]`)
-      ids[i] = id
-    })
-    const ranges = spec.sourceRanges ?? []
-    if (!Array.isArray(ranges)) throw new SvcplaneTypeError(`${ctx}: sourceRanges must be an array of CIDRs, got ${show(ranges)}`)
-    const rb = this.rangeScratch.take(ranges.length * this.native.cidrStride)
-    ranges.forEach((r, i) => {
-      const c = parseCidr(typeof r === 'string' ? r.trim() : r)
-      if (!c) throw new SvcplaneTypeError(`${ctx}: sourceRanges[${i}] is not a CIDR: ${show(r)}`)
-      rb.set(c.bytes, i * this.native.cidrStride)
-      rb[i * this.native.cidrStride + 16] = c.bits
-    })
-    const err = this.h.upsertService(spec.id, scheduler, affinity, empty === 'drop' ? 4 : 3, fe, ids, rb)
-    if (err) raise(err, ctx)
+  /**
+   * Upserts many backends, then many services, with one native call: what upsertBackend and
+   * upsertService do one by one, in this order (a service may list backends of the same
+   * update; a frontend one service gives up is free for the services after it). All or
+   * nothing: a bad spec or a refusal (FULL, CONFLICT, NOT_FOUND, as the single upsert would
+   * say it) throws and changes nothing.
+   */
+  upsertBatch(update: { backends?: readonly BackendSpec[]; services?: readonly ServiceSpec[] }): void {
+    if (update === null || typeof update !== 'object') throw new SvcplaneTypeError(`update must be an object, got ${show(update)}`)
+    rejectUnknownKeys('upsertBatch', update, ['backends', 'services'])
+    const backends = update.backends ?? []
+    const services = update.services ?? []
+    if (!Array.isArray(backends)) throw new SvcplaneTypeError(`upsertBatch: backends must be an array, got ${show(backends)}`)
+    if (!Array.isArray(services)) throw new SvcplaneTypeError(`upsertBatch: services must be an array, got ${show(services)}`)
+    const batch = this.batch
+    batch.clear()
+    for (const b of backends) batch.addBackend(b)
+    for (const sv of services) batch.addService(sv)
+    const err = this.h.upsertBatch(batch, batch.backendCount, batch.serviceCount)
+    if (err) raise([err[0], err[1]], err[2] === 1 ? `service ${batch.serviceId(err[3])}` : `backend ${batch.backendId(err[3])}`)
+    for (let i = 0; i < batch.backendCount; i++) this.backendAddress.set(batch.backendId(i), formatAddress(batch.backendAddress(i)))
   }
 
   deleteService(id: number): void {

@@ -6,6 +6,7 @@ import * as path from 'node:path'
 import { SvcplaneError, SvcplaneTypeError } from '../errors.js'
 import { show } from '../util/show.js'
 import type { PacketCall } from './packet-call.js'
+import type { UpdateBatch } from './update-batch.js'
 
 export interface NativeHandle {
   setScratch(input: Uint8Array, output: Uint8Array): void
@@ -24,6 +25,8 @@ export interface NativeHandle {
     frontends: Uint8Array, backends: Uint32Array, sourceRanges: Uint8Array,
   ): NativeError | undefined
   deleteService(id: number): NativeError | undefined
+  /** The first `backends` backends and `services` services of an UpdateBatch, all or nothing; a refusal says which (1: a service) and its index. */
+  upsertBatch(batch: UpdateBatch, backends: number, services: number): [number, string, number, number] | undefined
   reserve(services: number, frontends: number, backends: number): NativeError | undefined
   deleteFlowsByBackend(id: number): number
   deleteFlowsByService(id: number): number
@@ -66,6 +69,8 @@ export interface NativeModule {
   decisionStride: number
   frontendStride: number
   cidrStride: number
+  batchBackendStride: number
+  batchServiceSlots: number
   maxCapacity: number
   defaultCapacity: NativeCapacities
   initialCapacity: Pick<NativeCapacities, 'services' | 'frontends' | 'backends'>

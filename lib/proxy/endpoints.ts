@@ -85,10 +85,23 @@ export class EndpointSliceCache {
         }
       }
     }
-    return [...byEndpoint.values()].sort((a, b) => (a.endpoint < b.endpoint ? -1 : a.endpoint > b.endpoint ? 1 : 0))
+    const out = [...byEndpoint.values()]
+    if (out.length > 1) out.sort((a, b) => (a.endpoint < b.endpoint ? -1 : a.endpoint > b.endpoint ? 1 : 0))
+    return out
   }
 }
 
+function sameStrings(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
+/** Field-by-field equality (no serialisation: a sync compares every endpoint it keeps). */
 export function sameEndpoint(a: EndpointInfo, b: EndpointInfo): boolean {
-  return JSON.stringify(a) === JSON.stringify(b)
+  return (
+    a.endpoint === b.endpoint && a.ip === b.ip && a.port === b.port && a.isLocal === b.isLocal && a.ready === b.ready &&
+    a.serving === b.serving && a.terminating === b.terminating && a.nodeName === b.nodeName && a.zone === b.zone &&
+    sameStrings(a.zoneHints, b.zoneHints)
+  )
 }

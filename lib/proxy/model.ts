@@ -71,6 +71,16 @@ function compareStates(a: ServicePortState, b: ServicePortState): number {
 }
 
 function diffEndpoints(key: string, before: EndpointInfo[], after: EndpointInfo[], out: ServiceDiff): void {
+  // A ServicePort added or removed (every one, on a full sync) needs no lookup map.
+  if (before.length === 0 || after.length === 0) {
+    const added = after.length > 0
+    for (const e of added ? after : before) {
+      out.endpointChanges.push(added ? { servicePort: key, before: undefined, after: e } : { servicePort: key, before: e, after: undefined })
+    }
+    if (added) out.endpoints.added += after.length
+    else out.endpoints.removed += before.length
+    return
+  }
   const old = new Map(before.map((e) => [e.endpoint, e]))
   for (const e of after) {
     const prev = old.get(e.endpoint)
@@ -153,28 +163,38 @@ export class ProxyModel implements ProxyModelView {
   diffService(service: string): ServiceDiff {
     const out: ServiceDiff = { service, added: [], changed: [], removed: [], endpoints: { added: 0, changed: 0, removed: 0 }, endpointChanges: [] }
     const svc = this.services.get(service)
-    const next = new Map<string, ServicePortState>()
+    const committed = this.keysByService.get(service)
+    const next: ServicePortState[] = []
     if (svc !== undefined) {
       for (const family of this.node.families) {
-        for (const info of buildServicePorts(svc, family)) next.set(info.key, this.buildState(info))
+        for (const info of buildServicePorts(svc, family)) next.push(this.buildState(info))
       }
     }
-    for (const key of this.keysByService.get(service) ?? []) {
+    if (committed === undefined) {
+      // A Service new to the model (every one, on a full sync): all its ports are added.
+      for (const after of next) {
+        out.added.push(after)
+        diffEndpoints(after.info.key, [], after.endpoints, out)
+      }
+      return out
+    }
+    const byKey = new Map(next.map((s) => [s.info.key, s]))
+    for (const key of committed) {
       const before = this.states.get(key)!
-      const after = next.get(key)
+      const after = byKey.get(key)
       if (after === undefined) {
         out.removed.push(before)
         diffEndpoints(key, before.endpoints, [], out)
         continue
       }
-      next.delete(key)
+      byKey.delete(key)
       const endpointsBefore = out.endpointChanges.length
       diffEndpoints(key, before.endpoints, after.endpoints, out)
       if (!sameServicePort(before.info, after.info) || out.endpointChanges.length !== endpointsBefore) {
         out.changed.push({ before, after })
       }
     }
-    for (const [key, after] of next) {
+    for (const [key, after] of byKey) {
       out.added.push(after)
       diffEndpoints(key, [], after.endpoints, out)
     }
@@ -185,29 +205,47 @@ export class ProxyModel implements ProxyModelView {
     for (const s of diff.removed) this.states.delete(s.info.key)
     for (const { after } of diff.changed) this.states.set(after.info.key, after)
     for (const s of diff.added) this.states.set(s.info.key, s)
-    const touched = [...diff.removed, ...diff.changed.map((c) => c.before), ...diff.changed.map((c) => c.after), ...diff.added]
-    for (const s of touched) {
-      for (const f of s.frontends) {
-        const k = frontendKey(f.address, f.port, f.protocol)
-        const list = this.frontendIndex.get(k)?.filter((e) => e.state.info.key !== s.info.key) ?? []
-        if (list.length === 0) this.frontendIndex.delete(k)
-        else this.frontendIndex.set(k, list)
-      }
+    // Only ports committed before have index entries to drop (added ones have none yet).
+    for (const s of diff.removed) this.unindexFrontends(s)
+    for (const { before, after } of diff.changed) {
+      this.unindexFrontends(before)
+      this.unindexFrontends(after)
     }
-    const current = [...diff.changed.map((c) => c.after), ...diff.added]
-    for (const s of current) {
-      for (const frontend of s.frontends) {
-        const k = frontendKey(frontend.address, frontend.port, frontend.protocol)
-        const list = this.frontendIndex.get(k) ?? []
-        list.push({ state: s, frontend })
-        list.sort((a, b) => FRONTEND_ORDER[a.frontend.kind] - FRONTEND_ORDER[b.frontend.kind] || compareStates(a.state, b.state))
-        this.frontendIndex.set(k, list)
-      }
+    for (const { after } of diff.changed) this.indexFrontends(after)
+    for (const s of diff.added) this.indexFrontends(s)
+    const committed = this.keysByService.get(diff.service)
+    if (committed === undefined || (diff.removed.length === 0 && diff.added.length === 0)) {
+      if (committed === undefined && diff.added.length > 0) this.keysByService.set(diff.service, diff.added.map((s) => s.info.key))
+      return
     }
-    const keys = new Set(this.keysByService.get(diff.service) ?? [])
+    const keys = new Set(committed)
     for (const s of diff.removed) keys.delete(s.info.key)
     for (const s of diff.added) keys.add(s.info.key)
     if (keys.size === 0) this.keysByService.delete(diff.service)
     else this.keysByService.set(diff.service, [...keys])
+  }
+
+  private unindexFrontends(s: ServicePortState): void {
+    for (const f of s.frontends) {
+      const k = frontendKey(f.address, f.port, f.protocol)
+      const list = this.frontendIndex.get(k)
+      if (list === undefined) continue
+      const kept = list.filter((e) => e.state.info.key !== s.info.key)
+      if (kept.length === 0) this.frontendIndex.delete(k)
+      else if (kept.length !== list.length) this.frontendIndex.set(k, kept)
+    }
+  }
+
+  private indexFrontends(s: ServicePortState): void {
+    for (const frontend of s.frontends) {
+      const k = frontendKey(frontend.address, frontend.port, frontend.protocol)
+      const list = this.frontendIndex.get(k)
+      if (list === undefined) {
+        this.frontendIndex.set(k, [{ state: s, frontend }])
+        continue
+      }
+      list.push({ state: s, frontend })
+      list.sort((a, b) => FRONTEND_ORDER[a.frontend.kind] - FRONTEND_ORDER[b.frontend.kind] || compareStates(a.state, b.state))
+    }
   }
 }

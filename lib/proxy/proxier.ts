@@ -12,10 +12,10 @@ import { errorCode, SvcplaneError, SvcplaneRangeError } from '../errors.js'
 import { ChangeTracker } from './change-tracker.js'
 import { explanation, type Explanation } from './explain.js'
 import { healthChecks, type HealthCheck } from './health.js'
-import { isEmptyDiff, ProxyModel, type ProxyModelView } from './model.js'
+import { isEmptyDiff, ProxyModel, type ProxyModelView, type ServiceDiff } from './model.js'
 import type { ResolvedOptions } from './options.js'
 import { checkPacket, type Packet, type RouteResult } from './packet.js'
-import type { ProxyModeFactory, ProxyModeImpl, SyncListener } from './proxy-mode.js'
+import type { ApplyOutcome, ProxyModeFactory, ProxyModeImpl, SyncListener } from './proxy-mode.js'
 import { classifySource, traceKubeProxy, type Step } from './trace.js'
 
 export interface ChangeCounts {
@@ -149,16 +149,23 @@ export class ProxierCore<View = unknown> {
       dirty.add(key)
     }
     for (const service of retry) dirty.add(service)
+    const diffs: ServiceDiff[] = []
     for (const service of dirty) {
       const diff = this.model.diffService(service)
-      if (isEmptyDiff(diff)) continue
-      try {
-        summary.flowsRemoved += this.mode.apply(diff).flowsRemoved
-      } catch (error) {
-        summary.errors.push({ service, error: withServiceNames(service, error as Error, this.model.services) })
-        this.retry.add(service)
+      if (!isEmptyDiff(diff)) diffs.push(diff)
+    }
+    // A mode that programs a whole sync at once (native: one call into the dataplane) gets
+    // every diff before any is committed: diffs of different Services are independent.
+    const outcomes = this.mode.applyAll?.(diffs)
+    for (let i = 0; i < diffs.length; i++) {
+      const diff = diffs[i]
+      const outcome = outcomes?.[i] ?? this.applyOne(diff)
+      if (outcome.error !== undefined) {
+        summary.errors.push({ service: diff.service, error: withServiceNames(diff.service, outcome.error, this.model.services) })
+        this.retry.add(diff.service)
         continue
       }
+      summary.flowsRemoved += outcome.flowsRemoved
       this.model.commit(diff)
       for (const l of this.listeners) l.applied(diff)
       summary.servicePorts.added += diff.added.length
@@ -172,6 +179,14 @@ export class ProxierCore<View = unknown> {
     for (const l of this.listeners) l.synced()
     summary.durationMs = performance.now() - started
     return summary
+  }
+
+  private applyOne(diff: ServiceDiff): ApplyOutcome {
+    try {
+      return this.mode.apply(diff)
+    } catch (error) {
+      return { error: error as Error }
+    }
   }
 
   private decide(packet: Packet, withSteps: boolean): { result: RouteResult; steps: Step[] } {

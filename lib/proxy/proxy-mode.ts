@@ -11,10 +11,18 @@ export interface ModeDecision {
   steps: Step[]
 }
 
+export type ApplyOutcome = { flowsRemoved: number; error?: undefined } | { error: Error }
+
 /** A proxy mode: programs the model's changes and decides packets. `View` is what inspect() shows. */
 export interface ProxyModeImpl<View = unknown> {
   /** Programs one Service's changes entirely, or throws leaving the previous programming in place. */
   apply(diff: ServiceDiff): { flowsRemoved: number }
+  /**
+   * Programs many Services' changes (the diffs of one sync, in order, none committed yet):
+   * what apply() would do for each in turn, possibly at once; each outcome is that Service's
+   * result or error (an error leaves that Service's previous programming in place).
+   */
+  applyAll?(diffs: readonly ServiceDiff[]): ApplyOutcome[]
   /** Decides a packet; `trace` is kube-proxy's decision from the model for its first packet. */
   route(packet: CheckedPacket, source: SourceClass, trace: KubeProxyTrace, now: number): ModeDecision
   /** Called at the end of every sync(), once the model holds every change of that sync. */

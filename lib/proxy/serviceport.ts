@@ -93,7 +93,14 @@ export function buildServicePorts(svc: ValidService, family: IPFamily): ServiceP
   }))
 }
 
-/** Field-by-field equality (the info is plain data). */
+/** Field-by-field equality (the info is plain data: primitives and string arrays). */
 export function sameServicePort(a: ServicePortInfo, b: ServicePortInfo): boolean {
-  return JSON.stringify(a) === JSON.stringify(b)
+  for (const k of Object.keys(a) as (keyof ServicePortInfo)[]) {
+    const x = a[k]
+    const y = b[k]
+    if (x === y) continue
+    if (!Array.isArray(x) || !Array.isArray(y) || x.length !== y.length) return false
+    for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false
+  }
+  return Object.keys(a).length === Object.keys(b).length
 }

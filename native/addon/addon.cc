@@ -12,6 +12,7 @@
 
 #include "bridge/batch.h"
 #include "bridge/names.h"
+#include "bridge/update_batch.h"
 #include "bridge/validate.h"
 #include "core/dataplane.h"
 #include "wire.h"
@@ -422,6 +423,116 @@ Napi::Value UpsertService(const Napi::CallbackInfo& info) {
     s.sourceRanges.push_back(c);
   }
   return result(info.Env(), h->dp->upsertService(s));
+}
+
+// The bytes of typed array `name` of `o`; false (a TypeError thrown) when it is not one.
+bool typedField(Napi::Env env, const Napi::Object& o, const char* name, uint8_t*& data, size_t& bytes) {
+  Napi::Value v = o.Get(name);
+  if (!v.IsTypedArray()) {
+    Napi::TypeError::New(env, std::string("upsertBatch: ") + name + " must be a typed array")
+        .ThrowAsJavaScriptException();
+    return false;
+  }
+  Napi::TypedArray ta = v.As<Napi::TypedArray>();
+  data = static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+  bytes = ta.ByteLength();
+  return true;
+}
+
+// upsertBatch(batch, backends, services): the first `backends` backends and `services`
+// services of an UpdateBatch (lib/dataplane/update-batch.ts; wire.h layouts), applied all or
+// nothing by the bridge. -> undefined, or [status, message, 1 if a service else 0, index].
+Napi::Value UpsertBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Holder* h = holderOf(info);
+  if (!h) return env.Undefined();
+  if (!info[0].IsObject() || !info[1].IsNumber() || !info[2].IsNumber()) {
+    Napi::TypeError::New(env, "upsertBatch(batch, backends, services)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Object o = info[0].As<Napi::Object>();
+  const uint32_t nb = info[1].As<Napi::Number>().Uint32Value(), ns = info[2].As<Napi::Number>().Uint32Value();
+  uint8_t *be, *sv, *aff, *fe, *idb, *rg;
+  size_t beB, svB, affB, feB, idB, rgB;
+  if (!typedField(env, o, "backends", be, beB) || !typedField(env, o, "services", sv, svB) ||
+      !typedField(env, o, "affinity", aff, affB) || !typedField(env, o, "frontends", fe, feB) ||
+      !typedField(env, o, "backendIds", idb, idB) || !typedField(env, o, "ranges", rg, rgB))
+    return env.Undefined();
+  if (uint64_t(nb) * wire::kBatchBackendStride > beB || uint64_t(ns) * wire::kServiceSlots * 4 > svB ||
+      uint64_t(ns) * 8 > affB) {
+    Napi::RangeError::New(env, "upsertBatch: counts exceed the batch's arrays").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  auto refused = [&](const Result& r, bool service, size_t index) {
+    Napi::Array a = Napi::Array::New(env, 4);
+    a.Set(uint32_t(0), Napi::Number::New(env, double(r.status)));
+    a.Set(uint32_t(1), Napi::String::New(env, r.message));
+    a.Set(uint32_t(2), Napi::Number::New(env, service ? 1 : 0));
+    a.Set(uint32_t(3), Napi::Number::New(env, double(index)));
+    return a;
+  };
+  bridge::UpdateBatch batch;
+  batch.backends.resize(nb);
+  for (uint32_t i = 0; i < nb; ++i) {
+    const uint8_t* p = be + size_t(i) * wire::kBatchBackendStride;
+    BackendSpec& b = batch.backends[i];
+    std::memcpy(b.addr.b, p, 16);
+    b.id = rd<uint32_t>(p + 16);
+    b.port = rd<uint16_t>(p + 20);
+    if (Result r = bridge::checkBackendState(b.id, p[22]); !r.ok()) return refused(r, false, i);
+    b.state = BackendState(p[22]);
+    b.nodeLocal = p[23] != 0;
+    b.weight = rd<uint32_t>(p + 24);
+    b.zone = rd<uint16_t>(p + 28);
+  }
+  batch.services.resize(ns);
+  size_t feOff = 0, idOff = 0, rgOff = 0;
+  for (uint32_t i = 0; i < ns; ++i) {
+    const uint8_t* slots = sv + size_t(i) * wire::kServiceSlots * 4;
+    auto slot = [&](size_t k) { return rd<uint32_t>(slots + k * 4); };
+    ServiceSpec& s = batch.services[i];
+    s.id = slot(wire::kSvcId);
+    const std::string who = "service " + std::to_string(s.id);
+    if (Result r = bridge::checkScheduler(who, slot(wire::kSvcScheduler)); !r.ok()) return refused(r, true, i);
+    if (Result r = bridge::checkEmptyVerdict(who, slot(wire::kSvcEmptyVerdict)); !r.ok()) return refused(r, true, i);
+    s.kind = SchedulerKind(slot(wire::kSvcScheduler));
+    s.emptyVerdict = Verdict(slot(wire::kSvcEmptyVerdict));
+    s.affinityTimeoutNs = toNs(rd<double>(aff + size_t(i) * 8));
+    const uint64_t nf = slot(wire::kSvcFrontends), nids = slot(wire::kSvcBackends), nr = slot(wire::kSvcRanges);
+    if ((feOff + nf) * wire::kFrontendStride > feB || (idOff + nids) * 4 > idB ||
+        (rgOff + nr) * wire::kCidrStride > rgB) {
+      Napi::RangeError::New(env, "upsertBatch: " + who + " lists more than the batch's arrays hold")
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    s.frontends.resize(nf);
+    for (size_t f = 0; f < nf; ++f, ++feOff) {
+      const uint8_t* p = fe + feOff * wire::kFrontendStride;
+      if (Result r = bridge::checkFrontend(who, f, p[18], p[19], p[21]); !r.ok()) return refused(r, true, i);
+      FrontendSpec& x = s.frontends[f];
+      std::memcpy(x.key.addr.b, p, 16);
+      x.key.port = rd<uint16_t>(p + 16);
+      x.key.proto = p[18];
+      x.key.scope = p[19];
+      x.checkSourceRanges = p[20] != 0;
+      x.masquerade = MasqPolicy(p[21]);
+    }
+    s.backendIds.resize(nids);
+    std::memcpy(s.backendIds.data(), idb + idOff * 4, nids * 4);
+    idOff += nids;
+    s.sourceRanges.resize(nr);
+    for (size_t k = 0; k < nr; ++k, ++rgOff) {
+      const uint8_t* p = rg + rgOff * wire::kCidrStride;
+      Cidr& c = s.sourceRanges[k];
+      std::memcpy(c.net.b, p, 16);
+      if (Result r = checkWireCidr(who + " source ranges[" + std::to_string(k) + "]", c.net, p[16]); !r.ok())
+        return refused(r, true, i);
+      c.bits = p[16];
+    }
+  }
+  bridge::BatchOutcome out = bridge::applyUpdateBatch(*h->dp, batch);
+  if (out.result.ok()) return env.Undefined();
+  return refused(out.result, out.service, out.index);
 }
 
 Napi::Value DeleteService(const Napi::CallbackInfo& info) {
@@ -1001,6 +1112,7 @@ Napi::Function DefineHandle(Napi::Env env) {
                             W::InstanceMethod<&Holder::call<DeleteBackend>>("deleteBackend"),
                             W::InstanceMethod<&Holder::call<UpsertService>>("upsertService"),
                             W::InstanceMethod<&Holder::call<DeleteService>>("deleteService"),
+                            W::InstanceMethod<&Holder::call<UpsertBatch>>("upsertBatch"),
                             W::InstanceMethod<&Holder::call<Reserve>>("reserve"),
                             W::InstanceMethod<&Holder::call<DeleteFlowsByBackend>>("deleteFlowsByBackend"),
                             W::InstanceMethod<&Holder::call<DeleteFlowsByService>>("deleteFlowsByService"),
@@ -1075,6 +1187,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("decisionStride", double(wire::kDecisionStride));
   exports.Set("frontendStride", double(wire::kFrontendStride));
   exports.Set("cidrStride", double(wire::kCidrStride));
+  exports.Set("batchBackendStride", double(wire::kBatchBackendStride));
+  exports.Set("batchServiceSlots", double(wire::kServiceSlots));
   exports.Set("maxCapacity", double(kMaxCapacity));
   exports.Set("names", nameTables(env));
   static constexpr const char* kPacketParamNames[wire::kPacketParams] = {"count", "direction", "now",

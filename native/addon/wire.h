@@ -21,6 +21,22 @@ constexpr size_t kFrontendStride = 24;
 // One source range (20 bytes): 0 addr[16]  16 bits u8 (over the 16-byte form)  17 -
 constexpr size_t kCidrStride = 20;
 
+// A batched update (Dataplane.upsertBatch, lib/dataplane/update-batch.ts): one backend
+// (32 bytes):
+//   0 addr[16]  16 id u32  20 port u16  22 state u8  23 nodeLocal u8  24 weight u32  28 zone u16  30 -
+// and one service as kServiceSlots u32 slots, its frontends (kFrontendStride each), backend
+// ids and source ranges (kCidrStride each) following in their own arrays, in service order.
+constexpr size_t kBatchBackendStride = 32;
+enum BatchServiceSlot : uint8_t {
+  kSvcId,
+  kSvcScheduler,
+  kSvcEmptyVerdict,
+  kSvcFrontends,  // how many frontends
+  kSvcBackends,   // how many backend ids
+  kSvcRanges,     // how many source ranges
+  kServiceSlots
+};
+
 // The numeric IPv4 single-decision path (Dataplane.decideV4): its tuple in a registered
 // Uint32Array, its decision into another, one u32 per slot, addresses in host order.
 enum V4In : uint8_t {

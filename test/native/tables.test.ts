@@ -9,6 +9,7 @@ import { nativeBinding } from '../../lib/dataplane/native.js'
 import { MASQUERADE_POLICIES, PACKET_COUNT_NAMES, PACKET_REASONS, REJECT_WITH } from '../../lib/dataplane/packets.js'
 import { Dataplane } from '../../lib/index.js'
 import { PACKET_ARRAYS, PACKET_PARAM, PacketCall } from '../../lib/dataplane/packet-call.js'
+import { BATCH_BACKEND_STRIDE, BATCH_SERVICE_SLOTS } from '../../lib/dataplane/update-batch.js'
 
 const native = nativeBinding()
 
@@ -29,6 +30,11 @@ t.test('name tables equal the core\'s', async (t) => {
   ]
   for (const [i, name] of native.packetParams.entries()) t.equal(PACKET_PARAM[name as keyof typeof PACKET_PARAM], i, `params slot ${name}`)
   for (const [what, ts, core] of cases) t.strictSame([...ts], core, what)
+})
+
+t.test('upsertBatch layouts equal the addon\'s', async (t) => {
+  t.equal(BATCH_BACKEND_STRIDE, native.batchBackendStride, 'bytes per backend')
+  t.equal(BATCH_SERVICE_SLOTS, native.batchServiceSlots, 'u32 slots per service')
 })
 
 t.test('defaults and limits equal the core\'s', async (t) => {

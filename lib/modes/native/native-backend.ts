@@ -8,6 +8,7 @@ import type { Dataplane } from '../../dataplane/dataplane.js'
 import type { BackendSpec, FrontendSpec, ServiceSpec, SchedulerName } from '../../dataplane/types.js'
 import type { EndpointInfo } from '../../proxy/endpoints.js'
 import type { ServiceDiff, ServicePortState } from '../../proxy/model.js'
+import type { ApplyOutcome } from '../../proxy/proxy-mode.js'
 import type { EndpointSetName } from '../../proxy/traffic-plan.js'
 
 export interface DesiredDataplaneService {
@@ -61,6 +62,28 @@ export function desiredDataplaneServices(s: ServicePortState): DesiredDataplaneS
   return out
 }
 
+/**
+ * program()'s undo log: flat records of UNDO_SLOTS values (kind, then up to three operands),
+ * not closures, as a full sync logs tens of thousands of them.
+ *   NewService (key, role, id): a dataplane service id taken for a ServicePort's role.
+ *   NewBackend (backends map, endpoint, id): a backend id taken for an endpoint.
+ *   Backend (old spec): a backend upserted over `old`.
+ *   Service (id, old spec or undefined when new): a service upserted.
+ */
+enum Undo {
+  NewService,
+  NewBackend,
+  Backend,
+  Service,
+}
+const UNDO_SLOTS = 4
+
+function runCleanup(cleanup: (() => number)[]): number {
+  let flowsRemoved = 0
+  for (const c of cleanup) flowsRemoved += c()
+  return flowsRemoved
+}
+
 /** Ids from 1 up, reusing freed ones. */
 class IdPool {
   private next = 1
@@ -73,6 +96,59 @@ class IdPool {
   }
 }
 
+/** Values by id: the ids come from an IdPool (dense from 1), so an array beats a Map's hashing. */
+class IdTable<T> {
+  private readonly values: (T | undefined)[] = []
+  get(id: number): T | undefined {
+    return this.values[id]
+  }
+  set(id: number, value: T): void {
+    this.values[id] = value
+  }
+  delete(id: number): void {
+    this.values[id] = undefined
+  }
+}
+
+/** Dataplane service ids by ServicePort key and role (no "key|role" strings built per lookup). */
+class ServiceIds {
+  private readonly ids = new Map<string, { cluster: number | undefined; local: number | undefined }>()
+  get(key: string, role: EndpointSetName): number | undefined {
+    return this.ids.get(key)?.[role]
+  }
+  set(key: string, role: EndpointSetName, id: number): void {
+    const entry = this.ids.get(key)
+    if (entry === undefined) this.ids.set(key, role === 'cluster' ? { cluster: id, local: undefined } : { cluster: undefined, local: id })
+    else entry[role] = id
+  }
+  delete(key: string, role: EndpointSetName): void {
+    const entry = this.ids.get(key)
+    if (entry === undefined) return
+    entry[role] = undefined
+    if (entry.cluster === undefined && entry.local === undefined) this.ids.delete(key)
+  }
+}
+
+/** Where program() sends upserts (and its undo, the deletes of what it created). */
+type UpdateSink = Pick<Dataplane, 'upsertBackend' | 'upsertService' | 'deleteBackend' | 'deleteService'>
+
+/**
+ * A whole sync's upserts, collected for one Dataplane.upsertBatch call. Deletes come only from
+ * undo, after the batch was refused as a whole: nothing of it reached the dataplane then.
+ */
+class BatchSink implements UpdateSink {
+  readonly backends: BackendSpec[] = []
+  readonly services: ServiceSpec[] = []
+  upsertBackend(spec: BackendSpec): void {
+    this.backends.push(spec)
+  }
+  upsertService(spec: ServiceSpec): void {
+    this.services.push(spec)
+  }
+  deleteBackend(): void {}
+  deleteService(): void {}
+}
+
 export interface DataplaneServiceRef {
   servicePort: string
   role: EndpointSetName
@@ -82,12 +158,13 @@ export class NativeBackend {
   private readonly serviceIds = new IdPool()
   private readonly backendIds = new IdPool()
   /** "spKey|role" -> dataplane service id */
-  private readonly serviceIdOf = new Map<string, number>()
-  private readonly refOf = new Map<number, DataplaneServiceRef>()
+  /** ServicePort key -> role -> dataplane service id */
+  private readonly serviceIdOf = new ServiceIds()
+  private readonly refOf = new IdTable<DataplaneServiceRef>()
   /** dataplane service id -> endpoint string -> backend id */
-  private readonly backendsOf = new Map<number, Map<string, number>>()
-  private readonly specOf = new Map<number, ServiceSpec>()
-  private readonly backendSpecOf = new Map<number, BackendSpec>()
+  private readonly backendsOf = new IdTable<Map<string, number>>()
+  private readonly specOf = new IdTable<ServiceSpec>()
+  private readonly backendSpecOf = new IdTable<BackendSpec>()
 
   constructor(
     readonly dataplane: Dataplane,
@@ -101,54 +178,134 @@ export class NativeBackend {
 
   /** Programs one Service's changes; on failure the previous programming is restored and the error rethrown. */
   apply(diff: ServiceDiff): { flowsRemoved: number } {
-    const undo: (() => void)[] = []
+    const undo: unknown[] = []
     const cleanup: (() => number)[] = []
     try {
-      for (const { before, after } of diff.changed) this.program(before, after, undo, cleanup)
-      for (const after of diff.added) this.program(undefined, after, undo, cleanup)
-      for (const before of diff.removed) this.program(before, undefined, undo, cleanup)
+      this.stage(diff, this.dataplane, undo, cleanup)
     } catch (err) {
-      for (const u of undo.reverse()) {
-        try {
-          u()
-        } catch {
-          // Best effort: the original error is what the caller needs.
-        }
-      }
+      this.undo(undo, this.dataplane)
       throw err
     }
-    let flowsRemoved = 0
-    for (const c of cleanup) flowsRemoved += c()
-    return { flowsRemoved }
+    return { flowsRemoved: runCleanup(cleanup) }
   }
 
-  private program(before: ServicePortState | undefined, after: ServicePortState | undefined, undo: (() => void)[], cleanup: (() => number)[]): void {
+  /**
+   * Programs many Services' changes with one dataplane call (their backends, then their
+   * services), all or nothing: when anything is refused, nothing changed (the dataplane and
+   * this bookkeeping alike) and the result is undefined, for the caller to retry one by one.
+   * Removals follow the batch, as apply() runs them after its upserts.
+   */
+  applyAll(diffs: readonly ServiceDiff[]): ApplyOutcome[] | undefined {
+    const sink = new BatchSink()
+    const undo: unknown[] = []
+    const cleanups: (() => number)[][] = []
+    try {
+      for (const diff of diffs) {
+        const cleanup: (() => number)[] = []
+        cleanups.push(cleanup)
+        this.stage(diff, sink, undo, cleanup)
+      }
+      this.dataplane.upsertBatch(sink)
+    } catch {
+      this.undo(undo, sink)
+      return undefined
+    }
+    return cleanups.map((c) => {
+      try {
+        return { flowsRemoved: runCleanup(c) }
+      } catch (error) {
+        return { error: error as Error }
+      }
+    })
+  }
+
+  private stage(diff: ServiceDiff, sink: UpdateSink, undo: unknown[], cleanup: (() => number)[]): void {
+    for (const { before, after } of diff.changed) this.program(before, after, sink, undo, cleanup)
+    for (const after of diff.added) this.program(undefined, after, sink, undo, cleanup)
+    for (const before of diff.removed) this.program(before, undefined, sink, undo, cleanup)
+  }
+
+  /** Takes back what program() logged, newest first, through `sink` (best effort: the original error is what the caller needs). */
+  private undo(log: unknown[], sink: UpdateSink): void {
+    for (let i = log.length - UNDO_SLOTS; i >= 0; i -= UNDO_SLOTS) {
+      try {
+        this.undoOne(log[i] as Undo, log[i + 1], log[i + 2], log[i + 3], sink)
+      } catch {
+        // Keep undoing the rest.
+      }
+    }
+  }
+
+  private undoOne(kind: Undo, a: unknown, b: unknown, c: unknown, sink: UpdateSink): void {
+    switch (kind) {
+      case Undo.NewService: {
+        const id = c as number
+        this.serviceIdOf.delete(a as string, b as EndpointSetName)
+        this.refOf.delete(id)
+        this.backendsOf.delete(id)
+        this.serviceIds.give(id)
+        return
+      }
+      case Undo.NewBackend: {
+        const bid = c as number
+        ;(a as Map<string, number>).delete(b as string)
+        this.backendSpecOf.delete(bid)
+        try {
+          sink.deleteBackend(bid)
+        } finally {
+          this.backendIds.give(bid)
+        }
+        return
+      }
+      case Undo.Backend: {
+        const old = a as BackendSpec
+        sink.upsertBackend(old)
+        this.backendSpecOf.set(old.id, old)
+        return
+      }
+      case Undo.Service: {
+        const id = a as number
+        const old = b as ServiceSpec | undefined
+        if (old === undefined) {
+          sink.deleteService(id)
+          this.specOf.delete(id)
+        } else {
+          sink.upsertService(old)
+          this.specOf.set(id, old)
+        }
+      }
+    }
+  }
+
+  private program(
+    before: ServicePortState | undefined,
+    after: ServicePortState | undefined,
+    sink: UpdateSink,
+    undo: unknown[],
+    cleanup: (() => number)[],
+  ): void {
     const dp = this.dataplane
     const key = (before ?? after)!.info.key
     const desired = after === undefined ? [] : desiredDataplaneServices(after)
-    const roles = new Set(desired.map((d) => d.role))
-    this.releaseMovedFrontends(key, desired, undo)
+    const roles = desired.map((d) => d.role)
+    this.releaseMovedFrontends(key, desired, sink, undo)
     for (const d of desired) {
-      const k = `${key}|${d.role}`
-      let id = this.serviceIdOf.get(k)
+      let id = this.serviceIdOf.get(key, d.role)
       const created = id === undefined
       if (id === undefined) {
         id = this.serviceIds.take()
-        this.serviceIdOf.set(k, id)
+        this.serviceIdOf.set(key, d.role, id)
         this.refOf.set(id, { servicePort: after!.info.name, role: d.role })
         this.backendsOf.set(id, new Map())
-        const newId = id
-        undo.push(() => {
-          this.serviceIdOf.delete(k)
-          this.refOf.delete(newId)
-          this.backendsOf.delete(newId)
-          this.serviceIds.give(newId)
-        })
+        undo.push(Undo.NewService, key, d.role, id)
+      } else {
+        const ref = this.refOf.get(id)
+        if (ref?.servicePort !== after!.info.name || ref.role !== d.role) this.refOf.set(id, { servicePort: after!.info.name, role: d.role })
       }
       const svcId = id
-      this.refOf.set(svcId, { servicePort: after!.info.name, role: d.role })
       const backends = this.backendsOf.get(svcId)!
-      const active = new Set(d.active.map((e) => e.endpoint))
+      // Usually every endpoint is active: no set to build then.
+      const active = d.active.length === after!.endpoints.length ? undefined : new Set(d.active.map((e) => e.endpoint))
       const ids: number[] = []
       for (const ep of after!.endpoints) {
         let bid = backends.get(ep.endpoint)
@@ -156,7 +313,7 @@ export class NativeBackend {
           id: bid ?? 0,
           address: ep.ip,
           port: ep.port,
-          state: active.has(ep.endpoint) ? 'active' : 'terminating',
+          state: active === undefined || active.has(ep.endpoint) ? 'active' : 'terminating',
           nodeLocal: ep.isLocal,
           zone: ep.zone ?? undefined,
         }
@@ -164,24 +321,11 @@ export class NativeBackend {
           bid = this.backendIds.take()
           spec.id = bid
           backends.set(ep.endpoint, bid)
-          const newBid = bid
-          undo.push(() => {
-            backends.delete(ep.endpoint)
-            this.backendSpecOf.delete(newBid)
-            try {
-              dp.deleteBackend(newBid)
-            } finally {
-              this.backendIds.give(newBid)
-            }
-          })
+          undo.push(Undo.NewBackend, backends, ep.endpoint, bid)
         } else {
-          const old = this.backendSpecOf.get(bid)!
-          undo.push(() => {
-            dp.upsertBackend(old)
-            this.backendSpecOf.set(old.id, old)
-          })
+          undo.push(Undo.Backend, this.backendSpecOf.get(bid)!, undefined, undefined)
         }
-        dp.upsertBackend(spec)
+        sink.upsertBackend(spec)
         this.backendSpecOf.set(bid, spec)
         ids.push(bid)
       }
@@ -195,17 +339,9 @@ export class NativeBackend {
         emptyVerdict: d.emptyVerdict,
       }
       const oldSpec = this.specOf.get(svcId)
-      dp.upsertService(svcSpec)
+      sink.upsertService(svcSpec)
       this.specOf.set(svcId, svcSpec)
-      undo.push(() => {
-        if (oldSpec === undefined || created) {
-          dp.deleteService(svcId)
-          this.specOf.delete(svcId)
-        } else {
-          dp.upsertService(oldSpec)
-          this.specOf.set(svcId, oldSpec)
-        }
-      })
+      undo.push(Undo.Service, svcId, created ? undefined : oldSpec, undefined)
     }
 
     // kube-proxy's conntrack reconciler: UDP flows whose endpoint stopped serving go now.
@@ -215,7 +351,7 @@ export class NativeBackend {
         const next = now.get(ep.endpoint)
         if (next === undefined || next.serving) continue
         for (const role of roles) {
-          const bid = this.backendsOf.get(this.serviceIdOf.get(`${key}|${role}`)!)!.get(ep.endpoint)
+          const bid = this.backendsOf.get(this.serviceIdOf.get(key, role)!)!.get(ep.endpoint)
           if (bid !== undefined) cleanup.push(() => dp.deleteFlowsByBackend(bid))
         }
       }
@@ -223,16 +359,18 @@ export class NativeBackend {
 
     // Removals cannot fail once nothing references them; they run after every upsert succeeded.
     for (const role of ['cluster', 'local'] as const) {
-      const k = `${key}|${role}`
-      const id = this.serviceIdOf.get(k)
+      const id = this.serviceIdOf.get(key, role)
       if (id === undefined) continue
       const backends = this.backendsOf.get(id)!
-      const listed = new Set(roles.has(role) ? after!.endpoints.map((e) => e.endpoint) : [])
+      const kept = roles.includes(role)
+      // Every backend this role has is one `after` lists (a full sync's case): nothing to remove.
+      if (kept && backends.size === after!.endpoints.length) continue
+      const listed = new Set(kept ? after!.endpoints.map((e) => e.endpoint) : [])
       cleanup.push(() => {
-        if (!roles.has(role)) {
+        if (!kept) {
           dp.deleteService(id)
           this.specOf.delete(id)
-          this.serviceIdOf.delete(k)
+          this.serviceIdOf.delete(key, role)
           this.refOf.delete(id)
           this.backendsOf.delete(id)
           this.serviceIds.give(id)
@@ -255,22 +393,19 @@ export class NativeBackend {
    * endpoint). The dataplane refuses a frontend another service still owns, so first take
    * moving frontends away from the service that has them.
    */
-  private releaseMovedFrontends(key: string, desired: DesiredDataplaneService[], undo: (() => void)[]): void {
+  private releaseMovedFrontends(key: string, desired: DesiredDataplaneService[], sink: UpdateSink, undo: unknown[]): void {
     const frontendKey = (f: ServiceSpec['frontends'][number]) => `${f.address}|${f.port}|${f.protocol}|${f.scope}`
     for (const role of ['cluster', 'local'] as const) {
-      const id = this.serviceIdOf.get(`${key}|${role}`)
+      const id = this.serviceIdOf.get(key, role)
       const spec = id === undefined ? undefined : this.specOf.get(id)
       if (id === undefined || spec === undefined) continue
       const claimed = new Set(desired.filter((d) => d.role !== role).flatMap((d) => d.frontends.map(frontendKey)))
       const kept = spec.frontends.filter((f) => !claimed.has(frontendKey(f)))
       if (kept.length === spec.frontends.length) continue
       const reduced: ServiceSpec = { ...spec, frontends: kept }
-      this.dataplane.upsertService(reduced)
+      sink.upsertService(reduced)
       this.specOf.set(id, reduced)
-      undo.push(() => {
-        this.dataplane.upsertService(spec)
-        this.specOf.set(id, spec)
-      })
+      undo.push(Undo.Service, id, spec, undefined)
     }
   }
 }

@@ -8,7 +8,7 @@ import type { ProxyModelView, ServiceDiff } from '../../proxy/model.js'
 import type { ResolvedOptions } from '../../proxy/options.js'
 import { dnatResult, type CheckedPacket, type RouteReason } from '../../proxy/packet.js'
 import { joinHostPort } from '../../util/host-port.js'
-import type { ModeDecision, ProxyModeImpl } from '../../proxy/proxy-mode.js'
+import type { ApplyOutcome, ModeDecision, ProxyModeImpl } from '../../proxy/proxy-mode.js'
 import { isHairpin, type KubeProxyTrace, type SourceClass, type Step } from '../../proxy/trace.js'
 import { NativeBackend } from './native-backend.js'
 import type { NativeSettings } from './native-options.js'
@@ -75,6 +75,25 @@ export class NativeMode implements ProxyModeImpl<NativeView> {
     }
     this.clearUnprogrammed(diff.service)
     return result
+  }
+
+  /**
+   * Programs a whole sync with one dataplane call; when the batch is refused (nothing of it
+   * applied), Service by Service as apply() does, so each failure is that Service's own.
+   */
+  applyAll(diffs: readonly ServiceDiff[]): ApplyOutcome[] {
+    const results = this.backend.applyAll(diffs)
+    if (results !== undefined) {
+      for (const diff of diffs) this.clearUnprogrammed(diff.service)
+      return results
+    }
+    return diffs.map((diff) => {
+      try {
+        return this.apply(diff)
+      } catch (error) {
+        return { error: error as Error }
+      }
+    })
   }
 
   /** Fails the sync (RangeError, code FULL) when a Service could not be programmed for lack of room. */
