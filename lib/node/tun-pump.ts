@@ -1,0 +1,107 @@
+// The native mode's pump: whenever the TUN device is readable (a libuv poll on the JS thread),
+// read a batch of IP packets, give the whole batch to Dataplane.processPackets in one call
+// (DNAT of new flows, reverse NAT of replies, masquerade, ICMP errors, rejects), and write the
+// results back into the TUN, where the kernel routes them on. Every packet is processed in the
+// `to-service` direction: a tracked reply is found by conntrack either way, and only the policy
+// routing decides what reaches the TUN (lib/node/native-node.ts).
+import type { Dataplane } from '../dataplane/dataplane.js'
+import { PacketReplies } from '../dataplane/packets.js'
+import { SvcplaneRangeError } from '../errors.js'
+import { show } from '../util/show.js'
+import type { TunDevice } from './tun.js'
+
+export interface TunPumpOptions {
+  /** Packets per processPackets call (default 64). */
+  batch?: number
+  /** The largest packet read (the device's MTU; default 1500). */
+  mtu?: number
+  /** Batches per readable event before yielding to the event loop (default 16; the poll is level-triggered). */
+  batchesPerEvent?: number
+  /** A batch failed (the pump goes on with the next). */
+  onError?(error: Error): void
+}
+
+export interface TunPumpStats {
+  batches: number
+  packets: number
+  written: number
+  /** Packets processPackets dropped or rejected without a reply. */
+  notWritten: number
+  errors: number
+}
+
+/** Seconds on a monotonic clock, as processPackets wants `now`. */
+const monotonicSeconds = () => performance.now() / 1000
+
+export class TunPump {
+  private readonly buffer: Uint8Array
+  private readonly offsets: Uint32Array
+  private readonly lengths: Uint32Array
+  private readonly verdicts: Uint8Array
+  private readonly reasons: Uint8Array
+  private readonly replies: PacketReplies
+  private readonly batch: number
+  private readonly mtu: number
+  private readonly batchesPerEvent: number
+  private running = false
+  readonly counts: TunPumpStats = { batches: 0, packets: 0, written: 0, notWritten: 0, errors: 0 }
+
+  constructor(
+    private readonly dataplane: Dataplane,
+    private readonly device: TunDevice,
+    private readonly options: TunPumpOptions = {},
+  ) {
+    const int = (v: unknown, field: string, lo: number, hi: number, dflt: number) => {
+      if (v === undefined) return dflt
+      if (!Number.isInteger(v) || (v as number) < lo || (v as number) > hi) throw new SvcplaneRangeError(`TunPump options.${field} must be an integer ${lo}..${hi}, got ${show(v)}`)
+      return v as number
+    }
+    this.batch = int(options.batch, 'batch', 1, 4096, 64)
+    this.mtu = int(options.mtu, 'mtu', 576, 65535, 1500)
+    this.batchesPerEvent = int(options.batchesPerEvent, 'batchesPerEvent', 1, 1024, 16)
+    this.buffer = new Uint8Array(this.batch * this.mtu)
+    this.offsets = new Uint32Array(this.batch)
+    this.lengths = new Uint32Array(this.batch)
+    this.verdicts = new Uint8Array(this.batch)
+    this.reasons = new Uint8Array(this.batch)
+    // An ICMP reject reply is at most 576 + 18 bytes.
+    this.replies = new PacketReplies(this.batch * 600, this.batch)
+  }
+
+  start(): void {
+    if (this.running) return
+    this.running = true
+    this.device.watch(() => this.drain())
+  }
+
+  stop(): void {
+    if (!this.running) return
+    this.running = false
+    this.device.unwatch()
+  }
+
+  /** Runs batches until the device has no packet waiting or the per-event budget is spent. */
+  drain(): number {
+    let total = 0
+    for (let b = 0; b < this.batchesPerEvent && this.running; b++) {
+      let n = 0
+      try {
+        n = this.device.read(this.buffer, this.offsets, this.lengths, this.batch, this.mtu)
+        if (n === 0) break
+        this.dataplane.processPackets(this.buffer, this.offsets, this.lengths, n, { direction: 'to-service', now: monotonicSeconds(), linkType: 'raw', replies: this.replies }, this.verdicts, this.reasons)
+        const written = this.device.write(this.buffer, this.offsets, this.lengths, this.verdicts, n, this.replies)
+        this.counts.batches++
+        this.counts.packets += n
+        this.counts.written += written
+        this.counts.notWritten += n - written
+        total += n
+      } catch (err) {
+        this.counts.errors++
+        this.options.onError?.(err as Error)
+        if (n === 0) break
+      }
+      if (n < this.batch) break
+    }
+    return total
+  }
+}
