@@ -76,11 +76,17 @@ export function nativeTableText(device: string, frontends: string[]): string {
   ].join('\n')
 }
 
-/** The frontends set's elements ("10.96.0.10 . tcp . 80") of the proxier's IPv4 Services. */
+/**
+ * The frontends set's elements ("10.96.0.10 . tcp . 80") of the proxier's IPv4 Services.
+ * Loopback NodePorts are left out: a packet to 127.0.0.1 keeps the local route its sender gave
+ * it, so policy routing cannot take it to the TUN.
+ */
 export function frontendElements(proxier: Proxier): string[] {
   const out = new Set<string>()
   for (const sp of proxier.state.servicePorts()) {
-    for (const f of sp.frontends) if (!f.address.includes(':')) out.add(`${f.address} . ${f.protocol.toLowerCase()} . ${f.port}`)
+    for (const f of sp.frontends) {
+      if (!f.address.includes(':') && !f.address.startsWith('127.')) out.add(`${f.address} . ${f.protocol.toLowerCase()} . ${f.port}`)
+    }
   }
   return [...out].sort()
 }

@@ -6,7 +6,7 @@
 // routing decides what reaches the TUN (lib/node/native-node.ts).
 import type { Dataplane } from '../dataplane/dataplane.js'
 import { PacketReplies } from '../dataplane/packets.js'
-import { SvcplaneRangeError } from '../errors.js'
+import { SvcplaneError, SvcplaneRangeError } from '../errors.js'
 import { show } from '../util/show.js'
 import type { TunDevice } from './tun.js'
 
@@ -28,7 +28,13 @@ export interface TunPumpStats {
   /** Packets processPackets dropped or rejected without a reply. */
   notWritten: number
   errors: number
+  /** Time spent in batches (read, processPackets, write), in milliseconds. */
+  busyMs: number
+  /** Of busyMs, the time in processPackets; the rest is the read and write system calls (a write runs the kernel's forwarding of the packet). */
+  processMs: number
 }
+
+const MAX_FAILED_EVENTS = 1000
 
 /** Seconds on a monotonic clock, as processPackets wants `now`. */
 const monotonicSeconds = () => performance.now() / 1000
@@ -44,7 +50,9 @@ export class TunPump {
   private readonly mtu: number
   private readonly batchesPerEvent: number
   private running = false
-  readonly counts: TunPumpStats = { batches: 0, packets: 0, written: 0, notWritten: 0, errors: 0 }
+  /** Readable events in a row whose first read failed: a broken fd would wake the poll forever. */
+  private failedEvents = 0
+  readonly counts: TunPumpStats = { batches: 0, packets: 0, written: 0, notWritten: 0, errors: 0, busyMs: 0, processMs: 0 }
 
   constructor(
     private readonly dataplane: Dataplane,
@@ -83,12 +91,15 @@ export class TunPump {
   /** Runs batches until the device has no packet waiting or the per-event budget is spent. */
   drain(): number {
     let total = 0
+    const start = performance.now()
     for (let b = 0; b < this.batchesPerEvent && this.running; b++) {
       let n = 0
       try {
         n = this.device.read(this.buffer, this.offsets, this.lengths, this.batch, this.mtu)
         if (n === 0) break
+        const t0 = performance.now()
         this.dataplane.processPackets(this.buffer, this.offsets, this.lengths, n, { direction: 'to-service', now: monotonicSeconds(), linkType: 'raw', replies: this.replies }, this.verdicts, this.reasons)
+        this.counts.processMs += performance.now() - t0
         const written = this.device.write(this.buffer, this.offsets, this.lengths, this.verdicts, n, this.replies)
         this.counts.batches++
         this.counts.packets += n
@@ -98,10 +109,18 @@ export class TunPump {
       } catch (err) {
         this.counts.errors++
         this.options.onError?.(err as Error)
-        if (n === 0) break
+        if (n === 0) {
+          if (b === 0 && ++this.failedEvents >= MAX_FAILED_EVENTS) {
+            this.stop()
+            this.options.onError?.(new SvcplaneError('APPLY_FAILED', `TUN pump stopped: ${MAX_FAILED_EVENTS} reads in a row failed`))
+          }
+          break
+        }
       }
+      this.failedEvents = 0
       if (n < this.batch) break
     }
+    this.counts.busyMs += performance.now() - start
     return total
   }
 }

@@ -39,6 +39,8 @@ function combine(...hooks: SyncHooks[]): SyncHooks {
   return out
 }
 
+const nsPer = (ms: number, n: number) => (n > 0 ? ((ms * 1e6) / n).toFixed(0) : '0')
+
 /** How often --cluster files are checked for changes (--apply follows them). */
 const CLUSTER_POLL_MS = 250
 
@@ -326,7 +328,7 @@ export const runCommand: Command = {
       }
       // Native mode: the pump stops and the TUN device, its rules and table go before the dataplane.
       const pump = applier?.native?.stats.pump
-      if (pump) log.info(`native packet pump: ${pump.packets} packets in ${pump.batches} batches (${pump.written} written back, ${pump.errors} failed batches)`)
+      if (pump) log.info(`native packet pump: ${pump.packets} packets in ${pump.batches} batches (${pump.written} written back, ${pump.errors} failed batches), ${nsPer(pump.busyMs, pump.packets)} ns/packet, ${nsPer(pump.processMs, pump.packets)} of them in processPackets`)
       await applier?.close().catch((err: Error) => log.error(`removing the native mode's device and rules failed: ${err.message}`))
       proxier.dataplane?.destroy()
     }
