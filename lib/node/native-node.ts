@@ -4,9 +4,11 @@
 // and all removed by remove() and by `svcplane run --cleanup` (cleanupNativeNode):
 //   - the TUN device (not persistent: it and its routes vanish with the process);
 //   - routing table NATIVE_TABLE: `default dev <tun>`;
-//   - policy rule NATIVE_RULE_PREF: `fwmark NATIVE_MARK/NATIVE_MARK lookup NATIVE_TABLE`, and the
-//     `local` rule moved from preference 0 to LOCAL_RULE_PREF behind it, so that NodePort packets
-//     and replies addressed to a node address reach the TUN before local delivery;
+//   - policy rules NATIVE_RULE_PREF: `fwmark NATIVE_MARK/NATIVE_MARK lookup NATIVE_TABLE`, one
+//     `iif lo to <service CIDR> lookup NATIVE_TABLE` per --service-cidr (the node's own
+//     clients), and the `local` rule moved from preference 0 to LOCAL_RULE_PREF behind them, so
+//     that NodePort packets and replies addressed to a node address reach the TUN before local
+//     delivery;
 //   - nft table `ip svcplane-native` (marks only, no NAT): the set of frontends (ClusterIPs,
 //     external and load-balancer IPs, NodePorts on the node IPs, per protocol and port), a
 //     prerouting chain marking packets to them, and the kernel's conntrack used as a flow
@@ -36,7 +38,7 @@ const MARK = `0x${NATIVE_MARK.toString(16).padStart(8, '0')}`
 export interface NativeNodeOptions {
   /** TUN device name (default svcp0). */
   device?: string
-  pump?: Omit<TunPumpOptions, 'mtu'>
+  pump?: Omit<TunPumpOptions, 'mtu' | 'clock'>
   onError?(error: Error): void
 }
 
@@ -139,6 +141,11 @@ export class NativeNode {
       await runChecked('ip', ['-4', 'route', 'replace', 'default', 'dev', name, 'table', String(NATIVE_TABLE)])
       await runChecked('nft', ['-f', '-'], nativeTableText(name, frontendElements(proxier)))
       await runChecked('ip', ['-4', 'rule', 'add', 'pref', String(NATIVE_RULE_PREF), 'fwmark', `${MARK}/${MARK}`, 'lookup', String(NATIVE_TABLE)])
+      // The node's own clients: their packets see no prerouting mark, so the service CIDRs
+      // (--service-cidr) route into the TUN for locally sent packets only (`iif lo`); a packet
+      // coming out of the TUN is never routed back into it.
+      for (const cidr of proxier.options.serviceCIDRs.filter((c) => !c.includes(':')))
+        await runChecked('ip', ['-4', 'rule', 'add', 'pref', String(NATIVE_RULE_PREF), 'iif', 'lo', 'to', cidr, 'lookup', String(NATIVE_TABLE)])
       // The local rule moves behind ours: added at its new place first, so there is never a moment without it.
       const now = await rules()
       if (!now.some(isLocal(LOCAL_RULE_PREF))) await runChecked('ip', ['-4', 'rule', 'add', 'pref', String(LOCAL_RULE_PREF), 'lookup', 'local'])
@@ -150,7 +157,7 @@ export class NativeNode {
         ...(masq !== undefined ? { masqueradeAddresses: [masq] } : {}),
         ...(ports !== undefined ? { natPortRange: ports } : {}),
       })
-      node.pump = new TunPump(dataplane, device, { ...options.pump, mtu: 1500, onError: options.onError })
+      node.pump = new TunPump(dataplane, device, { ...options.pump, mtu: 1500, clock: proxier.options.clock, onError: options.onError })
       node.pump.start()
     } catch (err) {
       await node.remove().catch(() => undefined)
@@ -195,11 +202,11 @@ export async function cleanupNativeNode(restoreLocal = true): Promise<string[]> 
   const removed: string[] = []
   if ((await runTool('ip', ['-V'])).status !== 0) return removed
   let list = await rules()
-  for (let i = 0; i < 8 && list.some(isOurs); i++) {
+  for (let left = list.filter(isOurs).length; left > 0; left--) {
     await runChecked('ip', ['-4', 'rule', 'del', 'pref', String(NATIVE_RULE_PREF), 'lookup', String(NATIVE_TABLE)])
-    removed.push(`ip rule ${NATIVE_RULE_PREF} (fwmark ${MARK} lookup ${NATIVE_TABLE})`)
-    list = await rules()
+    removed.push(`ip rule ${NATIVE_RULE_PREF} (lookup ${NATIVE_TABLE})`)
   }
+  list = await rules()
   if (restoreLocal && list.some(isLocal(LOCAL_RULE_PREF))) {
     if (!list.some(isLocal(0))) await runChecked('ip', ['-4', 'rule', 'add', 'pref', '0', 'lookup', 'local'])
     await runChecked('ip', ['-4', 'rule', 'del', 'pref', String(LOCAL_RULE_PREF), 'lookup', 'local'])

@@ -6,7 +6,7 @@
 // routing decides what reaches the TUN (lib/node/native-node.ts).
 import type { Dataplane } from '../dataplane/dataplane.js'
 import { PacketReplies } from '../dataplane/packets.js'
-import { SvcplaneError, SvcplaneRangeError } from '../errors.js'
+import { SvcplaneError, SvcplaneRangeError, SvcplaneTypeError } from '../errors.js'
 import { show } from '../util/show.js'
 import type { TunDevice } from './tun.js'
 
@@ -17,6 +17,8 @@ export interface TunPumpOptions {
   mtu?: number
   /** Batches per readable event before yielding to the event loop (default 16; the poll is level-triggered). */
   batchesPerEvent?: number
+  /** Seconds of the monotonic clock the dataplane's other callers use (default performance.now()). */
+  clock?: () => number
   /** A batch failed (the pump goes on with the next). */
   onError?(error: Error): void
 }
@@ -35,6 +37,8 @@ export interface TunPumpStats {
 }
 
 const MAX_FAILED_EVENTS = 1000
+/** Conntrack slots examined per second of traffic: expired flows give their NAT ports back. */
+const GC_BUDGET = 4096
 
 /** Seconds on a monotonic clock, as processPackets wants `now`. */
 const monotonicSeconds = () => performance.now() / 1000
@@ -52,6 +56,8 @@ export class TunPump {
   private running = false
   /** Readable events in a row whose first read failed: a broken fd would wake the poll forever. */
   private failedEvents = 0
+  private readonly clock: () => number
+  private lastGc = 0
   readonly counts: TunPumpStats = { batches: 0, packets: 0, written: 0, notWritten: 0, errors: 0, busyMs: 0, processMs: 0 }
 
   constructor(
@@ -67,6 +73,8 @@ export class TunPump {
     this.batch = int(options.batch, 'batch', 1, 4096, 64)
     this.mtu = int(options.mtu, 'mtu', 576, 65535, 1500)
     this.batchesPerEvent = int(options.batchesPerEvent, 'batchesPerEvent', 1, 1024, 16)
+    if (options.clock !== undefined && typeof options.clock !== 'function') throw new SvcplaneTypeError(`TunPump options.clock must be a function, got ${show(options.clock)}`)
+    this.clock = options.clock ?? monotonicSeconds
     this.buffer = new Uint8Array(this.batch * this.mtu)
     this.offsets = new Uint32Array(this.batch)
     this.lengths = new Uint32Array(this.batch)
@@ -98,7 +106,7 @@ export class TunPump {
         n = this.device.read(this.buffer, this.offsets, this.lengths, this.batch, this.mtu)
         if (n === 0) break
         const t0 = performance.now()
-        this.dataplane.processPackets(this.buffer, this.offsets, this.lengths, n, { direction: 'to-service', now: monotonicSeconds(), linkType: 'raw', replies: this.replies }, this.verdicts, this.reasons)
+        this.dataplane.processPackets(this.buffer, this.offsets, this.lengths, n, { direction: 'to-service', now: this.clock(), linkType: 'raw', replies: this.replies }, this.verdicts, this.reasons)
         this.counts.processMs += performance.now() - t0
         const written = this.device.write(this.buffer, this.offsets, this.lengths, this.verdicts, n, this.replies)
         this.counts.batches++
@@ -121,6 +129,19 @@ export class TunPump {
       if (n < this.batch) break
     }
     this.counts.busyMs += performance.now() - start
+    if (total > 0) this.collect()
     return total
+  }
+
+  /** At most once a second of traffic: an incremental conntrack GC, so idle flows free their NAT ports. */
+  private collect(): void {
+    const now = this.clock()
+    if (now - this.lastGc < 1) return
+    this.lastGc = now
+    try {
+      this.dataplane.gc(now, GC_BUDGET)
+    } catch (err) {
+      this.options.onError?.(err as Error)
+    }
   }
 }

@@ -11,9 +11,9 @@ import t from 'tap'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ADDR, Topology, type Child } from './topology'
+import { ADDR, parseClient, Topology, type Child } from './topology'
 import { clusterObjects, NODE_PORT, runArgs, VIP, writeCluster } from './cluster'
-import { affinityKeepsOnePod, endpointRemoval, errorsOf, explainAgrees, localNodePortKeepsClient, reachesBothPodsMasqueraded, udpThroughServices } from './scenarios'
+import { affinityKeepsOnePod, endpointRemoval, errorsOf, explainAgrees, localNodePortKeepsClient, peerOf, podOf, reachesBothPodsMasqueraded, udpThroughServices } from './scenarios'
 
 const topo = existsSync('/dev/net/tun') ? Topology.create('tun') : { skip: 'no /dev/net/tun (load the tun module)' }
 
@@ -50,12 +50,15 @@ if ('skip' in topo) {
   t.test('native: svcplane run --apply moves the packets through processPackets', async (t) => {
     const file = join(dir, 'native.json')
     writeCluster(file, clusterObjects())
-    let run: Child = topo.spawn('node', process.execPath, runArgs(file, 'native'))
+    // --service-cidr: the node's own clients reach ClusterIPs too.
+    const args = runArgs(file, 'native', ['--service-cidr', ADDR.serviceCIDR])
+    let run: Child = topo.spawn('node', process.execPath, args)
     t.teardown(() => run.stop())
     await run.waitFor(/applied full native/, 60_000)
     t.equal(topo.exec('node', 'cat', ['/proc/sys/net/ipv4/ip_forward']).trim(), '1', 'forwarding set in the node namespace')
     const mine = installed(topo).join('\n')
-    for (const what of [/^link svcp0$/m, /^rule 10:\s+from all fwmark 0x200000\/0x200000 lookup 21334$/m, /^rule 11:\s+from all lookup local$/m, /^route default dev svcp0 table 21334/m, /^table ip svcplane-native$/m])
+    for (const what of [/^link svcp0$/m, /^rule 10:\s+from all fwmark 0x200000\/0x200000 lookup 21334$/m, /^rule 11:\s+from all lookup local$/m, /^route default dev svcp0 table 21334/m, /^table ip svcplane-native$/m,
+      /^rule 10:\s+from all to 10\.96\.0\.0\/16 iif lo lookup 21334$/m])
       t.match(mine, what, `installed: ${what.source}`)
     t.notMatch(topo.exec('node', 'ip', ['-4', 'rule', 'show']), /^0:/m, 'the local rule left preference 0')
 
@@ -68,6 +71,18 @@ if ('skip' in topo) {
         t.ok(after.tx - before.tx >= 40 * 6, `${what}: ${after.tx - before.tx} packets went into the TUN`)
         t.ok(after.rx - before.rx >= 40 * 6, `${what}: ${after.rx - before.rx} packets came back out of it`)
       }
+    })
+
+    t.test('a client on the node itself reaches the ClusterIP, masqueraded as kube-proxy does for node sources', async (t) => {
+      const c = topo.clientProcess('tcp', VIP.web, 80, 20, 2000, 0, 'node')
+      await c.done(60_000)
+      const rs = parseClient(c)
+      t.same(errorsOf(rs), [], 'every request answered')
+      t.same(new Set(rs.map(podOf)), new Set(['pod1', 'pod2']), 'both endpoints reached')
+      t.same(new Set(rs.map(peerOf)), new Set([ADDR.nodeBridge]), 'the pods see the node address towards them')
+      const udp = topo.clientProcess('udp', VIP.web, 53, 10, 2000, 0, 'node')
+      await udp.done(30_000)
+      t.same(errorsOf(parseClient(udp)), [], 'UDP from the node too')
     })
 
     t.test('externalTrafficPolicy Local: NodePort to the local pod keeps the client address', (t) => localNodePortKeepsClient(t, topo))
@@ -94,7 +109,7 @@ if ('skip' in topo) {
       t.match(run.stderr, /native packet pump: \d+ packets in \d+ batches/, 'the pump reported its work')
       t.same(installed(topo), [], 'nothing of svcplane left after a stop')
       t.match(topo.exec('node', 'ip', ['-4', 'rule', 'show']), /^0:\s+from all lookup local/m, 'the local rule is back at preference 0')
-      run = topo.spawn('node', process.execPath, runArgs(file, 'native'))
+      run = topo.spawn('node', process.execPath, args)
       await run.waitFor(/applied full native/, 60_000)
       const rs = await topo.client('tcp', VIP.web, 80, 10)
       t.same(errorsOf(rs), [], 'traffic flows after the restart')

@@ -66,6 +66,7 @@ t.test('TunPump: options out of range are RangeErrors naming the field', async (
   for (const [field, value] of [['batch', 0], ['batch', 5000], ['mtu', 100], ['batchesPerEvent', 1.5]] as const) {
     t.throws(() => new TunPump(p.dataplane!, {} as TunDevice, { [field]: value }), { name: 'RangeError', code: 'INVALID', message: new RegExp(`options\\.${field} must be an integer`) })
   }
+  t.throws(() => new TunPump(p.dataplane!, {} as TunDevice, { clock: 5 as never }), { name: 'TypeError', code: 'INVALID', message: /options\.clock must be a function/ })
 })
 
 t.test('the nft table marks packets and never translates them', async (t) => {
