@@ -3,7 +3,9 @@
 // (marks, never NAT), the frontends set, the NAT port range, and NodeApplier's refusals that
 // come before anything is touched. The real device is exercised by apply-native.test.ts (root).
 import t from 'tap'
+import { spawnSync } from 'node:child_process'
 import { closeSync, openSync } from 'node:fs'
+import { join } from 'node:path'
 import { nativeBinding } from '../../lib/dataplane/native.js'
 import { Proxier } from '../../lib/modes/index.js'
 import { frontendElements, nativeTableText, natPortRangeAbove } from '../../lib/node/native-node.js'
@@ -104,4 +106,19 @@ t.test('NodeApplier native: an IPv6 node is refused before anything is installed
   const p = new Proxier({ mode: 'native', nodeName: 'n', nodeIPs: ['fd00::1'] })
   t.teardown(() => p.dataplane?.destroy())
   await t.rejects(NodeApplier.create(p, { sysctls: false }), { name: 'RangeError', code: 'INVALID', message: /moves IPv4 only/ })
+})
+
+// Root only: a private mount namespace whose /dev/net is an empty tmpfs, and a private network
+// namespace (both gone when the command exits), so nothing of the machine is touched.
+const isolated = process.platform === 'linux' && process.getuid?.() === 0 && spawnSync('unshare', ['-m', '-n', '--propagation', 'private', 'true']).status === 0
+t.test('without /dev/net/tun: APPLY_FAILED saying so, and run --apply exits with it, installing nothing', { skip: isolated ? false : 'needs root and unshare' }, async (t) => {
+  const inside = (script: string) =>
+    spawnSync('unshare', ['-m', '-n', '--propagation', 'private', 'sh', '-c', `mount -t tmpfs none /dev/net && ${script}`], { encoding: 'utf8', cwd: join(__dirname, '..', '..'), timeout: 60_000 })
+  const open = inside(`${process.execPath} -e "try { require('./dist/node/tun.js').TunDevice.open('svcp0') } catch (e) { console.log(e.code + ' ' + e.message) }"`)
+  t.match(open.stdout, /^APPLY_FAILED cannot open TUN device svcp0: open \/dev\/net\/tun: No such file or directory \(no \/dev\/net\/tun: load the tun module/, open.stderr)
+  const cluster = join(__dirname, '..', 'fixtures', 'cluster.json')
+  const run = inside(`${process.execPath} bin/svcplane.js run --cluster ${cluster} --proxy-mode native --apply --node-name node-a --node-ip 192.168.0.2 --metrics-bind-address '' --healthz-bind-address '' ; echo "exit $?"; ip -4 rule show; nft list tables`)
+  t.match(run.stderr, /--apply: cannot open TUN device svcp0: .*No such file or directory/, 'the reason, in the CLI error')
+  t.match(run.stdout, /exit 1\n/, 'exit status 1, no crash')
+  t.notMatch(run.stdout, /21334|svcplane-native/, 'no rule and no table were installed')
 })

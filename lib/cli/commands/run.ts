@@ -88,7 +88,7 @@ export const runCommand: Command = {
     { name: 'healthz-bind-address', type: 'string', valueName: 'IP:PORT', default: '127.0.0.1:10256', description: 'serve kube-proxy\'s /healthz and /livez here' },
     { name: 'health-check-bind-address', type: 'list', valueName: 'IP', description: 'addresses of the health check node port servers (default: every address with --apply, as kube-proxy; loopback otherwise, because a node that forwards nothing must not tell a load balancer it is healthy)' },
     { name: 'apply', type: 'boolean', description: 'write the mode\'s rules to this node after every sync (iptables, nftables modes; native: move the packets through a TUN device; root)' },
-    { name: 'cleanup', type: 'boolean', description: 'remove every iptables chain and jump and nft table any mode installed on this node, then exit (kube-proxy --cleanup)' },
+    { name: 'cleanup', type: 'boolean', description: 'remove every iptables chain and jump and nft table any mode installed on this node (and native mode\'s policy rules), then exit (kube-proxy --cleanup)' },
     { name: 'iptables-backend', type: 'string', valueName: 'NAME', choices: IPTABLES_BACKENDS, default: 'iptables', description: 'with --apply in iptables mode: the iptables binaries (iptables picks the distribution\'s backend)' },
     { name: 'label-selector', type: 'string', hidden: true, description: 'override the label selector of the watches' },
     { name: 'once', type: 'boolean', description: 'list, sync once, print the summary and exit' },
