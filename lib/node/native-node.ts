@@ -16,7 +16,7 @@
 //     reply of it is marked for the TUN too (the replies of DNATed and of masqueraded flows alike).
 //   - per-device sysctls of the TUN: rp_filter 0 and accept_local 1 (a masqueraded packet comes
 //     out of the TUN with a node address as its source); all.rp_filter 1 is lowered to 2.
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import type { Proxier } from '../modes/index.js'
 import { SvcplaneError, SvcplaneRangeError } from '../errors.js'
 import { runChecked, runTool } from './tool.js'
@@ -137,6 +137,8 @@ export class NativeNode {
       const name = device.name
       await runChecked('ip', ['link', 'set', 'dev', name, 'mtu', '1500', 'up'])
       setSysctls([[`net.ipv4.conf.${name}.rp_filter`, '0'], [`net.ipv4.conf.${name}.accept_local`, '1']])
+      // No IPv6 on the device: the kernel would send its own router solicitations into the pump.
+      if (existsSync(`/proc/sys/net/ipv6/conf/${name}/disable_ipv6`)) setSysctls([[`net.ipv6.conf.${name}.disable_ipv6`, '1']])
       if (readFileSync('/proc/sys/net/ipv4/conf/all/rp_filter', 'utf8').trim() === '1') setSysctls([['net.ipv4.conf.all.rp_filter', '2']])
       await runChecked('ip', ['-4', 'route', 'replace', 'default', 'dev', name, 'table', String(NATIVE_TABLE)])
       await runChecked('nft', ['-f', '-'], nativeTableText(name, frontendElements(proxier)))

@@ -13,8 +13,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ADDR, parseClient, Topology, type Child } from './topology'
 import { clusterObjects, NODE_PORT, runArgs, VIP, writeCluster } from './cluster'
+import { makeService, port } from '../fixtures/objects'
 import { affinityKeepsOnePod, endpointRemoval, errorsOf, explainAgrees, localNodePortKeepsClient, peerOf, podOf, reachesBothPodsMasqueraded, udpThroughServices } from './scenarios'
 
+const EMPTY_VIP = '10.96.0.30'
 const topo = existsSync('/dev/net/tun') ? Topology.create('tun') : { skip: 'no /dev/net/tun (load the tun module)' }
 
 
@@ -49,7 +51,8 @@ if ('skip' in topo) {
 
   t.test('native: svcplane run --apply moves the packets through processPackets', async (t) => {
     const file = join(dir, 'native.json')
-    writeCluster(file, clusterObjects())
+    // Plus a Service without endpoints, which kube-proxy rejects.
+    writeCluster(file, [...clusterObjects(), makeService('ns', 'empty', { clusterIP: EMPTY_VIP, ports: [port('http', 80, { targetPort: 8080 })] })])
     // --service-cidr: the node's own clients reach ClusterIPs too.
     const args = runArgs(file, 'native', ['--service-cidr', ADDR.serviceCIDR])
     let run: Child = topo.spawn('node', process.execPath, args)
@@ -83,6 +86,12 @@ if ('skip' in topo) {
       const udp = topo.clientProcess('udp', VIP.web, 53, 10, 2000, 0, 'node')
       await udp.done(30_000)
       t.same(errorsOf(parseClient(udp)), [], 'UDP from the node too')
+    })
+
+    t.test('a Service without endpoints: the client is refused at once (ICMP port unreachable built by processPackets)', async (t) => {
+      const rs = await topo.client('tcp', EMPTY_VIP, 80, 3, 2000)
+      t.same(rs.map((r) => r.error), ['connect ECONNREFUSED 10.96.0.30:80', 'connect ECONNREFUSED 10.96.0.30:80', 'connect ECONNREFUSED 10.96.0.30:80'])
+      t.ok(rs.every((r) => r.ms === undefined), 'no reply')
     })
 
     t.test('externalTrafficPolicy Local: NodePort to the local pod keeps the client address', (t) => localNodePortKeepsClient(t, topo))
