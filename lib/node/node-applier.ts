@@ -3,7 +3,9 @@
 // every periodic sync and after a failure) and nft -f (the first transaction, then each sync's
 // stale-chain deletion and transaction). Each sync's text is rendered when the sync finishes
 // and applied in order; a failed apply leaves the previous rules (both tools are atomic) and
-// the next apply is a full one, rendered from the model as it then stands.
+// the next apply is a full one, rendered from the model as it then stands. Native mode
+// (native-node.ts) installs its TUN device, rules and pump at create(); each sync rewrites the
+// frontends set, and close() removes it all.
 import { show } from '../util/show.js'
 import { SvcplaneRangeError, SvcplaneTypeError } from '../errors.js'
 import type { Proxier } from '../modes/index.js'
