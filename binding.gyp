@@ -4,6 +4,7 @@
       "target_name": "svcplane",
       "sources": [
         "native/addon/addon.cc",
+        "native/addon/tun.cc",
         "native/bridge/validate.cc",
         "native/bridge/update_batch.cc",
         "<!@(node -p \"require('fs').readdirSync('native/core').filter(f => f.endsWith('.cc')).map(f => 'native/core/' + f).join(' ')\")"

@@ -1,9 +1,11 @@
 // kube-proxy's --cleanup: removes what any mode left on this node (the iptables chains and the
 // jumps to them from the built-in chains, with every backend and family installed; the nft
-// kube-proxy tables). Idempotent: a node with nothing left is not an error.
+// kube-proxy tables; native mode's policy rules, routing table and nft table). Idempotent: a
+// node with nothing left is not an error.
 import { runTool } from './tool.js'
 import { cleanupText, IPTABLES_BACKENDS, IptablesNode, type IptablesBackend } from './iptables-node.js'
 import { NftablesNode } from './nftables-node.js'
+import { cleanupNativeNode } from './native-node.js'
 
 export interface CleanupReport {
   /** e.g. "iptables-nft IPv4: 14 chains", "nft ip kube-proxy" */
@@ -38,5 +40,6 @@ export async function cleanupNode(): Promise<CleanupReport> {
     }
   }
   if (await installed('nft', ['--version'])) for (const family of await new NftablesNode().cleanup()) removed.push(`nft table ${family} kube-proxy`)
+  if (await installed('nft', ['--version'])) removed.push(...(await cleanupNativeNode()))
   return { removed }
 }

@@ -3,16 +3,19 @@
 // every periodic sync and after a failure) and nft -f (the first transaction, then each sync's
 // stale-chain deletion and transaction). Each sync's text is rendered when the sync finishes
 // and applied in order; a failed apply leaves the previous rules (both tools are atomic) and
-// the next apply is a full one, rendered from the model as it then stands.
+// the next apply is a full one, rendered from the model as it then stands. Native mode
+// (native-node.ts) installs its TUN device, rules and pump at create(); each sync rewrites the
+// frontends set, and close() removes it all.
 import { show } from '../util/show.js'
 import { SvcplaneRangeError, SvcplaneTypeError } from '../errors.js'
 import type { Proxier } from '../modes/index.js'
 import { IPTABLES_BACKENDS, IptablesNode, type IptablesBackend, type IptablesFeatures, type IPFamily } from './iptables-node.js'
 import { NftablesNode, type NftFamily } from './nftables-node.js'
 import { neededSysctls, setSysctls } from './sysctls.js'
+import { NativeNode } from './native-node.js'
 
 /** The modes a node can run today. */
-export const APPLIABLE_MODES = ['iptables', 'nftables'] as const
+export const APPLIABLE_MODES = ['iptables', 'nftables', 'native'] as const
 export type AppliableMode = (typeof APPLIABLE_MODES)[number]
 
 export interface NodeApplierOptions {
@@ -24,6 +27,10 @@ export interface NodeApplierOptions {
   onApplied?(info: AppliedInfo): void
   /** An apply failed; the node keeps its previous rules and the next apply is full. */
   onError?(error: Error): void
+  /** Native mode: the TUN device's name (default svcp0). */
+  tunDevice?: string
+  /** Native mode: a batch of the packet pump failed (it goes on). */
+  onPacketError?(error: Error): void
 }
 
 export interface AppliedInfo {
@@ -54,6 +61,8 @@ export class NodeApplier {
   private readonly families: IPFamily[]
   private readonly iptables = new Map<IPFamily, IptablesNode>()
   private readonly nft = new NftablesNode()
+  /** Native mode: the TUN device, its rules and the pump. */
+  native: NativeNode | undefined
   private features = new Map<IPFamily, IptablesFeatures>()
   private needFull = true
   private pending: Job[] = []
@@ -89,6 +98,7 @@ export class NodeApplier {
         routeLocalnet: applier.mode === 'iptables' && o.localhostNodePorts && applier.families.includes('IPv4'),
       }))
     }
+    if (applier.mode === 'native') applier.native = await NativeNode.install(proxier, { device: options.tunDevice, onError: options.onPacketError })
     return applier
   }
 
@@ -144,8 +154,21 @@ export class NodeApplier {
     }
   }
 
+  /** Waits for the queued applies; in native mode then removes the TUN device, its rules and table. */
+  async close(): Promise<void> {
+    await this.idle()
+    await this.native?.remove()
+  }
+
   private render(full: boolean): Job {
+    if (this.mode === 'native') return this.renderNative(full)
     return this.mode === 'iptables' ? this.renderIptables(full) : this.renderNftables(full)
+  }
+
+  /** Native mode: the frontends set the TUN's marking rule matches, replaced in one transaction. */
+  private renderNative(full: boolean): Job {
+    const text = this.native!.frontendsText()
+    return { full, bytes: text.length, run: () => this.native!.syncFrontends(text) }
   }
 
   private renderIptables(full: boolean): Job {

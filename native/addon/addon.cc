@@ -15,6 +15,7 @@
 #include "bridge/update_batch.h"
 #include "bridge/validate.h"
 #include "core/dataplane.h"
+#include "tun.h"
 #include "wire.h"
 
 using namespace svcplane;
@@ -1210,6 +1211,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   for (size_t i = 1; i < size_t(CtState::Count); ++i) timeouts.Set(bridge::kTimeoutNames[i], double(t.ns[i]) / 1e9);
   exports.Set("defaultTimeouts", timeouts);
   exports.Set("defaultMaglevTableSize", double(SchedulerConfig{}.maglevTableSize));
+  addon::registerTun(env, exports);
   return exports;
 }
 

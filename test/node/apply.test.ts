@@ -9,14 +9,12 @@ import t from 'tap'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ADDR, parseClient, sh, Topology, type ClientResult, type Child } from './topology'
-import { clusterObjects, NODE_NAME, NODE_PORT, runArgs, VIP, writeCluster } from './cluster'
+import { ADDR, parseClient, sh, Topology, type Child } from './topology'
+import { clusterObjects, NODE_PORT, runArgs, VIP, writeCluster } from './cluster'
+import { affinityKeepsOnePod, endpointRemoval, errorsOf, explainAgrees, localNodePortKeepsClient, podOf, reachesBothPodsMasqueraded, udpThroughServices } from './scenarios'
 
 const topo = Topology.create('apply')
 
-const podOf = (r: ClientResult) => r.reply?.split(' ')[0]
-const peerOf = (r: ClientResult) => r.reply?.split(' ')[1]
-const errorsOf = (rs: ClientResult[]) => rs.filter((r) => r.error !== undefined).map((r) => `#${r.i}: ${r.error}`)
 
 /** svcplane's own rules in the node namespace: iptables KUBE-* chains and the nft kube-proxy tables. */
 function leftovers(topo: Topology): string[] {
@@ -68,19 +66,11 @@ if ('skip' in topo) {
       t.equal(topo.exec('node', 'cat', ['/proc/sys/net/ipv4/ip_forward']).trim(), '1', 'forwarding set in the node namespace')
 
       t.test('ClusterIP and NodePort reach both pods, masqueraded (the client is outside the pod CIDR)', async (t) => {
-        for (const [what, host, port] of [['ClusterIP', VIP.web, 80], ['NodePort', ADDR.nodeUplink, NODE_PORT.web]] as const) {
-          const rs = await topo.client('tcp', host, port, 40)
-          t.same(errorsOf(rs), [], `${what}: every request answered`)
-          t.same(new Set(rs.map(podOf)), new Set(['pod1', 'pod2']), `${what}: both endpoints reached`)
-          t.same(new Set(rs.map(peerOf)), new Set([ADDR.nodeBridge]), `${what}: the pods see the node's address`)
-        }
+        await reachesBothPodsMasqueraded(t, topo, 'ClusterIP', 'tcp', VIP.web, 80, 40)
+        await reachesBothPodsMasqueraded(t, topo, 'NodePort', 'tcp', ADDR.nodeUplink, NODE_PORT.web, 40)
       })
 
-      t.test('externalTrafficPolicy Local: NodePort to the local pod keeps the client address', async (t) => {
-        const rs = await topo.client('tcp', ADDR.nodeUplink, NODE_PORT.local, 10)
-        t.same(errorsOf(rs), [])
-        t.same(new Set(rs.map((r) => r.reply)), new Set([`pod1 ${ADDR.client}`]), 'not masqueraded')
-      })
+      t.test('externalTrafficPolicy Local: NodePort to the local pod keeps the client address', (t) => localNodePortKeepsClient(t, topo))
 
       t.test('traffic from a pod to a ClusterIP is not masqueraded', async (t) => {
         const c = topo.clientProcess('tcp', VIP.single, 80, 5, 2000, 0, 'pod1')
@@ -90,53 +80,13 @@ if ('skip' in topo) {
         t.same(new Set(rs.map((r) => r.reply)), new Set([`pod2 ${ADDR.pod1}`]))
       })
 
-      t.test('UDP request/reply through the ClusterIP and the NodePort', async (t) => {
-        for (const [what, host, port] of [['ClusterIP', VIP.web, 53], ['NodePort', ADDR.nodeUplink, NODE_PORT.webUdp]] as const) {
-          const rs = await topo.client('udp', host, port, 30)
-          t.same(errorsOf(rs), [], `${what}: every request answered`)
-          t.same(new Set(rs.map(podOf)), new Set(['pod1', 'pod2']), `${what}: both endpoints reached`)
-          t.same(new Set(rs.map(peerOf)), new Set([ADDR.nodeBridge]), `${what}: masqueraded`)
-        }
-      })
+      t.test('UDP request/reply through the ClusterIP and the NodePort', (t) => udpThroughServices(t, topo))
 
-      t.test('ClientIP affinity keeps the client on one pod', async (t) => {
-        const rs = await topo.client('tcp', VIP.sticky, 80, 15)
-        t.same(errorsOf(rs), [])
-        t.equal(new Set(rs.map(podOf)).size, 1, `one pod: ${[...new Set(rs.map(podOf))].join(', ')}`)
-      })
+      t.test('ClientIP affinity keeps the client on one pod', (t) => affinityKeepsOnePod(t, topo))
 
-      t.test('explain names the endpoint the real packet reached', async (t) => {
-        const explain = topo.exec('client', process.execPath, [
-          'bin/svcplane.js', 'explain', '--cluster', file, '--mode', mode, '--node-name', NODE_NAME, '--node-ip', ADDR.nodeUplink,
-          '--pod-cidr', ADDR.podCIDR, '--src', `${ADDR.client}:40000`, '--dst', `${VIP.single}:80`, '--json',
-        ])
-        const decision = JSON.stringify(JSON.parse(explain))
-        t.match(decision, `${ADDR.pod2}:8080`, 'explain: the only endpoint, pod2')
-        t.match(decision, /"masquerade":true/, 'explain: masqueraded')
-        const rs = await topo.client('tcp', VIP.single, 80, 5)
-        t.same(new Set(rs.map((r) => r.reply)), new Set([`pod2 ${ADDR.nodeBridge}`]), 'the packets: pod2, from the node address')
-      })
+      t.test('explain names the endpoint the real packet reached', (t) => explainAgrees(t, topo, file, mode))
 
-      t.test('an endpoint removed while a client keeps going: no request lost after the sync', async (t) => {
-        const loop = topo.clientProcess('tcp', VIP.web, 80, 300, 2000, 10)
-        await loop.waitFor(/"i":29,/, 30_000)
-        const from = run.lines.length
-        writeCluster(file, clusterObjects([ADDR.pod1]))
-        await run.waitFor(/applied partial/, 30_000, from)
-        const appliedAt = Date.now()
-        // The endpoint is gone from the rules: its server may now stop, as a terminated pod's does.
-        await topo.backends.get('pod2')!.stop()
-        await loop.done(300 * 2100 + 10_000)
-        const rs = parseClient(loop)
-        t.equal(rs.length, 300, 'the client finished')
-        t.same(errorsOf(rs), [], 'no request failed')
-        t.ok(rs.some((r) => r.start < appliedAt && podOf(r) === 'pod2'), 'pod2 served before the change')
-        t.same(rs.filter((r) => r.start > appliedAt && podOf(r) !== 'pod1').map((r) => `#${r.i} ${r.reply}`), [], 'after the sync, pod1 only')
-        await topo.startBackends(['pod2'])
-        const back = run.lines.length
-        writeCluster(file, clusterObjects())
-        await run.waitFor(/applied partial/, 30_000, back)
-      })
+      t.test('an endpoint removed while a client keeps going: no request lost after the sync', (t) => endpointRemoval(t, topo, file, run))
 
       t.test('a restart takes over the rules a previous run left; --cleanup removes them', async (t) => {
         t.equal(await run.stop(), 0, `stopped cleanly ${run.stderr.slice(-600)}`)

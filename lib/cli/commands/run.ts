@@ -39,6 +39,8 @@ function combine(...hooks: SyncHooks[]): SyncHooks {
   return out
 }
 
+const nsPer = (ms: number, n: number) => (n > 0 ? ((ms * 1e6) / n).toFixed(0) : '0')
+
 /** How often --cluster files are checked for changes (--apply follows them). */
 const CLUSTER_POLL_MS = 250
 
@@ -66,7 +68,8 @@ export const runCommand: Command = {
     '(`svcplane proxy` forwards in userspace). ' +
     'With --apply (modes iptables and nftables, needs root) every sync is written to this node as kube-proxy writes it: iptables-restore (full first, --noflush partial after) ' +
     'with the jumps from the built-in chains, or nft -f; forwarding and route_localnet are set in this network namespace; a restart takes over what a previous run left; ' +
-    'a --cluster file is then followed (re-read when it changes). --cleanup removes everything any mode installed and exits. ' +
+    'a --cluster file is then followed (re-read when it changes). With --apply in native mode the kernel does no Service NAT: Service packets are routed into a TUN device ' +
+    '(svcp0) and rewritten by the native dataplane in batches (docs/node.md). --cleanup removes everything any mode installed and exits. ' +
     'The cluster is --kubeconfig PATH, else the in-cluster service account when running in a pod, else $KUBECONFIG or ~/.kube/config; ' +
     '--cluster FILE runs offline from a dump instead. Services and EndpointSlices are listed and watched (bookmarks, reconnects with backoff, relist on 410 Gone); ' +
     'changes are batched by --min-sync-period and a full sync runs every --sync-period. ' +
@@ -84,8 +87,8 @@ export const runCommand: Command = {
     { name: 'metrics-bind-address', type: 'string', valueName: 'IP:PORT', default: '127.0.0.1:10249', description: 'serve /metrics (and /healthz, /proxyMode, /configz, dumps) here' },
     { name: 'healthz-bind-address', type: 'string', valueName: 'IP:PORT', default: '127.0.0.1:10256', description: 'serve kube-proxy\'s /healthz and /livez here' },
     { name: 'health-check-bind-address', type: 'list', valueName: 'IP', description: 'addresses of the health check node port servers (default: every address with --apply, as kube-proxy; loopback otherwise, because a node that forwards nothing must not tell a load balancer it is healthy)' },
-    { name: 'apply', type: 'boolean', description: 'write the mode\'s rules to this node after every sync (iptables, nftables modes; root)' },
-    { name: 'cleanup', type: 'boolean', description: 'remove every iptables chain and jump and nft table any mode installed on this node, then exit (kube-proxy --cleanup)' },
+    { name: 'apply', type: 'boolean', description: 'write the mode\'s rules to this node after every sync (iptables, nftables modes; native: move the packets through a TUN device; root)' },
+    { name: 'cleanup', type: 'boolean', description: 'remove every iptables chain and jump and nft table any mode installed on this node (and native mode\'s policy rules), then exit (kube-proxy --cleanup)' },
     { name: 'iptables-backend', type: 'string', valueName: 'NAME', choices: IPTABLES_BACKENDS, default: 'iptables', description: 'with --apply in iptables mode: the iptables binaries (iptables picks the distribution\'s backend)' },
     { name: 'label-selector', type: 'string', hidden: true, description: 'override the label selector of the watches' },
     { name: 'once', type: 'boolean', description: 'list, sync once, print the summary and exit' },
@@ -138,6 +141,7 @@ export const runCommand: Command = {
         iptablesBackend: v['iptables-backend'] as IptablesBackend,
         onApplied: (a) => log.info(`applied ${a.full ? 'full' : 'partial'} ${a.mode} rules (${a.bytes} bytes) in ${a.durationMs.toFixed(1)} ms`),
         onError: (err) => log.error(`applying the rules failed (the node keeps its previous rules; the next apply is full): ${err.message}`),
+        onPacketError: (err) => log.error(`native packet pump: ${err.message}`),
       }).catch((err: Error) => {
         throw new CliError(`--apply: ${err.message}`, { cause: err })
       })
@@ -322,6 +326,10 @@ export const runCommand: Command = {
           // Shutting down: nothing more useful to do with it.
         }
       }
+      // Native mode: the pump stops and the TUN device, its rules and table go before the dataplane.
+      const pump = applier?.native?.stats.pump
+      if (pump) log.info(`native packet pump: ${pump.packets} packets in ${pump.batches} batches (${pump.written} written back, ${pump.errors} failed batches), ${nsPer(pump.busyMs, pump.packets)} ns/packet, ${nsPer(pump.processMs, pump.packets)} of them in processPackets`)
+      await applier?.close().catch((err: Error) => log.error(`removing the native mode's device and rules failed: ${err.message}`))
       proxier.dataplane?.destroy()
     }
   },
