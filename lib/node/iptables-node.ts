@@ -32,7 +32,7 @@ const SERVICE_CHAIN = /^KUBE-(SVC|SVL|EXT|FW|SEP|XLB)-/
  */
 const OWNED_CHAINS: Record<'nat' | 'filter', RegExp> = {
   nat: /^KUBE-(SERVICES|NODEPORTS|POSTROUTING|MARK-MASQ|PROXY-CANARY|PORTALS-CONTAINER|PORTALS-HOST|NODEPORT-CONTAINER|NODEPORT-HOST|(SVC|SVL|EXT|FW|SEP|XLB)-[A-Z0-9]+)$/,
-  filter: /^KUBE-(SERVICES|EXTERNAL-SERVICES|FORWARD|NODEPORTS|PROXY-FIREWALL|FIREWALL|PROXY-CANARY)$/,
+  filter: /^KUBE-(SERVICES|EXTERNAL-SERVICES|FORWARD|NODEPORTS|PROXY-FIREWALL|FIREWALL|PROXY-CANARY|NODEPORT-NON-LOCAL)$/,
 }
 
 const BUILTIN_CHAINS = new Set(['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'])
@@ -150,16 +150,21 @@ export class IptablesNode {
     const jumps = renderJumpRules({ ipFamily: this.family === 'IPv6' ? 6 : 4, localhostNodePorts })
     for (const table of ['filter', 'nat'] as const) {
       // Listed top first; inserting at the top in reverse order leaves them in that order.
-      for (const rule of [...jumps[table]].reverse()) {
-        const args = tokenizeLine(rule, 0).map((t) => t.text)
-        const [, chain, ...spec] = args
-        const target = spec[spec.indexOf('-j') + 1]!
-        const made = await runTool(this.iptables, ['-w', '5', '-t', table, '-N', target])
-        if (made.status !== 0 && !/exists/i.test(made.stderr)) await runChecked(this.iptables, ['-w', '5', '-t', table, '-N', target])
-        const present = await runTool(this.iptables, ['-w', '5', '-t', table, '-C', chain!, ...spec])
-        if (present.status !== 0) await runChecked(this.iptables, ['-w', '5', '-t', table, '-I', chain!, ...spec])
-      }
+      for (const rule of [...jumps[table]].reverse()) await this.ensureJump(table, `-I ${rule.replace(/^-A /, '')}`)
     }
+  }
+
+  /**
+   * One jump from a built-in chain, as an `-I CHAIN ...` (prepend) or `-A CHAIN ...` (append)
+   * rule: its target chain created when missing, the rule added unless `-C` finds it.
+   */
+  async ensureJump(table: 'nat' | 'filter', rule: string): Promise<void> {
+    const [op, chain, ...spec] = tokenizeLine(rule, 0).map((t) => t.text)
+    const target = spec[spec.indexOf('-j') + 1]!
+    const made = await runTool(this.iptables, ['-w', '5', '-t', table, '-N', target])
+    if (made.status !== 0 && !/exists/i.test(made.stderr)) await runChecked(this.iptables, ['-w', '5', '-t', table, '-N', target])
+    const present = await runTool(this.iptables, ['-w', '5', '-t', table, '-C', chain!, ...spec])
+    if (present.status !== 0) await runChecked(this.iptables, ['-w', '5', '-t', table, op === '-A' ? '-A' : '-I', chain!, ...spec])
   }
 
   /** The kernel's chains per table (iptables-save). */

@@ -1,7 +1,8 @@
 // Applies a Proxier's mode to the node this process runs on, after every sync, as kube-proxy's
 // proxiers write their rules: iptables-restore (full first, --noflush partial after, full on
 // every periodic sync and after a failure) and nft -f (the first transaction, then each sync's
-// stale-chain deletion and transaction). Each sync's text is rendered when the sync finishes
+// stale-chain deletion and transaction), and the userspace mode's portal chains next to its
+// listeners (userspace-node.ts). Each sync's text is rendered when the sync finishes
 // and applied in order; a failed apply leaves the previous rules (both tools are atomic) and
 // the next apply is a full one, rendered from the model as it then stands.
 import { show } from '../util/show.js'
@@ -10,9 +11,10 @@ import type { Proxier } from '../modes/index.js'
 import { IPTABLES_BACKENDS, IptablesNode, type IptablesBackend, type IptablesFeatures, type IPFamily } from './iptables-node.js'
 import { NftablesNode, type NftFamily } from './nftables-node.js'
 import { neededSysctls, setSysctls } from './sysctls.js'
+import { listeningUserspace, userspaceFamily, UserspaceNode } from './userspace-node.js'
 
 /** The modes a node can run today. */
-export const APPLIABLE_MODES = ['iptables', 'nftables'] as const
+export const APPLIABLE_MODES = ['iptables', 'nftables', 'userspace'] as const
 export type AppliableMode = (typeof APPLIABLE_MODES)[number]
 
 export interface NodeApplierOptions {
@@ -36,9 +38,13 @@ export interface AppliedInfo {
 
 interface Job {
   full: boolean
+  /** Bytes of rule text; a job that renders when it runs sets it then. */
   bytes: number
   run(): Promise<void>
 }
+
+/** How long open userspace connections get to end at shutdown. */
+const USERSPACE_DRAIN_MS = 2000
 
 const NFT_FAMILY: Record<IPFamily, NftFamily> = { IPv4: 'ip', IPv6: 'ip6' }
 
@@ -54,6 +60,7 @@ export class NodeApplier {
   private readonly families: IPFamily[]
   private readonly iptables = new Map<IPFamily, IptablesNode>()
   private readonly nft = new NftablesNode()
+  private readonly userspace: UserspaceNode | undefined
   private features = new Map<IPFamily, IptablesFeatures>()
   private needFull = true
   private pending: Job[] = []
@@ -67,8 +74,11 @@ export class NodeApplier {
     readonly mode: AppliableMode,
     private readonly options: NodeApplierOptions,
   ) {
-    this.families = [...proxier.options.node.families]
+    const us = mode === 'userspace' ? listeningUserspace(proxier) : undefined
+    // The userspace proxier serves the one family of its bind address.
+    this.families = us !== undefined ? [userspaceFamily(us)] : [...proxier.options.node.families]
     for (const f of this.families) this.iptables.set(f, new IptablesNode(options.iptablesBackend ?? 'iptables', f))
+    if (us !== undefined) this.userspace = new UserspaceNode(us, this.iptables.get(this.families[0]!)!)
   }
 
   /** Checks the options, probes the node's features and sets the sysctls; applies nothing yet. */
@@ -106,13 +116,23 @@ export class NodeApplier {
    * iptables apply a full one, as kube-proxy's periodic sync is.
    */
   synced(trigger: string = 'change'): void {
-    const full = this.needFull || (this.mode === 'iptables' && trigger === 'periodic')
+    const full = this.needFull || (this.mode !== 'nftables' && trigger === 'periodic')
     this.enqueue(this.render(full))
   }
 
   /** Resolves when every queued apply has run. */
   async idle(): Promise<void> {
     while (this.draining) await this.draining
+  }
+
+  /**
+   * Stops applying: waits for the queued applies; in userspace mode then removes the portal
+   * rules and closes the listeners (nothing would answer on their ports any more). The
+   * iptables and nftables modes' rules stay, as kube-proxy's do: a restart takes them over.
+   */
+  async shutdown(): Promise<void> {
+    await this.idle()
+    await this.userspace?.shutdown(USERSPACE_DRAIN_MS)
   }
 
   private enqueue(job: Job): void {
@@ -145,7 +165,13 @@ export class NodeApplier {
   }
 
   private render(full: boolean): Job {
+    if (this.userspace !== undefined) return this.renderUserspace(this.userspace, full)
     return this.mode === 'iptables' ? this.renderIptables(full) : this.renderNftables(full)
+  }
+
+  private renderUserspace(node: UserspaceNode, full: boolean): Job {
+    const job: Job = { full, bytes: 0, run: async () => void (job.bytes = await node.apply(full)) }
+    return job
   }
 
   private renderIptables(full: boolean): Job {

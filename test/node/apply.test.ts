@@ -6,46 +6,12 @@
 // restart taking over, and --cleanup. Needs root (skipped with a message otherwise). Every
 // loop is bounded in count and time; the namespaces are deleted in teardown and at exit.
 import t from 'tap'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ADDR, parseClient, sh, Topology, type ClientResult, type Child } from './topology'
-import { clusterObjects, NODE_NAME, NODE_PORT, runArgs, VIP, writeCluster } from './cluster'
+import { ADDR, errorsOf, installed, leftovers, parseClient, podOf, type Child } from './topology'
+import { clusterObjects, NODE_PORT, runArgs, VIP, writeCluster } from './cluster'
+import { endpointRemovalLosesNothing, serviceTrafficFlows, withTopology } from './scenarios'
 
-const topo = Topology.create('apply')
-
-const podOf = (r: ClientResult) => r.reply?.split(' ')[0]
-const peerOf = (r: ClientResult) => r.reply?.split(' ')[1]
-const errorsOf = (rs: ClientResult[]) => rs.filter((r) => r.error !== undefined).map((r) => `#${r.i}: ${r.error}`)
-
-/** svcplane's own rules in the node namespace: iptables KUBE-* chains and the nft kube-proxy tables. */
-function leftovers(topo: Topology): string[] {
-  const out: string[] = []
-  for (const save of ['iptables-nft-save', 'iptables-legacy-save'].filter(installed)) {
-    const text = topo.exec('node', save, [])
-    out.push(...text.split('\n').filter((l) => /^:KUBE-|-j KUBE-/.test(l)).map((l) => `${save}: ${l}`))
-  }
-  out.push(...topo.exec('node', 'nft', ['list', 'tables']).split('\n').filter((l) => l.includes('kube-proxy')))
-  return out
-}
-
-function installed(cmd: string): boolean {
-  return sh('sh', ['-c', `command -v ${cmd}`]).ok
-}
-
-if ('skip' in topo) {
-  t.plan(0, `skipped: ${topo.skip}`)
-} else {
-  const dir = mkdtempSync(join(tmpdir(), 'svcplane-apply-'))
-  t.teardown(async () => {
-    await topo.remove()
-    rmSync(dir, { recursive: true, force: true })
-  })
-
-  t.before(async () => {
-    await topo.startBackends()
-  })
-
+withTopology('apply', (topo, dir) => {
   // iptables with the distribution's backend (nf_tables here), with iptables-legacy, and nftables.
   const variants: Record<string, { mode: 'iptables' | 'nftables'; extra: string[] }> = {
     iptables: { mode: 'iptables', extra: [] },
@@ -67,14 +33,7 @@ if ('skip' in topo) {
       await run.waitFor(/applied full/, 60_000)
       t.equal(topo.exec('node', 'cat', ['/proc/sys/net/ipv4/ip_forward']).trim(), '1', 'forwarding set in the node namespace')
 
-      t.test('ClusterIP and NodePort reach both pods, masqueraded (the client is outside the pod CIDR)', async (t) => {
-        for (const [what, host, port] of [['ClusterIP', VIP.web, 80], ['NodePort', ADDR.nodeUplink, NODE_PORT.web]] as const) {
-          const rs = await topo.client('tcp', host, port, 40)
-          t.same(errorsOf(rs), [], `${what}: every request answered`)
-          t.same(new Set(rs.map(podOf)), new Set(['pod1', 'pod2']), `${what}: both endpoints reached`)
-          t.same(new Set(rs.map(peerOf)), new Set([ADDR.nodeBridge]), `${what}: the pods see the node's address`)
-        }
-      })
+      serviceTrafficFlows(t, topo, file, mode, /"masquerade":true/)
 
       t.test('externalTrafficPolicy Local: NodePort to the local pod keeps the client address', async (t) => {
         const rs = await topo.client('tcp', ADDR.nodeUplink, NODE_PORT.local, 10)
@@ -90,53 +49,7 @@ if ('skip' in topo) {
         t.same(new Set(rs.map((r) => r.reply)), new Set([`pod2 ${ADDR.pod1}`]))
       })
 
-      t.test('UDP request/reply through the ClusterIP and the NodePort', async (t) => {
-        for (const [what, host, port] of [['ClusterIP', VIP.web, 53], ['NodePort', ADDR.nodeUplink, NODE_PORT.webUdp]] as const) {
-          const rs = await topo.client('udp', host, port, 30)
-          t.same(errorsOf(rs), [], `${what}: every request answered`)
-          t.same(new Set(rs.map(podOf)), new Set(['pod1', 'pod2']), `${what}: both endpoints reached`)
-          t.same(new Set(rs.map(peerOf)), new Set([ADDR.nodeBridge]), `${what}: masqueraded`)
-        }
-      })
-
-      t.test('ClientIP affinity keeps the client on one pod', async (t) => {
-        const rs = await topo.client('tcp', VIP.sticky, 80, 15)
-        t.same(errorsOf(rs), [])
-        t.equal(new Set(rs.map(podOf)).size, 1, `one pod: ${[...new Set(rs.map(podOf))].join(', ')}`)
-      })
-
-      t.test('explain names the endpoint the real packet reached', async (t) => {
-        const explain = topo.exec('client', process.execPath, [
-          'bin/svcplane.js', 'explain', '--cluster', file, '--mode', mode, '--node-name', NODE_NAME, '--node-ip', ADDR.nodeUplink,
-          '--pod-cidr', ADDR.podCIDR, '--src', `${ADDR.client}:40000`, '--dst', `${VIP.single}:80`, '--json',
-        ])
-        const decision = JSON.stringify(JSON.parse(explain))
-        t.match(decision, `${ADDR.pod2}:8080`, 'explain: the only endpoint, pod2')
-        t.match(decision, /"masquerade":true/, 'explain: masqueraded')
-        const rs = await topo.client('tcp', VIP.single, 80, 5)
-        t.same(new Set(rs.map((r) => r.reply)), new Set([`pod2 ${ADDR.nodeBridge}`]), 'the packets: pod2, from the node address')
-      })
-
-      t.test('an endpoint removed while a client keeps going: no request lost after the sync', async (t) => {
-        const loop = topo.clientProcess('tcp', VIP.web, 80, 300, 2000, 10)
-        await loop.waitFor(/"i":29,/, 30_000)
-        const from = run.lines.length
-        writeCluster(file, clusterObjects([ADDR.pod1]))
-        await run.waitFor(/applied partial/, 30_000, from)
-        const appliedAt = Date.now()
-        // The endpoint is gone from the rules: its server may now stop, as a terminated pod's does.
-        await topo.backends.get('pod2')!.stop()
-        await loop.done(300 * 2100 + 10_000)
-        const rs = parseClient(loop)
-        t.equal(rs.length, 300, 'the client finished')
-        t.same(errorsOf(rs), [], 'no request failed')
-        t.ok(rs.some((r) => r.start < appliedAt && podOf(r) === 'pod2'), 'pod2 served before the change')
-        t.same(rs.filter((r) => r.start > appliedAt && podOf(r) !== 'pod1').map((r) => `#${r.i} ${r.reply}`), [], 'after the sync, pod1 only')
-        await topo.startBackends(['pod2'])
-        const back = run.lines.length
-        writeCluster(file, clusterObjects())
-        await run.waitFor(/applied partial/, 30_000, back)
-      })
+      t.test('an endpoint removed while a client keeps going: no request lost after the sync', (t) => endpointRemovalLosesNothing(t, topo, run, file, VIP.web, /applied partial/))
 
       t.test('a restart takes over the rules a previous run left; --cleanup removes them', async (t) => {
         t.equal(await run.stop(), 0, `stopped cleanly ${run.stderr.slice(-600)}`)
@@ -156,4 +69,4 @@ if ('skip' in topo) {
       })
     })
   }
-}
+})

@@ -91,6 +91,8 @@ t.test('NodeApplier: modes it cannot apply and bad options are errors naming the
     await t.rejects(NodeApplier.create(p, { sysctls: false }), { name: 'RangeError', code: 'INVALID', message: new RegExp(`mode "${mode}" cannot be applied`) })
     p.dataplane?.destroy()
   }
+  const model = new Proxier({ mode: 'userspace', ...node })
+  await t.rejects(NodeApplier.create(model, { sysctls: false }), { name: 'RangeError', code: 'INVALID', message: /userspace: \{ listen: true \}/ }, 'a userspace Proxier that does not listen')
   const p = new Proxier({ mode: 'iptables', ...node })
   await t.rejects(NodeApplier.create(p, { iptablesBackend: 'xtables' as never, sysctls: false }), { name: 'TypeError', message: /iptablesBackend must be one of .*"xtables"/ })
   await t.rejects(NodeApplier.create(p, null as never), { name: 'TypeError', message: /options must be an object/ })
@@ -100,6 +102,9 @@ t.test('svcplane run --apply refuses a mode it cannot apply, before touching the
   for (const mode of ['native', 'ipvs']) {
     const r = await cli('run', '--cluster', CLUSTER, ...NODE, '--mode', mode, '--apply', '--once')
     t.equal(r.code, 2, `${mode}: usage error`)
-    t.match(r.err, new RegExp(`--apply: mode ${mode} cannot be applied to a node yet \\(iptables, nftables can\\)`))
+    t.match(r.err, new RegExp(`--apply: mode ${mode} cannot be applied to a node yet \\(iptables, nftables, userspace.* can\\)`))
   }
+  const r = await cli('run', '--cluster', CLUSTER, ...NODE, '--proxy-mode', 'iptables', '--proxy-port-range', '36000-36099', '--once')
+  t.equal(r.code, 2, '--proxy-port-range outside userspace --apply: usage error')
+  t.match(r.err, /--proxy-port-range is for --proxy-mode userspace with --apply/)
 })
