@@ -102,6 +102,7 @@ export const runCommand: Command = {
     'svcplane run --cluster cluster.json --node-ip 192.168.0.2 --metrics-bind-address 127.0.0.1:0',
     'svcplane run --kubeconfig kc.yaml --node-ip 192.168.0.2 --once --json',
     'svcplane run --cluster cluster.json --mode nftables --node-ip 192.168.0.2 --pod-cidr 10.244.0.0/16 --apply',
+    'svcplane run --cluster cluster.json --proxy-mode userspace --node-ip 192.168.0.2 --proxy-port-range 36000-36999 --apply',
     'svcplane run --cleanup',
   ],
   async run({ options: v, io, command, given }) {
