@@ -77,9 +77,10 @@ export function withStaleChainsDeleted(text: string, kernelNatChains: Iterable<s
 /**
  * The restore text that removes everything svcplane wrote to one table of an iptables-save
  * text: `-D` for each jump from a built-in chain to an owned chain, then every owned chain
- * flushed and deleted. "" when nothing is left.
+ * flushed and deleted. "" when nothing is left. `only` narrows it to the owned chains it matches
+ * (one mode's).
  */
-export function cleanupText(save: string): string {
+export function cleanupText(save: string, only?: RegExp): string {
   let out = ''
   let table = ''
   let lines: string[] = []
@@ -89,7 +90,10 @@ export function cleanupText(save: string): string {
     lines = []
     owned = []
   }
-  const pattern = () => OWNED_CHAINS[table as 'nat' | 'filter']
+  const pattern = () => {
+    const base = OWNED_CHAINS[table as 'nat' | 'filter'] as RegExp | undefined
+    return base === undefined ? undefined : { test: (c: string) => base.test(c) && (only?.test(c) ?? true) }
+  }
   for (const line of save.split('\n')) {
     if (line.startsWith('*')) {
       flush()
@@ -183,9 +187,9 @@ export class IptablesNode {
     await this.restoreText(withStaleChainsDeleted(text, nat))
   }
 
-  /** Removes every jump and chain svcplane installed in this family's tables; idempotent. */
-  async cleanup(): Promise<void> {
-    const text = cleanupText(await runChecked(this.save, []))
+  /** Removes every jump and chain svcplane installed in this family's tables (or those `only` matches); idempotent. */
+  async cleanup(only?: RegExp): Promise<void> {
+    const text = cleanupText(await runChecked(this.save, []), only)
     if (text !== '') await this.restoreText(text)
   }
 }

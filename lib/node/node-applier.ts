@@ -66,6 +66,8 @@ export class NodeApplier {
   private pending: Job[] = []
   private draining: Promise<void> | undefined
   private applies = 0
+  /** shutdown() ran: later syncs apply nothing. */
+  private stopped = false
   private failures = 0
   lastError: Error | undefined
 
@@ -116,6 +118,7 @@ export class NodeApplier {
    * iptables apply a full one, as kube-proxy's periodic sync is.
    */
   synced(trigger: string = 'change'): void {
+    if (this.stopped) return
     const full = this.needFull || (this.mode !== 'nftables' && trigger === 'periodic')
     this.enqueue(this.render(full))
   }
@@ -129,8 +132,10 @@ export class NodeApplier {
    * Stops applying: waits for the queued applies; in userspace mode then removes the portal
    * rules and closes the listeners (nothing would answer on their ports any more). The
    * iptables and nftables modes' rules stay, as kube-proxy's do: a restart takes them over.
+   * Syncs after it apply nothing.
    */
   async shutdown(): Promise<void> {
+    this.stopped = true
     await this.idle()
     await this.userspace?.shutdown(USERSPACE_DRAIN_MS)
   }

@@ -10,6 +10,9 @@ import { SvcplaneRangeError } from '../errors.js'
 import type { Proxier, UserspaceMode } from '../modes/index.js'
 import type { IptablesNode } from './iptables-node.js'
 
+/** The chains the userspace proxier writes (what its shutdown removes, and nothing else). */
+const PORTAL_CHAINS = /^KUBE-(PORTALS-CONTAINER|PORTALS-HOST|NODEPORT-CONTAINER|NODEPORT-HOST|NODEPORT-NON-LOCAL)$/
+
 /** The userspace mode of a Proxier that may be applied: it must open its proxy sockets. */
 export function listeningUserspace(proxier: Proxier): UserspaceMode {
   const view = proxier.inspect()
@@ -55,7 +58,7 @@ export class UserspaceNode {
    */
   async shutdown(drainMs: number): Promise<void> {
     try {
-      await this.iptables.cleanup()
+      await this.iptables.cleanup(PORTAL_CHAINS)
     } finally {
       await this.mode.close({ drainMs })
     }

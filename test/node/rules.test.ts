@@ -51,6 +51,8 @@ t.test('cleanupText removes the jumps from built-in chains, then every chain a m
   // Declaring a chain flushes it, so -X finds it empty and unreferenced.
   t.ok(text.indexOf(':KUBE-SVC-AAAA') < text.indexOf('-X KUBE-SVC-AAAA'))
   t.equal(cleanupText('*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n'), '', 'nothing left: nothing to write')
+  const portals = cleanupText(SAVE, /^KUBE-PORTALS-/)
+  t.equal(portals, '*nat\n:KUBE-PORTALS-HOST - [0:0]\n-D OUTPUT -m comment --comment "handled by the userspace proxy" -j KUBE-PORTALS-HOST\n-X KUBE-PORTALS-HOST\nCOMMIT\n', 'only: one mode\'s chains and their jumps')
 })
 
 t.test('withStaleChainsDeleted: a full restore deletes the service chains a previous run left', async (t) => {
