@@ -1,11 +1,12 @@
 // svcplane run --apply on a real node, measured: in test/node/topology.ts's namespaces (client,
 // node, two pods), HTTP requests from the client one connection at a time (connect, GET, close),
-// straight to a pod and through a ClusterIP in iptables, nftables and native mode. Reports
-// requests/s and connect latency p50/p99; then a UDP blaster's request/reply exchanges per second
-// on the same paths, a TCP bulk transfer's MB/s and packets/s, and the native pump's ns/packet.
+// straight to a pod and through a ClusterIP in each mode a node runs (iptables, nftables, the
+// userspace proxy, native). Reports requests/s, connect and whole-request latency p50/p99; then
+// a UDP blaster's request/reply exchanges per second on the same paths, a TCP bulk transfer's
+// MB/s and packets/s, and the native pump's ns/packet.
 // Bounded: REQUESTS per run, each with a 2 s timeout; DATAGRAMS per UDP row, at most 30 s;
 // BULK_BYTES per bulk row, at most 60 s. Needs root.
-// Run: npx tsc -p tsconfig.json && npx ts-node-transpile-only bench/node.ts [REQUESTS] [DATAGRAMS] [BULK_BYTES]
+// Run: npx tsc -p tsconfig.json && npx ts-node-transpile-only bench/node.ts [REQUESTS] [DATAGRAMS] [BULK_BYTES] [MODE,...]
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -23,6 +24,15 @@ const BULK_MS = 60_000
 const BULK_PORT = 9000
 const BULK_VIP = '10.96.0.20'
 
+/** The modes measured, with their extra `svcplane run` flags; another mode a node runs adds its row. */
+const MODES: Record<string, string[]> = {
+  iptables: [],
+  nftables: [],
+  userspace: ['--proxy-port-range', '36000-36999'],
+  native: [],
+}
+const PICKED = (process.argv[5] ?? Object.keys(MODES).join(',')).split(',')
+
 function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!
 }
@@ -30,7 +40,9 @@ function quantile(sorted: number[], q: number): number {
 function summary(what: string, rs: ClientResult[], wallMs: number): string {
   const ok = rs.filter((r) => r.error === undefined)
   const connect = ok.map((r) => r.connectMs!).sort((a, b) => a - b)
-  return `| ${what} | ${ok.length}/${rs.length} | ${((ok.length / wallMs) * 1000).toFixed(0)} | ${quantile(connect, 0.5).toFixed(3)} | ${quantile(connect, 0.99).toFixed(3)} |`
+  const request = ok.map((r) => r.ms!).sort((a, b) => a - b)
+  const ms = (sorted: number[]) => [quantile(sorted, 0.5), quantile(sorted, 0.99)].map((x) => x.toFixed(3)).join(' | ')
+  return `| ${what} | ${ok.length}/${rs.length} | ${((ok.length / wallMs) * 1000).toFixed(0)} | ${ms(connect)} | ${ms(request)} |`
 }
 
 /** Request/reply datagrams per second through host:port (bench/udp-blaster.js in the client namespace). */
@@ -85,14 +97,16 @@ async function main(): Promise<void> {
     // The client reaches the pods directly too (through the node, no NAT).
     topo.exec('client', 'ip', ['route', 'add', ADDR.podCIDR, 'via', ADDR.nodeUplink])
     console.log(`${new Date().toISOString()}: ${REQUESTS} sequential HTTP requests per row, client -> node -> pod (veth + bridge)`)
-    console.log('| path | answered | requests/s | connect p50 ms | connect p99 ms |\n|---|---|---|---|---|')
+    // The userspace proxy accepts the connection itself: its connect time ends at the proxy, the
+    // request time includes its own dial to the pod.
+    console.log('| path | answered | requests/s | connect p50 ms | connect p99 ms | request p50 ms | request p99 ms |\n|---|---|---|---|---|---|---|')
     const udp: string[] = []
     const bulk: string[] = []
     const pumps: string[] = []
-    for (const mode of ['iptables', 'nftables', 'native']) {
+    for (const mode of PICKED) {
       const file = join(dir, `${mode}.json`)
       writeCluster(file, benchObjects())
-      const run = topo.spawn('node', process.execPath, runArgs(file, mode))
+      const run = topo.spawn('node', process.execPath, runArgs(file, mode, MODES[mode]))
       await run.waitFor(/applied full/, 60_000)
       for (const [what, host, port] of [[`direct to a pod (${mode} rules loaded)`, ADDR.pod1, TCP_PORT], [`ClusterIP, ${mode} mode`, VIP.web, 80]] as const) {
         const t0 = performance.now()

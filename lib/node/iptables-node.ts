@@ -32,7 +32,7 @@ const SERVICE_CHAIN = /^KUBE-(SVC|SVL|EXT|FW|SEP|XLB)-/
  */
 const OWNED_CHAINS: Record<'nat' | 'filter', RegExp> = {
   nat: /^KUBE-(SERVICES|NODEPORTS|POSTROUTING|MARK-MASQ|PROXY-CANARY|PORTALS-CONTAINER|PORTALS-HOST|NODEPORT-CONTAINER|NODEPORT-HOST|(SVC|SVL|EXT|FW|SEP|XLB)-[A-Z0-9]+)$/,
-  filter: /^KUBE-(SERVICES|EXTERNAL-SERVICES|FORWARD|NODEPORTS|PROXY-FIREWALL|FIREWALL|PROXY-CANARY)$/,
+  filter: /^KUBE-(SERVICES|EXTERNAL-SERVICES|FORWARD|NODEPORTS|PROXY-FIREWALL|FIREWALL|PROXY-CANARY|NODEPORT-NON-LOCAL)$/,
 }
 
 const BUILTIN_CHAINS = new Set(['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'])
@@ -77,9 +77,10 @@ export function withStaleChainsDeleted(text: string, kernelNatChains: Iterable<s
 /**
  * The restore text that removes everything svcplane wrote to one table of an iptables-save
  * text: `-D` for each jump from a built-in chain to an owned chain, then every owned chain
- * flushed and deleted. "" when nothing is left.
+ * flushed and deleted. "" when nothing is left. `only` narrows it to the owned chains it matches
+ * (one mode's).
  */
-export function cleanupText(save: string): string {
+export function cleanupText(save: string, only?: RegExp): string {
   let out = ''
   let table = ''
   let lines: string[] = []
@@ -89,7 +90,10 @@ export function cleanupText(save: string): string {
     lines = []
     owned = []
   }
-  const pattern = () => OWNED_CHAINS[table as 'nat' | 'filter']
+  const pattern = () => {
+    const base = OWNED_CHAINS[table as 'nat' | 'filter'] as RegExp | undefined
+    return base === undefined ? undefined : { test: (c: string) => base.test(c) && (only?.test(c) ?? true) }
+  }
   for (const line of save.split('\n')) {
     if (line.startsWith('*')) {
       flush()
@@ -150,16 +154,21 @@ export class IptablesNode {
     const jumps = renderJumpRules({ ipFamily: this.family === 'IPv6' ? 6 : 4, localhostNodePorts })
     for (const table of ['filter', 'nat'] as const) {
       // Listed top first; inserting at the top in reverse order leaves them in that order.
-      for (const rule of [...jumps[table]].reverse()) {
-        const args = tokenizeLine(rule, 0).map((t) => t.text)
-        const [, chain, ...spec] = args
-        const target = spec[spec.indexOf('-j') + 1]!
-        const made = await runTool(this.iptables, ['-w', '5', '-t', table, '-N', target])
-        if (made.status !== 0 && !/exists/i.test(made.stderr)) await runChecked(this.iptables, ['-w', '5', '-t', table, '-N', target])
-        const present = await runTool(this.iptables, ['-w', '5', '-t', table, '-C', chain!, ...spec])
-        if (present.status !== 0) await runChecked(this.iptables, ['-w', '5', '-t', table, '-I', chain!, ...spec])
-      }
+      for (const rule of [...jumps[table]].reverse()) await this.ensureJump(table, `-I ${rule.replace(/^-A /, '')}`)
     }
+  }
+
+  /**
+   * One jump from a built-in chain, as an `-I CHAIN ...` (prepend) or `-A CHAIN ...` (append)
+   * rule: its target chain created when missing, the rule added unless `-C` finds it.
+   */
+  async ensureJump(table: 'nat' | 'filter', rule: string): Promise<void> {
+    const [op, chain, ...spec] = tokenizeLine(rule, 0).map((t) => t.text)
+    const target = spec[spec.indexOf('-j') + 1]!
+    const made = await runTool(this.iptables, ['-w', '5', '-t', table, '-N', target])
+    if (made.status !== 0 && !/exists/i.test(made.stderr)) await runChecked(this.iptables, ['-w', '5', '-t', table, '-N', target])
+    const present = await runTool(this.iptables, ['-w', '5', '-t', table, '-C', chain!, ...spec])
+    if (present.status !== 0) await runChecked(this.iptables, ['-w', '5', '-t', table, op === '-A' ? '-A' : '-I', chain!, ...spec])
   }
 
   /** The kernel's chains per table (iptables-save). */
@@ -178,9 +187,9 @@ export class IptablesNode {
     await this.restoreText(withStaleChainsDeleted(text, nat))
   }
 
-  /** Removes every jump and chain svcplane installed in this family's tables; idempotent. */
-  async cleanup(): Promise<void> {
-    const text = cleanupText(await runChecked(this.save, []))
+  /** Removes every jump and chain svcplane installed in this family's tables (or those `only` matches); idempotent. */
+  async cleanup(only?: RegExp): Promise<void> {
+    const text = cleanupText(await runChecked(this.save, []), only)
     if (text !== '') await this.restoreText(text)
   }
 }

@@ -1,7 +1,8 @@
 // Applies a Proxier's mode to the node this process runs on, after every sync, as kube-proxy's
 // proxiers write their rules: iptables-restore (full first, --noflush partial after, full on
 // every periodic sync and after a failure) and nft -f (the first transaction, then each sync's
-// stale-chain deletion and transaction). Each sync's text is rendered when the sync finishes
+// stale-chain deletion and transaction), and the userspace mode's portal chains next to its
+// listeners (userspace-node.ts). Each sync's text is rendered when the sync finishes
 // and applied in order; a failed apply leaves the previous rules (both tools are atomic) and
 // the next apply is a full one, rendered from the model as it then stands. Native mode
 // (native-node.ts) installs its TUN device, rules and pump at create(); each sync rewrites the
@@ -13,9 +14,10 @@ import { IPTABLES_BACKENDS, IptablesNode, type IptablesBackend, type IptablesFea
 import { NftablesNode, type NftFamily } from './nftables-node.js'
 import { neededSysctls, setSysctls } from './sysctls.js'
 import { NativeNode } from './native-node.js'
+import { listeningUserspace, userspaceFamily, UserspaceNode } from './userspace-node.js'
 
 /** The modes a node can run today. */
-export const APPLIABLE_MODES = ['iptables', 'nftables', 'native'] as const
+export const APPLIABLE_MODES = ['iptables', 'nftables', 'userspace', 'native'] as const
 export type AppliableMode = (typeof APPLIABLE_MODES)[number]
 
 export interface NodeApplierOptions {
@@ -43,9 +45,13 @@ export interface AppliedInfo {
 
 interface Job {
   full: boolean
+  /** Bytes of rule text; a job that renders when it runs sets it then. */
   bytes: number
   run(): Promise<void>
 }
+
+/** How long open userspace connections get to end at shutdown. */
+const USERSPACE_DRAIN_MS = 2000
 
 const NFT_FAMILY: Record<IPFamily, NftFamily> = { IPv4: 'ip', IPv6: 'ip6' }
 
@@ -63,11 +69,14 @@ export class NodeApplier {
   private readonly nft = new NftablesNode()
   /** Native mode: the TUN device, its rules and the pump. */
   native: NativeNode | undefined
+  private readonly userspace: UserspaceNode | undefined
   private features = new Map<IPFamily, IptablesFeatures>()
   private needFull = true
   private pending: Job[] = []
   private draining: Promise<void> | undefined
   private applies = 0
+  /** shutdown() ran: later syncs apply nothing. */
+  private stopped = false
   private failures = 0
   lastError: Error | undefined
 
@@ -76,8 +85,11 @@ export class NodeApplier {
     readonly mode: AppliableMode,
     private readonly options: NodeApplierOptions,
   ) {
-    this.families = [...proxier.options.node.families]
+    const us = mode === 'userspace' ? listeningUserspace(proxier) : undefined
+    // The userspace proxier serves the one family of its bind address.
+    this.families = us !== undefined ? [userspaceFamily(us)] : [...proxier.options.node.families]
     for (const f of this.families) this.iptables.set(f, new IptablesNode(options.iptablesBackend ?? 'iptables', f))
+    if (us !== undefined) this.userspace = new UserspaceNode(us, this.iptables.get(this.families[0]!)!)
   }
 
   /** Checks the options, probes the node's features and sets the sysctls; applies nothing yet. */
@@ -116,13 +128,26 @@ export class NodeApplier {
    * iptables apply a full one, as kube-proxy's periodic sync is.
    */
   synced(trigger: string = 'change'): void {
-    const full = this.needFull || (this.mode === 'iptables' && trigger === 'periodic')
+    if (this.stopped) return
+    const full = this.needFull || (this.mode !== 'nftables' && trigger === 'periodic')
     this.enqueue(this.render(full))
   }
 
   /** Resolves when every queued apply has run. */
   async idle(): Promise<void> {
     while (this.draining) await this.draining
+  }
+
+  /**
+   * Stops applying: waits for the queued applies; in userspace mode then removes the portal
+   * rules and closes the listeners (nothing would answer on their ports any more). The
+   * iptables and nftables modes' rules stay, as kube-proxy's do: a restart takes them over.
+   * Syncs after it apply nothing.
+   */
+  async shutdown(): Promise<void> {
+    this.stopped = true
+    await this.idle()
+    await this.userspace?.shutdown(USERSPACE_DRAIN_MS)
   }
 
   private enqueue(job: Job): void {
@@ -162,6 +187,7 @@ export class NodeApplier {
 
   private render(full: boolean): Job {
     if (this.mode === 'native') return this.renderNative(full)
+    if (this.userspace !== undefined) return this.renderUserspace(this.userspace, full)
     return this.mode === 'iptables' ? this.renderIptables(full) : this.renderNftables(full)
   }
 
@@ -169,6 +195,11 @@ export class NodeApplier {
   private renderNative(full: boolean): Job {
     const text = this.native!.frontendsText()
     return { full, bytes: text.length, run: () => this.native!.syncFrontends(text) }
+  }
+
+  private renderUserspace(node: UserspaceNode, full: boolean): Job {
+    const job: Job = { full, bytes: 0, run: async () => void (job.bytes = await node.apply(full)) }
+    return job
   }
 
   private renderIptables(full: boolean): Job {

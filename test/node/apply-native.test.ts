@@ -11,10 +11,10 @@ import t from 'tap'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ADDR, parseClient, Topology, type Child } from './topology'
+import { ADDR, errorsOf, parseClient, peerOf, podOf, Topology, type Child } from './topology'
 import { clusterObjects, NODE_PORT, runArgs, VIP, writeCluster } from './cluster'
 import { makeService, port } from '../fixtures/objects'
-import { affinityKeepsOnePod, endpointRemoval, errorsOf, explainAgrees, localNodePortKeepsClient, peerOf, podOf, reachesBothPodsMasqueraded, udpThroughServices } from './scenarios'
+import { endpointRemovalLosesNothing, localNodePortKeepsClient, reachesBothPods, serviceTrafficFlows } from './scenarios'
 
 const EMPTY_VIP = '10.96.0.30'
 const topo = existsSync('/dev/net/tun') ? Topology.create('tun') : { skip: 'no /dev/net/tun (load the tun module)' }
@@ -68,7 +68,7 @@ if ('skip' in topo) {
     t.test('ClusterIP and NodePort reach both pods, masqueraded (the client is outside the pod CIDR), through the TUN', async (t) => {
       for (const [what, host, port] of [['ClusterIP', VIP.web, 80], ['NodePort', ADDR.nodeUplink, NODE_PORT.web]] as const) {
         const before = tunPackets(topo)
-        await reachesBothPodsMasqueraded(t, topo, what, 'tcp', host, port, 40)
+        await reachesBothPods(t, topo, 'tcp', [[what, host, port]], ADDR.nodeBridge, 40)
         const after = tunPackets(topo)
         // Each request is at least SYN, SYN-ACK, ACK, request, reply and two FINs each way through the TUN.
         t.ok(after.tx - before.tx >= 40 * 6, `${what}: ${after.tx - before.tx} packets went into the TUN`)
@@ -96,11 +96,8 @@ if ('skip' in topo) {
 
     t.test('externalTrafficPolicy Local: NodePort to the local pod keeps the client address', (t) => localNodePortKeepsClient(t, topo))
 
-    t.test('UDP request/reply through the ClusterIP and the NodePort', (t) => udpThroughServices(t, topo))
-
-    t.test('ClientIP affinity keeps the client on one pod', (t) => affinityKeepsOnePod(t, topo))
-
-    t.test('explain names the endpoint the real packet reached', (t) => explainAgrees(t, topo, file, 'native'))
+    // TCP and UDP through ClusterIP and NodePort, ClientIP affinity, explain against the real requests.
+    serviceTrafficFlows(t, topo, file, 'native', /"masquerade":true/)
 
     t.test('the kernel does no Service NAT: no KUBE chains, no kube-proxy table, no nat statement', async (t) => {
       const save = topo.exec('node', 'iptables-save', [])
@@ -111,7 +108,7 @@ if ('skip' in topo) {
       t.match(ruleset, /table ip svcplane-native[\s\S]*10\.96\.0\.10 \. tcp \. 80/, 'only the marking table, with the frontends set')
     })
 
-    t.test('an endpoint removed while a client keeps going: no request lost after the sync', (t) => endpointRemoval(t, topo, file, run))
+    t.test('an endpoint removed while a client keeps going: no request lost after the sync', (t) => endpointRemovalLosesNothing(t, topo, run, file, VIP.web, /applied partial/))
 
     t.test('a stop removes everything; a killed run leaves rules that --cleanup removes', async (t) => {
       t.equal(await run.stop(), 0, `stopped cleanly ${run.stderr.slice(-600)}`)

@@ -6,44 +6,12 @@
 // restart taking over, and --cleanup. Needs root (skipped with a message otherwise). Every
 // loop is bounded in count and time; the namespaces are deleted in teardown and at exit.
 import t from 'tap'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ADDR, parseClient, sh, Topology, type Child } from './topology'
+import { ADDR, errorsOf, installed, leftovers, parseClient, podOf, type Child } from './topology'
 import { clusterObjects, NODE_PORT, runArgs, VIP, writeCluster } from './cluster'
-import { affinityKeepsOnePod, endpointRemoval, errorsOf, explainAgrees, localNodePortKeepsClient, podOf, reachesBothPodsMasqueraded, udpThroughServices } from './scenarios'
+import { endpointRemovalLosesNothing, serviceTrafficFlows, withTopology } from './scenarios'
 
-const topo = Topology.create('apply')
-
-
-/** svcplane's own rules in the node namespace: iptables KUBE-* chains and the nft kube-proxy tables. */
-function leftovers(topo: Topology): string[] {
-  const out: string[] = []
-  for (const save of ['iptables-nft-save', 'iptables-legacy-save'].filter(installed)) {
-    const text = topo.exec('node', save, [])
-    out.push(...text.split('\n').filter((l) => /^:KUBE-|-j KUBE-/.test(l)).map((l) => `${save}: ${l}`))
-  }
-  out.push(...topo.exec('node', 'nft', ['list', 'tables']).split('\n').filter((l) => l.includes('kube-proxy')))
-  return out
-}
-
-function installed(cmd: string): boolean {
-  return sh('sh', ['-c', `command -v ${cmd}`]).ok
-}
-
-if ('skip' in topo) {
-  t.plan(0, `skipped: ${topo.skip}`)
-} else {
-  const dir = mkdtempSync(join(tmpdir(), 'svcplane-apply-'))
-  t.teardown(async () => {
-    await topo.remove()
-    rmSync(dir, { recursive: true, force: true })
-  })
-
-  t.before(async () => {
-    await topo.startBackends()
-  })
-
+withTopology('apply', (topo, dir) => {
   // iptables with the distribution's backend (nf_tables here), with iptables-legacy, and nftables.
   const variants: Record<string, { mode: 'iptables' | 'nftables'; extra: string[] }> = {
     iptables: { mode: 'iptables', extra: [] },
@@ -65,12 +33,13 @@ if ('skip' in topo) {
       await run.waitFor(/applied full/, 60_000)
       t.equal(topo.exec('node', 'cat', ['/proc/sys/net/ipv4/ip_forward']).trim(), '1', 'forwarding set in the node namespace')
 
-      t.test('ClusterIP and NodePort reach both pods, masqueraded (the client is outside the pod CIDR)', async (t) => {
-        await reachesBothPodsMasqueraded(t, topo, 'ClusterIP', 'tcp', VIP.web, 80, 40)
-        await reachesBothPodsMasqueraded(t, topo, 'NodePort', 'tcp', ADDR.nodeUplink, NODE_PORT.web, 40)
-      })
+      serviceTrafficFlows(t, topo, file, mode, /"masquerade":true/)
 
-      t.test('externalTrafficPolicy Local: NodePort to the local pod keeps the client address', (t) => localNodePortKeepsClient(t, topo))
+      t.test('externalTrafficPolicy Local: NodePort to the local pod keeps the client address', async (t) => {
+        const rs = await topo.client('tcp', ADDR.nodeUplink, NODE_PORT.local, 10)
+        t.same(errorsOf(rs), [])
+        t.same(new Set(rs.map((r) => r.reply)), new Set([`pod1 ${ADDR.client}`]), 'not masqueraded')
+      })
 
       t.test('traffic from a pod to a ClusterIP is not masqueraded', async (t) => {
         const c = topo.clientProcess('tcp', VIP.single, 80, 5, 2000, 0, 'pod1')
@@ -80,13 +49,7 @@ if ('skip' in topo) {
         t.same(new Set(rs.map((r) => r.reply)), new Set([`pod2 ${ADDR.pod1}`]))
       })
 
-      t.test('UDP request/reply through the ClusterIP and the NodePort', (t) => udpThroughServices(t, topo))
-
-      t.test('ClientIP affinity keeps the client on one pod', (t) => affinityKeepsOnePod(t, topo))
-
-      t.test('explain names the endpoint the real packet reached', (t) => explainAgrees(t, topo, file, mode))
-
-      t.test('an endpoint removed while a client keeps going: no request lost after the sync', (t) => endpointRemoval(t, topo, file, run))
+      t.test('an endpoint removed while a client keeps going: no request lost after the sync', (t) => endpointRemovalLosesNothing(t, topo, run, file, VIP.web, /applied partial/))
 
       t.test('a restart takes over the rules a previous run left; --cleanup removes them', async (t) => {
         t.equal(await run.stop(), 0, `stopped cleanly ${run.stderr.slice(-600)}`)
@@ -106,4 +69,4 @@ if ('skip' in topo) {
       })
     })
   }
-}
+})

@@ -1,6 +1,7 @@
 // A pod's server for the node tests: HTTP (one request a connection) and UDP on the given ports,
 // answering "<pod name> <peer address>" so a test sees which endpoint a packet reached and
-// whether it was masqueraded. Prints "listening" once both sockets are bound.
+// whether it was masqueraded. Prints "listening" once both sockets are bound; SIGTERM stops it
+// gracefully, as a terminating pod's server stops.
 'use strict'
 const http = require('node:http')
 const dgram = require('node:dgram')
@@ -20,4 +21,10 @@ const udp = dgram.createSocket('udp4')
 udp.on('message', (msg, rinfo) => udp.send(`${name} ${rinfo.address}\n`, rinfo.port, rinfo.address))
 udp.bind(Number(udpPort), '0.0.0.0', ready)
 
-process.on('SIGTERM', () => process.exit(0))
+// A terminating pod's server: no new connections, the ones it has are answered, then it exits
+// (bounded: after 5 s it exits anyway).
+process.on('SIGTERM', () => {
+  setTimeout(() => process.exit(0), 5000).unref()
+  udp.close()
+  server.close(() => process.exit(0))
+})

@@ -1,17 +1,20 @@
 // The cluster the node tests and the benchmark run: Services on ADDR's service CIDR with the two
 // pods as endpoints, written as a `kubectl get -o json` list that svcplane run follows.
 import { writeFileSync, renameSync } from 'node:fs'
-import { makeService, makeSlice, port } from '../fixtures/objects'
+import { makeService, makeSlice, port, type EP } from '../fixtures/objects'
 import { ADDR, TCP_PORT, UDP_PORT } from './topology'
 
 export const NODE_NAME = 'node-a'
 export const VIP = { web: '10.96.0.10', local: '10.96.0.11', single: '10.96.0.12', sticky: '10.96.0.13' }
 export const NODE_PORT = { web: 30080, webUdp: 30053, local: 30081 }
 
-const pod = (ip: string) => ({ ip, node: NODE_NAME })
+const pod = (e: string | EP): EP => (typeof e === 'string' ? { ip: e, node: NODE_NAME } : { node: NODE_NAME, ...e })
 
-/** The objects; `webEndpoints` picks which pods serve Service web (the one the removal test changes). */
-export function clusterObjects(webEndpoints: string[] = [ADDR.pod1, ADDR.pod2]): unknown[] {
+/**
+ * The objects; `webEndpoints` picks which pods serve Service web (the one the removal and
+ * rolling-update tests change): addresses, or endpoints with their conditions.
+ */
+export function clusterObjects(webEndpoints: Array<string | EP> = [ADDR.pod1, ADDR.pod2]): unknown[] {
   const ports = [{ name: 'http', port: TCP_PORT }, { name: 'dns', port: UDP_PORT, protocol: 'UDP' as const }]
   return [
     makeService('ns', 'web', {

@@ -1,6 +1,6 @@
-// The node tests' topology, also used by bench/node.ts: four network namespaces this process
-// creates (client, node, pod1, pod2; names carry the pid), a veth from the client to the node,
-// and a bridge on the node with a veth to each pod. Private addresses exist only inside them and
+// The node tests' topology, also used by bench/node.ts: network namespaces this process creates
+// (client, node, and pods pod1, pod2, optionally pod3, pod4; names carry the pid), a veth from
+// the client to the node, and a bridge on the node with a veth to each pod. Private addresses exist only inside them and
 // routes only lead between them, so no packet leaves. Everything is deleted by remove(), also at
 // exit. Servers and svcplane run as child processes inside the namespaces (`ip netns exec`).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
@@ -13,6 +13,8 @@ export const ADDR = {
   nodeBridge: '10.244.0.1',
   pod1: '10.244.0.11',
   pod2: '10.244.0.12',
+  pod3: '10.244.0.13',
+  pod4: '10.244.0.14',
   podCIDR: '10.244.0.0/16',
   serviceCIDR: '10.96.0.0/16',
 }
@@ -100,22 +102,34 @@ export class Child {
   }
 }
 
+export type PodName = 'pod1' | 'pod2' | 'pod3' | 'pod4'
+
 export class Topology {
-  readonly ns: Record<'client' | 'node' | 'pod1' | 'pod2', string>
+  /** Every name; only `pods` of the pod namespaces exist. */
+  readonly ns: Record<'client' | 'node' | PodName, string>
   private readonly children: Child[] = []
   private removed = false
 
-  private constructor(tag: string) {
+  private constructor(
+    tag: string,
+    readonly pods: readonly PodName[],
+  ) {
     const id = `${process.pid}-${randomBytes(2).toString('hex')}`
-    this.ns = { client: `svcplane-${tag}-c-${id}`, node: `svcplane-${tag}-n-${id}`, pod1: `svcplane-${tag}-p1-${id}`, pod2: `svcplane-${tag}-p2-${id}` }
+    const pod = (n: number) => `svcplane-${tag}-p${n}-${id}`
+    this.ns = { client: `svcplane-${tag}-c-${id}`, node: `svcplane-${tag}-n-${id}`, pod1: pod(1), pod2: pod(2), pod3: pod(3), pod4: pod(4) }
   }
 
-  /** The topology, or why it cannot be built here. */
-  static create(tag: string): Topology | { skip: string } {
+  /** The namespaces that exist. */
+  private get created(): string[] {
+    return [this.ns.client, this.ns.node, ...this.pods.map((p) => this.ns[p])]
+  }
+
+  /** The topology (pods pod1 and pod2 unless `pods` says more), or why it cannot be built here. */
+  static create(tag: string, pods: readonly PodName[] = ['pod1', 'pod2']): Topology | { skip: string } {
     if (process.platform !== 'linux') return { skip: 'not Linux' }
     if (process.getuid?.() !== 0) return { skip: 'needs root for network namespaces (CI runs this as root)' }
     for (const tool of ['ip', 'nft', 'iptables-restore']) if (!which(tool)) return { skip: `${tool} is not installed (apt-get install -y iproute2 nftables iptables)` }
-    const t = new Topology(tag)
+    const t = new Topology(tag, pods)
     process.on('exit', () => t.removeNamespaces())
     const err = t.build()
     if (err !== undefined) {
@@ -140,10 +154,10 @@ export class Topology {
   }
 
   private build(): string | undefined {
-    const { client, node, pod1, pod2 } = this.ns
+    const { client, node } = this.ns
     const steps: string[][] = [
-      ...Object.values(this.ns).map((n) => ['netns', 'add', n]),
-      ...Object.values(this.ns).map((n) => ['-n', n, 'link', 'set', 'lo', 'up']),
+      ...this.created.map((n) => ['netns', 'add', n]),
+      ...this.created.map((n) => ['-n', n, 'link', 'set', 'lo', 'up']),
       ['-n', client, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'uplink', 'netns', node],
       ['-n', client, 'addr', 'add', `${ADDR.client}/24`, 'dev', 'eth0'],
       ['-n', client, 'link', 'set', 'eth0', 'up'],
@@ -154,8 +168,8 @@ export class Topology {
       ['-n', node, 'addr', 'add', `${ADDR.nodeBridge}/24`, 'dev', 'br0'],
       ['-n', node, 'link', 'set', 'br0', 'up'],
     ]
-    for (const [pod, addr] of [[pod1, ADDR.pod1], [pod2, ADDR.pod2]] as const) {
-      const peer = pod === pod1 ? 'veth1' : 'veth2'
+    for (const name of this.pods) {
+      const [pod, addr, peer] = [this.ns[name], ADDR[name], `veth${name.slice(3)}`]
       steps.push(
         ['-n', pod, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', peer, 'netns', node],
         ['-n', pod, 'addr', 'add', `${addr}/24`, 'dev', 'eth0'],
@@ -172,10 +186,10 @@ export class Topology {
     return undefined
   }
 
-  readonly backends = new Map<'pod1' | 'pod2', Child>()
+  readonly backends = new Map<PodName, Child>()
 
   /** Starts the backend server in these pods and waits until it listens (never a fixed sleep). */
-  async startBackends(pods: Array<'pod1' | 'pod2'> = ['pod1', 'pod2'], ms = 30_000): Promise<void> {
+  async startBackends(pods: PodName[] = ['pod1', 'pod2'], ms = 30_000): Promise<void> {
     await Promise.all(pods.map(async (pod) => {
       const server = this.spawn(pod, process.execPath, [join(REPO, 'test', 'node', 'backend-server.js'), pod, String(TCP_PORT), String(UDP_PORT)])
       this.backends.set(pod, server)
@@ -198,7 +212,7 @@ export class Topology {
     if (this.removed) return
     this.removed = true
     for (const c of this.children) if (c.exited === undefined) c.proc.kill('SIGKILL')
-    for (const n of Object.values(this.ns)) sh('ip', ['netns', 'del', n])
+    for (const n of this.created) sh('ip', ['netns', 'del', n])
   }
 
   /** Stops every child and deletes the namespaces. */
@@ -219,4 +233,23 @@ export interface ClientResult {
 
 export function parseClient(c: Child): ClientResult[] {
   return c.lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as ClientResult)
+}
+
+export const podOf = (r: ClientResult) => r.reply?.split(' ')[0]
+export const peerOf = (r: ClientResult) => r.reply?.split(' ')[1]
+export const errorsOf = (rs: ClientResult[]) => rs.filter((r) => r.error !== undefined).map((r) => `#${r.i}: ${r.error}`)
+
+export function installed(cmd: string): boolean {
+  return which(cmd)
+}
+
+/** svcplane's own rules in the node namespace: iptables KUBE-* chains and the nft kube-proxy tables. */
+export function leftovers(topo: Topology): string[] {
+  const out: string[] = []
+  for (const save of ['iptables-nft-save', 'iptables-legacy-save'].filter(installed)) {
+    const text = topo.exec('node', save, [])
+    out.push(...text.split('\n').filter((l) => /^:KUBE-|-j KUBE-/.test(l)).map((l) => `${save}: ${l}`))
+  }
+  out.push(...topo.exec('node', 'nft', ['list', 'tables']).split('\n').filter((l) => l.includes('kube-proxy')))
+  return out
 }

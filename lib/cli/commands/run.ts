@@ -3,7 +3,8 @@
 // timing, and serves kube-proxy's metrics, /healthz, /livez and the health check node ports.
 // Without --apply it forwards no traffic: it observes and models what kube-proxy would do. With
 // --apply (iptables and nftables modes) it writes the mode's rules to this node after every sync,
-// as kube-proxy does; --cleanup removes what any mode left.
+// as kube-proxy does; in userspace mode it also opens the proxy sockets and forwards through
+// them; --cleanup removes what any mode left.
 import { watchFile, unwatchFile } from 'node:fs'
 import type { SyncSummary } from '../../proxy/proxier.js'
 import { ProxierHealth } from '../../metrics/health.js'
@@ -15,6 +16,7 @@ import { ClusterWatcher, type ObjectEvent } from '../../watch/informers.js'
 import { objectKey } from '../../k8s/object-key.js'
 import { APPLIABLE_MODES, cleanupNode, IPTABLES_BACKENDS, NodeApplier, type IptablesBackend } from '../../node/index.js'
 import type { ClusterDump } from '../cluster-file.js'
+import type { ProxyMode } from '../../modes/index.js'
 import { conflictMessage } from '../../k8s/address-conflicts.js'
 import { parseService, type ValidService } from '../../k8s/service.js'
 import { loadKubeConfig } from '../../watch/kubeconfig.js'
@@ -66,10 +68,13 @@ export const runCommand: Command = {
   description:
     'Without --apply it models and observes: the Proxier is programmed exactly as kube-proxy would be, but it forwards no traffic, so it does not replace kube-proxy on a node ' +
     '(`svcplane proxy` forwards in userspace). ' +
-    'With --apply (modes iptables and nftables, needs root) every sync is written to this node as kube-proxy writes it: iptables-restore (full first, --noflush partial after) ' +
+    'With --apply (modes iptables, nftables, userspace and native, needs root) every sync is written to this node as kube-proxy writes it: iptables-restore (full first, --noflush partial after) ' +
     'with the jumps from the built-in chains, or nft -f; forwarding and route_localnet are set in this network namespace; a restart takes over what a previous run left; ' +
     'a --cluster file is then followed (re-read when it changes). With --apply in native mode the kernel does no Service NAT: Service packets are routed into a TUN device ' +
-    '(svcp0) and rewritten by the native dataplane in batches (docs/node.md). --cleanup removes everything any mode installed and exits. ' +
+    '(svcp0) and rewritten by the native dataplane in batches (docs/node.md). ' +
+    'In userspace mode --apply opens one proxy socket per service port (on --proxy-port-range, else kernel-picked ports) that forwards to the endpoints, ' +
+    'writes kube-proxy\'s userspace portal rules (KUBE-PORTALS-CONTAINER/-HOST, KUBE-NODEPORT-CONTAINER/-HOST) and, on stop, removes them and closes the sockets. ' +
+    '--cleanup removes everything any mode installed and exits. ' +
     'The cluster is --kubeconfig PATH, else the in-cluster service account when running in a pod, else $KUBECONFIG or ~/.kube/config; ' +
     '--cluster FILE runs offline from a dump instead. Services and EndpointSlices are listed and watched (bookmarks, reconnects with backoff, relist on 410 Gone); ' +
     'changes are batched by --min-sync-period and a full sync runs every --sync-period. ' +
@@ -87,7 +92,8 @@ export const runCommand: Command = {
     { name: 'metrics-bind-address', type: 'string', valueName: 'IP:PORT', default: '127.0.0.1:10249', description: 'serve /metrics (and /healthz, /proxyMode, /configz, dumps) here' },
     { name: 'healthz-bind-address', type: 'string', valueName: 'IP:PORT', default: '127.0.0.1:10256', description: 'serve kube-proxy\'s /healthz and /livez here' },
     { name: 'health-check-bind-address', type: 'list', valueName: 'IP', description: 'addresses of the health check node port servers (default: every address with --apply, as kube-proxy; loopback otherwise, because a node that forwards nothing must not tell a load balancer it is healthy)' },
-    { name: 'apply', type: 'boolean', description: 'write the mode\'s rules to this node after every sync (iptables, nftables modes; native: move the packets through a TUN device; root)' },
+    { name: 'apply', type: 'boolean', description: 'write the mode\'s rules to this node after every sync (iptables, nftables, userspace modes; native: move the packets through a TUN device; root)' },
+    { name: 'proxy-port-range', type: 'string', valueName: 'FIRST-LAST', description: 'userspace mode with --apply: the ports its proxy sockets take ("first-last" or "first+count"; kube-proxy\'s flag; default: kernel-picked)' },
     { name: 'cleanup', type: 'boolean', description: 'remove every iptables chain and jump and nft table any mode installed on this node (and native mode\'s policy rules), then exit (kube-proxy --cleanup)' },
     { name: 'iptables-backend', type: 'string', valueName: 'NAME', choices: IPTABLES_BACKENDS, default: 'iptables', description: 'with --apply in iptables mode: the iptables binaries (iptables picks the distribution\'s backend)' },
     { name: 'label-selector', type: 'string', hidden: true, description: 'override the label selector of the watches' },
@@ -99,6 +105,7 @@ export const runCommand: Command = {
     'svcplane run --cluster cluster.json --node-ip 192.168.0.2 --metrics-bind-address 127.0.0.1:0',
     'svcplane run --kubeconfig kc.yaml --node-ip 192.168.0.2 --once --json',
     'svcplane run --cluster cluster.json --mode nftables --node-ip 192.168.0.2 --pod-cidr 10.244.0.0/16 --apply',
+    'svcplane run --cluster cluster.json --proxy-mode userspace --node-ip 192.168.0.2 --proxy-port-range 36000-36999 --apply',
     'svcplane run --cleanup',
   ],
   async run({ options: v, io, command, given }) {
@@ -129,9 +136,12 @@ export const runCommand: Command = {
       throw new UsageError((err as Error).message, command)
     }
 
-    const mode = selectedMode(v) as 'native' | 'iptables'
+    const mode = selectedMode(v) as ProxyMode
     if (apply && !(APPLIABLE_MODES as readonly string[]).includes(mode)) throw new UsageError(`--apply: mode ${mode} cannot be applied to a node yet (${APPLIABLE_MODES.join(', ')} can)`, command)
     const proxierOptions = proxierOptionsFrom(v, mode, command)
+    // Userspace on a node: the Proxier opens its proxy sockets, the applier points the portal rules at them.
+    if (mode === 'userspace' && apply) proxierOptions.userspace = { listen: true, ...(v['proxy-port-range'] !== undefined ? { portRange: v['proxy-port-range'] as string } : {}) }
+    else if (v['proxy-port-range'] !== undefined) throw new UsageError('--proxy-port-range is for --proxy-mode userspace with --apply', command)
     const proxier = newProxier(proxierOptions)
     const signal = io.signal
     // The node side: probed and sysctls set before the first sync, so its text uses what it found.
@@ -312,11 +322,12 @@ export const runCommand: Command = {
         log.info(`serving healthz on ${s.url}/healthz (${formatAddress(s.address)})`)
       }
       loop.start()
+      if (!apply) log.info(`model only: nothing is forwarded or written to this node${mode === 'userspace' ? ' (no proxy sockets opened, no portal rules written; `svcplane dump --proxy-mode userspace` shows what they would be)' : ''}; --apply makes it forward`)
       log.info(`running in ${mode} mode as node ${proxier.options.node.name} (${proxier.options.node.ips.join(', ')}), min-sync-period ${minSyncPeriod}s, sync-period ${syncPeriod}s`)
       await untilAborted(signal)
       log.info('stopping')
       // What is being written lands; the rules stay (a restart takes them over, as kube-proxy's do).
-      await applier?.idle()
+      await applier?.shutdown()
       return 0
     } finally {
       for (const c of cleanup.reverse()) {
