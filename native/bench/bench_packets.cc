@@ -132,8 +132,7 @@ int main(int argc, char** argv) {
       double one = 0;
       for (uint32_t threads : {1u, 2u}) {
         std::vector<double> agg, per, cpu;
-        for (int r = 0; r < runs; ++r) {
-          ThreadsRun t = measureThreads(hit, flows, 256, threads, 2000000, 500000);
+        for (const ThreadsRun& t : measureThreads(hit, flows, 256, threads, 2000000, 500000, runs)) {
           agg.push_back(t.aggregateNs);
           for (double v : t.perThreadNs) per.push_back(v);
           for (double v : t.perThreadCpuNs) cpu.push_back(v);

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 #include <ctime>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -175,19 +176,13 @@ struct ThreadsRun {
   double forwardedShare;  // forwarded / offered packets (1 for these workloads)
 };
 
-// One run of the `hit` (established flows, conntrack full of `flows`) or `new` (fresh flows into
-// a full conntrack) workload on `threads` threads, each serving its own shard; the threads
-// start together and each processes `packets` packets.
-inline ThreadsRun measureThreads(bool hit, uint32_t flows, uint32_t batch, uint32_t threads, uint64_t packets,
-                                 uint32_t freshFlows) {
-  // Room for the steering's imbalance between shards, the same for every thread count.
-  ShardedDataplane dp(workloadConfig(flows + flows / 16), threads);
-  addServices(dp);
-  auto filled = steer(dp, frames(flows, 0));
-  for (uint32_t t = 0; t < threads; ++t) fillShard(dp, t, filled[t], 1000000000ull);
-  auto offered = hit ? filled : steer(dp, frames(freshFlows, 5000000));
+// One run on `threads` threads, each serving its own shard of dp and offered its own frames;
+// the threads start together.
+inline ThreadsRun runThreads(ShardedDataplane& dp, const std::vector<std::vector<uint8_t>>& offered, bool hit,
+                             uint32_t batch, uint64_t packets, uint64_t clock) {
+  const uint32_t threads = dp.shards();
   std::vector<ShardTime> ns(threads);
-  std::vector<uint64_t> forwarded(threads, 0);
+  std::vector<uint64_t> forwarded(threads, 0), sent(threads, 0);
   std::atomic<uint32_t> ready{0};
   std::vector<std::thread> pool;
   for (uint32_t t = 0; t < threads; ++t)
@@ -195,25 +190,46 @@ inline ThreadsRun measureThreads(bool hit, uint32_t flows, uint32_t batch, uint3
       ++ready;
       while (ready.load() < threads) std::this_thread::yield();
       // A fresh flow is offered once: `new` runs over each shard's fresh frames once.
-      uint64_t n = hit ? packets : offered[t].size() / kFrame / batch * batch;
-      ns[t] = runShard(dp, t, offered[t], batch, n, 2000000000ull, forwarded[t]);
+      sent[t] = hit ? (packets + batch - 1) / batch * batch : offered[t].size() / kFrame / batch * batch;
+      ns[t] = runShard(dp, t, offered[t], batch, sent[t], clock, forwarded[t]);
     });
   for (auto& th : pool) th.join();
   ThreadsRun r{};
-  double rate = 0, cpuRate = 0, offeredPackets = 0, fwd = 0;
+  double rate = 0, cpuRate = 0, total = 0, fwd = 0;
   for (uint32_t t = 0; t < threads; ++t) {
     r.perThreadNs.push_back(ns[t].wallNs);
     r.perThreadCpuNs.push_back(ns[t].cpuNs);
     rate += 1 / ns[t].wallNs;
     cpuRate += 1 / ns[t].cpuNs;
-    offeredPackets +=
-        hit ? double((packets + batch - 1) / batch * batch) : double(offered[t].size() / kFrame / batch * batch);
+    total += double(sent[t]);
     fwd += double(forwarded[t]);
   }
   r.aggregateNs = 1 / rate;
   r.aggregateCpuNs = 1 / cpuRate;
-  r.forwardedShare = fwd / offeredPackets;
+  r.forwardedShare = fwd / total;
   return r;
+}
+
+// `runs` runs of the `hit` workload (established flows cycled in order, conntrack holding
+// `flows`; `packets` per thread) or the `new` one (`freshFlows` fresh tuples, split among the
+// threads, into a conntrack full of `flows`: each evicts the oldest), on `threads` threads.
+inline std::vector<ThreadsRun> measureThreads(bool hit, uint32_t flows, uint32_t batch, uint32_t threads,
+                                              uint64_t packets, uint32_t freshFlows, int runs) {
+  std::vector<ThreadsRun> out;
+  std::unique_ptr<ShardedDataplane> dp;
+  std::vector<std::vector<uint8_t>> offered;
+  for (int r = 0; r < runs; ++r) {
+    if (!dp || !hit) {
+      // Room for the steering's imbalance between shards, the same for every thread count.
+      dp = std::make_unique<ShardedDataplane>(workloadConfig(flows + flows / 16), threads);
+      addServices(*dp);
+      auto filled = steer(*dp, frames(flows, 0));
+      for (uint32_t t = 0; t < threads; ++t) fillShard(*dp, t, filled[t], 1000000000ull);
+      offered = hit ? std::move(filled) : steer(*dp, frames(freshFlows, 5000000));
+    }
+    out.push_back(runThreads(*dp, offered, hit, batch, packets, 2000000000ull * uint64_t(r + 1)));
+  }
+  return out;
 }
 
 }  // namespace svcplane::bench
