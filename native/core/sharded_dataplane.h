@@ -92,6 +92,21 @@ class ShardedDataplane {
     return f(s.dp);
   }
 
+  // Runs f(const FixedMap<AffinityKey, AffinityRec>&) on the affinity map all shards share,
+  // under its mutex (shard 0's own map when there is one shard).
+  template <class F>
+  void withAffinity(F&& f) {
+    if (!affinity_) {
+      withShard(0, [&](Dataplane& dp) {
+        f(dp.affinity());
+        return 0;
+      });
+      return;
+    }
+    std::lock_guard<std::mutex> g(affinity_->mutex);
+    f(affinity_->map);
+  }
+
  private:
   struct Shard {
     Shard(const DataplaneConfig& c, SharedAffinity* a, bool owner) : dp(c, a, owner) {}

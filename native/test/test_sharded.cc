@@ -125,7 +125,7 @@ TEST_CASE("sharded: both directions of a flow steer to one shard, with and witho
       CHECK(o.v == Verdict::Forward);
       if (masq == MasqPolicy::Always) {
         CHECK(std::memcmp(p.data() + 12, kNode.b, 4) == 0);
-        CHECK_EQ(pb::get16(p, 20) % 4, shard);  // the NAT port is of the shard's class
+        CHECK_EQ(uint32_t(pb::get16(p, 20)) % 4, shard);  // the NAT port is of the shard's class
       }
       pb::Bytes r = replyTo(p);
       CHECK_EQ(steer(dp, r, PacketDirection::FromBackend), shard);
