@@ -122,6 +122,23 @@ int main(int argc, char** argv) {
       }
     }
   }
+  {
+    // Steering (ShardedDataplane::shardOfPacket: parse, frontend lookup, hash) per packet, on one
+    // thread: the work of a software dispatcher, or of each thread handing packets off.
+    ShardedDataplane dp(workloadConfig(1024), 2);
+    addServices(dp);
+    auto buf = frames(1000000, 0);
+    std::vector<double> ns;
+    uint64_t sink = 0;
+    for (int r = 0; r < runs; ++r) {
+      double t0 = threadCpuNs();
+      for (size_t off = 0; off < buf.size(); off += kFrame) sink += dp.shardOfPacket(buf.data() + off, kFrame, {});
+      ns.push_back((threadCpuNs() - t0) / 1e6);
+    }
+    Summary s = summarize(ns);
+    std::printf("\nsteering (shardOfPacket), 2 shards: %.1f CPU ns/pkt (%.1f-%.1f)  [%llu]\n", s.median, s.min, s.max,
+                (unsigned long long)(sink & 1));
+  }
   std::printf(
       "\nthreads  workload        flows   aggregate ns/pkt (min-max)   Mpps  scaling   per thread: ns/pkt  cpu "
       "ns/pkt\n");
