@@ -402,6 +402,9 @@ SVCPLANE_API uint32_t svcplane_shards(const svcplane_t* dp);
 SVCPLANE_API uint32_t svcplane_shard_of_packet(svcplane_t* dp, const uint8_t* data, uint32_t len,
                                                const svcplane_packet_options* opt);
 SVCPLANE_API uint32_t svcplane_shard_of_flow(svcplane_t* dp, const svcplane_flow* flow);
+/* shards[i] = svcplane_shard_of_packet(pkts[i]) for a batch (one lock for all of it). */
+SVCPLANE_API int svcplane_shard_of_packets(svcplane_t* dp, const svcplane_packet* pkts, uint32_t n,
+                                           const svcplane_packet_options* opt, uint32_t* shards);
 /* svcplane_process_packets / svcplane_decide_batch on one shard (shard 0 of an unsharded
  * handle); SVCPLANE_ERR_INVALID for a shard out of range. Packets steered elsewhere are still
  * handled safely, on this shard's state alone (their other direction will not find them). */

@@ -128,16 +128,27 @@ int main(int argc, char** argv) {
     ShardedDataplane dp(workloadConfig(1024), 2);
     addServices(dp);
     auto buf = frames(1000000, 0);
-    std::vector<double> ns;
+    std::vector<PacketRef> refs;
+    for (size_t off = 0; off < buf.size(); off += kFrame) refs.push_back(PacketRef{buf.data() + off, kFrame});
+    std::vector<uint32_t> out(256);
+    std::vector<double> one, batched;
     uint64_t sink = 0;
     for (int r = 0; r < runs; ++r) {
       double t0 = threadCpuNs();
-      for (size_t off = 0; off < buf.size(); off += kFrame) sink += dp.shardOfPacket(buf.data() + off, kFrame, {});
-      ns.push_back((threadCpuNs() - t0) / 1e6);
+      for (const PacketRef& p : refs) sink += dp.shardOfPacket(p.data, p.len, {});
+      double t1 = threadCpuNs();
+      for (size_t i = 0; i + 256 <= refs.size(); i += 256) {
+        dp.shardsOfPackets(refs.data() + i, 256, {}, out.data());
+        sink += out[0];
+      }
+      double t2 = threadCpuNs();
+      one.push_back((t1 - t0) / double(refs.size()));
+      batched.push_back((t2 - t1) / double(refs.size() / 256 * 256));
     }
-    Summary s = summarize(ns);
-    std::printf("\nsteering (shardOfPacket), 2 shards: %.1f CPU ns/pkt (%.1f-%.1f)  [%llu]\n", s.median, s.min, s.max,
-                (unsigned long long)(sink & 1));
+    Summary s = summarize(one), b = summarize(batched);
+    std::printf(
+        "\nsteering, 2 shards, CPU ns/pkt: one by one %.1f (%.1f-%.1f), batches of 256 %.1f (%.1f-%.1f)  [%llu]\n",
+        s.median, s.min, s.max, b.median, b.min, b.max, (unsigned long long)(sink & 1));
   }
   std::printf(
       "\nthreads  workload        flows   aggregate ns/pkt (min-max)   Mpps  scaling   per thread: ns/pkt  cpu "

@@ -450,6 +450,27 @@ int svcplane_decide(svcplane_t* h, const svcplane_flow* flow, uint64_t now_ns, s
   return SVCPLANE_OK;
 }
 
+int svcplane_shard_of_packets(svcplane_t* h, const svcplane_packet* pkts, uint32_t n,
+                              const svcplane_packet_options* opt, uint32_t* shards) {
+  if (!h) return SVCPLANE_ERR_INVALID;
+  if (n == 0) return SVCPLANE_OK;
+  if (!pkts || !shards) return fail(h, SVCPLANE_ERR_INVALID, "pkts and shards must not be NULL");
+  for (uint32_t i = 0; i < n; ++i)
+    if (!pkts[i].data && pkts[i].len)
+      return fail(h, SVCPLANE_ERR_INVALID, "pkts[" + std::to_string(i) + "].data is NULL");
+  if (!h->sharded) {
+    std::memset(shards, 0, sizeof *shards * n);
+    return SVCPLANE_OK;
+  }
+  PacketOptions o;
+  if (opt) {
+    o.dir = opt->direction == SVCPLANE_DIR_FROM_BACKEND ? PacketDirection::FromBackend : PacketDirection::ToService;
+    o.link = opt->link == SVCPLANE_LINK_RAW ? LinkType::Raw : LinkType::Ethernet;
+  }
+  h->sharded->shardsOfPackets(reinterpret_cast<const PacketRef*>(pkts), n, o, shards);
+  return SVCPLANE_OK;
+}
+
 int svcplane_shard_decide_batch(svcplane_t* h, uint32_t shard, const svcplane_flow* flows, uint32_t n, uint64_t now_ns,
                                 svcplane_decision* out) {
   if (!h) return SVCPLANE_ERR_INVALID;

@@ -453,6 +453,17 @@ static void test_sharded(void) {
             strstr(svcplane_last_error(dp), "shard 2"),
         "a shard out of range refused");
 
+  {
+    uint8_t a[40], b2[40];
+    tcp_syn(a, 20001);
+    tcp_syn(b2, 20002);
+    svcplane_packet two[2] = {{a, sizeof a, 0}, {b2, sizeof b2, 0}};
+    uint32_t sh[2] = {9, 9};
+    CHECK(svcplane_shard_of_packets(dp, two, 2, NULL, sh) == SVCPLANE_OK &&
+              sh[0] == svcplane_shard_of_packet(dp, a, sizeof a, NULL) &&
+              sh[1] == svcplane_shard_of_packet(dp, b2, sizeof b2, NULL),
+          "batch steering agrees with steering one by one");
+  }
   struct worker w[2] = {{dp, 0, 0, 0, 0}, {dp, 1, 0, 0, 0}};
   pthread_t th[2];
   for (int i = 0; i < 2; ++i) pthread_create(&th[i], NULL, packet_thread, &w[i]);

@@ -92,6 +92,20 @@ uint32_t ShardedDataplane::shardOfFlow(const FlowKey& k) {
 
 uint32_t ShardedDataplane::shardOfPacket(const uint8_t* data, uint32_t len, const PacketOptions& opt) {
   if (shards() == 1) return 0;
+  std::lock_guard<std::mutex> g(steer_);
+  return steerLocked(data, len, opt);
+}
+
+void ShardedDataplane::shardsOfPackets(const PacketRef* pkts, uint32_t n, const PacketOptions& opt, uint32_t* shards) {
+  if (this->shards() == 1) {
+    std::fill(shards, shards + n, 0u);
+    return;
+  }
+  std::lock_guard<std::mutex> g(steer_);
+  for (uint32_t i = 0; i < n; ++i) shards[i] = steerLocked(pkts[i].data, pkts[i].len, opt);
+}
+
+uint32_t ShardedDataplane::steerLocked(const uint8_t* data, uint32_t len, const PacketOptions& opt) {
   ParsedPacket pp;
   if (parsePacket(data, len, opt.link, pp) != Reason::None) return 0;  // dropped or passed: no state
   auto addrs = [&](const IpHeaders& ip, IpAddr& src, IpAddr& dst) {
@@ -100,7 +114,6 @@ uint32_t ShardedDataplane::shardOfPacket(const uint8_t* data, uint32_t len, cons
     dst = readAddr(data + ip.l3 + off + size, ip.family);
   };
   IpAddr src, dst;
-  std::lock_guard<std::mutex> g(steer_);
   switch (pp.kind) {
     case PacketKind::Flow: {
       addrs(pp.ip, src, dst);

@@ -57,6 +57,8 @@ class ShardedDataplane {
   // Steering (thread-safe; reads the frontends under a mutex of its own).
   uint32_t shardOfFlow(const FlowKey& k);
   uint32_t shardOfPacket(const uint8_t* data, uint32_t len, const PacketOptions& opt);
+  // shards[i] = shardOfPacket(pkts[i]), taking the steering mutex once for the batch.
+  void shardsOfPackets(const PacketRef* pkts, uint32_t n, const PacketOptions& opt, uint32_t* shards);
 
   // Packet path: the shard's own Dataplane, under its mutex. Every flow given to a shard must
   // be one shardOfFlow / shardOfPacket steers there; others are decided on that shard's state
@@ -115,6 +117,8 @@ class ShardedDataplane {
   };
   // The shard of one endpoint (see the file comment).
   uint32_t shardOfEndpoint(const IpAddr& addr, uint16_t port) const;
+  // shardOfPacket's work; the caller holds steer_.
+  uint32_t steerLocked(const uint8_t* data, uint32_t len, const PacketOptions& opt);
   bool isFrontend(const IpAddr& addr, uint16_t port, uint8_t proto) const;
   // f(Dataplane&) -> Result on every shard; stops at the first refusal.
   template <class F>

@@ -137,7 +137,18 @@ TEST_CASE("sharded: both directions of a flow steer to one shard, with and witho
       CHECK_EQ(uint32_t(pb::get16(r, 22)), 20000 + k);
     }
     CHECK_EQ(dp.flows(), 400u);
-    for (uint32_t n : perShard) CHECK(n > 40);  // 400 clients spread over the 4 shards
+    for (uint32_t n : perShard) CHECK(n > 40);
+    // The batch form steers as packet by packet does.
+    std::vector<pb::Bytes> batch;
+    for (uint32_t k = 0; k < 64; ++k) batch.push_back(clientPacket(k, k % 2 ? kVip : kVip2, 0x10));
+    std::vector<PacketRef> refs;
+    for (auto& p : batch) refs.push_back(PacketRef{p.data(), uint32_t(p.size())});
+    std::vector<uint32_t> shards(batch.size());
+    PacketOptions o;
+    o.link = LinkType::Raw;
+    dp.shardsOfPackets(refs.data(), uint32_t(refs.size()), o, shards.data());
+    for (size_t i = 0; i < batch.size(); ++i)
+      CHECK_EQ(shards[i], steer(dp, batch[i], PacketDirection::ToService));  // 400 clients spread over the 4 shards
     CHECK_EQ(dp.packetCounters().packets, 800u);
   }
 }
