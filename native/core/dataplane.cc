@@ -303,10 +303,7 @@ Result Dataplane::setPacketConfig(const PacketConfig& c) {
     return {Status::Invalid, "natPortRange must be 1 <= low <= high <= 65535"};
   if (c.hasMasq4 && !c.masq4.isV4()) return {Status::Invalid, "the IPv4 masquerade address is not IPv4"};
   if (c.hasMasq6 && c.masq6.isV4()) return {Status::Invalid, "the IPv6 masquerade address is not IPv6"};
-  NatPorts probe(0, 0);
-  probe.setRange(c.natPortLow, c.natPortHigh);
-  probe.setClass(cfg_.natPortClass, cfg_.natPortClasses);
-  if (probe.classSpan() == 0)
+  if (NatPorts::classSpan(c.natPortLow, c.natPortHigh, cfg_.natPortClass, cfg_.natPortClasses) == 0)
     return {Status::Invalid, "natPortRange has no port for shard " + num(cfg_.natPortClass) + " of " +
                                  num(cfg_.natPortClasses) + " (it needs at least one port per shard)"};
   pktCfg_ = c;
@@ -316,9 +313,9 @@ Result Dataplane::setPacketConfig(const PacketConfig& c) {
 
 int32_t Dataplane::choose(const ServiceRec& svc, const FlowKey& key, uint32_t serviceId, uint64_t now, Decision& out) {
   const BackendSet& set = *svc.set;
-  std::unique_lock<std::mutex> affinityLock;
-  if (svc.affinityTimeoutNs) affinityLock = lockAffinity();
+  std::unique_lock<std::mutex> affinityLock;  // held to the end: the insert below uses it too
   if (svc.affinityTimeoutNs) {
+    affinityLock = lockAffinity();
     AffinityKey ak{key.src, serviceId};
     uint32_t i = affinity_.findIndex(ak);
     if (i != FixedMap<AffinityKey, AffinityRec>::kNone) {

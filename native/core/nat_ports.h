@@ -48,11 +48,12 @@ class NatPorts {
     classes_ = classes ? classes : 1;
   }
   bool inClass(uint16_t port) const { return port % classes_ == cls_; }
-  // How many ports of [lo, hi] are in this map's class.
-  uint32_t classSpan() const {
-    uint32_t first = firstInClass();
-    return first > hi_ ? 0 : (uint32_t(hi_) - first) / classes_ + 1;
+  // How many ports of [lo, hi] are in class cls of `classes` (this map's range and class).
+  static uint32_t classSpan(uint16_t lo, uint16_t hi, uint32_t cls, uint32_t classes) {
+    uint32_t first = firstInClass(lo, cls, classes);
+    return first > hi ? 0 : (uint32_t(hi) - first) / classes + 1;
   }
+  uint32_t classSpan() const { return classSpan(lo_, hi_, cls_, classes_); }
   uint16_t rangeLow() const { return lo_; }
   uint16_t rangeHigh() const { return hi_; }
 
@@ -72,8 +73,10 @@ class NatPorts {
   FixedMap<NatKey, NatRec>& map() { return map_; }
 
  private:
-  // The lowest port of [lo, hi] in this map's class (may be past hi).
-  uint32_t firstInClass() const { return lo_ + (cls_ + classes_ - lo_ % classes_) % classes_; }
+  // The lowest port from lo on in class cls of `classes` (may be past the range's end).
+  static uint32_t firstInClass(uint16_t lo, uint32_t cls, uint32_t classes) {
+    return lo + (cls + classes - lo % classes) % classes;
+  }
 
   FixedMap<NatKey, NatRec> map_;
   uint16_t lo_ = 1024, hi_ = 65535;
@@ -87,7 +90,7 @@ uint16_t NatPorts::claim(NatKey key, uint16_t preferred, uint32_t start, Taken&&
     return 0;
   }
   // Ports of the class are base + i * classes_ for i in [0, span).
-  const uint32_t base = firstInClass(), span = classSpan();
+  const uint32_t base = firstInClass(lo_, cls_, classes_), span = classSpan();
   const bool keep = preferred >= lo_ && preferred <= hi_ && inClass(preferred);
   const uint32_t first = keep ? (preferred - base) / classes_ : start % (span ? span : 1);
   for (uint32_t n = 0; n < kMaxProbes && n < span; ++n) {
