@@ -8,6 +8,16 @@ import { summarize, type BenchResult } from './results.js'
 interface BenchAddon {
   memoryFloor(bytes: number, reads: number, runs: number): { bytes: number; runs: number[] }
   conntrackBytes(capacity: number): number
+  /** The packet-path workload on native threads, one ShardedDataplane shard each (native/bench/packet_workload.h). */
+  packetThreads(
+    hit: boolean,
+    flows: number,
+    batch: number,
+    threads: number,
+    packets: number,
+    freshFlows: number,
+    runs: number,
+  ): { runs: number[]; cpuRuns: number[]; perThread: number[]; perThreadCpu: number[]; forwarded: number }
 }
 
 let addon: BenchAddon | undefined

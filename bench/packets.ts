@@ -8,7 +8,7 @@
 //   npx tsc -p tsconfig.bench.json && node dist-bench/bench/packets.js [--quick] [--json FILE]
 import * as fs from 'node:fs'
 import { Dataplane } from '../lib/dataplane/dataplane.js'
-import { measureFloor, withRatios } from './floor.js'
+import { benchAddon, measureFloor, withRatios } from './floor.js'
 import { MIN_RUNS, summarize, type BenchResult } from './results.js'
 
 const FRAME = 64
@@ -136,6 +136,33 @@ export function benchPackets(quick = false, flowCounts = [1000, 1_000_000], batc
   return out
 }
 
+/**
+ * The same workloads (batch 256) on 1 and 2 packet threads: C++ threads, each serving its own
+ * shard of one ShardedDataplane, frames steered to their shard beforehand (as a NIC's RSS
+ * would). nsPerOp is the threads together; cpuNsPerOp the same from each thread's CPU time,
+ * which a machine shared with other work does not inflate.
+ */
+export function benchPacketThreads(quick = false, flowCounts = [1000, 1_000_000], threadCounts = [1, 2]): BenchResult[] {
+  const out: BenchResult[] = []
+  const a = benchAddon()
+  const batch = 256
+  for (const flows of flowCounts)
+    for (const variant of ['conntrack-hit', 'new-flow'] as const)
+      for (const threads of threadCounts) {
+        const m = a.packetThreads(variant === 'conntrack-hit', flows, batch, threads, quick ? 400_000 : 2_000_000, quick ? 200_000 : 500_000, MIN_RUNS)
+        if (m.forwarded < 0.999) throw new Error(`packetThreads: only ${m.forwarded} of the packets were forwarded`)
+        out.push({
+          ...result(variant, flows, batch, m.runs),
+          impl: 'native-shards',
+          threads,
+          cpuNsPerOp: summarize(m.cpuRuns).nsPerOp,
+          perThreadNsPerOp: summarize(m.perThread).nsPerOp,
+          perThreadCpuNsPerOp: summarize(m.perThreadCpu).nsPerOp,
+        })
+      }
+  return out
+}
+
 function result(variant: 'conntrack-hit' | 'new-flow', flows: number, batch: number, ns: number[]): BenchResult {
   return { workload: 'packet-path', variant, impl: 'native-batch', services: SERVICES, flows, batch, threads: 1, ...summarize(ns) }
 }
@@ -145,11 +172,11 @@ if (require.main === module) {
   const quick = args.includes('--quick')
   const json = args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined
   const floor = measureFloor()
-  const results = withRatios([floor, ...benchPackets(quick)], floor)
+  const results = withRatios([floor, ...benchPackets(quick), ...benchPacketThreads(quick)], floor)
   console.log('workload                    flows  batch  ns/packet (min-max)      Mpps  x floor')
   for (const r of results)
     console.log(
-      `${(r.variant ?? r.workload).padEnd(20)} ${String(r.flows).padStart(12)}  ${String(r.batch ?? '').padStart(5)}  ${r.nsPerOp!.toFixed(1).padStart(9)} (${r.min}-${r.max})  ${(1e3 / r.nsPerOp!).toFixed(2).padStart(6)}  ${r.ratio ?? ''}`,
+      `${(r.variant ?? r.workload).padEnd(20)} ${String(r.flows).padStart(12)}  ${String(r.batch ?? '').padStart(5)}  ${r.nsPerOp!.toFixed(1).padStart(9)} (${r.min}-${r.max})  ${(1e3 / r.nsPerOp!).toFixed(2).padStart(6)}  ${r.ratio ?? ''}${r.impl === 'native-shards' ? `  threads ${r.threads}: cpu ${r.cpuNsPerOp} ns, per thread ${r.perThreadNsPerOp} ns (cpu ${r.perThreadCpuNsPerOp})` : ''}`,
     )
   if (json) fs.writeFileSync(json, JSON.stringify(results, null, 2))
 }

@@ -39,13 +39,14 @@ const find = (results: BenchResult[], k: string, impl: string, n: number) =>
   results.find((x) => key(x) === k && x.impl === impl && x.services === n)
 
 export function textTable(results: BenchResult[]): string {
-  const head = ['workload', 'impl', 'services', 'flows', 'batch', 'per op / size', 'min–max', 'x floor']
+  const head = ['workload', 'impl', 'services', 'flows', 'batch', 'threads', 'per op / size', 'min–max', 'x floor']
   const rows = results.map((r) => [
     key(r),
     r.impl,
     String(r.services),
     r.flows !== undefined ? String(r.flows) : '',
     r.batch !== undefined ? String(r.batch) : '',
+    r.threads !== undefined ? String(r.threads) : '',
     human(r),
     r.min !== undefined ? `${r.min.toFixed(1)}–${r.max!.toFixed(1)} (${r.runs})` : '',
     r.ratio !== undefined ? r.ratio.toFixed(2) : '',
@@ -135,9 +136,14 @@ export function targets(results: BenchResult[]): string[] {
   const worstNew = newFlows.reduce<BenchResult | undefined>((w, r) => (!w || r.ratio! > w.ratio! ? r : w), undefined)
   vsFloor(`new flow, batch path, the worst of spread/last at ${[...new Set(newFlows.map((r) => r.services))].join('/')} services${worstNew ? ` (${key(worstNew)} at ${worstNew.services})` : ''},`, worstNew, 8)
   const packetHit = results
-    .filter((r) => r.workload === 'packet-path' && r.variant === 'conntrack-hit' && r.flows === 1_000_000)
+    .filter((r) => r.workload === 'packet-path' && r.variant === 'conntrack-hit' && r.flows === 1_000_000 && (r.threads ?? 1) === 1)
     .reduce<BenchResult | undefined>((b, r) => (!b || r.nsPerOp! < b.nsPerOp! ? r : b), undefined)
   vsFloor(`packet path (parse, hit, rewrite, checksums), 1,000,000 flows${packetHit ? `, batch ${packetHit.batch}` : ''},`, packetHit, 3.5)
+  for (const variant of ['conntrack-hit', 'new-flow']) {
+    const shards = (t: number) => results.find((r) => r.impl === 'native-shards' && r.variant === variant && r.flows === 1_000_000 && r.threads === t)
+    const [t1, t2] = [shards(1), shards(2)]
+    line(`packet path ${variant}, 1,000,000 flows: 2 threads ≥ 1.8× one`, t1 && t2 ? `${(t1.nsPerOp! / t2.nsPerOp!).toFixed(2)}× elapsed, ${(t1.cpuNsPerOp! / t2.cpuNsPerOp!).toFixed(2)}× by CPU time (${(1e3 / t2.nsPerOp!).toFixed(1)} Mpps)` : undefined, t1 && t2 ? t1.nsPerOp! / t2.nsPerOp! >= 1.8 : undefined)
+  }
   const one = ns('sync-one', 'native', 100_000)
   line('changing one service at 100,000 services ≤ 50 µs', one ? `${(one / 1e3).toFixed(1)} µs` : undefined, one ? one <= 50_000 : undefined)
   const mem = results.find((r) => r.workload === 'memory' && r.impl === 'native' && r.perFlow !== undefined)

@@ -1,6 +1,6 @@
 // The one result shape every measurement produces (the JSON the harness writes).
 export type Workload = 'new-flow' | 'established' | 'sync-full' | 'sync-one' | 'memory' | 'floor' | 'packet-path'
-export type Impl = 'native-batch' | 'native-call' | 'native' | 'cpp-linear' | 'ts-iptables' | 'ts-nftables' | 'ipvs' | 'kernel-nft' | 'kernel-legacy' | 'kernel-nftables'
+export type Impl = 'native-batch' | 'native-call' | 'native' | 'native-shards' | 'cpp-linear' | 'ts-iptables' | 'ts-nftables' | 'ipvs' | 'kernel-nft' | 'kernel-legacy' | 'kernel-nftables'
 
 export interface BenchResult {
   workload: Workload
@@ -29,6 +29,10 @@ export interface BenchResult {
   /** packet-path: packets per call, and the threads processing them. */
   batch?: number
   threads?: number
+  /** native-shards: nsPerOp is all threads together (elapsed); the same from the threads' CPU time, and each thread's own figures (medians). */
+  cpuNsPerOp?: number
+  perThreadNsPerOp?: number
+  perThreadCpuNsPerOp?: number
 }
 
 /** At least this many runs behind every native figure. */

@@ -20,9 +20,24 @@
  *  - All memory is allocated by svcplane_create(); deciding never allocates.
  *
  * Threads
- *  - No call may run concurrently with another call on the SAME handle — not even two
- *    deciding calls (deciding updates conntrack, affinity and counters). Serialise per handle
- *    (one handle per worker thread, or a lock around each call).
+ *  - A handle from svcplane_create() is single-threaded: no call may run concurrently with
+ *    another call on it — not even two deciding calls (deciding updates conntrack, affinity
+ *    and counters). Serialise per handle (one handle per worker thread, or a lock per call).
+ *  - A handle from svcplane_create_sharded(cfg, N, ...) serves N packet threads, like DPDK's
+ *    lcores with per-lcore tables: it holds N shards, each with its own conntrack, NAT ports,
+ *    fragments, counters and copy of the service maps (session affinity is one map they
+ *    share). Packet thread i calls svcplane_shard_process_packets / svcplane_shard_decide_batch
+ *    with shard i, on packets svcplane_shard_of_packet / svcplane_shard_of_flow steer to i
+ *    (both directions of a flow, masqueraded or not, steer to the same shard: see
+ *    docs/threads.md). On such a handle every call is thread-safe: calls on different shards
+ *    run in parallel without sharing state; calls on one shard are serialised by its mutex
+ *    (one lock per call, uncontended when one thread serves the shard); the control calls
+ *    (upsert, delete, set_packet_config, gc, flush, ...) may come from any thread, are
+ *    serialised among themselves and change one shard at a time, so a packet never sees half
+ *    an update and waits at most for one update of its own shard. svcplane_last_error() then
+ *    gives the calling thread's last error. svcplane_decide, svcplane_decide_batch and
+ *    svcplane_process_packets act on shard 0 and are refused (SVCPLANE_ERR_INVALID) when the
+ *    handle has more than one shard.
  *  - Different handles share nothing and may be used from different threads at once.
  *  - svcplane_abi_version, svcplane_config_init, svcplane_addr_*, svcplane_*_name are
  *    thread-safe (pure functions).
@@ -363,11 +378,41 @@ SVCPLANE_API void svcplane_config_init(svcplane_config* cfg);
  * On failure *out is NULL; SVCPLANE_ERR_INVALID (bad config) or SVCPLANE_ERR_NO_MEMORY.
  * `error`, when not NULL, receives a message (at most error_len bytes, NUL-terminated). */
 SVCPLANE_API int svcplane_create(const svcplane_config* cfg, svcplane_t** out, char* error, size_t error_len);
-/* Frees everything. NULL is allowed. */
+/* Creates a dataplane of `shards` shards (1..64) for as many packet threads (see Threads
+ * above). The flow-state capacities of cfg (max_flows, max_nat_ports, max_fragments) are
+ * divided among the shards; max_affinity is the shared affinity map's; the service-map
+ * ceilings hold in every shard. Each shard masquerades only to NAT ports p with
+ * p % shards == its index, so the NAT port range needs at least `shards` ports. */
+SVCPLANE_API int svcplane_create_sharded(const svcplane_config* cfg, uint32_t shards, svcplane_t** out, char* error,
+                                         size_t error_len);
+/* Frees everything. NULL is allowed. No other call on the handle may be running. */
 SVCPLANE_API void svcplane_destroy(svcplane_t* dp);
 
-/* Message of the last failed call on this handle ("" if none); valid until the next call. */
+/* Message of the last failed call on this handle ("" if none); valid until the next call. On a
+ * sharded handle: of the calling thread's last failed call on a sharded handle. */
 SVCPLANE_API const char* svcplane_last_error(const svcplane_t* dp);
+
+/* ---- shards (svcplane_create_sharded) ----------------------------------------------------- */
+
+/* Number of shards: 1 for a handle from svcplane_create, 0 for NULL. */
+SVCPLANE_API uint32_t svcplane_shards(const svcplane_t* dp);
+/* The shard a raw packet belongs to (parsed as svcplane_process_packets would, with opt's
+ * direction and link type; opt may be NULL), and the shard of a 5-tuple. Thread-safe; 0 for
+ * an unsharded handle. A first fragment is remembered, so its later fragments follow it. */
+SVCPLANE_API uint32_t svcplane_shard_of_packet(svcplane_t* dp, const uint8_t* data, uint32_t len,
+                                               const svcplane_packet_options* opt);
+SVCPLANE_API uint32_t svcplane_shard_of_flow(svcplane_t* dp, const svcplane_flow* flow);
+/* shards[i] = svcplane_shard_of_packet(pkts[i]) for a batch (one lock for all of it). */
+SVCPLANE_API int svcplane_shard_of_packets(svcplane_t* dp, const svcplane_packet* pkts, uint32_t n,
+                                           const svcplane_packet_options* opt, uint32_t* shards);
+/* svcplane_process_packets / svcplane_decide_batch on one shard (shard 0 of an unsharded
+ * handle); SVCPLANE_ERR_INVALID for a shard out of range. Packets steered elsewhere are still
+ * handled safely, on this shard's state alone (their other direction will not find them). */
+SVCPLANE_API int svcplane_shard_process_packets(svcplane_t* dp, uint32_t shard, svcplane_packet* pkts, uint32_t n,
+                                                const svcplane_packet_options* opt, uint64_t now_ns, uint8_t* verdicts,
+                                                uint8_t* reasons);
+SVCPLANE_API int svcplane_shard_decide_batch(svcplane_t* dp, uint32_t shard, const svcplane_flow* flows, uint32_t n,
+                                             uint64_t now_ns, svcplane_decision* out);
 
 /* ---- programming (control path) ---------------------------------------------------------- */
 
@@ -425,7 +470,8 @@ SVCPLANE_API int svcplane_flush_conntrack(svcplane_t* dp, uint32_t* removed);
 /* ---- inspection -------------------------------------------------------------------------- */
 
 SVCPLANE_API int svcplane_get_counters(const svcplane_t* dp, svcplane_counters* out);
-/* map: SVCPLANE_MAP_*. */
+/* map: SVCPLANE_MAP_*. Sharded handles: conntrack sums the shards; the service maps are
+ * shard 0's (every shard holds the same). Counters sum the shards. */
 SVCPLANE_API int svcplane_map_info_get(const svcplane_t* dp, uint32_t map, svcplane_map_info* out);
 
 /* ---- helpers (thread-safe) --------------------------------------------------------------- */

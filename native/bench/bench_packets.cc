@@ -3,7 +3,9 @@
 // hits (established flows) and new flows, batches of 64 and 256, 1,000 and 1,000,000 flows.
 // Each figure is the median of `runs` runs (min and max beside it) and its ratio to the memory
 // floor (memory_floor.h) measured first, in the same process. A measurement, not a test; run
-// it under `perf record` to see where the time goes.
+// it under `perf record` to see where the time goes. Then the same workloads on 1 and 2 packet
+// threads, each serving one shard of a ShardedDataplane (packet_workload.h): per-thread and
+// aggregate figures, batch 256.
 //
 //   cmake --build native/build/release --target bench_packets && native/build/release/bench_packets [runs] [hit|new] [1000|1000000]
 #include <algorithm>
@@ -15,97 +17,19 @@
 #include <vector>
 
 #include "bench/memory_floor.h"
+#include "bench/packet_workload.h"
 #include "core/dataplane.h"
 
 using namespace svcplane;
 
 namespace {
 
-constexpr uint32_t kFrame = 64, kServices = 100;
-
-void ipChecksum(uint8_t* p) {
-  uint32_t s = 0;
-  for (int i = 0; i < 20; i += 2)
-    if (i != 10) s += uint32_t(p[i] << 8 | p[i + 1]);
-  while (s > 0xffff) s = (s & 0xffff) + (s >> 16);
-  uint16_t c = uint16_t(~s);
-  p[10] = uint8_t(c >> 8);
-  p[11] = uint8_t(c);
-}
-
-void writeFrame(uint8_t* p, uint32_t k) {
-  std::memset(p, 0, kFrame);
-  const uint8_t eth[14] = {2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00};
-  std::memcpy(p, eth, 14);
-  uint8_t* ip = p + 14;
-  ip[0] = 0x45;
-  ip[3] = kFrame - 14;
-  ip[8] = 64;
-  ip[9] = 6;
-  uint32_t client = 0x0b000000 + k / 50000;
-  ip[12] = uint8_t(client >> 24);
-  ip[13] = uint8_t(client >> 16);
-  ip[14] = uint8_t(client >> 8);
-  ip[15] = uint8_t(client);
-  uint32_t svc = k % kServices;
-  ip[16] = 172;
-  ip[17] = 30;
-  ip[18] = uint8_t(svc >> 8);
-  ip[19] = uint8_t(svc);
-  ipChecksum(ip);
-  uint8_t* tcp = ip + 20;
-  uint32_t sport = 10000 + k % 50000;
-  tcp[0] = uint8_t(sport >> 8);
-  tcp[1] = uint8_t(sport);
-  tcp[3] = 80;
-  tcp[12] = 0x50;
-  tcp[13] = 0x10;  // ACK: picked up mid-stream as established
-}
+using namespace svcplane::bench;
 
 std::unique_ptr<Dataplane> makeDataplane(uint32_t flows) {
-  DataplaneConfig c;
-  c.maxServices = kServices;
-  c.maxFrontends = kServices;
-  c.maxBackends = kServices * 2;
-  c.maxFlows = flows;
-  c.maxAffinity = 16;
-  c.maxNatPorts = 16;
-  c.maxFragments = 16;
-  c.seed = 1;
-  auto dp = std::make_unique<Dataplane>(c);
-  for (uint32_t s = 0; s < kServices; ++s) {
-    for (uint32_t b = 0; b < 2; ++b) {
-      BackendSpec be{};
-      be.id = 2 * s + 1 + b;
-      be.addr = IpAddr::v4((10u << 24) | (180u << 16) | ((s >> 8) << 8) | ((2 * s + b) & 255));
-      be.port = 8080;
-      be.state = BackendState::Active;
-      be.weight = 1;
-      dp->upsertBackend(be);
-    }
-    ServiceSpec sv{};
-    sv.id = s + 1;
-    sv.kind = SchedulerKind::Random;
-    sv.emptyVerdict = Verdict::Reject;
-    FrontendSpec fe{};
-    fe.key = FrontendKey{IpAddr::v4((172u << 24) | (30u << 16) | ((s >> 8) << 8) | (s & 255)), 80, 6, 1};
-    sv.frontends.push_back(fe);
-    sv.backendIds = {2 * s + 1, 2 * s + 2};
-    dp->upsertService(sv);
-  }
+  auto dp = std::make_unique<Dataplane>(workloadConfig(flows));
+  addServices(*dp);
   return dp;
-}
-
-std::vector<uint8_t> frames(uint32_t count, uint32_t first) {
-  std::vector<uint8_t> buf(size_t(count) * kFrame);
-  for (uint32_t k = 0; k < count; ++k) writeFrame(buf.data() + size_t(k) * kFrame, first + k);
-  return buf;
-}
-
-double nowNs() {
-  return double(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-          .count());
 }
 
 // ns per packet of processPackets over `packets` packets in batches of `batch`, cycling
@@ -195,6 +119,58 @@ int main(int argc, char** argv) {
           ns.push_back(measure(*dp, newFrames, fresh, batch, fresh, clock));
         }
         print("new-flow", flows, batch, ns, floor);
+      }
+    }
+  }
+  {
+    // Steering (ShardedDataplane::shardOfPacket: parse, frontend lookup, hash) per packet, on one
+    // thread: the work of a software dispatcher, or of each thread handing packets off.
+    ShardedDataplane dp(workloadConfig(1024), 2);
+    addServices(dp);
+    auto buf = frames(1000000, 0);
+    std::vector<PacketRef> refs;
+    for (size_t off = 0; off < buf.size(); off += kFrame) refs.push_back(PacketRef{buf.data() + off, kFrame});
+    std::vector<uint32_t> out(256);
+    std::vector<double> one, batched;
+    uint64_t sink = 0;
+    for (int r = 0; r < runs; ++r) {
+      double t0 = threadCpuNs();
+      for (const PacketRef& p : refs) sink += dp.shardOfPacket(p.data, p.len, {});
+      double t1 = threadCpuNs();
+      for (size_t i = 0; i + 256 <= refs.size(); i += 256) {
+        dp.shardsOfPackets(refs.data() + i, 256, {}, out.data());
+        sink += out[0];
+      }
+      double t2 = threadCpuNs();
+      one.push_back((t1 - t0) / double(refs.size()));
+      batched.push_back((t2 - t1) / double(refs.size() / 256 * 256));
+    }
+    Summary s = summarize(one), b = summarize(batched);
+    std::printf(
+        "\nsteering, 2 shards, CPU ns/pkt: one by one %.1f (%.1f-%.1f), batches of 256 %.1f (%.1f-%.1f)  [%llu]\n",
+        s.median, s.min, s.max, b.median, b.min, b.max, (unsigned long long)(sink & 1));
+  }
+  std::printf(
+      "\nthreads  workload        flows   aggregate ns/pkt (min-max)   Mpps  scaling   per thread: ns/pkt  cpu "
+      "ns/pkt\n");
+  for (uint32_t flows : {1000u, 1000000u}) {
+    if (onlyFlows && flows != onlyFlows) continue;
+    for (bool hit : {true, false}) {
+      if ((hit && only == "new") || (!hit && only == "hit")) continue;
+      double one = 0;
+      for (uint32_t threads : {1u, 2u}) {
+        std::vector<double> agg, per, cpu;
+        for (const ThreadsRun& t : measureThreads(hit, flows, 256, threads, 2000000, 500000, runs)) {
+          agg.push_back(t.aggregateNs);
+          for (double v : t.perThreadNs) per.push_back(v);
+          for (double v : t.perThreadCpuNs) cpu.push_back(v);
+          if (t.forwardedShare < 0.999) std::fprintf(stderr, "only %.3f forwarded\n", t.forwardedShare);
+        }
+        Summary s = summarize(agg), p = summarize(per), c = summarize(cpu);
+        if (threads == 1) one = s.median;
+        std::printf("%7u  %-13s %7u   %8.1f (%6.1f-%6.1f)  %6.2f  %5.2fx   %18.1f  %10.1f\n", threads,
+                    hit ? "conntrack-hit" : "new-flow", flows, s.median, s.min, s.max, 1e3 / s.median, one / s.median,
+                    p.median, c.median);
       }
     }
   }

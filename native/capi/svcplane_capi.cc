@@ -19,20 +19,35 @@
 #include "bridge/names.h"
 #include "bridge/validate.h"
 #include "core/dataplane.h"
+#include "core/sharded_dataplane.h"
 
 using namespace svcplane;
 
+// One of dp (svcplane_create) or sharded (svcplane_create_sharded) is set.
 struct svcplane_handle {
   std::unique_ptr<Dataplane> dp;
+  std::unique_ptr<ShardedDataplane> sharded;
   std::string error;
 };
 
 namespace {
 
+// A sharded handle is called from several threads at once: its last error is per thread.
+thread_local std::string tlsError;
+
+std::string& errorOf(svcplane_t* h) { return h->sharded ? tlsError : h->error; }
+
+// Runs f on the handle's control target: the Dataplane, or the ShardedDataplane (which applies
+// the call to every shard). Both have the same control methods.
+template <class F>
+auto control(svcplane_t* h, F&& f) {
+  return h->sharded ? f(*h->sharded) : f(*h->dp);
+}
+
 constexpr uint64_t kSec = 1000000000ull;
 
 int fail(svcplane_t* h, int status, std::string message) {
-  if (h) h->error = std::move(message);
+  if (h) errorOf(h) = std::move(message);
   return status;
 }
 
@@ -50,7 +65,7 @@ int statusOf(Status s) {
 
 int fromResult(svcplane_t* h, const Result& r) {
   if (r.ok()) {
-    h->error.clear();
+    errorOf(h).clear();
     return SVCPLANE_OK;
   }
   return fail(h, statusOf(r.status), r.message);
@@ -126,6 +141,49 @@ void mapInfo(const char* name, const M& m, svcplane_map_info& out) {
   out.expirations = s.expirations;
 }
 
+// Runs f(Dataplane&) on the dataplane of one shard (under its mutex); an unsharded handle has
+// the one shard 0. Returns the status; a shard out of range fails with a message.
+template <class F>
+int onShard(svcplane_t* h, uint32_t shard, F&& f) {
+  const uint32_t n = h->sharded ? h->sharded->shards() : 1;
+  if (shard >= n)
+    return fail(h, SVCPLANE_ERR_INVALID,
+                "shard " + std::to_string(shard) + " out of range (the handle has " + std::to_string(n) + ")");
+  if (!h->sharded) {
+    f(*h->dp);
+  } else {
+    h->sharded->withShard(shard, [&](Dataplane& dp) {
+      f(dp);
+      return 0;
+    });
+  }
+  return SVCPLANE_OK;
+}
+
+// The calls without a shard index decide on shard 0; on a handle of several shards that would
+// split flows from their replies, so they are refused there.
+int singleShard(svcplane_t* h) {
+  if (h->sharded && h->sharded->shards() > 1)
+    return fail(h, SVCPLANE_ERR_INVALID,
+                "the handle has " + std::to_string(h->sharded->shards()) +
+                    " shards: use svcplane_shard_decide_batch / svcplane_shard_process_packets");
+  return SVCPLANE_OK;
+}
+
+void addMapInfo(svcplane_map_info& into, const svcplane_map_info& m) {
+  into.size += m.size;
+  into.capacity += m.capacity;
+  into.bytes += m.bytes;
+  into.hits += m.hits;
+  into.misses += m.misses;
+  into.inserts += m.inserts;
+  into.updates += m.updates;
+  into.deletes += m.deletes;
+  into.evictions += m.evictions;
+  into.refusals += m.refusals;
+  into.expirations += m.expirations;
+}
+
 uint64_t randomSeed() {
   uint64_t v = 0;
   if (getrandom(&v, sizeof v, 0) != ssize_t(sizeof v)) {
@@ -193,7 +251,10 @@ void svcplane_config_init(svcplane_config* cfg) {
   timeoutsInit(cfg->timeouts);
 }
 
-int svcplane_create(const svcplane_config* cfg, svcplane_t** out, char* error, size_t error_len) {
+namespace {
+
+// svcplane_create's work, with the number of shards (0: an unsharded handle).
+int create(const svcplane_config* cfg, uint32_t shards, svcplane_t** out, char* error, size_t error_len) {
   if (!out) {
     copyError(error, error_len, "out must not be NULL");
     return SVCPLANE_ERR_INVALID;
@@ -248,7 +309,10 @@ int svcplane_create(const svcplane_config* cfg, svcplane_t** out, char* error, s
     return SVCPLANE_ERR_NO_MEMORY;
   }
   try {
-    h->dp = std::make_unique<Dataplane>(d);
+    if (shards)
+      h->sharded = std::make_unique<ShardedDataplane>(d, shards);
+    else
+      h->dp = std::make_unique<Dataplane>(d);
   } catch (const std::bad_alloc&) {
     delete h;
     copyError(error, error_len, "out of memory allocating the maps");
@@ -259,9 +323,49 @@ int svcplane_create(const svcplane_config* cfg, svcplane_t** out, char* error, s
   return SVCPLANE_OK;
 }
 
+}  // namespace
+
+int svcplane_create(const svcplane_config* cfg, svcplane_t** out, char* error, size_t error_len) {
+  return create(cfg, 0, out, error, error_len);
+}
+
+int svcplane_create_sharded(const svcplane_config* cfg, uint32_t shards, svcplane_t** out, char* error,
+                            size_t error_len) {
+  if (shards < 1 || shards > ShardedDataplane::kMaxShards) {
+    if (out) *out = nullptr;
+    copyError(error, error_len,
+              "shards must be 1.." + std::to_string(ShardedDataplane::kMaxShards) + ", got " + std::to_string(shards));
+    return SVCPLANE_ERR_INVALID;
+  }
+  return create(cfg, shards, out, error, error_len);
+}
+
 void svcplane_destroy(svcplane_t* dp) { delete dp; }
 
-const char* svcplane_last_error(const svcplane_t* dp) { return dp ? dp->error.c_str() : "handle is NULL"; }
+const char* svcplane_last_error(const svcplane_t* dp) {
+  if (!dp) return "handle is NULL";
+  return dp->sharded ? tlsError.c_str() : dp->error.c_str();
+}
+
+uint32_t svcplane_shards(const svcplane_t* dp) { return !dp ? 0 : dp->sharded ? dp->sharded->shards() : 1; }
+
+uint32_t svcplane_shard_of_flow(svcplane_t* h, const svcplane_flow* flow) {
+  if (!h || !flow || !h->sharded) return 0;
+  FlowInput in;
+  toFlowInput(*flow, in);
+  return h->sharded->shardOfFlow(in.key);
+}
+
+uint32_t svcplane_shard_of_packet(svcplane_t* h, const uint8_t* data, uint32_t len,
+                                  const svcplane_packet_options* opt) {
+  if (!h || !data || !h->sharded) return 0;
+  PacketOptions o;
+  if (opt) {
+    o.dir = opt->direction == SVCPLANE_DIR_FROM_BACKEND ? PacketDirection::FromBackend : PacketDirection::ToService;
+    o.link = opt->link == SVCPLANE_LINK_RAW ? LinkType::Raw : LinkType::Ethernet;
+  }
+  return h->sharded->shardOfPacket(data, len, o);
+}
 
 int svcplane_upsert_backend(svcplane_t* h, const svcplane_backend* b) {
   if (!h) return SVCPLANE_ERR_INVALID;
@@ -275,12 +379,12 @@ int svcplane_upsert_backend(svcplane_t* h, const svcplane_backend* b) {
   s.weight = b->weight == 0 ? 1 : b->weight;
   s.nodeLocal = b->node_local != 0;
   s.zone = b->zone;
-  return fromResult(h, h->dp->upsertBackend(s));
+  return fromResult(h, control(h, [&](auto& d) { return d.upsertBackend(s); }));
 }
 
 int svcplane_delete_backend(svcplane_t* h, uint32_t id) {
   if (!h) return SVCPLANE_ERR_INVALID;
-  return fromResult(h, h->dp->deleteBackend(id));
+  return fromResult(h, control(h, [&](auto& d) { return d.deleteBackend(id); }));
 }
 
 int svcplane_upsert_service(svcplane_t* h, const svcplane_service* s) {
@@ -322,35 +426,68 @@ int svcplane_upsert_service(svcplane_t* h, const svcplane_service* s) {
       r.bits = uint8_t(r.net.isV4() ? c.prefix_len + 96 : c.prefix_len);
       spec.sourceRanges.push_back(r);
     }
-    return fromResult(h, h->dp->upsertService(spec));
+    return fromResult(h, control(h, [&](auto& d) { return d.upsertService(spec); }));
   } catch (const std::bad_alloc&) { return fail(h, SVCPLANE_ERR_NO_MEMORY, who + ": out of memory"); }
 }
 
 int svcplane_delete_service(svcplane_t* h, uint32_t id) {
   if (!h) return SVCPLANE_ERR_INVALID;
-  return fromResult(h, h->dp->deleteService(id));
+  return fromResult(h, control(h, [&](auto& d) { return d.deleteService(id); }));
 }
 
 int svcplane_decide(svcplane_t* h, const svcplane_flow* flow, uint64_t now_ns, svcplane_decision* out) {
   if (!h) return SVCPLANE_ERR_INVALID;
   if (!flow || !out) return fail(h, SVCPLANE_ERR_INVALID, "flow and out must not be NULL");
+  if (int st = singleShard(h)) return st;
   FlowInput in;
   toFlowInput(*flow, in);
   Decision d;
-  h->dp->decide(in, now_ns, d);
+  if (h->dp)
+    h->dp->decide(in, now_ns, d);
+  else
+    h->sharded->decide(0, in, now_ns, d);
   fromDecision(d, *out);
   return SVCPLANE_OK;
+}
+
+int svcplane_shard_of_packets(svcplane_t* h, const svcplane_packet* pkts, uint32_t n,
+                              const svcplane_packet_options* opt, uint32_t* shards) {
+  if (!h) return SVCPLANE_ERR_INVALID;
+  if (n == 0) return SVCPLANE_OK;
+  if (!pkts || !shards) return fail(h, SVCPLANE_ERR_INVALID, "pkts and shards must not be NULL");
+  for (uint32_t i = 0; i < n; ++i)
+    if (!pkts[i].data && pkts[i].len)
+      return fail(h, SVCPLANE_ERR_INVALID, "pkts[" + std::to_string(i) + "].data is NULL");
+  if (!h->sharded) {
+    std::memset(shards, 0, sizeof *shards * n);
+    return SVCPLANE_OK;
+  }
+  PacketOptions o;
+  if (opt) {
+    o.dir = opt->direction == SVCPLANE_DIR_FROM_BACKEND ? PacketDirection::FromBackend : PacketDirection::ToService;
+    o.link = opt->link == SVCPLANE_LINK_RAW ? LinkType::Raw : LinkType::Ethernet;
+  }
+  h->sharded->shardsOfPackets(reinterpret_cast<const PacketRef*>(pkts), n, o, shards);
+  return SVCPLANE_OK;
+}
+
+int svcplane_shard_decide_batch(svcplane_t* h, uint32_t shard, const svcplane_flow* flows, uint32_t n, uint64_t now_ns,
+                                svcplane_decision* out) {
+  if (!h) return SVCPLANE_ERR_INVALID;
+  if (n == 0) return SVCPLANE_OK;
+  if (!flows || !out) return fail(h, SVCPLANE_ERR_INVALID, "flows and out must not be NULL");
+  return onShard(h, shard, [&](Dataplane& dp) {
+    bridge::decideChunked(
+        dp, n, now_ns, [&](uint32_t i, FlowInput& in) { toFlowInput(flows[i], in); },
+        [&](uint32_t i, const Decision& d) { fromDecision(d, out[i]); });
+  });
 }
 
 int svcplane_decide_batch(svcplane_t* h, const svcplane_flow* flows, uint32_t n, uint64_t now_ns,
                           svcplane_decision* out) {
   if (!h) return SVCPLANE_ERR_INVALID;
-  if (n == 0) return SVCPLANE_OK;
-  if (!flows || !out) return fail(h, SVCPLANE_ERR_INVALID, "flows and out must not be NULL");
-  bridge::decideChunked(
-      *h->dp, n, now_ns, [&](uint32_t i, FlowInput& in) { toFlowInput(flows[i], in); },
-      [&](uint32_t i, const Decision& d) { fromDecision(d, out[i]); });
-  return SVCPLANE_OK;
+  if (int st = singleShard(h)) return st;
+  return svcplane_shard_decide_batch(h, 0, flows, n, now_ns, out);
 }
 
 static_assert(sizeof(svcplane_packet) == sizeof(PacketRef) &&
@@ -388,19 +525,21 @@ int svcplane_set_packet_config(svcplane_t* h, const svcplane_packet_config* c) {
       pc.natPortLow = c->nat_port_low;
       pc.natPortHigh = c->nat_port_high;
     }
-    return fromResult(h, h->dp->setPacketConfig(pc));
+    return fromResult(h, control(h, [&](auto& d) { return d.setPacketConfig(pc); }));
   } catch (const std::bad_alloc&) { return fail(h, SVCPLANE_ERR_NO_MEMORY, "packet config: out of memory"); }
 }
 
 int svcplane_set_fragment_timeout(svcplane_t* h, uint64_t timeout_ns) {
   if (!h) return SVCPLANE_ERR_INVALID;
   if (timeout_ns == 0) return fail(h, SVCPLANE_ERR_INVALID, "fragment timeout must be > 0");
-  h->dp->setFragmentTimeout(timeout_ns);
+  const uint32_t n = svcplane_shards(h);
+  for (uint32_t i = 0; i < n; ++i) onShard(h, i, [&](Dataplane& d) { d.setFragmentTimeout(timeout_ns); });
   return SVCPLANE_OK;
 }
 
-int svcplane_process_packets(svcplane_t* h, svcplane_packet* pkts, uint32_t n, const svcplane_packet_options* opt,
-                             uint64_t now_ns, uint8_t* verdicts, uint8_t* reasons) {
+int svcplane_shard_process_packets(svcplane_t* h, uint32_t shard, svcplane_packet* pkts, uint32_t n,
+                                   const svcplane_packet_options* opt, uint64_t now_ns, uint8_t* verdicts,
+                                   uint8_t* reasons) {
   if (!h) return SVCPLANE_ERR_INVALID;
   if (n == 0) return SVCPLANE_OK;
   if (!pkts) return fail(h, SVCPLANE_ERR_INVALID, "pkts must not be NULL");
@@ -431,17 +570,26 @@ int svcplane_process_packets(svcplane_t* h, svcplane_packet* pkts, uint32_t n, c
   }
   // svcplane_packet has PacketRef's layout: chunks are passed through without a copy. A NULL
   // verdicts or reasons array gets a chunk-sized scratch one.
-  bridge::processChunked(
-      *h->dp, n, o, now_ns,
-      [&](uint32_t base, uint32_t, PacketRef*) { return reinterpret_cast<const PacketRef*>(pkts + base); }, verdicts,
-      reasons, o.replies);
-  if (opt && opt->replies) opt->replies->used = sink.used;
-  return SVCPLANE_OK;
+  int st = onShard(h, shard, [&](Dataplane& dp) {
+    bridge::processChunked(
+        dp, n, o, now_ns,
+        [&](uint32_t base, uint32_t, PacketRef*) { return reinterpret_cast<const PacketRef*>(pkts + base); }, verdicts,
+        reasons, o.replies);
+  });
+  if (st == SVCPLANE_OK && opt && opt->replies) opt->replies->used = sink.used;
+  return st;
+}
+
+int svcplane_process_packets(svcplane_t* h, svcplane_packet* pkts, uint32_t n, const svcplane_packet_options* opt,
+                             uint64_t now_ns, uint8_t* verdicts, uint8_t* reasons) {
+  if (!h) return SVCPLANE_ERR_INVALID;
+  if (int st = singleShard(h)) return st;
+  return svcplane_shard_process_packets(h, 0, pkts, n, opt, now_ns, verdicts, reasons);
 }
 
 int svcplane_get_packet_counters(const svcplane_t* h, svcplane_packet_counters* out) {
   if (!h || !out) return SVCPLANE_ERR_INVALID;
-  const PacketCounters& c = h->dp->packetCounters();
+  const PacketCounters c = h->sharded ? h->sharded->packetCounters() : h->dp->packetCounters();
   std::memset(out, 0, sizeof *out);
   out->packets = c.packets;
   for (int i = 0; i < kVerdicts; ++i) out->verdicts[i] = c.verdicts[i];
@@ -455,31 +603,37 @@ int svcplane_lookup_flow(svcplane_t* h, const svcplane_flow* flow, svcplane_flow
   if (!flow || !out) return fail(h, SVCPLANE_ERR_INVALID, "flow and out must not be NULL");
   FlowInput in;
   toFlowInput(*flow, in);
-  CtHit hit = h->dp->conntrack().peek(in.key);
-  if (hit.flow == Conntrack::kNone) return fail(h, SVCPLANE_ERR_NOT_FOUND, "no tracked flow for this tuple");
-  const Flow& f = h->dp->conntrack().at(hit.flow);
-  std::memset(out, 0, sizeof *out);
-  out->orig = fromKey(f.orig);
-  out->reply = fromKey(f.reply);
-  out->service_id = f.serviceId;
-  out->backend_id = f.backendId;
-  out->direction = hit.dir == Dir::Original ? 0 : 1;
-  out->state = uint8_t(f.state);
-  out->created_ns = f.created;
-  out->last_seen_ns = f.lastSeen;
-  out->expires_ns = f.expires;
-  for (int i = 0; i < 2; ++i) {
-    out->packets[i] = f.packets[i];
-    out->bytes[i] = f.bytes[i];
-  }
-  h->error.clear();
+  bool found = false;
+  // A sharded handle keeps the flow on the shard its tuples steer to.
+  onShard(h, h->sharded ? h->sharded->shardOfFlow(in.key) : 0, [&](Dataplane& dp) {
+    CtHit hit = dp.conntrack().peek(in.key);
+    if (hit.flow == Conntrack::kNone) return;
+    found = true;
+    const Flow& f = dp.conntrack().at(hit.flow);
+    std::memset(out, 0, sizeof *out);
+    out->orig = fromKey(f.orig);
+    out->reply = fromKey(f.reply);
+    out->service_id = f.serviceId;
+    out->backend_id = f.backendId;
+    out->direction = hit.dir == Dir::Original ? 0 : 1;
+    out->state = uint8_t(f.state);
+    out->created_ns = f.created;
+    out->last_seen_ns = f.lastSeen;
+    out->expires_ns = f.expires;
+    for (int i = 0; i < 2; ++i) {
+      out->packets[i] = f.packets[i];
+      out->bytes[i] = f.bytes[i];
+    }
+  });
+  if (!found) return fail(h, SVCPLANE_ERR_NOT_FOUND, "no tracked flow for this tuple");
+  errorOf(h).clear();
   return SVCPLANE_OK;
 }
 
 int svcplane_gc(svcplane_t* h, uint64_t now_ns, uint32_t budget, uint32_t* flows, uint32_t* affinity) {
   if (!h) return SVCPLANE_ERR_INVALID;
-  uint32_t f = h->dp->gc(now_ns, budget);
-  uint32_t a = h->dp->gcAffinity(now_ns, budget);
+  uint32_t f = control(h, [&](auto& d) { return d.gc(now_ns, budget); });
+  uint32_t a = control(h, [&](auto& d) { return d.gcAffinity(now_ns, budget); });
   if (flows) *flows = f;
   if (affinity) *affinity = a;
   return SVCPLANE_OK;
@@ -487,29 +641,32 @@ int svcplane_gc(svcplane_t* h, uint64_t now_ns, uint32_t budget, uint32_t* flows
 
 int svcplane_delete_flows_by_backend(svcplane_t* h, uint32_t backend_id, uint32_t* removed) {
   if (!h) return SVCPLANE_ERR_INVALID;
-  uint32_t n = h->dp->deleteFlowsByBackend(backend_id);
+  uint32_t n = control(h, [&](auto& d) { return d.deleteFlowsByBackend(backend_id); });
   if (removed) *removed = n;
   return SVCPLANE_OK;
 }
 
 int svcplane_delete_flows_by_service(svcplane_t* h, uint32_t service_id, uint32_t* removed) {
   if (!h) return SVCPLANE_ERR_INVALID;
-  uint32_t n = h->dp->deleteFlowsByService(service_id);
+  uint32_t n = control(h, [&](auto& d) { return d.deleteFlowsByService(service_id); });
   if (removed) *removed = n;
   return SVCPLANE_OK;
 }
 
 int svcplane_flush_conntrack(svcplane_t* h, uint32_t* removed) {
   if (!h) return SVCPLANE_ERR_INVALID;
-  uint32_t before = h->dp->conntrack().size();
-  h->dp->flushConntrack();
+  uint32_t before = h->sharded ? h->sharded->flows() : h->dp->conntrack().size();
+  control(h, [](auto& d) {
+    d.flushConntrack();
+    return 0;
+  });
   if (removed) *removed = before;
   return SVCPLANE_OK;
 }
 
 int svcplane_get_counters(const svcplane_t* h, svcplane_counters* out) {
   if (!h || !out) return SVCPLANE_ERR_INVALID;
-  const DataplaneCounters& c = h->dp->counters();
+  const DataplaneCounters c = h->sharded ? h->sharded->counters() : h->dp->counters();
   static_assert(kVerdicts == SVCPLANE_VERDICTS && kReasons == SVCPLANE_REASONS,
                 "C ABI counters out of step with the core");
   std::memset(out, 0, sizeof *out);
@@ -519,17 +676,33 @@ int svcplane_get_counters(const svcplane_t* h, svcplane_counters* out) {
   return SVCPLANE_OK;
 }
 
-int svcplane_map_info_get(const svcplane_t* h, uint32_t map, svcplane_map_info* out) {
-  if (!h || !out) return SVCPLANE_ERR_INVALID;
-  Dataplane& dp = *h->dp;
-  switch (map) {
-    case SVCPLANE_MAP_SERVICES: mapInfo("services", dp.services(), *out); break;
-    case SVCPLANE_MAP_FRONTENDS: mapInfo("frontends", dp.frontends(), *out); break;
-    case SVCPLANE_MAP_BACKENDS: mapInfo("backends", dp.backends(), *out); break;
-    case SVCPLANE_MAP_REVNAT: mapInfo("revnat", dp.revnat(), *out); break;
-    case SVCPLANE_MAP_AFFINITY: mapInfo("affinity", dp.affinity(), *out); break;
-    case SVCPLANE_MAP_CONNTRACK: mapInfo("conntrack", dp.conntrack(), *out); break;
-    default: return SVCPLANE_ERR_INVALID;
+int svcplane_map_info_get(const svcplane_t* ch, uint32_t map, svcplane_map_info* out) {
+  if (!ch || !out || map > SVCPLANE_MAP_CONNTRACK) return SVCPLANE_ERR_INVALID;
+  auto* h = const_cast<svcplane_t*>(ch);  // inspection takes the shards' mutexes, nothing more
+  if (h->sharded && map == SVCPLANE_MAP_AFFINITY) {
+    h->sharded->withAffinity([&](const FixedMap<AffinityKey, AffinityRec>& m) { mapInfo("affinity", m, *out); });
+    return SVCPLANE_OK;
+  }
+  // The service maps are alike in every shard (shard 0's are reported); conntrack is the sum of
+  // the shards'.
+  svcplane_map_info sum;
+  std::memset(&sum, 0, sizeof sum);
+  const uint32_t shards = map == SVCPLANE_MAP_CONNTRACK ? svcplane_shards(h) : 1;
+  for (uint32_t i = 0; i < shards; ++i)
+    onShard(h, i, [&](Dataplane& dp) {
+      switch (map) {
+        case SVCPLANE_MAP_SERVICES: mapInfo("services", dp.services(), *out); break;
+        case SVCPLANE_MAP_FRONTENDS: mapInfo("frontends", dp.frontends(), *out); break;
+        case SVCPLANE_MAP_BACKENDS: mapInfo("backends", dp.backends(), *out); break;
+        case SVCPLANE_MAP_REVNAT: mapInfo("revnat", dp.revnat(), *out); break;
+        case SVCPLANE_MAP_AFFINITY: mapInfo("affinity", dp.affinity(), *out); break;
+        default: mapInfo("conntrack", dp.conntrack(), *out); break;
+      }
+      addMapInfo(sum, *out);
+    });
+  if (shards > 1) {
+    std::memcpy(sum.name, out->name, sizeof sum.name);
+    *out = sum;
   }
   return SVCPLANE_OK;
 }

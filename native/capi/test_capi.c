@@ -1,8 +1,10 @@
 /*
  * Tests of the C ABI's contract: status codes and messages, "a failed call changes nothing",
- * NULL handling, config validation, source ranges, expiry on the caller's clock, helpers.
+ * NULL handling, config validation, source ranges, expiry on the caller's clock, helpers, and
+ * a sharded handle driven by two packet threads while the control path changes it.
  * Compiled as C (so the header is proven to be plain C) and run by ctest.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -390,6 +392,109 @@ static void test_reply_sink_across_chunks(void) {
   svcplane_destroy(dp);
 }
 
+/* Two packet threads on a 2-shard handle: each takes the SYNs steered to its shard, while the
+ * main thread adds and removes a second service. */
+enum { kPorts = 512 };
+struct worker {
+  svcplane_t* dp;
+  uint32_t shard;
+  uint32_t mine, forwarded, refused;
+};
+
+static void* packet_thread(void* arg) {
+  struct worker* w = (struct worker*)arg;
+  svcplane_packet_options o;
+  memset(&o, 0, sizeof o);
+  o.link = SVCPLANE_LINK_RAW;
+  for (int round = 0; round < 20; ++round)
+    for (uint16_t port = 0; port < kPorts; ++port) {
+      uint8_t pkt[40];
+      tcp_syn(pkt, (uint16_t)(20000 + port));
+      if (svcplane_shard_of_packet(w->dp, pkt, sizeof pkt, &o) != w->shard) continue;
+      if (round == 0) w->mine++;
+      svcplane_packet p = {pkt, sizeof pkt, 0};
+      uint8_t v = 0xff, r = 0xff;
+      if (svcplane_shard_process_packets(w->dp, w->shard, &p, 1, &o, SEC, &v, &r) != SVCPLANE_OK) w->refused++;
+      if (v == SVCPLANE_VERDICT_FORWARD) w->forwarded++;
+    }
+  return NULL;
+}
+
+static void test_sharded(void) {
+  svcplane_config cfg;
+  svcplane_config_init(&cfg);
+  cfg.max_flows = 4096;
+  cfg.seed_is_set = 1;
+  cfg.seed = 7;
+  svcplane_t* dp = NULL;
+  char err[128];
+  CHECK(svcplane_create_sharded(&cfg, 0, &dp, err, sizeof err) == SVCPLANE_ERR_INVALID && dp == NULL &&
+            strstr(err, "shards"),
+        "0 shards refused");
+  CHECK(svcplane_create_sharded(&cfg, 2, &dp, err, sizeof err) == SVCPLANE_OK && svcplane_shards(dp) == 2,
+        "a 2-shard handle");
+  svcplane_backend b = backend(1, "10.180.0.1", 8080);
+  CHECK(svcplane_upsert_backend(dp, &b) == SVCPLANE_OK, "backend on every shard");
+  uint32_t ids[1] = {1};
+  svcplane_frontend fe;
+  svcplane_service s;
+  tcp80_service(&s, &fe);
+  s.backend_ids = ids;
+  s.n_backends = 1;
+  CHECK(svcplane_upsert_service(dp, &s) == SVCPLANE_OK, "service on every shard");
+
+  uint8_t pkt[40];
+  tcp_syn(pkt, 1234);
+  svcplane_packet p = {pkt, sizeof pkt, 0};
+  CHECK(svcplane_process_packets(dp, &p, 1, NULL, SEC, NULL, NULL) == SVCPLANE_ERR_INVALID &&
+            strstr(svcplane_last_error(dp), "shards"),
+        "the unsharded packet call refused on 2 shards");
+  CHECK(svcplane_shard_process_packets(dp, 2, &p, 1, NULL, SEC, NULL, NULL) == SVCPLANE_ERR_INVALID &&
+            strstr(svcplane_last_error(dp), "shard 2"),
+        "a shard out of range refused");
+
+  {
+    uint8_t a[40], b2[40];
+    tcp_syn(a, 20001);
+    tcp_syn(b2, 20002);
+    svcplane_packet two[2] = {{a, sizeof a, 0}, {b2, sizeof b2, 0}};
+    uint32_t sh[2] = {9, 9};
+    CHECK(svcplane_shard_of_packets(dp, two, 2, NULL, sh) == SVCPLANE_OK &&
+              sh[0] == svcplane_shard_of_packet(dp, a, sizeof a, NULL) &&
+              sh[1] == svcplane_shard_of_packet(dp, b2, sizeof b2, NULL),
+          "batch steering agrees with steering one by one");
+  }
+  struct worker w[2] = {{dp, 0, 0, 0, 0}, {dp, 1, 0, 0, 0}};
+  pthread_t th[2];
+  for (int i = 0; i < 2; ++i) pthread_create(&th[i], NULL, packet_thread, &w[i]);
+  svcplane_frontend fe2 = fe;
+  fe2.addr = ip("172.30.0.2");
+  svcplane_service s2 = s;
+  s2.id = 2;
+  s2.frontends = &fe2;
+  for (int i = 0; i < 200; ++i) {
+    svcplane_upsert_service(dp, &s2);
+    svcplane_delete_service(dp, 2);
+  }
+  for (int i = 0; i < 2; ++i) pthread_join(th[i], NULL);
+  CHECK(w[0].mine > 100 && w[1].mine > 100 && w[0].mine + w[1].mine == kPorts, "the flows spread over both shards");
+  CHECK(w[0].refused == 0 && w[1].refused == 0, "no packet call refused");
+  CHECK(w[0].forwarded + w[1].forwarded == 20 * kPorts, "every packet forwarded");
+  svcplane_map_info mi;
+  CHECK(
+      svcplane_map_info_get(dp, SVCPLANE_MAP_CONNTRACK, &mi) == SVCPLANE_OK && mi.size == kPorts && mi.capacity == 4096,
+      "conntrack info sums the shards");
+  svcplane_flow f = flow("10.0.0.2", 20007, "172.30.0.1", 80, SVCPLANE_PROTO_TCP);
+  svcplane_flow_info info;
+  CHECK(svcplane_lookup_flow(dp, &f, &info) == SVCPLANE_OK && info.backend_id == 1, "a flow found on its shard");
+  svcplane_packet_counters c;
+  svcplane_get_packet_counters(dp, &c);
+  CHECK(c.packets == 20 * kPorts, "packet counters sum the shards");
+  uint32_t removed = 0;
+  CHECK(svcplane_flush_conntrack(dp, &removed) == SVCPLANE_OK && removed == kPorts, "flush empties every shard");
+  svcplane_destroy(dp);
+}
+
 int main(void) {
   test_create();
   test_errors();
@@ -397,6 +502,7 @@ int main(void) {
   test_helpers();
   test_packet_api();
   test_reply_sink_across_chunks();
+  test_sharded();
   printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }

@@ -31,17 +31,22 @@ bool BackendSet::isActive(uint32_t id) const {
   return std::binary_search(activeSorted.begin(), activeSorted.end(), id);
 }
 
-Dataplane::Dataplane(const DataplaneConfig& cfg)
+Dataplane::Dataplane(const DataplaneConfig& cfg, SharedAffinity* shared, bool affinityOwner)
     : cfg_(cfg),
       rngState_(cfg.rngSeed ? cfg.rngSeed : derive(cfg.seed, 7)),
       services_(initialSize(kInitialServices, cfg.maxServices), derive(cfg.seed, 1), FullPolicy::Refuse),
       frontends_(initialSize(kInitialFrontends, cfg.maxFrontends), derive(cfg.seed, 2), FullPolicy::Refuse),
       backends_(initialSize(kInitialBackends, cfg.maxBackends), derive(cfg.seed, 3), FullPolicy::Refuse),
       revnat_(initialSize(kInitialFrontends, cfg.maxFrontends), derive(cfg.seed, 4), FullPolicy::Refuse),
-      affinity_(cfg.maxAffinity, derive(cfg.seed, 5), cfg.affinityPolicy),
+      ownAffinity_(shared ? 0 : cfg.maxAffinity, derive(cfg.seed, 5), cfg.affinityPolicy),
+      sharedAffinity_(shared),
+      affinityOwner_(affinityOwner),
+      affinity_(shared ? shared->map : ownAffinity_),
       ct_(cfg.maxFlows, derive(cfg.seed, 6), cfg.conntrackPolicy, cfg.timeouts),
       nat_(cfg.maxNatPorts, derive(cfg.seed, 8)),
-      frags_(cfg.maxFragments, derive(cfg.seed, 9)) {}
+      frags_(cfg.maxFragments, derive(cfg.seed, 9)) {
+  nat_.setClass(cfg.natPortClass, cfg.natPortClasses);
+}
 
 uint64_t Dataplane::nextRandom() { return splitmix64(rngState_); }
 
@@ -298,6 +303,9 @@ Result Dataplane::setPacketConfig(const PacketConfig& c) {
     return {Status::Invalid, "natPortRange must be 1 <= low <= high <= 65535"};
   if (c.hasMasq4 && !c.masq4.isV4()) return {Status::Invalid, "the IPv4 masquerade address is not IPv4"};
   if (c.hasMasq6 && c.masq6.isV4()) return {Status::Invalid, "the IPv6 masquerade address is not IPv6"};
+  if (NatPorts::classSpan(c.natPortLow, c.natPortHigh, cfg_.natPortClass, cfg_.natPortClasses) == 0)
+    return {Status::Invalid, "natPortRange has no port for shard " + num(cfg_.natPortClass) + " of " +
+                                 num(cfg_.natPortClasses) + " (it needs at least one port per shard)"};
   pktCfg_ = c;
   nat_.setRange(c.natPortLow, c.natPortHigh);
   return {};
@@ -305,7 +313,9 @@ Result Dataplane::setPacketConfig(const PacketConfig& c) {
 
 int32_t Dataplane::choose(const ServiceRec& svc, const FlowKey& key, uint32_t serviceId, uint64_t now, Decision& out) {
   const BackendSet& set = *svc.set;
+  std::unique_lock<std::mutex> affinityLock;  // held to the end: the insert below uses it too
   if (svc.affinityTimeoutNs) {
+    affinityLock = lockAffinity();
     AffinityKey ak{key.src, serviceId};
     uint32_t i = affinity_.findIndex(ak);
     if (i != FixedMap<AffinityKey, AffinityRec>::kNone) {
@@ -388,7 +398,8 @@ Result Dataplane::deleteBackend(uint32_t id) {
   // Both removals scan a whole table; skip them when there is nothing to find, so removing an
   // idle endpoint (the common case at sync) costs O(1), not O(conntrack capacity).
   if (b->activeConns) deleteFlowsByBackend(id);
-  if (affinity_.size())
+  std::unique_lock<std::mutex> shared = lockAffinity();
+  if (affinityOwner_ && affinity_.size())
     for (uint32_t i = 0; i < affinity_.capacity(); ++i)
       if (affinity_.at(i).used && affinity_.at(i).value.backendId == id) affinity_.eraseAt(i);
   backends_.erase(id);
@@ -565,7 +576,8 @@ Result Dataplane::deleteService(uint32_t id) {
     for (uint32_t bid : svc->set->allIds)
       if (BackendRec* b = backends_.peek(bid)) std::erase(b->services, id);
   if (ct_.size()) deleteFlowsByService(id);
-  if (affinity_.size())
+  std::unique_lock<std::mutex> shared = lockAffinity();
+  if (affinityOwner_ && affinity_.size())
     for (uint32_t i = 0; i < affinity_.capacity(); ++i)
       if (affinity_.at(i).used && affinity_.at(i).key.serviceId == id) affinity_.eraseAt(i);
   services_.erase(id);
@@ -603,7 +615,13 @@ uint32_t Dataplane::gc(uint64_t now, uint32_t budget) {
   return ct_.gc(now, budget, [this](const Flow& f) { onFlowRemoved(f); });
 }
 
+std::unique_lock<std::mutex> Dataplane::lockAffinity() {
+  return sharedAffinity_ ? std::unique_lock<std::mutex>(sharedAffinity_->mutex) : std::unique_lock<std::mutex>();
+}
+
 uint32_t Dataplane::gcAffinity(uint64_t now, uint32_t budget) {
+  if (!affinityOwner_) return 0;
+  std::unique_lock<std::mutex> shared = lockAffinity();
   uint32_t removed = 0, cap = affinity_.capacity();
   for (uint32_t n = 0; n < budget && n < cap; ++n) {
     uint32_t i = affinityGcCursor_;

@@ -8,6 +8,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,10 @@ struct DataplaneConfig {
   uint64_t seed = 0;     // hash-table secret
   uint64_t rngSeed = 0;  // random scheduler
   SchedulerConfig sched;
+  // Masquerade hands out only NAT ports with port % natPortClasses == natPortClass (one shard
+  // of a ShardedDataplane: see sharded_dataplane.h). 1 class: every port of the range.
+  uint32_t natPortClass = 0;
+  uint32_t natPortClasses = 1;
 };
 
 // FlowInput::packet bits, set by the packet path only: a tuple-API flow has 0 and is never
@@ -122,9 +127,21 @@ struct DataplaneCounters {
   uint64_t packets = 0;
 };
 
+// A session-affinity map shared by the shards of a ShardedDataplane: a client's flows spread
+// over shards (they are steered by address and port), its affinity entry must not. Taken only
+// by new flows of services with affinity, and by the control path.
+struct SharedAffinity {
+  SharedAffinity(uint32_t capacity, uint64_t seed, FullPolicy policy) : map(capacity, seed, policy) {}
+  FixedMap<AffinityKey, AffinityRec> map;
+  std::mutex mutex;
+};
+
 class Dataplane {
  public:
-  explicit Dataplane(const DataplaneConfig& cfg);
+  // With `shared`, session affinity lives in that map (under its mutex) instead of one of its
+  // own; `affinityOwner` says whether this instance's control path maintains it (removals with
+  // backends and services, gcAffinity): one of the instances sharing it does.
+  explicit Dataplane(const DataplaneConfig& cfg, SharedAffinity* shared = nullptr, bool affinityOwner = true);
 
   // Packet path.
   void decide(const FlowInput& in, uint64_t now, Decision& out);
@@ -212,6 +229,8 @@ class Dataplane {
   bool roomForBackends(uint64_t need);
   void onFlowRemoved(const Flow& f);
   uint64_t nextRandom();
+  // The shared affinity map's mutex, held (nothing when the map is this instance's own).
+  std::unique_lock<std::mutex> lockAffinity();
 
   DataplaneConfig cfg_;
   uint64_t rngState_;
@@ -219,7 +238,10 @@ class Dataplane {
   FixedMap<FrontendKey, FrontendRec> frontends_;
   FixedMap<uint32_t, BackendRec> backends_;
   FixedMap<uint32_t, RevNatRec> revnat_;
-  FixedMap<AffinityKey, AffinityRec> affinity_;
+  FixedMap<AffinityKey, AffinityRec> ownAffinity_;  // unused (capacity 0) when shared
+  SharedAffinity* sharedAffinity_;
+  bool affinityOwner_;
+  FixedMap<AffinityKey, AffinityRec>& affinity_;  // ownAffinity_ or sharedAffinity_->map
   Conntrack ct_;
   uint32_t affinityGcCursor_ = 0;
   uint32_t nextRevNatId_ = 0;  // last revnat id handed out; ids are not reused

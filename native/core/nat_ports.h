@@ -39,6 +39,21 @@ class NatPorts {
     lo_ = lo;
     hi_ = hi;
   }
+  // Restricts the ports this map hands out to those with port % classes == cls. A sharded
+  // dataplane (sharded_dataplane.h) gives each shard its own class, so the reply of a
+  // masqueraded flow (backend -> node address : NAT port) is steered by its port to the shard
+  // that holds the flow. One class (the default) is every port.
+  void setClass(uint32_t cls, uint32_t classes) {
+    cls_ = cls;
+    classes_ = classes ? classes : 1;
+  }
+  bool inClass(uint16_t port) const { return port % classes_ == cls_; }
+  // How many ports of [lo, hi] are in class cls of `classes` (this map's range and class).
+  static uint32_t classSpan(uint16_t lo, uint16_t hi, uint32_t cls, uint32_t classes) {
+    uint32_t first = firstInClass(lo, cls, classes);
+    return first > hi ? 0 : (uint32_t(hi) - first) / classes + 1;
+  }
+  uint32_t classSpan() const { return classSpan(lo_, hi_, cls_, classes_); }
   uint16_t rangeLow() const { return lo_; }
   uint16_t rangeHigh() const { return hi_; }
 
@@ -58,8 +73,14 @@ class NatPorts {
   FixedMap<NatKey, NatRec>& map() { return map_; }
 
  private:
+  // The lowest port from lo on in class cls of `classes` (may be past the range's end).
+  static uint32_t firstInClass(uint16_t lo, uint32_t cls, uint32_t classes) {
+    return lo + (cls + classes - lo % classes) % classes;
+  }
+
   FixedMap<NatKey, NatRec> map_;
   uint16_t lo_ = 1024, hi_ = 65535;
+  uint32_t cls_ = 0, classes_ = 1;
 };
 
 template <class Taken>
@@ -68,12 +89,14 @@ uint16_t NatPorts::claim(NatKey key, uint16_t preferred, uint32_t start, Taken&&
     ++map_.stats().refusals;
     return 0;
   }
-  uint32_t span = uint32_t(hi_) - lo_ + 1;
-  uint32_t first = preferred >= lo_ && preferred <= hi_ ? preferred - lo_ : start % span;
+  // Ports of the class are base + i * classes_ for i in [0, span).
+  const uint32_t base = firstInClass(lo_, cls_, classes_), span = classSpan();
+  const bool keep = preferred >= lo_ && preferred <= hi_ && inClass(preferred);
+  const uint32_t first = keep ? (preferred - base) / classes_ : start % (span ? span : 1);
   for (uint32_t n = 0; n < kMaxProbes && n < span; ++n) {
     // After the preferred port, continue from the hashed start.
     uint32_t i = n == 0 ? first : (start + n) % span;
-    key.natPort = uint16_t(lo_ + i);
+    key.natPort = uint16_t(base + i * classes_);
     if (map_.findIndex(key) != FixedMap<NatKey, NatRec>::kNone || taken(key.natPort)) continue;
     map_.insert(key);
     return key.natPort;
