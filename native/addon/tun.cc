@@ -76,7 +76,8 @@ Napi::Value TunOpen(const Napi::CallbackInfo& info) {
 #if !defined(__linux__)
   return fail(ENOSYS, "TUN devices are opened on Linux only");
 #else
-  if (name.empty() || name.size() >= IFNAMSIZ || name.find_first_of("/ \t\n:%") != std::string::npos) return fail(EINVAL, "bad device name");
+  if (name.empty() || name.size() >= IFNAMSIZ || name.find_first_of("/ \t\n:%") != std::string::npos)
+    return fail(EINVAL, "bad device name");
   int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return fail(errno, "open /dev/net/tun");
   struct ifreq ifr;
@@ -169,8 +170,8 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
     uint32_t maxPackets, maxFrame;
     if (info.Length() < 5 || !typedArg<uint8_t, napi_uint8_array>(info, 0, "buffer", buf, bufLen) ||
         !typedArg<uint32_t, napi_uint32_array>(info, 1, "offsets", offs, offLen) ||
-        !typedArg<uint32_t, napi_uint32_array>(info, 2, "lengths", lens, lenLen) || !u32Arg(info, 3, "maxPackets", maxPackets) ||
-        !u32Arg(info, 4, "maxFrame", maxFrame))
+        !typedArg<uint32_t, napi_uint32_array>(info, 2, "lengths", lens, lenLen) ||
+        !u32Arg(info, 3, "maxPackets", maxPackets) || !u32Arg(info, 4, "maxFrame", maxFrame))
       return env.Undefined();
     if (maxPackets > offLen || maxPackets > lenLen || maxFrame == 0) {
       Napi::RangeError::New(env, "maxPackets exceeds offsets/lengths, or maxFrame is 0").ThrowAsJavaScriptException();
@@ -233,7 +234,8 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
           if (size_t(offs[i]) + lens[i] <= bufLen) data = buf + offs[i], len = lens[i];
           break;
         case kReject:
-          if (replies && rlens[i] != 0 && size_t(roffs[i]) + rlens[i] <= rbufLen) data = rbuf + roffs[i], len = rlens[i];
+          if (replies && rlens[i] != 0 && size_t(roffs[i]) + rlens[i] <= rbufLen)
+            data = rbuf + roffs[i], len = rlens[i];
           break;
         default: break;  // drop
       }
