@@ -6,6 +6,7 @@ import { generateCluster, type Cluster, type Mix } from './cluster.js'
 import { lastServiceTarget, loadProxier } from './iptables.js'
 import { MIN_RUNS, summarize, type BenchResult } from './results.js'
 import { clientIP, plainServices, rng } from './workload.js'
+import { serviceTargets } from './new-flow-cases.js'
 
 
 const BATCH = 256
@@ -122,7 +123,7 @@ export function measureNewFlows(
     const p = loadProxier('native', c, n, 2 * flowsPerRun + 2 * Math.min(flowsPerRun, 100_000) + 8192)
     p.sync()
     const dp = p.dataplane!
-    const targets = c.services.map((s) => ({ ip: s.spec!.clusterIP!, port: s.spec!.ports![0].port, protocol: (s.spec!.ports![0].protocol ?? 'TCP') as 'TCP' }))
+    const targets = serviceTargets(c)
     const last = lastServiceTarget(p.iptablesRestore())
     const r = rng(n)
     const flowTo = (k: number, base: number, t: { ip: string; port: number; protocol: 'TCP' | 'UDP' | 'SCTP' }): Flow => ({

@@ -7,6 +7,7 @@ import { BENCH_NODE, generateCluster, type Cluster, type Mix } from './cluster.j
 import { compileLinear, createLinear, encodeLinearPacket } from './cpp-linear.js'
 import { rss, timeBudgeted, type BenchResult } from './results.js'
 import { clientIP, endpointIP, rng } from './workload.js'
+import { serviceTargets } from './new-flow-cases.js'
 
 /** The cluster IP:port that KUBE-SERVICES matches last (the worst case for a linear walk). */
 export function lastServiceTarget(rules: string): { ip: string; port: number; protocol: 'TCP' | 'UDP' | 'SCTP' } {
@@ -54,7 +55,7 @@ export function measureIptables(counts: number[], mix: Mix, budget: IptablesBudg
 
     const last = lastServiceTarget(rules)
     const r = rng(n)
-    const targets = c.services.map((s) => ({ ip: s.spec!.clusterIP!, port: s.spec!.ports![0].port, protocol: (s.spec!.ports![0].protocol ?? 'TCP') as 'TCP' }))
+    const targets = serviceTargets(c)
     // The evaluator itself, as native-call is the Dataplane itself: neither pays the Proxier's
     // model-level trace. Every packet is a new connection (ctstate NEW).
     const evaluator = p.iptables!.evaluator()

@@ -6,15 +6,9 @@
 import { Proxier } from '../lib/index.js'
 import { BENCH_NODE, generateCluster, type Cluster, type Mix } from './cluster.js'
 import type { IptablesBudget } from './iptables.js'
-import type { BenchResult } from './results.js'
-import { timeNewFlowCases } from './new-flow-cases.js'
+import { elapsedNs, type BenchResult } from './results.js'
+import { serviceTargets, timeNewFlowCases } from './new-flow-cases.js'
 import { clientIP, endpointIP } from './workload.js'
-
-function elapsed(fn: () => void): number {
-  const t = process.hrtime.bigint()
-  fn()
-  return Number(process.hrtime.bigint() - t)
-}
 
 export function measureIpvs(counts: number[], mix: Mix, budget: IptablesBudget, onStep?: () => void, cluster?: Cluster): BenchResult[] {
   const results: BenchResult[] = []
@@ -23,9 +17,9 @@ export function measureIpvs(counts: number[], mix: Mix, budget: IptablesBudget, 
     const p = new Proxier({ mode: 'ipvs', ...BENCH_NODE })
     for (const s of c.services) p.applyService(s)
     for (const s of c.slices) p.applyEndpointSlice(s)
-    results.push({ workload: 'sync-full', impl: 'ipvs', services: n, nsPerOp: elapsed(() => p.sync()) })
+    results.push({ workload: 'sync-full', impl: 'ipvs', services: n, nsPerOp: elapsedNs(() => p.sync()) })
     if (p.ipvs?.native === undefined) throw new Error('ipvs: the mode is not deciding on the native core')
-    const targets = c.services.map((s) => ({ ip: s.spec!.clusterIP!, port: s.spec!.ports![0].port, protocol: (s.spec!.ports![0].protocol ?? 'TCP') as 'TCP' }))
+    const targets = serviceTargets(c)
     const last = targets[targets.length - 1]!
     // Every packet must be DNATed (each generated service has endpoints) by a virtual server.
     const probe = p.route({ src: clientIP(300_000), sport: 1024, dst: last.ip, dport: last.port, protocol: last.protocol, hook: 'prerouting', now: 1 })
@@ -37,7 +31,7 @@ export function measureIpvs(counts: number[], mix: Mix, budget: IptablesBudget, 
     const slice = structuredClone(c.slices[Math.floor(c.slices.length / 2)]!)
     slice.endpoints![0]!.addresses = [endpointIP(20_000_000)]
     p.applyEndpointSlice(slice)
-    results.push({ workload: 'sync-one', impl: 'ipvs', services: n, nsPerOp: elapsed(() => p.sync()) })
+    results.push({ workload: 'sync-one', impl: 'ipvs', services: n, nsPerOp: elapsedNs(() => p.sync()) })
     p.ipvs.native.dataplane.destroy()
     onStep?.()
   }

@@ -1,6 +1,7 @@
 // The two new-flow cases every per-mode step times the same way: packets spread over all the
 // services, and all to the service matched last (the worst case for a linear walk), each from
 // fresh clients and ports after a warm-up, so the first case timed does not pay the JIT.
+import type { Cluster } from './cluster.js'
 import type { IptablesBudget } from './iptables.js'
 import { timeBudgeted, type BenchResult, type Impl } from './results.js'
 import { clientIP, rng } from './workload.js'
@@ -9,6 +10,11 @@ export interface FlowTarget {
   ip: string
   port: number
   protocol: 'TCP'
+}
+
+/** Each generated service's ClusterIP and first port (generated services are TCP), in cluster order. */
+export function serviceTargets(c: Cluster): FlowTarget[] {
+  return c.services.map((s) => ({ ip: s.spec!.clusterIP!, port: s.spec!.ports![0].port, protocol: (s.spec!.ports![0].protocol ?? 'TCP') as 'TCP' }))
 }
 
 /** One new connection from `src`:`sport` to `t` at time `now`. */

@@ -9,8 +9,8 @@
 import { Proxier } from '../lib/index.js'
 import { BENCH_NODE, generateCluster, type Cluster, type Mix } from './cluster.js'
 import type { IptablesBudget } from './iptables.js'
-import { summarize, timeBudgeted, type BenchResult } from './results.js'
-import { timeNewFlowCases } from './new-flow-cases.js'
+import { elapsedNs, summarize, timeBudgeted, type BenchResult } from './results.js'
+import { serviceTargets, timeNewFlowCases } from './new-flow-cases.js'
 import { clientIP, endpointIP } from './workload.js'
 
 /** One-service changes per N (median, min, max of the sync and of the evaluator's update). */
@@ -23,21 +23,15 @@ function loadNftables(cluster: Cluster): Proxier {
   return p
 }
 
-function elapsed(fn: () => void): number {
-  const t = process.hrtime.bigint()
-  fn()
-  return Number(process.hrtime.bigint() - t)
-}
-
 export function measureNftables(counts: number[], mix: Mix, budget: IptablesBudget, onStep?: () => void, cluster?: Cluster): BenchResult[] {
   const results: BenchResult[] = []
   for (const n of counts) {
     const c = cluster ?? generateCluster(n, mix)
     const p = loadNftables(c)
-    results.push({ workload: 'sync-full', impl: 'ts-nftables', variant: 'transaction', services: n, nsPerOp: elapsed(() => p.sync()) })
+    results.push({ workload: 'sync-full', impl: 'ts-nftables', variant: 'transaction', services: n, nsPerOp: elapsedNs(() => p.sync()) })
     let evaluator!: ReturnType<NonNullable<Proxier['nftables']>['evaluator']>
-    results.push({ workload: 'sync-full', impl: 'ts-nftables', variant: 'evaluator-load', services: n, nsPerOp: elapsed(() => (evaluator = p.nftables!.evaluator())) })
-    const targets = c.services.map((s) => ({ ip: s.spec!.clusterIP!, port: s.spec!.ports![0].port, protocol: (s.spec!.ports![0].protocol ?? 'TCP') as 'TCP' }))
+    results.push({ workload: 'sync-full', impl: 'ts-nftables', variant: 'evaluator-load', services: n, nsPerOp: elapsedNs(() => (evaluator = p.nftables!.evaluator())) })
+    const targets = serviceTargets(c)
     const last = targets[targets.length - 1]!
     // Every packet must be DNATed (each generated service has endpoints): the evaluator walks the real table.
     const probe = evaluator.evaluate({ src: clientIP(0), sport: 1024, dst: last.ip, dport: last.port, protocol: last.protocol, hook: 'prerouting', now: 1 })
@@ -60,8 +54,8 @@ export function measureNftables(counts: number[], mix: Mix, budget: IptablesBudg
       const slice = structuredClone(c.slices[(Math.floor(c.slices.length / 2) + i) % c.slices.length]!)
       slice.endpoints![0]!.addresses = [endpointIP(20_000_000 + i)]
       p.applyEndpointSlice(slice)
-      syncNs.push(elapsed(() => p.sync()))
-      updateNs.push(elapsed(() => p.nftables!.evaluator()))
+      syncNs.push(elapsedNs(() => p.sync()))
+      updateNs.push(elapsedNs(() => p.nftables!.evaluator()))
       const ops = p.nftables!.lastSync()?.transaction.operations.length
       if (ops !== undefined && ops > 64) throw new Error(`ts-nftables: the one-service sync sent ${ops} operations: not a partial transaction`)
     }

@@ -54,6 +54,13 @@ export function rss(): number {
   return process.memoryUsage().rss
 }
 
+/** Wall time of one call of fn, in ns. */
+export function elapsedNs(fn: () => void): number {
+  const t = process.hrtime.bigint()
+  fn()
+  return Number(process.hrtime.bigint() - t)
+}
+
 /** Times fn over batches of work until `count` operations or `budgetMs` have passed; ns per op. */
 export function timeBudgeted(count: number, budgetMs: number, fn: (i: number) => void): { nsPerOp: number; ops: number } {
   const t0 = process.hrtime.bigint()
