@@ -33,7 +33,7 @@ import {
 } from './packets.js'
 import { PACKET_PARAM, PacketCall } from './packet-call.js'
 import { DECISION_V4_SLOTS, decideV4Error, TUPLE_V4_SLOTS } from './decide-v4.js'
-import { BATCH_BACKEND_STRIDE, BATCH_SERVICE_SLOT, checkId, UpdateBatch } from './update-batch.js'
+import { BATCH_BACKEND_FIELD, BATCH_SERVICE_SLOT, checkId, UpdateBatch } from './update-batch.js'
 
 export { DEFAULT_CAPACITY, DEFAULT_TIMEOUTS, INITIAL_CAPACITY, MAX_CAPACITY } from './defaults.js'
 
@@ -230,9 +230,9 @@ export class Dataplane {
     const one = this.single
     one.clear()
     one.addBackend(spec)
-    const b = one.backends
-    const v = new DataView(b.buffer, b.byteOffset, BATCH_BACKEND_STRIDE)
-    const err = this.h.upsertBackend(spec.id, one.backendAddress(0), spec.port, b[22], v.getUint32(24, true), b[23] === 1, v.getUint16(28, true))
+    const v = one.backendFields(0)
+    const F = BATCH_BACKEND_FIELD
+    const err = this.h.upsertBackend(spec.id, one.backendAddress(0), spec.port, v.getUint8(F.state), v.getUint32(F.weight, true), v.getUint8(F.nodeLocal) === 1, v.getUint16(F.zone, true))
     if (err) raise(err, `backend ${spec.id}`)
     this.backendAddress.set(spec.id, formatAddress(one.backendAddress(0)))
   }

@@ -14,6 +14,8 @@ const MAX_ID = 0xffffffff
 
 /** Bytes per backend record, and u32 slots per service record (wire.h; test/native/tables.test.ts). */
 export const BATCH_BACKEND_STRIDE = 32
+/** Byte offsets in a backend record after its 16 address bytes (wire.h), little-endian. */
+export const BATCH_BACKEND_FIELD = Object.freeze({ id: 16, port: 20, state: 22, nodeLocal: 23, weight: 24, zone: 28, pad: 30 } as const)
 export const BATCH_SERVICE_SLOT = Object.freeze({ id: 0, scheduler: 1, emptyVerdict: 2, frontends: 3, backends: 4, ranges: 5 } as const)
 export const BATCH_SERVICE_SLOTS = Object.keys(BATCH_SERVICE_SLOT).length
 
@@ -78,13 +80,14 @@ export class UpdateBatch {
     if (spec.zone !== undefined && typeof spec.zone !== 'string') throw new SvcplaneTypeError(`${ctx}: zone must be a string, got ${show(spec.zone)}`)
     const zone = spec.zone ? this.zoneId(spec.zone, ctx) : 0
     const v = new DataView(b.buffer, b.byteOffset + off, BATCH_BACKEND_STRIDE)
-    v.setUint32(16, spec.id, true)
-    v.setUint16(20, spec.port, true)
-    b[off + 22] = state
-    b[off + 23] = spec.nodeLocal ? 1 : 0
-    v.setUint32(24, weight, true)
-    v.setUint16(28, zone, true)
-    v.setUint16(30, 0, true)
+    const F = BATCH_BACKEND_FIELD
+    v.setUint32(F.id, spec.id, true)
+    v.setUint16(F.port, spec.port, true)
+    v.setUint8(F.state, state)
+    v.setUint8(F.nodeLocal, spec.nodeLocal ? 1 : 0)
+    v.setUint32(F.weight, weight, true)
+    v.setUint16(F.zone, zone, true)
+    v.setUint16(F.pad, 0, true)
     this.backendCount++
   }
 
@@ -164,10 +167,16 @@ export class UpdateBatch {
     return this.backends.subarray(i * BATCH_BACKEND_STRIDE, i * BATCH_BACKEND_STRIDE + 16)
   }
 
+  /** Backend i's record past its address (BATCH_BACKEND_FIELD offsets). */
+  backendFields(i: number): DataView {
+    return new DataView(this.backends.buffer, this.backends.byteOffset + i * BATCH_BACKEND_STRIDE, BATCH_BACKEND_STRIDE)
+  }
+
   /** The id of backend i / service i. */
   backendId(i: number): number {
+    // Read by hand, not through a DataView: upsertBatch reads every backend's id once per sync.
     const b = this.backends
-    const o = i * BATCH_BACKEND_STRIDE + 16
+    const o = i * BATCH_BACKEND_STRIDE + BATCH_BACKEND_FIELD.id
     return (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0
   }
 
