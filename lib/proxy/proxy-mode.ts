@@ -20,9 +20,10 @@ export interface ProxyModeImpl<View = unknown> {
   /**
    * Programs many Services' changes (the diffs of one sync, in order, none committed yet):
    * what apply() would do for each in turn, possibly at once; each outcome is that Service's
-   * result or error (an error leaves that Service's previous programming in place).
+   * result or error (an error leaves that Service's previous programming in place). Undefined
+   * when nothing was applied: the Proxier then calls apply() for each diff.
    */
-  applyAll?(diffs: readonly ServiceDiff[]): ApplyOutcome[]
+  applyAll?(diffs: readonly ServiceDiff[]): ApplyOutcome[] | undefined
   /** Decides a packet; `trace` is kube-proxy's decision from the model for its first packet. */
   route(packet: CheckedPacket, source: SourceClass, trace: KubeProxyTrace, now: number): ModeDecision
   /** Called at the end of every sync(), once the model holds every change of that sync. */

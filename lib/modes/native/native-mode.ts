@@ -78,22 +78,13 @@ export class NativeMode implements ProxyModeImpl<NativeView> {
   }
 
   /**
-   * Programs a whole sync with one dataplane call; when the batch is refused (nothing of it
-   * applied), Service by Service as apply() does, so each failure is that Service's own.
+   * Programs a whole sync with one dataplane call; undefined when the batch is refused (nothing
+   * of it applied): the Proxier then applies Service by Service, so each failure is that Service's own.
    */
-  applyAll(diffs: readonly ServiceDiff[]): ApplyOutcome[] {
+  applyAll(diffs: readonly ServiceDiff[]): ApplyOutcome[] | undefined {
     const results = this.backend.applyAll(diffs)
-    if (results !== undefined) {
-      for (const diff of diffs) this.clearUnprogrammed(diff.service)
-      return results
-    }
-    return diffs.map((diff) => {
-      try {
-        return this.apply(diff)
-      } catch (error) {
-        return { error: error as Error }
-      }
-    })
+    if (results !== undefined) for (const diff of diffs) this.clearUnprogrammed(diff.service)
+    return results
   }
 
   /** Fails the sync (RangeError, code FULL) when a Service could not be programmed for lack of room. */
