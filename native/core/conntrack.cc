@@ -55,20 +55,19 @@ Conntrack::Conntrack(uint32_t capacity, uint64_t seed, FullPolicy policy, const 
 
 void Conntrack::store(uint32_t i, const FlowKey& orig, const FlowKey& reply) {
   FlowHot& h = hot_[i];
-  FlowCold& c = cold_[i];
   h.proto = orig.proto;
   h.origSport = orig.sport;
   h.origDport = orig.dport;
   h.replySport = reply.sport;
   if (reply.dst != orig.src || reply.dport != orig.sport) {
     h.flags |= kNatReply;
-    c.natDport = reply.dport;
+    h.natDport = reply.dport;
   }
   if (isV4Pair(orig.src, orig.dst) && isV4Pair(reply.src, reply.dst)) {
     h.origSrc = v4Bytes(orig.src);
     h.origDst = v4Bytes(orig.dst);
     h.replySrc = v4Bytes(reply.src);
-    c.natDst = v4Bytes(reply.dst);
+    h.natDst = v4Bytes(reply.dst);
   } else {
     h.flags |= kV6;
     v6_[i] = FlowV6{orig.src, orig.dst, reply.src, reply.dst};
@@ -89,11 +88,10 @@ FlowKey Conntrack::key(uint32_t i, Dir d) const {
   return k;
 }
 
-// An IPv6 or masqueraded flow: its tuples need the cold part or the IPv6 reserve too. Kept out
-// of line so the common path never loads them.
+// An IPv6 or masqueraded flow: its tuples need the NAT fields or the IPv6 reserve too. Kept
+// out of line so the common path stays short.
 __attribute__((noinline)) FlowKey Conntrack::keyOffLine(uint32_t i, Dir d) const {
   const FlowHot& h = hot_[i];
-  const FlowCold& c = cold_[i];
   FlowKey k{};
   k.proto = h.proto;
   const bool nat = h.flags & kNatReply;
@@ -102,7 +100,7 @@ __attribute__((noinline)) FlowKey Conntrack::keyOffLine(uint32_t i, Dir d) const
     k.dport = h.origDport;
   } else {
     k.sport = h.replySport;
-    k.dport = nat ? c.natDport : h.origSport;
+    k.dport = nat ? h.natDport : h.origSport;
   }
   if (h.flags & kV6) {
     const FlowV6& a = v6_[i];
@@ -113,7 +111,7 @@ __attribute__((noinline)) FlowKey Conntrack::keyOffLine(uint32_t i, Dir d) const
     k.dst = fromV4Bytes(h.origDst);
   } else {
     k.src = fromV4Bytes(h.replySrc);
-    k.dst = fromV4Bytes(nat ? c.natDst : h.origSrc);
+    k.dst = fromV4Bytes(nat ? h.natDst : h.origSrc);
   }
   return k;
 }
@@ -152,8 +150,8 @@ Flow Conntrack::at(uint32_t i) const {
   f.serviceId = h.serviceId;
   f.revNatId = c.revNatId;
   f.expires = h.expires;
-  f.lastSeen = h.lastSeen;
-  f.created = c.created;
+  f.lastSeen = h.expires - unpackDuration(h.seenBefore);
+  f.created = unpackDuration(c.created);
   for (int d = 0; d < 2; ++d) {
     f.packets[d] = uint64_t(c.packetsHi[d]) << 32 | h.packets[d];
     f.bytes[d] = uint64_t(c.bytesHi[d]) << 32 | h.bytes[d];
@@ -193,14 +191,13 @@ void Conntrack::update(uint32_t i, Dir d, uint8_t tcpFlags, uint32_t bytes, uint
   FlowHot& f = hot_[i];
   CtState state = nextState(CtState(f.state), d, tcpFlags, f.finDir);
   f.state = uint8_t(state);
-  f.lastSeen = now;
-  f.expires = now + timeouts_.ns[size_t(state)];
+  setExpiry(f, now, state);
   const size_t di = size_t(d);
-  // 32-bit counters on the hot line; the rare carry goes to the cold part.
+  // 32-bit counters on the hot line; the rare carry goes to the cold part (and wraps there).
   if (++f.packets[di] == 0) ++cold_[i].packetsHi[di];
   const uint32_t before = f.bytes[di];
   f.bytes[di] = before + bytes;
-  if (f.bytes[di] < before) ++cold_[i].bytesHi[di];
+  if (f.bytes[di] < before) cold_[i].bytesHi[di] = uint16_t(cold_[i].bytesHi[di] + 1);
   // Relinked only when the flow changes eviction class (a handshake completing, a FIN): a
   // move per packet would touch two other random flows, costlier than the lookup itself.
   if (uint8_t list = listOf(state); list != listOf(i)) {
