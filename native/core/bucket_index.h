@@ -8,6 +8,9 @@
 // entry.
 #pragma once
 #include <cstdint>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "table_memory.h"
 
@@ -118,12 +121,24 @@ class BucketIndex {
   }
   uint32_t next(uint32_t b) const { return b + 1 == count_ ? 0 : b + 1; }
 
-  // Bit w set when way w holds this tag.
+  // Bit w set when way w holds this tag (the overflow word, lane 15, never matches: a tag is
+  // never 0 and a count under 2^refBits has none).
   uint32_t matches(const Bucket& k, uint32_t tag) const {
+#ifdef __SSE2__
+    const __m128i mask = _mm_set1_epi32(int(~refMask_)), want = _mm_set1_epi32(int(tag));
+    const __m128i* line = reinterpret_cast<const __m128i*>(&k);
+    uint32_t m = 0;
+    for (uint32_t q = 0; q < 4; ++q) {
+      const __m128i eq = _mm_cmpeq_epi32(_mm_and_si128(_mm_load_si128(line + q), mask), want);
+      m |= uint32_t(_mm_movemask_ps(_mm_castsi128_ps(eq))) << (4 * q);
+    }
+    return m & ((1u << kWays) - 1);
+#else
     const uint32_t mask = ~refMask_;
     uint32_t m = 0;
     for (uint32_t w = 0; w < kWays; ++w) m |= uint32_t((k.slot[w] & mask) == tag) << w;
     return m;
+#endif
   }
 
   uint32_t refBits_;

@@ -174,16 +174,24 @@ class Conntrack {
   }
   uint8_t listOf(uint32_t i) const { return (hot_[i].flags & kSettled) ? 1 : 0; }
   // A packet at `now` in `state`: the expiry, and the last-seen time as its distance to it.
-  void setExpiry(FlowHot& h, uint64_t now, CtState state) const {
-    const uint64_t timeout = timeouts_.ns[size_t(state)];
+  // The packed form of each timeout is cached, and redone when timeouts() has changed it.
+  void setExpiry(FlowHot& h, uint64_t now, CtState state) {
+    const size_t s = size_t(state);
+    const uint64_t timeout = timeouts_.ns[s];
+    if (__builtin_expect(timeout != packedFrom_[s], 0)) {
+      packedFrom_[s] = timeout;
+      packedTimeout_[s] = packDuration(timeout);
+    }
     h.expires = now + timeout;
-    h.seenBefore = packDuration(timeout);
+    h.seenBefore = packedTimeout_[s];
   }
 
   uint32_t capacity_;
   uint64_t seed_;
   FullPolicy policy_;
   CtTimeouts timeouts_;
+  uint64_t packedFrom_[size_t(CtState::Count)] = {};  // the timeouts packedTimeout_ holds
+  uint32_t packedTimeout_[size_t(CtState::Count)] = {};
   BucketIndex index_;  // refs are flow << 1 | dir
   TableArray<FlowHot> hot_;
   TableArray<FlowCold> cold_;
