@@ -54,6 +54,14 @@ class Scheduler {
   // Packet path: must not allocate. Returns an index into the last span given to rebuild,
   // or -1 when there is no backend.
   virtual int32_t pick(const PickInput& in) = 0;
+  // The batch path's look-ahead: what pick(in) would return, for schedulers whose choice is a
+  // function of `in` alone (random, maglev, sh, dh), so the chosen backend can be prefetched
+  // before the flow is decided; -1 for those whose choice depends on their own state or on
+  // connection counts (rr, wrr, lc, wlc). Changes nothing.
+  virtual int32_t predict(const PickInput& in) const {
+    (void)in;
+    return -1;
+  }
   // For inspection (e.g. dumping the Maglev table); empty for schedulers without a table.
   virtual std::span<const uint32_t> table() const { return {}; }
 };
