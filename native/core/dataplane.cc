@@ -286,12 +286,18 @@ Result Dataplane::setPacketConfig(const PacketConfig& c) {
 
 PickInput Dataplane::pickInputOf(const ServiceRec& svc, const FlowKey& key, uint64_t random) const {
   // Shared-seed hashes, so every instance maps a flow to the same Maglev slot; with affinity
-  // the source port is left out, as Cilium does.
+  // the source port is left out, as Cilium does. Only those the scheduler reads.
   const uint64_t shared = cfg_.sched.maglevSeed;
-  FlowKey hk = key;
-  if (svc.affinityTimeoutNs) hk.sport = 0;
-  return PickInput{keyedHash(&hk, sizeof hk, shared), keyedHash(&key.src, sizeof key.src, shared),
-                   keyedHash(&key.dst, sizeof key.dst, shared), random};
+  const uint8_t inputs = svc.set->scheduler->inputs();
+  PickInput pin{0, 0, 0, random};
+  if (inputs & kPickFlowHash) {
+    FlowKey hk = key;
+    if (svc.affinityTimeoutNs) hk.sport = 0;
+    pin.flowHash = keyedHash(&hk, sizeof hk, shared);
+  }
+  if (inputs & kPickSrcHash) pin.srcHash = keyedHash(&key.src, sizeof key.src, shared);
+  if (inputs & kPickDstHash) pin.dstHash = keyedHash(&key.dst, sizeof key.dst, shared);
+  return pin;
 }
 
 FlowKey Dataplane::replyKeyOf(const FlowKey& key, const SchedBackend& b) {

@@ -238,7 +238,8 @@ class Dataplane {
   uint64_t nextRandom();
   // What the nextRandom() call `ahead` calls from now will return (0: the next one).
   uint64_t peekRandom(uint32_t ahead) const;
-  // What a scheduler is given for a new flow of this service (random: the draw to use).
+  // What the service's scheduler is given for a new flow (random: the draw to use); the hashes
+  // it does not read are left 0.
   PickInput pickInputOf(const ServiceRec& svc, const FlowKey& key, uint64_t random) const;
   // A new flow's reply tuple as the backend answers: backend -> client.
   static FlowKey replyKeyOf(const FlowKey& key, const SchedBackend& b);

@@ -15,14 +15,10 @@ namespace svcplane {
 
 namespace {
 
-constexpr uint32_t kGroup = 16;
+constexpr uint32_t kGroup = 32;
 
-// Every line of an object of `bytes` bytes at p.
-void prefetchLines(const void* p, size_t bytes) {
-  const char* c = static_cast<const char*>(p);
-  for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off);
-  __builtin_prefetch(c + bytes - 1);
-}
+// What a new flow reads of a ServiceRec: its first fields (set, affinityTimeoutNs, emptyVerdict).
+constexpr size_t kServiceHotBytes = sizeof(std::unique_ptr<BackendSet>) + sizeof(uint64_t) + sizeof(Verdict);
 
 }  // namespace
 
@@ -58,7 +54,7 @@ void Dataplane::lookAheadServices(const FlowInput* in, uint32_t m, const uint32_
   }
   // 3. The service entry.
   for (uint32_t i = 0; i < m; ++i)
-    if (fresh[i]) services_.prefetchEntry(la[i].svcHash);
+    if (fresh[i]) services_.prefetchEntry(la[i].svcHash, kServiceHotBytes);
   // 4. The backend set; the affinity slot of an affinity service.
   for (uint32_t i = 0; i < m; ++i) {
     if (!fresh[i]) continue;
@@ -66,7 +62,7 @@ void Dataplane::lookAheadServices(const FlowInput* in, uint32_t m, const uint32_
     if (s == kNoEntry || !services_.at(s).value.set) continue;
     const ServiceRec& svc = services_.at(s).value;
     la[i].svc = &svc;
-    prefetchLines(svc.set.get(), sizeof(BackendSet));
+    __builtin_prefetch(svc.set.get());  // its first line: active and scheduler
     if (svc.affinityTimeoutNs) {
       la[i].affHash = affinity_.hashOf(AffinityKey{in[i].key.src, la[i].serviceId});
       affinity_.prefetch(la[i].affHash);

@@ -45,6 +45,7 @@ class BucketScheduler final : public Scheduler {
   }
 
   int32_t pick(const PickInput& in) override { return predict(in); }
+  uint8_t inputs() const override { return kHash == &PickInput::srcHash ? kPickSrcHash : kPickDstHash; }
 
   int32_t predict(const PickInput& in) const override {
     if (toInput_.empty()) return -1;

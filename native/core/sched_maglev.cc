@@ -57,6 +57,7 @@ class MaglevScheduler final : public Scheduler {
   }
 
   int32_t pick(const PickInput& in) override { return predict(in); }
+  uint8_t inputs() const override { return kPickFlowHash; }
 
   int32_t predict(const PickInput& in) const override {
     if (table_.empty()) return -1;

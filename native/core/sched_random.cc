@@ -26,6 +26,7 @@ class RandomScheduler final : public Scheduler {
   }
 
   int32_t pick(const PickInput& in) override { return predict(in); }
+  uint8_t inputs() const override { return kPickRandom; }
 
   int32_t predict(const PickInput& in) const override {
     const size_t n = cumulative_.size();
