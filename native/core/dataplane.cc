@@ -143,7 +143,7 @@ bool Dataplane::decideMiss(const FlowInput& in, uint32_t feHash, uint64_t now, D
   }
   if (!fe) return finish(Verdict::Pass, Reason::NoFrontend);
   out.serviceId = fe->serviceId;
-  const ServiceRec* svc = services_.peek(fe->serviceId);
+  const ServiceRec* svc = fe->service;
   if (!svc || !svc->set) return finish(Verdict::Reject, Reason::NoBackends);
 
   if (fe->checkSourceRanges && !svc->sourceRanges.empty()) {
@@ -495,6 +495,7 @@ Result Dataplane::upsertService(const ServiceSpec& spec) {
     }
     fe.checkSourceRanges = f.checkSourceRanges;
     fe.masq = f.masquerade;
+    fe.service = &svc;
     svc.frontends.push_back(f.key);
   }
   if (svc.set)
@@ -513,7 +514,13 @@ bool Dataplane::roomForServices(uint64_t need) {
   if (need <= services_.capacity()) return true;
   if (need > cfg_.maxServices) return false;
   services_.grow(grownSize(services_.capacity(), need, cfg_.maxServices));
+  relinkFrontends();
   return true;
+}
+
+void Dataplane::relinkFrontends() {
+  for (uint32_t i = 0; i < frontends_.capacity(); ++i)
+    if (auto& e = frontends_.at(i); e.used) e.value.service = services_.peek(e.value.serviceId);
 }
 
 bool Dataplane::roomForFrontends(uint64_t need) {
@@ -550,7 +557,10 @@ Result Dataplane::reserve(uint32_t services, uint32_t frontends, uint32_t backen
     return {Status::Full, "frontends map cannot hold " + num(frontends) + " (capacity " + num(cfg_.maxFrontends) + ")"};
   if (backends > cfg_.maxBackends)
     return {Status::Full, "backends map cannot hold " + num(backends) + " (capacity " + num(cfg_.maxBackends) + ")"};
-  if (services > services_.capacity()) services_.grow(services);
+  if (services > services_.capacity()) {
+    services_.grow(services);
+    relinkFrontends();
+  }
   if (frontends > frontends_.capacity()) frontends_.grow(frontends);
   if (frontends > revnat_.capacity()) revnat_.grow(frontends);
   roomForBackends(backends);

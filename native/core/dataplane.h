@@ -234,6 +234,8 @@ class Dataplane {
   bool roomForServices(uint64_t need);
   bool roomForFrontends(uint64_t need);
   bool roomForBackends(uint64_t need);
+  // Points every frontend at its service's record again, after the services map moved them.
+  void relinkFrontends();
   void onFlowRemoved(const Flow& f);
   uint64_t nextRandom();
   // What the nextRandom() call `ahead` calls from now will return (0: the next one).

@@ -2,8 +2,8 @@
 // that only prefetch, each over the whole group, so that the cache misses of one flow overlap
 // those of the others instead of being paid one after another: the conntrack side (bucket,
 // then flow line) and, for flows that look new, the service side (frontend slot, frontend
-// entry, service slot, service entry, backend set, the backend the scheduler will choose and
-// the reply tuple's conntrack bucket, the affinity entry). Then the group is decided in order,
+// entry, service record, backend set, affinity entry, then the backend the scheduler will
+// choose, its connection count and the reply tuple's conntrack bucket). Then the group is decided in order,
 // one flow at a time, exactly as decide() would: the stages read and never write, so a wrong
 // guess (a flow that turns out tracked, a draw that lands elsewhere) costs a wasted prefetch,
 // never a different decision.
@@ -18,6 +18,8 @@ namespace {
 constexpr uint32_t kGroup = 32;
 
 // What a new flow reads of a ServiceRec: its first fields (set, affinityTimeoutNs, emptyVerdict).
+// How much of a backend set's array the look-ahead brings in before the choice is known.
+constexpr size_t kActivePrefetchBytes = 192;
 constexpr size_t kServiceHotBytes = sizeof(std::unique_ptr<BackendSet>) + sizeof(uint64_t) + sizeof(Verdict);
 
 }  // namespace
@@ -25,7 +27,6 @@ constexpr size_t kServiceHotBytes = sizeof(std::unique_ptr<BackendSet>) + sizeof
 struct Dataplane::LookAhead {
   const ServiceRec* svc;  // null: the flow looks tracked, or has no service with backends
   uint32_t serviceId;
-  uint32_t svcHash;
   uint32_t affHash;
 };
 
@@ -36,48 +37,55 @@ void Dataplane::lookAheadServices(const FlowInput* in, uint32_t m, const uint32_
   // 1. The flow line a bucket's tag points to; a bucket without the tag means a new flow,
   //    whose frontend entry comes next.
   for (uint32_t i = 0; i < m; ++i) {
-    la[i] = LookAhead{nullptr, 0, 0, 0};
+    la[i] = LookAhead{nullptr, 0, 0};
     fresh[i] = !ct_.prefetchFlowTagged(ctHash[i]);
     if (fresh[i]) frontends_.prefetchEntry(feHash[i]);
   }
-  // 2. The frontend's service: its index slot.
+  // 2. The frontend's service record.
   for (uint32_t i = 0; i < m; ++i) {
     if (!fresh[i]) continue;
     uint32_t f = frontends_.findIndex(frontendKeyOf(in[i]), feHash[i]);
-    if (f == kNoEntry) {
+    const FrontendRec* fe = f == kNoEntry ? nullptr : &frontends_.at(f).value;
+    if (!fe || !fe->service) {
       fresh[i] = false;
       continue;
     }
-    la[i].serviceId = frontends_.at(f).value.serviceId;
-    la[i].svcHash = services_.hashOf(la[i].serviceId);
-    services_.prefetch(la[i].svcHash);
+    la[i].serviceId = fe->serviceId;
+    la[i].svc = fe->service;
+    const char* svc = reinterpret_cast<const char*>(fe->service);
+    __builtin_prefetch(svc);
+    __builtin_prefetch(svc + kServiceHotBytes - 1);
   }
-  // 3. The service entry.
-  for (uint32_t i = 0; i < m; ++i)
-    if (fresh[i]) services_.prefetchEntry(la[i].svcHash, kServiceHotBytes);
-  // 4. The backend set; the affinity slot of an affinity service.
+  // 3. The backend set; the affinity slot of an affinity service.
   for (uint32_t i = 0; i < m; ++i) {
     if (!fresh[i]) continue;
-    uint32_t s = services_.findIndex(la[i].serviceId, la[i].svcHash);
-    if (s == kNoEntry || !services_.at(s).value.set) continue;
-    const ServiceRec& svc = services_.at(s).value;
-    la[i].svc = &svc;
+    const ServiceRec& svc = *la[i].svc;
+    if (!svc.set) {
+      la[i].svc = nullptr;
+      continue;
+    }
     __builtin_prefetch(svc.set.get());  // its first line: active and scheduler
     if (svc.affinityTimeoutNs) {
       la[i].affHash = affinity_.hashOf(AffinityKey{in[i].key.src, la[i].serviceId});
       affinity_.prefetch(la[i].affHash);
     }
   }
-  // 5. The eligible backends and the scheduler; the affinity entry (only of a map of its own:
+  // 4. The eligible backends and the scheduler; the affinity entry (only of a map of its own:
   //    a shared one is read under its mutex, at decision time).
   for (uint32_t i = 0; i < m; ++i) {
     if (!la[i].svc) continue;
     const BackendSet& set = *la[i].svc->set;
-    if (!set.active.empty()) __builtin_prefetch(set.active.data());
+    // The backends a small set holds, all of them (a backend may straddle two lines).
+    if (!set.active.empty()) {
+      const char* a = reinterpret_cast<const char*>(set.active.data());
+      const size_t bytes = std::min<size_t>(set.active.size() * sizeof(SchedBackend), kActivePrefetchBytes);
+      for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(a + off);
+      __builtin_prefetch(a + bytes - 1);
+    }
     __builtin_prefetch(set.scheduler.get());
     if (la[i].svc->affinityTimeoutNs && !sharedAffinity_) affinity_.prefetchEntry(la[i].affHash);
   }
-  // 6. The backend the flow will get, as far as it can be told now: a live affinity entry's, or
+  // 5. The backend the flow will get, as far as it can be told now: a live affinity entry's, or
   //    the scheduler's prediction with the draw the flow will be given (each new flow before it
   //    in the group draws once); then its connection count and the reply tuple's bucket, which
   //    creating the flow writes.

@@ -87,6 +87,10 @@ enum class MasqPolicy : uint8_t {
 constexpr int kMasqPolicies = 4;
 
 struct FrontendRec {
+  // Its service's record, so a new flow goes from frontend to service without a second hash
+  // lookup; set by upsertService and refreshed whenever the services map grows (which moves
+  // the records).
+  const ServiceRec* service = nullptr;
   uint32_t serviceId = 0;
   uint32_t revNatId = 0;
   bool checkSourceRanges = false;
