@@ -110,6 +110,14 @@ class Conntrack {
     uint32_t ref = index_.firstWithTag(hash);
     if (ref != BucketIndex::kEmpty) __builtin_prefetch(&hot_[ref >> 1], 1);
   }
+  // prefetchFlow that also says whether the home bucket held the hash's tag: false means the
+  // lookup will almost surely miss (a new flow), so the batch looks ahead at its service.
+  bool prefetchFlowTagged(uint32_t hash) const {
+    uint32_t ref = index_.firstWithTag(hash);
+    if (ref == BucketIndex::kEmpty) return false;
+    __builtin_prefetch(&hot_[ref >> 1], 1);
+    return true;
+  }
 
   // Finds the flow for a packet tuple (counted as a hit or a miss; an expired one is a miss).
   // tcpFlags: a SYN on a TIME_WAIT/CLOSE flow reports it expired, so the caller replaces it.

@@ -50,6 +50,11 @@ Dataplane::Dataplane(const DataplaneConfig& cfg, SharedAffinity* shared, bool af
 
 uint64_t Dataplane::nextRandom() { return splitmix64(rngState_); }
 
+uint64_t Dataplane::peekRandom(uint32_t ahead) const {
+  uint64_t s = rngState_ + uint64_t(ahead) * 0x9e3779b97f4a7c15ull;  // splitmix64's step, `ahead` times
+  return splitmix64(s);
+}
+
 void Dataplane::onFlowRemoved(const Flow& f) {
   if (BackendRec* b = backends_.peek(f.backendId); b && b->activeConns) --b->activeConns;
   if (f.snat) {
@@ -74,33 +79,6 @@ void Dataplane::decide(const FlowInput& in, uint64_t now, Decision& out) {
   NewFlow nf;
   if (!decideLookup(in, ct_.hashOf(in.key), frontends_.hashOf(frontendKeyOf(in)), now, out, nf))
     commitNewFlow(in, ct_.hashOf(in.key), nf, now, out);
-}
-
-// Two passes over each group of flows, so that their conntrack and frontend cache misses
-// overlap instead of being paid one after another: (1) hash and prefetch the conntrack and
-// frontend slots; (2) in order, look up and, on a miss, choose and create the flow at once.
-// Creating each new flow before the next lookup keeps the batch exactly equal to a sequence
-// of decide() calls: a flow seen twice, or its reply, later in the group finds it, and
-// lc/wlc see the connections counted so far.
-void Dataplane::decideBatch(const FlowInput* in, uint32_t n, uint64_t now, Decision* out) {
-  constexpr uint32_t kGroup = 16;
-  uint32_t ctHash[kGroup], feHash[kGroup];
-  for (uint32_t base = 0; base < n; base += kGroup) {
-    uint32_t m = std::min(kGroup, n - base);
-    for (uint32_t i = 0; i < m; ++i) {
-      ctHash[i] = ct_.hashOf(in[base + i].key);
-      ct_.prefetch(ctHash[i]);
-      feHash[i] = frontends_.hashOf(frontendKeyOf(in[base + i]));
-      frontends_.prefetch(feHash[i]);
-    }
-    // Second stage: the flow line each bucket points to, while the buckets arrive in order.
-    for (uint32_t i = 0; i < m; ++i) ct_.prefetchFlow(ctHash[i]);
-    for (uint32_t i = 0; i < m; ++i) {
-      NewFlow nf;
-      if (!decideLookup(in[base + i], ctHash[i], feHash[i], now, out[base + i], nf))
-        commitNewFlow(in[base + i], ctHash[i], nf, now, out[base + i]);
-    }
-  }
 }
 
 void Dataplane::fillFromFlow(uint32_t flow, Dir dir, Decision& out) {
@@ -165,7 +143,7 @@ bool Dataplane::decideMiss(const FlowInput& in, uint32_t feHash, uint64_t now, D
   }
   if (!fe) return finish(Verdict::Pass, Reason::NoFrontend);
   out.serviceId = fe->serviceId;
-  const ServiceRec* svc = services_.peek(fe->serviceId);
+  const ServiceRec* svc = fe->service;
   if (!svc || !svc->set) return finish(Verdict::Reject, Reason::NoBackends);
 
   if (fe->checkSourceRanges && !svc->sourceRanges.empty()) {
@@ -182,12 +160,7 @@ bool Dataplane::decideMiss(const FlowInput& in, uint32_t feHash, uint64_t now, D
   int32_t idx = choose(*svc, key, fe->serviceId, now, out);
   if (idx < 0) return finish(svc->emptyVerdict, Reason::NoBackends);
   const SchedBackend& b = svc->set->active[size_t(idx)];
-  nf.reply = FlowKey{};
-  nf.reply.src = b.addr;
-  nf.reply.sport = b.port;
-  nf.reply.dst = key.src;
-  nf.reply.dport = key.sport;
-  nf.reply.proto = key.proto;
+  nf.reply = replyKeyOf(key, b);
   nf.replyHash = ct_.hashOf(nf.reply);
   ct_.prefetch(nf.replyHash);  // the insert's second slot, while the rest is decided
   nf.serviceId = fe->serviceId;
@@ -311,6 +284,32 @@ Result Dataplane::setPacketConfig(const PacketConfig& c) {
   return {};
 }
 
+PickInput Dataplane::pickInputOf(const ServiceRec& svc, const FlowKey& key, uint64_t random) const {
+  // Shared-seed hashes, so every instance maps a flow to the same Maglev slot; with affinity
+  // the source port is left out, as Cilium does. Only those the scheduler reads.
+  const uint64_t shared = cfg_.sched.maglevSeed;
+  const uint8_t inputs = svc.set->scheduler->inputs();
+  PickInput pin{0, 0, 0, random};
+  if (inputs & kPickFlowHash) {
+    FlowKey hk = key;
+    if (svc.affinityTimeoutNs) hk.sport = 0;
+    pin.flowHash = keyedHash(&hk, sizeof hk, shared);
+  }
+  if (inputs & kPickSrcHash) pin.srcHash = keyedHash(&key.src, sizeof key.src, shared);
+  if (inputs & kPickDstHash) pin.dstHash = keyedHash(&key.dst, sizeof key.dst, shared);
+  return pin;
+}
+
+FlowKey Dataplane::replyKeyOf(const FlowKey& key, const SchedBackend& b) {
+  FlowKey reply{};
+  reply.src = b.addr;
+  reply.sport = b.port;
+  reply.dst = key.src;
+  reply.dport = key.sport;
+  reply.proto = key.proto;
+  return reply;
+}
+
 int32_t Dataplane::choose(const ServiceRec& svc, const FlowKey& key, uint32_t serviceId, uint64_t now, Decision& out) {
   const BackendSet& set = *svc.set;
   std::unique_lock<std::mutex> affinityLock;  // held to the end: the insert below uses it too
@@ -332,14 +331,7 @@ int32_t Dataplane::choose(const ServiceRec& svc, const FlowKey& key, uint32_t se
     ++affinity_.stats().misses;
   }
 
-  // Shared-seed hashes, so every instance maps a flow to the same Maglev slot; with affinity
-  // the source port is left out, as Cilium does.
-  const uint64_t shared = cfg_.sched.maglevSeed;
-  FlowKey hk = key;
-  if (svc.affinityTimeoutNs) hk.sport = 0;
-  PickInput pin{keyedHash(&hk, sizeof hk, shared), keyedHash(&key.src, sizeof key.src, shared),
-                keyedHash(&key.dst, sizeof key.dst, shared), nextRandom()};
-  int32_t idx = set.scheduler->pick(pin);
+  int32_t idx = set.scheduler->pick(pickInputOf(svc, key, nextRandom()));
   if (idx < 0 || size_t(idx) >= set.active.size()) return -1;
 
   if (svc.affinityTimeoutNs) {
@@ -503,6 +495,7 @@ Result Dataplane::upsertService(const ServiceSpec& spec) {
     }
     fe.checkSourceRanges = f.checkSourceRanges;
     fe.masq = f.masquerade;
+    fe.service = &svc;
     svc.frontends.push_back(f.key);
   }
   if (svc.set)
@@ -521,7 +514,13 @@ bool Dataplane::roomForServices(uint64_t need) {
   if (need <= services_.capacity()) return true;
   if (need > cfg_.maxServices) return false;
   services_.grow(grownSize(services_.capacity(), need, cfg_.maxServices));
+  relinkFrontends();
   return true;
+}
+
+void Dataplane::relinkFrontends() {
+  for (uint32_t i = 0; i < frontends_.capacity(); ++i)
+    if (auto& e = frontends_.at(i); e.used) e.value.service = services_.peek(e.value.serviceId);
 }
 
 bool Dataplane::roomForFrontends(uint64_t need) {
@@ -558,7 +557,10 @@ Result Dataplane::reserve(uint32_t services, uint32_t frontends, uint32_t backen
     return {Status::Full, "frontends map cannot hold " + num(frontends) + " (capacity " + num(cfg_.maxFrontends) + ")"};
   if (backends > cfg_.maxBackends)
     return {Status::Full, "backends map cannot hold " + num(backends) + " (capacity " + num(cfg_.maxBackends) + ")"};
-  if (services > services_.capacity()) services_.grow(services);
+  if (services > services_.capacity()) {
+    services_.grow(services);
+    relinkFrontends();
+  }
   if (frontends > frontends_.capacity()) frontends_.grow(frontends);
   if (frontends > revnat_.capacity()) revnat_.grow(frontends);
   roomForBackends(backends);

@@ -198,6 +198,13 @@ class Dataplane {
     Verdict emptyVerdict;
     bool masquerade;
   };
+  // What the batch path's look-ahead found for one flow of a group (decide_batch.cc).
+  struct LookAhead;
+  // The batch path's service-side stages over a group of flows (decide_batch.cc): for each flow
+  // that looks new, its frontend, service, backend set, affinity entry and predicted backend's
+  // reply slot are prefetched stage by stage across the group. Reads only; changes nothing.
+  void lookAheadServices(const FlowInput* in, uint32_t m, const uint32_t* ctHash, const uint32_t* feHash, uint64_t now,
+                         LookAhead* la) const;
   // Returns true when the decision is complete; false for a new flow to commit.
   bool decideLookup(const FlowInput& in, uint32_t ctHash, uint32_t feHash, uint64_t now, Decision& out, NewFlow& nf);
   // The part of decideLookup after a conntrack miss: frontend, source ranges, backend choice.
@@ -227,8 +234,17 @@ class Dataplane {
   bool roomForServices(uint64_t need);
   bool roomForFrontends(uint64_t need);
   bool roomForBackends(uint64_t need);
+  // Points every frontend at its service's record again, after the services map moved them.
+  void relinkFrontends();
   void onFlowRemoved(const Flow& f);
   uint64_t nextRandom();
+  // What the nextRandom() call `ahead` calls from now will return (0: the next one).
+  uint64_t peekRandom(uint32_t ahead) const;
+  // What the service's scheduler is given for a new flow (random: the draw to use); the hashes
+  // it does not read are left 0.
+  PickInput pickInputOf(const ServiceRec& svc, const FlowKey& key, uint64_t random) const;
+  // A new flow's reply tuple as the backend answers: backend -> client.
+  static FlowKey replyKeyOf(const FlowKey& key, const SchedBackend& b);
   // The shared affinity map's mutex, held (nothing when the map is this instance's own).
   std::unique_lock<std::mutex> lockAffinity();
 

@@ -129,6 +129,17 @@ class FixedMap {
   }
 
   void prefetch(uint32_t h) const { index_.prefetch(h); }
+  // Second stage of a batch lookup, once prefetch(h) has brought the index slot in: the lines
+  // of the entry the first slot with this hash refers to that hold its key and the first
+  // `valueBytes` of its value (an entry may straddle lines). Only a hint: the key is not checked.
+  void prefetchEntry(uint32_t h, size_t valueBytes = sizeof(Value)) const {
+    uint32_t ref = index_.firstWithHash(h);
+    if (ref == HashIndex::kEmpty) return;
+    const char* p = reinterpret_cast<const char*>(&entries_[ref]);
+    const char* end = reinterpret_cast<const char*>(&entries_[ref].value) + valueBytes;
+    for (const char* c = p; c < end; c += 64) __builtin_prefetch(c);
+    __builtin_prefetch(end - 1);
+  }
 
   // Moves an entry to the young end (LRU use).
   void touch(uint32_t i) {

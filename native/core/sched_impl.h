@@ -44,7 +44,10 @@ class BucketScheduler final : public Scheduler {
     if (!toInput_.empty()) fillBuckets(backends, toInput_, kWeighted, buckets_);
   }
 
-  int32_t pick(const PickInput& in) override {
+  int32_t pick(const PickInput& in) override { return predict(in); }
+  uint8_t inputs() const override { return kHash == &PickInput::srcHash ? kPickSrcHash : kPickDstHash; }
+
+  int32_t predict(const PickInput& in) const override {
     if (toInput_.empty()) return -1;
     // The hash is already keyed with the shared seed, so its low bits are as good as any.
     return int32_t(toInput_[buckets_[(in.*kHash) & (kHashBuckets - 1)]]);

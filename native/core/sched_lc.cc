@@ -17,6 +17,7 @@ class LeastConnScheduler final : public Scheduler {
     for (size_t i = 0; i < backends.size(); ++i) conns_[i] = backends[i].activeConns;
   }
 
+  uint8_t inputs() const override { return 0; }
   int32_t pick(const PickInput&) override {
     int32_t least = -1;
     uint32_t leastOverhead = 0;

@@ -56,7 +56,10 @@ class MaglevScheduler final : public Scheduler {
     }
   }
 
-  int32_t pick(const PickInput& in) override {
+  int32_t pick(const PickInput& in) override { return predict(in); }
+  uint8_t inputs() const override { return kPickFlowHash; }
+
+  int32_t predict(const PickInput& in) const override {
     if (table_.empty()) return -1;
     return int32_t(toInput_[table_[in.flowHash % m_]]);
   }

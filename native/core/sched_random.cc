@@ -25,7 +25,10 @@ class RandomScheduler final : public Scheduler {
     }
   }
 
-  int32_t pick(const PickInput& in) override {
+  int32_t pick(const PickInput& in) override { return predict(in); }
+  uint8_t inputs() const override { return kPickRandom; }
+
+  int32_t predict(const PickInput& in) const override {
     const size_t n = cumulative_.size();
     if (n == 0) return -1;
     // Equal weights, the common Kubernetes case: one multiply, no search.

@@ -20,6 +20,7 @@ class RoundRobinScheduler final : public Scheduler {
     ids_ = std::move(ids);
   }
 
+  uint8_t inputs() const override { return 0; }
   int32_t pick(const PickInput&) override {
     const int32_t n = int32_t(ids_.size());
     if (n == 0) return -1;

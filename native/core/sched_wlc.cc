@@ -13,6 +13,7 @@ class WeightedLeastConnScheduler final : public Scheduler {
     for (size_t i = 0; i < backends.size(); ++i) entries_[i] = {backends[i].activeConns, backends[i].weight};
   }
 
+  uint8_t inputs() const override { return 0; }
   int32_t pick(const PickInput&) override {
     if (entries_.empty()) return -1;
     size_t least = 0;

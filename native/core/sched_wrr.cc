@@ -37,6 +37,7 @@ class WeightedRoundRobinScheduler final : public Scheduler {
       cw_ = (cw_ / di_) * di_ + 1;
   }
 
+  uint8_t inputs() const override { return 0; }
   int32_t pick(const PickInput&) override {
     const int32_t n = int32_t(weights_.size());
     if (n == 0) return -1;

@@ -38,6 +38,10 @@ struct SchedulerConfig {
 };
 
 // What the packet path knows when it must choose.
+// Which PickInput fields a scheduler reads (Scheduler::inputs): the hashes cost a few ns each,
+// and a new flow computes only those its service's scheduler uses.
+enum PickInputs : uint8_t { kPickFlowHash = 1, kPickSrcHash = 2, kPickDstHash = 4, kPickRandom = 8, kPickAll = 15 };
+
 struct PickInput {
   uint64_t flowHash;  // hash of the flow keyed with the shared maglevSeed (consistent across
                       // instances); source port zeroed when session affinity is on
@@ -54,6 +58,16 @@ class Scheduler {
   // Packet path: must not allocate. Returns an index into the last span given to rebuild,
   // or -1 when there is no backend.
   virtual int32_t pick(const PickInput& in) = 0;
+  // The batch path's look-ahead: what pick(in) would return, for schedulers whose choice is a
+  // function of `in` alone (random, maglev, sh, dh), so the chosen backend can be prefetched
+  // before the flow is decided; -1 for those whose choice depends on their own state or on
+  // connection counts (rr, wrr, lc, wlc). Changes nothing.
+  // The PickInputs bits of the fields pick() and predict() read; the others may be left 0.
+  virtual uint8_t inputs() const { return kPickAll; }
+  virtual int32_t predict(const PickInput& in) const {
+    (void)in;
+    return -1;
+  }
   // For inspection (e.g. dumping the Maglev table); empty for schedulers without a table.
   virtual std::span<const uint32_t> table() const { return {}; }
 };

@@ -54,22 +54,24 @@ constexpr int kPacketReasons = 18;
 
 // What new flows of a service may choose from, with its scheduler. Replaced as a whole on
 // every change (built aside, then swapped in), so a packet never sees half of an update.
-struct BackendSet {
-  std::vector<uint32_t> allIds;        // sorted; every backend the service lists
-  std::vector<SchedBackend> active;    // eligible for new flows, in allIds order
-  std::vector<uint32_t> activeSorted;  // ids of `active`, sorted, for affinity validation
+// What a new flow reads (active, scheduler) comes first, in the set's first cache line.
+struct alignas(64) BackendSet {
+  std::vector<SchedBackend> active;  // eligible for new flows, in allIds order
   std::unique_ptr<Scheduler> scheduler;
+  std::vector<uint32_t> allIds;        // sorted; every backend the service lists
+  std::vector<uint32_t> activeSorted;  // ids of `active`, sorted, for affinity validation
 
   bool isActive(uint32_t id) const;
 };
 
+// What a new flow reads (set, affinity, emptyVerdict) comes first, next to the map entry's key.
 struct ServiceRec {
-  SchedulerKind kind = SchedulerKind::Random;
+  std::unique_ptr<BackendSet> set;
   uint64_t affinityTimeoutNs = 0;  // 0: no session affinity
   Verdict emptyVerdict = Verdict::Reject;
+  SchedulerKind kind = SchedulerKind::Random;
   std::vector<Cidr> sourceRanges;
   std::vector<FrontendKey> frontends;
-  std::unique_ptr<BackendSet> set;
 };
 
 // When a frontend's new flows are masqueraded (SNAT to the node address). Hairpin traffic
@@ -85,6 +87,10 @@ enum class MasqPolicy : uint8_t {
 constexpr int kMasqPolicies = 4;
 
 struct FrontendRec {
+  // Its service's record, so a new flow goes from frontend to service without a second hash
+  // lookup; set by upsertService and refreshed whenever the services map grows (which moves
+  // the records).
+  const ServiceRec* service = nullptr;
   uint32_t serviceId = 0;
   uint32_t revNatId = 0;
   bool checkSourceRanges = false;
