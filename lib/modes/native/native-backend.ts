@@ -7,6 +7,7 @@
 import type { Dataplane } from '../../dataplane/dataplane.js'
 import type { BackendSpec, FrontendSpec, ServiceSpec, SchedulerName } from '../../dataplane/types.js'
 import type { EndpointInfo } from '../../proxy/endpoints.js'
+import type { Frontend } from '../../proxy/frontends.js'
 import type { ServiceDiff, ServicePortState } from '../../proxy/model.js'
 import type { ApplyOutcome } from '../../proxy/proxy-mode.js'
 import type { EndpointSetName } from '../../proxy/traffic-plan.js'
@@ -20,40 +21,35 @@ export interface DesiredDataplaneService {
   sourceRanges: string[]
 }
 
+function frontendSpec(f: Frontend, scope: 'internal' | 'external', masquerade: FrontendSpec['masquerade'], firewall: boolean): FrontendSpec {
+  return { address: f.address, port: f.port, protocol: f.protocol, scope, checkSourceRanges: firewall && f.kind === 'loadBalancer', masquerade }
+}
+
 /** The dataplane services a ServicePort needs (pure; exported for tests and dumps). */
 export function desiredDataplaneServices(s: ServicePortState): DesiredDataplaneService[] {
   const { info, plan, categorized } = s
-  const clusterIP = s.frontends.filter((f) => f.kind === 'clusterIP')
-  const external = s.frontends.filter((f) => f.kind !== 'clusterIP')
+  const firewall = plan.usesFirewall
+  // s.frontends lists the cluster IP first, then the external frontends (frontendsOf).
   // Masquerade for the packet path, decided in the dataplane per packet as kube-proxy's rules
   // would: cluster IPs from outside the pod CIDRs (all with masqueradeAll), external traffic
   // under Cluster policy, node traffic short-circuited under Local policy; hairpin always.
-  const spec = (f: (typeof s.frontends)[number], scope: 'internal' | 'external', masquerade: FrontendSpec['masquerade'] = 'never'): FrontendSpec => ({
-    address: f.address,
-    port: f.port,
-    protocol: f.protocol,
-    scope,
-    checkSourceRanges: f.kind === 'loadBalancer' && plan.usesFirewall,
-    masquerade,
-  })
   if (!plan.hasEndpoints) {
-    return [{
-      role: 'cluster',
-      frontends: [...clusterIP.map((f) => spec(f, 'internal')), ...external.map((f) => spec(f, 'external'))],
-      active: [],
-      emptyVerdict: 'reject',
-      sourceRanges: [],
-    }]
+    const frontends: FrontendSpec[] = []
+    for (const f of s.frontends) frontends.push(frontendSpec(f, f.kind === 'clusterIP' ? 'internal' : 'external', 'never', firewall))
+    return [{ role: 'cluster', frontends, active: [], emptyVerdict: 'reject', sourceRanges: [] }]
   }
   const cluster: FrontendSpec[] = []
   const local: FrontendSpec[] = []
-  for (const f of clusterIP) (info.internalPolicyLocal ? local : cluster).push(spec(f, 'internal', 'outside-pod-cidrs'))
-  for (const f of external) {
+  for (const f of s.frontends) {
+    if (f.kind === 'clusterIP') (info.internalPolicyLocal ? local : cluster).push(frontendSpec(f, 'internal', 'outside-pod-cidrs', firewall))
+  }
+  for (const f of s.frontends) {
+    if (f.kind === 'clusterIP') continue
     if (info.externalPolicyLocal) {
-      local.push(spec(f, 'external'))
-      cluster.push(spec(f, 'internal', 'from-node'))
+      local.push(frontendSpec(f, 'external', 'never', firewall))
+      cluster.push(frontendSpec(f, 'internal', 'from-node', firewall))
     } else {
-      cluster.push(spec(f, 'external', 'always'))
+      cluster.push(frontendSpec(f, 'external', 'always', firewall))
     }
   }
   const out: DesiredDataplaneService[] = []
@@ -77,6 +73,8 @@ enum Undo {
   Service,
 }
 const UNDO_SLOTS = 4
+
+const ROLES: readonly EndpointSetName[] = ['cluster', 'local']
 
 function runCleanup(cleanup: (() => number)[]): number {
   let flowsRemoved = 0
@@ -287,7 +285,6 @@ export class NativeBackend {
     const dp = this.dataplane
     const key = (before ?? after)!.info.key
     const desired = after === undefined ? [] : desiredDataplaneServices(after)
-    const roles = desired.map((d) => d.role)
     this.releaseMovedFrontends(key, desired, sink, undo)
     for (const d of desired) {
       let id = this.serviceIdOf.get(key, d.role)
@@ -350,7 +347,7 @@ export class NativeBackend {
       for (const ep of before?.endpoints ?? []) {
         const next = now.get(ep.endpoint)
         if (next === undefined || next.serving) continue
-        for (const role of roles) {
+        for (const { role } of desired) {
           const bid = this.backendsOf.get(this.serviceIdOf.get(key, role)!)!.get(ep.endpoint)
           if (bid !== undefined) cleanup.push(() => dp.deleteFlowsByBackend(bid))
         }
@@ -358,11 +355,11 @@ export class NativeBackend {
     }
 
     // Removals cannot fail once nothing references them; they run after every upsert succeeded.
-    for (const role of ['cluster', 'local'] as const) {
+    for (const role of ROLES) {
       const id = this.serviceIdOf.get(key, role)
       if (id === undefined) continue
       const backends = this.backendsOf.get(id)!
-      const kept = roles.includes(role)
+      const kept = desired.some((d) => d.role === role)
       // Every backend this role has is one `after` lists (a full sync's case): nothing to remove.
       if (kept && backends.size === after!.endpoints.length) continue
       const listed = new Set(kept ? after!.endpoints.map((e) => e.endpoint) : [])
@@ -395,7 +392,7 @@ export class NativeBackend {
    */
   private releaseMovedFrontends(key: string, desired: DesiredDataplaneService[], sink: UpdateSink, undo: unknown[]): void {
     const frontendKey = (f: ServiceSpec['frontends'][number]) => `${f.address}|${f.port}|${f.protocol}|${f.scope}`
-    for (const role of ['cluster', 'local'] as const) {
+    for (const role of ROLES) {
       const id = this.serviceIdOf.get(key, role)
       const spec = id === undefined ? undefined : this.specOf.get(id)
       if (id === undefined || spec === undefined) continue

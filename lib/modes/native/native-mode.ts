@@ -118,7 +118,9 @@ export class NativeMode implements ProxyModeImpl<NativeView> {
   }
 
   private clearUnprogrammed(service: string): void {
-    for (const key of this.unprogrammedOf.get(service) ?? []) this.unprogrammed.delete(key)
+    const keys = this.unprogrammedOf.get(service)
+    if (keys === undefined) return
+    for (const key of keys) this.unprogrammed.delete(key)
     this.unprogrammedOf.delete(service)
   }
 
