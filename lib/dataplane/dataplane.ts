@@ -286,10 +286,25 @@ export class Dataplane {
     const services = update.services ?? []
     if (!Array.isArray(backends)) throw new SvcplaneTypeError(`upsertBatch: backends must be an array, got ${show(backends)}`)
     if (!Array.isArray(services)) throw new SvcplaneTypeError(`upsertBatch: services must be an array, got ${show(services)}`)
-    const batch = this.batch
-    batch.clear()
+    const batch = this.beginBatch()
     for (const b of backends) batch.addBackend(b)
     for (const sv of services) batch.addService(sv)
+    this.sendBatch()
+  }
+
+  /**
+   * upsertBatch in two steps, for a caller that encodes its upserts as it makes them (the
+   * native mode's sync) instead of collecting spec arrays first: beginBatch() gives the
+   * cleared encoder (addBackend / addService check each spec as upsertBatch does), sendBatch()
+   * applies what it holds, all or nothing, with upsertBatch's errors.
+   */
+  beginBatch(): Pick<UpdateBatch, 'addBackend' | 'addService'> {
+    this.batch.clear()
+    return this.batch
+  }
+
+  sendBatch(): void {
+    const batch = this.batch
     const err = this.h.upsertBatch(batch, batch.backendCount, batch.serviceCount)
     if (err) raise([err[0], err[1]], err[2] === 1 ? `service ${batch.serviceId(err[3])}` : `backend ${batch.backendId(err[3])}`)
     if (this.backendAddress.size > 0) for (let i = 0; i < batch.backendCount; i++) this.backendAddress.delete(batch.backendId(i))

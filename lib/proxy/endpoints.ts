@@ -60,8 +60,10 @@ export class EndpointSliceCache {
   /** kube-proxy's endpoints for one ServicePort: slices of `family` only, ports matched by name and protocol. */
   endpointsFor(serviceKey: string, portName: string, protocol: K8sProtocol, family: IPFamily): EndpointInfo[] {
     const slices = this.byService.get(serviceKey)
-    const out: EndpointInfo[] = []
-    if (slices === undefined) return out
+    if (slices === undefined) return []
+    // Sized once (a pushed-to empty array grows to 17 slots): a full sync builds one per ServicePort.
+    const out = new Array<EndpointInfo>(this.countFor(slices, portName, protocol, family))
+    let n = 0
     for (const slice of slices.values()) {
       if (slice.addressType !== family) continue
       for (const port of slice.ports) {
@@ -82,12 +84,22 @@ export class EndpointSliceCache {
             zone: ep.zone,
             zoneHints: ep.zoneHints,
           }
-          out.push(info)
+          out[n++] = info
         }
       }
     }
     sortUnique(out)
     return out
+  }
+
+  /** How many endpoints endpointsFor lists before deduplication. */
+  private countFor(slices: Map<string, ValidEndpointSlice>, portName: string, protocol: K8sProtocol, family: IPFamily): number {
+    let n = 0
+    for (const slice of slices.values()) {
+      if (slice.addressType !== family) continue
+      for (const port of slice.ports) if (port.name !== null && port.port !== null && port.name === portName && port.protocol === protocol) n += slice.endpoints.length
+    }
+    return n
   }
 }
 

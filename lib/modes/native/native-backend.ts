@@ -5,6 +5,7 @@
 // frontends on the cluster set. Every listed endpoint is a backend (active when in the set,
 // terminating otherwise) so established flows keep it while the slices still list it.
 import type { Dataplane } from '../../dataplane/dataplane.js'
+import type { UpdateBatch } from '../../dataplane/update-batch.js'
 import type { BackendSpec, FrontendSpec, ServiceSpec, SchedulerName } from '../../dataplane/types.js'
 import type { EndpointInfo } from '../../proxy/endpoints.js'
 import type { Frontend } from '../../proxy/frontends.js'
@@ -34,35 +35,48 @@ export function desiredDataplaneServices(s: ServicePortState): DesiredDataplaneS
   // would: cluster IPs from outside the pod CIDRs (all with masqueradeAll), external traffic
   // under Cluster policy, node traffic short-circuited under Local policy; hairpin always.
   if (!plan.hasEndpoints) {
-    const frontends: FrontendSpec[] = []
-    for (const f of s.frontends) frontends.push(frontendSpec(f, f.kind === 'clusterIP' ? 'internal' : 'external', 'never', firewall))
+    const frontends = new Array<FrontendSpec>(s.frontends.length)
+    let n = 0
+    for (const f of s.frontends) if (f.kind === 'clusterIP') frontends[n++] = frontendSpec(f, 'internal', 'never', firewall)
+    for (const f of s.frontends) if (f.kind !== 'clusterIP') frontends[n++] = frontendSpec(f, 'external', 'never', firewall)
     return [{ role: 'cluster', frontends, active: [], emptyVerdict: 'reject', sourceRanges: [] }]
   }
-  const cluster: FrontendSpec[] = []
-  const local: FrontendSpec[] = []
+  // Arrays sized once (a pushed-to empty array grows to 17 slots): a full sync builds these per ServicePort.
+  let clusterIPs = 0
+  for (const f of s.frontends) if (f.kind === 'clusterIP') clusterIPs++
+  const external = s.frontends.length - clusterIPs
+  const cluster = new Array<FrontendSpec>((info.internalPolicyLocal ? 0 : clusterIPs) + external)
+  const local = new Array<FrontendSpec>((info.internalPolicyLocal ? clusterIPs : 0) + (info.externalPolicyLocal ? external : 0))
+  let c = 0
+  let l = 0
   for (const f of s.frontends) {
-    if (f.kind === 'clusterIP') (info.internalPolicyLocal ? local : cluster).push(frontendSpec(f, 'internal', 'outside-pod-cidrs', firewall))
+    if (f.kind !== 'clusterIP') continue
+    const spec = frontendSpec(f, 'internal', 'outside-pod-cidrs', firewall)
+    if (info.internalPolicyLocal) local[l++] = spec
+    else cluster[c++] = spec
   }
   for (const f of s.frontends) {
     if (f.kind === 'clusterIP') continue
     if (info.externalPolicyLocal) {
-      local.push(frontendSpec(f, 'external', 'never', firewall))
-      cluster.push(frontendSpec(f, 'internal', 'from-node', firewall))
+      local[l++] = frontendSpec(f, 'external', 'never', firewall)
+      cluster[c++] = frontendSpec(f, 'internal', 'from-node', firewall)
     } else {
-      cluster.push(frontendSpec(f, 'external', 'always', firewall))
+      cluster[c++] = frontendSpec(f, 'external', 'always', firewall)
     }
   }
-  const out: DesiredDataplaneService[] = []
-  if (cluster.length > 0) out.push({ role: 'cluster', frontends: cluster, active: categorized.cluster, emptyVerdict: 'reject', sourceRanges: plan.firewallAllows })
-  if (local.length > 0) out.push({ role: 'local', frontends: local, active: categorized.local, emptyVerdict: 'drop', sourceRanges: plan.firewallAllows })
-  return out
+  const clusterSet: DesiredDataplaneService = { role: 'cluster', frontends: cluster, active: categorized.cluster, emptyVerdict: 'reject', sourceRanges: plan.firewallAllows }
+  const localSet: DesiredDataplaneService = { role: 'local', frontends: local, active: categorized.local, emptyVerdict: 'drop', sourceRanges: plan.firewallAllows }
+  if (local.length === 0) return cluster.length === 0 ? [] : [clusterSet]
+  return cluster.length === 0 ? [localSet] : [clusterSet, localSet]
 }
 
 /**
  * program()'s undo log: flat records of UNDO_SLOTS values (kind, then up to three operands),
  * not closures, as a full sync logs tens of thousands of them.
- *   NewService (key, role, id): a dataplane service id taken for a ServicePort's role.
- *   NewBackend (backends map, endpoint, id): a backend id taken for an endpoint.
+ *   NewService (key, role, id): a dataplane service id taken for a ServicePort's role, with
+ *     every backend id taken for it (the undo frees those too).
+ *   NewBackend (backends map, endpoint, id): a backend id taken for an endpoint of a service
+ *     that existed before.
  *   Backend (old spec): a backend upserted over `old`.
  *   Service (id, old spec or undefined when new): a service upserted.
  */
@@ -131,17 +145,17 @@ class ServiceIds {
 type UpdateSink = Pick<Dataplane, 'upsertBackend' | 'upsertService' | 'deleteBackend' | 'deleteService'>
 
 /**
- * A whole sync's upserts, collected for one Dataplane.upsertBatch call. Deletes come only from
- * undo, after the batch was refused as a whole: nothing of it reached the dataplane then.
+ * A whole sync's upserts, encoded as they are made into the Dataplane's batch (beginBatch), for
+ * one sendBatch call. Deletes come only from undo, after the batch was refused as a whole:
+ * nothing of it reached the dataplane then.
  */
 class BatchSink implements UpdateSink {
-  readonly backends: BackendSpec[] = []
-  readonly services: ServiceSpec[] = []
+  constructor(private readonly batch: Pick<UpdateBatch, 'addBackend' | 'addService'>) {}
   upsertBackend(spec: BackendSpec): void {
-    this.backends.push(spec)
+    this.batch.addBackend(spec)
   }
   upsertService(spec: ServiceSpec): void {
-    this.services.push(spec)
+    this.batch.addService(spec)
   }
   deleteBackend(): void {}
   deleteService(): void {}
@@ -194,7 +208,7 @@ export class NativeBackend {
    * Removals follow the batch, as apply() runs them after its upserts.
    */
   applyAll(diffs: readonly ServiceDiff[]): ApplyOutcome[] | undefined {
-    const sink = new BatchSink()
+    const sink = new BatchSink(this.dataplane.beginBatch())
     const undo: unknown[] = []
     const cleanups: (() => number)[][] = []
     try {
@@ -203,7 +217,7 @@ export class NativeBackend {
         cleanups.push(cleanup)
         this.stage(diff, sink, undo, cleanup)
       }
-      this.dataplane.upsertBatch(sink)
+      this.dataplane.sendBatch()
     } catch {
       this.undo(undo, sink)
       return undefined
@@ -234,10 +248,30 @@ export class NativeBackend {
     }
   }
 
+  /** Takes back every backend of a service program() created, newest first as one record each would. */
+  private undoNewBackends(backends: Map<string, number>, sink: UpdateSink): void {
+    const ids = [...backends.values()]
+    backends.clear()
+    for (let i = ids.length - 1; i >= 0; i--) {
+      const bid = ids[i]
+      this.backendSpecOf.delete(bid)
+      try {
+        sink.deleteBackend(bid)
+      } catch {
+        // Keep undoing the rest.
+      } finally {
+        this.backendIds.give(bid)
+      }
+    }
+  }
+
   private undoOne(kind: Undo, a: unknown, b: unknown, c: unknown, sink: UpdateSink): void {
     switch (kind) {
       case Undo.NewService: {
         const id = c as number
+        // A new service's backends are all new: logged with it, not one record each.
+        const backends = this.backendsOf.get(id)
+        if (backends !== undefined) this.undoNewBackends(backends, sink)
         this.serviceIdOf.delete(a as string, b as EndpointSetName)
         this.refOf.delete(id)
         this.backendsOf.delete(id)
@@ -303,7 +337,8 @@ export class NativeBackend {
       const backends = this.backendsOf.get(svcId)!
       // Usually every endpoint is active: no set to build then.
       const active = d.active.length === after!.endpoints.length ? undefined : new Set(d.active.map((e) => e.endpoint))
-      const ids: number[] = []
+      const ids = new Array<number>(after!.endpoints.length)
+      let n = 0
       for (const ep of after!.endpoints) {
         let bid = backends.get(ep.endpoint)
         const spec: BackendSpec = {
@@ -318,13 +353,13 @@ export class NativeBackend {
           bid = this.backendIds.take()
           spec.id = bid
           backends.set(ep.endpoint, bid)
-          undo.push(Undo.NewBackend, backends, ep.endpoint, bid)
+          if (!created) undo.push(Undo.NewBackend, backends, ep.endpoint, bid)
         } else {
           undo.push(Undo.Backend, this.backendSpecOf.get(bid)!, undefined, undefined)
         }
         sink.upsertBackend(spec)
         this.backendSpecOf.set(bid, spec)
-        ids.push(bid)
+        ids[n++] = bid
       }
       const svcSpec: ServiceSpec = {
         id: svcId,
