@@ -29,12 +29,21 @@ export class EndpointSliceCache {
 
   /** Stores or replaces a slice; returns the service keys whose endpoints may have changed. */
   set(slice: ValidEndpointSlice): string[] {
-    const touched = this.remove(slice.key)
+    const previous = this.serviceOfSlice.get(slice.key)
+    if (previous === slice.serviceKey) {
+      // Replaced in its own Service (a slice's usual update): moved last, as remove-then-add would.
+      const slices = this.byService.get(previous)!
+      slices.delete(slice.name)
+      slices.set(slice.name, slice)
+      return [previous]
+    }
+    const touched = previous === undefined ? undefined : this.remove(slice.key)
     let slices = this.byService.get(slice.serviceKey)
     if (slices === undefined) this.byService.set(slice.serviceKey, (slices = new Map()))
     slices.set(slice.name, slice)
     this.serviceOfSlice.set(slice.key, slice.serviceKey)
-    if (!touched.includes(slice.serviceKey)) touched.push(slice.serviceKey)
+    if (touched === undefined) return [slice.serviceKey]
+    touched.push(slice.serviceKey)
     return touched
   }
 

@@ -125,6 +125,9 @@ class IdTable<T> {
 /** Dataplane service ids by ServicePort key and role (no "key|role" strings built per lookup). */
 class ServiceIds {
   private readonly ids = new Map<string, { cluster: number | undefined; local: number | undefined }>()
+  has(key: string): boolean {
+    return this.ids.has(key)
+  }
   get(key: string, role: EndpointSetName): number | undefined {
     return this.ids.get(key)?.[role]
   }
@@ -319,9 +322,12 @@ export class NativeBackend {
     const dp = this.dataplane
     const key = (before ?? after)!.info.key
     const desired = after === undefined ? [] : desiredDataplaneServices(after)
-    this.releaseMovedFrontends(key, desired, sink, undo)
+    // A ServicePort with no dataplane service yet (every one, on a full sync) has no frontend
+    // to move and nothing to remove: only its new services and backends to add.
+    const known = this.serviceIdOf.has(key)
+    if (known) this.releaseMovedFrontends(key, desired, sink, undo)
     for (const d of desired) {
-      let id = this.serviceIdOf.get(key, d.role)
+      let id = known ? this.serviceIdOf.get(key, d.role) : undefined
       const created = id === undefined
       if (id === undefined) {
         id = this.serviceIds.take()
@@ -390,6 +396,7 @@ export class NativeBackend {
     }
 
     // Removals cannot fail once nothing references them; they run after every upsert succeeded.
+    if (!known) return
     for (const role of ROLES) {
       const id = this.serviceIdOf.get(key, role)
       if (id === undefined) continue

@@ -83,7 +83,7 @@ export class NativeMode implements ProxyModeImpl<NativeView> {
    */
   applyAll(diffs: readonly ServiceDiff[]): ApplyOutcome[] | undefined {
     const results = this.backend.applyAll(diffs)
-    if (results !== undefined) for (const diff of diffs) this.clearUnprogrammed(diff.service)
+    if (results !== undefined && this.unprogrammedOf.size > 0) for (const diff of diffs) this.clearUnprogrammed(diff.service)
     return results
   }
 
