@@ -183,9 +183,13 @@ export class ProxyModel implements ProxyModelView {
     const next = svc === undefined ? [] : this.buildStates(svc)
     if (committed === undefined) {
       // A Service new to the model (every one, on a full sync): all its ports are added.
-      const out: ServiceDiff = { service, added: next, changed: [], removed: [], endpoints: { added: 0, changed: 0, removed: 0 }, endpointChanges: [] }
-      for (const after of next) diffEndpoints(after.info.key, [], after.endpoints, out)
-      return out
+      let added = 0
+      for (const after of next) added += after.endpoints.length
+      // Sized once (a pushed-to empty array grows to 17 slots): a full sync builds one per Service.
+      const changes = new Array<EndpointChange>(added)
+      let n = 0
+      for (const after of next) for (const e of after.endpoints) changes[n++] = { servicePort: after.info.key, before: undefined, after: e }
+      return { service, added: next, changed: [], removed: [], endpoints: { added, changed: 0, removed: 0 }, endpointChanges: changes }
     }
     const out: ServiceDiff = { service, added: [], changed: [], removed: [], endpoints: { added: 0, changed: 0, removed: 0 }, endpointChanges: [] }
     const byKey = new Map(next.map((s) => [s.info.key, s]))

@@ -90,6 +90,9 @@ const UNDO_SLOTS = 4
 
 const ROLES: readonly EndpointSetName[] = ['cluster', 'local']
 
+/** The outcome of a Service whose programming removed nothing (shared: never mutated). */
+const NOTHING_REMOVED: ApplyOutcome = Object.freeze({ flowsRemoved: 0 })
+
 function runCleanup(cleanup: (() => number)[]): number {
   let flowsRemoved = 0
   for (const c of cleanup) flowsRemoved += c()
@@ -213,25 +216,35 @@ export class NativeBackend {
   applyAll(diffs: readonly ServiceDiff[]): ApplyOutcome[] | undefined {
     const sink = new BatchSink(this.dataplane.beginBatch())
     const undo: unknown[] = []
-    const cleanups: (() => number)[][] = []
+    // Every diff's cleanups in one list, diff i's from starts[i] (most diffs of a full sync have none).
+    const cleanup: (() => number)[] = []
+    const starts = new Array<number>(diffs.length)
     try {
-      for (const diff of diffs) {
-        const cleanup: (() => number)[] = []
-        cleanups.push(cleanup)
-        this.stage(diff, sink, undo, cleanup)
+      for (let i = 0; i < diffs.length; i++) {
+        starts[i] = cleanup.length
+        this.stage(diffs[i], sink, undo, cleanup)
       }
       this.dataplane.sendBatch()
     } catch {
       this.undo(undo, sink)
       return undefined
     }
-    return cleanups.map((c) => {
-      try {
-        return { flowsRemoved: runCleanup(c) }
-      } catch (error) {
-        return { error: error as Error }
+    const outcomes = new Array<ApplyOutcome>(diffs.length)
+    for (let i = 0; i < diffs.length; i++) {
+      const end = i + 1 < diffs.length ? starts[i + 1] : cleanup.length
+      if (end === starts[i]) {
+        outcomes[i] = NOTHING_REMOVED
+        continue
       }
-    })
+      try {
+        let flowsRemoved = 0
+        for (let k = starts[i]; k < end; k++) flowsRemoved += cleanup[k]()
+        outcomes[i] = { flowsRemoved }
+      } catch (error) {
+        outcomes[i] = { error: error as Error }
+      }
+    }
+    return outcomes
   }
 
   private stage(diff: ServiceDiff, sink: UpdateSink, undo: unknown[], cleanup: (() => number)[]): void {
