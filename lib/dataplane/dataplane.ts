@@ -137,7 +137,7 @@ export class Dataplane {
   readonly decisionV4 = new Uint32Array(DECISION_V4_SLOTS)
   /** processPackets' arguments, registered with the addon (it holds the last arrays given until the next call or destroy()). */
   private readonly packetCall: PacketCall
-  /** Backend id -> "address" text, so decisions need not format bytes. */
+  /** Backend id -> "address" text, filled by the first decision to a backend, so later ones need not format bytes (upserts only drop an entry). */
   private readonly backendAddress = new Map<number, string>()
   private readonly zones = new Map<string, number>()
   private readonly zoneNames: string[] = ['']
@@ -189,7 +189,7 @@ export class Dataplane {
     this.h.setScratch(this.scratchIn, this.scratchOut)
     this.packetCall = new PacketCall(this.h)
     this.h.setScratchV4(this.tupleV4, this.decisionV4)
-    const zoneId = (zone: string, ctx: string) => this.zoneId(zone, ctx)
+    const zoneId = (zone: string, backendId: number) => this.zoneId(zone, backendId)
     this.single = new UpdateBatch(this.native.frontendStride, this.native.cidrStride, zoneId)
     this.batch = new UpdateBatch(this.native.frontendStride, this.native.cidrStride, zoneId)
   }
@@ -234,14 +234,14 @@ export class Dataplane {
     const F = BATCH_BACKEND_FIELD
     const err = this.h.upsertBackend(spec.id, one.backendAddress(0), spec.port, v.getUint8(F.state), v.getUint32(F.weight, true), v.getUint8(F.nodeLocal) === 1, v.getUint16(F.zone, true))
     if (err) raise(err, `backend ${spec.id}`)
-    this.backendAddress.set(spec.id, formatAddress(one.backendAddress(0)))
+    this.backendAddress.delete(spec.id)
   }
 
   /** The zone's number for the core, interned on first use. */
-  private zoneId(zone: string, ctx: string): number {
+  private zoneId(zone: string, backendId: number): number {
     let id = this.zones.get(zone) ?? 0
     if (!id) {
-      if (this.zoneNames.length > 65535) throw new SvcplaneRangeError(`${ctx}: too many distinct zones`)
+      if (this.zoneNames.length > 65535) throw new SvcplaneRangeError(`backend ${backendId}: too many distinct zones`)
       id = this.zoneNames.push(zone) - 1
       this.zones.set(zone, id)
     }
@@ -286,13 +286,28 @@ export class Dataplane {
     const services = update.services ?? []
     if (!Array.isArray(backends)) throw new SvcplaneTypeError(`upsertBatch: backends must be an array, got ${show(backends)}`)
     if (!Array.isArray(services)) throw new SvcplaneTypeError(`upsertBatch: services must be an array, got ${show(services)}`)
-    const batch = this.batch
-    batch.clear()
+    const batch = this.beginBatch()
     for (const b of backends) batch.addBackend(b)
     for (const sv of services) batch.addService(sv)
+    this.sendBatch()
+  }
+
+  /**
+   * upsertBatch in two steps, for a caller that encodes its upserts as it makes them (the
+   * native mode's sync) instead of collecting spec arrays first: beginBatch() gives the
+   * cleared encoder (addBackend / addService check each spec as upsertBatch does), sendBatch()
+   * applies what it holds, all or nothing, with upsertBatch's errors.
+   */
+  beginBatch(): Pick<UpdateBatch, 'addBackend' | 'addService'> {
+    this.batch.clear()
+    return this.batch
+  }
+
+  sendBatch(): void {
+    const batch = this.batch
     const err = this.h.upsertBatch(batch, batch.backendCount, batch.serviceCount)
     if (err) raise([err[0], err[1]], err[2] === 1 ? `service ${batch.serviceId(err[3])}` : `backend ${batch.backendId(err[3])}`)
-    for (let i = 0; i < batch.backendCount; i++) this.backendAddress.set(batch.backendId(i), formatAddress(batch.backendAddress(i)))
+    if (this.backendAddress.size > 0) for (let i = 0; i < batch.backendCount; i++) this.backendAddress.delete(batch.backendId(i))
   }
 
   deleteService(id: number): void {
@@ -322,6 +337,11 @@ export class Dataplane {
 
   // ---------------------------------------------------------------- packet path
 
+  private rememberAddress(backendId: number, address: string): string {
+    this.backendAddress.set(backendId, address)
+    return address
+  }
+
   /** Decides one flow (one packet of it). `now` is the caller's monotonic clock in seconds. */
   decide(flow: Flow, now: number): Decision {
     checkNow(now)
@@ -337,7 +357,7 @@ export class Dataplane {
       backendId,
       address:
         verdict === 'forward'
-          ? (this.backendAddress.get(backendId) ?? formatAddress(o, 16))
+          ? (this.backendAddress.get(backendId) ?? this.rememberAddress(backendId, formatAddress(o, 16)))
           : verdict === 'reply'
             ? formatAddress(o, 16)
             : '',

@@ -19,6 +19,11 @@ export const BATCH_BACKEND_FIELD = Object.freeze({ id: 16, port: 20, state: 22, 
 export const BATCH_SERVICE_SLOT = Object.freeze({ id: 0, scheduler: 1, emptyVerdict: 2, frontends: 3, backends: 4, ranges: 5 } as const)
 export const BATCH_SERVICE_SLOTS = Object.keys(BATCH_SERVICE_SLOT).length
 
+/** A port 1..65535 (checkPort says what is wrong otherwise). */
+function isPort(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 65535
+}
+
 export function checkId(id: unknown, field: string): asserts id is number {
   if (typeof id !== 'number' || !Number.isInteger(id) || id < 1 || id > MAX_ID)
     throw new SvcplaneRangeError(`${field} must be an integer 1..4294967295, got ${show(id)}`)
@@ -35,12 +40,14 @@ function grown<T extends Uint8Array | Uint32Array | Float64Array>(a: T, used: nu
 export class UpdateBatch {
   /** BATCH_BACKEND_STRIDE bytes per backend. */
   backends = new Uint8Array(64 * BATCH_BACKEND_STRIDE)
+  private backendsView = new DataView(this.backends.buffer)
   /** BATCH_SERVICE_SLOTS u32 per service. */
   services = new Uint32Array(64 * BATCH_SERVICE_SLOTS)
   /** Each service's affinity timeout in seconds. */
   affinity = new Float64Array(64)
   /** Every service's frontends, in service order (frontendStride bytes each). */
   frontends = new Uint8Array(1024)
+  private frontendsView = new DataView(this.frontends.buffer)
   /** Every service's backend ids, in service order. */
   backendIds = new Uint32Array(256)
   /** Every service's source ranges, in service order (cidrStride bytes each). */
@@ -54,8 +61,8 @@ export class UpdateBatch {
   constructor(
     private readonly frontendStride: number,
     private readonly cidrStride: number,
-    /** The zone's number for the core (interned by the Dataplane). */
-    private readonly zoneId: (zone: string, ctx: string) => number,
+    /** The zone's number for the core (interned by the Dataplane); backendId names the backend in its error. */
+    private readonly zoneId: (zone: string, backendId: number) => number,
   ) {}
 
   clear(): void {
@@ -66,28 +73,31 @@ export class UpdateBatch {
   addBackend(spec: BackendSpec): void {
     if (spec === null || typeof spec !== 'object') throw new SvcplaneTypeError(`backend must be an object, got ${show(spec)}`)
     checkId(spec.id, 'backend.id')
-    const ctx = `backend ${spec.id}`
-    this.backends = grown(this.backends, this.backendCount * BATCH_BACKEND_STRIDE, BATCH_BACKEND_STRIDE, (n) => new Uint8Array(n))
-    const b = this.backends
+    // Error texts are built only on the error path: a full sync adds tens of thousands of records.
     const off = this.backendCount * BATCH_BACKEND_STRIDE
-    if (!parseAddressInto(spec.address, b, off)) throw new SvcplaneTypeError(`${ctx}: address is not an IP address: ${show(spec.address)}`)
-    checkPort(spec.port, `${ctx}: port`)
-    const state = BACKEND_STATES.indexOf(spec.state ?? 'active')
-    if (state < 0) throw new SvcplaneTypeError(`${ctx}: state must be one of ${BACKEND_STATES.join(', ')}, got ${show(spec.state)}`)
+    if (off + BATCH_BACKEND_STRIDE > this.backends.length) {
+      this.backends = grown(this.backends, off, BATCH_BACKEND_STRIDE, (n) => new Uint8Array(n))
+      this.backendsView = new DataView(this.backends.buffer, this.backends.byteOffset, this.backends.byteLength)
+    }
+    const b = this.backends
+    if (!parseAddressInto(spec.address, b, off)) throw new SvcplaneTypeError(`backend ${spec.id}: address is not an IP address: ${show(spec.address)}`)
+    if (!isPort(spec.port)) checkPort(spec.port, `backend ${spec.id}: port`)
+    const state = spec.state === undefined || spec.state === 'active' ? 0 : BACKEND_STATES.indexOf(spec.state)
+    if (state < 0) throw new SvcplaneTypeError(`backend ${spec.id}: state must be one of ${BACKEND_STATES.join(', ')}, got ${show(spec.state)}`)
     const weight = spec.weight ?? 1
-    if (!Number.isInteger(weight) || weight < 1 || weight > 65535) throw new SvcplaneRangeError(`${ctx}: weight must be 1..65535, got ${show(weight)}`)
-    if (spec.nodeLocal !== undefined && typeof spec.nodeLocal !== 'boolean') throw new SvcplaneTypeError(`${ctx}: nodeLocal must be a boolean, got ${show(spec.nodeLocal)}`)
-    if (spec.zone !== undefined && typeof spec.zone !== 'string') throw new SvcplaneTypeError(`${ctx}: zone must be a string, got ${show(spec.zone)}`)
-    const zone = spec.zone ? this.zoneId(spec.zone, ctx) : 0
-    const v = new DataView(b.buffer, b.byteOffset + off, BATCH_BACKEND_STRIDE)
+    if (!Number.isInteger(weight) || weight < 1 || weight > 65535) throw new SvcplaneRangeError(`backend ${spec.id}: weight must be 1..65535, got ${show(weight)}`)
+    if (spec.nodeLocal !== undefined && typeof spec.nodeLocal !== 'boolean') throw new SvcplaneTypeError(`backend ${spec.id}: nodeLocal must be a boolean, got ${show(spec.nodeLocal)}`)
+    if (spec.zone !== undefined && typeof spec.zone !== 'string') throw new SvcplaneTypeError(`backend ${spec.id}: zone must be a string, got ${show(spec.zone)}`)
+    const zone = spec.zone ? this.zoneId(spec.zone, spec.id) : 0
+    const v = this.backendsView
     const F = BATCH_BACKEND_FIELD
-    v.setUint32(F.id, spec.id, true)
-    v.setUint16(F.port, spec.port, true)
-    v.setUint8(F.state, state)
-    v.setUint8(F.nodeLocal, spec.nodeLocal ? 1 : 0)
-    v.setUint32(F.weight, weight, true)
-    v.setUint16(F.zone, zone, true)
-    v.setUint16(F.pad, 0, true)
+    v.setUint32(off + F.id, spec.id, true)
+    v.setUint16(off + F.port, spec.port, true)
+    v.setUint8(off + F.state, state)
+    v.setUint8(off + F.nodeLocal, spec.nodeLocal ? 1 : 0)
+    v.setUint32(off + F.weight, weight, true)
+    v.setUint16(off + F.zone, zone, true)
+    v.setUint16(off + F.pad, 0, true)
     this.backendCount++
   }
 
@@ -95,34 +105,35 @@ export class UpdateBatch {
   addService(spec: ServiceSpec): void {
     if (spec === null || typeof spec !== 'object') throw new SvcplaneTypeError(`service must be an object, got ${show(spec)}`)
     checkId(spec.id, 'service.id')
-    const ctx = `service ${spec.id}`
-    if (!Array.isArray(spec.frontends)) throw new SvcplaneTypeError(`${ctx}: frontends must be an array, got ${show(spec.frontends)}`)
-    if (!Array.isArray(spec.backends)) throw new SvcplaneTypeError(`${ctx}: backends must be an array of backend ids, got ${show(spec.backends)}`)
+    if (!Array.isArray(spec.frontends)) throw new SvcplaneTypeError(`service ${spec.id}: frontends must be an array, got ${show(spec.frontends)}`)
+    if (!Array.isArray(spec.backends)) throw new SvcplaneTypeError(`service ${spec.id}: backends must be an array of backend ids, got ${show(spec.backends)}`)
     const scheduler = SCHEDULERS.indexOf(spec.scheduler ?? 'random')
-    if (scheduler < 0) throw new SvcplaneTypeError(`${ctx}: scheduler must be one of ${SCHEDULERS.join(', ')}, got ${show(spec.scheduler)}`)
+    if (scheduler < 0) throw new SvcplaneTypeError(`service ${spec.id}: scheduler must be one of ${SCHEDULERS.join(', ')}, got ${show(spec.scheduler)}`)
     const affinity = spec.affinityTimeout ?? 0
     if (typeof affinity !== 'number' || !Number.isFinite(affinity) || affinity < 0 || affinity > 86400 * 365)
-      throw new SvcplaneRangeError(`${ctx}: affinityTimeout must be seconds 0..31536000, got ${show(affinity)}`)
+      throw new SvcplaneRangeError(`service ${spec.id}: affinityTimeout must be seconds 0..31536000, got ${show(affinity)}`)
     const empty = spec.emptyVerdict ?? 'reject'
-    if (empty !== 'reject' && empty !== 'drop') throw new SvcplaneTypeError(`${ctx}: emptyVerdict must be 'reject' or 'drop', got ${show(empty)}`)
+    if (empty !== 'reject' && empty !== 'drop') throw new SvcplaneTypeError(`service ${spec.id}: emptyVerdict must be 'reject' or 'drop', got ${show(empty)}`)
 
     const fs = this.frontendStride
-    this.frontends = grown(this.frontends, this.frontendCount * fs, spec.frontends.length * fs, (n) => new Uint8Array(n))
+    if ((this.frontendCount + spec.frontends.length) * fs > this.frontends.length) {
+      this.frontends = grown(this.frontends, this.frontendCount * fs, spec.frontends.length * fs, (n) => new Uint8Array(n))
+      this.frontendsView = new DataView(this.frontends.buffer, this.frontends.byteOffset, this.frontends.byteLength)
+    }
     const fe = this.frontends
-    const feView = new DataView(fe.buffer, fe.byteOffset)
+    const feView = this.frontendsView
     for (let i = 0; i < spec.frontends.length; i++) {
       const f = spec.frontends[i]
-      const field = `${ctx}: frontends[${i}]`
-      if (f === null || typeof f !== 'object') throw new SvcplaneTypeError(`${field} must be an object, got ${show(f)}`)
+      if (f === null || typeof f !== 'object') throw new SvcplaneTypeError(`service ${spec.id}: frontends[${i}] must be an object, got ${show(f)}`)
       const off = (this.frontendCount + i) * fs
-      if (!parseAddressInto(f.address, fe, off)) throw new SvcplaneTypeError(`${field}.address is not an IP address: ${show(f.address)}`)
-      checkPort(f.port, `${field}.port`)
+      if (!parseAddressInto(f.address, fe, off)) throw new SvcplaneTypeError(`service ${spec.id}: frontends[${i}].address is not an IP address: ${show(f.address)}`)
+      if (!isPort(f.port)) checkPort(f.port, `service ${spec.id}: frontends[${i}].port`)
       const proto = PROTOCOL_NUMBER[f.protocol]
-      if (proto === undefined) throw new SvcplaneTypeError(`${field}.protocol must be TCP, UDP or SCTP, got ${show(f.protocol)}`)
+      if (proto === undefined) throw new SvcplaneTypeError(`service ${spec.id}: frontends[${i}].protocol must be TCP, UDP or SCTP, got ${show(f.protocol)}`)
       if (f.scope !== 'internal' && f.scope !== 'external')
-        throw new SvcplaneTypeError(`${field}.scope must be 'internal' or 'external', got ${show(f.scope)}`)
-      const masq = MASQUERADE_POLICIES.indexOf(f.masquerade ?? 'never')
-      if (masq < 0) throw new SvcplaneTypeError(`${field}.masquerade must be one of ${MASQUERADE_POLICIES.join(', ')}, got ${show(f.masquerade)}`)
+        throw new SvcplaneTypeError(`service ${spec.id}: frontends[${i}].scope must be 'internal' or 'external', got ${show(f.scope)}`)
+      const masq = f.masquerade === undefined ? MASQUERADE_POLICIES.indexOf('never') : MASQUERADE_POLICIES.indexOf(f.masquerade)
+      if (masq < 0) throw new SvcplaneTypeError(`service ${spec.id}: frontends[${i}].masquerade must be one of ${MASQUERADE_POLICIES.join(', ')}, got ${show(f.masquerade)}`)
       feView.setUint16(off + 16, f.port, true)
       fe[off + 18] = proto
       fe[off + 19] = f.scope === 'external' ? 1 : 0
@@ -132,17 +143,17 @@ export class UpdateBatch {
     this.backendIds = grown(this.backendIds, this.idCount, spec.backends.length, (n) => new Uint32Array(n))
     for (let i = 0; i < spec.backends.length; i++) {
       const id = spec.backends[i]
-      checkId(id, `${ctx}: backends[${i}]`)
+      if (typeof id !== 'number' || !Number.isInteger(id) || id < 1 || id > MAX_ID) checkId(id, `service ${spec.id}: backends[${i}]`)
       this.backendIds[this.idCount + i] = id
     }
     const ranges = spec.sourceRanges ?? []
-    if (!Array.isArray(ranges)) throw new SvcplaneTypeError(`${ctx}: sourceRanges must be an array of CIDRs, got ${show(ranges)}`)
+    if (!Array.isArray(ranges)) throw new SvcplaneTypeError(`service ${spec.id}: sourceRanges must be an array of CIDRs, got ${show(ranges)}`)
     const cs = this.cidrStride
-    this.ranges = grown(this.ranges, this.rangeCount * cs, ranges.length * cs, (n) => new Uint8Array(n))
+    if (ranges.length > 0) this.ranges = grown(this.ranges, this.rangeCount * cs, ranges.length * cs, (n) => new Uint8Array(n))
     for (let i = 0; i < ranges.length; i++) {
       const r = ranges[i]
       const c = parseCidr(typeof r === 'string' ? r.trim() : r)
-      if (!c) throw new SvcplaneTypeError(`${ctx}: sourceRanges[${i}] is not a CIDR: ${show(r)}`)
+      if (!c) throw new SvcplaneTypeError(`service ${spec.id}: sourceRanges[${i}] is not a CIDR: ${show(r)}`)
       this.ranges.set(c.bytes, (this.rangeCount + i) * cs)
       this.ranges[(this.rangeCount + i) * cs + 16] = c.bits
     }

@@ -51,7 +51,9 @@ export function categorizeEndpoints(
   }
   if (usesClusterEndpoints(sp)) {
     out.usedTopology = canUseTopology(endpoints, nodeZone)
-    out.cluster = endpoints.filter((ep) => ep.ready && (!out.usedTopology || ep.zoneHints.includes(nodeZone!)))
+    const inCluster = (ep: EndpointInfo) => ep.ready && (!out.usedTopology || ep.zoneHints.includes(nodeZone!))
+    // Usually every endpoint qualifies: the same (never mutated) list then, not a copy per ServicePort.
+    out.cluster = endpoints.every(inCluster) ? (endpoints as EndpointInfo[]) : endpoints.filter(inCluster)
     // Best effort to keep connections working: topology does not apply to the fallback.
     if (out.cluster.length === 0) {
       out.cluster = endpoints.filter(servingTerminating)

@@ -29,12 +29,21 @@ export class EndpointSliceCache {
 
   /** Stores or replaces a slice; returns the service keys whose endpoints may have changed. */
   set(slice: ValidEndpointSlice): string[] {
-    const touched = this.remove(slice.key)
+    const previous = this.serviceOfSlice.get(slice.key)
+    if (previous === slice.serviceKey) {
+      // Replaced in its own Service (a slice's usual update): moved last, as remove-then-add would.
+      const slices = this.byService.get(previous)!
+      slices.delete(slice.name)
+      slices.set(slice.name, slice)
+      return [previous]
+    }
+    const touched = previous === undefined ? undefined : this.remove(slice.key)
     let slices = this.byService.get(slice.serviceKey)
     if (slices === undefined) this.byService.set(slice.serviceKey, (slices = new Map()))
     slices.set(slice.name, slice)
     this.serviceOfSlice.set(slice.key, slice.serviceKey)
-    if (!touched.includes(slice.serviceKey)) touched.push(slice.serviceKey)
+    if (touched === undefined) return [slice.serviceKey]
+    touched.push(slice.serviceKey)
     return touched
   }
 
@@ -59,8 +68,12 @@ export class EndpointSliceCache {
 
   /** kube-proxy's endpoints for one ServicePort: slices of `family` only, ports matched by name and protocol. */
   endpointsFor(serviceKey: string, portName: string, protocol: K8sProtocol, family: IPFamily): EndpointInfo[] {
-    const byEndpoint = new Map<string, EndpointInfo>()
-    for (const slice of this.byService.get(serviceKey)?.values() ?? []) {
+    const slices = this.byService.get(serviceKey)
+    if (slices === undefined) return []
+    // Sized once (a pushed-to empty array grows to 17 slots): a full sync builds one per ServicePort.
+    const out = new Array<EndpointInfo>(this.countFor(slices, portName, protocol, family))
+    let n = 0
+    for (const slice of slices.values()) {
       if (slice.addressType !== family) continue
       for (const port of slice.ports) {
         // Unset names and ports are ignored, as kube-proxy does.
@@ -80,15 +93,57 @@ export class EndpointSliceCache {
             zone: ep.zone,
             zoneHints: ep.zoneHints,
           }
-          // A duplicate keeps the first, unless the later one is local.
-          if (!byEndpoint.has(info.endpoint) || isLocal) byEndpoint.set(info.endpoint, info)
+          out[n++] = info
         }
       }
     }
-    const out = [...byEndpoint.values()]
-    if (out.length > 1) out.sort((a, b) => (a.endpoint < b.endpoint ? -1 : a.endpoint > b.endpoint ? 1 : 0))
+    sortUnique(out)
     return out
   }
+
+  /** How many endpoints endpointsFor lists before deduplication. */
+  private countFor(slices: Map<string, ValidEndpointSlice>, portName: string, protocol: K8sProtocol, family: IPFamily): number {
+    let n = 0
+    for (const slice of slices.values()) {
+      if (slice.addressType !== family) continue
+      for (const port of slice.ports) if (port.name !== null && port.port !== null && port.name === portName && port.protocol === protocol) n += slice.endpoints.length
+    }
+    return n
+  }
+}
+
+const byEndpoint = (a: EndpointInfo, b: EndpointInfo) => (a.endpoint < b.endpoint ? -1 : a.endpoint > b.endpoint ? 1 : 0)
+
+/**
+ * Sorts `list` by "IP:port" and drops duplicates in place: a duplicate keeps the first, unless
+ * a later one is local. Slices mostly list a handful of endpoints, often in order already:
+ * those need no sort call and no Map per ServicePort.
+ */
+function sortUnique(list: EndpointInfo[]): void {
+  let ordered = true
+  for (let i = 1; i < list.length && ordered; i++) ordered = list[i - 1].endpoint < list[i].endpoint
+  if (ordered) return
+  // Stable either way, so duplicates stay in the order the slices list them.
+  if (list.length <= 16) {
+    for (let i = 1; i < list.length; i++) {
+      const e = list[i]
+      let j = i
+      for (; j > 0 && list[j - 1].endpoint > e.endpoint; j--) list[j] = list[j - 1]
+      list[j] = e
+    }
+  } else {
+    list.sort(byEndpoint)
+  }
+  let kept = 0
+  for (let i = 0; i < list.length; i++) {
+    const e = list[i]
+    if (kept > 0 && list[kept - 1].endpoint === e.endpoint) {
+      if (e.isLocal) list[kept - 1] = e
+      continue
+    }
+    list[kept++] = e
+  }
+  list.length = kept
 }
 
 function sameStrings(a: readonly string[], b: readonly string[]): boolean {

@@ -112,6 +112,8 @@ export class ProxyModel implements ProxyModelView {
   private readonly states = new Map<string, ServicePortState>()
   private readonly keysByService = new Map<string, string[]>()
   private readonly frontendIndex = new Map<string, { state: ServicePortState; frontend: Frontend }[]>()
+  /** The node's first address of each family (the node is fixed for the model's life). */
+  private readonly primaryNodeIPs: Record<IPFamily, string | undefined>
 
   constructor(opts: ResolvedOptions) {
     this.node = opts.node
@@ -124,6 +126,8 @@ export class ProxyModel implements ProxyModelView {
     this.detector = new LocalTrafficDetector(opts.podCIDRs)
     this.nodeAddresses = new NodeAddresses(opts.node.ips)
     this.slices = new EndpointSliceCache(opts.node.name)
+    const first = (v6: boolean) => opts.node.ips.find((ip) => ip.includes(':') === v6)
+    this.primaryNodeIPs = { IPv4: first(false), IPv6: first(true) }
   }
 
   servicePorts(): ServicePortState[] {
@@ -143,7 +147,7 @@ export class ProxyModel implements ProxyModelView {
   }
 
   private primaryNodeIP(family: IPFamily): string | undefined {
-    return this.node.ips.find((ip) => ip.includes(':') === (family === 'IPv6'))
+    return family === 'IPv6' ? this.primaryNodeIPs.IPv6 : this.primaryNodeIPs.IPv4
   }
 
   /** The state a ServicePort should have now, from the stored Service and slices. */
@@ -159,25 +163,35 @@ export class ProxyModel implements ProxyModelView {
     }
   }
 
+  /** Every ServicePort state `svc` should have now, family by family (arrays sized once: a full sync builds one per Service). */
+  private buildStates(svc: ValidService): ServicePortState[] {
+    let out: ServicePortState[] | undefined
+    for (const family of this.node.families) {
+      const infos = buildServicePorts(svc, family)
+      if (infos.length === 0) continue
+      const states = new Array<ServicePortState>(infos.length)
+      for (let i = 0; i < infos.length; i++) states[i] = this.buildState(infos[i])
+      out = out === undefined ? states : out.concat(states)
+    }
+    return out ?? []
+  }
+
   /** Recomputes one Service (cost: its own ports and slices only) against what is committed. */
   diffService(service: string): ServiceDiff {
-    const out: ServiceDiff = { service, added: [], changed: [], removed: [], endpoints: { added: 0, changed: 0, removed: 0 }, endpointChanges: [] }
     const svc = this.services.get(service)
     const committed = this.keysByService.get(service)
-    const next: ServicePortState[] = []
-    if (svc !== undefined) {
-      for (const family of this.node.families) {
-        for (const info of buildServicePorts(svc, family)) next.push(this.buildState(info))
-      }
-    }
+    const next = svc === undefined ? [] : this.buildStates(svc)
     if (committed === undefined) {
       // A Service new to the model (every one, on a full sync): all its ports are added.
-      for (const after of next) {
-        out.added.push(after)
-        diffEndpoints(after.info.key, [], after.endpoints, out)
-      }
-      return out
+      let added = 0
+      for (const after of next) added += after.endpoints.length
+      // Sized once (a pushed-to empty array grows to 17 slots): a full sync builds one per Service.
+      const changes = new Array<EndpointChange>(added)
+      let n = 0
+      for (const after of next) for (const e of after.endpoints) changes[n++] = { servicePort: after.info.key, before: undefined, after: e }
+      return { service, added: next, changed: [], removed: [], endpoints: { added, changed: 0, removed: 0 }, endpointChanges: changes }
     }
+    const out: ServiceDiff = { service, added: [], changed: [], removed: [], endpoints: { added: 0, changed: 0, removed: 0 }, endpointChanges: [] }
     const byKey = new Map(next.map((s) => [s.info.key, s]))
     for (const key of committed) {
       const before = this.states.get(key)!

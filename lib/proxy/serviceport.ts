@@ -55,7 +55,11 @@ export function servicePortKey(service: string, portName: string, protocol: K8sP
   return `${servicePortName(service, portName)}/${protocol}/${family}`
 }
 
+/** Shared by every ServicePort without such addresses (most of them): never mutated. */
+const NONE: string[] = Object.freeze([]) as unknown as string[]
+
 function ofFamily(family: IPFamily, addresses: string[]): string[] {
+  if (addresses.length === 0) return NONE
   return addresses.filter((a) => a.includes(':') === (family === 'IPv6'))
 }
 

@@ -55,6 +55,7 @@ export class ModelRestoreWriter implements SyncListener {
 
   applied(diff: ServiceDiff): void {
     this.pending.services.add(diff.service)
+    if (diff.removed.length === 0 && diff.changed.length === 0) return
     const before = [...diff.removed, ...diff.changed.map((c) => c.before)]
     if (before.length > 0) this.pending.diffs.push({ before, after: [...diff.added, ...diff.changed.map((c) => c.after)] })
   }

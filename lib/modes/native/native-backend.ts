@@ -5,8 +5,10 @@
 // frontends on the cluster set. Every listed endpoint is a backend (active when in the set,
 // terminating otherwise) so established flows keep it while the slices still list it.
 import type { Dataplane } from '../../dataplane/dataplane.js'
+import type { UpdateBatch } from '../../dataplane/update-batch.js'
 import type { BackendSpec, FrontendSpec, ServiceSpec, SchedulerName } from '../../dataplane/types.js'
 import type { EndpointInfo } from '../../proxy/endpoints.js'
+import type { Frontend } from '../../proxy/frontends.js'
 import type { ServiceDiff, ServicePortState } from '../../proxy/model.js'
 import type { ApplyOutcome } from '../../proxy/proxy-mode.js'
 import type { EndpointSetName } from '../../proxy/traffic-plan.js'
@@ -20,53 +22,61 @@ export interface DesiredDataplaneService {
   sourceRanges: string[]
 }
 
+function frontendSpec(f: Frontend, scope: 'internal' | 'external', masquerade: FrontendSpec['masquerade'], firewall: boolean): FrontendSpec {
+  return { address: f.address, port: f.port, protocol: f.protocol, scope, checkSourceRanges: firewall && f.kind === 'loadBalancer', masquerade }
+}
+
 /** The dataplane services a ServicePort needs (pure; exported for tests and dumps). */
 export function desiredDataplaneServices(s: ServicePortState): DesiredDataplaneService[] {
   const { info, plan, categorized } = s
-  const clusterIP = s.frontends.filter((f) => f.kind === 'clusterIP')
-  const external = s.frontends.filter((f) => f.kind !== 'clusterIP')
+  const firewall = plan.usesFirewall
+  // s.frontends lists the cluster IP first, then the external frontends (frontendsOf).
   // Masquerade for the packet path, decided in the dataplane per packet as kube-proxy's rules
   // would: cluster IPs from outside the pod CIDRs (all with masqueradeAll), external traffic
   // under Cluster policy, node traffic short-circuited under Local policy; hairpin always.
-  const spec = (f: (typeof s.frontends)[number], scope: 'internal' | 'external', masquerade: FrontendSpec['masquerade'] = 'never'): FrontendSpec => ({
-    address: f.address,
-    port: f.port,
-    protocol: f.protocol,
-    scope,
-    checkSourceRanges: f.kind === 'loadBalancer' && plan.usesFirewall,
-    masquerade,
-  })
   if (!plan.hasEndpoints) {
-    return [{
-      role: 'cluster',
-      frontends: [...clusterIP.map((f) => spec(f, 'internal')), ...external.map((f) => spec(f, 'external'))],
-      active: [],
-      emptyVerdict: 'reject',
-      sourceRanges: [],
-    }]
+    const frontends = new Array<FrontendSpec>(s.frontends.length)
+    let n = 0
+    for (const f of s.frontends) if (f.kind === 'clusterIP') frontends[n++] = frontendSpec(f, 'internal', 'never', firewall)
+    for (const f of s.frontends) if (f.kind !== 'clusterIP') frontends[n++] = frontendSpec(f, 'external', 'never', firewall)
+    return [{ role: 'cluster', frontends, active: [], emptyVerdict: 'reject', sourceRanges: [] }]
   }
-  const cluster: FrontendSpec[] = []
-  const local: FrontendSpec[] = []
-  for (const f of clusterIP) (info.internalPolicyLocal ? local : cluster).push(spec(f, 'internal', 'outside-pod-cidrs'))
-  for (const f of external) {
+  // Arrays sized once (a pushed-to empty array grows to 17 slots): a full sync builds these per ServicePort.
+  let clusterIPs = 0
+  for (const f of s.frontends) if (f.kind === 'clusterIP') clusterIPs++
+  const external = s.frontends.length - clusterIPs
+  const cluster = new Array<FrontendSpec>((info.internalPolicyLocal ? 0 : clusterIPs) + external)
+  const local = new Array<FrontendSpec>((info.internalPolicyLocal ? clusterIPs : 0) + (info.externalPolicyLocal ? external : 0))
+  let c = 0
+  let l = 0
+  for (const f of s.frontends) {
+    if (f.kind !== 'clusterIP') continue
+    const spec = frontendSpec(f, 'internal', 'outside-pod-cidrs', firewall)
+    if (info.internalPolicyLocal) local[l++] = spec
+    else cluster[c++] = spec
+  }
+  for (const f of s.frontends) {
+    if (f.kind === 'clusterIP') continue
     if (info.externalPolicyLocal) {
-      local.push(spec(f, 'external'))
-      cluster.push(spec(f, 'internal', 'from-node'))
+      local[l++] = frontendSpec(f, 'external', 'never', firewall)
+      cluster[c++] = frontendSpec(f, 'internal', 'from-node', firewall)
     } else {
-      cluster.push(spec(f, 'external', 'always'))
+      cluster[c++] = frontendSpec(f, 'external', 'always', firewall)
     }
   }
-  const out: DesiredDataplaneService[] = []
-  if (cluster.length > 0) out.push({ role: 'cluster', frontends: cluster, active: categorized.cluster, emptyVerdict: 'reject', sourceRanges: plan.firewallAllows })
-  if (local.length > 0) out.push({ role: 'local', frontends: local, active: categorized.local, emptyVerdict: 'drop', sourceRanges: plan.firewallAllows })
-  return out
+  const clusterSet: DesiredDataplaneService = { role: 'cluster', frontends: cluster, active: categorized.cluster, emptyVerdict: 'reject', sourceRanges: plan.firewallAllows }
+  const localSet: DesiredDataplaneService = { role: 'local', frontends: local, active: categorized.local, emptyVerdict: 'drop', sourceRanges: plan.firewallAllows }
+  if (local.length === 0) return cluster.length === 0 ? [] : [clusterSet]
+  return cluster.length === 0 ? [localSet] : [clusterSet, localSet]
 }
 
 /**
  * program()'s undo log: flat records of UNDO_SLOTS values (kind, then up to three operands),
  * not closures, as a full sync logs tens of thousands of them.
- *   NewService (key, role, id): a dataplane service id taken for a ServicePort's role.
- *   NewBackend (backends map, endpoint, id): a backend id taken for an endpoint.
+ *   NewService (key, role, id): a dataplane service id taken for a ServicePort's role, with
+ *     every backend id taken for it (the undo frees those too).
+ *   NewBackend (backends map, endpoint, id): a backend id taken for an endpoint of a service
+ *     that existed before.
  *   Backend (old spec): a backend upserted over `old`.
  *   Service (id, old spec or undefined when new): a service upserted.
  */
@@ -77,6 +87,11 @@ enum Undo {
   Service,
 }
 const UNDO_SLOTS = 4
+
+const ROLES: readonly EndpointSetName[] = ['cluster', 'local']
+
+/** The outcome of a Service whose programming removed nothing (shared: never mutated). */
+const NOTHING_REMOVED: ApplyOutcome = Object.freeze({ flowsRemoved: 0 })
 
 function runCleanup(cleanup: (() => number)[]): number {
   let flowsRemoved = 0
@@ -113,6 +128,9 @@ class IdTable<T> {
 /** Dataplane service ids by ServicePort key and role (no "key|role" strings built per lookup). */
 class ServiceIds {
   private readonly ids = new Map<string, { cluster: number | undefined; local: number | undefined }>()
+  has(key: string): boolean {
+    return this.ids.has(key)
+  }
   get(key: string, role: EndpointSetName): number | undefined {
     return this.ids.get(key)?.[role]
   }
@@ -133,17 +151,17 @@ class ServiceIds {
 type UpdateSink = Pick<Dataplane, 'upsertBackend' | 'upsertService' | 'deleteBackend' | 'deleteService'>
 
 /**
- * A whole sync's upserts, collected for one Dataplane.upsertBatch call. Deletes come only from
- * undo, after the batch was refused as a whole: nothing of it reached the dataplane then.
+ * A whole sync's upserts, encoded as they are made into the Dataplane's batch (beginBatch), for
+ * one sendBatch call. Deletes come only from undo, after the batch was refused as a whole:
+ * nothing of it reached the dataplane then.
  */
 class BatchSink implements UpdateSink {
-  readonly backends: BackendSpec[] = []
-  readonly services: ServiceSpec[] = []
+  constructor(private readonly batch: Pick<UpdateBatch, 'addBackend' | 'addService'>) {}
   upsertBackend(spec: BackendSpec): void {
-    this.backends.push(spec)
+    this.batch.addBackend(spec)
   }
   upsertService(spec: ServiceSpec): void {
-    this.services.push(spec)
+    this.batch.addService(spec)
   }
   deleteBackend(): void {}
   deleteService(): void {}
@@ -196,27 +214,37 @@ export class NativeBackend {
    * Removals follow the batch, as apply() runs them after its upserts.
    */
   applyAll(diffs: readonly ServiceDiff[]): ApplyOutcome[] | undefined {
-    const sink = new BatchSink()
+    const sink = new BatchSink(this.dataplane.beginBatch())
     const undo: unknown[] = []
-    const cleanups: (() => number)[][] = []
+    // Every diff's cleanups in one list, diff i's from starts[i] (most diffs of a full sync have none).
+    const cleanup: (() => number)[] = []
+    const starts = new Array<number>(diffs.length)
     try {
-      for (const diff of diffs) {
-        const cleanup: (() => number)[] = []
-        cleanups.push(cleanup)
-        this.stage(diff, sink, undo, cleanup)
+      for (let i = 0; i < diffs.length; i++) {
+        starts[i] = cleanup.length
+        this.stage(diffs[i], sink, undo, cleanup)
       }
-      this.dataplane.upsertBatch(sink)
+      this.dataplane.sendBatch()
     } catch {
       this.undo(undo, sink)
       return undefined
     }
-    return cleanups.map((c) => {
-      try {
-        return { flowsRemoved: runCleanup(c) }
-      } catch (error) {
-        return { error: error as Error }
+    const outcomes = new Array<ApplyOutcome>(diffs.length)
+    for (let i = 0; i < diffs.length; i++) {
+      const end = i + 1 < diffs.length ? starts[i + 1] : cleanup.length
+      if (end === starts[i]) {
+        outcomes[i] = NOTHING_REMOVED
+        continue
       }
-    })
+      try {
+        let flowsRemoved = 0
+        for (let k = starts[i]; k < end; k++) flowsRemoved += cleanup[k]()
+        outcomes[i] = { flowsRemoved }
+      } catch (error) {
+        outcomes[i] = { error: error as Error }
+      }
+    }
+    return outcomes
   }
 
   private stage(diff: ServiceDiff, sink: UpdateSink, undo: unknown[], cleanup: (() => number)[]): void {
@@ -236,10 +264,30 @@ export class NativeBackend {
     }
   }
 
+  /** Takes back every backend of a service program() created, newest first as one record each would. */
+  private undoNewBackends(backends: Map<string, number>, sink: UpdateSink): void {
+    const ids = [...backends.values()]
+    backends.clear()
+    for (let i = ids.length - 1; i >= 0; i--) {
+      const bid = ids[i]
+      this.backendSpecOf.delete(bid)
+      try {
+        sink.deleteBackend(bid)
+      } catch {
+        // Keep undoing the rest.
+      } finally {
+        this.backendIds.give(bid)
+      }
+    }
+  }
+
   private undoOne(kind: Undo, a: unknown, b: unknown, c: unknown, sink: UpdateSink): void {
     switch (kind) {
       case Undo.NewService: {
         const id = c as number
+        // A new service's backends are all new: logged with it, not one record each.
+        const backends = this.backendsOf.get(id)
+        if (backends !== undefined) this.undoNewBackends(backends, sink)
         this.serviceIdOf.delete(a as string, b as EndpointSetName)
         this.refOf.delete(id)
         this.backendsOf.delete(id)
@@ -287,10 +335,12 @@ export class NativeBackend {
     const dp = this.dataplane
     const key = (before ?? after)!.info.key
     const desired = after === undefined ? [] : desiredDataplaneServices(after)
-    const roles = desired.map((d) => d.role)
-    this.releaseMovedFrontends(key, desired, sink, undo)
+    // A ServicePort with no dataplane service yet (every one, on a full sync) has no frontend
+    // to move and nothing to remove: only its new services and backends to add.
+    const known = this.serviceIdOf.has(key)
+    if (known) this.releaseMovedFrontends(key, desired, sink, undo)
     for (const d of desired) {
-      let id = this.serviceIdOf.get(key, d.role)
+      let id = known ? this.serviceIdOf.get(key, d.role) : undefined
       const created = id === undefined
       if (id === undefined) {
         id = this.serviceIds.take()
@@ -306,7 +356,8 @@ export class NativeBackend {
       const backends = this.backendsOf.get(svcId)!
       // Usually every endpoint is active: no set to build then.
       const active = d.active.length === after!.endpoints.length ? undefined : new Set(d.active.map((e) => e.endpoint))
-      const ids: number[] = []
+      const ids = new Array<number>(after!.endpoints.length)
+      let n = 0
       for (const ep of after!.endpoints) {
         let bid = backends.get(ep.endpoint)
         const spec: BackendSpec = {
@@ -321,13 +372,13 @@ export class NativeBackend {
           bid = this.backendIds.take()
           spec.id = bid
           backends.set(ep.endpoint, bid)
-          undo.push(Undo.NewBackend, backends, ep.endpoint, bid)
+          if (!created) undo.push(Undo.NewBackend, backends, ep.endpoint, bid)
         } else {
           undo.push(Undo.Backend, this.backendSpecOf.get(bid)!, undefined, undefined)
         }
         sink.upsertBackend(spec)
         this.backendSpecOf.set(bid, spec)
-        ids.push(bid)
+        ids[n++] = bid
       }
       const svcSpec: ServiceSpec = {
         id: svcId,
@@ -350,7 +401,7 @@ export class NativeBackend {
       for (const ep of before?.endpoints ?? []) {
         const next = now.get(ep.endpoint)
         if (next === undefined || next.serving) continue
-        for (const role of roles) {
+        for (const { role } of desired) {
           const bid = this.backendsOf.get(this.serviceIdOf.get(key, role)!)!.get(ep.endpoint)
           if (bid !== undefined) cleanup.push(() => dp.deleteFlowsByBackend(bid))
         }
@@ -358,11 +409,12 @@ export class NativeBackend {
     }
 
     // Removals cannot fail once nothing references them; they run after every upsert succeeded.
-    for (const role of ['cluster', 'local'] as const) {
+    if (!known) return
+    for (const role of ROLES) {
       const id = this.serviceIdOf.get(key, role)
       if (id === undefined) continue
       const backends = this.backendsOf.get(id)!
-      const kept = roles.includes(role)
+      const kept = desired.some((d) => d.role === role)
       // Every backend this role has is one `after` lists (a full sync's case): nothing to remove.
       if (kept && backends.size === after!.endpoints.length) continue
       const listed = new Set(kept ? after!.endpoints.map((e) => e.endpoint) : [])
@@ -395,7 +447,7 @@ export class NativeBackend {
    */
   private releaseMovedFrontends(key: string, desired: DesiredDataplaneService[], sink: UpdateSink, undo: unknown[]): void {
     const frontendKey = (f: ServiceSpec['frontends'][number]) => `${f.address}|${f.port}|${f.protocol}|${f.scope}`
-    for (const role of ['cluster', 'local'] as const) {
+    for (const role of ROLES) {
       const id = this.serviceIdOf.get(key, role)
       const spec = id === undefined ? undefined : this.specOf.get(id)
       if (id === undefined || spec === undefined) continue

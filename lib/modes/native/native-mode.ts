@@ -83,7 +83,7 @@ export class NativeMode implements ProxyModeImpl<NativeView> {
    */
   applyAll(diffs: readonly ServiceDiff[]): ApplyOutcome[] | undefined {
     const results = this.backend.applyAll(diffs)
-    if (results !== undefined) for (const diff of diffs) this.clearUnprogrammed(diff.service)
+    if (results !== undefined && this.unprogrammedOf.size > 0) for (const diff of diffs) this.clearUnprogrammed(diff.service)
     return results
   }
 
@@ -118,7 +118,9 @@ export class NativeMode implements ProxyModeImpl<NativeView> {
   }
 
   private clearUnprogrammed(service: string): void {
-    for (const key of this.unprogrammedOf.get(service) ?? []) this.unprogrammed.delete(key)
+    const keys = this.unprogrammedOf.get(service)
+    if (keys === undefined) return
+    for (const key of keys) this.unprogrammed.delete(key)
     this.unprogrammedOf.delete(service)
   }
 
