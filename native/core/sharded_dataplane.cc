@@ -223,14 +223,16 @@ Result ShardedDataplane::setPacketConfig(const PacketConfig& c) {
     return {Status::Invalid, "natPortRange has fewer ports than the " + std::to_string(shards()) +
                                  " shards (each shard needs at least one)"};
   Result r = everyShard([&](Dataplane& dp) { return dp.setPacketConfig(c); });
-  if (r.ok()) {
-    std::lock_guard<std::mutex> g(steer_);
-    hasMasq4_ = c.hasMasq4;
-    hasMasq6_ = c.hasMasq6;
-    masq4_ = c.masq4;
-    masq6_ = c.masq6;
-  }
+  if (r.ok()) setSteering(c);
   return r;
+}
+
+void ShardedDataplane::setSteering(const PacketConfig& c) {
+  std::lock_guard<std::mutex> g(steer_);
+  hasMasq4_ = c.hasMasq4;
+  hasMasq6_ = c.hasMasq6;
+  masq4_ = c.masq4;
+  masq6_ = c.masq6;
 }
 
 uint32_t ShardedDataplane::deleteFlowsByBackend(uint32_t backendId) {

@@ -75,6 +75,9 @@ class ShardedDataplane {
   Result deleteService(uint32_t id);
   Result reserve(uint32_t services, uint32_t frontends, uint32_t backends);
   Result setPacketConfig(const PacketConfig& c);
+  // What steering takes from a packet config (the masquerade addresses), for a caller that
+  // gave the shards their config one by one (the Node addon's shard handles).
+  void setSteering(const PacketConfig& c);
   uint32_t deleteFlowsByBackend(uint32_t backendId);
   uint32_t deleteFlowsByService(uint32_t serviceId);
   void flushConntrack();
