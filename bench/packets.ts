@@ -99,6 +99,18 @@ function fill(dp: Dataplane, flows: number, now: number): void {
   dp.processPackets(buf, offs, lens, flows, { direction: 'to-service', now }, new Uint8Array(flows), new Uint8Array(flows))
 }
 
+/** MIN_RUNS runs of measure() per batch size on `flows` established flows (filled here), cycled in order. */
+function hitRuns(dp: Dataplane, flows: number, batches: number[], minPackets: number): Array<[number, number[]]> {
+  const pristine = frames(flows, 0)
+  let clock = 1
+  fill(dp, flows, clock)
+  return batches.map((batch) => {
+    const ns: number[] = []
+    for (let r = 0; r < MIN_RUNS; r++) ns.push(measure(dp, pristine, flows, batch, minPackets, () => (clock += 1e-6)))
+    return [batch, ns]
+  })
+}
+
 /**
  * The packet path (parse, conntrack, rewrite, checksums) per 64-byte frame: `hit` on established
  * flows cycled in order, `new` on fresh flows into a full conntrack (each evicts the oldest).
@@ -108,14 +120,7 @@ export function benchPackets(quick = false, flowCounts = [1000, 1_000_000], batc
   const runs = MIN_RUNS
   for (const flows of flowCounts) {
     const dp = makeDataplane(flows)
-    const pristine = frames(flows, 0)
-    let clock = 1
-    fill(dp, flows, clock)
-    for (const batch of batches) {
-      const ns: number[] = []
-      for (let r = 0; r < runs; r++) ns.push(measure(dp, pristine, flows, batch, quick ? 200_000 : 1_000_000, () => (clock += 1e-6)))
-      out.push(result('conntrack-hit', flows, batch, ns))
-    }
+    for (const [batch, ns] of hitRuns(dp, flows, batches, quick ? 200_000 : 1_000_000)) out.push(result('conntrack-hit', flows, batch, ns))
     dp.destroy()
     const fresh = quick ? 100_000 : 500_000
     const newFrames = frames(fresh, 5_000_000)
@@ -179,14 +184,8 @@ export function benchNodeThreads(quick = false, flowCounts = [1000, 1_000_000], 
   for (const flows of flowCounts)
     for (const threads of threadCounts) {
       const dp = makeDataplane(flows, threads)
-      const pristine = frames(flows, 0)
-      let clock = 1
-      fill(dp, flows, clock)
-      for (const batch of batches) {
-        const ns: number[] = []
-        for (let r = 0; r < runs; r++) ns.push(measure(dp, pristine, flows, batch, quick ? 400_000 : 2_000_000, () => (clock += 1e-6)))
-        out.push(node(result('conntrack-hit', flows, batch, ns), threads))
-      }
+      for (const [batch, ns] of hitRuns(dp, flows, batches, quick ? 400_000 : 2_000_000)) out.push(node(result('conntrack-hit', flows, batch, ns), threads))
+      let clock = 1e3
       const fresh = quick ? 100_000 : 500_000
       const newFrames = frames(fresh, 5_000_000)
       for (const batch of batches) {

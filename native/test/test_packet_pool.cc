@@ -59,13 +59,7 @@ IpAddr ipOf(const pb::Addr& a) {
 
 TEST_CASE("sharded: packet pool fans a steered batch out over the shards") {
   constexpr uint32_t kShards = 3, kClients = 600;
-  DataplaneConfig cfg;
-  cfg.maxServices = 4;
-  cfg.maxFrontends = 4;
-  cfg.maxBackends = 8;
-  cfg.maxFlows = 4096;
-  cfg.maxNatPorts = 64;
-  cfg.maxFragments = 16;
+  DataplaneConfig cfg;  // default capacities
   cfg.seed = 9;
   ShardedDataplane dp(cfg, kShards);
   for (uint32_t id = 1; id <= 3; ++id)
