@@ -65,9 +65,10 @@ function makeDataplane(conntrack: number, threads = 1): Dataplane {
   return dp
 }
 
-function frames(count: number, first: number): Uint8Array {
+/** `count` frames of flows first, first + 1, ...: `cycle` flows over and over when given. */
+function frames(count: number, first: number, cycle = count): Uint8Array {
   const buf = new Uint8Array(count * FRAME)
-  for (let k = 0; k < count; k++) writeFrame(buf, k * FRAME, first + k)
+  for (let k = 0; k < count; k++) writeFrame(buf, k * FRAME, first + (k % cycle))
   return buf
 }
 
@@ -101,12 +102,14 @@ function fill(dp: Dataplane, flows: number, now: number): void {
 
 /** MIN_RUNS runs of measure() per batch size on `flows` established flows (filled here), cycled in order. */
 function hitRuns(dp: Dataplane, flows: number, batches: number[], minPackets: number): Array<[number, number[]]> {
-  const pristine = frames(flows, 0)
+  // A batch larger than the flows holds each flow several times.
+  const count = Math.max(flows, ...batches)
+  const pristine = frames(count, 0, flows)
   let clock = 1
   fill(dp, flows, clock)
   return batches.map((batch) => {
     const ns: number[] = []
-    for (let r = 0; r < MIN_RUNS; r++) ns.push(measure(dp, pristine, flows, batch, minPackets, () => (clock += 1e-6)))
+    for (let r = 0; r < MIN_RUNS; r++) ns.push(measure(dp, pristine, count, batch, minPackets, () => (clock += 1e-6)))
     return [batch, ns]
   })
 }

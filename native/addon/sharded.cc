@@ -21,6 +21,10 @@ class Fanout {
                const uint32_t* lengths, uint8_t* verdicts, uint8_t* reasons, ReplySink* replies);
 
  private:
+  // Batches of at least this many packets per thread are steered in parallel.
+  static constexpr uint32_t kSteerPart = 512;
+  // refs_ and shardOf_ for the batch.
+  void steer(uint32_t n, const PacketOptions& opt, uint8_t* buf, const uint32_t* offsets, const uint32_t* lengths);
   // One shard's slice [begin_[s], begin_[s + 1]) of the steered batch, under its mutex.
   void runShard(uint32_t shard, const PacketOptions& opt, uint64_t now, ReplySink* replies);
   // The replies the shards wrote into their own buffers, into the caller's in packet order.
@@ -53,8 +57,7 @@ void Fanout::process(uint32_t n, const PacketOptions& opt, uint64_t now, uint8_t
     replyOffsets_.resize(n);
     replyLengths_.resize(n);
   }
-  for (uint32_t i = 0; i < n; ++i) refs_[i] = PacketRef{buf + offsets[i], lengths[i]};
-  sd_->shardsOfPackets(refs_.data(), n, opt, shardOf_.data());
+  steer(n, opt, buf, offsets, lengths);
   uint32_t count[ShardedDataplane::kMaxShards] = {};
   for (uint32_t i = 0; i < n; ++i) ++count[shardOf_[i]];
   uint32_t busy = 0;
@@ -87,6 +90,28 @@ void Fanout::process(uint32_t n, const PacketOptions& opt, uint64_t now, uint8_t
     reasons[i] = reasons_[posOf_[i]];
   }
   if (replies) gatherReplies(n, *replies, reasons);
+}
+
+void Fanout::steer(uint32_t n, const PacketOptions& opt, uint8_t* buf, const uint32_t* offsets,
+                   const uint32_t* lengths) {
+  auto part = [&](uint32_t from, uint32_t to) {
+    for (uint32_t i = from; i < to; ++i) {
+      refs_[i] = PacketRef{buf + offsets[i], lengths[i]};
+      shardOf_[i] = sd_->shardOfPacketReadOnly(refs_[i].data, refs_[i].len, opt);
+    }
+  };
+  // Steering parses every packet: as much work as a conntrack hit. A large batch is steered in
+  // parts on the pool too (this thread is the JS thread, so no control call runs meanwhile).
+  const uint32_t parts = std::min<uint32_t>(pool_.threads(), n / kSteerPart);
+  if (parts > 1) {
+    const uint32_t step = (n + parts - 1) / parts;
+    pool_.run(parts, [&](uint32_t j) { part(j * step, std::min(n, (j + 1) * step)); });
+  } else {
+    part(0, n);
+  }
+  // Fragments, in batch order: a first fragment's shard is remembered for the rest.
+  for (uint32_t i = 0; i < n; ++i)
+    if (shardOf_[i] == ShardedDataplane::kSteerSerially) sd_->shardsOfPackets(&refs_[i], 1, opt, &shardOf_[i]);
 }
 
 void Fanout::runShard(uint32_t shard, const PacketOptions& opt, uint64_t now, ReplySink* replies) {

@@ -5,9 +5,9 @@ namespace svcplane {
 namespace {
 
 // Spins before sleeping: a wakeup through the kernel costs microseconds, a batch of 256
-// packets about ten; a worker that finished the last batch a moment ago picks the next one
-// up without a syscall.
-constexpr int kSpins = 4000;
+// packets about ten; a worker that finished the last batch a moment ago picks the next one up
+// without a syscall. Kept short: on a machine with other work, spinning takes its CPU.
+constexpr int kSpins = 1000;
 
 inline void relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -22,50 +22,61 @@ inline void relax() {
 PacketPool::PacketPool(uint32_t threads) {
   const uint32_t workers = threads > 1 ? threads - 1 : 0;
   workers_.reserve(workers);
-  for (uint32_t i = 0; i < workers; ++i) workers_.emplace_back([this, i] { serve(i + 1); });
+  for (uint32_t i = 0; i < workers; ++i) workers_.emplace_back([this] { serve(); });
 }
 
 PacketPool::~PacketPool() {
   stop_.store(true, std::memory_order_release);
-  batch_.fetch_add(kActiveSpan, std::memory_order_release);
-  batch_.notify_all();
+  // A new run of no jobs: every worker wakes, sees stop_ and leaves.
+  claim_.store((seqOf(claim_.load(std::memory_order_relaxed)) + 1) << 16, std::memory_order_release);
+  claim_.notify_all();
   for (auto& t : workers_) t.join();
 }
 
+bool PacketPool::claimAndRun(uint64_t seq) {
+  uint64_t w = claim_.load(std::memory_order_acquire);
+  do {
+    if (seqOf(w) != seq || nextOf(w) >= jobsOf(w)) return false;
+  } while (!claim_.compare_exchange_weak(w, w + 1, std::memory_order_acq_rel, std::memory_order_acquire));
+  const uint32_t jobs = jobsOf(w);
+  (*job_)(nextOf(w));
+  if (done_.fetch_add(1, std::memory_order_acq_rel) + 1 == jobs) done_.notify_one();
+  return true;
+}
+
 void PacketPool::run(uint32_t n, const std::function<void(uint32_t)>& job) {
-  if (n > threads()) n = threads();
+  if (n > kMaxJobs) n = kMaxJobs;
   if (n == 0) return;
-  if (n > 1) {
-    job_ = &job;
-    pending_.store(n - 1, std::memory_order_relaxed);
-    const uint64_t seq = batch_.load(std::memory_order_relaxed) / kActiveSpan + 1;
-    batch_.store(seq * kActiveSpan + n, std::memory_order_release);
-    batch_.notify_all();
+  if (n == 1 || workers_.empty()) {
+    for (uint32_t i = 0; i < n; ++i) job(i);
+    return;
   }
-  job(0);
-  if (n == 1) return;
-  for (int i = 0; i < kSpins && pending_.load(std::memory_order_acquire) != 0; ++i) relax();
-  for (uint32_t left; (left = pending_.load(std::memory_order_acquire)) != 0;) pending_.wait(left);
+  job_ = &job;
+  done_.store(0, std::memory_order_relaxed);
+  const uint64_t seq = seqOf(claim_.load(std::memory_order_relaxed)) + 1;
+  claim_.store(seq << 16 | uint64_t(n) << 8, std::memory_order_release);
+  claim_.notify_all();
+  while (claimAndRun(seq)) {}
+  for (int i = 0; i < kSpins && done_.load(std::memory_order_acquire) != n; ++i) relax();
+  for (uint32_t d; (d = done_.load(std::memory_order_acquire)) != n;) done_.wait(d, std::memory_order_acquire);
   job_ = nullptr;
 }
 
-void PacketPool::serve(uint32_t index) {
+void PacketPool::serve() {
   uint64_t seen = 0;
   for (;;) {
-    uint64_t b = batch_.load(std::memory_order_acquire);
-    for (int i = 0; i < kSpins && b == seen; ++i) {
+    uint64_t w = claim_.load(std::memory_order_acquire);
+    for (int i = 0; i < kSpins && seqOf(w) == seen; ++i) {
       relax();
-      b = batch_.load(std::memory_order_acquire);
+      w = claim_.load(std::memory_order_acquire);
     }
-    while (b == seen) {
-      batch_.wait(seen, std::memory_order_acquire);
-      b = batch_.load(std::memory_order_acquire);
+    while (seqOf(w) == seen) {
+      claim_.wait(w, std::memory_order_acquire);
+      w = claim_.load(std::memory_order_acquire);
     }
-    seen = b;
     if (stop_.load(std::memory_order_acquire)) return;
-    if (index >= b % kActiveSpan) continue;
-    (*job_)(index);
-    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) pending_.notify_one();
+    seen = seqOf(w);
+    while (claimAndRun(seen)) {}
   }
 }
 

@@ -1,11 +1,14 @@
 // A small persistent pool of packet threads for one batch call that fans out over the shards
-// of a ShardedDataplane: run(n, job) calls job(0) on the calling thread and job(1..n-1) on
-// workers started once (n - 1 of them, one per shard beyond the first), and returns when
-// every job has returned. No thread is created per call; a call costs one wakeup of each
-// worker it uses (a futex wake after a short spin, since a worker that just finished the
-// previous batch is often still spinning) and one wait for the slowest.
+// of a ShardedDataplane: run(n, job) runs job(0..n-1) on the calling thread and on workers
+// started once (threads - 1 of them), and returns when every job has returned. No thread is
+// created per call. Jobs are claimed, not assigned: the calling thread starts on job 0 and
+// takes whatever jobs no worker has claimed when it is done, so a worker that is slow to wake
+// (a machine busy with other work, a worker descheduled) costs at most the time the caller
+// would have taken alone, never a wait for that worker. A call costs one wakeup of the workers
+// (a futex wake unless they are still spinning from the previous batch).
 //
-// One run() at a time (the caller serialises them); jobs must not throw.
+// One run() at a time (the caller serialises them); jobs must not throw; any thread may run
+// any job (a shard's job takes that shard's mutex).
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -17,6 +20,8 @@ namespace svcplane {
 
 class PacketPool {
  public:
+  static constexpr uint32_t kMaxJobs = 255;
+
   // `threads` in total, the caller's included: threads - 1 workers.
   explicit PacketPool(uint32_t threads);
   ~PacketPool();
@@ -25,20 +30,25 @@ class PacketPool {
 
   uint32_t threads() const { return uint32_t(workers_.size()) + 1; }
 
-  // job(i) for i in [0, n), n <= threads(): i = 0 on this thread, the rest on workers 1..n-1.
+  // job(i) for every i in [0, n), n <= kMaxJobs, each exactly once, on any of the threads.
   void run(uint32_t n, const std::function<void(uint32_t)>& job);
 
  private:
-  void serve(uint32_t index);
+  void serve();
+  // Claims the next job of run `seq` (false when none is left or a newer run began) and runs it.
+  bool claimAndRun(uint64_t seq);
+
+  // claim_ = seq << 16 | jobs << 8 | next job: one word, so that a claim (a CAS on it) names
+  // its run and its job together and a late worker can never take a job of a finished run.
+  static uint64_t seqOf(uint64_t w) { return w >> 16; }
+  static uint32_t jobsOf(uint64_t w) { return uint32_t(w >> 8) & 0xff; }
+  static uint32_t nextOf(uint64_t w) { return uint32_t(w) & 0xff; }
 
   std::vector<std::thread> workers_;
-  // A new batch: batch_ = sequence * kActiveSpan + jobs, one word so that a worker reads the
-  // sequence and the number of jobs together; workers with index < jobs take part.
-  static constexpr uint64_t kActiveSpan = 256;
-  std::atomic<uint64_t> batch_{0};
-  std::atomic<uint32_t> pending_{0};  // jobs of this batch not yet finished by workers
+  std::atomic<uint64_t> claim_{0};
+  std::atomic<uint32_t> done_{0};  // jobs of the current run finished
   std::atomic<bool> stop_{false};
-  const std::function<void(uint32_t)>* job_ = nullptr;  // published by batch_ (release)
+  const std::function<void(uint32_t)>* job_ = nullptr;  // published by claim_ (release)
 };
 
 }  // namespace svcplane
