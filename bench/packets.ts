@@ -5,7 +5,8 @@
 // Packets are rewritten in place, so each batch is first restored from a pristine copy; the
 // restore is not timed. Every figure is the median of MIN_RUNS runs (`runs`, `min`, `max`).
 //
-//   npx tsc -p tsconfig.bench.json && node dist-bench/bench/packets.js [--quick] [--json FILE]
+//   npx tsc -p tsconfig.bench.json && node dist-bench/bench/packets.js [--quick] [--threads] [--json FILE]
+// (--threads: only the 1- and 2-thread rows, C++ shards and Dataplane({ threads }) from Node)
 import * as fs from 'node:fs'
 import { Dataplane } from '../lib/dataplane/dataplane.js'
 import { benchAddon, measureFloor, withRatios } from './floor.js'
@@ -49,10 +50,12 @@ function writeFrame(p: Uint8Array, o: number, k: number): void {
   p[tcp + 13] = 0x10 // ACK: picked up mid-stream as established
 }
 
-function makeDataplane(conntrack: number): Dataplane {
+function makeDataplane(conntrack: number, threads = 1): Dataplane {
   const dp = new Dataplane({
+    threads,
     seed: 1n,
-    capacity: { services: SERVICES, frontends: SERVICES, backends: SERVICES * 2, conntrack, affinity: 16, natPorts: 16, fragments: 16 },
+    // Shards split conntrack; 1% more keeps a shard that steering gave a few more flows from evicting.
+    capacity: { services: SERVICES, frontends: SERVICES, backends: SERVICES * 2, conntrack: threads > 1 ? Math.ceil(conntrack * 1.01) : conntrack, affinity: 16, natPorts: 16, fragments: 16 },
   })
   for (let s = 0; s < SERVICES; s++) {
     dp.upsertBackend({ id: 2 * s + 1, address: `10.180.${s >> 8}.${(2 * s) & 255}`, port: 8080 })
@@ -62,9 +65,10 @@ function makeDataplane(conntrack: number): Dataplane {
   return dp
 }
 
-function frames(count: number, first: number): Uint8Array {
+/** `count` frames of flows first, first + 1, ...: `cycle` flows over and over when given. */
+function frames(count: number, first: number, cycle = count): Uint8Array {
   const buf = new Uint8Array(count * FRAME)
-  for (let k = 0; k < count; k++) writeFrame(buf, k * FRAME, first + k)
+  for (let k = 0; k < count; k++) writeFrame(buf, k * FRAME, first + (k % cycle))
   return buf
 }
 
@@ -96,6 +100,20 @@ function fill(dp: Dataplane, flows: number, now: number): void {
   dp.processPackets(buf, offs, lens, flows, { direction: 'to-service', now }, new Uint8Array(flows), new Uint8Array(flows))
 }
 
+/** MIN_RUNS runs of measure() per batch size on `flows` established flows (filled here), cycled in order. */
+function hitRuns(dp: Dataplane, flows: number, batches: number[], minPackets: number): Array<[number, number[]]> {
+  // A batch larger than the flows holds each flow several times.
+  const count = Math.max(flows, ...batches)
+  const pristine = frames(count, 0, flows)
+  let clock = 1
+  fill(dp, flows, clock)
+  return batches.map((batch) => {
+    const ns: number[] = []
+    for (let r = 0; r < MIN_RUNS; r++) ns.push(measure(dp, pristine, count, batch, minPackets, () => (clock += 1e-6)))
+    return [batch, ns]
+  })
+}
+
 /**
  * The packet path (parse, conntrack, rewrite, checksums) per 64-byte frame: `hit` on established
  * flows cycled in order, `new` on fresh flows into a full conntrack (each evicts the oldest).
@@ -105,14 +123,7 @@ export function benchPackets(quick = false, flowCounts = [1000, 1_000_000], batc
   const runs = MIN_RUNS
   for (const flows of flowCounts) {
     const dp = makeDataplane(flows)
-    const pristine = frames(flows, 0)
-    let clock = 1
-    fill(dp, flows, clock)
-    for (const batch of batches) {
-      const ns: number[] = []
-      for (let r = 0; r < runs; r++) ns.push(measure(dp, pristine, flows, batch, quick ? 200_000 : 1_000_000, () => (clock += 1e-6)))
-      out.push(result('conntrack-hit', flows, batch, ns))
-    }
+    for (const [batch, ns] of hitRuns(dp, flows, batches, quick ? 200_000 : 1_000_000)) out.push(result('conntrack-hit', flows, batch, ns))
     dp.destroy()
     const fresh = quick ? 100_000 : 500_000
     const newFrames = frames(fresh, 5_000_000)
@@ -163,6 +174,37 @@ export function benchPacketThreads(quick = false, flowCounts = [1000, 1_000_000]
   return out
 }
 
+/**
+ * Dataplane.processPackets from Node with options.threads 1 and 2: the addon steers each batch
+ * and runs each shard's part on its own native thread (one of them the calling thread), so
+ * a call pays a wakeup of the other thread; batches of 256 and 4096 show where that pays.
+ * nsPerOp is elapsed time per packet, as in benchPackets.
+ */
+export function benchNodeThreads(quick = false, flowCounts = [1000, 1_000_000], threadCounts = [1, 2], batches = [256, 4096]): BenchResult[] {
+  const out: BenchResult[] = []
+  const runs = MIN_RUNS
+  const node = (r: BenchResult, threads: number): BenchResult => ({ ...r, impl: 'node-threads', threads })
+  for (const flows of flowCounts)
+    for (const threads of threadCounts) {
+      const dp = makeDataplane(flows, threads)
+      for (const [batch, ns] of hitRuns(dp, flows, batches, quick ? 400_000 : 2_000_000)) out.push(node(result('conntrack-hit', flows, batch, ns), threads))
+      let clock = 1e3
+      const fresh = quick ? 100_000 : 500_000
+      const newFrames = frames(fresh, 5_000_000)
+      for (const batch of batches) {
+        const ns: number[] = []
+        for (let r = 0; r < runs; r++) {
+          dp.flushConntrack()
+          fill(dp, flows, (clock += 1))
+          ns.push(measure(dp, newFrames, fresh, batch, fresh, () => (clock += 1e-6)))
+        }
+        out.push(node(result('new-flow', flows, batch, ns), threads))
+      }
+      dp.destroy()
+    }
+  return out
+}
+
 function result(variant: 'conntrack-hit' | 'new-flow', flows: number, batch: number, ns: number[]): BenchResult {
   return { workload: 'packet-path', variant, impl: 'native-batch', services: SERVICES, flows, batch, threads: 1, ...summarize(ns) }
 }
@@ -172,11 +214,12 @@ if (require.main === module) {
   const quick = args.includes('--quick')
   const json = args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined
   const floor = measureFloor()
-  const results = withRatios([floor, ...benchPackets(quick), ...benchPacketThreads(quick)], floor)
+  const only = args.includes('--threads') // the thread rows alone: native shards and Node threads
+  const results = withRatios([floor, ...(only ? [] : benchPackets(quick)), ...benchPacketThreads(quick), ...benchNodeThreads(quick)], floor)
   console.log('workload                    flows  batch  ns/packet (min-max)      Mpps  x floor')
   for (const r of results)
     console.log(
-      `${(r.variant ?? r.workload).padEnd(20)} ${String(r.flows).padStart(12)}  ${String(r.batch ?? '').padStart(5)}  ${r.nsPerOp!.toFixed(1).padStart(9)} (${r.min}-${r.max})  ${(1e3 / r.nsPerOp!).toFixed(2).padStart(6)}  ${r.ratio ?? ''}${r.impl === 'native-shards' ? `  threads ${r.threads}: cpu ${r.cpuNsPerOp} ns, per thread ${r.perThreadNsPerOp} ns (cpu ${r.perThreadCpuNsPerOp})` : ''}`,
+      `${(r.variant ?? r.workload).padEnd(20)} ${String(r.flows).padStart(12)}  ${String(r.batch ?? '').padStart(5)}  ${r.nsPerOp!.toFixed(1).padStart(9)} (${r.min}-${r.max})  ${(1e3 / r.nsPerOp!).toFixed(2).padStart(6)}  ${r.ratio ?? ''}${r.impl === 'native-shards' ? `  threads ${r.threads}: cpu ${r.cpuNsPerOp} ns, per thread ${r.perThreadNsPerOp} ns (cpu ${r.perThreadCpuNsPerOp})` : ''}${r.impl === 'node-threads' ? `  node threads ${r.threads}` : ''}`,
     )
   if (json) fs.writeFileSync(json, JSON.stringify(results, null, 2))
 }

@@ -1,6 +1,6 @@
 // The one result shape every measurement produces (the JSON the harness writes).
 export type Workload = 'new-flow' | 'established' | 'sync-full' | 'sync-one' | 'memory' | 'floor' | 'packet-path'
-export type Impl = 'native-batch' | 'native-call' | 'native' | 'native-shards' | 'cpp-linear' | 'ts-iptables' | 'ts-nftables' | 'ipvs' | 'kernel-nft' | 'kernel-legacy' | 'kernel-nftables'
+export type Impl = 'native-batch' | 'native-call' | 'native' | 'native-shards' | 'node-threads' | 'cpp-linear' | 'ts-iptables' | 'ts-nftables' | 'ipvs' | 'kernel-nft' | 'kernel-legacy' | 'kernel-nftables'
 
 export interface BenchResult {
   workload: Workload

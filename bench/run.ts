@@ -14,7 +14,7 @@ import { measureIptables } from './iptables.js'
 import { measureNftables } from './nft.js'
 import { measureIpvs } from './ipvs.js'
 import { kernelAvailable, measureKernel } from './kernel.js'
-import { benchPacketThreads, benchPackets } from './packets.js'
+import { benchNodeThreads, benchPacketThreads, benchPackets } from './packets.js'
 import { textTable, writeReport, type Machine } from './report.js'
 import type { BenchResult } from './results.js'
 import { measureSync } from './sync.js'
@@ -150,6 +150,7 @@ async function main() {
     ...measureEstablished(flowCounts, () => progress.step('established flows')),
     ...benchPackets(!args.full),
     ...benchPacketThreads(!args.full),
+    ...benchNodeThreads(!args.full),
     ...(kernel?.ok ? await measureKernel(iptablesCounts, () => progress.step('real kernel')) : []),
   ]
   progress.step('packet path')
@@ -167,6 +168,7 @@ async function main() {
     `floor: one random, independent cache-line read in a table the size of a ${(1e6).toLocaleString('en-US')}-flow conntrack, measured in C++ in this run (bench/floor.ts); "x floor" is a result's ns per op divided by it. Native figures are the median of at least 5 runs (runs, min, max in the JSON).`,
     'packet-path: Dataplane.processPackets on 64-byte IPv4/TCP frames (parse, conntrack, DNAT rewrite, checksums), 100 services; conntrack-hit cycles over established flows, new-flow offers fresh tuples to a full conntrack (each evicts the oldest); batch is packets per call.',
     'packet-path native-shards: the same workloads on `threads` C++ threads, each serving its own shard of one ShardedDataplane (docs/threads.md), frames steered to their shard beforehand; the figure is all threads together (elapsed), cpuNsPerOp in the JSON the same from the threads\' CPU time, which other load on the machine does not inflate.',
+    'packet-path node-threads: Dataplane({ threads }).processPackets called from Node, batches of 256 and 4096: the addon steers each batch to the shards and runs them on a persistent pool of native threads, the calling thread serving one; elapsed time per packet, wakeups included.',
     'memory: native bytes are the services, frontends, backends and revnat maps as allocated for this cluster (capacities 6-12x the counts, so per-service and per-endpoint figures are upper bounds); per flow is the conntrack record plus its index slots; ts-iptables is the size of the iptables-restore text (the kernel holds about 7.9 KiB per service with nft, NOTES.md); rss is the growth of the process while the state was built.',
   ]
   if (iptablesCounts.length < counts.length)

@@ -34,6 +34,7 @@ import {
 import { PACKET_PARAM, PacketCall } from './packet-call.js'
 import { DECISION_V4_SLOTS, decideV4Error, TUPLE_V4_SLOTS } from './decide-v4.js'
 import { BATCH_BACKEND_FIELD, BATCH_SERVICE_SLOT, checkId, UpdateBatch } from './update-batch.js'
+import { checkThreads, ShardedHandle } from './threads.js'
 
 export { DEFAULT_CAPACITY, DEFAULT_TIMEOUTS, INITIAL_CAPACITY, MAX_CAPACITY } from './defaults.js'
 
@@ -93,7 +94,7 @@ function isPrime(n: number): boolean {
 
 /** The keys a Dataplane's options may have. */
 export const DATAPLANE_OPTION_KEYS: readonly string[] = [
-  'capacity', 'conntrackFullPolicy', 'affinityFullPolicy', 'timeouts', 'seed', 'maglevTableSize', 'maglevSeed', 'rngSeed',
+  'capacity', 'conntrackFullPolicy', 'affinityFullPolicy', 'timeouts', 'seed', 'maglevTableSize', 'maglevSeed', 'rngSeed', 'threads',
 ]
 
 const STATUS_CODE: Record<number, ErrorCode> = {
@@ -122,6 +123,8 @@ function raise(err: NativeError, context: string): never {
 
 export class Dataplane {
   readonly capacity: Readonly<Required<NonNullable<DataplaneOptions['capacity']>>>
+  /** Packet threads (options.threads): 1, or the shards processPackets fans out over. */
+  readonly threads: number
   private readonly h: NativeHandle
   private readonly native: NativeModule
   private readonly scratchIn = new Uint8Array(FLOW_STRIDE)
@@ -154,6 +157,7 @@ export class Dataplane {
   constructor(options: DataplaneOptions = {}) {
     if (options === null || typeof options !== 'object') throw new SvcplaneTypeError(`options must be an object, got ${show(options)}`)
     rejectUnknownKeys('Dataplane options', options, DATAPLANE_OPTION_KEYS)
+    this.threads = checkThreads(options.threads)
     if (options.capacity !== undefined && (options.capacity === null || typeof options.capacity !== 'object'))
       throw new SvcplaneTypeError(`capacity must be an object, got ${show(options.capacity)}`)
     rejectUnknownKeys('Dataplane options: capacity', options.capacity ?? {}, Object.keys(DEFAULT_CAPACITY))
@@ -185,7 +189,9 @@ export class Dataplane {
     const maglevSeed = checkSeed(options.maglevSeed, 'maglevSeed')
     if (maglevSeed !== undefined) config.maglevSeed = maglevSeed
     this.native = nativeBinding()
-    this.h = this.native.create(config)
+    this.h = this.threads === 1
+      ? this.native.create(config)
+      : new ShardedHandle(this.native, config, this.threads, this.native.flowStride, this.native.decisionStride)
     this.h.setScratch(this.scratchIn, this.scratchOut)
     this.packetCall = new PacketCall(this.h)
     this.h.setScratchV4(this.tupleV4, this.decisionV4)

@@ -51,6 +51,12 @@ export interface DataplaneOptions {
   maglevSeed?: bigint | number
   /** Seed of the random scheduler's generator; from `seed` when omitted. */
   rngSeed?: bigint | number
+  /**
+   * Packet threads, 1..64 (default 1: one Dataplane on the calling thread). N > 1 makes N
+   * shards of the flow state (lib/dataplane/threads.ts, docs/threads.md): processPackets
+   * fans each batch out over N native threads; every other method works as with 1.
+   */
+  threads?: number
 }
 
 export interface BackendSpec {

@@ -9,12 +9,14 @@
 #include <cstring>
 #include <iterator>
 #include <memory>
+#include <tuple>
 
 #include "bridge/batch.h"
 #include "bridge/names.h"
 #include "bridge/update_batch.h"
 #include "bridge/validate.h"
 #include "core/dataplane.h"
+#include "sharded.h"
 #include "tun.h"
 #include "wire.h"
 
@@ -33,7 +35,8 @@ class Holder : public Napi::ObjectWrap<Holder> {
   Napi::Value call(const Napi::CallbackInfo& info) {
     return F(info);
   }
-  std::unique_ptr<Dataplane> dp;
+  std::shared_ptr<Dataplane> dp;
+  std::shared_ptr<addon::Fanout> fanout;  // a threaded Dataplane's shard 0: processPackets on every shard
   Napi::ObjectReference scratchIn, scratchOut;
   uint8_t* in = nullptr;
   uint8_t* out = nullptr;
@@ -907,6 +910,10 @@ Napi::Value ProcessPackets(const Napi::CallbackInfo& info) {
     sink.lengths = reinterpret_cast<uint32_t*>(p[wire::kReplyLengths]);
     sink.capacity = uint32_t(bytes[wire::kReplies] > UINT32_MAX ? UINT32_MAX : bytes[wire::kReplies]);
   }
+  if (h->fanout) {
+    addon::fanOut(*h->fanout, n, opt, now, buf, offsets, lengths, verdicts, reasons, sink.data ? &sink : nullptr);
+    return Napi::Number::New(env, sink.used);
+  }
   bridge::processChunked(
       *h->dp, n, opt, now,
       [&](uint32_t base, uint32_t m, PacketRef* scratch) {
@@ -1018,6 +1025,7 @@ Napi::Value Destroy(const Napi::CallbackInfo& info) {
   Holder* h = unwrap(info);
   if (!h) return info.Env().Undefined();
   h->dp.reset();
+  h->fanout.reset();
   h->in = h->out = nullptr;
   h->scratchIn.Reset();
   h->scratchOut.Reset();
@@ -1094,7 +1102,11 @@ Holder::Holder(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Holder>(info) 
     for (size_t i = 0; i < ta.ElementLength() && i < size_t(CtState::Count); ++i) cfg.timeouts.ns[i] = toNs(ta[i]);
   }
 
-  dp = std::make_unique<Dataplane>(cfg);
+  // new DataplaneHandle(config, token): a shard of a threaded Dataplane (sharded.h).
+  if (info[1].IsExternal())
+    std::tie(dp, fanout) = addon::adoptShard(info[1], cfg);
+  else
+    dp = std::make_unique<Dataplane>(cfg);
 }
 
 namespace {
@@ -1212,6 +1224,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("defaultTimeouts", timeouts);
   exports.Set("defaultMaglevTableSize", double(SchedulerConfig{}.maglevTableSize));
   addon::registerTun(env, exports);
+  addon::registerSharded(env, exports);
   return exports;
 }
 

@@ -79,7 +79,8 @@ uint32_t ShardedDataplane::shardOfEndpoint(const IpAddr& addr, uint16_t port) co
 
 bool ShardedDataplane::isFrontend(const IpAddr& addr, uint16_t port, uint8_t proto) const {
   auto& fe = shards_[0]->dp.frontends();
-  for (uint8_t scope : {uint8_t(Scope::Internal), uint8_t(Scope::External)})
+  // External first: the scope of most traffic to a frontend, found with one lookup.
+  for (uint8_t scope : {uint8_t(Scope::External), uint8_t(Scope::Internal)})
     if (fe.findIndex(FrontendKey{addr, port, proto, scope}) != FixedMap<FrontendKey, FrontendRec>::kNone) return true;
   return false;
 }
@@ -105,7 +106,11 @@ void ShardedDataplane::shardsOfPackets(const PacketRef* pkts, uint32_t n, const 
   for (uint32_t i = 0; i < n; ++i) shards[i] = steerLocked(pkts[i].data, pkts[i].len, opt);
 }
 
-uint32_t ShardedDataplane::steerLocked(const uint8_t* data, uint32_t len, const PacketOptions& opt) {
+uint32_t ShardedDataplane::shardOfPacketReadOnly(const uint8_t* data, uint32_t len, const PacketOptions& opt) {
+  return shards() == 1 ? 0 : steerLocked(data, len, opt, false);
+}
+
+uint32_t ShardedDataplane::steerLocked(const uint8_t* data, uint32_t len, const PacketOptions& opt, bool remember) {
   ParsedPacket pp;
   if (parsePacket(data, len, opt.link, pp) != Reason::None) return 0;  // dropped or passed: no state
   auto addrs = [&](const IpHeaders& ip, IpAddr& src, IpAddr& dst) {
@@ -116,6 +121,7 @@ uint32_t ShardedDataplane::steerLocked(const uint8_t* data, uint32_t len, const 
   IpAddr src, dst;
   switch (pp.kind) {
     case PacketKind::Flow: {
+      if (pp.ip.fragment && !remember) return kSteerSerially;
       addrs(pp.ip, src, dst);
       const uint32_t shard = opt.dir == PacketDirection::ToService && isFrontend(dst, pp.dport, pp.ip.proto)
                                  ? shardOfEndpoint(src, pp.sport)
@@ -128,6 +134,7 @@ uint32_t ShardedDataplane::steerLocked(const uint8_t* data, uint32_t len, const 
     }
     case PacketKind::LaterFragment: {
       // After its first fragment; one not seen is passed by whichever shard gets it.
+      if (!remember) return kSteerSerially;
       addrs(pp.ip, src, dst);
       const uint32_t* shard = fragShards_.peek(FragKey{src, dst, pp.ip.fragId, pp.ip.proto, {}});
       return shard ? *shard : 0;
@@ -223,14 +230,16 @@ Result ShardedDataplane::setPacketConfig(const PacketConfig& c) {
     return {Status::Invalid, "natPortRange has fewer ports than the " + std::to_string(shards()) +
                                  " shards (each shard needs at least one)"};
   Result r = everyShard([&](Dataplane& dp) { return dp.setPacketConfig(c); });
-  if (r.ok()) {
-    std::lock_guard<std::mutex> g(steer_);
-    hasMasq4_ = c.hasMasq4;
-    hasMasq6_ = c.hasMasq6;
-    masq4_ = c.masq4;
-    masq6_ = c.masq6;
-  }
+  if (r.ok()) setSteering(c);
   return r;
+}
+
+void ShardedDataplane::setSteering(const PacketConfig& c) {
+  std::lock_guard<std::mutex> g(steer_);
+  hasMasq4_ = c.hasMasq4;
+  hasMasq6_ = c.hasMasq6;
+  masq4_ = c.masq4;
+  masq6_ = c.masq6;
 }
 
 uint32_t ShardedDataplane::deleteFlowsByBackend(uint32_t backendId) {

@@ -59,6 +59,12 @@ class ShardedDataplane {
   uint32_t shardOfPacket(const uint8_t* data, uint32_t len, const PacketOptions& opt);
   // shards[i] = shardOfPacket(pkts[i]), taking the steering mutex once for the batch.
   void shardsOfPackets(const PacketRef* pkts, uint32_t n, const PacketOptions& opt, uint32_t* shards);
+  // shardOfPacket for packets whose steering changes nothing, without the mutex, so that several
+  // threads may steer parts of one batch at once; fragments (whose steering is remembered) get
+  // kSteerSerially, for shardsOfPackets after. Only while no control call can run (the caller
+  // excludes them: the Node addon's processPackets fan-out).
+  static constexpr uint32_t kSteerSerially = UINT32_MAX;
+  uint32_t shardOfPacketReadOnly(const uint8_t* data, uint32_t len, const PacketOptions& opt);
 
   // Packet path: the shard's own Dataplane, under its mutex. Every flow given to a shard must
   // be one shardOfFlow / shardOfPacket steers there; others are decided on that shard's state
@@ -75,6 +81,9 @@ class ShardedDataplane {
   Result deleteService(uint32_t id);
   Result reserve(uint32_t services, uint32_t frontends, uint32_t backends);
   Result setPacketConfig(const PacketConfig& c);
+  // What steering takes from a packet config (the masquerade addresses), for a caller that
+  // gave the shards their config one by one (the Node addon's shard handles).
+  void setSteering(const PacketConfig& c);
   uint32_t deleteFlowsByBackend(uint32_t backendId);
   uint32_t deleteFlowsByService(uint32_t serviceId);
   void flushConntrack();
@@ -117,8 +126,9 @@ class ShardedDataplane {
   };
   // The shard of one endpoint (see the file comment).
   uint32_t shardOfEndpoint(const IpAddr& addr, uint16_t port) const;
-  // shardOfPacket's work; the caller holds steer_.
-  uint32_t steerLocked(const uint8_t* data, uint32_t len, const PacketOptions& opt);
+  // shardOfPacket's work; the caller holds steer_, or passes remember = false (then fragments,
+  // which would update fragShards_, get kSteerSerially).
+  uint32_t steerLocked(const uint8_t* data, uint32_t len, const PacketOptions& opt, bool remember = true);
   bool isFrontend(const IpAddr& addr, uint16_t port, uint8_t proto) const;
   // f(Dataplane&) -> Result on every shard; stops at the first refusal.
   template <class F>

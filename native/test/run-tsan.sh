@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the core's C++ unit tests and the C ABI tests under ThreadSanitizer and runs the
 # concurrent ones: packet threads on a ShardedDataplane (C++) and on a sharded C ABI handle
-# while the control path changes it. A race report aborts the run (non-zero exit).
+# while the control path changes it, and the PacketPool the Node addon fans processPackets
+# out on (test_packet_pool.cc: its cases are named "sharded: packet pool ..." so the default
+# filter takes them). A race report aborts the run (non-zero exit).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 build="$here/build/tsan"
