@@ -47,7 +47,7 @@ export class NativeMode implements ProxyModeImpl<NativeView> {
     settings: NativeSettings,
     dataplane?: Dataplane,
   ) {
-    this.dataplane = dataplane ?? new Dataplane({ capacity: settings.capacity, timeouts: options.timeouts, seed: options.seed })
+    this.dataplane = dataplane ?? new Dataplane({ capacity: settings.capacity, timeouts: options.timeouts, seed: options.seed, threads: settings.threads })
     // The packet path decides masquerade in C++: it needs the node's addresses and pod CIDRs.
     this.dataplane.configurePackets({
       nodeAddresses: options.node.ips,

@@ -14,15 +14,21 @@ export interface NativeModeOptions {
    * number here is their ceiling. The flow maps (conntrack, affinity, ...) have this size.
    */
   capacity?: DataplaneCapacity
+  /**
+   * Packet threads of the dataplane (Dataplane `threads`, 1..64): its processPackets batches
+   * fan out over that many shards. Default 1.
+   */
+  threads?: number
 }
 
 export interface NativeSettings {
   scheduler: SchedulerName
   capacity: DataplaneCapacity
+  threads: number | undefined
 }
 
 
-export const NATIVE_OPTION_KEYS: readonly string[] = ['scheduler', 'capacity']
+export const NATIVE_OPTION_KEYS: readonly string[] = ['scheduler', 'capacity', 'threads']
 
 export function nativeSettings(section: NativeModeOptions | undefined): NativeSettings {
   const o = section ?? {}
@@ -36,7 +42,7 @@ export function nativeSettings(section: NativeModeOptions | undefined): NativeSe
     throw new SvcplaneTypeError(`Proxier options: native.capacity must be an object, got ${show(o.capacity)}`)
   }
   if (o.capacity !== undefined) rejectUnknownKeys('Proxier options: native.capacity', o.capacity, CAPACITY_MAPS)
-  return { scheduler, capacity: o.capacity ?? {} }
+  return { scheduler, capacity: o.capacity ?? {}, threads: o.threads }
 }
 
 const CAPACITY_MAPS = Object.keys(DEFAULT_CAPACITY)
