@@ -5,6 +5,7 @@
       "sources": [
         "native/addon/addon.cc",
         "native/addon/tun.cc",
+        "native/addon/handoff.cc",
         "native/bridge/validate.cc",
         "native/bridge/update_batch.cc",
         "<!@(node -p \"require('fs').readdirSync('native/core').filter(f => f.endsWith('.cc')).map(f => 'native/core/' + f).join(' ')\")"
