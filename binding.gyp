@@ -6,6 +6,7 @@
         "native/addon/addon.cc",
         "native/addon/tun.cc",
         "native/addon/sharded.cc",
+        "native/addon/handoff.cc",
         "native/bridge/validate.cc",
         "native/bridge/update_batch.cc",
         "<!@(node -p \"require('fs').readdirSync('native/core').filter(f => f.endsWith('.cc')).map(f => 'native/core/' + f).join(' ')\")"

@@ -467,6 +467,18 @@ SVCPLANE_API int svcplane_delete_flows_by_backend(svcplane_t* dp, uint32_t backe
 SVCPLANE_API int svcplane_delete_flows_by_service(svcplane_t* dp, uint32_t service_id, uint32_t* removed);
 SVCPLANE_API int svcplane_flush_conntrack(svcplane_t* dp, uint32_t* removed);
 
+/* Flow handoff (a restart keeps established connections). svcplane_export_flows writes the
+ * flows and session-affinity entries live at now_ns as a versioned blob (layout:
+ * native/core/flow_handoff.h) to buf and its size to *len; when buf is NULL or cap is smaller,
+ * only *len is set and SVCPLANE_ERR_FULL returned. svcplane_import_flows takes such a blob over
+ * on a dataplane whose services and backends are programmed (ids need not match: each flow's
+ * service and backend are found again from its tuples); flows whose service, backend or NAT
+ * port is gone are dropped. Counts go to *imported / *dropped (either may be NULL). A bad blob
+ * is SVCPLANE_ERR_INVALID with nothing applied. Single-shard handles only. */
+SVCPLANE_API int svcplane_export_flows(svcplane_t* dp, uint64_t now_ns, uint8_t* buf, size_t cap, size_t* len);
+SVCPLANE_API int svcplane_import_flows(svcplane_t* dp, const uint8_t* blob, size_t len, uint64_t now_ns,
+                                       uint32_t* imported, uint32_t* dropped);
+
 /* ---- inspection -------------------------------------------------------------------------- */
 
 SVCPLANE_API int svcplane_get_counters(const svcplane_t* dp, svcplane_counters* out);

@@ -7,6 +7,7 @@ export { Dataplane, DEFAULT_CAPACITY, DEFAULT_TIMEOUTS, INITIAL_CAPACITY, MAX_CA
 export { setNativeBinding } from './dataplane/native.js'
 export { SvcplaneError, SvcplaneTypeError, SvcplaneRangeError, errorCode, ERROR_CODES, type ErrorCode } from './errors.js'
 export type { DataplaneCounters, FlowEntry } from './dataplane/dataplane.js'
+export type { FlowImport } from './dataplane/flow-handoff.js'
 export { FlowBatch, DecisionBatch, TCP_FLAGS } from './dataplane/wire.js'
 export { DECISION_V4, ipv4ToUint32, uint32ToIpv4 } from './dataplane/decide-v4.js'
 export { parseCidr, canonicalAddress, formatAddress, addressFamily } from './util/address.js'

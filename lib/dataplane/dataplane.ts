@@ -33,6 +33,7 @@ import {
 } from './packets.js'
 import { PACKET_PARAM, PacketCall } from './packet-call.js'
 import { DECISION_V4_SLOTS, decideV4Error, TUPLE_V4_SLOTS } from './decide-v4.js'
+import { exportFlows, importFlows, type FlowImport } from './flow-handoff.js'
 import { BATCH_BACKEND_FIELD, BATCH_SERVICE_SLOT, checkId, UpdateBatch } from './update-batch.js'
 import { checkThreads, ShardedHandle } from './threads.js'
 
@@ -519,6 +520,24 @@ export class Dataplane {
 
   flushConntrack(): number {
     return this.h.flushConntrack()
+  }
+
+  /**
+   * The tracked flows (tuples both ways, state, remaining timeout, counters, NAT port) and
+   * session-affinity entries live at `now`, as a versioned blob for importFlows.
+   */
+  exportFlows(now: number): Uint8Array {
+    return exportFlows(this.native, this.h, now)
+  }
+
+  /**
+   * Takes over the flows of an exportFlows blob (another process's, ids need not match): call
+   * after programming the services and backends. Each flow's service and backend are found
+   * again from its tuples; one whose service or backend is gone is dropped and counted. A bad
+   * blob throws a RangeError and changes nothing.
+   */
+  importFlows(blob: Uint8Array, now: number): FlowImport {
+    return importFlows(this.native, this.h, blob, now)
   }
 
   /** Incremental garbage collection: examines up to `budget` slots of conntrack and of affinity. */

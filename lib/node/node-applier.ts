@@ -5,15 +5,16 @@
 // listeners (userspace-node.ts). Each sync's text is rendered when the sync finishes
 // and applied in order; a failed apply leaves the previous rules (both tools are atomic) and
 // the next apply is a full one, rendered from the model as it then stands. Native mode
-// (native-node.ts) installs its TUN device, rules and pump at create(); each sync rewrites the
-// frontends set, and close() removes it all.
+// (native-node.ts) installs its TUN device, rules and pump at create() (taking over what a
+// previous run handed off); each sync rewrites the frontends set; stop() hands it all to the
+// next run or removes it.
 import { show } from '../util/show.js'
 import { SvcplaneRangeError, SvcplaneTypeError } from '../errors.js'
 import type { Proxier } from '../modes/index.js'
 import { IPTABLES_BACKENDS, IptablesNode, type IptablesBackend, type IptablesFeatures, type IPFamily } from './iptables-node.js'
 import { NftablesNode, type NftFamily } from './nftables-node.js'
 import { neededSysctls, setSysctls } from './sysctls.js'
-import { NativeNode } from './native-node.js'
+import { NativeNode, type TakeoverInfo } from './native-node.js'
 import { listeningUserspace, userspaceFamily, UserspaceNode } from './userspace-node.js'
 
 /** The modes a node can run today. */
@@ -33,6 +34,28 @@ export interface NodeApplierOptions {
   tunDevice?: string
   /** Native mode: a batch of the packet pump failed (it goes on). */
   onPacketError?(error: Error): void
+  /** Native mode: where a stop for a restart leaves the flows (default /run/svcplane/native-flows.bin). */
+  stateFile?: string
+  /** Native mode: a previous run's flows were imported after the first sync. */
+  onTakeover?(info: TakeoverInfo): void
+}
+
+export interface NodeStopOptions {
+  /**
+   * true: a stop for a restart. What the next run takes over stays: the iptables and nftables
+   * rules (as kube-proxy's), and in native mode the TUN device (made persistent), its routes,
+   * rules and nft table, with the flows written to the state file. false: native mode's device,
+   * rules, table and state file are removed too (the iptables and nftables modes' rules stay
+   * either way: `svcplane run --cleanup` removes them). The userspace mode removes its portal
+   * rules and closes its listeners in both cases (nothing would answer on their ports).
+   */
+  handOff: boolean
+}
+
+export interface NodeStopReport {
+  /** Native mode, handed off: the flows written to the state file. */
+  flowsHandedOff?: number
+  stateFile?: string
 }
 
 export interface AppliedInfo {
@@ -75,8 +98,9 @@ export class NodeApplier {
   private pending: Job[] = []
   private draining: Promise<void> | undefined
   private applies = 0
-  /** shutdown() ran: later syncs apply nothing. */
+  /** stop() ran: later syncs apply nothing. */
   private stopped = false
+  private stopping: Promise<NodeStopReport> | undefined
   private failures = 0
   lastError: Error | undefined
 
@@ -110,7 +134,8 @@ export class NodeApplier {
         routeLocalnet: applier.mode === 'iptables' && o.localhostNodePorts && applier.families.includes('IPv4'),
       }))
     }
-    if (applier.mode === 'native') applier.native = await NativeNode.install(proxier, { device: options.tunDevice, onError: options.onPacketError })
+    if (applier.mode === 'native')
+      applier.native = await NativeNode.install(proxier, { device: options.tunDevice, stateFile: options.stateFile, onError: options.onPacketError, onTakeover: options.onTakeover })
     return applier
   }
 
@@ -139,15 +164,28 @@ export class NodeApplier {
   }
 
   /**
-   * Stops applying: waits for the queued applies; in userspace mode then removes the portal
-   * rules and closes the listeners (nothing would answer on their ports any more). The
-   * iptables and nftables modes' rules stay, as kube-proxy's do: a restart takes them over.
-   * Syncs after it apply nothing.
+   * Stops applying, waits for the queued applies, then hands the node over to the next run or
+   * removes what this one installed (NodeStopOptions). Syncs after it apply nothing. Idempotent:
+   * a second call does nothing more.
    */
-  async shutdown(): Promise<void> {
+  async stop(options: NodeStopOptions): Promise<NodeStopReport> {
+    if (options === null || typeof options !== 'object' || typeof options.handOff !== 'boolean')
+      throw new SvcplaneTypeError(`NodeApplier.stop options must be { handOff: boolean }, got ${show(options)}`)
+    this.stopping ??= this.stopOnce(options.handOff)
+    return this.stopping
+  }
+
+  private async stopOnce(handOff: boolean): Promise<NodeStopReport> {
     this.stopped = true
     await this.idle()
     await this.userspace?.shutdown(USERSPACE_DRAIN_MS)
+    if (this.native === undefined) return {}
+    if (!handOff) {
+      await this.native.remove()
+      return {}
+    }
+    const h = await this.native.handOff()
+    return { flowsHandedOff: h.flows, stateFile: h.file }
   }
 
   private enqueue(job: Job): void {
@@ -179,12 +217,6 @@ export class NodeApplier {
     }
   }
 
-  /** Waits for the queued applies; in native mode then removes the TUN device, its rules and table. */
-  async close(): Promise<void> {
-    await this.idle()
-    await this.native?.remove()
-  }
-
   private render(full: boolean): Job {
     if (this.mode === 'native') return this.renderNative(full)
     if (this.userspace !== undefined) return this.renderUserspace(this.userspace, full)
@@ -194,7 +226,9 @@ export class NodeApplier {
   /** Native mode: the frontends set the TUN's marking rule matches, replaced in one transaction. */
   private renderNative(full: boolean): Job {
     const text = this.native!.frontendsText()
-    return { full, bytes: text.length, run: () => this.native!.syncFrontends(text) }
+    const native = this.native!
+    // A taken-over run imports its flows once the dataplane holds the first sync's services.
+    return { full, bytes: text.length, run: () => native.syncFrontends(text).finally(() => native.startAfterSync()) }
   }
 
   private renderUserspace(node: UserspaceNode, full: boolean): Job {

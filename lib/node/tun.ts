@@ -1,6 +1,8 @@
 // A TUN device of this process (native/addon/tun.cc): opened with ioctl(TUNSETIFF) as
-// IFF_TUN | IFF_NO_PI, so every read and write is one bare IP packet. It is not persistent: the
-// device, and every route through it, disappears when it is closed or the process exits.
+// IFF_TUN | IFF_NO_PI, so every read and write is one bare IP packet. Not persistent unless
+// made so (setPersistent, for a restart): then the device and its routes outlive the process,
+// packets routed to it are dropped until a new process opens it again (same name), and
+// clearing persist makes it go when it is closed.
 import { nativeBinding } from '../dataplane/native.js'
 import { SvcplaneError, SvcplaneRangeError, SvcplaneTypeError } from '../errors.js'
 import { show } from '../util/show.js'
@@ -19,6 +21,7 @@ interface NativeTunDevice {
 
 interface TunBinding {
   tunOpen(name: string): { fd: number; name: string } | { errno: number; message: string }
+  tunSetPersist(fd: number, on: boolean): number
   TunDevice: new (fd: number) => NativeTunDevice
 }
 
@@ -42,6 +45,8 @@ export class TunDevice {
   private constructor(
     readonly name: string,
     private readonly dev: NativeTunDevice,
+    private readonly fd: number,
+    private readonly binding: TunBinding,
   ) {}
 
   /** Opens (creating) TUN device `name`; SvcplaneError APPLY_FAILED with the system's reason when it cannot. */
@@ -49,14 +54,14 @@ export class TunDevice {
     if (typeof name !== 'string' || !NAME.test(name))
       throw new SvcplaneTypeError(`TUN device name must be 1-15 characters of letters, digits, '_' or '-', got ${show(name)}`)
     const binding = nativeBinding() as unknown as Partial<TunBinding>
-    if (typeof binding.tunOpen !== 'function' || typeof binding.TunDevice !== 'function')
+    if (typeof binding.tunOpen !== 'function' || typeof binding.TunDevice !== 'function' || typeof binding.tunSetPersist !== 'function')
       throw new SvcplaneError('NATIVE_UNAVAILABLE', 'the loaded svcplane addon has no TUN support (rebuild it: npm run build:native)')
     const r = binding.tunOpen(name)
     if ('errno' in r) {
       const hint = r.errno === 2 ? ' (no /dev/net/tun: load the tun module, or give the container the device)' : r.errno === 1 ? ' (needs CAP_NET_ADMIN)' : ''
       throw new SvcplaneError('APPLY_FAILED', `cannot open TUN device ${name}: ${r.message}${hint}`)
     }
-    return new TunDevice(r.name, new binding.TunDevice(r.fd))
+    return new TunDevice(r.name, new binding.TunDevice(r.fd), r.fd, binding as TunBinding)
   }
 
   /** Calls `onReadable` on the JS thread whenever packets wait (it should read until read() gives 0). */
@@ -93,6 +98,13 @@ export class TunDevice {
     return this.dev.write(buffer, offsets, lengths, verdicts, count, replies?.buffer ?? null, replies?.offsets ?? null, replies?.lengths ?? null)
   }
 
+  /** TUNSETPERSIST: whether the device outlives this process (a restart takes it over). */
+  setPersistent(on: boolean): void {
+    this.check()
+    const errno = this.binding.tunSetPersist(this.fd, on)
+    if (errno !== 0) throw new SvcplaneError('APPLY_FAILED', `TUNSETPERSIST ${on ? 1 : 0} on ${this.name} failed: errno ${errno}`)
+  }
+
   stats(): TunStats {
     this.check()
     return this.dev.stats()
@@ -102,7 +114,7 @@ export class TunDevice {
     return !this.closed
   }
 
-  /** Stops the watch and closes the device (it disappears with its routes). Idempotent. */
+  /** Stops the watch and closes the device (unless persistent, it disappears with its routes). Idempotent. */
   close(): void {
     if (this.closed) return
     this.closed = true

@@ -17,6 +17,7 @@
 #include "bridge/validate.h"
 #include "core/dataplane.h"
 #include "sharded.h"
+#include "handoff.h"
 #include "tun.h"
 #include "wire.h"
 
@@ -147,6 +148,22 @@ Holder* holderOf(const Napi::CallbackInfo& info) {
     return nullptr;
   }
   return h;
+}
+
+// The core instance of a handle given as an argument (flow handoff: handoff.cc).
+Dataplane* dataplaneOfArg(const Napi::CallbackInfo& info, const Napi::Value& v) {
+  Napi::Env env = info.Env();
+  bool ours = v.IsObject() && v.As<Napi::Object>().InstanceOf(env.GetInstanceData<Napi::FunctionReference>()->Value());
+  Holder* h = ours ? Napi::ObjectWrap<Holder>::Unwrap(v.As<Napi::Object>()) : nullptr;
+  if (h && h->dp) return h->dp.get();
+  if (h) {
+    Napi::Error e = Napi::Error::New(env, "Dataplane has been destroyed");
+    e.Set("code", "DESTROYED");
+    e.ThrowAsJavaScriptException();
+  } else if (!env.IsExceptionPending()) {
+    Napi::TypeError::New(env, "not a Dataplane handle").ThrowAsJavaScriptException();
+  }
+  return nullptr;
 }
 
 // Borrowed bytes of a Uint8Array / Uint32Array argument, with its length in bytes.
@@ -1225,6 +1242,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("defaultMaglevTableSize", double(SchedulerConfig{}.maglevTableSize));
   addon::registerTun(env, exports);
   addon::registerSharded(env, exports);
+  addon::registerHandoff(env, exports, dataplaneOfArg);
   return exports;
 }
 

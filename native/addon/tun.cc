@@ -59,7 +59,8 @@ bool u32Arg(const Napi::CallbackInfo& info, size_t i, const char* name, uint32_t
 }
 
 // tunOpen(name) -> { fd, name } or { errno, message }. The fd is non-blocking and close-on-exec;
-// the device is not persistent, so it disappears with the fd (also when the process dies).
+// a new device is not persistent, so it disappears with the fd (also when the process dies);
+// a persistent one (tunSetPersist) left by a previous run is attached to again.
 Napi::Value TunOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) {
@@ -92,6 +93,24 @@ Napi::Value TunOpen(const Napi::CallbackInfo& info) {
   out.Set("fd", double(fd));
   out.Set("name", std::string(ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ)));
   return out;
+#endif
+}
+
+// tunSetPersist(fd, on) -> 0 or the errno: TUNSETPERSIST. A persistent device outlives its fd
+// (a restart reattaches with TUNSETIFF, its routes kept; packets routed to it meanwhile are
+// dropped, not delivered locally); clearing it makes the device go when the fd closes.
+Napi::Value TunSetPersist(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsBoolean()) {
+    Napi::TypeError::New(env, "tunSetPersist(fd, on)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+#if !defined(__linux__)
+  return Napi::Number::New(env, ENOSYS);
+#else
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  unsigned long on = info[1].As<Napi::Boolean>().Value() ? 1 : 0;
+  return Napi::Number::New(env, ioctl(fd, TUNSETPERSIST, on) < 0 ? errno : 0);
 #endif
 }
 
@@ -324,6 +343,7 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
 
 void registerTun(Napi::Env env, Napi::Object exports) {
   exports.Set("tunOpen", Napi::Function::New(env, TunOpen, "tunOpen"));
+  exports.Set("tunSetPersist", Napi::Function::New(env, TunSetPersist, "tunSetPersist"));
   exports.Set("TunDevice", TunDevice::Define(env));
 }
 

@@ -19,6 +19,7 @@
 #include "bridge/names.h"
 #include "bridge/validate.h"
 #include "core/dataplane.h"
+#include "core/flow_handoff.h"
 #include "core/sharded_dataplane.h"
 
 using namespace svcplane;
@@ -739,6 +740,37 @@ const char* svcplane_status_name(int s) {
   if (s == SVCPLANE_ERR_NO_MEMORY)
     return "no-memory";  // the C ABI's own status (the core never allocates-and-fails softly)
   return s >= 0 ? bridge::nameAt(bridge::kStatusNames, size_t(s)) : "unknown";
+}
+
+int svcplane_export_flows(svcplane_t* h, uint64_t now_ns, uint8_t* buf, size_t cap, size_t* len) {
+  if (!h) return SVCPLANE_ERR_INVALID;
+  if (!len) return fail(h, SVCPLANE_ERR_INVALID, "len must not be NULL");
+  if (h->sharded)
+    return fail(h, SVCPLANE_ERR_INVALID, "flow handoff takes a handle of svcplane_create, not a sharded one");
+  try {
+    std::vector<uint8_t> blob = exportFlows(*h->dp, now_ns);
+    *len = blob.size();
+    if (!buf || cap < blob.size())
+      return fail(h, SVCPLANE_ERR_FULL, "export flows: the buffer is too small (*len: the size needed)");
+    std::memcpy(buf, blob.data(), blob.size());
+    return SVCPLANE_OK;
+  } catch (const std::bad_alloc&) { return fail(h, SVCPLANE_ERR_NO_MEMORY, "export flows: out of memory"); }
+}
+
+int svcplane_import_flows(svcplane_t* h, const uint8_t* blob, size_t len, uint64_t now_ns, uint32_t* imported,
+                          uint32_t* dropped) {
+  if (!h) return SVCPLANE_ERR_INVALID;
+  if (!blob) return fail(h, SVCPLANE_ERR_INVALID, "blob must not be NULL");
+  if (h->sharded)
+    return fail(h, SVCPLANE_ERR_INVALID, "flow handoff takes a handle of svcplane_create, not a sharded one");
+  try {
+    HandoffCounts n;
+    Result r = importFlows(*h->dp, blob, len, now_ns, n);
+    if (!r.ok()) return fail(h, statusOf(r.status), r.message);
+    if (imported) *imported = n.imported;
+    if (dropped) *dropped = n.dropped;
+    return SVCPLANE_OK;
+  } catch (const std::bad_alloc&) { return fail(h, SVCPLANE_ERR_NO_MEMORY, "import flows: out of memory"); }
 }
 
 }  // extern "C"

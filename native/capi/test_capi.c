@@ -495,6 +495,54 @@ static void test_sharded(void) {
   svcplane_destroy(dp);
 }
 
+/* One TCP service at 198.51.100.9:80 over a backend at 10.1.0.7:8080 with id `id` (ids differ
+ * across the two dataplanes, as they do across runs). */
+static svcplane_t* handoff_dataplane(uint32_t id) {
+  svcplane_t* dp = make(16, 16);
+  svcplane_backend b = backend(id, "10.1.0.7", 8080);
+  svcplane_upsert_backend(dp, &b);
+  svcplane_frontend fe = {
+      .addr = ip("198.51.100.9"), .port = 80, .protocol = SVCPLANE_PROTO_TCP, .scope = SVCPLANE_SCOPE_EXTERNAL};
+  svcplane_service s = {.id = id + 100,
+                        .empty_verdict = SVCPLANE_VERDICT_REJECT,
+                        .frontends = &fe,
+                        .n_frontends = 1,
+                        .n_backends = 1,
+                        .backend_ids = &id};
+  svcplane_upsert_service(dp, &s);
+  return dp;
+}
+
+static void test_flow_handoff(void) {
+  svcplane_t* a = handoff_dataplane(1);
+  svcplane_flow f = flow("203.0.113.8", 40000, "198.51.100.9", 80, SVCPLANE_PROTO_TCP);
+  svcplane_decision d;
+  svcplane_decide(a, &f, 1 * SEC, &d);
+  size_t len = 0;
+  CHECK(svcplane_export_flows(a, 2 * SEC, NULL, 0, &len) == SVCPLANE_ERR_FULL && len == 24 + 136,
+        "export: the size needed");
+  uint8_t blob[24 + 136];
+  CHECK(svcplane_export_flows(a, 2 * SEC, blob, sizeof blob, &len) == SVCPLANE_OK && len == sizeof blob, "exported");
+  svcplane_t* b = handoff_dataplane(5);
+  uint32_t imported = 9, dropped = 9;
+  blob[8] = 7; /* version 7 */
+  CHECK(svcplane_import_flows(b, blob, len, 3 * SEC, &imported, &dropped) == SVCPLANE_ERR_INVALID &&
+            strstr(svcplane_last_error(b), "version 7") && imported == 9,
+        "a bad version is refused, naming it");
+  blob[8] = 1;
+  CHECK(svcplane_import_flows(b, blob, len - 1, 3 * SEC, NULL, NULL) == SVCPLANE_ERR_INVALID,
+        "a short blob is refused");
+  CHECK(
+      svcplane_import_flows(b, blob, len, 3 * SEC, &imported, &dropped) == SVCPLANE_OK && imported == 1 && dropped == 0,
+      "the flow is imported");
+  svcplane_flow_info fi;
+  CHECK(svcplane_lookup_flow(b, &f, &fi) == SVCPLANE_OK && fi.backend_id == 5 && fi.service_id == 105,
+        "found again with the new dataplane's ids");
+  CHECK(svcplane_import_flows(b, NULL, 0, 0, NULL, NULL) == SVCPLANE_ERR_INVALID, "NULL blob refused");
+  svcplane_destroy(a);
+  svcplane_destroy(b);
+}
+
 int main(void) {
   test_create();
   test_errors();
@@ -503,6 +551,7 @@ int main(void) {
   test_packet_api();
   test_reply_sink_across_chunks();
   test_sharded();
+  test_flow_handoff();
   printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }

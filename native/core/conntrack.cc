@@ -207,6 +207,25 @@ void Conntrack::update(uint32_t i, Dir d, uint8_t tcpFlags, uint32_t bytes, uint
   }
 }
 
+void Conntrack::restore(uint32_t i, CtState state, uint8_t finDir, uint64_t expires, uint64_t lastSeen,
+                        uint64_t created, const uint64_t packets[2], const uint64_t bytes[2]) {
+  FlowHot& f = hot_[i];
+  unlink(i);
+  f.state = uint8_t(state);
+  f.finDir = finDir;
+  f.flags = uint8_t((f.flags & ~kSettled) | (listOf(state) ? kSettled : 0));
+  f.expires = expires;
+  f.seenBefore = packDuration(expires > lastSeen ? expires - lastSeen : 0);
+  cold_[i].created = packDuration(created);
+  for (int d = 0; d < 2; ++d) {  // the counters' carries, as update() keeps them (40 and 48 bits)
+    f.packets[d] = uint32_t(packets[d]);
+    cold_[i].packetsHi[d] = uint8_t(packets[d] >> 32);
+    f.bytes[d] = uint32_t(bytes[d]);
+    cold_[i].bytesHi[d] = uint16_t(bytes[d] >> 32);
+  }
+  linkNewest(i);
+}
+
 // The oldest expendable flow (half-open, closing, unanswered) goes first; the oldest settled
 // one only when there is none.
 uint32_t Conntrack::pickVictim() const { return head_[0] != kNone ? head_[0] : head_[1]; }

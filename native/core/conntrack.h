@@ -165,6 +165,10 @@ class Conntrack {
   FlowKey key(uint32_t i, Dir d) const;
   // Marks a flow's source as masqueraded (its reply tuple holds a port of the NAT port map).
   void markSnat(uint32_t i) { hot_[i].flags |= kSnat; }
+  // Gives a flow just made by create() the state, expiry, times and counters it had in a
+  // previous run (flow handoff, flow_handoff.cc), moving it to its state's eviction list.
+  void restore(uint32_t i, CtState state, uint8_t finDir, uint64_t expires, uint64_t lastSeen, uint64_t created,
+               const uint64_t packets[2], const uint64_t bytes[2]);
 
  private:
   static uint32_t indexRefs(uint32_t capacity) { return capacity * 2 > capacity ? capacity * 2 : capacity; }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer harnesses with clang (libFuzzer + ASan + UBSan) and runs each for
 # SECONDS (default 60) from its seed corpus:
-#   bash native/fuzz/run.sh [SECONDS] [HARNESS...]     HARNESS: packet, batch, capi (default: all)
+#   bash native/fuzz/run.sh [SECONDS] [HARNESS...]     HARNESS: packet, batch, capi, handoff (default: all)
 # Harnesses run one after another; the exit status is non-zero if any of them found a crash,
 # a leak, a sanitizer report or a broken invariant. A finding leaves its input in
 # native/build/fuzz/artifacts/ (reproduce: native/build/fuzz/fuzz_<harness> <file>).
@@ -11,15 +11,15 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 seconds=${1:-60}
 shift || true
 harnesses=("$@")
-[ ${#harnesses[@]} -eq 0 ] && harnesses=(packet batch capi)
+[ ${#harnesses[@]} -eq 0 ] && harnesses=(packet batch capi handoff)
 build="$here/build/fuzz"
 command -v clang++ >/dev/null || { echo "clang++ is not installed (apt-get install clang libclang-rt-14-dev)"; exit 2; }
 
 targets=()
 for h in "${harnesses[@]}"; do
   case "$h" in
-    packet|batch|capi) targets+=("fuzz_$h") ;;
-    *) echo "unknown harness '$h' (packet, batch, capi)"; exit 2 ;;
+    packet|batch|capi|handoff) targets+=("fuzz_$h") ;;
+    *) echo "unknown harness '$h' (packet, batch, capi, handoff)"; exit 2 ;;
   esac
 done
 cmake -S "$here" -B "$build" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang++ \
@@ -33,12 +33,14 @@ seeds() {
     *) echo "$here/fuzz/corpus-$1" ;;
   esac
 }
-# Largest input per harness: a frame; a program of operations; a C ABI call sequence.
+# Largest input per harness: a frame; a program of operations; a C ABI call sequence; a blob
+# or edits of one.
 maxlen() {
   case "$1" in
     packet) echo 2048 ;;
     batch) echo 4096 ;;
     capi) echo 4096 ;;
+    handoff) echo 2048 ;;
   esac
 }
 

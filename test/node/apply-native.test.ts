@@ -4,7 +4,8 @@
 // dataplane (processPackets) in batches. Real clients reach real servers: ClusterIP and
 // NodePort over both pods, masqueraded when kube-proxy masquerades, UDP request/reply, an
 // endpoint removed while a client keeps going, explain agreeing with the packet, no NAT rule in
-// the kernel, and nothing left after a stop, a kill (--cleanup) or a cleanup run twice. Needs
+// the kernel, a stop leaving the node to the next run, nothing left after a kill and --cleanup,
+// or a cleanup run twice. Needs
 // root (skipped with a message otherwise). Every loop is bounded in count and time; the
 // namespaces are deleted in teardown and at exit.
 import t from 'tap'
@@ -14,21 +15,11 @@ import { join } from 'node:path'
 import { ADDR, errorsOf, parseClient, peerOf, podOf, Topology, type Child } from './topology'
 import { clusterObjects, NODE_PORT, runArgs, VIP, writeCluster } from './cluster'
 import { makeService, port } from '../fixtures/objects'
-import { endpointRemovalLosesNothing, localNodePortKeepsClient, reachesBothPods, serviceTrafficFlows } from './scenarios'
+import { endpointRemovalLosesNothing, localNodePortKeepsClient, nativeInstalled as installed, reachesBothPods, serviceTrafficFlows } from './scenarios'
 
 const EMPTY_VIP = '10.96.0.30'
 const topo = existsSync('/dev/net/tun') ? Topology.create('tun') : { skip: 'no /dev/net/tun (load the tun module)' }
 
-
-/** What native mode installs in the node namespace, as the kernel lists it. */
-function installed(topo: Topology): string[] {
-  const out: string[] = []
-  out.push(...topo.exec('node', 'ip', ['-4', 'rule', 'show']).split('\n').filter((l) => /^(10|11):|21334/.test(l)).map((l) => `rule ${l.trim()}`))
-  out.push(...topo.exec('node', 'ip', ['-4', 'route', 'show', 'table', 'all']).split('\n').filter((l) => /svcp0|table 21334/.test(l)).map((l) => `route ${l.trim()}`))
-  out.push(...topo.exec('node', 'nft', ['list', 'tables']).split('\n').filter((l) => /svcplane|kube-proxy/.test(l)))
-  out.push(...topo.exec('node', 'ip', ['-o', 'link', 'show']).split('\n').filter((l) => l.includes('svcp0')).map((l) => `link ${l.split(':')[1]!.trim()}`))
-  return out
-}
 
 /** The TUN's packet counters (rx: written back by svcplane, tx: routed into it). */
 function tunPackets(topo: Topology): { rx: number; tx: number } {
@@ -54,7 +45,8 @@ if ('skip' in topo) {
     // Plus a Service without endpoints, which kube-proxy rejects.
     writeCluster(file, [...clusterObjects(), makeService('ns', 'empty', { clusterIP: EMPTY_VIP, ports: [port('http', 80, { targetPort: 8080 })] })])
     // --service-cidr: the node's own clients reach ClusterIPs too.
-    const args = runArgs(file, 'native', ['--service-cidr', ADDR.serviceCIDR])
+    const state = join(dir, 'flows.bin')
+    const args = runArgs(file, 'native', ['--service-cidr', ADDR.serviceCIDR, '--state-file', state])
     let run: Child = topo.spawn('node', process.execPath, args)
     t.teardown(() => run.stop())
     await run.waitFor(/applied full native/, 60_000)
@@ -110,19 +102,19 @@ if ('skip' in topo) {
 
     t.test('an endpoint removed while a client keeps going: no request lost after the sync', (t) => endpointRemovalLosesNothing(t, topo, run, file, VIP.web, /applied partial/))
 
-    t.test('a stop removes everything; a killed run leaves rules that --cleanup removes', async (t) => {
+    t.test('a stop hands the node to the next run; a killed run leaves rules that --cleanup removes', async (t) => {
       t.equal(await run.stop(), 0, `stopped cleanly ${run.stderr.slice(-600)}`)
       t.match(run.stderr, /native packet pump: \d+ packets in \d+ batches/, 'the pump reported its work')
-      t.same(installed(topo), [], 'nothing of svcplane left after a stop')
-      t.match(topo.exec('node', 'ip', ['-4', 'rule', 'show']), /^0:\s+from all lookup local/m, 'the local rule is back at preference 0')
+      t.match(installed(topo).join('\n'), /rule 10:[\s\S]*svcplane-native[\s\S]*link svcp0/, 'a stop leaves rules, table and the persistent device (restart-native.test.ts)')
+      t.ok(existsSync(state), 'and the flows in the state file')
       run = topo.spawn('node', process.execPath, args)
       await run.waitFor(/applied full native/, 60_000)
       const rs = await topo.client('tcp', VIP.web, 80, 10)
       t.same(errorsOf(rs), [], 'traffic flows after the restart')
       run.proc.kill('SIGKILL')
       await run.done(5_000)
-      t.match(installed(topo).join('\n'), /rule 10:[\s\S]*svcplane-native/, 'a killed run leaves its rules and table (its TUN went with it)')
-      const first = topo.exec('node', process.execPath, ['bin/svcplane.js', 'run', '--cleanup'])
+      t.match(installed(topo).join('\n'), /rule 10:[\s\S]*svcplane-native/, 'a killed run leaves its rules and table')
+      const first = topo.exec('node', process.execPath, ['bin/svcplane.js', 'run', '--cleanup', '--state-file', state])
       t.match(first, /removed nft table ip svcplane-native/, `cleanup: ${first.trim()}`)
       t.same(installed(topo), [], 'nothing of svcplane left')
       t.match(topo.exec('node', 'ip', ['-4', 'rule', 'show']), /^0:\s+from all lookup local/m, 'the local rule is back at preference 0')

@@ -37,11 +37,15 @@ export function writeCluster(file: string, objects: unknown[]): void {
   renameSync(`${file}.tmp`, file)
 }
 
-/** svcplane run's arguments for this node. */
+/**
+ * svcplane run's arguments for this node. Native mode's state file goes next to the cluster file
+ * (the default, under /run, is shared by every namespace, so parallel tests would meet there).
+ */
 export function runArgs(file: string, mode: string, extra: string[] = []): string[] {
+  const state = mode === 'native' && !extra.includes('--state-file') ? ['--state-file', `${file}.flows.bin`] : []
   return [
     'bin/svcplane.js', 'run', '--cluster', file, '--proxy-mode', mode, '--apply',
     '--node-name', NODE_NAME, '--node-ip', ADDR.nodeUplink, '--pod-cidr', ADDR.podCIDR, '--min-sync-period', '0', '--sync-period', '30',
-    '--metrics-bind-address', '', '--healthz-bind-address', '', ...extra,
+    '--metrics-bind-address', '', '--healthz-bind-address', '', ...state, ...extra,
   ]
 }

@@ -22,7 +22,11 @@ interface RawTun {
   stats(): Record<string, number>
   close(): void
 }
-const binding = nativeBinding() as unknown as { tunOpen(name: unknown): Record<string, unknown>; TunDevice: new (fd: unknown) => RawTun }
+const binding = nativeBinding() as unknown as {
+  tunOpen(name: unknown): Record<string, unknown>
+  tunSetPersist(fd: unknown, on: unknown): number
+  TunDevice: new (fd: unknown) => RawTun
+}
 
 t.test('TunDevice.open: a bad name is a TypeError naming the rule, before any system call', async (t) => {
   for (const name of ['', 'a'.repeat(16), 'a/b', 'eth 0', 'a.b', 'x:1', 7, undefined]) {
@@ -60,6 +64,14 @@ t.test('the addon TunDevice checks its arrays and counts; a closed device is an 
   t.throws(() => dev.read(buf, offs, lens, 4, 1500), { message: /closed/ })
   t.throws(() => dev.write(buf, offs, lens, verdicts, 4, null, null, null), { message: /closed/ })
   t.throws(() => closeSync(fd), { code: 'EBADF' }, 'close() closed the fd')
+})
+
+t.test('tunSetPersist: an fd that is no TUN gives its errno, bad arguments a TypeError', async (t) => {
+  const fd = openSync('/dev/null', 'r+')
+  t.equal(binding.tunSetPersist(fd, true), 25, 'ENOTTY: /dev/null takes no TUNSETPERSIST')
+  closeSync(fd)
+  t.throws(() => binding.tunSetPersist('3', true), { name: 'TypeError', message: /tunSetPersist\(fd, on\)/ })
+  t.throws(() => binding.tunSetPersist(3, 1), { name: 'TypeError' })
 })
 
 t.test('TunPump: options out of range are RangeErrors naming the field', async (t) => {

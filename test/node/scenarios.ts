@@ -107,3 +107,13 @@ export async function localNodePortKeepsClient(t: Tap, topo: Topology): Promise<
   t.same(errorsOf(rs), [])
   t.same(new Set(rs.map((r) => r.reply)), new Set([`pod1 ${ADDR.client}`]), 'not masqueraded')
 }
+
+/** What native mode installs in the node namespace, as the kernel lists it (rules, routes, nft tables, the TUN device). */
+export function nativeInstalled(topo: Topology): string[] {
+  const out: string[] = []
+  out.push(...topo.exec('node', 'ip', ['-4', 'rule', 'show']).split('\n').filter((l) => /^(10|11):|21334/.test(l)).map((l) => `rule ${l.trim()}`))
+  out.push(...topo.exec('node', 'ip', ['-4', 'route', 'show', 'table', 'all']).split('\n').filter((l) => /svcp0|table 21334/.test(l)).map((l) => `route ${l.trim()}`))
+  out.push(...topo.exec('node', 'nft', ['list', 'tables']).split('\n').filter((l) => /svcplane|kube-proxy/.test(l)))
+  out.push(...topo.exec('node', 'ip', ['-o', 'link', 'show']).split('\n').filter((l) => l.includes('svcp0')).map((l) => `link ${l.split(':')[1]!.trim()}`))
+  return out
+}

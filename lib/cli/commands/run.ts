@@ -71,7 +71,7 @@ export const runCommand: Command = {
     'With --apply (modes iptables, nftables, userspace and native, needs root) every sync is written to this node as kube-proxy writes it: iptables-restore (full first, --noflush partial after) ' +
     'with the jumps from the built-in chains, or nft -f; forwarding and route_localnet are set in this network namespace; a restart takes over what a previous run left; ' +
     'a --cluster file is then followed (re-read when it changes). With --apply in native mode the kernel does no Service NAT: Service packets are routed into a TUN device ' +
-    '(svcp0) and rewritten by the native dataplane in batches (docs/node.md). ' +
+    '(svcp0) and rewritten by the native dataplane in batches (docs/node.md); a stop hands the persistent device and the flows (--state-file) to the next run, so established connections survive a restart. ' +
     'In userspace mode --apply opens one proxy socket per service port (on --proxy-port-range, else kernel-picked ports) that forwards to the endpoints, ' +
     'writes kube-proxy\'s userspace portal rules (KUBE-PORTALS-CONTAINER/-HOST, KUBE-NODEPORT-CONTAINER/-HOST) and, on stop, removes them and closes the sockets. ' +
     '--cleanup removes everything any mode installed and exits. ' +
@@ -95,6 +95,7 @@ export const runCommand: Command = {
     { name: 'apply', type: 'boolean', description: 'write the mode\'s rules to this node after every sync (iptables, nftables, userspace modes; native: move the packets through a TUN device; root)' },
     { name: 'proxy-port-range', type: 'string', valueName: 'FIRST-LAST', description: 'userspace mode with --apply: the ports its proxy sockets take ("first-last" or "first+count"; kube-proxy\'s flag; default: kernel-picked)' },
     { name: 'cleanup', type: 'boolean', description: 'remove every iptables chain and jump and nft table any mode installed on this node (and native mode\'s policy rules), then exit (kube-proxy --cleanup)' },
+    { name: 'state-file', type: 'string', valueName: 'PATH', description: 'native mode with --apply: where a stop (SIGTERM/SIGINT) leaves the flows for the next run to take over, written atomically (default /run/svcplane/native-flows.bin); --cleanup deletes it' },
     { name: 'iptables-backend', type: 'string', valueName: 'NAME', choices: IPTABLES_BACKENDS, default: 'iptables', description: 'with --apply in iptables mode: the iptables binaries (iptables picks the distribution\'s backend)' },
     { name: 'label-selector', type: 'string', hidden: true, description: 'override the label selector of the watches' },
     { name: 'once', type: 'boolean', description: 'list, sync once, print the summary and exit' },
@@ -114,7 +115,7 @@ export const runCommand: Command = {
     const once = v.once === true
     const log = logger(io, json && !once)
     if (v.cleanup === true) {
-      const report = await cleanupNode().catch((err: Error) => {
+      const report = await cleanupNode({ stateFile: v['state-file'] as string | undefined }).catch((err: Error) => {
         throw new CliError(`cleanup failed: ${err.message}`, { cause: err })
       })
       if (json) io.stdout.write(JSON.stringify(report, null, 2) + '\n')
@@ -152,6 +153,8 @@ export const runCommand: Command = {
         onApplied: (a) => log.info(`applied ${a.full ? 'full' : 'partial'} ${a.mode} rules (${a.bytes} bytes) in ${a.durationMs.toFixed(1)} ms`),
         onError: (err) => log.error(`applying the rules failed (the node keeps its previous rules; the next apply is full): ${err.message}`),
         onPacketError: (err) => log.error(`native packet pump: ${err.message}`),
+        stateFile: v['state-file'] as string | undefined,
+        onTakeover: (i) => log.info(`native: took over the previous run's device and ${i.imported} flows (${i.dropped} dropped: service or endpoint gone) after a ${i.gapMs.toFixed(0)} ms gap`),
       }).catch((err: Error) => {
         throw new CliError(`--apply: ${err.message}`, { cause: err })
       })
@@ -326,8 +329,10 @@ export const runCommand: Command = {
       log.info(`running in ${mode} mode as node ${proxier.options.node.name} (${proxier.options.node.ips.join(', ')}), min-sync-period ${minSyncPeriod}s, sync-period ${syncPeriod}s`)
       await untilAborted(signal)
       log.info('stopping')
-      // What is being written lands; the rules stay (a restart takes them over, as kube-proxy's do).
-      await applier?.shutdown()
+      // What is being written lands; the rules stay (a restart takes them over, as kube-proxy's do),
+      // and native mode hands its device and flows to the next run.
+      const stopped = await applier?.stop({ handOff: true })
+      if (stopped?.flowsHandedOff !== undefined) log.info(`native: ${stopped.flowsHandedOff} flows handed off in ${stopped.stateFile}; the TUN device, its rules and table stay for the next run (--cleanup removes them)`)
       return 0
     } finally {
       for (const c of cleanup.reverse()) {
@@ -337,10 +342,11 @@ export const runCommand: Command = {
           // Shutting down: nothing more useful to do with it.
         }
       }
-      // Native mode: the pump stops and the TUN device, its rules and table go before the dataplane.
       const pump = applier?.native?.stats.pump
       if (pump) log.info(`native packet pump: ${pump.packets} packets in ${pump.batches} batches (${pump.written} written back, ${pump.errors} failed batches), ${nsPer(pump.busyMs, pump.packets)} ns/packet, ${nsPer(pump.processMs, pump.packets)} of them in processPackets`)
-      await applier?.close().catch((err: Error) => log.error(`removing the native mode's device and rules failed: ${err.message}`))
+      // Stopped by an error instead of a signal: native mode's device, rules and table go before
+      // the dataplane (after a handoff above, this does nothing).
+      await applier?.stop({ handOff: false }).catch((err: Error) => log.error(`removing the native mode's device and rules failed: ${err.message}`))
       proxier.dataplane?.destroy()
     }
   },
