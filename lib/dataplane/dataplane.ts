@@ -527,6 +527,7 @@ export class Dataplane {
    * session-affinity entries live at `now`, as a versioned blob for importFlows.
    */
   exportFlows(now: number): Uint8Array {
+    this.singleThreaded('exportFlows')
     return exportFlows(this.native, this.h, now)
   }
 
@@ -537,7 +538,14 @@ export class Dataplane {
    * blob throws a RangeError and changes nothing.
    */
   importFlows(blob: Uint8Array, now: number): FlowImport {
+    this.singleThreaded('importFlows')
     return importFlows(this.native, this.h, blob, now)
+  }
+
+  /** The flow handoff covers one shard: a threaded dataplane's flows live in several. */
+  private singleThreaded(call: string): void {
+    if (this.threads !== 1)
+      throw new SvcplaneError('WRONG_STATE', `${call}: the flow handoff serves a dataplane of one thread, this one has ${this.threads}`)
   }
 
   /** Incremental garbage collection: examines up to `budget` slots of conntrack and of affinity. */

@@ -4,7 +4,7 @@
 // nothing.
 import t from 'tap'
 import { TCP_FLAGS } from '../../lib/index.js'
-import type { Dataplane } from '../../lib/index.js'
+import { Dataplane } from '../../lib/index.js'
 import { CLIENT, VIP, frontend, makeDataplane, snapshot, toVip } from './helpers/fixtures.js'
 
 const { SYN, ACK } = TCP_FLAGS
@@ -98,4 +98,11 @@ t.test('bad blobs throw naming the problem and change nothing', async (t) => {
   t.strictSame(snapshot(b), before, 'nothing half-applied')
   b.destroy()
   t.throws(() => b.exportFlows(1), { code: 'DESTROYED' })
+})
+
+t.test('a threaded dataplane refuses the handoff with a clear error, not a crash', async (t) => {
+  const dp = new Dataplane({ threads: 2 })
+  t.teardown(() => dp.destroy())
+  t.throws(() => dp.exportFlows(1), { code: 'WRONG_STATE', message: /exportFlows: .* one thread, this one has 2/ })
+  t.throws(() => dp.importFlows(new Uint8Array(24), 1), { code: 'WRONG_STATE', message: /importFlows/ })
 })
