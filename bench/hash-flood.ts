@@ -110,10 +110,10 @@ function run(tuples: Tuple[], seed: bigint | undefined, capacity: number): { ins
 function main() {
   const flows = Number(process.argv[2] ?? 8192)
   const capacity = 65536
-  // Conntrack's index (BucketIndex::bucketsFor) has ceil(2 x capacity / 13.5) buckets of 15
+  // Conntrack's index (BucketIndex::bucketsFor) has ceil(2 x capacity / 12.9) buckets of 15
   // ways; it indexes each flow twice (original and reply tuple). The attack aims the original
   // tuples at a window of 1/256 of the buckets.
-  const buckets = Math.ceil((capacity * 2 * 2) / 27)
+  const buckets = Math.ceil((capacity * 2 * 10) / 129)
   const window = Math.max(1, Math.floor(buckets / 256))
   const secret = derive(0n, 6n) // conntrack's secret for seed 0
   const started = Date.now()

@@ -7,8 +7,8 @@
 // Storage is split by use so a hit touches two cache lines: the index bucket and the flow's
 // hot line (FlowHot: IPv4 tuples, state, expiry, counters, ids). What only creation, removal,
 // inspection or a counter carry needs lives in FlowCold; IPv6 addresses in FlowV6, a reserve
-// whose pages are mapped only when IPv6 flows use them. An IPv4 flow costs 64 + 22 + 2 x 4.74
-// (index) = 95.5 bytes. To fit, the last-seen time is kept as its distance to the expiry and
+// whose pages are mapped only when IPv6 flows use them. An IPv4 flow costs 64 + 22 + 2 x 4.96
+// (index) = 95.9 bytes. To fit, the last-seen time is kept as its distance to the expiry and
 // the creation time packed (packed_duration.h: exact below a second and for whole
 // milliseconds), and the counters wrap at 2^40 packets and 2^48 bytes a direction.
 #pragma once
