@@ -39,6 +39,14 @@ for (const file of files.sort()) {
   if (fileFailed) {
     console.log(`FAILED ${file.slice(dir.length + 1).replace(/\.tap$/, '')}: ${fileFailed} failed`)
     for (const f of results.failures.slice(0, 10)) console.log(`  not ok ${f.id ?? ''} - ${f.name}`)
+    // The failing assertions at any depth, with their diagnostics, so a CI log says what broke.
+    const lines = text.split('\n')
+    let shown = 0
+    for (let i = 0; i < lines.length && shown < 8; i++) {
+      if (!/^\s*not ok /.test(lines[i])) continue
+      shown++
+      console.log(lines.slice(i, i + 24).join('\n'))
+    }
   }
 }
 if (files.length === 0) failed = Math.max(failed, 1)

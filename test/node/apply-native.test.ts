@@ -103,7 +103,9 @@ if ('skip' in topo) {
     t.test('an endpoint removed while a client keeps going: no request lost after the sync', (t) => endpointRemovalLosesNothing(t, topo, run, file, VIP.web, /applied partial/))
 
     t.test('a stop hands the node to the next run; a killed run leaves rules that --cleanup removes', async (t) => {
-      t.equal(await run.stop(), 0, `stopped cleanly ${run.stderr.slice(-600)}`)
+      const stopAt = Date.now()
+      const code = await run.stop()
+      t.equal(code, 0, `stopped cleanly in ${Date.now() - stopAt} ms ${run.stderr.slice(-600)}`)
       t.match(run.stderr, /native packet pump: \d+ packets in \d+ batches/, 'the pump reported its work')
       t.match(installed(topo).join('\n'), /rule 10:[\s\S]*svcplane-native[\s\S]*link svcp0/, 'a stop leaves rules, table and the persistent device (restart-native.test.ts)')
       t.ok(existsSync(state), 'and the flows in the state file')

@@ -96,9 +96,10 @@ export class Child {
     })
   }
 
-  stop(): Promise<number | null> {
+  /** SIGTERM, then SIGKILL after `ms`: a loaded CI machine needs more than a quiet one. */
+  stop(ms = 15_000): Promise<number | null> {
     if (this.exited === undefined) this.proc.kill('SIGTERM')
-    return this.done(5_000)
+    return this.done(ms)
   }
 }
 
