@@ -111,9 +111,11 @@ void readFlow(const uint8_t* p, FlowInput& in) {
   in = FlowInput{};
   std::memcpy(in.key.src.b, p, 16);
   std::memcpy(in.key.dst.b, p + 16, 16);
-  in.key.sport = rd<uint16_t>(p + 32);
-  in.key.dport = rd<uint16_t>(p + 34);
-  in.key.proto = p[36];
+  // Ports and protocol as one word, as the key's hash reads them: written as three fields,
+  // that load would stall on store forwarding.
+  static_assert(offsetof(FlowKey, sport) == 32 && offsetof(FlowKey, proto) == 36 && sizeof(FlowKey) == 40);
+  const uint64_t tail = rd<uint64_t>(p + 32) & 0xffffffffffull;
+  std::memcpy(reinterpret_cast<uint8_t*>(&in.key) + 32, &tail, 8);
   in.scope = p[37] ? Scope::External : Scope::Internal;
   in.tcpFlags = p[38];
   in.bytes = rd<uint32_t>(p + 40);

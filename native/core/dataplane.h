@@ -203,7 +203,7 @@ class Dataplane {
   // The batch path's service-side stages over a group of flows (decide_batch.cc): for each flow
   // that looks new, its frontend, service, backend set, affinity entry and predicted backend's
   // reply slot are prefetched stage by stage across the group. Reads only; changes nothing.
-  void lookAheadServices(const FlowInput* in, uint32_t m, const uint32_t* ctHash, const uint32_t* feHash, uint64_t now,
+  void lookAheadServices(const FlowInput* in, uint32_t m, const uint32_t* ctHash, uint32_t* feHash, uint64_t now,
                          LookAhead* la) const;
   // Returns true when the decision is complete; false for a new flow to commit.
   bool decideLookup(const FlowInput& in, uint32_t ctHash, uint32_t feHash, uint64_t now, Decision& out, NewFlow& nf);

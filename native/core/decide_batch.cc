@@ -30,17 +30,24 @@ struct Dataplane::LookAhead {
   uint32_t affHash;
 };
 
-void Dataplane::lookAheadServices(const FlowInput* in, uint32_t m, const uint32_t* ctHash, const uint32_t* feHash,
+void Dataplane::lookAheadServices(const FlowInput* in, uint32_t m, const uint32_t* ctHash, uint32_t* feHash,
                                   uint64_t now, LookAhead* la) const {
   constexpr uint32_t kNoEntry = 0xffffffffu;
   bool fresh[kGroup];
   // 1. The flow line a bucket's tag points to; a bucket without the tag means a new flow,
-  //    whose frontend entry comes next.
+  //    whose frontend is hashed (only then: a hit never needs it) and its slot fetched.
   for (uint32_t i = 0; i < m; ++i) {
     la[i] = LookAhead{nullptr, 0, 0};
     fresh[i] = !ct_.prefetchFlowTagged(ctHash[i]);
-    if (fresh[i]) frontends_.prefetchEntry(feHash[i]);
+    feHash[i] = 0;
+    if (fresh[i]) {
+      feHash[i] = frontends_.hashOf(frontendKeyOf(in[i]));
+      frontends_.prefetch(feHash[i]);
+    }
   }
+  // 1b. The frontend entry its slot points to.
+  for (uint32_t i = 0; i < m; ++i)
+    if (fresh[i]) frontends_.prefetchEntry(feHash[i]);
   // 2. The frontend's service record.
   for (uint32_t i = 0; i < m; ++i) {
     if (!fresh[i]) continue;
@@ -121,12 +128,10 @@ void Dataplane::decideBatch(const FlowInput* in, uint32_t n, uint64_t now, Decis
   LookAhead la[kGroup];
   for (uint32_t base = 0; base < n; base += kGroup) {
     uint32_t m = std::min(kGroup, n - base);
-    // 0. Hash; the conntrack bucket and the frontend slot.
+    // 0. Hash; the conntrack bucket.
     for (uint32_t i = 0; i < m; ++i) {
       ctHash[i] = ct_.hashOf(in[base + i].key);
       ct_.prefetch(ctHash[i]);
-      feHash[i] = frontends_.hashOf(frontendKeyOf(in[base + i]));
-      frontends_.prefetch(feHash[i]);
     }
     lookAheadServices(in + base, m, ctHash, feHash, now, la);
     for (uint32_t i = 0; i < m; ++i) {
