@@ -24,20 +24,6 @@ uint32_t v4Bytes(const IpAddr& a) {
   return v;
 }
 
-// Built as one 16-byte value and stored at once: an address assembled from narrow stores and
-// read back whole stalls on store forwarding, which cost more than the rest of a hit.
-typedef uint32_t Words4 __attribute__((vector_size(16)));
-
-IpAddr fromV4Bytes(uint32_t v) {
-  static constexpr uint8_t kMapped[4] = {0, 0, 0xff, 0xff};
-  uint32_t mapped;
-  std::memcpy(&mapped, kMapped, 4);
-  const Words4 w = {0, 0, mapped, v};
-  IpAddr a;
-  std::memcpy(&a, &w, sizeof a);
-  return a;
-}
-
 }  // namespace
 
 Conntrack::Conntrack(uint32_t capacity, uint64_t seed, FullPolicy policy, const CtTimeouts& timeouts)

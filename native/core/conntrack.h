@@ -27,6 +27,20 @@
 namespace svcplane {
 
 // A flow as owners and inspection see it, assembled from the tables (a copy, not a reference).
+// An IPv4 address as the v4-mapped IpAddr, built as one 16-byte value and stored at once: an
+// address assembled from narrow stores and read back whole stalls on store forwarding, which
+// cost more than the rest of a hit.
+inline IpAddr fromV4Bytes(uint32_t v) {
+  typedef uint32_t Words4 __attribute__((vector_size(16)));
+  static constexpr uint8_t kMapped[4] = {0, 0, 0xff, 0xff};
+  uint32_t mapped;
+  std::memcpy(&mapped, kMapped, 4);
+  const Words4 w = {0, 0, mapped, v};
+  IpAddr a;
+  std::memcpy(&a, &w, sizeof a);
+  return a;
+}
+
 struct Flow {
   FlowKey orig;   // as the client sent it: client -> frontend
   FlowKey reply;  // as the backend answers: backend -> client
@@ -163,6 +177,12 @@ class Conntrack {
   uint32_t revNatIdOf(uint32_t i) const { return cold_[i].revNatId; }
   // One direction's tuple, from the hot line (and, masqueraded or IPv6, the other parts).
   FlowKey key(uint32_t i, Dir d) const;
+  // The reply tuple's source (the backend a forward packet is sent to), without building the tuple.
+  void replySource(uint32_t i, IpAddr& addr, uint16_t& port) const {
+    const FlowHot& h = hot_[i];
+    addr = __builtin_expect(h.flags & kV6, 0) ? v6_[i].replySrc : fromV4Bytes(h.replySrc);
+    port = h.replySport;
+  }
   // Marks a flow's source as masqueraded (its reply tuple holds a port of the NAT port map).
   void markSnat(uint32_t i) { hot_[i].flags |= kSnat; }
   // Gives a flow just made by create() the state, expiry, times and counters it had in a

@@ -98,9 +98,7 @@ void Dataplane::fillFromFlow(uint32_t flow, Dir dir, Decision& out) {
   out.backendId = f.backendId;
   if (dir == Dir::Original) {
     out.verdict = Verdict::Forward;
-    const FlowKey reply = ct_.key(flow, Dir::Reply);
-    out.addr = reply.src;
-    out.port = reply.sport;
+    ct_.replySource(flow, out.addr, out.port);
   } else {
     out.verdict = Verdict::Reply;
     if (const RevNatRec* r = revnat_.lookup(ct_.revNatIdOf(flow))) {
