@@ -54,8 +54,12 @@ function makeDataplane(conntrack: number, threads = 1): Dataplane {
   const dp = new Dataplane({
     threads,
     seed: 1n,
-    // Shards split conntrack; 1% more keeps a shard that steering gave a few more flows from evicting.
-    capacity: { services: SERVICES, frontends: SERVICES, backends: SERVICES * 2, conntrack: threads > 1 ? Math.ceil(conntrack * 1.01) : conntrack, affinity: 16, natPorts: 16, fragments: 16 },
+    // Shards split conntrack evenly, steering splits the flows only about evenly (a shard's
+    // share has a standard deviation up to sqrt(flows / threads)): six of those more per shard
+    // keep the shard steering gave the most flows from evicting. With 1% more, 1,000 flows on 2
+    // threads overflowed one shard, which then missed on every packet (a "hit" row that measured
+    // new flows, 4x slower than one thread).
+    capacity: { services: SERVICES, frontends: SERVICES, backends: SERVICES * 2, conntrack: threads > 1 ? conntrack + Math.ceil(6 * threads * Math.sqrt(conntrack / threads)) : conntrack, affinity: 16, natPorts: 16, fragments: 16 },
   })
   for (let s = 0; s < SERVICES; s++) {
     dp.upsertBackend({ id: 2 * s + 1, address: `10.180.${s >> 8}.${(2 * s) & 255}`, port: 8080 })
@@ -107,11 +111,16 @@ function hitRuns(dp: Dataplane, flows: number, batches: number[], minPackets: nu
   const pristine = frames(count, 0, flows)
   let clock = 1
   fill(dp, flows, clock)
-  return batches.map((batch) => {
+  const before = dp.map('conntrack').stats
+  const runs = batches.map((batch): [number, number[]] => {
     const ns: number[] = []
     for (let r = 0; r < MIN_RUNS; r++) ns.push(measure(dp, pristine, count, batch, minPackets, () => (clock += 1e-6)))
     return [batch, ns]
   })
+  // A hit row that evicted measured new flows: refuse it rather than report it.
+  const after = dp.map('conntrack').stats
+  if (after.evictions !== before.evictions || after.inserts !== before.inserts) throw new Error(`hitRuns: ${after.inserts - before.inserts} flows were created during the hit runs (conntrack too small for ${flows} flows)`)
+  return runs
 }
 
 /**

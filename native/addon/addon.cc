@@ -114,6 +114,7 @@ void readFlow(const uint8_t* p, FlowInput& in) {
   // Ports and protocol as one word, as the key's hash reads them: written as three fields,
   // that load would stall on store forwarding.
   static_assert(offsetof(FlowKey, sport) == 32 && offsetof(FlowKey, proto) == 36 && sizeof(FlowKey) == 40);
+  static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the low five bytes are sport, dport, proto");
   const uint64_t tail = rd<uint64_t>(p + 32) & 0xffffffffffull;
   std::memcpy(reinterpret_cast<uint8_t*>(&in.key) + 32, &tail, 8);
   in.scope = p[37] ? Scope::External : Scope::Internal;

@@ -27,20 +27,6 @@
 namespace svcplane {
 
 // A flow as owners and inspection see it, assembled from the tables (a copy, not a reference).
-// An IPv4 address as the v4-mapped IpAddr, built as one 16-byte value and stored at once: an
-// address assembled from narrow stores and read back whole stalls on store forwarding, which
-// cost more than the rest of a hit.
-inline IpAddr fromV4Bytes(uint32_t v) {
-  typedef uint32_t Words4 __attribute__((vector_size(16)));
-  static constexpr uint8_t kMapped[4] = {0, 0, 0xff, 0xff};
-  uint32_t mapped;
-  std::memcpy(&mapped, kMapped, 4);
-  const Words4 w = {0, 0, mapped, v};
-  IpAddr a;
-  std::memcpy(&a, &w, sizeof a);
-  return a;
-}
-
 struct Flow {
   FlowKey orig;   // as the client sent it: client -> frontend
   FlowKey reply;  // as the backend answers: backend -> client

@@ -120,17 +120,6 @@ bool isIcmpEcho(uint8_t family, uint8_t type) {
 
 }  // namespace
 
-IpAddr readAddr(const uint8_t* p, uint8_t family) {
-  IpAddr a{};
-  if (family == 4) {
-    a.b[10] = a.b[11] = 0xff;
-    std::memcpy(a.b + 12, p, 4);
-  } else {
-    std::memcpy(a.b, p, 16);
-  }
-  return a;
-}
-
 Reason parsePacket(const uint8_t* p, uint32_t len, LinkType link, ParsedPacket& out) {
   out = ParsedPacket{};
   uint32_t l3 = 0;

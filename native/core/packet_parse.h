@@ -5,6 +5,7 @@
 // is refused.
 #pragma once
 #include <cstdint>
+#include <cstring>
 
 #include "service_table.h"
 #include "types.h"
@@ -53,6 +54,19 @@ struct ParsedPacket {
 Reason parsePacket(const uint8_t* p, uint32_t len, LinkType link, ParsedPacket& out);
 
 // Reads an address of the given family at p into the 16-byte form (IPv4 v4-mapped).
-IpAddr readAddr(const uint8_t* p, uint8_t family);
+// Inline: returned from a call in two 8-byte registers and stored so, an address read back as
+// one 16-byte value stalls on store forwarding.
+inline IpAddr readAddr(const uint8_t* p, uint8_t family) {
+  if (family == 4) {
+    // One 16-byte value: built from narrow stores, the whole address read back (a hash, a
+    // compare) would stall on store forwarding.
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    return fromV4Bytes(v);
+  }
+  IpAddr a;
+  std::memcpy(a.b, p, 16);
+  return a;
+}
 
 }  // namespace svcplane

@@ -70,10 +70,12 @@ uint32_t ShardedDataplane::shardOfEndpoint(const IpAddr& addr, uint16_t port) co
   if (n == 1) return 0;
   // A masquerade address: the NAT port's class (NatPorts::setClass).
   if ((hasMasq4_ && addr == masq4_) || (hasMasq6_ && addr == masq6_)) return port % n;
+  // The port as one whole word (keyedHash takes 4-byte words; a 2-byte store and its padding
+  // would stall the hash's load on store forwarding).
   struct {
     IpAddr addr;
-    uint16_t port, pad;  // keyedHash takes whole 4-byte words
-  } ep{addr, port, 0};
+    uint32_t port;
+  } ep{addr, port};
   return uint32_t(keyedHash(&ep, sizeof ep, steerSeed_) % n);
 }
 
@@ -81,7 +83,7 @@ bool ShardedDataplane::isFrontend(const IpAddr& addr, uint16_t port, uint8_t pro
   auto& fe = shards_[0]->dp.frontends();
   // External first: the scope of most traffic to a frontend, found with one lookup.
   for (uint8_t scope : {uint8_t(Scope::External), uint8_t(Scope::Internal)})
-    if (fe.findIndex(FrontendKey{addr, port, proto, scope}) != FixedMap<FrontendKey, FrontendRec>::kNone) return true;
+    if (fe.findIndex(frontendKey(addr, port, proto, scope)) != FixedMap<FrontendKey, FrontendRec>::kNone) return true;
   return false;
 }
 
